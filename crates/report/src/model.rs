@@ -1,0 +1,548 @@
+//! The results file: what `perfkit run` writes and every other command reads.
+//!
+//! One JSON document per scenario run, `results.json`, written atomically
+//! (temporary file in the same folder, then rename) after every completed
+//! record, so an interrupted run keeps what it finished. Readers check
+//! `schema_version` first and refuse files from a newer perfkit with a message
+//! that says so.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The version of the results schema this build writes and reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A whole results file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Results {
+    /// Always [`SCHEMA_VERSION`] when written by this build.
+    pub schema_version: u32,
+    /// Where and how the runs were made.
+    pub meta: Meta,
+    /// One record per configuration and repeat, in the order they ran.
+    pub runs: Vec<RunRecord>,
+}
+
+/// Run metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    /// `perfkit` version that wrote the file.
+    pub perfkit_version: String,
+    /// `git rev-parse HEAD` of the working tree, when available.
+    #[serde(default)]
+    pub git_commit: Option<String>,
+    /// Host name of the machine.
+    pub host: String,
+    /// Start of the run, RFC 3339 in UTC.
+    pub date: String,
+    /// The scenario that was run.
+    pub scenario: ScenarioRef,
+    /// Names of the parameters that were swept (more than one value), in
+    /// scenario order. Reports draw one chart per swept parameter and metric.
+    #[serde(default)]
+    pub swept: Vec<String>,
+    /// Gate thresholds from the scenario's `[gate]` table, `metric -> percent`.
+    #[serde(default)]
+    pub gate: BTreeMap<String, f64>,
+}
+
+/// The scenario file a run came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioRef {
+    /// Scenario name (`name` key, or the file stem).
+    pub name: String,
+    /// Path as given on the command line.
+    pub path: String,
+    /// SHA-256 of the scenario file's bytes, lowercase hex.
+    pub sha256: String,
+    /// The scenario's `description`.
+    #[serde(default)]
+    pub description: String,
+    /// Scenario kind: `transfer` (loopback, pipe, uart, serial), `heaps`, `pico`.
+    #[serde(default)]
+    pub kind: String,
+}
+
+/// How a run's seconds were counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeBase {
+    /// The host's monotonic clock: subject to noise.
+    #[default]
+    Real,
+    /// A deterministic model's virtual clock: identical on every machine.
+    Virtual,
+}
+
+/// One configuration, one repeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRecord {
+    /// Index of the configuration in the sweep (0-based); records with the same
+    /// `config_id` are repeats of each other.
+    pub config_id: usize,
+    /// Repeat number within the configuration (0-based; warm-ups are not recorded).
+    pub repeat: u32,
+    /// The resolved parameters, by their scenario key (`block_size`,
+    /// `start_meta`, `meta_every`, `repeats`, `throttle_pps`, `baud`,
+    /// `framing`, `link`, ...).
+    pub config: BTreeMap<String, serde_json::Value>,
+    /// Whether `seconds` (and so every rate) is wall-clock or virtual.
+    #[serde(default)]
+    pub time_base: TimeBase,
+    /// The sending side.
+    pub tx: Side,
+    /// The receiving side.
+    pub rx: Side,
+    /// Did the bytes arrive intact.
+    pub integrity: Integrity,
+    /// What the link carried.
+    pub link: LinkStats,
+    /// Host-side perfkit snapshot taken over this run.
+    pub stages: Stages,
+    /// Device-side snapshot (firmware on an emulated or real Pico), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_stages: Option<Stages>,
+    /// Kind-specific figures (`heaps_per_s`, `mb_per_s`, `packets_per_s`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, f64>,
+    /// Set when the run itself failed (as opposed to losing data honestly).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One side of a transfer, in the field's `T:.. blk:.. by:.. PPS:.. BPS:..` terms.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Side {
+    /// Duration of the transfer on this side.
+    pub seconds: f64,
+    /// Messages (blocks, or heaps) sent or stored, repeats included for tx.
+    pub blocks: u64,
+    /// Payload bytes sent or stored.
+    pub bytes: u64,
+    /// `blocks / seconds`.
+    pub pps: f64,
+    /// `bytes / seconds`.
+    pub bps: f64,
+    /// Named error counters (crc errors, junk bytes, sequence gaps, ...).
+    #[serde(default)]
+    pub errors: BTreeMap<String, u64>,
+}
+
+impl Side {
+    /// Builds a side, deriving the rates (0 when no time passed).
+    pub fn new(seconds: f64, blocks: u64, bytes: u64) -> Self {
+        let rate = |n: u64| if seconds > 0.0 { n as f64 / seconds } else { 0.0 };
+        Side {
+            seconds,
+            blocks,
+            bytes,
+            pps: rate(blocks),
+            bps: rate(bytes),
+            errors: BTreeMap::new(),
+        }
+    }
+
+    /// The field's stats line: `T:72 blk:2780 by:138840 PPS:38 BPS:1928`.
+    pub fn stats_line(&self) -> String {
+        format!(
+            "T:{} blk:{} by:{} PPS:{} BPS:{}",
+            self.seconds as u64, self.blocks, self.bytes, self.pps as u64, self.bps as u64
+        )
+    }
+}
+
+/// The integrity verdict of a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Integrity {
+    /// SHA-256 of what arrived equals SHA-256 of what was sent.
+    pub ok: bool,
+    /// Block numbers that never arrived.
+    #[serde(default)]
+    pub missing_blocks: Vec<u32>,
+    /// SHA-256 of the input, lowercase hex.
+    #[serde(default)]
+    pub sha256_sent: String,
+    /// SHA-256 of the output, lowercase hex (empty when nothing was complete).
+    #[serde(default)]
+    pub sha256_received: String,
+}
+
+/// What the link carried.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkStats {
+    /// Bytes on the wire (framing and headers included).
+    pub wire_bytes: u64,
+    /// `wire_bytes / (rate x seconds)` where the link has a known rate
+    /// (a UART: `baud / bits_per_char` bytes per second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utilisation: Option<f64>,
+    /// Link and framing counters (overflow drops, injected faults, junk bytes, ...).
+    #[serde(default)]
+    pub counters: BTreeMap<String, u64>,
+}
+
+/// A perfkit snapshot as stored in a results file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stages {
+    /// One entry per call site that recorded at least one call.
+    pub sites: Vec<Stage>,
+    /// Folded stacks: `a;b;c` with the self time spent there.
+    #[serde(default)]
+    pub folded: Vec<Folded>,
+}
+
+/// Statistics of one measured call site.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// Site name (`crc16`, `sender::add_header`, ...).
+    pub name: String,
+    /// Number of completed measurements.
+    pub calls: u64,
+    /// Shortest measurement.
+    pub min_ns: u64,
+    /// Longest measurement.
+    pub max_ns: u64,
+    /// Sum of all measurements.
+    pub cum_ns: u64,
+    /// Median.
+    pub p50_ns: u64,
+    /// 90th percentile.
+    #[serde(default)]
+    pub p90_ns: u64,
+    /// 99th percentile.
+    pub p99_ns: u64,
+    /// 99.9th percentile.
+    #[serde(default)]
+    pub p999_ns: u64,
+    /// Bytes the site processed, when it counts them (gives MB/s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// Device cycles where the clock counts cycles (firmware).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cum_cycles: Option<u64>,
+}
+
+/// One folded stack line: `path` is `a;b;c`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Folded {
+    /// Semicolon-separated frames, outermost first.
+    pub stack: String,
+    /// Time spent in the innermost frame itself.
+    pub self_ns: u64,
+}
+
+impl Stages {
+    /// The folded text inferno reads: one `stack self_ns` line per entry.
+    pub fn folded_text(&self) -> String {
+        let mut out = String::new();
+        for f in &self.folded {
+            out.push_str(&f.stack);
+            out.push(' ');
+            out.push_str(&f.self_ns.to_string());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Why a results file could not be read or written.
+#[derive(Debug)]
+pub struct Error {
+    path: PathBuf,
+    kind: ErrorKind,
+}
+
+/// What went wrong with a results file.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The file could not be opened, read or written.
+    Io(std::io::Error),
+    /// Not valid JSON, truncated, or fields of the wrong type.
+    Parse {
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// serde_json's description.
+        message: String,
+    },
+    /// Written by a newer perfkit.
+    NewerSchema {
+        /// The file's schema_version.
+        found: u32,
+    },
+    /// Parsed, but makes no sense (no runs, ...).
+    Invalid(String),
+}
+
+impl Error {
+    /// The file this error is about.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+    pub(crate) fn invalid(path: &Path, what: impl Into<String>) -> Self {
+        Error {
+            path: path.to_owned(),
+            kind: ErrorKind::Invalid(what.into()),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = self.path.display();
+        match &self.kind {
+            ErrorKind::Io(e) => write!(f, "{p}: {e}"),
+            ErrorKind::Parse {
+                line,
+                column,
+                message,
+            } => write!(
+                f,
+                "{p}:{line}:{column}: not a valid perfkit results file: {message}"
+            ),
+            ErrorKind::NewerSchema { found } => write!(
+                f,
+                "{p}: schema_version {found} is newer than this perfkit understands \
+                 ({SCHEMA_VERSION}); upgrade perfkit to read it"
+            ),
+            ErrorKind::Invalid(what) => write!(f, "{p}: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            ErrorKind::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl Results {
+    /// A results document with no runs yet.
+    pub fn new(meta: Meta) -> Self {
+        Results {
+            schema_version: SCHEMA_VERSION,
+            meta,
+            runs: Vec::new(),
+        }
+    }
+
+    /// Reads and checks a results file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error {
+            path: path.to_owned(),
+            kind: ErrorKind::Io(e),
+        })?;
+        Self::from_json(path, &text)
+    }
+
+    /// Parses results from text; `path` is used in messages only.
+    pub fn from_json(path: &Path, text: &str) -> Result<Self, Error> {
+        let parse_err = |e: serde_json::Error| Error {
+            path: path.to_owned(),
+            kind: ErrorKind::Parse {
+                line: e.line(),
+                column: e.column(),
+                message: e.to_string(),
+            },
+        };
+        // Look at the version before the shape, so a newer file gets the
+        // "upgrade" message rather than a confusing field error.
+        let value: serde_json::Value = serde_json::from_str(text).map_err(parse_err)?;
+        match value.get("schema_version").and_then(|v| v.as_u64()) {
+            None => {
+                return Err(Error::invalid(
+                    path,
+                    "no schema_version: not a perfkit results file",
+                ))
+            }
+            Some(v) if v > SCHEMA_VERSION as u64 => {
+                return Err(Error {
+                    path: path.to_owned(),
+                    kind: ErrorKind::NewerSchema {
+                        found: v.min(u32::MAX as u64) as u32,
+                    },
+                })
+            }
+            Some(_) => {}
+        }
+        let results: Results = serde_json::from_str(text).map_err(parse_err)?;
+        results.validate(path)?;
+        Ok(results)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), Error> {
+        for (i, r) in self.runs.iter().enumerate() {
+            for (what, x) in [
+                ("tx.seconds", r.tx.seconds),
+                ("rx.seconds", r.rx.seconds),
+                ("tx.bps", r.tx.bps),
+                ("rx.bps", r.rx.bps),
+                ("tx.pps", r.tx.pps),
+                ("rx.pps", r.rx.pps),
+            ] {
+                if !x.is_finite() || x < 0.0 {
+                    return Err(Error::invalid(
+                        path,
+                        format!("runs[{i}].{what} is {x}: must be a finite number >= 0"),
+                    ));
+                }
+            }
+            if let Some(u) = r.link.utilisation {
+                if !u.is_finite() || u < 0.0 {
+                    return Err(Error::invalid(
+                        path,
+                        format!("runs[{i}].link.utilisation is {u}: must be a finite number >= 0"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Serialises to pretty JSON.
+    pub fn to_json(&self) -> String {
+        // Serialising plain data to a String cannot fail.
+        serde_json::to_string_pretty(self).expect("results serialise")
+    }
+
+    /// Writes the file atomically: a temporary file in the same folder, then
+    /// rename, so readers see the old or the new file, never half of one.
+    pub fn write_atomic(&self, path: impl AsRef<Path>) -> Result<(), Error> {
+        write_atomic(path.as_ref(), self.to_json().as_bytes())
+    }
+}
+
+/// Writes `bytes` to `path` atomically (temporary file beside it, fsync, rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let io = |e: std::io::Error| Error {
+        path: path.to_owned(),
+        kind: ErrorKind::Io(e),
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Results {
+        let mut r = Results::new(Meta {
+            perfkit_version: "0.1.0".into(),
+            git_commit: None,
+            host: "h".into(),
+            date: "2026-11-21T00:00:00Z".into(),
+            scenario: ScenarioRef {
+                name: "s".into(),
+                path: "s.toml".into(),
+                sha256: "00".into(),
+                description: String::new(),
+                kind: "transfer".into(),
+            },
+            swept: vec![],
+            gate: BTreeMap::new(),
+        });
+        r.runs.push(RunRecord {
+            config_id: 0,
+            repeat: 0,
+            config: BTreeMap::new(),
+            time_base: TimeBase::Virtual,
+            tx: Side::new(72.0, 2780, 138840),
+            rx: Side::new(75.0, 695, 34710),
+            integrity: Integrity::default(),
+            link: LinkStats::default(),
+            stages: Stages::default(),
+            device_stages: None,
+            metrics: BTreeMap::new(),
+            error: None,
+        });
+        r
+    }
+
+    #[test]
+    fn round_trip_and_stats_line() {
+        let r = sample();
+        let back = Results::from_json(Path::new("x.json"), &r.to_json()).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(
+            r.runs[0].tx.stats_line(),
+            "T:72 blk:2780 by:138840 PPS:38 BPS:1928"
+        );
+        assert_eq!(r.runs[0].rx.stats_line(), "T:75 blk:695 by:34710 PPS:9 BPS:462");
+    }
+
+    #[test]
+    fn truncated_file_names_file_line_and_column() {
+        let text = sample().to_json();
+        let cut = &text[..text.len() / 2];
+        let e = Results::from_json(Path::new("cut.json"), cut).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("cut.json:"), "{msg}");
+        assert!(matches!(e.kind(), ErrorKind::Parse { .. }));
+    }
+
+    #[test]
+    fn newer_schema_is_refused_with_advice() {
+        let text = sample().to_json().replacen(
+            &format!("\"schema_version\": {SCHEMA_VERSION}"),
+            "\"schema_version\": 99",
+            1,
+        );
+        let e = Results::from_json(Path::new("new.json"), &text).unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::NewerSchema { found: 99 }));
+        assert!(e.to_string().contains("upgrade perfkit"));
+    }
+
+    #[test]
+    fn hand_edited_negative_rate_is_rejected() {
+        let text = sample()
+            .to_json()
+            .replacen("\"pps\": 38.6", "\"pps\": -1.0", 1);
+        let e = Results::from_json(Path::new("e.json"), &text).unwrap_err();
+        assert!(e.to_string().contains("runs[0].tx.pps"), "{e}");
+    }
+
+    #[test]
+    fn atomic_write_replaces_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/results.json");
+        let r = sample();
+        r.write_atomic(&p).unwrap();
+        r.write_atomic(&p).unwrap();
+        assert_eq!(Results::load(&p).unwrap(), r);
+        let leftovers = std::fs::read_dir(p.parent().unwrap()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary files left behind");
+    }
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Debian packages the tests use: socat (pty pairs for the serial link).
+set -euo pipefail
+need=()
+for pkg in socat; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi

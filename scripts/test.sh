@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The test command (README.md, "Run all the tests"): installs what the tests
+# need, idempotently, then runs every test. Each scripts/setup.d/*.sh installs
+# one kind of thing (Debian packages, Python packages, npm packages, the
+# firmware toolchain) into the system or into build/ inside this clone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for step in scripts/setup.d/*.sh; do
+  echo "== setup: $step"
+  bash "$step"
+done
+# Tools the tests call find them here (see scripts/env.sh).
+source scripts/env.sh
+echo "== cargo test"
+cargo test --workspace --all-targets --locked
+cargo test --workspace --doc --locked
+for extra in scripts/test.d/*.sh; do
+  [ -e "$extra" ] || continue
+  echo "== test: $extra"
+  bash "$extra"
+done
