@@ -1,0 +1,49 @@
+//! The entry point shared by the cargo-fuzz target (`fuzz/`) and the
+//! property tests: arbitrary bytes through the deframer and receiver.
+
+use crate::framing::Framing;
+use crate::io::MemorySink;
+use crate::receiver::{Event, Mux, Receiver};
+
+/// Feed `data` to a dttk and a COBS receiver (split into chunks whose sizes
+/// come from the data itself) and to a two-channel multiplexer, checking
+/// the invariants that must hold for any input. Panics only if an invariant
+/// is broken, which is what the fuzzer looks for.
+pub fn deframe_receive(data: &[u8]) {
+    let chunk = data.first().map(|&b| b as usize % 64 + 1).unwrap_or(1);
+    for framing in [Framing::Dttk, Framing::Cobs] {
+        let mut rx: Receiver<_, 64> = Receiver::new(0, MemorySink::new([0u8; 4096]), framing);
+        let mut events = 0u64;
+        for (i, c) in data.chunks(chunk).enumerate() {
+            rx.on_bytes(c, i as u64, &mut |ev| {
+                events += 1;
+                if let Event::Block { len, .. } = ev {
+                    assert!(len as usize <= crate::wire::MAX_PAYLOAD);
+                }
+            });
+        }
+        let s = rx.deframer_stats();
+        assert_eq!(s.bytes, data.len() as u64);
+        assert!(s.frames <= data.len() as u64 / 2 + 1);
+        assert!(rx.blocks_held() <= rx.block_count());
+        assert_eq!(
+            rx.missing_blocks().count() as u32,
+            rx.block_count() - rx.blocks_held()
+        );
+        assert!(rx.counters().link.messages >= events.min(rx.counters().link.messages));
+    }
+    // Also as whole messages on a packet link, through a multiplexer.
+    let mut mux: Mux<_, 2, 16> = Mux::new(
+        [
+            Receiver::new(1, MemorySink::new([0u8; 1024]), Framing::Dttk),
+            Receiver::new(2, MemorySink::new([0u8; 1024]), Framing::Dttk),
+        ],
+        Framing::Dttk,
+    );
+    let mut rest = data;
+    while let Some((&n, tail)) = rest.split_first() {
+        let n = (n as usize).min(tail.len());
+        let _ = mux.on_message(&tail[..n], 0);
+        rest = &tail[n..];
+    }
+}

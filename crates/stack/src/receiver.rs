@@ -1,0 +1,588 @@
+//! The push-based receiver and the channel multiplexer.
+//!
+//! A [`Receiver`] owns the state of one transfer on one channel: META,
+//! a bitmap of blocks held (capacity `8 * B` blocks, `B` bytes of bitmap, so
+//! the default 8 KiB covers the profile's 65,536 blocks), counters, and a
+//! running SHA-256. Drive it with [`Receiver::on_message`] on packet links or
+//! [`Receiver::on_bytes`] on byte streams (it holds a [`Deframer`]). Both
+//! return [`Event`]s and never panic on any input.
+//!
+//! Blocks are written once, at `blockno * blocksz`, straight from the
+//! received message. Hashing is incremental: while blocks arrive in order
+//! each is hashed from the message it came in; blocks that arrived ahead of
+//! a gap are read back from the [`Sink`] when the gap fills. So completion
+//! costs nothing extra in the common case.
+//!
+//! [`Mux`] runs several receivers over one link, one per channel 1..=127.
+
+use sha2::{Digest, Sha256};
+
+use crate::framing::{Deframer, DeframerStats, Framing};
+use crate::io::Sink;
+use crate::stats::{LinkCounters, TransferStats};
+use crate::wire::{Control, MetaRepr, Packet, CONTROL_BIT, MAX_PAYLOAD};
+
+/// Why a message was not used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// Shorter than 7 bytes or len byte disagrees with the length.
+    BadLength,
+    /// CRC mismatch.
+    Crc,
+    /// Another channel's message.
+    OtherChannel,
+    /// A data block before any META.
+    NoMeta,
+    /// Block number past the announced block count.
+    OutOfRange,
+    /// Block payload of the wrong size for its number.
+    WrongBlockLength,
+    /// META too short or with block size 0.
+    BadMeta,
+    /// Control type this profile does not define.
+    UnknownControl,
+    /// The transfer already failed.
+    Finished,
+}
+
+/// Why a transfer failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// A META differing from the first one.
+    MetaConflict,
+    /// All blocks present but the SHA-256 differs from META's.
+    ShaMismatch,
+    /// More blocks than this receiver's bitmap holds.
+    TooManyBlocks {
+        /// Blocks announced.
+        blocks: u32,
+        /// Capacity.
+        capacity: u32,
+    },
+    /// The sink refused the size or a write.
+    Sink(crate::ErrorKind),
+}
+
+/// What one message did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// First META accepted.
+    Meta {
+        /// Blocks in the file.
+        blocks: u32,
+        /// File size in bytes.
+        size: u64,
+    },
+    /// A repeat of the accepted META.
+    MetaRepeat,
+    /// A new block stored.
+    Block {
+        /// Block number.
+        blockno: u16,
+        /// Payload bytes.
+        len: u8,
+    },
+    /// A block already held (repeat), ignored.
+    Duplicate {
+        /// Block number.
+        blockno: u16,
+    },
+    /// END arrived; `missing` blocks are absent (0 if complete).
+    End {
+        /// Blocks still missing.
+        missing: u32,
+    },
+    /// Every block stored and the SHA-256 matches.
+    Complete {
+        /// File size.
+        size: u64,
+    },
+    /// The transfer failed; further messages are dropped.
+    Failed(Failure),
+    /// The message was counted and dropped.
+    Dropped(DropReason),
+}
+
+/// Transfer state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// No META yet.
+    WaitMeta,
+    /// Receiving blocks.
+    Receiving,
+    /// END arrived with blocks missing (late blocks are still taken).
+    Incomplete,
+    /// All blocks present and verified.
+    Complete,
+    /// Failed (see the event that said why).
+    Failed,
+}
+
+/// Per-transfer counters beyond the link counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReceiverCounters {
+    /// Link-level counters (when driven directly, not through [`Mux`]).
+    pub link: LinkCounters,
+    /// META messages seen (first and repeats).
+    pub metas: u64,
+    /// Duplicate blocks ignored.
+    pub duplicates: u64,
+    /// Data blocks before META.
+    pub no_meta: u64,
+    /// Block numbers out of range.
+    pub out_of_range: u64,
+    /// Blocks of the wrong size.
+    pub wrong_block_length: u64,
+    /// Malformed META or unknown control messages.
+    pub bad_control: u64,
+    /// Messages dropped after the transfer failed.
+    pub after_failure: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Info {
+    nblocks: u16,
+    blocksz: u8,
+    lastblock: u8,
+    count: u32,
+    size: u64,
+    sha: [u8; 32],
+}
+
+/// One transfer's receiving side. `K` is the sink, `B` the bitmap size in
+/// bytes (capacity `8 * B` blocks).
+pub struct Receiver<K, const B: usize = 8192> {
+    channel: u8,
+    sink: K,
+    have: [u8; B],
+    have_count: u32,
+    meta: [u8; MAX_PAYLOAD],
+    meta_len: usize,
+    info: Option<Info>,
+    state: State,
+    hasher: Sha256,
+    hashed: u32,
+    expected_seq: Option<u8>,
+    counters: ReceiverCounters,
+    stats: TransferStats,
+    deframer: Deframer,
+}
+
+impl<K: Sink, const B: usize> Receiver<K, B> {
+    /// A receiver for transfers on `channel` (0..=127; the control channel is
+    /// `0x80 | channel`) writing into `sink`; `framing` is used by
+    /// [`Receiver::on_bytes`].
+    pub fn new(channel: u8, sink: K, framing: Framing) -> Self {
+        Receiver {
+            channel: channel & !CONTROL_BIT,
+            sink,
+            have: [0; B],
+            have_count: 0,
+            meta: [0; MAX_PAYLOAD],
+            meta_len: 0,
+            info: None,
+            state: State::WaitMeta,
+            hasher: Sha256::new(),
+            hashed: 0,
+            expected_seq: None,
+            counters: ReceiverCounters::default(),
+            stats: TransferStats::default(),
+            deframer: Deframer::new(framing),
+        }
+    }
+
+    /// Block capacity (`8 * B`).
+    pub const CAPACITY: u32 = if B as u64 * 8 > u32::MAX as u64 {
+        u32::MAX
+    } else {
+        (B * 8) as u32
+    };
+
+    /// The channel id.
+    pub fn channel(&self) -> u8 {
+        self.channel
+    }
+    /// Transfer state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+    /// Counters.
+    pub fn counters(&self) -> &ReceiverCounters {
+        &self.counters
+    }
+    /// Deframer counters (byte streams).
+    pub fn deframer_stats(&self) -> &DeframerStats {
+        self.deframer.stats()
+    }
+    /// Distinct blocks and bytes stored, first/last message time.
+    pub fn stats(&self) -> &TransferStats {
+        &self.stats
+    }
+    /// The accepted META, if any.
+    pub fn meta(&self) -> Option<MetaRepr<'_>> {
+        self.info
+            .and_then(|_| MetaRepr::parse(&self.meta[..self.meta_len]).ok())
+    }
+    /// Blocks announced by META (0 before META).
+    pub fn block_count(&self) -> u32 {
+        self.info.map(|i| i.count).unwrap_or(0)
+    }
+    /// Blocks stored.
+    pub fn blocks_held(&self) -> u32 {
+        self.have_count
+    }
+    /// True if block `n` is stored.
+    pub fn has_block(&self, n: u32) -> bool {
+        let i = (n / 8) as usize;
+        i < B && self.have[i] & (1 << (n % 8)) != 0
+    }
+    /// Block numbers still missing (empty before META).
+    pub fn missing_blocks(&self) -> MissingBlocks<'_, K, B> {
+        MissingBlocks {
+            rx: self,
+            next: 0,
+            end: self.block_count(),
+        }
+    }
+    /// The sink.
+    pub fn sink(&self) -> &K {
+        &self.sink
+    }
+    /// Give the sink back.
+    pub fn into_sink(self) -> K {
+        self.sink
+    }
+
+    /// Handle one link message received at `now_ns`.
+    pub fn on_message(&mut self, msg: &[u8], now_ns: u64) -> Event {
+        let link = &mut self.counters.link;
+        link.messages += 1;
+        let packet = match stage!("receiver::parse", Packet::new_checked(msg)) {
+            Ok(p) => p,
+            Err(_) => {
+                link.bad_lengths += 1;
+                return Event::Dropped(DropReason::BadLength);
+            }
+        };
+        if stage!("receiver::crc_check", packet.verify_crc()).is_err() {
+            link.crc_errors += 1;
+            return Event::Dropped(DropReason::Crc);
+        }
+        let seq = packet.seqno();
+        if let Some(e) = self.expected_seq {
+            if e != seq {
+                link.seq_gaps += 1;
+            }
+        }
+        self.expected_seq = Some(seq.wrapping_add(1));
+        if packet.channel_id() != self.channel {
+            link.other_channel += 1;
+            return Event::Dropped(DropReason::OtherChannel);
+        }
+        self.on_verified(&packet, now_ns)
+    }
+
+    /// Feed stream bytes received at `now_ns`; each complete frame goes
+    /// through [`Receiver::on_message`] and its event to `on_event`.
+    pub fn on_bytes(&mut self, mut bytes: &[u8], now_ns: u64, on_event: &mut impl FnMut(Event)) {
+        loop {
+            let mut frame = [0u8; crate::wire::MAX_MESSAGE];
+            // Frames are at most 256 bytes after the length check, so they
+            // fit; copy out so the deframer and the receiver can both borrow.
+            let n = match self.deframer.decode(&mut bytes) {
+                Some(f) if f.len() <= frame.len() => {
+                    frame[..f.len()].copy_from_slice(f);
+                    f.len()
+                }
+                Some(_) => continue,
+                None => break,
+            };
+            let ev = self.on_message(&frame[..n], now_ns);
+            on_event(ev);
+        }
+    }
+
+    /// Handle a message whose length and CRC are verified and whose channel
+    /// id is this receiver's.
+    pub fn on_verified<T: AsRef<[u8]>>(&mut self, packet: &Packet<T>, now_ns: u64) -> Event {
+        if self.state == State::Failed {
+            self.counters.after_failure += 1;
+            return Event::Dropped(DropReason::Finished);
+        }
+        self.stats.touch(now_ns);
+        if packet.is_control() {
+            self.on_control(packet.payload())
+        } else {
+            self.on_data(packet.blockno(), packet.payload())
+        }
+    }
+
+    fn fail(&mut self, f: Failure) -> Event {
+        self.state = State::Failed;
+        Event::Failed(f)
+    }
+
+    fn on_control(&mut self, payload: &[u8]) -> Event {
+        match Control::parse(payload) {
+            Control::Meta(m) => {
+                self.counters.metas += 1;
+                if self.info.is_some() {
+                    return if payload == &self.meta[..self.meta_len] {
+                        Event::MetaRepeat
+                    } else {
+                        self.fail(Failure::MetaConflict)
+                    };
+                }
+                if m.blocksz == 0 {
+                    self.counters.bad_control += 1;
+                    return Event::Dropped(DropReason::BadMeta);
+                }
+                let count = m.block_count();
+                if count > Self::CAPACITY {
+                    return self.fail(Failure::TooManyBlocks {
+                        blocks: count,
+                        capacity: Self::CAPACITY,
+                    });
+                }
+                let size = m.file_size();
+                if let Err(e) = self.sink.set_len(size) {
+                    return self.fail(Failure::Sink(*e.kind()));
+                }
+                self.meta[..payload.len()].copy_from_slice(payload);
+                self.meta_len = payload.len();
+                self.info = Some(Info {
+                    nblocks: m.nblocks,
+                    blocksz: m.blocksz,
+                    lastblock: m.lastblock,
+                    count,
+                    size,
+                    sha: m.sha256,
+                });
+                self.state = State::Receiving;
+                if count == 0 {
+                    return self.finish();
+                }
+                Event::Meta {
+                    blocks: count,
+                    size,
+                }
+            }
+            Control::End => {
+                let missing = self.block_count() - self.have_count;
+                if self.state != State::Complete && (missing > 0 || self.info.is_none()) {
+                    self.state = State::Incomplete;
+                }
+                Event::End { missing }
+            }
+            Control::Unknown(_) => {
+                self.counters.bad_control += 1;
+                Event::Dropped(if payload.first() == Some(&crate::wire::control::META) {
+                    DropReason::BadMeta
+                } else {
+                    DropReason::UnknownControl
+                })
+            }
+        }
+    }
+
+    fn on_data(&mut self, blockno: u16, payload: &[u8]) -> Event {
+        let Some(info) = self.info else {
+            self.counters.no_meta += 1;
+            return Event::Dropped(DropReason::NoMeta);
+        };
+        let n = blockno as u32;
+        if n >= info.count {
+            self.counters.out_of_range += 1;
+            return Event::Dropped(DropReason::OutOfRange);
+        }
+        let want = if n < info.nblocks as u32 {
+            info.blocksz
+        } else {
+            info.lastblock
+        };
+        if payload.len() != want as usize {
+            self.counters.wrong_block_length += 1;
+            return Event::Dropped(DropReason::WrongBlockLength);
+        }
+        if self.has_block(n) {
+            self.counters.duplicates += 1;
+            return Event::Duplicate { blockno };
+        }
+        let offset = n as u64 * info.blocksz as u64;
+        if let Err(e) = stage!(
+            "receiver::store",
+            bytes = payload.len(),
+            self.sink.write_at(offset, payload)
+        ) {
+            return self.fail(Failure::Sink(*e.kind()));
+        }
+        self.have[(n / 8) as usize] |= 1 << (n % 8);
+        self.have_count += 1;
+        self.stats.blocks += 1;
+        self.stats.bytes += payload.len() as u64;
+        if n == self.hashed {
+            stage!(
+                "receiver::sha256",
+                bytes = payload.len(),
+                self.hasher.update(payload)
+            );
+            self.hashed += 1;
+            if let Err(f) = self.hash_ahead(&info) {
+                return self.fail(f);
+            }
+        }
+        if self.have_count == info.count {
+            return self.finish();
+        }
+        Event::Block { blockno, len: want }
+    }
+
+    /// Hash blocks already stored beyond the in-order point.
+    fn hash_ahead(&mut self, info: &Info) -> Result<(), Failure> {
+        let mut buf = [0u8; MAX_PAYLOAD];
+        while self.hashed < info.count && self.has_block(self.hashed) {
+            let n = self.hashed;
+            let len = if n < info.nblocks as u32 {
+                info.blocksz
+            } else {
+                info.lastblock
+            } as usize;
+            let b = &mut buf[..len];
+            self.sink
+                .read_at(n as u64 * info.blocksz as u64, b)
+                .map_err(|e| Failure::Sink(*e.kind()))?;
+            stage!("receiver::sha256", bytes = len, self.hasher.update(&*b));
+            self.hashed += 1;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Event {
+        let Some(info) = self.info else {
+            return Event::Dropped(DropReason::NoMeta);
+        };
+        let digest: [u8; 32] = core::mem::take(&mut self.hasher).finalize().into();
+        if digest == info.sha {
+            self.state = State::Complete;
+            Event::Complete { size: info.size }
+        } else {
+            self.fail(Failure::ShaMismatch)
+        }
+    }
+}
+
+/// Iterator over missing block numbers.
+pub struct MissingBlocks<'a, K, const B: usize> {
+    rx: &'a Receiver<K, B>,
+    next: u32,
+    end: u32,
+}
+
+impl<K: Sink, const B: usize> Iterator for MissingBlocks<'_, K, B> {
+    type Item = u32;
+    fn next(&mut self) -> Option<u32> {
+        while self.next < self.end {
+            let n = self.next;
+            self.next += 1;
+            if !self.rx.has_block(n) {
+                return Some(n);
+            }
+        }
+        None
+    }
+}
+
+/// Several transfers over one link: `C` receivers, each on its own channel,
+/// with link counters and one deframer shared by the link.
+pub struct Mux<K, const C: usize, const B: usize = 8192> {
+    receivers: [Receiver<K, B>; C],
+    link: LinkCounters,
+    expected_seq: Option<u8>,
+    deframer: Deframer,
+}
+
+impl<K: Sink, const C: usize, const B: usize> Mux<K, C, B> {
+    /// Multiplex `receivers` (give each a distinct channel; the first one
+    /// listening on a channel gets its messages).
+    pub fn new(receivers: [Receiver<K, B>; C], framing: Framing) -> Self {
+        Mux {
+            receivers,
+            link: LinkCounters::default(),
+            expected_seq: None,
+            deframer: Deframer::new(framing),
+        }
+    }
+
+    /// Link counters (CRC errors, gaps, unknown channels, ...).
+    pub fn link_counters(&self) -> &LinkCounters {
+        &self.link
+    }
+    /// Deframer counters.
+    pub fn deframer_stats(&self) -> &DeframerStats {
+        self.deframer.stats()
+    }
+    /// The receivers.
+    pub fn receivers(&self) -> &[Receiver<K, B>; C] {
+        &self.receivers
+    }
+    /// The receiver for `channel`.
+    pub fn receiver(&self, channel: u8) -> Option<&Receiver<K, B>> {
+        self.receivers.iter().find(|r| r.channel == channel)
+    }
+    /// Give the receivers back.
+    pub fn into_receivers(self) -> [Receiver<K, B>; C] {
+        self.receivers
+    }
+
+    /// Handle one link message; returns the channel it went to (if any) and
+    /// the event.
+    pub fn on_message(&mut self, msg: &[u8], now_ns: u64) -> (Option<u8>, Event) {
+        self.link.messages += 1;
+        let Ok(packet) = stage!("receiver::parse", Packet::new_checked(msg)) else {
+            self.link.bad_lengths += 1;
+            return (None, Event::Dropped(DropReason::BadLength));
+        };
+        if stage!("receiver::crc_check", packet.verify_crc()).is_err() {
+            self.link.crc_errors += 1;
+            return (None, Event::Dropped(DropReason::Crc));
+        }
+        let seq = packet.seqno();
+        if self.expected_seq.is_some_and(|e| e != seq) {
+            self.link.seq_gaps += 1;
+        }
+        self.expected_seq = Some(seq.wrapping_add(1));
+        let ch = packet.channel_id();
+        match self.receivers.iter_mut().find(|r| r.channel == ch) {
+            Some(rx) => {
+                rx.counters.link.messages += 1;
+                (Some(ch), rx.on_verified(&packet, now_ns))
+            }
+            None => {
+                self.link.other_channel += 1;
+                (None, Event::Dropped(DropReason::OtherChannel))
+            }
+        }
+    }
+
+    /// Feed stream bytes; events go to `on_event` with their channel.
+    pub fn on_bytes(
+        &mut self,
+        mut bytes: &[u8],
+        now_ns: u64,
+        on_event: &mut impl FnMut(Option<u8>, Event),
+    ) {
+        loop {
+            let mut frame = [0u8; crate::wire::MAX_MESSAGE];
+            let n = match self.deframer.decode(&mut bytes) {
+                Some(f) if f.len() <= frame.len() => {
+                    frame[..f.len()].copy_from_slice(f);
+                    f.len()
+                }
+                Some(_) => continue,
+                None => break,
+            };
+            let (ch, ev) = self.on_message(&frame[..n], now_ns);
+            on_event(ch, ev);
+        }
+    }
+}
