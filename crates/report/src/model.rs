@@ -140,7 +140,13 @@ pub struct Side {
 impl Side {
     /// Builds a side, deriving the rates (0 when no time passed).
     pub fn new(seconds: f64, blocks: u64, bytes: u64) -> Self {
-        let rate = |n: u64| if seconds > 0.0 { n as f64 / seconds } else { 0.0 };
+        let rate = |n: u64| {
+            if seconds > 0.0 {
+                n as f64 / seconds
+            } else {
+                0.0
+            }
+        };
         Side {
             seconds,
             blocks,
@@ -500,7 +506,10 @@ mod tests {
             r.runs[0].tx.stats_line(),
             "T:72 blk:2780 by:138840 PPS:38 BPS:1928"
         );
-        assert_eq!(r.runs[0].rx.stats_line(), "T:75 blk:695 by:34710 PPS:9 BPS:462");
+        assert_eq!(
+            r.runs[0].rx.stats_line(),
+            "T:75 blk:695 by:34710 PPS:9 BPS:462"
+        );
     }
 
     #[test]

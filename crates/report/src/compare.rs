@@ -1,0 +1,332 @@
+//! N-way comparison of saved results: configurations matched across files
+//! by their `config` maps, each metric's median compared with the first
+//! input's, with a bootstrap confidence interval and a verdict.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::group::{self, config_label, ConfigGroup};
+use crate::metric::{self, Direction};
+use crate::model::Results;
+use crate::stats::{Bootstrap, Change};
+use crate::table;
+
+/// Relative tolerance under which a deterministic (virtual-time) metric
+/// counts as unchanged: float formatting noise, nothing more.
+pub const EXACT_TOLERANCE: f64 = 1e-9;
+
+/// Configuration keys that do not define a configuration (how often it
+/// ran is not what ran), ignored when matching across files.
+pub const NON_IDENTIFYING_KEYS: &[&str] = &["repeats"];
+
+/// The verdict on one metric of one configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Better in the metric's direction, with the interval excluding zero.
+    Faster,
+    /// Worse in the metric's direction, with the interval excluding zero.
+    Slower,
+    /// The interval includes zero (or a deterministic metric is unchanged).
+    NoChange,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Faster => "faster",
+            Verdict::Slower => "slower",
+            Verdict::NoChange => "no significant change",
+        })
+    }
+}
+
+/// Verdict from a change: deterministic changes count beyond
+/// [`EXACT_TOLERANCE`]; noisy ones when the interval excludes zero.
+pub fn verdict(change: &Change, direction: Direction, deterministic: bool) -> Verdict {
+    let significant = if deterministic {
+        change.estimate.abs() > EXACT_TOLERANCE
+    } else {
+        change.excludes_zero()
+    };
+    if !significant {
+        return Verdict::NoChange;
+    }
+    let up = change.estimate > 0.0;
+    match (direction, up) {
+        (Direction::HigherIsBetter, true) | (Direction::LowerIsBetter, false) => Verdict::Faster,
+        _ => Verdict::Slower,
+    }
+}
+
+/// One candidate input against the first input, for one metric of one
+/// configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delta {
+    /// Index of the candidate input.
+    pub input: usize,
+    /// Candidate median.
+    pub median: f64,
+    /// Relative change against the first input, with its interval; `None`
+    /// when the first input's median is zero.
+    pub change: Option<Change>,
+    /// Faster / slower / no significant change.
+    pub verdict: Option<Verdict>,
+}
+
+/// One metric of one matched configuration across the inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The configuration, as `key=value, ...` over the swept keys.
+    pub config: String,
+    /// Metric name (`tx.bps`, `stage.crc16.p99_ns`, ...).
+    pub metric: String,
+    /// The first input's median.
+    pub reference: f64,
+    /// Each further input against the first.
+    pub deltas: Vec<Delta>,
+    /// Whether the metric is deterministic in every input.
+    pub deterministic: bool,
+}
+
+/// The result of comparing N results files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    /// Short labels of the inputs, in order (the first is the reference).
+    pub inputs: Vec<String>,
+    /// Matched rows.
+    pub rows: Vec<Row>,
+    /// Configurations present in some inputs but not all: `(input, config)`.
+    pub unmatched: Vec<(String, String)>,
+}
+
+/// A short label for an input file: the folder name for `.../NAME/results.json`,
+/// the file stem otherwise.
+pub fn input_label(path: &std::path::Path) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    if stem == "results" {
+        if let Some(dir) = path.parent().and_then(|p| p.file_name()) {
+            return dir.to_string_lossy().into_owned();
+        }
+    }
+    stem
+}
+
+/// Unique labels for a list of inputs (duplicates get `#2`, `#3`, ...).
+pub fn input_labels(paths: &[&std::path::Path]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in paths {
+        let base = input_label(p);
+        let mut l = base.clone();
+        let mut k = 2;
+        while out.contains(&l) {
+            l = format!("{base}#{k}");
+            k += 1;
+        }
+        out.push(l);
+    }
+    out
+}
+
+/// The identity of a configuration for matching: its `config` without
+/// [`NON_IDENTIFYING_KEYS`].
+pub(crate) fn identity(config: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
+    config
+        .iter()
+        .filter(|(k, _)| !NON_IDENTIFYING_KEYS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Union of the swept keys of several files, in first-seen order.
+pub(crate) fn union_swept(files: &[&Results]) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for r in files {
+        for k in group::swept_keys(r) {
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+    }
+    keys
+}
+
+/// Compares every input with the first one. Metrics: the headline metrics
+/// and every stage's p99, wherever both sides have them.
+pub fn compare(inputs: &[(PathBuf, Results)]) -> Comparison {
+    compare_with(inputs, &Bootstrap::default())
+}
+
+/// [`compare`] with explicit bootstrap settings.
+pub fn compare_with(inputs: &[(PathBuf, Results)], bs: &Bootstrap) -> Comparison {
+    let paths: Vec<&std::path::Path> = inputs.iter().map(|(p, _)| p.as_path()).collect();
+    let labels = input_labels(&paths);
+    let files: Vec<&Results> = inputs.iter().map(|(_, r)| r).collect();
+    let keys = union_swept(&files);
+    let grouped: Vec<Vec<ConfigGroup<'_>>> = files.iter().map(|r| group::groups(r)).collect();
+    let mut rows = Vec::new();
+    let mut unmatched = Vec::new();
+    let Some(first) = grouped.first() else {
+        return Comparison {
+            inputs: labels,
+            rows,
+            unmatched,
+        };
+    };
+    for (k, gs) in grouped.iter().enumerate().skip(1) {
+        for g in gs {
+            let id = identity(g.config);
+            if !first.iter().any(|f| identity(f.config) == id) {
+                unmatched.push((labels[k].clone(), config_label(g.config, &keys)));
+            }
+        }
+    }
+    for g0 in first {
+        let id = identity(g0.config);
+        let others: Vec<Option<&ConfigGroup<'_>>> = grouped
+            .iter()
+            .skip(1)
+            .map(|gs| gs.iter().find(|g| identity(g.config) == id))
+            .collect();
+        let label = config_label(g0.config, &keys);
+        if others.iter().any(|o| o.is_none()) {
+            for (k, o) in others.iter().enumerate() {
+                if o.is_none() {
+                    unmatched.push((
+                        labels[0].clone(),
+                        format!("{label} (not in {})", labels[k + 1]),
+                    ));
+                }
+            }
+        }
+        let mut metrics = metric::headline(g0.ok_runs());
+        metrics.extend(metric::stage_metrics(g0.ok_runs(), "p99_ns"));
+        for m in metrics {
+            let Some(s0) = g0.sample(&m) else { continue };
+            let mut deltas = Vec::new();
+            let mut det = g0.deterministic(&m);
+            for (k, o) in others.iter().enumerate() {
+                let Some(g) = o else { continue };
+                let Some(s) = g.sample(&m) else { continue };
+                let d = det && g.deterministic(&m);
+                det = d;
+                let change = if d {
+                    let b = s0.median();
+                    (b != 0.0).then(|| Change::exact(s.median() / b - 1.0))
+                } else {
+                    bs.relative_change(&s0, &s)
+                };
+                let v = change.map(|c| verdict(&c, Direction::of(&m), d));
+                deltas.push(Delta {
+                    input: k + 1,
+                    median: s.median(),
+                    change,
+                    verdict: v,
+                });
+            }
+            if deltas.is_empty() {
+                continue;
+            }
+            rows.push(Row {
+                config: label.clone(),
+                metric: m,
+                reference: s0.median(),
+                deltas,
+                deterministic: det,
+            });
+        }
+    }
+    Comparison {
+        inputs: labels,
+        rows,
+        unmatched,
+    }
+}
+
+impl Comparison {
+    fn table_rows(&self) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        for r in &self.rows {
+            for d in &r.deltas {
+                let (chg, ci) = match &d.change {
+                    Some(c) if r.deterministic => (table::pct(c.estimate), "exact".to_string()),
+                    Some(c) => (
+                        table::pct(c.estimate),
+                        format!("[{}, {}]", table::pct(c.lo), table::pct(c.hi)),
+                    ),
+                    None => ("n/a".into(), "n/a".into()),
+                };
+                out.push(vec![
+                    r.config.clone(),
+                    r.metric.clone(),
+                    table::num(r.reference),
+                    self.inputs[d.input].clone(),
+                    table::num(d.median),
+                    chg,
+                    ci,
+                    d.verdict
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "n/a".into()),
+                ]);
+            }
+        }
+        out
+    }
+
+    const HEADERS: [&'static str; 8] = [
+        "configuration",
+        "metric",
+        "reference",
+        "candidate",
+        "median",
+        "change",
+        "95% CI",
+        "verdict",
+    ];
+
+    /// The console table: one line per configuration, metric and candidate,
+    /// with the reference (first input) median, the candidate median, the
+    /// relative change of the median, its 95 % bootstrap interval and the
+    /// verdict.
+    pub fn console_table(&self) -> String {
+        let mut out = format!(
+            "reference: {}; candidates: {}\n",
+            self.inputs.first().map(String::as_str).unwrap_or("-"),
+            self.inputs
+                .iter()
+                .skip(1)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        out.push_str(&table::console(&Self::HEADERS, &self.table_rows()));
+        for (input, cfg) in &self.unmatched {
+            out.push_str(&format!("unmatched: {input}: {cfg}\n"));
+        }
+        out
+    }
+
+    /// The same table as Markdown.
+    pub fn markdown(&self) -> String {
+        table::markdown(&Self::HEADERS, &self.table_rows())
+    }
+
+    /// Counts of verdicts: (faster, slower, no significant change).
+    pub fn tally(&self) -> (usize, usize, usize) {
+        let mut t = (0, 0, 0);
+        for d in self.rows.iter().flat_map(|r| &r.deltas) {
+            match d.verdict {
+                Some(Verdict::Faster) => t.0 += 1,
+                Some(Verdict::Slower) => t.1 += 1,
+                Some(Verdict::NoChange) => t.2 += 1,
+                None => {}
+            }
+        }
+        t
+    }
+}

@@ -1,0 +1,66 @@
+//! Plain-text and Markdown tables for the console and CI summaries.
+
+/// Renders rows as an aligned console table with a header rule.
+pub(crate) fn console(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let n = headers.len();
+    let mut w: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate().take(n) {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i > 0 {
+                s.push_str("  ");
+            }
+            s.push_str(c);
+            if i + 1 < cells.len() {
+                s.push_str(&" ".repeat(w[i].saturating_sub(c.chars().count())));
+            }
+        }
+        s.push('\n');
+        s
+    };
+    let mut out = line(headers.to_vec());
+    let rule: Vec<String> = w.iter().map(|&k| "-".repeat(k)).collect();
+    out.push_str(&line(rule.iter().map(|s| s.as_str()).collect()));
+    for r in rows {
+        out.push_str(&line(r.iter().map(|s| s.as_str()).collect()));
+    }
+    out
+}
+
+/// Renders rows as a GitHub-flavoured Markdown table (pipes escaped).
+pub(crate) fn markdown(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    let mut out = String::new();
+    out.push('|');
+    for h in headers {
+        out.push_str(&format!(" {} |", cell(h)));
+    }
+    out.push_str("\n|");
+    for _ in headers {
+        out.push_str(" --- |");
+    }
+    out.push('\n');
+    for r in rows {
+        out.push('|');
+        for c in r {
+            out.push_str(&format!(" {} |", cell(c)));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A relative change as a signed percentage: `+4.2 %`.
+pub(crate) fn pct(x: f64) -> String {
+    format!("{:+.1} %", x * 100.0)
+}
+
+/// A number for tables: SI-scaled with a few significant digits.
+pub(crate) fn num(x: f64) -> String {
+    crate::chart::si(x)
+}
