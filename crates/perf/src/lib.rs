@@ -1,1 +1,228 @@
-//! placeholder, filled in by its issue
+//! `perfkit`: per-call-site timing cheap enough to leave in every stage of a
+//! communication stack, firmware included.
+//!
+//! # Measuring
+//!
+//! ```
+//! #[perfkit::measured]                      // name: the function's path
+//! fn parse(buf: &[u8]) -> usize { buf.len() }
+//!
+//! #[perfkit::measured("frame.encode")]      // explicit name
+//! fn encode(buf: &[u8]) -> usize { buf.len() * 2 }
+//!
+//! let buf = [0u8; 64];
+//! let n = perfkit::measure!("crc16", bytes = buf.len(), parse(&buf));
+//! {
+//!     let _g = perfkit::span!("send");      // records when dropped
+//!     encode(&buf);
+//! }
+//! # #[cfg(all(feature = "std", not(feature = "off")))] {
+//! let snap = perfkit::snapshot();
+//! assert_eq!(snap.site("crc16").unwrap().calls, 1);
+//! print!("{snap}");                         // crc16 measure: calls:1 min:0 ...
+//! print!("{}", snap.folded());              // send;frame.encode 41
+//! # }
+//! # let _ = n;
+//! ```
+//!
+//! # Design
+//!
+//! - **Call sites.** Each macro use expands to one `static` [`Site`] holding
+//!   name, module, file and line, and its statistics as atomics. On first use
+//!   it pushes itself onto an intrusive lock-free list (one CAS, once), so the
+//!   registry costs one relaxed load per call and [`for_each_site`] walks it
+//!   without allocating. Macros reach internals only through `__private`.
+//! - **Statistics.** Per site: min, max, cumulative ticks, bytes, and a
+//!   log-linear histogram ([`hist`]) of 32 sub-buckets per power of two (1.6 %
+//!   worst-case error for percentiles). The call count is the histogram's sum,
+//!   so a call costs two locked adds (bucket, cumulative) and two plain loads
+//!   (min and max change rarely and are only written when they do). Many
+//!   threads recording into one site lose no counts.
+//! - **Clock.** The hot path reads raw ticks ([`clock`]): `RDTSC` on x86_64
+//!   when CPUID reports an invariant TSC, `CNTVCT_EL0` on aarch64, the
+//!   monotonic clock otherwise, or the [`Clock`] firmware installs with
+//!   [`set_clock`]. Ticks become nanoseconds only in a snapshot. We read the
+//!   counter directly rather than through `quanta`: `quanta::Clock::raw()`
+//!   reads the same TSC but needs a `Clock` value (a `OnceLock` access or an
+//!   argument threaded everywhere) and matches on its clock kind each call;
+//!   the `overhead` benchmark has both (`clock_floor` and `quanta_raw_pair`).
+//!   Calibration against `Instant` spans the whole run, so it is precise.
+//! - **Nesting.** Each thread keeps a stack of active measurements
+//!   (`thread_local!` with `const` init: no lazy-init branch) and a bounded
+//!   table of stack paths with calls, total and self ticks ([`stack`]). Only
+//!   the owning thread writes its table, with plain stores; snapshots merge
+//!   the tables by path. The result is the folded format inferno reads.
+//! - **Switching off.** The `off` feature turns every macro into the bare
+//!   expression (no static, no code); [`set_enabled`]`(false)` makes each
+//!   measurement one relaxed load.
+//! - **`no_std`.** Without the default `std` feature the crate is `no_std`
+//!   with no required dependency beyond `portable-atomic` (which makes the
+//!   atomics work on thumbv6m: enable this crate's `critical-section`
+//!   feature there). Firmware installs a [`Clock`] (SysTick, the RP2040
+//!   timer), keeps one global stack (firmware is single-threaded; measuring
+//!   from interrupt handlers makes stack paths approximate, never unsafe), and
+//!   sends its statistics with [`for_each_site`] / [`for_each_path`]. The
+//!   `compact` feature shrinks the histogram (8 sub-buckets, 6.3 % error,
+//!   240 buckets) and the path table for small RAM.
+//! - **`std`** adds per-thread stacks, the TSC clock, [`snapshot`] /
+//!   [`reset`], the text dump, folded stacks and JSON; **`tracing`** adds
+//!   `perfkit::tracing::PerfkitLayer`.
+//!
+//! # Costs and limits
+//!
+//! The `overhead` benchmark (`cargo bench -p perfkit --features tracing
+//! --bench overhead`) compares a measurement with two raw clock reads; see
+//! the crate README for the figures. A guard must be dropped on the thread
+//! that made it (it is `!Send`); guards dropped out of order keep site
+//! statistics exact and drop only the stack path of the abandoned levels.
+//! `async fn`s are measured from first poll to completion (wall time) and do
+//! not join stack paths. [`reset`] while other threads measure is racy (a
+//! call in flight may be half counted).
+
+#![no_std]
+#![deny(missing_docs)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod clock;
+pub mod hist;
+mod site;
+pub mod stack;
+
+#[cfg(feature = "std")]
+mod registry;
+#[cfg(feature = "std")]
+mod snapshot;
+#[cfg(feature = "tracing")]
+pub mod tracing;
+
+pub use clock::{set_clock, ticks_per_second, Clock, ClockAlreadySet};
+pub use site::{for_each_site, Site};
+pub use stack::{
+    dropped_paths, enabled, for_each_path, set_enabled, Guard, Instrumented, PathStats,
+};
+
+#[cfg(feature = "std")]
+pub use snapshot::{reset, snapshot, SiteSnapshot, Snapshot, StackSnapshot};
+
+/// Zero every site and stack path (sites stay registered).
+#[cfg(not(feature = "std"))]
+pub fn reset() {
+    for_each_site(|s| s.clear());
+    stack::clear_paths();
+}
+
+/// `#[perfkit::measured]` / `#[perfkit::measured("name")]` on a function,
+/// method, generic or `async fn`: measures every call into one site named
+/// after the function's path (or the given name).
+///
+/// (Not `#[perfkit::measure]`: an attribute and the `measure!` macro cannot
+/// share a name on stable Rust.)
+pub use perfkit_macros::measured;
+
+/// Internals the macros expand to. Not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::site::Site;
+    pub use crate::stack::{Guard, Instrumented};
+
+    /// Start a measurement of `site`.
+    #[inline(always)]
+    pub fn enter(site: &'static Site) -> Guard {
+        Guard::enter(site, 0)
+    }
+
+    /// Start a measurement of `site` that adds `bytes` to its byte count.
+    #[inline(always)]
+    pub fn enter_bytes(site: &'static Site, bytes: u64) -> Guard {
+        Guard::enter(site, bytes)
+    }
+
+    /// What `span!` gives under the `off` feature: nothing.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Off;
+
+    /// Lossless widening of a byte count (`usize`, `u64`, `u32`, ...).
+    #[inline(always)]
+    pub fn bytes<T: TryInto<u64>>(n: T) -> u64 {
+        n.try_into().unwrap_or(u64::MAX)
+    }
+}
+
+/// Measure an expression: `measure!("name", expr)` evaluates to `expr`'s
+/// value; `measure!("name", bytes = n, expr)` also adds `n` (any unsigned
+/// integer) to the site's byte count (evaluated before `expr`).
+#[cfg(not(feature = "off"))]
+#[macro_export]
+macro_rules! measure {
+    ($name:expr, bytes = $bytes:expr, $body:expr $(,)?) => {{
+        static __PERFKIT_SITE: $crate::__private::Site = $crate::__private::Site::new(
+            $name,
+            ::core::module_path!(),
+            ::core::file!(),
+            ::core::line!(),
+        );
+        let __perfkit_guard =
+            $crate::__private::enter_bytes(&__PERFKIT_SITE, $crate::__private::bytes($bytes));
+        $body
+    }};
+    ($name:expr, $body:expr $(,)?) => {{
+        static __PERFKIT_SITE: $crate::__private::Site = $crate::__private::Site::new(
+            $name,
+            ::core::module_path!(),
+            ::core::file!(),
+            ::core::line!(),
+        );
+        let __perfkit_guard = $crate::__private::enter(&__PERFKIT_SITE);
+        $body
+    }};
+}
+
+/// Measure an expression (the `off` feature: the bare expression).
+#[cfg(feature = "off")]
+#[macro_export]
+macro_rules! measure {
+    ($name:expr, bytes = $bytes:expr, $body:expr $(,)?) => {
+        $body
+    };
+    ($name:expr, $body:expr $(,)?) => {
+        $body
+    };
+}
+
+/// A guard that measures until it is dropped: `let _g = perfkit::span!("name");`.
+#[cfg(not(feature = "off"))]
+#[macro_export]
+macro_rules! span {
+    ($name:expr $(,)?) => {{
+        static __PERFKIT_SITE: $crate::__private::Site = $crate::__private::Site::new(
+            $name,
+            ::core::module_path!(),
+            ::core::file!(),
+            ::core::line!(),
+        );
+        $crate::__private::enter(&__PERFKIT_SITE)
+    }};
+    ($name:expr, bytes = $bytes:expr $(,)?) => {{
+        static __PERFKIT_SITE: $crate::__private::Site = $crate::__private::Site::new(
+            $name,
+            ::core::module_path!(),
+            ::core::file!(),
+            ::core::line!(),
+        );
+        $crate::__private::enter_bytes(&__PERFKIT_SITE, $crate::__private::bytes($bytes))
+    }};
+}
+
+/// A guard that measures until it is dropped (the `off` feature: a zero-sized value).
+#[cfg(feature = "off")]
+#[macro_export]
+macro_rules! span {
+    ($name:expr $(,)?) => {
+        $crate::__private::Off
+    };
+    ($name:expr, bytes = $bytes:expr $(,)?) => {
+        $crate::__private::Off
+    };
+}

@@ -1,0 +1,216 @@
+//! Call sites: one `static` per macro use, registered once, lazily, in an
+//! intrusive lock-free list (like `tracing` callsites). The list is only ever
+//! pushed to, so walking it needs no lock and no allocation.
+
+use crate::hist::Histogram;
+use core::ptr;
+use portable_atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering};
+
+const UNREGISTERED: u8 = 0;
+const REGISTERING: u8 = 1;
+const REGISTERED: u8 = 2;
+
+/// One measured call site: where it is, and its statistics in raw ticks.
+///
+/// Created by the macros as a `static`; firmware reads it through
+/// [`for_each_site`] to send its own snapshot.
+pub struct Site {
+    name: &'static str,
+    module: &'static str,
+    file: &'static str,
+    line: u32,
+    state: AtomicU8,
+    next: AtomicPtr<Site>,
+    cum: AtomicU64,
+    min: AtomicU64,
+    max: AtomicU64,
+    bytes: AtomicU64,
+    hist: Histogram,
+}
+
+static HEAD: AtomicPtr<Site> = AtomicPtr::new(ptr::null_mut());
+
+impl Site {
+    /// A new, unregistered site (for `static`s made by the macros).
+    pub const fn new(
+        name: &'static str,
+        module: &'static str,
+        file: &'static str,
+        line: u32,
+    ) -> Self {
+        Site {
+            name,
+            module,
+            file,
+            line,
+            state: AtomicU8::new(UNREGISTERED),
+            next: AtomicPtr::new(ptr::null_mut()),
+            cum: AtomicU64::new(0),
+            min: AtomicU64::new(u64::MAX),
+            max: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            hist: Histogram::new(),
+        }
+    }
+
+    /// Register on first use: one relaxed load when already registered.
+    #[inline(always)]
+    pub(crate) fn ensure_registered(&'static self) {
+        if self.state.load(Ordering::Relaxed) != REGISTERED {
+            self.register();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn register(&'static self) {
+        if self
+            .state
+            .compare_exchange(
+                UNREGISTERED,
+                REGISTERING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            // Someone else is registering or has registered it; either way
+            // it will be on the list before they return, and recording into
+            // the statics is safe meanwhile.
+            return;
+        }
+        let me = self as *const Site as *mut Site;
+        let mut head = HEAD.load(Ordering::Acquire);
+        loop {
+            self.next.store(head, Ordering::Relaxed);
+            match HEAD.compare_exchange_weak(head, me, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(h) => head = h,
+            }
+        }
+        self.state.store(REGISTERED, Ordering::Release);
+    }
+
+    /// Add one measured duration (ticks) and a byte count.
+    #[inline(always)]
+    pub fn record(&self, ticks: u64, bytes: u64) {
+        self.hist.record(ticks);
+        self.cum.fetch_add(ticks, Ordering::Relaxed);
+        // A load first: after warm-up min/max almost never change, and a
+        // plain load is far cheaper than a locked read-modify-write.
+        if ticks < self.min.load(Ordering::Relaxed) {
+            self.min.fetch_min(ticks, Ordering::Relaxed);
+        }
+        if ticks > self.max.load(Ordering::Relaxed) {
+            self.max.fetch_max(ticks, Ordering::Relaxed);
+        }
+        if bytes != 0 {
+            self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// Site name (the macro's name argument, or the function path).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+    /// `module_path!()` of the call site.
+    pub fn module(&self) -> &'static str {
+        self.module
+    }
+    /// `file!()` of the call site.
+    pub fn file(&self) -> &'static str {
+        self.file
+    }
+    /// `line!()` of the call site.
+    pub fn line(&self) -> u32 {
+        self.line
+    }
+    /// Number of recorded calls (the histogram's total count).
+    pub fn calls(&self) -> u64 {
+        self.hist.count()
+    }
+    /// Shortest duration in ticks (0 when no calls).
+    pub fn min_ticks(&self) -> u64 {
+        let m = self.min.load(Ordering::Relaxed);
+        if m == u64::MAX {
+            0
+        } else {
+            m
+        }
+    }
+    /// Longest duration in ticks.
+    pub fn max_ticks(&self) -> u64 {
+        self.max.load(Ordering::Relaxed)
+    }
+    /// Sum of all durations in ticks.
+    pub fn cum_ticks(&self) -> u64 {
+        self.cum.load(Ordering::Relaxed)
+    }
+    /// Sum of the byte counts given with `bytes = n`.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+    /// Duration (ticks, bucket midpoint clamped to [min, max]) at quantile
+    /// `q` in `[0, 1]`; `None` when no calls.
+    pub fn quantile_ticks(&self, q: f64) -> Option<u64> {
+        let v = self.hist.quantile(q)?;
+        Some(v.clamp(self.min_ticks(), self.max_ticks().max(self.min_ticks())))
+    }
+    /// The histogram (raw bucket counts).
+    pub fn histogram(&self) -> &Histogram {
+        &self.hist
+    }
+
+    /// Shortest duration in nanoseconds.
+    pub fn min_ns(&self) -> u64 {
+        crate::clock::ticks_to_ns(self.min_ticks(), crate::clock::ticks_per_second())
+    }
+    /// Longest duration in nanoseconds.
+    pub fn max_ns(&self) -> u64 {
+        crate::clock::ticks_to_ns(self.max_ticks(), crate::clock::ticks_per_second())
+    }
+    /// Sum of all durations in nanoseconds.
+    pub fn cum_ns(&self) -> u64 {
+        crate::clock::ticks_to_ns(self.cum_ticks(), crate::clock::ticks_per_second())
+    }
+    /// Duration in nanoseconds at quantile `q`.
+    pub fn quantile_ns(&self, q: f64) -> Option<u64> {
+        self.quantile_ticks(q)
+            .map(|t| crate::clock::ticks_to_ns(t, crate::clock::ticks_per_second()))
+    }
+
+    /// Zero the statistics (racy against concurrent recorders: a call in
+    /// flight may land half before, half after).
+    pub fn clear(&self) {
+        self.hist.clear();
+        self.cum.store(0, Ordering::Relaxed);
+        self.min.store(u64::MAX, Ordering::Relaxed);
+        self.max.store(0, Ordering::Relaxed);
+        self.bytes.store(0, Ordering::Relaxed);
+    }
+}
+
+impl core::fmt::Debug for Site {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Site")
+            .field("name", &self.name)
+            .field("module", &self.module)
+            .field("file", &self.file)
+            .field("line", &self.line)
+            .field("calls", &self.calls())
+            .field("cum_ticks", &self.cum_ticks())
+            .finish()
+    }
+}
+
+/// Visit every registered site (most recently registered first), without
+/// allocating. Sites with no calls are visited too.
+pub fn for_each_site(mut f: impl FnMut(&'static Site)) {
+    let mut p = HEAD.load(Ordering::Acquire);
+    while !p.is_null() {
+        // SAFETY: only `&'static Site`s are ever pushed, and never removed.
+        let s: &'static Site = unsafe { &*p };
+        f(s);
+        p = s.next.load(Ordering::Acquire);
+    }
+}

@@ -1,0 +1,226 @@
+//! Statistics, percentiles, nesting and folded stacks against a mock clock
+//! that the tests advance by hand (1 tick = 1 ns).
+#![cfg(not(feature = "off"))]
+
+use perfkit::{measure, span, Clock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, Once};
+
+struct Mock(AtomicU64);
+
+impl Clock for Mock {
+    fn now(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+    fn ticks_per_second(&self) -> u64 {
+        1_000_000_000
+    }
+}
+
+static MOCK: Mock = Mock(AtomicU64::new(1_000));
+static LOCK: Mutex<()> = Mutex::new(());
+
+/// Install the mock clock once and serialise the tests of this file (they
+/// share the clock and the per-thread stack of the test thread pool).
+fn setup() -> MutexGuard<'static, ()> {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| perfkit::set_clock(&MOCK).expect("first clock"));
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn advance(ns: u64) {
+    MOCK.0.fetch_add(ns, Ordering::SeqCst);
+}
+
+#[test]
+fn second_clock_is_refused() {
+    let _l = setup();
+    static OTHER: Mock = Mock(AtomicU64::new(0));
+    assert_eq!(perfkit::set_clock(&OTHER), Err(perfkit::ClockAlreadySet));
+    assert_eq!(perfkit::clock::clock_name(), "custom");
+}
+
+#[test]
+fn min_max_cum_and_bytes() {
+    let _l = setup();
+    for d in [30u64, 10, 20, 50, 40] {
+        let v = measure!("mock.basic", bytes = 100usize, {
+            advance(d);
+            d * 2
+        });
+        assert_eq!(v, d * 2);
+    }
+    let snap = perfkit::snapshot();
+    let s = snap.site("mock.basic").expect("site recorded");
+    assert_eq!(s.calls, 5);
+    assert_eq!(s.min_ns, 10);
+    assert_eq!(s.max_ns, 50);
+    assert_eq!(s.cum_ns, 150);
+    assert_eq!(s.bytes, 500);
+    assert_eq!(s.p50_ns, 30);
+    assert_eq!(s.p90_ns, 50);
+    assert_eq!(s.module, module_path!());
+    assert!(s.file.ends_with("mock_clock.rs"));
+    // 500 bytes in 150 ns: 3333.3 MB/s.
+    let mbs = s.mb_per_s().unwrap();
+    assert!((mbs - 3333.33).abs() < 0.1, "{mbs}");
+}
+
+#[test]
+fn percentiles_within_bucket_error() {
+    let _l = setup();
+    // 1..=10_000 ns: the exact p-quantile is p * 10_000.
+    for d in 1..=10_000u64 {
+        measure!("mock.pct", advance(d));
+    }
+    let snap = perfkit::snapshot();
+    let s = snap.site("mock.pct").unwrap();
+    assert_eq!(s.calls, 10_000);
+    assert_eq!(s.min_ns, 1);
+    assert_eq!(s.max_ns, 10_000);
+    assert_eq!(s.cum_ns, 10_000 * 10_001 / 2);
+    for (got, want) in [
+        (s.p50_ns, 5_000.0),
+        (s.p90_ns, 9_000.0),
+        (s.p99_ns, 9_900.0),
+        (s.p999_ns, 9_990.0),
+    ] {
+        let err = (got as f64 - want).abs() / want;
+        assert!(err <= 0.03, "got {got}, want {want}, error {err}");
+    }
+}
+
+#[test]
+fn nesting_self_and_total_time_and_folded() {
+    let _l = setup();
+    for _ in 0..3 {
+        let _a = span!("nest.a");
+        advance(100);
+        {
+            let _b = span!("nest.b");
+            advance(20);
+            measure!("nest.c", advance(5));
+            advance(10);
+        }
+        measure!("nest.c", advance(7));
+    }
+    let snap = perfkit::snapshot();
+    let a = snap.stack("nest.a").unwrap();
+    let b = snap.stack("nest.a;nest.b").unwrap();
+    let bc = snap.stack("nest.a;nest.b;nest.c").unwrap();
+    let ac = snap.stack("nest.a;nest.c").unwrap();
+    assert_eq!((a.calls, a.total_ns, a.self_ns), (3, 3 * 142, 3 * 100));
+    assert_eq!((b.calls, b.total_ns, b.self_ns), (3, 3 * 35, 3 * 30));
+    assert_eq!((bc.calls, bc.total_ns, bc.self_ns), (3, 15, 15));
+    assert_eq!((ac.calls, ac.total_ns, ac.self_ns), (3, 21, 21));
+    // Two macro uses named "nest.c" are two sites (one per call site), each
+    // with its own line; stack paths merge them by name.
+    let c: Vec<_> = snap.sites.iter().filter(|s| s.name == "nest.c").collect();
+    assert_eq!(c.len(), 2);
+    assert_ne!(c[0].line, c[1].line);
+    assert_eq!(c.iter().map(|s| s.calls).sum::<u64>(), 6);
+
+    let folded = snap.folded();
+    for line in [
+        "nest.a 300",
+        "nest.a;nest.b 90",
+        "nest.a;nest.b;nest.c 15",
+        "nest.a;nest.c 21",
+    ] {
+        assert!(
+            folded.lines().any(|l| l == line),
+            "missing {line:?} in\n{folded}"
+        );
+    }
+}
+
+#[test]
+fn out_of_order_drop_keeps_site_counts() {
+    let _l = setup();
+    let outer = span!("ooo.outer");
+    advance(10);
+    let inner = span!("ooo.inner");
+    advance(5);
+    drop(outer);
+    drop(inner);
+    // The stack is usable again afterwards.
+    measure!("ooo.after", advance(3));
+    let snap = perfkit::snapshot();
+    assert_eq!(snap.site("ooo.outer").unwrap().cum_ns, 15);
+    assert_eq!(snap.site("ooo.inner").unwrap().cum_ns, 5);
+    assert_eq!(snap.stack("ooo.after").unwrap().total_ns, 3);
+}
+
+#[test]
+fn text_dump_in_the_field_form() {
+    let _l = setup();
+    for d in [3_988_000u64, 24_536_000, 11_000_000] {
+        measure!("mock.text", advance(d));
+    }
+    let text = perfkit::snapshot().text();
+    let line = text.lines().find(|l| l.starts_with("mock.text ")).unwrap();
+    assert!(
+        line.starts_with("mock.text measure: calls:3 min:3,988 max:24,536 cum:39,524 p50:"),
+        "{line}"
+    );
+    assert!(line.contains(" p99.9:"), "{line}");
+}
+
+#[test]
+fn json_round_trip() {
+    let _l = setup();
+    measure!("mock.json", bytes = 7u64, advance(11));
+    let snap = perfkit::snapshot();
+    let back = perfkit::Snapshot::from_json(&snap.to_json()).unwrap();
+    assert_eq!(back, snap);
+    assert_eq!(back.site("mock.json").unwrap().bytes, 7);
+}
+
+#[test]
+fn reset_clears_and_runtime_switch_stops_recording() {
+    let _l = setup();
+    measure!("mock.reset", advance(1));
+    assert!(perfkit::snapshot().site("mock.reset").is_some());
+    perfkit::reset();
+    let snap = perfkit::snapshot();
+    assert!(snap.sites.is_empty(), "{snap:?}");
+    assert!(snap.stacks.is_empty(), "{snap:?}");
+
+    perfkit::set_enabled(false);
+    assert!(!perfkit::enabled());
+    let v = measure!("mock.disabled", 5);
+    perfkit::set_enabled(true);
+    assert_eq!(v, 5);
+    assert!(perfkit::snapshot().site("mock.disabled").is_none());
+    measure!("mock.disabled", advance(2));
+    assert_eq!(perfkit::snapshot().site("mock.disabled").unwrap().calls, 1);
+}
+
+#[test]
+fn for_each_site_gives_ticks_without_a_snapshot() {
+    let _l = setup();
+    measure!("mock.walk", advance(9));
+    let mut found = None;
+    perfkit::for_each_site(|s| {
+        if s.name() == "mock.walk" {
+            found = Some((
+                s.calls(),
+                s.min_ticks(),
+                s.max_ticks(),
+                s.cum_ticks(),
+                s.cum_ns(),
+            ));
+        }
+    });
+    let (calls, min, max, cum, cum_ns) = found.unwrap();
+    assert_eq!(calls, 1);
+    assert_eq!((min, max, cum, cum_ns), (9, 9, 9, 9));
+    let mut paths = 0;
+    perfkit::for_each_path(|p| {
+        if p.sites.len() == 1 && p.sites[0].name() == "mock.walk" {
+            paths += 1;
+            assert_eq!((p.calls, p.total_ticks, p.self_ticks), (1, 9, 9));
+        }
+    });
+    assert_eq!(paths, 1);
+}
