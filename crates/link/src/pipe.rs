@@ -1,0 +1,290 @@
+//! Byte links over real file descriptors: a child process's stdin/stdout, or
+//! this process's own stdin/stdout (for `perfkit send` / `perfkit recv`).
+//!
+//! Reads wait with poll(2) up to the caller's timeout, then take whatever one
+//! read(2) returns, so the stream arrives in the chunks the kernel hands over.
+//! Writes wait for room with poll(2) and give up after the write timeout, so
+//! a peer that stops reading cannot hang a runner; a peer that exited gives
+//! [`ErrorKind::Closed`] (SIGPIPE is ignored by Rust programs, so the write
+//! fails with EPIPE instead of killing us).
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::sys::{poll_fd, Ready};
+use crate::{ByteLink, Error, ErrorKind, LinkStats, ReadOutcome, Result};
+
+/// Largest single write(2): a pipe that polls writable has room for at
+/// least this much, so a blocking write of this size returns promptly.
+const WRITE_CHUNK: usize = 4096;
+
+/// Default time a write may wait for the peer to make room.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A byte link over a read descriptor and a write descriptor (either may be
+/// absent for a one-way link).
+#[derive(Debug)]
+pub struct PipeLink {
+    rd: Option<File>,
+    wr: Option<File>,
+    eof: bool,
+    write_timeout: Duration,
+    stats: LinkStats,
+}
+
+impl PipeLink {
+    /// A link reading from `read` and writing to `write`.
+    pub fn from_fds(read: Option<OwnedFd>, write: Option<OwnedFd>) -> Self {
+        Self {
+            rd: read.map(File::from),
+            wr: write.map(File::from),
+            eof: false,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            stats: LinkStats::default(),
+        }
+    }
+
+    /// A link over this process's stdin (read) and stdout (write). The
+    /// descriptors are duplicated, so dropping the link leaves 0 and 1 open.
+    pub fn stdio() -> Result<Self> {
+        let dup = |fd: libc::c_int| -> Result<OwnedFd> {
+            // SAFETY: dup of a standard descriptor; the result is checked before use.
+            let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+            if new < 0 {
+                return Err(Error::io(
+                    format!("duplicating descriptor {fd}"),
+                    io::Error::last_os_error(),
+                ));
+            }
+            // SAFETY: `new` is a fresh descriptor we own.
+            Ok(unsafe { OwnedFd::from_raw_fd(new) })
+        };
+        Ok(Self::from_fds(Some(dup(0)?), Some(dup(1)?)))
+    }
+
+    /// A link to a child's pipes.
+    pub fn from_child_pipes(stdin: Option<ChildStdin>, stdout: Option<ChildStdout>) -> Self {
+        Self::from_fds(stdout.map(OwnedFd::from), stdin.map(OwnedFd::from))
+    }
+
+    /// Sets how long a write may wait for the peer to make room.
+    pub fn set_write_timeout(&mut self, timeout: Duration) {
+        self.write_timeout = timeout;
+    }
+
+    /// Closes the write side, so the peer reads end of file.
+    pub fn close_write(&mut self) {
+        self.wr = None;
+    }
+
+    /// True once a read has seen end of file.
+    pub fn is_eof(&self) -> bool {
+        self.eof
+    }
+}
+
+impl ByteLink for PipeLink {
+    fn write(&mut self, mut bytes: &[u8]) -> Result<()> {
+        let total = bytes.len();
+        let timeout = self.write_timeout;
+        let Some(wr) = self.wr.as_mut() else {
+            return Err(Error::new(ErrorKind::Closed));
+        };
+        let deadline = Instant::now() + timeout;
+        while !bytes.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match poll_fd(wr.as_raw_fd(), libc::POLLOUT, left)
+                .map_err(|e| Error::io("waiting to write to the pipe", e))?
+            {
+                Ready::Yes => {}
+                Ready::No => {
+                    return Err(Error::new(ErrorKind::TimedOut {
+                        what: format!(
+                            "the peer read nothing for {:.1} s while {} bytes waited",
+                            timeout.as_secs_f64(),
+                            bytes.len()
+                        ),
+                    }))
+                }
+                Ready::HangUp => return Err(Error::new(ErrorKind::Closed)),
+            }
+            let n = bytes.len().min(WRITE_CHUNK);
+            match wr.write(&bytes[..n]) {
+                Ok(0) => return Err(Error::new(ErrorKind::Closed)),
+                Ok(k) => bytes = &bytes[k..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io("writing to the pipe", e)),
+            }
+        }
+        self.stats.sent(total);
+        Ok(())
+    }
+
+    fn read(&mut self, buf: &mut [u8], timeout: Duration) -> Result<ReadOutcome> {
+        if self.eof {
+            return Ok(ReadOutcome::Eof);
+        }
+        let Some(rd) = self.rd.as_mut() else {
+            return Ok(ReadOutcome::Eof);
+        };
+        if buf.is_empty() {
+            return Ok(ReadOutcome::Timeout);
+        }
+        match poll_fd(rd.as_raw_fd(), libc::POLLIN, timeout)
+            .map_err(|e| Error::io("waiting to read from the pipe", e))?
+        {
+            Ready::No => return Ok(ReadOutcome::Timeout),
+            // On hang-up a read returns what is left, then 0.
+            Ready::Yes | Ready::HangUp => {}
+        }
+        loop {
+            match rd.read(buf) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(ReadOutcome::Eof);
+                }
+                Ok(n) => {
+                    self.stats.received(n);
+                    return Ok(ReadOutcome::Data(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io("reading from the pipe", e)),
+            }
+        }
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        // Writes go straight to the descriptor; nothing is buffered here.
+        Ok(())
+    }
+
+    fn stats(&self) -> LinkStats {
+        self.stats
+    }
+}
+
+/// A child process with a byte link to its stdin (our writes) and stdout
+/// (our reads). Dropping it kills the child if it is still running, so a
+/// failed run never leaves processes behind.
+#[derive(Debug)]
+pub struct ChildLink {
+    child: Child,
+    link: PipeLink,
+    program: String,
+}
+
+impl ChildLink {
+    /// Spawns `argv[0]` with arguments `argv[1..]`, stdin and stdout piped to
+    /// the link, stderr inherited.
+    pub fn spawn<S: AsRef<OsStr>>(argv: &[S]) -> Result<Self> {
+        let Some((program, args)) = argv.split_first() else {
+            return Err(Error::config("command", "empty command line"));
+        };
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        Self::spawn_command(cmd)
+    }
+
+    /// Spawns a prepared command; its stdin and stdout are replaced by pipes
+    /// to the link, everything else (stderr, environment, directory) is kept.
+    pub fn spawn_command(mut cmd: Command) -> Result<Self> {
+        let program = cmd.get_program().to_string_lossy().into_owned();
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| Error::io(format!("starting `{program}`"), e))?;
+        let link = PipeLink::from_child_pipes(child.stdin.take(), child.stdout.take());
+        Ok(Self {
+            child,
+            link,
+            program,
+        })
+    }
+
+    /// The link to the child's stdin/stdout.
+    pub fn link(&mut self) -> &mut PipeLink {
+        &mut self.link
+    }
+
+    /// The child process (e.g. to take a piped stderr).
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.child
+    }
+
+    /// Closes the child's stdin, so it reads end of file.
+    pub fn close_stdin(&mut self) {
+        self.link.close_write();
+    }
+
+    /// Waits up to `timeout` for the child to exit; `None` if it is still running.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self
+                .child
+                .try_wait()
+                .map_err(|e| Error::io(format!("waiting for `{}`", self.program), e))?
+            {
+                return Ok(Some(status));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Kills the child (if still running) and reaps it.
+    pub fn kill(&mut self) -> Result<ExitStatus> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return Ok(status);
+        }
+        let _ = self.child.kill();
+        self.child
+            .wait()
+            .map_err(|e| Error::io(format!("reaping `{}`", self.program), e))
+    }
+}
+
+impl ByteLink for ChildLink {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.link.write(bytes)
+    }
+    fn read(&mut self, buf: &mut [u8], timeout: Duration) -> Result<ReadOutcome> {
+        self.link.read(buf, timeout)
+    }
+    fn stats(&self) -> LinkStats {
+        self.link.stats()
+    }
+}
+
+impl Drop for ChildLink {
+    fn drop(&mut self) {
+        let _ = self.kill();
+    }
+}
+
+/// Starts `sender | receiver`: the sender's stdout is the receiver's stdin,
+/// a real pipe between two processes as in a shell pipeline. The caller
+/// configures everything else (stderr capture, arguments) before the call,
+/// and waits for both children.
+pub fn spawn_pipeline(mut sender: Command, mut receiver: Command) -> Result<(Child, Child)> {
+    let name = |c: &Command| c.get_program().to_string_lossy().into_owned();
+    let mut tx = sender
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::io(format!("starting `{}`", name(&sender)), e))?;
+    let pipe = tx.stdout.take().expect("stdout was piped");
+    match receiver.stdin(Stdio::from(pipe)).spawn() {
+        Ok(rx) => Ok((tx, rx)),
+        Err(e) => {
+            let _ = tx.kill();
+            let _ = tx.wait();
+            Err(Error::io(format!("starting `{}`", name(&receiver)), e))
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! A byte link over a real serial device (or one end of a pty pair), 8N1,
+//! no flow control, through the `serialport` crate.
+
+use std::io::{self, Read, Write};
+use std::time::Duration;
+
+use serialport::{DataBits, FlowControl, Parity, SerialPort, StopBits, TTYPort};
+
+use crate::pipe::DEFAULT_WRITE_TIMEOUT;
+use crate::{ByteLink, Error, ErrorKind, LinkStats, ReadOutcome, Result};
+
+/// A serial device at a fixed baud rate, 8 data bits, no parity, 1 stop bit.
+pub struct SerialLink {
+    port: TTYPort,
+    path: String,
+    /// The timeout currently set on the port (each change is a syscall-free
+    /// field write in serialport, but keep it explicit).
+    timeout: Duration,
+    write_timeout: Duration,
+    stats: LinkStats,
+}
+
+impl std::fmt::Debug for SerialLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SerialLink")
+            .field("path", &self.path)
+            .field("baud", &self.baud())
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl SerialLink {
+    /// Opens `path` at `baud`, 8N1, no flow control.
+    pub fn open(path: &str, baud: u32) -> Result<Self> {
+        if baud == 0 {
+            return Err(Error::config("baud", "must be positive"));
+        }
+        let port = serialport::new(path, baud)
+            .data_bits(DataBits::Eight)
+            .parity(Parity::None)
+            .stop_bits(StopBits::One)
+            .flow_control(FlowControl::None)
+            .timeout(Duration::ZERO)
+            .open_native()
+            .map_err(|source| {
+                Error::new(ErrorKind::Serial {
+                    path: path.to_owned(),
+                    source,
+                })
+            })?;
+        Ok(Self::from_port(port, path.to_owned()))
+    }
+
+    /// Two connected ends of a fresh pseudo-terminal pair (for tests and for
+    /// bridging an emulator), both raw, 8N1.
+    pub fn pair() -> Result<(Self, Self)> {
+        let (a, b) = TTYPort::pair().map_err(|source| {
+            Error::new(ErrorKind::Serial {
+                path: "<pty pair>".to_owned(),
+                source,
+            })
+        })?;
+        let name = |p: &TTYPort| p.name().unwrap_or_else(|| "<pty>".to_owned());
+        let (na, nb) = (name(&a), name(&b));
+        Ok((Self::from_port(a, na), Self::from_port(b, nb)))
+    }
+
+    fn from_port(port: TTYPort, path: String) -> Self {
+        Self {
+            port,
+            path,
+            timeout: Duration::ZERO,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            stats: LinkStats::default(),
+        }
+    }
+
+    /// The device path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The configured baud rate (0 if the device cannot say).
+    pub fn baud(&self) -> u32 {
+        self.port.baud_rate().unwrap_or(0)
+    }
+
+    /// Sets how long a write may wait for the device to take the bytes.
+    pub fn set_write_timeout(&mut self, timeout: Duration) {
+        self.write_timeout = timeout;
+    }
+
+    fn set_timeout(&mut self, timeout: Duration) -> Result<()> {
+        if self.timeout != timeout {
+            self.port.set_timeout(timeout).map_err(|source| {
+                Error::new(ErrorKind::Serial {
+                    path: self.path.clone(),
+                    source,
+                })
+            })?;
+            self.timeout = timeout;
+        }
+        Ok(())
+    }
+}
+
+impl ByteLink for SerialLink {
+    fn write(&mut self, mut bytes: &[u8]) -> Result<()> {
+        let total = bytes.len();
+        self.set_timeout(self.write_timeout)?;
+        while !bytes.is_empty() {
+            match self.port.write(bytes) {
+                Ok(0) => return Err(Error::new(ErrorKind::Closed)),
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    return Err(Error::new(ErrorKind::TimedOut {
+                        what: format!("writing to {} ({} bytes left)", self.path, bytes.len()),
+                    }))
+                }
+                Err(e) => return Err(Error::io(format!("writing to {}", self.path), e)),
+            }
+        }
+        self.stats.sent(total);
+        Ok(())
+    }
+
+    fn read(&mut self, buf: &mut [u8], timeout: Duration) -> Result<ReadOutcome> {
+        if buf.is_empty() {
+            return Ok(ReadOutcome::Timeout);
+        }
+        self.set_timeout(timeout)?;
+        match self.port.read(buf) {
+            Ok(0) => Ok(ReadOutcome::Eof),
+            Ok(n) => {
+                self.stats.received(n);
+                Ok(ReadOutcome::Data(n))
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut
+                        | io::ErrorKind::WouldBlock
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(ReadOutcome::Timeout)
+            }
+            // serialport reports a hung-up device (the other pty end closed) as BrokenPipe.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ReadOutcome::Eof),
+            Err(e) => Err(Error::io(format!("reading from {}", self.path), e)),
+        }
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.port
+            .flush()
+            .map_err(|e| Error::io(format!("flushing {}", self.path), e))
+    }
+
+    fn stats(&self) -> LinkStats {
+        self.stats
+    }
+}

@@ -1,0 +1,150 @@
+//! A packet link over a real UDP socket, connected to one peer.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use crate::sys::{poll_fd, Ready};
+use crate::{Error, ErrorKind, LinkStats, PacketLink, Result};
+
+/// Largest UDP payload over IPv4.
+pub const MAX_UDP_PAYLOAD: usize = 65_507;
+
+/// A UDP socket bound locally and connected to its peer, so the kernel
+/// drops datagrams from anyone else.
+#[derive(Debug)]
+pub struct UdpLink {
+    sock: UdpSocket,
+    mtu: usize,
+    stats: LinkStats,
+}
+
+impl UdpLink {
+    /// Binds `local` and connects to `peer`.
+    pub fn bind(local: SocketAddr, peer: SocketAddr) -> Result<Self> {
+        let sock =
+            UdpSocket::bind(local).map_err(|e| Error::io(format!("binding UDP {local}"), e))?;
+        sock.connect(peer)
+            .map_err(|e| Error::io(format!("connecting UDP to {peer}"), e))?;
+        Ok(Self::from_socket(sock))
+    }
+
+    /// Wraps an already bound and connected socket.
+    pub fn from_socket(sock: UdpSocket) -> Self {
+        Self {
+            sock,
+            mtu: MAX_UDP_PAYLOAD,
+            stats: LinkStats::default(),
+        }
+    }
+
+    /// Two links on 127.0.0.1, on ephemeral ports, connected to each other.
+    pub fn pair_localhost() -> Result<(Self, Self)> {
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("valid address");
+        let a = UdpSocket::bind(any).map_err(|e| Error::io("binding UDP 127.0.0.1:0", e))?;
+        let b = UdpSocket::bind(any).map_err(|e| Error::io("binding UDP 127.0.0.1:0", e))?;
+        let (aa, ba) = (
+            a.local_addr()
+                .map_err(|e| Error::io("UDP local address", e))?,
+            b.local_addr()
+                .map_err(|e| Error::io("UDP local address", e))?,
+        );
+        a.connect(ba)
+            .map_err(|e| Error::io(format!("connecting UDP to {ba}"), e))?;
+        b.connect(aa)
+            .map_err(|e| Error::io(format!("connecting UDP to {aa}"), e))?;
+        Ok((Self::from_socket(a), Self::from_socket(b)))
+    }
+
+    /// Sets the largest datagram this link sends (at most [`MAX_UDP_PAYLOAD`]).
+    pub fn with_mtu(mut self, mtu: usize) -> Self {
+        self.mtu = mtu.min(MAX_UDP_PAYLOAD);
+        self
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.sock
+            .local_addr()
+            .map_err(|e| Error::io("UDP local address", e))
+    }
+}
+
+impl PacketLink for UdpLink {
+    fn send(&mut self, packet: &[u8]) -> Result<()> {
+        if packet.len() > self.mtu {
+            self.stats.oversize += 1;
+            return Err(Error::new(ErrorKind::TooLarge {
+                len: packet.len(),
+                mtu: self.mtu,
+            }));
+        }
+        loop {
+            match self.sock.send(packet) {
+                Ok(_) => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Nobody listening yet (ICMP port unreachable from an earlier
+                // datagram): UDP loses the packet, and so do we, counted.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    self.stats.dropped += 1;
+                    break;
+                }
+                Err(e) => return Err(Error::io("sending UDP datagram", e)),
+            }
+        }
+        self.stats.sent(packet.len());
+        Ok(())
+    }
+
+    fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> Result<Option<usize>> {
+        let fd = self.sock.as_raw_fd();
+        loop {
+            match poll_fd(fd, libc::POLLIN, timeout)
+                .map_err(|e| Error::io("waiting for a UDP datagram", e))?
+            {
+                Ready::No => return Ok(None),
+                Ready::Yes | Ready::HangUp => {}
+            }
+            // MSG_TRUNC makes recv return the datagram's real length, so a
+            // datagram larger than `buf` is detected instead of silently cut.
+            // SAFETY: buf is valid for buf.len() bytes.
+            let rc = unsafe {
+                libc::recv(
+                    fd,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_TRUNC | libc::MSG_DONTWAIT,
+                )
+            };
+            if rc < 0 {
+                let err = io::Error::last_os_error();
+                match err.kind() {
+                    io::ErrorKind::Interrupted => continue,
+                    io::ErrorKind::WouldBlock => return Ok(None),
+                    // A pending ICMP error from an earlier send: not a datagram.
+                    io::ErrorKind::ConnectionRefused => continue,
+                    _ => return Err(Error::io("receiving UDP datagram", err)),
+                }
+            }
+            let len = rc as usize;
+            if len > buf.len() {
+                self.stats.dropped += 1;
+                return Err(Error::new(ErrorKind::BufferTooSmall {
+                    len,
+                    buf: buf.len(),
+                }));
+            }
+            self.stats.received(len);
+            return Ok(Some(len));
+        }
+    }
+
+    fn mtu(&self) -> usize {
+        self.mtu
+    }
+
+    fn stats(&self) -> LinkStats {
+        self.stats
+    }
+}
