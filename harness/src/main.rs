@@ -1,1 +1,197 @@
-fn main() {}
+//! `perfkit`: run communication scenarios, report, compare and gate them.
+//!
+//! The binary is thin: argument parsing and exit codes live here, the work in
+//! the modules beside it and in the library crates under `crates/`.
+//! Exit codes: 0 success, 1 regression found by the gate, 2 bad input or
+//! usage, 3 a run failed.
+
+mod cli_wire;
+mod kinds;
+mod output;
+mod run;
+mod scenario;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: the gate found a regression.
+pub const EXIT_REGRESSION: u8 = 1;
+/// Exit code: bad input or usage.
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code: a run failed.
+pub const EXIT_RUN_FAILED: u8 = 3;
+
+/// A failure with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// Process exit code.
+    pub code: u8,
+    /// What to print.
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    /// Bad input or usage (exit 2).
+    pub fn input(error: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            code: EXIT_BAD_INPUT,
+            error: error.into(),
+        }
+    }
+    /// A run failed (exit 3).
+    pub fn run(error: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            code: EXIT_RUN_FAILED,
+            error: error.into(),
+        }
+    }
+}
+
+/// Result of a command.
+pub type CmdResult = Result<u8, Failure>;
+
+#[derive(Parser)]
+#[command(
+    name = "perfkit",
+    version,
+    about = "Measure communication code: run transfer scenarios, report, compare and gate them",
+    after_help = "Examples:\n  \
+      perfkit run scenarios/uart-throttled.toml\n  \
+      perfkit run scenarios/uart-sweep.toml --set repeats=1 --repeat 3\n  \
+      perfkit send fixtures/test35k.jpg | perfkit recv /tmp/out.jpg\n  \
+      perfkit check scenarios/*.toml\n  \
+      perfkit list\n\n\
+      Exit codes: 0 success, 1 regression found by the gate, 2 bad input or usage, 3 a run failed."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every configuration of a scenario and write results.json.
+    #[command(after_help = "Examples:\n  \
+        perfkit run scenarios/uart-throttled.toml\n  \
+        perfkit run scenarios/loopback.toml --set block_size=[50,249] --repeat 5 --out /tmp/lb\n  \
+        perfkit run scenarios/pipe.toml --quiet")]
+    Run(RunArgs),
+    /// Send a file as the wire profile on stdout (or a serial device).
+    #[command(
+        after_help = "Example:\n  perfkit send fixtures/test35k.jpg | perfkit recv /tmp/out.jpg"
+    )]
+    Send(cli_wire::SendArgs),
+    /// Receive the wire profile from stdin (or a serial device) into a file.
+    #[command(
+        after_help = "Example:\n  perfkit send fixtures/test35k.jpg | perfkit recv /tmp/out.jpg"
+    )]
+    Recv(cli_wire::RecvArgs),
+    /// Validate scenario files without running them.
+    Check {
+        /// Scenario files.
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+    },
+    /// List the scenarios in a folder with their descriptions.
+    List {
+        /// Folder to look in.
+        #[arg(default_value = "scenarios")]
+        dir: PathBuf,
+    },
+    /// Print every scenario parameter with its section, type and default.
+    Params,
+}
+
+/// Arguments of `perfkit run`.
+#[derive(Args)]
+pub struct RunArgs {
+    /// The scenario file.
+    pub scenario: PathBuf,
+    /// Output folder (default: reports/<scenario name>/).
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Override a parameter: KEY=VALUE, or KEY=[V1,V2] to sweep it. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Measured runs per configuration (overrides the scenario's `runs`).
+    #[arg(long)]
+    pub repeat: Option<u32>,
+    /// Print only the summary table.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Send(args) => cli_wire::send(args),
+        Command::Recv(args) => cli_wire::recv(args),
+        Command::Check { scenarios } => check(&scenarios),
+        Command::List { dir } => list(&dir),
+        Command::Params => {
+            print!("{}", output::params_table());
+            Ok(EXIT_OK)
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("perfkit: error: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn check(paths: &[PathBuf]) -> CmdResult {
+    let mut bad = 0;
+    for path in paths {
+        match scenario::Scenario::load(path) {
+            Ok(s) => println!(
+                "{}: ok ({} kind, {} configuration(s) x {} run(s))",
+                path.display(),
+                s.kind,
+                s.configs().len(),
+                s.runs
+            ),
+            Err(e) => {
+                eprintln!("perfkit: error: {e}");
+                bad += 1;
+            }
+        }
+    }
+    Ok(if bad == 0 { EXIT_OK } else { EXIT_BAD_INPUT })
+}
+
+fn list(dir: &std::path::Path) -> CmdResult {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Failure::input(anyhow::anyhow!("{}: {e}", dir.display())))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let mut rows = Vec::new();
+    for f in files {
+        match scenario::Scenario::load(&f) {
+            Ok(s) => rows.push((
+                f.display().to_string(),
+                s.kind.clone(),
+                s.configs().len().to_string(),
+                s.description.clone(),
+            )),
+            Err(e) => rows.push((
+                f.display().to_string(),
+                "invalid".into(),
+                "-".into(),
+                e.to_string(),
+            )),
+        }
+    }
+    print!("{}", output::list_table(&rows));
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,265 @@
+//! `perfkit send` and `perfkit recv`: the two ends of a transfer over
+//! stdout/stdin (a shell pipeline) or a serial device, printing the field's
+//! stats lines on stderr.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context};
+use clap::Args;
+use perfkit_link::{ByteLink, PipeLink, SerialLink};
+use perfkit_report::model::{Side, Stages};
+
+use crate::kinds::endpoint::{self, EndReport};
+use crate::kinds::stream::{self, RecvEnd};
+use crate::scenario::{sha256_hex, Config};
+use crate::{CmdResult, Failure, EXIT_OK, EXIT_RUN_FAILED};
+
+/// Settings both ends share.
+#[derive(Args, Debug)]
+pub struct Common {
+    /// Byte-stream framing: dttk (0xFF/0xFE stuffing) or cobs.
+    #[arg(long, default_value = "dttk", value_parser = ["dttk", "cobs"])]
+    pub framing: String,
+    /// Data channel 0..=127.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=127))]
+    pub channel: u8,
+    /// Use this serial device instead of stdin/stdout.
+    #[arg(long, value_name = "PATH")]
+    pub serial: Option<String>,
+    /// Baud rate of the serial device.
+    #[arg(long, default_value_t = 115200, requires = "serial")]
+    pub baud: u32,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 600.0)]
+    pub timeout_s: f64,
+    /// Write this end's figures and perfkit snapshot as JSON here.
+    #[arg(long, value_name = "FILE")]
+    pub stats_json: Option<PathBuf>,
+    /// Print only errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Arguments of `perfkit send`.
+#[derive(Args, Debug)]
+pub struct SendArgs {
+    /// The file to send.
+    pub file: PathBuf,
+    /// Payload bytes per data message (1..=249).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(1..=249))]
+    pub block_size: u8,
+    /// META on the first N ticks.
+    #[arg(long, default_value_t = 8)]
+    pub start_meta: u32,
+    /// A META every N ticks after that.
+    #[arg(long, default_value_t = 50)]
+    pub meta_every: u32,
+    /// Extra copies of every block.
+    #[arg(long, default_value_t = 3)]
+    pub repeats: u32,
+    /// Packets per second (0 = unthrottled).
+    #[arg(long, default_value_t = 0.0)]
+    pub throttle_pps: f64,
+    /// Deliberate busy-wait per packet, ns (to test regression gates).
+    #[arg(long, default_value_t = 0)]
+    pub slowdown_ns: u64,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Arguments of `perfkit recv`.
+#[derive(Args, Debug)]
+pub struct RecvArgs {
+    /// Where to write the file once it is complete and verified.
+    pub out: PathBuf,
+    /// Stop when nothing arrives for this many seconds after the transfer started.
+    #[arg(long, default_value_t = 5.0)]
+    pub idle_s: f64,
+    /// Largest read from the link, bytes.
+    #[arg(long, default_value_t = 65536)]
+    pub chunk: usize,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+fn config(common: &Common, extra: &[(&str, serde_json::Value)]) -> Config {
+    let mut values = std::collections::BTreeMap::new();
+    values.insert("framing".to_owned(), serde_json::json!(common.framing));
+    values.insert("channel".to_owned(), serde_json::json!(common.channel));
+    for (k, v) in extra {
+        values.insert((*k).to_owned(), v.clone());
+    }
+    Config { values }
+}
+
+fn open(common: &Common) -> anyhow::Result<Box<dyn ByteLink>> {
+    Ok(match &common.serial {
+        Some(path) => Box::new(
+            SerialLink::open(path, common.baud).with_context(|| format!("cannot open {path}"))?,
+        ),
+        None => Box::new(PipeLink::stdio().map_err(|e| anyhow!("stdio: {e}"))?),
+    })
+}
+
+fn stages() -> Stages {
+    crate::run::stages_from(&perfkit::snapshot())
+}
+
+/// `perfkit send`.
+pub fn send(args: SendArgs) -> CmdResult {
+    let bytes = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))
+        .map_err(Failure::input)?;
+    let cfg = config(
+        &args.common,
+        &[
+            ("block_size", serde_json::json!(args.block_size)),
+            ("start_meta", serde_json::json!(args.start_meta)),
+            ("meta_every", serde_json::json!(args.meta_every)),
+            ("repeats", serde_json::json!(args.repeats)),
+            ("throttle_pps", serde_json::json!(args.throttle_pps)),
+            (
+                "slowdown_ns_per_packet",
+                serde_json::json!(args.slowdown_ns),
+            ),
+        ],
+    );
+    let name: Vec<u8> = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().as_bytes().to_vec())
+        .unwrap_or_default();
+    if bytes.len() as u64 > super::kinds::max_file_size(args.block_size as u64) {
+        return Err(Failure::input(anyhow!(
+            "{} is {} bytes: the wire profile carries at most {} bytes with {}-byte blocks",
+            args.file.display(),
+            bytes.len(),
+            super::kinds::max_file_size(args.block_size as u64),
+            args.block_size
+        )));
+    }
+    let mut tx = endpoint::sender(&cfg, &bytes, &name).map_err(Failure::input)?;
+    let mut link = open(&args.common).map_err(Failure::input)?;
+    let cancel = AtomicBool::new(false);
+    let t0 = Instant::now();
+    let deadline = Duration::from_secs_f64(args.common.timeout_s.max(0.001));
+    let wire = stream::send(
+        &mut tx,
+        link.as_mut(),
+        endpoint::framing(&cfg),
+        t0,
+        deadline,
+        &cancel,
+    )
+    .map_err(Failure::run)?;
+    drop(link); // closes stdout: the receiver sees the end of the stream
+    let side = endpoint::side(tx.stats());
+    if !args.common.quiet {
+        eprintln!("tx transfer: {}", side.stats_line());
+        eprint!("{}", perfkit::snapshot().text());
+    }
+    if let Some(p) = &args.common.stats_json {
+        EndReport {
+            side,
+            stages: stages(),
+            integrity: None,
+            wire_bytes: wire,
+        }
+        .save(p)
+        .map_err(Failure::run)?;
+    }
+    Ok(EXIT_OK)
+}
+
+/// `perfkit recv`.
+pub fn recv(args: RecvArgs) -> CmdResult {
+    let cfg = config(&args.common, &[]);
+    let mut rx = endpoint::receiver(&cfg);
+    let mut link = open(&args.common).map_err(Failure::input)?;
+    let cancel = AtomicBool::new(false);
+    let t0 = Instant::now();
+    let deadline = Duration::from_secs_f64(args.common.timeout_s.max(0.001));
+    let idle = Duration::from_secs_f64(args.idle_s.max(0.01));
+    let (end, wire) = stream::recv(
+        &mut rx,
+        link.as_mut(),
+        args.chunk,
+        t0,
+        idle,
+        deadline,
+        &cancel,
+    )
+    .map_err(Failure::run)?;
+    let mut side: Side = endpoint::side(rx.stats());
+    side.errors = endpoint::rx_errors(&rx);
+    // The sender's SHA-256 comes in META; the receiver verified against it.
+    let sent_sha = rx
+        .meta()
+        .map(|m| {
+            m.sha256
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        })
+        .unwrap_or_default();
+    let integrity = endpoint::integrity(&sent_sha, &rx);
+    // Only a complete, verified file is written: nothing corrupted or partial lands at OUT.
+    if integrity.ok {
+        perfkit_report::model::write_atomic(&args.out, &rx.sink().data)
+            .map_err(|e| Failure::run(anyhow!(e)))?;
+    }
+    if !args.common.quiet {
+        eprintln!("rx transfer: {}", side.stats_line());
+        let errs: Vec<String> = side
+            .errors
+            .iter()
+            .filter(|(_, v)| **v > 0)
+            .map(|(k, v)| format!("{k}:{v}"))
+            .collect();
+        eprintln!(
+            "rx errors: {}",
+            if errs.is_empty() {
+                "none".into()
+            } else {
+                errs.join(" ")
+            }
+        );
+        eprint!("{}", perfkit::snapshot().text());
+    }
+    if let Some(p) = &args.common.stats_json {
+        EndReport {
+            side,
+            stages: stages(),
+            integrity: Some(integrity.clone()),
+            wire_bytes: wire,
+        }
+        .save(p)
+        .map_err(Failure::run)?;
+    }
+    if integrity.ok {
+        if !args.common.quiet {
+            eprintln!(
+                "rx: {} complete, sha256 {} verified",
+                args.out.display(),
+                &sha256_hex(&rx.sink().data)[..16]
+            );
+        }
+        Ok(EXIT_OK)
+    } else {
+        let why = match end {
+            RecvEnd::Failed => "the transfer failed (conflicting META or SHA-256 mismatch)",
+            RecvEnd::EndIncomplete => "END arrived with blocks missing",
+            RecvEnd::Eof => "the stream ended before the transfer completed",
+            RecvEnd::Idle => "the link went quiet before the transfer completed",
+            RecvEnd::Complete => "verification failed",
+        };
+        eprintln!(
+            "perfkit: error: {why}; {} block(s) missing; {} not written",
+            integrity.missing_blocks.len(),
+            args.out.display()
+        );
+        Ok(EXIT_RUN_FAILED)
+    }
+}

@@ -1,0 +1,144 @@
+//! The two ends of a dttk transfer as the harness builds them from a
+//! configuration, and what they report afterwards.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use perfkit_report::model::{Integrity, Side, Stages};
+use perfkit_stack::{
+    Framing, MemorySource, Receiver, Sender, SenderConfig, State, TransferStats, VecSink,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::{sha256_hex, Config};
+
+/// The receiver the harness uses: a growable memory sink, bitmap for the
+/// profile's 65,536 blocks.
+pub type Rx = Receiver<VecSink>;
+
+/// Largest file a receiver accepts (the profile's limit with 249-byte blocks).
+pub const MAX_FILE: usize = 65536 * 249;
+
+/// Sender settings from a configuration.
+pub fn sender_config(cfg: &Config) -> anyhow::Result<SenderConfig> {
+    let c = SenderConfig {
+        block_size: cfg.int("block_size") as u8,
+        start_meta: cfg.int("start_meta") as u32,
+        meta_every: cfg.int("meta_every") as u32,
+        repeats: cfg.int("repeats") as u32,
+        channel: cfg.int("channel") as u8,
+        throttle_pps: cfg.float("throttle_pps").round() as u32,
+        throttle_burst: 1,
+        slowdown_ns_per_packet: cfg.int("slowdown_ns_per_packet"),
+    };
+    c.validate()
+        .map_err(|e| anyhow::anyhow!("sender settings: {e}"))?;
+    Ok(c)
+}
+
+/// The configured byte-stream framing.
+pub fn framing(cfg: &Config) -> Framing {
+    match cfg.str("framing") {
+        Some("cobs") => Framing::Cobs,
+        _ => Framing::Dttk,
+    }
+}
+
+/// A sender over an in-memory copy of the input.
+pub fn sender<'a>(
+    cfg: &Config,
+    bytes: &'a [u8],
+    name: &'a [u8],
+) -> anyhow::Result<Sender<MemorySource<'a>>> {
+    Sender::new(MemorySource::new(bytes, name), sender_config(cfg)?)
+        .map_err(|e| anyhow::anyhow!("cannot start the sender: {e}"))
+}
+
+/// A receiver on the configured channel with the configured framing.
+pub fn receiver(cfg: &Config) -> Rx {
+    Receiver::new(
+        cfg.int("channel") as u8,
+        VecSink::new(MAX_FILE),
+        framing(cfg),
+    )
+}
+
+/// A side's figures from the stack's stats (seconds from first to last message).
+pub fn side(stats: &TransferStats) -> Side {
+    Side::new(stats.elapsed_ns() as f64 / 1e9, stats.blocks, stats.bytes)
+}
+
+/// The receiver's error counters, by name (zeros included, so every record has the same keys).
+pub fn rx_errors(rx: &Rx) -> BTreeMap<String, u64> {
+    let c = rx.counters();
+    let d = rx.deframer_stats();
+    [
+        ("crc_errors", c.link.crc_errors),
+        ("bad_lengths", c.link.bad_lengths + d.bad_lengths),
+        ("seq_gaps", c.link.seq_gaps),
+        ("other_channel", c.link.other_channel),
+        ("duplicates", c.duplicates),
+        ("no_meta", c.no_meta),
+        ("out_of_range", c.out_of_range),
+        ("wrong_block_length", c.wrong_block_length),
+        ("bad_control", c.bad_control),
+        ("after_failure", c.after_failure),
+        ("junk_bytes", d.junk_bytes),
+        ("protocol_violations", d.protocol_violations),
+        ("frame_overflows", d.overflows),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// The integrity verdict: SHA-256 of what the receiver holds against the input's.
+pub fn integrity(sent_sha: &str, rx: &Rx) -> Integrity {
+    let complete = rx.state() == State::Complete;
+    let received = if complete {
+        sha256_hex(&rx.sink().data)
+    } else {
+        String::new()
+    };
+    let missing: Vec<u32> = if rx.block_count() == 0 {
+        Vec::new()
+    } else {
+        rx.missing_blocks().collect()
+    };
+    Integrity {
+        ok: complete && received == sent_sha,
+        missing_blocks: missing,
+        sha256_sent: sent_sha.to_owned(),
+        sha256_received: received,
+    }
+}
+
+/// What `perfkit send` / `perfkit recv` write with `--stats-json`, so a
+/// parent process can put both ends of a pipe into one record.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct EndReport {
+    /// This end's figures.
+    pub side: Side,
+    /// This end's perfkit snapshot.
+    pub stages: Stages,
+    /// Receiver only: the verdict.
+    #[serde(default)]
+    pub integrity: Option<Integrity>,
+    /// Bytes this end wrote to or read from the link.
+    #[serde(default)]
+    pub wire_bytes: u64,
+}
+
+impl EndReport {
+    /// Reads a report a child wrote.
+    pub fn load(path: &std::path::Path) -> anyhow::Result<EndReport> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("no stats from the child at {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{}: bad stats", path.display()))
+    }
+    /// Writes it atomically.
+    pub fn save(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        let json = serde_json::to_string_pretty(self)?;
+        perfkit_report::model::write_atomic(path, json.as_bytes()).map_err(|e| anyhow::anyhow!(e))
+    }
+}

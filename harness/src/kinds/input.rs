@@ -1,0 +1,119 @@
+//! The file a transfer moves: read from disk or generated from a seed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use rand::RngCore;
+use rand::SeedableRng;
+
+use crate::scenario::{sha256_hex, Config, Scenario};
+
+/// The input of one run, in memory and on disk (child processes read the file).
+pub struct Input {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// Where they are on disk.
+    pub path: PathBuf,
+    /// SHA-256, lowercase hex.
+    pub sha256: String,
+    /// Keeps a generated file alive for the run.
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// The largest file the wire profile can describe with this block size: block
+/// numbers are u16, and META's nblocks is u16.
+pub fn max_file_size(block_size: u64) -> u64 {
+    65535 * block_size + (block_size - 1)
+}
+
+/// Finds `input` as given, else beside the scenario's folder (so
+/// `fixtures/test35k.jpg` works from the repository root and from elsewhere).
+pub fn resolve(s: &Scenario, input: &Path) -> Option<PathBuf> {
+    if input.exists() {
+        return Some(input.to_owned());
+    }
+    if input.is_relative() {
+        let mut dir = s.path.parent();
+        while let Some(d) = dir {
+            let candidate = d.join(input);
+            if candidate.exists() {
+                return Some(candidate);
+            }
+            dir = d.parent();
+        }
+    }
+    None
+}
+
+impl Input {
+    /// Reads the scenario's input, or generates `input_size` seeded bytes.
+    pub fn prepare(s: &Scenario, cfg: &Config) -> anyhow::Result<Input> {
+        let size = cfg.int("input_size");
+        let block = cfg.int("block_size").max(1);
+        let input = if size > 0 {
+            let dir = tempfile::tempdir().context("cannot create a temporary folder")?;
+            let path = dir.path().join(format!("input-{size}.bin"));
+            let bytes = generate(size as usize, cfg.int("seed"));
+            let mut f = std::fs::File::create(&path)?;
+            f.write_all(&bytes)?;
+            Input {
+                sha256: sha256_hex(&bytes),
+                bytes,
+                path,
+                _dir: Some(dir),
+            }
+        } else {
+            let path = resolve(s, &s.input).with_context(|| {
+                format!(
+                    "{}: key `input`: {} not found (relative paths are tried from the current folder and the scenario's folders)",
+                    s.path.display(),
+                    s.input.display()
+                )
+            })?;
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            Input {
+                sha256: sha256_hex(&bytes),
+                bytes,
+                path,
+                _dir: None,
+            }
+        };
+        if input.bytes.len() as u64 > max_file_size(block) {
+            bail!(
+                "{} is {} bytes: the wire profile carries at most {} bytes with {}-byte blocks (u16 block numbers)",
+                input.path.display(),
+                input.bytes.len(),
+                max_file_size(block),
+                block
+            );
+        }
+        Ok(input)
+    }
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn generate(size: usize, seed: u64) -> Vec<u8> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x7065_7266_6b69_7421);
+    let mut v = vec![0u8; size];
+    rng.fill_bytes(&mut v);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_input_is_deterministic_per_seed() {
+        assert_eq!(generate(1000, 1), generate(1000, 1));
+        assert_ne!(generate(1000, 1), generate(1000, 2));
+    }
+
+    #[test]
+    fn wire_profile_size_limit() {
+        assert_eq!(max_file_size(249), 16_318_463);
+        assert_eq!(max_file_size(1), 65535);
+    }
+}

@@ -1,0 +1,575 @@
+//! `transfer`: a file through the dttk stack over one of the link kinds.
+//!
+//! - `loopback`: sender and receiver on one thread, packets through memory.
+//! - `pipe`: two real processes joined by a pipe (`perfkit send | perfkit
+//!   recv`, or an external program at either end); with faults or an
+//!   external end, the bytes pass through this process, which injects the
+//!   faults and watches the wire.
+//! - `uart`: the virtual-time UART model with device cost profiles.
+//! - `serial`: real serial devices (a pty pair when none are named).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use perfkit_link::faults::{FaultConfig, FaultStats, Faulty};
+use perfkit_link::{ByteLink, Loopback, PacketLink, PipeLink, ReadOutcome, SerialLink};
+use perfkit_report::model::{Integrity, LinkStats, Side, TimeBase};
+use perfkit_stack::{Deframer, Poll};
+
+use super::endpoint::{self, EndReport};
+use super::input::Input;
+use super::stream::{self, ns_since};
+use super::{uart, yardstick, Outcome};
+use crate::scenario::{sha256_hex, Config, Scenario};
+
+/// Runs one transfer configuration.
+pub fn run(s: &Scenario, cfg: &Config, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
+    let input = Input::prepare(s, cfg)?;
+    match cfg.str("link").unwrap_or("loopback") {
+        "loopback" => loopback(cfg, &input, cancel),
+        "pipe" => pipe(cfg, &input, cancel),
+        "uart" => uart::run(s, cfg, &input),
+        "serial" => serial(cfg, &input, cancel),
+        other => bail!("unknown link kind `{other}`"),
+    }
+}
+
+/// The seeded faults a configuration asks for, if any.
+pub fn faults(cfg: &Config) -> anyhow::Result<Option<FaultConfig>> {
+    let fc = FaultConfig {
+        seed: cfg.int("seed"),
+        bit_error_rate: cfg.float("bit_error_rate"),
+        byte_drop: cfg.float("byte_drop"),
+        byte_duplicate: cfg.float("byte_dup"),
+        packet_loss: cfg.float("packet_loss"),
+        packet_duplicate: cfg.float("packet_dup"),
+        reorder: cfg.float("reorder"),
+        ..FaultConfig::default()
+    };
+    fc.validate().map_err(|e| anyhow!("faults: {e}"))?;
+    let any = fc.bit_error_rate > 0.0
+        || fc.byte_drop > 0.0
+        || fc.byte_duplicate > 0.0
+        || fc.packet_loss > 0.0
+        || fc.packet_duplicate > 0.0
+        || fc.reorder > 0.0;
+    Ok(any.then_some(fc))
+}
+
+fn fault_counters(f: &FaultStats, into: &mut BTreeMap<String, u64>) {
+    for (k, v) in [
+        ("faults.bits_flipped", f.bits_flipped),
+        ("faults.bytes_dropped", f.bytes_dropped),
+        ("faults.bytes_duplicated", f.bytes_duplicated),
+        ("faults.packets_lost", f.packets_lost),
+        ("faults.packets_duplicated", f.packets_duplicated),
+        ("faults.packets_reordered", f.packets_reordered),
+    ] {
+        into.insert(k.to_owned(), v);
+    }
+}
+
+fn deadline(cfg: &Config) -> Duration {
+    Duration::from_secs_f64(cfg.float("timeout_s").max(0.001))
+}
+
+fn file_name(input: &Input) -> Vec<u8> {
+    input
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().as_bytes().to_vec())
+        .unwrap_or_default()
+}
+
+fn loopback(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
+    let name = file_name(input);
+    let mut tx = endpoint::sender(cfg, &input.bytes, &name)?;
+    let mut rx = endpoint::receiver(cfg);
+    let mtu = cfg.int("mtu") as usize;
+    let fc = faults(cfg)?;
+    let mut link: Box<dyn LoopLink> = match &fc {
+        Some(fc) => {
+            Box::new(Faulty::new(Loopback::new(mtu), fc).map_err(|e| anyhow!("faults: {e}"))?)
+        }
+        None => Box::new(Loopback::new(mtu)),
+    };
+    let deadline = deadline(cfg);
+    let mut msg = [0u8; 256];
+    let mut buf = vec![0u8; 1 << 16];
+    let t0 = Instant::now();
+    loop {
+        if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            bail!("interrupted");
+        }
+        if t0.elapsed() > deadline {
+            bail!("gave up after {:.1} s (timeout_s)", deadline.as_secs_f64());
+        }
+        match tx
+            .poll(ns_since(t0), &mut msg)
+            .map_err(|e| anyhow!("sender: {e}"))?
+        {
+            Poll::Message(n) => link.send(&msg[..n]).with_context(|| {
+                format!("loopback: a {n}-byte message does not fit mtu = {mtu}")
+            })?,
+            Poll::WaitUntil(t) => stream::sleep_until(t0, t),
+            Poll::Done => break,
+        }
+        while let Some(n) = link.recv(&mut buf, Duration::ZERO)? {
+            rx.on_message(&buf[..n], ns_since(t0));
+        }
+    }
+    link.flush()?;
+    while let Some(n) = link.recv(&mut buf, Duration::ZERO)? {
+        rx.on_message(&buf[..n], ns_since(t0));
+    }
+    let stats = link.stats();
+    let mut counters = BTreeMap::from([
+        ("packets".to_owned(), stats.packets_out),
+        ("dropped".to_owned(), stats.dropped),
+        ("oversize".to_owned(), stats.oversize),
+    ]);
+    if let Some(f) = link.fault_stats() {
+        fault_counters(&f, &mut counters);
+    }
+    let mut rx_side = endpoint::side(rx.stats());
+    rx_side.errors = endpoint::rx_errors(&rx);
+    Ok(Outcome {
+        time_base: TimeBase::Real,
+        tx: endpoint::side(tx.stats()),
+        rx: rx_side,
+        integrity: endpoint::integrity(&input.sha256, &rx),
+        link: LinkStats {
+            wire_bytes: stats.bytes_out,
+            utilisation: None,
+            counters,
+        },
+        ..Default::default()
+    })
+}
+
+/// A packet link that may carry faults (so the runner can report them).
+trait LoopLink: PacketLink {
+    fn fault_stats(&self) -> Option<FaultStats> {
+        None
+    }
+}
+impl LoopLink for Loopback {}
+impl LoopLink for Faulty<Loopback> {
+    fn fault_stats(&self) -> Option<FaultStats> {
+        Some(Faulty::fault_stats(self))
+    }
+}
+
+/// Replaces `{param}` in an external command with the configuration's values
+/// (and `{input}`, `{output}`).
+fn substitute(argv: &[String], cfg: &Config, input: &Path, output: &Path) -> Vec<String> {
+    argv.iter()
+        .map(|a| {
+            let mut a = a.replace("{input}", &input.display().to_string());
+            a = a.replace("{output}", &output.display().to_string());
+            for (k, v) in &cfg.values {
+                let pat = format!("{{{k}}}");
+                if a.contains(&pat) {
+                    let v = v
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| v.to_string());
+                    a = a.replace(&pat, &v);
+                }
+            }
+            a
+        })
+        .collect()
+}
+
+/// `perfkit send` / `perfkit recv` flags for a configuration.
+fn wire_flags(cfg: &Config) -> Vec<String> {
+    let mut v = vec![
+        "--framing".to_owned(),
+        cfg.str("framing").unwrap_or("dttk").to_owned(),
+        "--channel".to_owned(),
+        cfg.int("channel").to_string(),
+        "--timeout-s".to_owned(),
+        cfg.float("timeout_s").to_string(),
+    ];
+    v.push("--quiet".to_owned());
+    v
+}
+
+fn sender_flags(cfg: &Config) -> Vec<String> {
+    let mut v = wire_flags(cfg);
+    for (flag, key) in [
+        ("--block-size", "block_size"),
+        ("--start-meta", "start_meta"),
+        ("--meta-every", "meta_every"),
+        ("--repeats", "repeats"),
+        ("--slowdown-ns", "slowdown_ns_per_packet"),
+    ] {
+        v.push(flag.to_owned());
+        v.push(cfg.int(key).to_string());
+    }
+    v.push("--throttle-pps".to_owned());
+    v.push(cfg.float("throttle_pps").to_string());
+    v
+}
+
+fn perfkit_exe() -> anyhow::Result<PathBuf> {
+    std::env::current_exe().context("cannot find the perfkit executable")
+}
+
+/// One end of a pipe: our own `perfkit send`/`recv`, or an external program.
+struct End {
+    cmd: Command,
+    report: Option<PathBuf>,
+    external: bool,
+}
+
+fn pipe(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
+    let dir = tempfile::tempdir()?;
+    let output = dir.path().join("received.bin");
+    let exe = perfkit_exe()?;
+    let make_end = |role: &str, ext: Option<Vec<String>>| -> anyhow::Result<End> {
+        if let Some(argv) = ext {
+            let argv = substitute(&argv, cfg, &input.path, &output);
+            let mut cmd = Command::new(&argv[0]);
+            cmd.args(&argv[1..]);
+            return Ok(End {
+                cmd,
+                report: None,
+                external: true,
+            });
+        }
+        let report = dir.path().join(format!("{role}.json"));
+        let mut cmd = Command::new(&exe);
+        cmd.arg(role);
+        if role == "send" {
+            cmd.arg(&input.path).args(sender_flags(cfg));
+        } else {
+            cmd.arg(&output).args(wire_flags(cfg));
+        }
+        cmd.arg("--stats-json").arg(&report);
+        Ok(End {
+            cmd,
+            report: Some(report),
+            external: false,
+        })
+    };
+    let mut tx_end = make_end("send", cfg.list("sender_cmd"))?;
+    let mut rx_end = make_end("recv", cfg.list("receiver_cmd"))?;
+    tx_end.cmd.stderr(Stdio::inherit());
+    rx_end.cmd.stderr(Stdio::inherit());
+    let fc = faults(cfg)?;
+    let relay = fc.is_some() || tx_end.external || rx_end.external;
+    let deadline = deadline(cfg);
+    let t0 = Instant::now();
+
+    let mut counters = BTreeMap::new();
+    let mut tap: Option<Tap> = None;
+    let (tx_status, rx_status) = if !relay {
+        // Sender's stdout is the receiver's stdin: nothing in between.
+        let (mut a, mut b) = perfkit_link::spawn_pipeline(tx_end.cmd, rx_end.cmd)?;
+        let sa = wait_child(&mut a, t0, deadline, cancel)?;
+        let sb = wait_child(&mut b, t0, deadline, cancel)?;
+        (sa, sb)
+    } else {
+        tx_end.cmd.stdout(Stdio::piped());
+        rx_end.cmd.stdin(Stdio::piped());
+        let mut a = tx_end.cmd.spawn().context("cannot start the sender")?;
+        let mut b = rx_end.cmd.spawn().context("cannot start the receiver")?;
+        let from = PipeLink::from_child_pipes(None, a.stdout.take());
+        let to = PipeLink::from_child_pipes(b.stdin.take(), None);
+        let mut watch = Tap::new(endpoint::framing(cfg), cfg.int("channel") as u8);
+        let fstats = relay_bytes(from, to, fc.as_ref(), &mut watch, t0, deadline, cancel)?;
+        if let Some(f) = fstats {
+            fault_counters(&f, &mut counters);
+        }
+        tap = Some(watch);
+        let sa = wait_child(&mut a, t0, deadline, cancel)?;
+        let sb = wait_child(&mut b, t0, deadline, cancel)?;
+        (sa, sb)
+    };
+    let rx_wall = t0.elapsed().as_secs_f64();
+    if !tx_status.success() && !tx_end.external {
+        bail!("perfkit send failed ({tx_status})");
+    }
+
+    let mut peer = perfkit_report::model::Stages::default();
+    let mut wire_bytes = 0;
+    let tx_side = match &tx_end.report {
+        Some(p) => {
+            let r = EndReport::load(p)?;
+            wire_bytes = r.wire_bytes;
+            crate::run::merge_stages(&mut peer, r.stages);
+            r.side
+        }
+        None => tap.as_ref().map(Tap::side).unwrap_or_default(),
+    };
+    let (rx_side, integrity) = match &rx_end.report {
+        Some(p) => {
+            let r = EndReport::load(p)?;
+            crate::run::merge_stages(&mut peer, r.stages);
+            if wire_bytes == 0 {
+                wire_bytes = r.wire_bytes;
+            }
+            (r.side, r.integrity.unwrap_or_default())
+        }
+        None => external_rx(&output, input, cfg, rx_wall, rx_status.success()),
+    };
+    if let Some(t) = &tap {
+        wire_bytes = wire_bytes.max(t.wire_bytes);
+        counters.insert("tap.frames".into(), t.frames);
+    }
+    let mut metrics = BTreeMap::new();
+    if cfg.values.get("compare_cat").and_then(|v| v.as_bool()) == Some(true) {
+        let secs = yardstick::cat_through_pipe(&input.path)?;
+        let cat = input.bytes.len() as f64 / secs / 1e6;
+        metrics.insert("cat_mb_s".into(), cat);
+        if rx_side.seconds > 0.0 {
+            metrics.insert("rx_mb_s".into(), rx_side.bps / 1e6);
+            metrics.insert("rx_vs_cat".into(), rx_side.bps / 1e6 / cat);
+        }
+    }
+    Ok(Outcome {
+        time_base: TimeBase::Real,
+        tx: tx_side,
+        rx: rx_side,
+        integrity,
+        link: LinkStats {
+            wire_bytes,
+            utilisation: None,
+            counters,
+        },
+        peer_stages: Some(peer),
+        metrics,
+        ..Default::default()
+    })
+}
+
+fn wait_child(
+    child: &mut std::process::Child,
+    t0: Instant,
+    deadline: Duration,
+    cancel: &AtomicBool,
+) -> anyhow::Result<std::process::ExitStatus> {
+    loop {
+        if let Some(st) = child.try_wait()? {
+            return Ok(st);
+        }
+        if cancel.load(std::sync::atomic::Ordering::Relaxed) || t0.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "child did not finish within {:.1} s (timeout_s) or the run was interrupted",
+                deadline.as_secs_f64()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Passes bytes from the sender's stdout to the receiver's stdin through
+/// this process, injecting faults on the way, and watches what the sender
+/// put on the wire.
+fn relay_bytes(
+    mut from: PipeLink,
+    to: PipeLink,
+    fc: Option<&FaultConfig>,
+    tap: &mut Tap,
+    t0: Instant,
+    deadline: Duration,
+    cancel: &AtomicBool,
+) -> anyhow::Result<Option<FaultStats>> {
+    let mut to: Box<dyn RelayOut> = match fc {
+        Some(fc) => Box::new(Faulty::new(to, fc).map_err(|e| anyhow!("faults: {e}"))?),
+        None => Box::new(to),
+    };
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        if cancel.load(std::sync::atomic::Ordering::Relaxed) || t0.elapsed() > deadline {
+            bail!("relay stopped: interrupted or past timeout_s");
+        }
+        match from.read(&mut buf, Duration::from_millis(50))? {
+            ReadOutcome::Data(n) => {
+                tap.feed(&buf[..n], ns_since(t0));
+                // A receiver that exits early closes the pipe; what it got is what counts.
+                if to.write(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            ReadOutcome::Timeout => {}
+            ReadOutcome::Eof => break,
+        }
+    }
+    let _ = to.flush();
+    let stats = to.fault_stats();
+    drop(to); // closes the receiver's stdin: it sees end of stream
+    Ok(stats)
+}
+
+trait RelayOut: ByteLink {
+    fn fault_stats(&self) -> Option<FaultStats> {
+        None
+    }
+}
+impl RelayOut for PipeLink {}
+impl RelayOut for Faulty<PipeLink> {
+    fn fault_stats(&self) -> Option<FaultStats> {
+        Some(Faulty::fault_stats(self))
+    }
+}
+
+/// Watches a byte stream and counts the data messages on it, giving the
+/// sending side's figures when the sender is an external program.
+struct Tap {
+    deframer: Deframer,
+    channel: u8,
+    frames: u64,
+    blocks: u64,
+    bytes: u64,
+    first_ns: Option<u64>,
+    last_ns: u64,
+    wire_bytes: u64,
+}
+
+impl Tap {
+    fn new(framing: perfkit_stack::Framing, channel: u8) -> Tap {
+        Tap {
+            deframer: Deframer::new(framing),
+            channel,
+            frames: 0,
+            blocks: 0,
+            bytes: 0,
+            first_ns: None,
+            last_ns: 0,
+            wire_bytes: 0,
+        }
+    }
+    fn feed(&mut self, bytes: &[u8], now: u64) {
+        self.wire_bytes += bytes.len() as u64;
+        let (mut frames, mut blocks, mut payload) = (0, 0, 0);
+        let chn = self.channel;
+        self.deframer.push(bytes, |f| {
+            frames += 1;
+            // len, seqno, chn, blockno(2), payload, crc(2)
+            if f.len() >= 7 && f[2] == chn {
+                blocks += 1;
+                payload += (f.len() - 7) as u64;
+            }
+        });
+        if frames > 0 {
+            self.first_ns.get_or_insert(now);
+            self.last_ns = now;
+        }
+        self.frames += frames;
+        self.blocks += blocks;
+        self.bytes += payload;
+    }
+    fn side(&self) -> Side {
+        let secs = self.first_ns.map_or(0, |f| self.last_ns - f) as f64 / 1e9;
+        Side::new(secs, self.blocks, self.bytes)
+    }
+}
+
+/// The receiving side's figures when the receiver is an external program:
+/// its wall time and what it wrote.
+fn external_rx(
+    output: &Path,
+    input: &Input,
+    cfg: &Config,
+    wall: f64,
+    ok: bool,
+) -> (Side, Integrity) {
+    let data = std::fs::read(output).unwrap_or_default();
+    let block = cfg.int("block_size").max(1);
+    let blocks = (data.len() as u64).div_ceil(block);
+    let sha = if data.is_empty() {
+        String::new()
+    } else {
+        sha256_hex(&data)
+    };
+    let side = Side::new(wall, blocks, data.len() as u64);
+    let integrity = Integrity {
+        ok: ok && sha == input.sha256,
+        missing_blocks: Vec::new(),
+        sha256_sent: input.sha256.clone(),
+        sha256_received: sha,
+    };
+    (side, integrity)
+}
+
+fn serial(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
+    let baud = cfg.int("baud") as u32;
+    let (mut a, mut b) = match (cfg.str("device"), cfg.str("peer_device")) {
+        (Some(d), Some(p)) => (
+            SerialLink::open(d, baud).with_context(|| format!("cannot open {d}"))?,
+            SerialLink::open(p, baud).with_context(|| format!("cannot open {p}"))?,
+        ),
+        _ => SerialLink::pair().context("cannot make a pty pair")?,
+    };
+    let name = file_name(input);
+    let framing = endpoint::framing(cfg);
+    let deadline = deadline(cfg);
+    let chunk = cfg.int("chunk") as usize;
+    let mut rx = endpoint::receiver(cfg);
+    let t0 = Instant::now();
+    let (tx_result, rx_result) = std::thread::scope(|scope| {
+        let sender = scope.spawn(|| -> anyhow::Result<(Side, u64)> {
+            let mut tx = endpoint::sender(cfg, &input.bytes, &name)?;
+            let wire = stream::send(&mut tx, &mut a, framing, t0, deadline, cancel)?;
+            Ok((endpoint::side(tx.stats()), wire))
+        });
+        let idle = Duration::from_secs(2);
+        let got = stream::recv(&mut rx, &mut b, chunk, t0, idle, deadline, cancel);
+        let sent = sender
+            .join()
+            .unwrap_or_else(|_| Err(anyhow!("the sender thread panicked")));
+        (sent, got)
+    });
+    let (tx_side, wire) = tx_result?;
+    let (end, _read) = rx_result?;
+    let mut rx_side = endpoint::side(rx.stats());
+    rx_side.errors = endpoint::rx_errors(&rx);
+    let seconds = tx_side.seconds.max(rx_side.seconds);
+    let utilisation = (seconds > 0.0)
+        .then(|| wire as f64 / (baud as f64 / cfg.int("bits_per_char").max(1) as f64 * seconds));
+    Ok(Outcome {
+        time_base: TimeBase::Real,
+        tx: tx_side,
+        rx: rx_side,
+        integrity: endpoint::integrity(&input.sha256, &rx),
+        link: LinkStats {
+            wire_bytes: wire,
+            utilisation,
+            counters: BTreeMap::from([(
+                "ended_idle".to_owned(),
+                (end == stream::RecvEnd::Idle) as u64,
+            )]),
+        },
+        ..Default::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substitution_fills_placeholders() {
+        let mut values = BTreeMap::new();
+        values.insert("block_size".to_owned(), serde_json::json!(50));
+        values.insert("framing".to_owned(), serde_json::json!("dttk"));
+        let cfg = Config { values };
+        let argv = vec![
+            "x".into(),
+            "{input}".into(),
+            "--bs={block_size}".into(),
+            "{framing}:{output}".into(),
+        ];
+        let out = substitute(&argv, &cfg, Path::new("/in"), Path::new("/out"));
+        assert_eq!(out, vec!["x", "/in", "--bs=50", "dttk:/out"]);
+    }
+}

@@ -1,0 +1,164 @@
+//! `uart`: the transfer over the virtual-time UART model, each device charged
+//! the CPU costs of its profile (`fixtures/profiles/`). The stack's real
+//! sender and receiver run inside the model; only time is simulated, so the
+//! figures are identical on every machine while the per-stage host timings
+//! perfkit records stay real.
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, Context};
+use perfkit_link::sim::{self, SenderStep, SimConfig, SimReceiver, SimSender};
+use perfkit_link::DeviceProfile;
+use perfkit_report::model::{LinkStats, Side, TimeBase};
+use perfkit_stack::{Event, Framing, MemorySource, Poll, Sender, State};
+
+use super::endpoint::{self, Rx};
+use super::input::Input;
+use super::Outcome;
+use crate::scenario::{Config, Scenario};
+
+struct SimTx<'a> {
+    tx: Sender<MemorySource<'a>>,
+    framing: Framing,
+    msg: [u8; 256],
+    framed: Vec<u8>,
+    error: Option<String>,
+}
+
+impl SimSender for SimTx<'_> {
+    fn poll(&mut self, now_ns: u64) -> SenderStep<'_> {
+        match self.tx.poll(now_ns, &mut self.msg) {
+            Ok(Poll::Message(n)) => match self.framing.encode(&self.msg[..n], &mut self.framed) {
+                Ok(m) => SenderStep::Frame(&self.framed[..m]),
+                Err(e) => {
+                    self.error = Some(format!("framing: {e}"));
+                    SenderStep::Done
+                }
+            },
+            Ok(Poll::WaitUntil(t)) => SenderStep::WaitUntil(t),
+            Ok(Poll::Done) => SenderStep::Done,
+            Err(e) => {
+                self.error = Some(format!("sender: {e}"));
+                SenderStep::Done
+            }
+        }
+    }
+}
+
+struct SimRx<'r> {
+    rx: &'r mut Rx,
+}
+
+impl SimReceiver for SimRx<'_> {
+    fn on_bytes(&mut self, now_ns: u64, bytes: &[u8]) -> u32 {
+        // Every frame the deframer completes yields one event: that is one
+        // message the device spends its per-message cost on.
+        let mut messages = 0;
+        self.rx
+            .on_bytes(bytes, now_ns, &mut |_ev: Event| messages += 1);
+        messages
+    }
+    fn finished(&self) -> bool {
+        matches!(self.rx.state(), State::Complete | State::Failed)
+    }
+}
+
+fn profile(s: &Scenario, cfg: &Config, key: &str) -> anyhow::Result<DeviceProfile> {
+    let name = cfg
+        .str(key)
+        .or_else(|| cfg.str("profile"))
+        .unwrap_or("host");
+    // A name in fixtures/profiles/, then a path as given or beside the scenario.
+    DeviceProfile::resolve(name)
+        .or_else(
+            |e| match super::input::resolve(s, std::path::Path::new(name)) {
+                Some(p) => DeviceProfile::load(&p),
+                None => Err(e),
+            },
+        )
+        .map_err(|e| anyhow!("{}: key `link.{key}`: {e}", s.path.display()))
+}
+
+/// Runs one uart configuration.
+pub fn run(s: &Scenario, cfg: &Config, input: &Input) -> anyhow::Result<Outcome> {
+    let tx_profile = profile(s, cfg, "tx_profile")?;
+    let rx_profile = profile(s, cfg, "rx_profile")?;
+    let baud = cfg.int("baud") as u32;
+    let bits = cfg.int("bits_per_char") as u32;
+    let mut sc = SimConfig::from_profiles(baud, bits, &tx_profile, &rx_profile);
+    // Scenario values override the profiles' buffers.
+    if let Some(n) = cfg.values.get("rx_buffer").and_then(|v| v.as_u64()) {
+        sc.uart.rx_buffer = n as usize;
+    }
+    if let Some(n) = cfg.values.get("tx_buffer").and_then(|v| v.as_u64()) {
+        sc.uart.tx_buffer = n as usize;
+    }
+    sc.time_cap_ns = (cfg.float("timeout_s") * 1e9) as u64;
+
+    let name = input
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().as_bytes().to_vec())
+        .unwrap_or_default();
+    let framing = endpoint::framing(cfg);
+    let mut tx = SimTx {
+        tx: endpoint::sender(cfg, &input.bytes, &name)?,
+        framing,
+        msg: [0; 256],
+        framed: vec![0; framing.max_encoded_len(256)],
+        error: None,
+    };
+    let mut rx = endpoint::receiver(cfg);
+    let report = {
+        let mut srx = SimRx { rx: &mut rx };
+        sim::run(&sc, &mut tx, &mut srx).context("uart model")?
+    };
+    if let Some(e) = tx.error {
+        return Err(anyhow!(e));
+    }
+    let stats = tx.tx.stats();
+    let tx_side = Side::new(
+        report.sender.span_ns() as f64 / 1e9,
+        stats.blocks,
+        stats.bytes,
+    );
+    let mut rx_side = endpoint::side(rx.stats());
+    rx_side.errors = endpoint::rx_errors(&rx);
+    let counters = BTreeMap::from([
+        ("overflow_drops".to_owned(), report.overflow_drops),
+        ("delivered_bytes".to_owned(), report.delivered_bytes),
+        ("rx_high_water".to_owned(), report.rx_high_water as u64),
+        ("timed_out".to_owned(), report.timed_out as u64),
+    ]);
+    let mut metrics = BTreeMap::new();
+    metrics.insert("virtual_seconds".to_owned(), report.end_ns as f64 / 1e9);
+    metrics.insert(
+        "tx_busy_fraction".to_owned(),
+        busy(report.sender.busy_ns, report.end_ns),
+    );
+    metrics.insert(
+        "rx_busy_fraction".to_owned(),
+        busy(report.receiver.busy_ns, report.end_ns),
+    );
+    Ok(Outcome {
+        time_base: TimeBase::Virtual,
+        tx: tx_side,
+        rx: rx_side,
+        integrity: endpoint::integrity(&input.sha256, &rx),
+        link: LinkStats {
+            wire_bytes: report.wire_bytes,
+            utilisation: Some(report.utilisation),
+            counters,
+        },
+        metrics,
+        ..Default::default()
+    })
+}
+
+fn busy(busy_ns: u64, end_ns: u64) -> f64 {
+    if end_ns == 0 {
+        0.0
+    } else {
+        busy_ns as f64 / end_ns as f64
+    }
+}

@@ -1,0 +1,287 @@
+//! Console output: aligned tables and the field's familiar lines.
+
+use perfkit_report::model::{RunRecord, Side};
+
+use crate::scenario::{describe, PARAMS};
+
+/// Left-aligned columns separated by two spaces; numeric-looking cells right-aligned.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let n = header.len();
+    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate().take(n) {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let numeric = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_digit() || ",.-%x /kMG".contains(c))
+            && s.chars().any(|c| c.is_ascii_digit())
+    };
+    // A column is right-aligned, header included, when every cell in it is a number.
+    let right: Vec<bool> = (0..n)
+        .map(|i| {
+            !rows.is_empty()
+                && rows
+                    .iter()
+                    .all(|r| r.get(i).is_none_or(|c| numeric(c) || c == "-"))
+        })
+        .collect();
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let pad = width[i].saturating_sub(c.chars().count());
+            if i > 0 {
+                l.push_str("  ");
+            }
+            if right[i] {
+                l.push_str(&" ".repeat(pad));
+                l.push_str(c);
+            } else {
+                l.push_str(c);
+                l.push_str(&" ".repeat(pad));
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(header.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+/// `perfkit params`.
+pub fn params_table() -> String {
+    let rows: Vec<Vec<String>> = PARAMS
+        .iter()
+        .map(|p| {
+            let d = (p.default)();
+            vec![
+                p.name.to_owned(),
+                format!("[{}] {}", p.section, p.key),
+                describe(&p.ty),
+                if d.is_null() {
+                    "-".into()
+                } else {
+                    d.to_string()
+                },
+                p.help.to_owned(),
+            ]
+        })
+        .collect();
+    table(
+        &["parameter", "written as", "type", "default", "meaning"],
+        &rows,
+    )
+}
+
+/// `perfkit list`.
+pub fn list_table(rows: &[(String, String, String, String)]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|(a, b, c, d)| vec![a.clone(), b.clone(), c.clone(), d.clone()])
+        .collect();
+    table(&["scenario", "kind", "configs", "description"], &rows)
+}
+
+/// Integer with thousands separators.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// A short human rate: 1.23 M, 456 k, 78.9.
+pub fn si(x: f64) -> String {
+    let a = x.abs();
+    if a >= 1e9 {
+        format!("{:.2} G", x / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.2} M", x / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.1} k", x / 1e3)
+    } else if a >= 100.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.1}")
+    }
+}
+
+/// Counters as `name:value` pairs, non-zero ones only.
+fn counters<'a>(it: impl Iterator<Item = (&'a String, &'a u64)>) -> String {
+    let parts: Vec<String> = it
+        .filter(|(_, v)| **v > 0)
+        .map(|(k, v)| format!("{k}:{v}"))
+        .collect();
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// The lines printed after each run: tx and rx in the field's form, then the
+/// link and error counters and the integrity verdict.
+pub fn run_lines(r: &RunRecord) -> String {
+    let mut s = String::new();
+    let side = |name: &str, x: &Side| format!("{name} transfer: {}\n", x.stats_line());
+    s.push_str(&side("tx", &r.tx));
+    s.push_str(&side("rx", &r.rx));
+    let util = r
+        .link
+        .utilisation
+        .map(|u| format!(" utilisation:{:.1}%", u * 100.0))
+        .unwrap_or_default();
+    s.push_str(&format!(
+        "link: wire_bytes:{}{} counters: {}\n",
+        r.link.wire_bytes,
+        util,
+        counters(r.link.counters.iter())
+    ));
+    s.push_str(&format!(
+        "errors: tx {} | rx {}\n",
+        counters(r.tx.errors.iter()),
+        counters(r.rx.errors.iter())
+    ));
+    if r.integrity.ok {
+        s.push_str(&format!(
+            "integrity: ok sha256:{}\n",
+            short(&r.integrity.sha256_received)
+        ));
+    } else {
+        let missing = &r.integrity.missing_blocks;
+        let shown: Vec<String> = missing.iter().take(20).map(|b| b.to_string()).collect();
+        let more = if missing.len() > 20 {
+            format!(" (+{} more)", missing.len() - 20)
+        } else {
+            String::new()
+        };
+        s.push_str(&format!(
+            "integrity: FAILED, {} block(s) missing: {}{}\n",
+            missing.len(),
+            shown.join(","),
+            more
+        ));
+    }
+    for (k, v) in &r.metrics {
+        s.push_str(&format!("{k}: {}\n", si(*v)));
+    }
+    if let Some(e) = &r.error {
+        s.push_str(&format!("run failed: {e}\n"));
+    }
+    s
+}
+
+fn short(hex: &str) -> &str {
+    &hex[..hex.len().min(16)]
+}
+
+/// Median of a non-empty slice (0 for an empty one).
+pub fn median(xs: &mut [f64]) -> f64 {
+    if xs.is_empty() {
+        return 0.0;
+    }
+    xs.sort_by(f64::total_cmp);
+    let m = xs.len() / 2;
+    if xs.len() % 2 == 1 {
+        xs[m]
+    } else {
+        (xs[m - 1] + xs[m]) / 2.0
+    }
+}
+
+/// The summary table over all records: one row per configuration, medians over repeats.
+pub fn summary(records: &[RunRecord], swept: &[String]) -> String {
+    let mut ids: Vec<usize> = records.iter().map(|r| r.config_id).collect();
+    ids.dedup();
+    let mut header: Vec<&str> = vec!["#"];
+    header.extend(swept.iter().map(String::as_str));
+    header.extend([
+        "runs", "tx PPS", "tx BPS", "rx PPS", "rx BPS", "util", "intact",
+    ]);
+    let mut rows = Vec::new();
+    for id in ids {
+        let rs: Vec<&RunRecord> = records.iter().filter(|r| r.config_id == id).collect();
+        let med = |f: &dyn Fn(&RunRecord) -> f64| {
+            let mut v: Vec<f64> = rs.iter().map(|r| f(r)).collect();
+            median(&mut v)
+        };
+        let mut row = vec![id.to_string()];
+        for name in swept {
+            row.push(
+                rs[0]
+                    .config
+                    .get(name)
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| v.to_string())
+                    })
+                    .unwrap_or_default(),
+            );
+        }
+        let utils: Vec<f64> = rs.iter().filter_map(|r| r.link.utilisation).collect();
+        row.extend([
+            rs.len().to_string(),
+            si(med(&|r| r.tx.pps)),
+            si(med(&|r| r.tx.bps)),
+            si(med(&|r| r.rx.pps)),
+            si(med(&|r| r.rx.bps)),
+            if utils.is_empty() {
+                "-".into()
+            } else {
+                let mut u = utils;
+                format!("{:.1}%", median(&mut u) * 100.0)
+            },
+            format!(
+                "{}/{}",
+                rs.iter().filter(|r| r.integrity.ok).count(),
+                rs.len()
+            ),
+        ]);
+        rows.push(row);
+    }
+    table(&header, &rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(11925377), "11,925,377");
+    }
+
+    #[test]
+    fn table_aligns_numbers_right() {
+        let t = table(
+            &["a", "n"],
+            &[
+                vec!["x".into(), "5".into()],
+                vec!["long".into(), "1,234".into()],
+            ],
+        );
+        assert_eq!(t, "a         n\nx         5\nlong  1,234\n");
+    }
+
+    #[test]
+    fn median_even_and_odd() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&mut []), 0.0);
+    }
+}

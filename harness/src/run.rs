@@ -1,0 +1,283 @@
+//! `perfkit run`: every configuration x repeats, one record each, results
+//! written atomically after every record so an interrupted run keeps them.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use perfkit_report::model::{Folded, Meta, Results, RunRecord, ScenarioRef, Stage, Stages};
+
+use crate::kinds;
+use crate::output;
+use crate::scenario::Scenario;
+use crate::{CmdResult, Failure, RunArgs, EXIT_OK, EXIT_RUN_FAILED};
+
+/// Loads the scenario named by the arguments and applies `--set` and `--repeat`.
+pub fn load(args: &RunArgs) -> Result<Scenario, Failure> {
+    let mut s = Scenario::load(&args.scenario).map_err(Failure::input)?;
+    for a in &args.set {
+        s.set(a).map_err(|m| Failure::input(anyhow!(m)))?;
+    }
+    if let Some(n) = args.repeat {
+        if n == 0 {
+            return Err(Failure::input(anyhow!("--repeat must be at least 1")));
+        }
+        s.runs = n;
+    }
+    Ok(s)
+}
+
+/// Converts perfkit's in-process snapshot to the results file's form.
+pub fn stages_from(snap: &perfkit::Snapshot) -> Stages {
+    Stages {
+        sites: snap
+            .sites
+            .iter()
+            .map(|s| Stage {
+                name: s.name.to_string(),
+                calls: s.calls,
+                min_ns: s.min_ns,
+                max_ns: s.max_ns,
+                cum_ns: s.cum_ns,
+                p50_ns: s.p50_ns,
+                p90_ns: s.p90_ns,
+                p99_ns: s.p99_ns,
+                p999_ns: s.p999_ns,
+                bytes: (s.bytes > 0).then_some(s.bytes),
+                cum_cycles: None,
+            })
+            .collect(),
+        folded: snap
+            .stacks
+            .iter()
+            .map(|f| Folded {
+                stack: f.stack.clone(),
+                self_ns: f.self_ns,
+            })
+            .collect(),
+    }
+}
+
+/// Adds another process's stages (a pipe's children) to this run's.
+pub fn merge_stages(into: &mut Stages, other: Stages) {
+    for site in other.sites {
+        match into.sites.iter_mut().find(|s| s.name == site.name) {
+            // The same site in two processes: keep both visible rather than
+            // pretending the histograms merge.
+            Some(_) => into.sites.push(Stage {
+                name: format!("{} (peer)", site.name),
+                ..site
+            }),
+            None => into.sites.push(site),
+        }
+    }
+    into.folded.extend(other.folded);
+}
+
+fn meta(s: &Scenario) -> Meta {
+    Meta {
+        perfkit_version: env!("CARGO_PKG_VERSION").to_owned(),
+        git_commit: git_commit(),
+        host: host_name(),
+        date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        scenario: ScenarioRef {
+            name: s.name.clone(),
+            path: s.path.display().to_string(),
+            sha256: s.sha256.clone(),
+            description: s.description.clone(),
+            kind: s.kind.clone(),
+        },
+        swept: s.swept(),
+        gate: s.gate.clone(),
+    }
+}
+
+fn git_commit() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let s = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+    (out.status.success() && !s.is_empty()).then_some(s)
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Default output folder for a scenario.
+pub fn default_out(s: &Scenario) -> PathBuf {
+    Path::new("reports").join(&s.name)
+}
+
+/// `perfkit run`.
+pub fn run(args: RunArgs) -> CmdResult {
+    let s = load(&args)?;
+    let out_dir = args.out.clone().unwrap_or_else(|| default_out(&s));
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("cannot create output folder {}", out_dir.display()))
+        .map_err(Failure::input)?;
+    let results_path = out_dir.join("results.json");
+
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let cancel = cancel.clone();
+        // A second handler cannot be installed in tests that run twice in one
+        // process; the run still works without Ctrl-C handling then.
+        let _ = ctrlc::set_handler(move || cancel.store(true, Ordering::SeqCst));
+    }
+
+    let configs = s.configs();
+    let swept = s.swept();
+    let total = configs.len() as u64 * s.runs as u64;
+    let mut results = Results::new(meta(&s));
+    if !args.quiet {
+        eprintln!(
+            "perfkit: {} ({} kind): {} configuration(s) x {} run(s) -> {}",
+            s.name,
+            s.kind,
+            configs.len(),
+            s.runs,
+            results_path.display()
+        );
+    }
+    let bar = if !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let b = ProgressBar::new(total);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Some(b)
+    } else {
+        None
+    };
+    let say = |text: &str| match &bar {
+        Some(b) => b.println(text.trim_end()),
+        None => print!("{text}"),
+    };
+
+    // Warm-up: unrecorded runs of the first configuration.
+    for _ in 0..s.warmup {
+        if let Some(c) = configs.first() {
+            let _ = kinds::run_one(&s, c, &cancel);
+        }
+    }
+
+    let mut failed = 0usize;
+    'configs: for (id, cfg) in configs.iter().enumerate() {
+        for repeat in 0..s.runs {
+            if cancel.load(Ordering::SeqCst) {
+                break 'configs;
+            }
+            if let Some(b) = &bar {
+                b.set_message(describe_config(cfg, &swept));
+            }
+            perfkit::reset();
+            let outcome = kinds::run_one(&s, cfg, &cancel);
+            let snap = perfkit::snapshot();
+            let mut stages = stages_from(&snap);
+            let record = match outcome {
+                Ok(o) => {
+                    if let Some(peer) = o.peer_stages {
+                        merge_stages(&mut stages, peer);
+                    }
+                    RunRecord {
+                        config_id: id,
+                        repeat,
+                        config: cfg.recorded(&s.kind, &swept),
+                        time_base: o.time_base,
+                        tx: o.tx,
+                        rx: o.rx,
+                        integrity: o.integrity,
+                        link: o.link,
+                        stages,
+                        device_stages: o.device_stages,
+                        metrics: o.metrics,
+                        error: None,
+                    }
+                }
+                Err(e) => {
+                    failed += 1;
+                    RunRecord {
+                        config_id: id,
+                        repeat,
+                        config: cfg.recorded(&s.kind, &swept),
+                        time_base: Default::default(),
+                        tx: Default::default(),
+                        rx: Default::default(),
+                        integrity: Default::default(),
+                        link: Default::default(),
+                        stages,
+                        device_stages: None,
+                        metrics: Default::default(),
+                        error: Some(format!("{e:#}")),
+                    }
+                }
+            };
+            if !args.quiet {
+                let mut head = format!("-- config {id}");
+                let d = describe_config(cfg, &swept);
+                if !d.is_empty() {
+                    head.push_str(&format!(" ({d})"));
+                }
+                head.push_str(&format!(" run {}/{}\n", repeat + 1, s.runs));
+                say(&(head + &output::run_lines(&record)));
+            }
+            results.runs.push(record);
+            results
+                .write_atomic(&results_path)
+                .map_err(|e| Failure::run(anyhow!(e)))?;
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+
+    println!("\n{}", output::summary(&results.runs, &swept));
+    println!("results: {}", results_path.display());
+    if cancel.load(Ordering::SeqCst) {
+        eprintln!(
+            "perfkit: interrupted; {} completed record(s) kept in {}",
+            results.runs.len(),
+            results_path.display()
+        );
+        return Ok(EXIT_RUN_FAILED);
+    }
+    if failed > 0 {
+        eprintln!(
+            "perfkit: {failed} run(s) failed; see `error` in {}",
+            results_path.display()
+        );
+        return Ok(EXIT_RUN_FAILED);
+    }
+    Ok(EXIT_OK)
+}
+
+fn describe_config(cfg: &crate::scenario::Config, swept: &[String]) -> String {
+    swept
+        .iter()
+        .map(|k| {
+            let v = cfg.values.get(k).cloned().unwrap_or_default();
+            format!(
+                "{k}={}",
+                v.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,852 @@
+//! Scenario files: TOML in, validated configurations out.
+//!
+//! Every parameter lives in one table ([`PARAMS`]): its flat name (the key a
+//! results file and `--set` use), the TOML section it is written in, its type,
+//! range and default. Loading walks the parsed document with spans, so every
+//! error names the file, line, column and key. A `[sweep]` table gives a list
+//! of values for any parameter; the configurations are the cartesian product
+//! of those lists, in the order the sweep keys are written.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+/// The scenario kinds.
+pub const KINDS: &[&str] = &["transfer", "heaps", "pico"];
+
+/// What a parameter holds.
+#[derive(Debug, Clone, Copy)]
+pub enum Ty {
+    /// Integer in `min..=max`.
+    Int(i64, i64),
+    /// Float in `min..=max`.
+    Float(f64, f64),
+    /// One of these strings.
+    Choice(&'static [&'static str]),
+    /// Any string (paths, names).
+    Str,
+    /// A list of strings (a command line).
+    StrList,
+    /// true / false.
+    Bool,
+}
+
+/// One scenario parameter.
+#[derive(Debug)]
+pub struct Param {
+    /// Flat name: the key in `[sweep]`, `--set` and a run record's `config`.
+    pub name: &'static str,
+    /// TOML section it is written in (`""` for the top level).
+    pub section: &'static str,
+    /// Key inside the section.
+    pub key: &'static str,
+    /// Type and range.
+    pub ty: Ty,
+    /// Value when the scenario does not give one (`Null` = unset).
+    pub default: fn() -> Value,
+    /// One line of help.
+    pub help: &'static str,
+}
+
+macro_rules! p {
+    ($name:literal, $section:literal, $key:literal, $ty:expr, $default:tt, $help:literal) => {
+        Param {
+            name: $name,
+            section: $section,
+            key: $key,
+            ty: $ty,
+            default: || serde_json::json!($default),
+            help: $help,
+        }
+    };
+}
+
+const MAX_INT: i64 = i64::MAX;
+
+/// Every parameter a scenario can set, sweep or `--set`.
+pub static PARAMS: &[Param] = &[
+    // link
+    p!("link", "link", "kind", Ty::Choice(&["loopback", "pipe", "uart", "serial"]), "loopback",
+       "link kind: loopback (in process), pipe (two processes), uart (emulated, virtual time), serial (a real device)"),
+    p!("mtu", "link", "mtu", Ty::Int(8, 65536), 256, "loopback: largest packet the link carries, bytes"),
+    p!("baud", "link", "baud", Ty::Int(300, 16_000_000), 115200, "uart/serial: line rate, bits per second"),
+    p!("bits_per_char", "link", "bits_per_char", Ty::Int(7, 13), 10, "uart: bits on the wire per byte (8N1 = 10)"),
+    p!("rx_buffer", "link", "rx_buffer", Ty::Int(1, 1 << 24), null, "uart: receiving device's buffer, bytes, lost when full (default: the profile's)"),
+    p!("tx_buffer", "link", "tx_buffer", Ty::Int(0, 1 << 24), null, "uart: sending device's buffer, bytes, 0 = a write blocks until sent (default: the profile's)"),
+    p!("profile", "link", "profile", Ty::Str, "host", "uart: device cost profile for both ends (name in fixtures/profiles/ or a path)"),
+    p!("tx_profile", "link", "tx_profile", Ty::Str, null, "uart: cost profile of the sending device (overrides profile)"),
+    p!("rx_profile", "link", "rx_profile", Ty::Str, null, "uart: cost profile of the receiving device (overrides profile)"),
+    p!("device", "link", "device", Ty::Str, null, "serial: the sender's serial device (a pty pair is made when unset)"),
+    p!("peer_device", "link", "peer_device", Ty::Str, null, "serial: the receiver's serial device (wired to device)"),
+    p!("sender_cmd", "link", "sender_cmd", Ty::StrList, null, "pipe: an external sender (argv) writing the wire profile to stdout"),
+    p!("receiver_cmd", "link", "receiver_cmd", Ty::StrList, null, "pipe: an external receiver (argv) reading the wire profile from stdin"),
+    p!("chunk", "link", "chunk", Ty::Int(1, 1 << 24), 65536, "pipe/serial: largest read, bytes"),
+    // transfer
+    p!("block_size", "transfer", "block_size", Ty::Int(1, 249), 50, "payload bytes per data message (1..=249)"),
+    p!("start_meta", "transfer", "start_meta", Ty::Int(0, 65535), 8, "META messages sent on the first ticks"),
+    p!("meta_every", "transfer", "meta_every", Ty::Int(1, 65535), 50, "a META every N ticks after that"),
+    p!("repeats", "transfer", "repeats", Ty::Int(0, 255), 3, "extra copies of every block"),
+    p!("throttle_pps", "transfer", "throttle_pps", Ty::Float(0.0, 1e9), 0, "sender limit, packets per second (0 = unthrottled)"),
+    p!("framing", "transfer", "framing", Ty::Choice(&["dttk", "cobs"]), "dttk", "byte-stream framing: dttk (0xFF/0xFE stuffing) or cobs"),
+    p!("channel", "transfer", "channel", Ty::Int(0, 127), 0, "data channel (0..127)"),
+    p!("slowdown_ns_per_packet", "transfer", "slowdown_ns_per_packet", Ty::Int(0, 1_000_000_000), 0,
+       "deliberate busy-wait per sent packet, to test the regression gate"),
+    p!("input_size", "transfer", "input_size", Ty::Int(0, 16_318_463), 0,
+       "generate a seeded pseudo-random input of this many bytes instead of reading `input` (0 = use `input`)"),
+    p!("compare_cat", "transfer", "compare_cat", Ty::Bool, false,
+       "pipe: also time the same bytes through `cat` over a real pipe, as a yardstick (metrics.cat_mb_s)"),
+    p!("timeout_s", "transfer", "timeout_s", Ty::Float(0.001, 86400.0), 60.0, "give up a run after this many (real or virtual) seconds"),
+    // faults
+    p!("seed", "faults", "seed", Ty::Int(0, MAX_INT), 1, "seed of the fault injector"),
+    p!("bit_error_rate", "faults", "bit_error_rate", Ty::Float(0.0, 1.0), 0.0, "probability that a bit is flipped"),
+    p!("byte_drop", "faults", "byte_drop", Ty::Float(0.0, 1.0), 0.0, "probability that a byte is dropped"),
+    p!("byte_dup", "faults", "byte_dup", Ty::Float(0.0, 1.0), 0.0, "probability that a byte is duplicated"),
+    p!("packet_loss", "faults", "packet_loss", Ty::Float(0.0, 1.0), 0.0, "probability that a packet is lost (packet links)"),
+    p!("packet_dup", "faults", "packet_dup", Ty::Float(0.0, 1.0), 0.0, "probability that a packet is duplicated (packet links)"),
+    p!("reorder", "faults", "reorder", Ty::Float(0.0, 1.0), 0.0, "probability that a packet is held back and reordered (packet links)"),
+    // heaps
+    p!("heap_size", "heaps", "heap_size", Ty::Int(1, 1 << 30), 65536, "bytes of payload per heap"),
+    p!("packet_size", "heaps", "packet_size", Ty::Int(64, 65507), 9000, "largest UDP payload"),
+    p!("mode", "heaps", "mode", Ty::Choice(&["heap", "batch", "batch+gso"]), "batch", "one heap per call, a batch per call, or a batch with UDP GSO"),
+    p!("implementation", "heaps", "implementation", Ty::Choice(&["perfkit", "spead2"]), "perfkit", "which sender"),
+    p!("volume_mb", "heaps", "volume_mb", Ty::Float(0.001, 1e6), 256.0, "payload to move per run, MiB"),
+    p!("time_cap_s", "heaps", "time_cap_s", Ty::Float(0.01, 3600.0), 5.0, "stop a run after this many seconds"),
+    p!("rate_mb_s", "heaps", "rate_mb_s", Ty::Float(0.0, 1e6), 0.0, "sender rate limit, MiB/s (0 = unlimited)"),
+    // pico
+    p!("target", "pico", "target", Ty::Choice(&["emulator", "hardware"]), "emulator", "where the firmware runs"),
+    p!("role", "pico", "role", Ty::Choice(&["sender", "receiver"]), "sender", "the device's role; the host takes the other"),
+    p!("elf", "pico", "elf", Ty::Str, null, "firmware ELF (default: the one scripts/setup.d builds)"),
+    p!("probe", "pico", "probe", Ty::Str, null, "hardware: probe selector (VID:PID[:serial])"),
+];
+
+/// Top-level keys that are not parameters.
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "kind",
+    "runs",
+    "warmup",
+    "input",
+    "sweep",
+    "gate",
+];
+const SECTIONS: &[&str] = &["link", "transfer", "faults", "heaps", "pico"];
+
+/// Looks a parameter up by flat name.
+pub fn param(name: &str) -> Option<&'static Param> {
+    PARAMS.iter().find(|p| p.name == name)
+}
+
+/// A loaded, validated scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// File it came from.
+    pub path: PathBuf,
+    /// SHA-256 of the file's bytes, lowercase hex.
+    pub sha256: String,
+    /// `name`, or the file stem.
+    pub name: String,
+    /// `description`.
+    pub description: String,
+    /// `transfer`, `heaps` or `pico`.
+    pub kind: String,
+    /// Measured runs per configuration.
+    pub runs: u32,
+    /// Unrecorded warm-up runs before the first configuration.
+    pub warmup: u32,
+    /// Input file (transfer and pico kinds), resolved.
+    pub input: PathBuf,
+    /// Every parameter's single value (defaults filled in).
+    pub base: BTreeMap<String, Value>,
+    /// Swept parameters in file order, each with its values.
+    pub sweep: Vec<(String, Vec<Value>)>,
+    /// `[gate]` thresholds, metric -> percent.
+    pub gate: BTreeMap<String, f64>,
+}
+
+/// Why a scenario could not be loaded.
+#[derive(Debug)]
+pub struct ScenarioError {
+    /// The file.
+    pub path: PathBuf,
+    /// 1-based line and column, when known.
+    pub at: Option<(usize, usize)>,
+    /// The key concerned, when there is one.
+    pub key: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some((l, c)) = self.at {
+            write!(f, ":{l}:{c}")?;
+        }
+        write!(f, ": ")?;
+        if let Some(k) = &self.key {
+            write!(f, "key `{k}`: ")?;
+        }
+        write!(f, "{}", self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+struct Ctx<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(
+        &self,
+        span: Option<Range<usize>>,
+        key: Option<&str>,
+        msg: impl Into<String>,
+    ) -> ScenarioError {
+        ScenarioError {
+            path: self.path.to_owned(),
+            at: span.map(|s| line_col(self.text, s.start)),
+            key: key.map(str::to_owned),
+            message: msg.into(),
+        }
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
+    (line, col)
+}
+
+/// Converts one TOML value to the parameter's JSON value, checking type and range.
+fn convert(p: &Param, v: &DeValue<'_>) -> Result<Value, String> {
+    let want = describe(&p.ty);
+    let got = v.type_str();
+    match p.ty {
+        Ty::Int(lo, hi) => {
+            let i = v
+                .as_integer()
+                .and_then(|i| i64::from_str_radix(i.as_str(), i.radix()).ok())
+                .ok_or_else(|| format!("expected {want}, found {got}"))?;
+            if i < lo || i > hi {
+                return Err(format!("{i} is out of range: expected {want}"));
+            }
+            Ok(Value::from(i))
+        }
+        Ty::Float(lo, hi) => {
+            let x = if let Some(i) = v.as_integer() {
+                i64::from_str_radix(i.as_str(), i.radix())
+                    .ok()
+                    .map(|i| i as f64)
+            } else {
+                v.as_float()
+                    .and_then(|f| f.as_str().replace('_', "").parse::<f64>().ok())
+            }
+            .ok_or_else(|| format!("expected {want}, found {got}"))?;
+            if !x.is_finite() || x < lo || x > hi {
+                return Err(format!("{x} is out of range: expected {want}"));
+            }
+            Ok(serde_json::json!(x))
+        }
+        Ty::Choice(choices) => {
+            let s = v
+                .as_str()
+                .ok_or_else(|| format!("expected {want}, found {got}"))?;
+            if !choices.contains(&s) {
+                return Err(format!("`{s}` is not one of {}", choices.join(", ")));
+            }
+            Ok(Value::from(s))
+        }
+        Ty::Str => v
+            .as_str()
+            .map(Value::from)
+            .ok_or_else(|| format!("expected {want}, found {got}")),
+        Ty::Bool => v
+            .as_bool()
+            .map(Value::from)
+            .ok_or_else(|| format!("expected {want}, found {got}")),
+        Ty::StrList => {
+            let arr = v
+                .as_array()
+                .ok_or_else(|| format!("expected {want}, found {got}"))?;
+            let mut out = Vec::new();
+            for item in arr.iter() {
+                let s = item.get_ref().as_str().ok_or_else(|| {
+                    format!(
+                        "expected {want}, found an array holding {}",
+                        item.get_ref().type_str()
+                    )
+                })?;
+                out.push(Value::from(s));
+            }
+            if out.is_empty() {
+                return Err("expected a non-empty command (array of strings)".into());
+            }
+            Ok(Value::Array(out))
+        }
+    }
+}
+
+/// Human description of a type, for messages and the schema dump.
+pub fn describe(ty: &Ty) -> String {
+    match ty {
+        Ty::Int(lo, hi) if *hi == MAX_INT => format!("an integer >= {lo}"),
+        Ty::Int(lo, hi) => format!("an integer {lo}..={hi}"),
+        Ty::Float(lo, hi) => format!("a number {lo}..={hi}"),
+        Ty::Choice(c) => format!("one of {}", c.join(", ")),
+        Ty::Str => "a string".into(),
+        Ty::StrList => "an array of strings".into(),
+        Ty::Bool => "true or false".into(),
+    }
+}
+
+fn expect_table<'a, 'i>(
+    ctx: &Ctx<'_>,
+    key: &str,
+    v: &'a Spanned<DeValue<'i>>,
+) -> Result<&'a DeTable<'i>, ScenarioError> {
+    v.get_ref().as_table().ok_or_else(|| {
+        ctx.err(
+            Some(v.span()),
+            Some(key),
+            format!("expected a table [{key}], found {}", v.get_ref().type_str()),
+        )
+    })
+}
+
+fn int_key(
+    ctx: &Ctx<'_>,
+    key: &str,
+    v: &Spanned<DeValue<'_>>,
+    lo: i64,
+    hi: i64,
+) -> Result<i64, ScenarioError> {
+    let ty = Ty::Int(lo, hi);
+    let param = Param {
+        name: "",
+        section: "",
+        key: "",
+        ty,
+        default: || Value::Null,
+        help: "",
+    };
+    convert(&param, v.get_ref())
+        .map(|j| j.as_i64().unwrap_or(0))
+        .map_err(|m| ctx.err(Some(v.span()), Some(key), m))
+}
+
+fn str_key(ctx: &Ctx<'_>, key: &str, v: &Spanned<DeValue<'_>>) -> Result<String, ScenarioError> {
+    v.get_ref().as_str().map(str::to_owned).ok_or_else(|| {
+        ctx.err(
+            Some(v.span()),
+            Some(key),
+            format!("expected a string, found {}", v.get_ref().type_str()),
+        )
+    })
+}
+
+impl Scenario {
+    /// Reads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let bytes = std::fs::read(path).map_err(|e| ScenarioError {
+            path: path.to_owned(),
+            at: None,
+            key: None,
+            message: format!("cannot read scenario: {e}"),
+        })?;
+        let text = String::from_utf8(bytes.clone()).map_err(|e| ScenarioError {
+            path: path.to_owned(),
+            at: None,
+            key: None,
+            message: format!("not UTF-8 text: {e}"),
+        })?;
+        let mut s = Self::parse(path, &text)?;
+        s.sha256 = sha256_hex(&bytes);
+        Ok(s)
+    }
+
+    /// Parses scenario text; `path` names the file in messages and anchors `input`.
+    pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+        let ctx = Ctx { path, text };
+        let doc = DeTable::parse(text).map_err(|e| {
+            let msg = e.message().trim().to_owned();
+            ctx.err(e.span(), None, format!("invalid TOML: {msg}"))
+        })?;
+        let doc = doc.get_ref();
+
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "scenario".into());
+        let mut s = Scenario {
+            path: path.to_owned(),
+            sha256: sha256_hex(text.as_bytes()),
+            name: stem,
+            description: String::new(),
+            kind: "transfer".into(),
+            runs: 1,
+            warmup: 0,
+            input: PathBuf::from("fixtures/test35k.jpg"),
+            base: PARAMS
+                .iter()
+                .map(|p| (p.name.to_owned(), (p.default)()))
+                .collect(),
+            sweep: Vec::new(),
+            gate: BTreeMap::new(),
+        };
+        let mut sweep_table = None;
+
+        for (k, v) in doc.iter() {
+            let key = k.get_ref().as_ref();
+            let kspan = Some(k.span());
+            match key {
+                "name" => s.name = str_key(&ctx, key, v)?,
+                "description" => s.description = str_key(&ctx, key, v)?,
+                "kind" => {
+                    let kind = str_key(&ctx, key, v)?;
+                    if !KINDS.contains(&kind.as_str()) {
+                        return Err(ctx.err(
+                            Some(v.span()),
+                            Some(key),
+                            format!("`{kind}` is not one of {}", KINDS.join(", ")),
+                        ));
+                    }
+                    s.kind = kind;
+                }
+                "runs" => s.runs = int_key(&ctx, key, v, 1, 10_000)? as u32,
+                "warmup" => s.warmup = int_key(&ctx, key, v, 0, 10_000)? as u32,
+                "input" => s.input = PathBuf::from(str_key(&ctx, key, v)?),
+                "sweep" => sweep_table = Some(expect_table(&ctx, key, v)?),
+                "gate" => {
+                    for (gk, gv) in expect_table(&ctx, key, v)?.iter() {
+                        let metric = gk.get_ref().as_ref();
+                        let full = format!("gate.{metric}");
+                        let p = Param {
+                            name: "",
+                            section: "",
+                            key: "",
+                            ty: Ty::Float(0.0, 1e6),
+                            default: || Value::Null,
+                            help: "",
+                        };
+                        let pct = convert(&p, gv.get_ref()).map_err(|m| {
+                            ctx.err(
+                                Some(gv.span()),
+                                Some(&full),
+                                format!("threshold in percent: {m}"),
+                            )
+                        })?;
+                        s.gate
+                            .insert(metric.to_owned(), pct.as_f64().unwrap_or(0.0));
+                    }
+                }
+                section if SECTIONS.contains(&section) => {
+                    for (pk, pv) in expect_table(&ctx, key, v)?.iter() {
+                        let pkey = pk.get_ref().as_ref();
+                        let full = format!("{section}.{pkey}");
+                        let p = PARAMS
+                            .iter()
+                            .find(|p| p.section == section && p.key == pkey)
+                            .ok_or_else(|| {
+                                let known: Vec<_> = PARAMS
+                                    .iter()
+                                    .filter(|p| p.section == section)
+                                    .map(|p| p.key)
+                                    .collect();
+                                ctx.err(
+                                    Some(pk.span()),
+                                    Some(&full),
+                                    format!("unknown key; [{section}] takes: {}", known.join(", ")),
+                                )
+                            })?;
+                        let value = convert(p, pv.get_ref())
+                            .map_err(|m| ctx.err(Some(pv.span()), Some(&full), m))?;
+                        s.base.insert(p.name.to_owned(), value);
+                    }
+                }
+                _ => {
+                    let mut known: Vec<&str> = TOP_KEYS.to_vec();
+                    known.extend(SECTIONS.iter().map(|s| *s));
+                    return Err(ctx.err(
+                        kspan,
+                        Some(key),
+                        format!("unknown key; a scenario takes: {}", known.join(", ")),
+                    ));
+                }
+            }
+        }
+
+        if let Some(t) = sweep_table {
+            for (k, v) in t.iter() {
+                let name = k.get_ref().as_ref();
+                let full = format!("sweep.{name}");
+                let p = param(name).ok_or_else(|| {
+                    ctx.err(
+                        Some(k.span()),
+                        Some(&full),
+                        "unknown parameter (see `perfkit params` for the list)",
+                    )
+                })?;
+                let arr = v.get_ref().as_array().ok_or_else(|| {
+                    ctx.err(
+                        Some(v.span()),
+                        Some(&full),
+                        format!(
+                            "expected an array of values to sweep, found {}",
+                            v.get_ref().type_str()
+                        ),
+                    )
+                })?;
+                if arr.is_empty() {
+                    return Err(ctx.err(
+                        Some(v.span()),
+                        Some(&full),
+                        "a sweep needs at least one value",
+                    ));
+                }
+                let mut values = Vec::new();
+                for item in arr.iter() {
+                    let value = convert(p, item.get_ref())
+                        .map_err(|m| ctx.err(Some(item.span()), Some(&full), m))?;
+                    if values.contains(&value) {
+                        return Err(ctx.err(
+                            Some(item.span()),
+                            Some(&full),
+                            format!("{value} appears twice"),
+                        ));
+                    }
+                    values.push(value);
+                }
+                s.sweep.push((name.to_owned(), values));
+            }
+        }
+        s.check_consistency(&ctx)?;
+        Ok(s)
+    }
+
+    fn check_consistency(&self, ctx: &Ctx<'_>) -> Result<(), ScenarioError> {
+        let swept_or = |name: &str| -> Vec<Value> {
+            self.sweep
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| vec![self.base[name].clone()])
+        };
+        let count: usize = self.sweep.iter().map(|(_, v)| v.len()).product();
+        if count > 100_000 {
+            return Err(ctx.err(
+                None,
+                Some("sweep"),
+                format!("{count} configurations: too many (at most 100000)"),
+            ));
+        }
+        // Keys that only make sense for another link kind are mistakes worth naming.
+        for link in swept_or("link") {
+            let link = link.as_str().unwrap_or("");
+            for (name, why) in [
+                ("sender_cmd", "pipe"),
+                ("receiver_cmd", "pipe"),
+                ("peer_device", "serial"),
+            ] {
+                if !self.base[name].is_null() && link != why && self.kind == "transfer" {
+                    return Err(ctx.err(
+                        None,
+                        Some(&format!("link.{name}")),
+                        format!(
+                            "only applies to link kind `{why}`, but this scenario runs `{link}`"
+                        ),
+                    ));
+                }
+            }
+            if link == "serial"
+                && self.base["device"].is_null() != self.base["peer_device"].is_null()
+            {
+                return Err(ctx.err(
+                    None,
+                    Some("link.peer_device"),
+                    "give both device and peer_device (two wired ports), or neither (a pty pair is made)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces a parameter's value (and removes it from the sweep), from `--set key=value`.
+    /// A list value (`--set block_size=[50,249]`) sweeps it instead.
+    pub fn set(&mut self, assignment: &str) -> Result<(), String> {
+        let (name, raw) = assignment
+            .split_once('=')
+            .ok_or_else(|| format!("--set {assignment}: expected KEY=VALUE"))?;
+        let name = name.trim();
+        let p = param(name)
+            .ok_or_else(|| format!("--set {name}: unknown parameter (see `perfkit params`)"))?;
+        let raw = raw.trim();
+        // Bare words are strings; anything else is a TOML value.
+        let doc = format!("v = {raw}");
+        let parsed = DeTable::parse(&doc);
+        let value = match parsed {
+            Ok(t) => t.get_ref().get("v").map(|v| v.get_ref().clone()),
+            Err(_) => None,
+        };
+        let value = match value {
+            Some(v) => v,
+            None => DeValue::String(raw.to_owned().into()),
+        };
+        self.sweep.retain(|(n, _)| n != name);
+        if let Some(arr) = value.as_array() {
+            let mut values = Vec::new();
+            for item in arr.iter() {
+                values.push(convert(p, item.get_ref()).map_err(|m| format!("--set {name}: {m}"))?);
+            }
+            if values.is_empty() {
+                return Err(format!("--set {name}: a sweep needs at least one value"));
+            }
+            self.sweep.push((name.to_owned(), values));
+        } else {
+            let v = convert(p, &value).map_err(|m| format!("--set {name}: {m}"))?;
+            self.base.insert(name.to_owned(), v);
+        }
+        Ok(())
+    }
+
+    /// Names of the swept parameters (more than one value), in file order.
+    pub fn swept(&self) -> Vec<String> {
+        self.sweep
+            .iter()
+            .filter(|(_, v)| v.len() > 1)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// Every configuration: the cartesian product of the sweep, first key slowest.
+    pub fn configs(&self) -> Vec<Config> {
+        let mut out = vec![self.base.clone()];
+        for (name, values) in &self.sweep {
+            let mut next = Vec::with_capacity(out.len() * values.len());
+            for c in &out {
+                for v in values {
+                    let mut c = c.clone();
+                    c.insert(name.clone(), v.clone());
+                    next.push(c);
+                }
+            }
+            out = next;
+        }
+        out.into_iter().map(|values| Config { values }).collect()
+    }
+}
+
+/// One resolved configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Every parameter by flat name.
+    pub values: BTreeMap<String, Value>,
+}
+
+impl Config {
+    /// An integer parameter (0 when unset).
+    pub fn int(&self, name: &str) -> u64 {
+        self.values.get(name).and_then(Value::as_u64).unwrap_or(0)
+    }
+    /// A float parameter (0 when unset).
+    pub fn float(&self, name: &str) -> f64 {
+        self.values.get(name).and_then(Value::as_f64).unwrap_or(0.0)
+    }
+    /// A string parameter, `None` when unset.
+    pub fn str(&self, name: &str) -> Option<&str> {
+        self.values.get(name).and_then(Value::as_str)
+    }
+    /// A string-list parameter, `None` when unset.
+    pub fn list(&self, name: &str) -> Option<Vec<String>> {
+        self.values.get(name)?.as_array().map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+    }
+    /// The parameters a record keeps: those relevant to the kind and link, and
+    /// everything that was swept or set away from its default.
+    pub fn recorded(&self, kind: &str, swept: &[String]) -> BTreeMap<String, Value> {
+        let link = self.str("link").unwrap_or("loopback");
+        self.values
+            .iter()
+            .filter(|(name, v)| {
+                let p = match param(name) {
+                    Some(p) => p,
+                    None => return true,
+                };
+                if swept.iter().any(|s| s == *name) {
+                    return true;
+                }
+                if v.is_null() {
+                    return false;
+                }
+                match (kind, p.section) {
+                    ("transfer", "transfer") | ("transfer", "faults") => true,
+                    ("transfer", "link") => relevant_link_key(link, p.key),
+                    ("heaps", "heaps") => true,
+                    ("pico", "pico") | ("pico", "transfer") => true,
+                    ("pico", "link") => matches!(p.key, "baud"),
+                    _ => false,
+                }
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+fn relevant_link_key(link: &str, key: &str) -> bool {
+    match key {
+        "kind" => true,
+        "mtu" => link == "loopback",
+        "baud" => link == "uart" || link == "serial",
+        "bits_per_char" | "rx_buffer" | "tx_buffer" | "profile" | "tx_profile" | "rx_profile" => {
+            link == "uart"
+        }
+        "device" | "peer_device" => link == "serial",
+        "sender_cmd" | "receiver_cmd" => link == "pipe",
+        "chunk" => link == "pipe" || link == "serial",
+        _ => false,
+    }
+}
+
+/// SHA-256 of bytes as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(bytes);
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(Path::new("t.toml"), text)
+    }
+
+    #[test]
+    fn defaults_and_values() {
+        let s =
+            parse("[link]\nkind = \"uart\"\nbaud = 9600\n[transfer]\nthrottle_pps = 40\n").unwrap();
+        let c = &s.configs()[0];
+        assert_eq!(c.str("link"), Some("uart"));
+        assert_eq!(c.int("baud"), 9600);
+        assert_eq!(c.float("throttle_pps"), 40.0);
+        assert_eq!(c.int("block_size"), 50);
+        assert_eq!(s.configs().len(), 1);
+    }
+
+    #[test]
+    fn unknown_key_names_line_column_and_key() {
+        let e = parse("name = \"x\"\n[transfer]\nblok_size = 50\n").unwrap_err();
+        assert_eq!(e.at, Some((3, 1)));
+        assert_eq!(e.key.as_deref(), Some("transfer.blok_size"));
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("t.toml:3:1: key `transfer.blok_size`: unknown key"),
+            "{msg}"
+        );
+        assert!(msg.contains("block_size"), "lists the known keys: {msg}");
+    }
+
+    #[test]
+    fn wrong_type_and_range() {
+        let e = parse("[transfer]\nblock_size = \"fifty\"\n").unwrap_err();
+        assert_eq!(e.at, Some((2, 14)));
+        assert!(
+            e.to_string()
+                .contains("expected an integer 1..=249, found string"),
+            "{e}"
+        );
+        let e = parse("[transfer]\nblock_size = 250\n").unwrap_err();
+        assert!(e.to_string().contains("250 is out of range"), "{e}");
+        let e = parse("[link]\nkind = \"carrier-pigeon\"\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("not one of loopback, pipe, uart, serial"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn invalid_toml_has_position() {
+        let e = parse("[transfer\nblock_size = 1\n").unwrap_err();
+        assert!(e.at.is_some());
+        assert!(e.to_string().contains("invalid TOML"), "{e}");
+    }
+
+    #[test]
+    fn sweep_is_cartesian_in_file_order() {
+        let s = parse("[sweep]\nblock_size = [50, 249]\nrepeats = [0, 1, 3]\n").unwrap();
+        let cs = s.configs();
+        assert_eq!(cs.len(), 6);
+        let pairs: Vec<_> = cs
+            .iter()
+            .map(|c| (c.int("block_size"), c.int("repeats")))
+            .collect();
+        assert_eq!(
+            pairs,
+            vec![(50, 0), (50, 1), (50, 3), (249, 0), (249, 1), (249, 3)]
+        );
+        assert_eq!(s.swept(), vec!["block_size", "repeats"]);
+    }
+
+    #[test]
+    fn sweep_errors() {
+        let e = parse("[sweep]\nblock_size = 50\n").unwrap_err();
+        assert!(e.to_string().contains("expected an array"), "{e}");
+        let e = parse("[sweep]\nblock_size = [50, 300]\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("sweep.block_size"));
+        assert_eq!(e.at, Some((2, 19)));
+        let e = parse("[sweep]\nnope = [1]\n").unwrap_err();
+        assert!(e.to_string().contains("unknown parameter"), "{e}");
+    }
+
+    #[test]
+    fn set_overrides_and_sweeps() {
+        let mut s = parse("[sweep]\nblock_size = [50, 249]\n").unwrap();
+        s.set("block_size=100").unwrap();
+        assert_eq!(s.configs().len(), 1);
+        assert_eq!(s.configs()[0].int("block_size"), 100);
+        s.set("framing=cobs").unwrap();
+        assert_eq!(s.configs()[0].str("framing"), Some("cobs"));
+        s.set("repeats=[0,3]").unwrap();
+        assert_eq!(s.configs().len(), 2);
+        assert!(s.set("block_size=0").unwrap_err().contains("out of range"));
+        assert!(s.set("bogus=1").unwrap_err().contains("unknown parameter"));
+        assert!(s.set("noequals").unwrap_err().contains("KEY=VALUE"));
+    }
+
+    #[test]
+    fn gate_table() {
+        let s = parse("[gate]\n\"rx.bps\" = 5\n\"stage.wire::crc16.p99_ns\" = 20.5\n").unwrap();
+        assert_eq!(s.gate["rx.bps"], 5.0);
+        let e = parse("[gate]\n\"rx.bps\" = \"five\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("gate.rx.bps"));
+    }
+
+    #[test]
+    fn every_param_default_converts() {
+        for p in PARAMS {
+            let d = (p.default)();
+            assert!(
+                !(matches!(p.ty, Ty::Int(..)) && !d.is_null() && d.as_i64().is_none()),
+                "{}",
+                p.name
+            );
+        }
+    }
+}

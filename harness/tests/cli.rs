@@ -1,0 +1,167 @@
+//! Runs the real `perfkit` binary in temporary folders.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root (scenarios and fixtures live there).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// A temporary folder to run the binary in.
+struct Dir {
+    dir: tempfile::TempDir,
+}
+
+impl Dir {
+    fn new() -> Self {
+        Dir {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+    fn perfkit(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_perfkit"))
+            .args(args)
+            .current_dir(self.path())
+            .output()
+            .unwrap()
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn unknown_key_exits_2_naming_file_line_and_key() {
+    let d = Dir::new();
+    d.write(
+        "bad.toml",
+        "name = \"x\"\n\n[transfer]\nblock_size = 50\nblok_size = 50\n",
+    );
+    for cmd in ["check", "run"] {
+        let o = d.perfkit(&[cmd, "bad.toml"]);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(
+            e.contains("bad.toml:5:1: key `transfer.blok_size`: unknown key"),
+            "{cmd}: {e}"
+        );
+    }
+}
+
+#[test]
+fn wrong_type_exits_2_with_expected_type() {
+    let d = Dir::new();
+    d.write("bad.toml", "[transfer]\nthrottle_pps = \"fast\"\n");
+    let o = d.perfkit(&["run", "bad.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("bad.toml:2:16: key `transfer.throttle_pps`"),
+        "{e}"
+    );
+    assert!(e.contains("expected a number"), "{e}");
+}
+
+#[test]
+fn missing_scenario_file_exits_2() {
+    let d = Dir::new();
+    let o = d.perfkit(&["run", "nowhere.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("nowhere.toml: cannot read scenario"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn missing_input_file_fails_the_run_and_says_which() {
+    let d = Dir::new();
+    d.write(
+        "s.toml",
+        "input = \"no-such.jpg\"\n[link]\nkind = \"loopback\"\n",
+    );
+    let o = d.perfkit(&["run", "s.toml", "--quiet"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let results = std::fs::read_to_string(d.path().join("reports/s/results.json")).unwrap();
+    assert!(
+        results.contains("no-such.jpg"),
+        "the record names the missing input"
+    );
+}
+
+#[test]
+fn bad_set_and_repeat_exit_2() {
+    let d = Dir::new();
+    d.write("s.toml", "[link]\nkind = \"loopback\"\n");
+    let o = d.perfkit(&["run", "s.toml", "--set", "block_size=999"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--set block_size: 999 is out of range"),
+        "{}",
+        stderr(&o)
+    );
+    let o = d.perfkit(&["run", "s.toml", "--repeat", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = d.perfkit(&["run", "s.toml", "--bogus-flag"]);
+    assert_eq!(o.status.code(), Some(2), "clap usage errors are exit 2");
+}
+
+#[test]
+fn check_accepts_every_shipped_scenario() {
+    let d = Dir::new();
+    let dir = root().join("scenarios");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "{files:?}");
+    let args: Vec<&str> = std::iter::once("check")
+        .chain(files.iter().map(String::as_str))
+        .collect();
+    let o = d.perfkit(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).lines().filter(|l| l.contains(": ok")).count(),
+        files.len()
+    );
+}
+
+#[test]
+fn list_shows_descriptions() {
+    let d = Dir::new();
+    let o = d.perfkit(&["list", root().join("scenarios").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(out.contains("uart-throttled.toml"), "{out}");
+    assert!(out.contains("throttled to 40 packets/s"), "{out}");
+}
+
+#[test]
+fn help_has_examples() {
+    let d = Dir::new();
+    let o = d.perfkit(&["run", "--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("perfkit run scenarios/uart-throttled.toml"));
+    let o = d.perfkit(&["params"]);
+    assert!(stdout(&o).contains("throttle_pps"));
+}
