@@ -17,9 +17,9 @@
 //!   `receive.per_byte_ns x bytes + receive.per_message_ns x messages
 //!   completed`. Meanwhile arrivals keep filling the buffer; what finds it
 //!   full is lost and counted.
-//! - The run stops when the sender is done and either the line has drained
-//!   and the receiver has processed everything, or the receiver says it has
-//!   finished; or at the virtual time cap.
+//! - The run stops when the sender is done, the line has drained and the
+//!   receiver has processed everything (so every byte written is counted as
+//!   delivered or lost), or at the virtual time cap.
 //!
 //! Events are processed in time order (sender first on ties); the cost is
 //! one event per frame plus one per receiver wake-up, so a 140 KB transfer
@@ -54,7 +54,8 @@ pub trait SimReceiver {
     /// messages they completed (each is charged the per-message cost).
     fn on_bytes(&mut self, now_ns: u64, bytes: &[u8]) -> u32;
 
-    /// True once the receiver needs nothing more (e.g. the file is complete).
+    /// True once the receiver needs nothing more (e.g. the file is complete);
+    /// reported as [`SimReport::receiver_finished`].
     fn finished(&self) -> bool {
         false
     }
@@ -172,9 +173,6 @@ pub fn run(
     let poll = cfg.receive.poll_interval_ns;
 
     loop {
-        if s_done && receiver.finished() {
-            break;
-        }
         // When does the receiver next take bytes?
         let r_next = if line.rx_len() > 0 {
             Some(r_ready)
