@@ -8,6 +8,7 @@
 mod cli_wire;
 mod kinds;
 mod output;
+mod reporting;
 mod run;
 mod scenario;
 
@@ -102,6 +103,21 @@ enum Command {
         #[arg(default_value = "scenarios")]
         dir: PathBuf,
     },
+    /// Render an HTML report from one or more results files.
+    #[command(
+        after_help = "Example:\n  perfkit report reports/uart-sweep/results.json -o /tmp/sweep.html"
+    )]
+    Report(reporting::ReportArgs),
+    /// Compare saved runs (N-way) with bootstrap confidence intervals.
+    #[command(
+        after_help = "Example:\n  perfkit compare old/results.json new/results.json -o /tmp/compare.html"
+    )]
+    Compare(reporting::CompareArgs),
+    /// Fail (exit 1) when results regress against a baseline.
+    #[command(after_help = "Examples:\n  \
+        perfkit gate --baseline fixtures/baselines/uart-sweep.json reports/uart-sweep/results.json\n  \
+        perfkit gate --baseline base.json results.json --threshold rx.bps=5 --summary-md summary.md")]
+    Gate(reporting::GateArgs),
     /// Print every scenario parameter with its section, type and default.
     Params,
 }
@@ -123,6 +139,9 @@ pub struct RunArgs {
     /// Print only the summary table.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Do not write report.html beside results.json.
+    #[arg(long)]
+    pub no_report: bool,
 }
 
 fn main() -> ExitCode {
@@ -133,6 +152,9 @@ fn main() -> ExitCode {
         Command::Recv(args) => cli_wire::recv(args),
         Command::Check { scenarios } => check(&scenarios),
         Command::List { dir } => list(&dir),
+        Command::Report(args) => reporting::report(args),
+        Command::Compare(args) => reporting::compare(args),
+        Command::Gate(args) => reporting::gate(args),
         Command::Params => {
             print!("{}", output::params_table());
             Ok(EXIT_OK)

@@ -248,6 +248,11 @@ pub fn run(args: RunArgs) -> CmdResult {
 
     println!("\n{}", output::summary(&results.runs, &swept));
     println!("results: {}", results_path.display());
+    if !args.no_report && !results.runs.is_empty() {
+        let html = out_dir.join("report.html");
+        crate::reporting::write_report(&results_path, &html)?;
+        println!("report:  {}", html.display());
+    }
     if cancel.load(Ordering::SeqCst) {
         eprintln!(
             "perfkit: interrupted; {} completed record(s) kept in {}",

@@ -1,0 +1,127 @@
+//! `perfkit report`, `perfkit compare` and `perfkit gate`: thin commands over
+//! `perfkit-report`, which works from saved results files only.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::anyhow;
+use clap::Args;
+use perfkit_report::{gate, html, model};
+
+use crate::{CmdResult, Failure, EXIT_OK, EXIT_REGRESSION};
+
+/// Arguments of `perfkit report`.
+#[derive(Args)]
+pub struct ReportArgs {
+    /// One or more results files.
+    #[arg(required = true)]
+    pub results: Vec<PathBuf>,
+    /// Where to write the HTML (default: report.html beside the first results file).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// Arguments of `perfkit compare`.
+#[derive(Args)]
+pub struct CompareArgs {
+    /// Two or more results files; the first is the reference.
+    #[arg(required = true, num_args = 2..)]
+    pub results: Vec<PathBuf>,
+    /// Also write the comparison as an HTML report here.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Also write the table as Markdown here.
+    #[arg(long, value_name = "FILE")]
+    pub summary_md: Option<PathBuf>,
+}
+
+/// Arguments of `perfkit gate`.
+#[derive(Args)]
+pub struct GateArgs {
+    /// The baseline results file.
+    #[arg(long, value_name = "BASELINE.json")]
+    pub baseline: PathBuf,
+    /// The results to judge.
+    pub results: PathBuf,
+    /// A threshold, e.g. `rx.bps=5` (percent); overrides the scenario's [gate] table. Repeatable.
+    #[arg(long = "threshold", value_name = "METRIC=PCT")]
+    pub thresholds: Vec<String>,
+    /// Write the verdict table as Markdown (for a CI job summary).
+    #[arg(long, value_name = "FILE")]
+    pub summary_md: Option<PathBuf>,
+    /// After judging, write the results as the new baseline (atomically).
+    #[arg(long)]
+    pub update_baseline: bool,
+}
+
+fn load(paths: &[PathBuf]) -> Result<Vec<(PathBuf, model::Results)>, Failure> {
+    perfkit_report::load_all(paths).map_err(|e| Failure::input(anyhow!(e)))
+}
+
+fn write(path: &Path, text: &str) -> Result<(), Failure> {
+    model::write_atomic(path, text.as_bytes()).map_err(|e| Failure::run(anyhow!(e)))
+}
+
+/// Renders `report.html` for one results file (used by `perfkit run`).
+pub fn write_report(results: &Path, output: &Path) -> Result<(), Failure> {
+    let inputs = load(&[results.to_owned()])?;
+    write(output, &html::render_report(&inputs))
+}
+
+/// `perfkit report`.
+pub fn report(args: ReportArgs) -> CmdResult {
+    let inputs = load(&args.results)?;
+    let out = args.output.unwrap_or_else(|| {
+        args.results[0]
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("report.html")
+    });
+    write(&out, &html::render_report(&inputs))?;
+    println!("report: {}", out.display());
+    Ok(EXIT_OK)
+}
+
+/// `perfkit compare`.
+pub fn compare(args: CompareArgs) -> CmdResult {
+    let inputs = load(&args.results)?;
+    let cmp = perfkit_report::compare(&inputs);
+    print!("{}", cmp.console_table());
+    if let Some(p) = &args.summary_md {
+        write(p, &cmp.markdown())?;
+    }
+    if let Some(p) = &args.output {
+        write(p, &html::render_compare(&inputs, &cmp))?;
+        println!("report: {}", p.display());
+    }
+    Ok(EXIT_OK)
+}
+
+/// `perfkit gate`.
+pub fn gate(args: GateArgs) -> CmdResult {
+    let baseline = model::Results::load(&args.baseline).map_err(|e| {
+        Failure::input(anyhow!(
+            "{e}\n(make a baseline with `perfkit gate --baseline {} RESULTS.json --update-baseline`)",
+            args.baseline.display()
+        ))
+    })?;
+    let current = model::Results::load(&args.results).map_err(|e| Failure::input(anyhow!(e)))?;
+    let cfg = gate::GateConfig::from_flags_and_meta(&args.thresholds, &current.meta.gate)
+        .map_err(|e| Failure::input(anyhow!(e)))?;
+    let report =
+        gate::evaluate(&baseline, &current, &cfg).map_err(|e| Failure::input(anyhow!(e)))?;
+    print!("{}", report.console_table());
+    if let Some(p) = &args.summary_md {
+        write(p, &report.markdown())?;
+    }
+    if args.update_baseline {
+        gate::update_baseline(&current, &args.baseline).map_err(|e| Failure::run(anyhow!(e)))?;
+        println!("baseline updated: {}", args.baseline.display());
+    }
+    if report.regressed() {
+        eprintln!("perfkit: gate: regression beyond the threshold");
+        Ok(EXIT_REGRESSION)
+    } else {
+        println!("gate: no regression");
+        Ok(EXIT_OK)
+    }
+}
