@@ -1,0 +1,278 @@
+//! End-to-end runs of the real `perfkit` binary: the shipped transfer
+//! scenarios, `send | recv` as a shell pipeline, serial over a pty pair,
+//! external programs at one end of a pipe, and Ctrl-C-safe results.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use perfkit_report::model::{Results, TimeBase};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn exe() -> &'static str {
+    env!("CARGO_BIN_EXE_perfkit")
+}
+
+/// Runs `perfkit ARGS` from the repository root.
+fn perfkit(args: &[&str]) -> Output {
+    Command::new(exe())
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
+
+fn run_scenario(scenario: &str, extra: &[&str]) -> (Output, Results, tempfile::TempDir) {
+    let out = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "run",
+        scenario,
+        "--out",
+        out.path().to_str().unwrap(),
+        "--no-report",
+    ];
+    args.extend_from_slice(extra);
+    let o = perfkit(&args);
+    let results = Results::load(out.path().join("results.json"))
+        .unwrap_or_else(|e| panic!("{scenario}: {e}\n{}", String::from_utf8_lossy(&o.stderr)));
+    (o, results, out)
+}
+
+fn image_sha() -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(std::fs::read(root().join("fixtures/test35k.jpg")).unwrap());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn send_pipe_recv_moves_the_image_byte_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jpg");
+    let mut send = Command::new(exe())
+        .args(["send", "fixtures/test35k.jpg"])
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let recv = Command::new(exe())
+        .args(["recv", out.to_str().unwrap()])
+        .stdin(Stdio::from(send.stdout.take().unwrap()))
+        .output()
+        .unwrap();
+    let send = send.wait_with_output().unwrap();
+    assert!(send.status.success());
+    assert!(
+        recv.status.success(),
+        "{}",
+        String::from_utf8_lossy(&recv.stderr)
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(root().join("fixtures/test35k.jpg")).unwrap()
+    );
+    let tx = String::from_utf8_lossy(&send.stderr);
+    let rx = String::from_utf8_lossy(&recv.stderr);
+    assert!(
+        tx.contains("tx transfer: T:0 blk:2780 by:138840 PPS:"),
+        "{tx}"
+    );
+    assert!(
+        rx.contains("rx transfer: T:0 blk:695 by:34710 PPS:"),
+        "{rx}"
+    );
+}
+
+#[test]
+fn recv_writes_nothing_for_a_truncated_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jpg");
+    // The first 20,000 bytes of a framed transfer: META and some blocks, no END.
+    let send = Command::new(exe())
+        .args(["send", "fixtures/test35k.jpg", "--repeats", "0", "--quiet"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let mut recv = Command::new(exe())
+        .args(["recv", out.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    recv.stdin
+        .take()
+        .unwrap()
+        .write_all(&send.stdout[..20_000])
+        .unwrap();
+    let o = recv.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(!out.exists(), "a partial file must not be written");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("block(s) missing"));
+}
+
+#[test]
+fn uart_throttled_reproduces_the_field_figures() {
+    let (o, r, _d) = run_scenario("scenarios/uart-throttled.toml", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rec = &r.runs[0];
+    assert_eq!(rec.time_base, TimeBase::Virtual);
+    assert!(rec.integrity.ok);
+    assert_eq!(rec.integrity.sha256_received, image_sha());
+    // Field: T:72 blk:2780 by:138840 (tx), receiver BPS 462..490; within 15 %.
+    assert_eq!(rec.tx.blocks, 2780);
+    assert_eq!(rec.tx.bytes, 138_840);
+    assert!(
+        (72.0 * 0.85..=72.0 * 1.15).contains(&rec.tx.seconds),
+        "{}",
+        rec.tx.seconds
+    );
+    assert!(
+        (462.0 * 0.85..=490.0 * 1.15).contains(&rec.rx.bps),
+        "{}",
+        rec.rx.bps
+    );
+    assert_eq!(rec.link.counters["overflow_drops"], 0);
+    let u = rec.link.utilisation.unwrap();
+    assert!(u > 0.0 && u <= 1.0);
+    assert!(!rec.stages.sites.is_empty(), "per-stage stats are recorded");
+}
+
+#[test]
+fn uart_unthrottled_reports_its_losses() {
+    let (o, r, _d) = run_scenario("scenarios/uart-unthrottled.toml", &[]);
+    assert!(
+        o.status.success(),
+        "losing data honestly is not a failed run"
+    );
+    let rec = &r.runs[0];
+    assert!(!rec.integrity.ok);
+    assert!(!rec.integrity.missing_blocks.is_empty());
+    assert!(rec.link.counters["overflow_drops"] > 0);
+    // Field: the unthrottled sender reached about 115 packets/s.
+    assert!(
+        (115.0 * 0.85..=115.0 * 1.15).contains(&rec.tx.pps),
+        "{}",
+        rec.tx.pps
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("integrity: FAILED"), "{text}");
+}
+
+#[test]
+fn uart_sweep_is_deterministic() {
+    let (_, a, _d1) = run_scenario("scenarios/uart-sweep.toml", &["--quiet"]);
+    let (_, b, _d2) = run_scenario("scenarios/uart-sweep.toml", &["--quiet"]);
+    assert_eq!(a.runs.len(), 36);
+    for (x, y) in a.runs.iter().zip(&b.runs) {
+        assert_eq!(
+            (x.tx.clone(), x.rx.clone(), x.link.clone()),
+            (y.tx.clone(), y.rx.clone(), y.link.clone())
+        );
+        assert!(x.integrity.ok, "config {} lost data", x.config_id);
+    }
+    assert_eq!(a.meta.swept, vec!["throttle_pps", "block_size", "repeats"]);
+}
+
+#[test]
+fn loopback_and_pipe_scenarios_move_the_bytes_intact() {
+    for (scenario, extra) in [
+        ("scenarios/loopback.toml", vec!["--repeat", "1"]),
+        // A smaller generated input keeps the debug build quick.
+        (
+            "scenarios/pipe.toml",
+            vec!["--repeat", "1", "--set", "input_size=300000"],
+        ),
+        ("scenarios/noisy-pipe.toml", vec![]),
+    ] {
+        let (o, r, _d) = run_scenario(scenario, &extra);
+        assert!(
+            o.status.success(),
+            "{scenario}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(!r.runs.is_empty());
+        for rec in &r.runs {
+            assert!(
+                rec.integrity.ok,
+                "{scenario} config {}: {:?}",
+                rec.config_id, rec.integrity
+            );
+            assert!(rec.rx.bps > 0.0 && rec.tx.bps > 0.0);
+            assert!(!rec.stages.sites.is_empty(), "{scenario}: stage stats");
+        }
+    }
+}
+
+#[test]
+fn noisy_pipe_injects_faults_and_counts_them() {
+    let (_, r, _d) = run_scenario("scenarios/noisy-pipe.toml", &["--set", "seed=7"]);
+    let rec = &r.runs[0];
+    assert!(rec.link.counters["faults.bytes_dropped"] > 0);
+    assert!(
+        rec.rx.errors["crc_errors"] + rec.rx.errors["bad_lengths"] > 0,
+        "{:?}",
+        rec.rx.errors
+    );
+    assert!(rec.integrity.ok, "3 repeats recover the file");
+    // Without repeats the same faults lose blocks, and the receiver names them.
+    let (_, r, _d) = run_scenario(
+        "scenarios/noisy-pipe.toml",
+        &[
+            "--set",
+            "seed=7",
+            "--set",
+            "repeats=0",
+            "--set",
+            "byte_drop=0.002",
+        ],
+    );
+    let rec = &r.runs[0];
+    assert!(!rec.integrity.ok);
+    assert!(!rec.integrity.missing_blocks.is_empty());
+}
+
+#[test]
+fn serial_over_a_pty_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path().join("serial.toml");
+    let image = root().join("fixtures/test35k.jpg");
+    std::fs::write(
+        &s,
+        format!(
+            "input = {:?}\n[link]\nkind = \"serial\"\nbaud = 115200\n[transfer]\nrepeats = 1\n",
+            image.display().to_string()
+        ),
+    )
+    .unwrap();
+    let (o, r, _d) = run_scenario(s.to_str().unwrap(), &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(r.runs[0].integrity.ok, "{:?}", r.runs[0].integrity);
+    assert_eq!(r.runs[0].rx.bytes, 34_710);
+}
+
+#[test]
+fn external_receiver_is_measured_through_the_relay() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path().join("ext.toml");
+    std::fs::write(
+        &s,
+        format!(
+            "input = {:?}\n[link]\nkind = \"pipe\"\nreceiver_cmd = [{:?}, \"recv\", \"{{output}}\", \"--quiet\", \"--framing\", \"{{framing}}\"]\n",
+            root().join("fixtures/test35k.jpg").display().to_string(),
+            exe()
+        ),
+    )
+    .unwrap();
+    let (o, r, _d) = run_scenario(s.to_str().unwrap(), &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rec = &r.runs[0];
+    assert!(rec.integrity.ok, "{:?}", rec.integrity);
+    assert_eq!(rec.rx.bytes, 34_710);
+    assert!(rec.link.counters["tap.frames"] > 0);
+}
