@@ -48,7 +48,7 @@ pub(crate) struct Series {
 /// The x axis of a comparison chart.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum XAxis {
-    /// A numeric parameter; logarithmic when its values span two decades.
+    /// A numeric parameter; logarithmic when its values span a factor of 16 or more (heap and block sizes in powers of two).
     Numeric { log: bool },
     /// A categorical parameter: grouped bars, one group per category.
     Categories(Vec<String>),

@@ -354,7 +354,7 @@ fn charts(body: &mut String, ins: &[Input<'_>]) {
                 let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
                 let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 XAxis::Numeric {
-                    log: lo > 0.0 && hi / lo >= 100.0,
+                    log: lo > 0.0 && hi / lo >= 16.0,
                 }
             } else {
                 XAxis::Categories(vals.iter().map(value_label).collect())
@@ -626,11 +626,26 @@ fn merged_folded(i: &Input<'_>, device: bool, by_config: bool) -> String {
 }
 
 fn embed_flamegraph(body: &mut String, svg: &str, kind: &str) {
+    // The frame is as tall as the flamegraph, so there is no inner scrolling.
+    let height = svg_height(svg).map(|h| h + 4).unwrap_or(560);
     let _ = writeln!(
         body,
-        "<iframe class=\"flamegraph\" data-kind=\"{kind}\" title=\"flamegraph ({kind})\" srcdoc=\"{}\"></iframe>",
+        "<iframe class=\"flamegraph\" data-kind=\"{kind}\" title=\"flamegraph ({kind})\" style=\"height:{height}px\" srcdoc=\"{}\"></iframe>",
         escape(&svg_document(svg))
     );
+}
+
+/// The `height` attribute of the first `<svg>` element.
+fn svg_height(svg: &str) -> Option<u32> {
+    let tag = &svg[svg.find("<svg")?..];
+    let tag = &tag[..tag.find('>')?];
+    let at = tag.find(" height=\"")? + 9;
+    let rest = &tag[at..];
+    rest[..rest.find('"')?]
+        .trim_end_matches("px")
+        .parse::<f64>()
+        .ok()
+        .map(|h| h.ceil() as u32)
 }
 
 /// inferno writes a standalone SVG file; as an iframe document it needs no
@@ -638,7 +653,7 @@ fn embed_flamegraph(body: &mut String, svg: &str, kind: &str) {
 fn svg_document(svg: &str) -> String {
     let start = svg.find("<svg").unwrap_or(0);
     format!(
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><style>html,body{{margin:0}}</style></head><body>{}</body></html>",
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><style>html,body{{margin:0}}svg{{display:block;width:100%}}</style></head><body>{}</body></html>",
         &svg[start..]
     )
 }
