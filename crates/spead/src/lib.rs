@@ -45,12 +45,11 @@ extern crate std;
 /// the instrumentation can be switched as a whole).
 #[allow(unused_macros)]
 macro_rules! stage {
-    ($name:literal, bytes = $n:expr, $e:expr) => {{
-        let _ = $n;
-        $e
-    }};
+    ($name:literal, bytes = $n:expr, $e:expr) => {
+        perfkit::measure!($name, bytes = $n, $e)
+    };
     ($name:literal, $e:expr) => {
-        $e
+        perfkit::measure!($name, $e)
     };
 }
 #[allow(unused_imports)]
@@ -61,3 +60,10 @@ pub mod packetize;
 #[cfg(feature = "alloc")]
 pub mod reasm;
 pub mod wire;
+
+#[cfg(all(feature = "std", target_os = "linux"))]
+pub mod recv;
+#[cfg(all(feature = "std", target_os = "linux"))]
+pub mod run;
+#[cfg(all(feature = "std", target_os = "linux"))]
+pub mod send;

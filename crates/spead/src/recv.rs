@@ -1,0 +1,260 @@
+//! UDP receiver: `recvmmsg` into a ring of buffers, UDP GRO when the kernel
+//! offers it (one buffer then holds several datagrams of `gso_size` bytes,
+//! which are split again here), packets handed to a [`Stream`].
+
+use crate::descriptor::ItemDescriptor;
+use crate::reasm::{Heap, Stream};
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+use std::vec::Vec;
+use std::{fmt, mem};
+
+/// Receiver settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// Requested SO_RCVBUF in bytes (forced past `rmem_max` when privileged).
+    pub rcvbuf: usize,
+    /// Datagrams (or GRO buffers) per `recvmmsg` call.
+    pub batch: usize,
+    /// Ask for UDP GRO.
+    pub gro: bool,
+    /// How long one call blocks before returning nothing.
+    pub poll: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            rcvbuf: 64 << 20,
+            batch: 64,
+            gro: true,
+            poll: Duration::from_millis(50),
+        }
+    }
+}
+
+const CMSG_SPACE: usize = 64;
+
+/// A bound UDP socket read with `recvmmsg`.
+pub struct UdpReceiver {
+    socket: UdpSocket,
+    config: Config,
+    gro: bool,
+    buf_size: usize,
+    bufs: Vec<u8>,
+    iov: Vec<libc::iovec>,
+    msgs: Vec<libc::mmsghdr>,
+    cmsgs: Vec<[u64; CMSG_SPACE / 8]>,
+    calls: u64,
+    datagrams: u64,
+}
+
+impl fmt::Debug for UdpReceiver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UdpReceiver")
+            .field("socket", &self.socket)
+            .field("gro", &self.gro)
+            .field("calls", &self.calls)
+            .finish_non_exhaustive()
+    }
+}
+
+// SAFETY: the raw pointers in iov/msgs point into `bufs`/`cmsgs`, owned by
+// the receiver and rebuilt before every call.
+unsafe impl Send for UdpReceiver {}
+
+impl UdpReceiver {
+    /// Binds to `addr` (port 0 picks one).
+    pub fn bind(addr: SocketAddr, config: Config) -> io::Result<Self> {
+        let domain = if addr.is_ipv4() {
+            socket2::Domain::IPV4
+        } else {
+            socket2::Domain::IPV6
+        };
+        let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+        // Root may exceed net.core.rmem_max; others get what the limit allows.
+        if s.set_recv_buffer_size(config.rcvbuf).is_ok() {
+            let fd = s.as_raw_fd();
+            let v = config.rcvbuf as libc::c_int;
+            // SAFETY: plain setsockopt with an int option value.
+            unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVBUFFORCE,
+                    &v as *const _ as *const libc::c_void,
+                    mem::size_of::<libc::c_int>() as u32,
+                );
+            }
+        }
+        s.bind(&addr.into())?;
+        s.set_read_timeout(Some(config.poll))?;
+        let socket: UdpSocket = s.into();
+        let mut gro = false;
+        if config.gro {
+            let one: libc::c_int = 1;
+            // SAFETY: plain setsockopt with an int option value.
+            let rc = unsafe {
+                libc::setsockopt(
+                    socket.as_raw_fd(),
+                    libc::SOL_UDP,
+                    libc::UDP_GRO,
+                    &one as *const _ as *const libc::c_void,
+                    mem::size_of::<libc::c_int>() as u32,
+                )
+            };
+            gro = rc == 0;
+        }
+        let buf_size = if gro { 65536 } else { 9216 };
+        let n = config.batch.clamp(1, 1024);
+        Ok(UdpReceiver {
+            socket,
+            config,
+            gro,
+            buf_size,
+            bufs: std::vec![0u8; n * buf_size],
+            iov: Vec::with_capacity(n),
+            msgs: Vec::with_capacity(n),
+            cmsgs: std::vec![[0u64; CMSG_SPACE / 8]; n],
+            calls: 0,
+            datagrams: 0,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// Whether UDP GRO is on.
+    pub fn gro(&self) -> bool {
+        self.gro
+    }
+
+    /// Actual SO_RCVBUF granted by the kernel.
+    pub fn rcvbuf(&self) -> usize {
+        socket2::SockRef::from(&self.socket)
+            .recv_buffer_size()
+            .unwrap_or(0)
+    }
+
+    /// `recvmmsg` calls made and datagrams received so far.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.calls, self.datagrams)
+    }
+
+    /// One `recvmmsg` call (blocking up to the poll interval for the first
+    /// message); each datagram is passed to `each`. Returns how many
+    /// datagrams arrived (0 on timeout).
+    pub fn recv_batch(&mut self, mut each: impl FnMut(&[u8])) -> io::Result<usize> {
+        let n = self.config.batch.clamp(1, 1024);
+        self.iov.clear();
+        self.msgs.clear();
+        let base = self.bufs.as_mut_ptr();
+        for i in 0..n {
+            // SAFETY: i * buf_size + buf_size <= bufs.len().
+            self.iov.push(libc::iovec {
+                iov_base: unsafe { base.add(i * self.buf_size) } as *mut libc::c_void,
+                iov_len: self.buf_size,
+            });
+        }
+        for i in 0..n {
+            // SAFETY: an all-zero mmsghdr is valid; pointers set below are live.
+            let mut m: libc::mmsghdr = unsafe { mem::zeroed() };
+            m.msg_hdr.msg_iov = &mut self.iov[i];
+            m.msg_hdr.msg_iovlen = 1;
+            if self.gro {
+                m.msg_hdr.msg_control = self.cmsgs[i].as_mut_ptr() as *mut libc::c_void;
+                m.msg_hdr.msg_controllen = CMSG_SPACE as _;
+            }
+            self.msgs.push(m);
+        }
+        let fd = self.socket.as_raw_fd();
+        // SAFETY: msgs/iov/cmsgs are valid for n entries during the call.
+        let rc = stage!("spead.recv_call", unsafe {
+            libc::recvmmsg(
+                fd,
+                self.msgs.as_mut_ptr(),
+                n as u32,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        });
+        self.calls += 1;
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(0),
+                _ => Err(e),
+            };
+        }
+        let got = rc as usize;
+        let mut datagrams = 0;
+        for i in 0..got {
+            let len = self.msgs[i].msg_len as usize;
+            let seg = if self.gro {
+                gro_size(&self.msgs[i].msg_hdr)
+            } else {
+                None
+            };
+            let data = &self.bufs[i * self.buf_size..i * self.buf_size + len];
+            match seg {
+                Some(s) if s > 0 && s < len => {
+                    for chunk in data.chunks(s) {
+                        each(chunk);
+                        datagrams += 1;
+                    }
+                }
+                _ => {
+                    each(data);
+                    datagrams += 1;
+                }
+            }
+        }
+        self.datagrams += datagrams as u64;
+        Ok(datagrams)
+    }
+}
+
+fn gro_size(h: &libc::msghdr) -> Option<usize> {
+    // SAFETY: walking the control buffer the kernel filled, with libc's macros.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == libc::UDP_GRO {
+                let v = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::c_int);
+                return usize::try_from(v).ok();
+            }
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+    }
+    None
+}
+
+/// Receives into `stream` until it stops or `keep_going` says no (checked
+/// after every call, including empty ones). `on_heap` sees every complete heap.
+pub fn receive_until_stop(
+    rx: &mut UdpReceiver,
+    stream: &mut Stream,
+    mut keep_going: impl FnMut(usize) -> bool,
+    on_heap: &mut impl FnMut(&Heap, &[ItemDescriptor]),
+) -> io::Result<()> {
+    while !stream.is_stopped() {
+        let n = rx.recv_batch(|d| {
+            stage!(
+                "spead.reassemble",
+                bytes = d.len() as u64,
+                stream.add_packet(d, on_heap)
+            )
+        })?;
+        if !keep_going(n) {
+            break;
+        }
+    }
+    if !stream.is_stopped() {
+        stream.flush(on_heap);
+    }
+    Ok(())
+}

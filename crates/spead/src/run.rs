@@ -1,0 +1,780 @@
+//! One complete measured run: receiver thread, sender (perfkit's or spead2's),
+//! verification, figures. This is what the harness's `heaps` scenario kind
+//! calls for each point of a sweep.
+//!
+//! The data follow spead2's tutorial: heap `i` carries a timestamp item
+//! (0x1600, `u40`, value `i * heap_size`) and an `adc_samples` item (0x3300,
+//! `int8[heap_size]`, every byte `i mod 256`); the first heap also carries both
+//! descriptors; a stop heap ends the stream. The receiver derives `i` from the
+//! timestamp and checks every sample byte.
+//!
+//! Figures are sender-side, as the tutorial measures: MB/s = payload bytes /
+//! seconds from the first heap built to the last data heap handed to the
+//! kernel. Loopback drops datagrams when the receiver falls behind; that loss
+//! is reported in [`RxStats`], never hidden.
+
+use crate::descriptor::{DescriptorRepr, ItemDescriptor};
+use crate::packetize::{Item, Packetizer};
+use crate::reasm::{self, Heap, Stream};
+use crate::recv::{self, UdpReceiver};
+use crate::send::{self, HeapRef, Mode, UdpSender};
+use crate::wire::{self, id};
+use serde::Serialize;
+use std::borrow::ToOwned;
+use std::format;
+use std::io::{self, BufRead, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::string::{String, ToString};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+use std::vec::Vec;
+use std::{fmt, thread};
+
+/// Item ID of the timestamp.
+pub const TIMESTAMP_ID: u32 = 0x1600;
+/// Item ID of the samples.
+pub const SAMPLES_ID: u32 = 0x3300;
+
+/// Which sender runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Impl {
+    /// This crate's [`UdpSender`].
+    Perfkit,
+    /// spead2's Python API (`scripts/spead2/send.py`) as a child process.
+    Spead2,
+}
+
+impl Impl {
+    /// Name in scenario files and results.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Impl::Perfkit => "perfkit",
+            Impl::Spead2 => "spead2",
+        }
+    }
+}
+
+impl fmt::Display for Impl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Impl {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "perfkit" => Ok(Impl::Perfkit),
+            "spead2" => Ok(Impl::Spead2),
+            other => Err(Error::config(format!(
+                "unknown implementation {other:?} (expected perfkit or spead2)"
+            ))),
+        }
+    }
+}
+
+/// One run's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunConfig {
+    /// Bytes of samples per heap.
+    pub heap_size: usize,
+    /// Largest datagram.
+    pub packet_size: usize,
+    /// How heaps are submitted (spead2 has no separate GSO switch: its
+    /// batched API uses GSO where the kernel allows, so `batch` and
+    /// `batch+gso` both run its batched sender).
+    pub mode: Mode,
+    /// Whose sender.
+    pub implementation: Impl,
+    /// Payload bytes to send (rounded down to whole heaps, at least one).
+    pub volume_bytes: u64,
+    /// The sender stops early after this long.
+    pub time_cap: Duration,
+    /// Sender rate limit in bytes/s, 0 = unlimited.
+    pub rate_bytes_per_s: u64,
+    /// Receiver address (port 0 picks a free port).
+    pub addr: SocketAddr,
+    /// Python for spead2; default `build/venv/bin/python` under the
+    /// repository root when present, else `python3`.
+    pub python: Option<PathBuf>,
+    /// Repository root (for `scripts/spead2` and `build/venv`); default
+    /// `$PERFKIT_ROOT`, else the checkout this crate was built from.
+    pub root: Option<PathBuf>,
+    /// Receiver limits.
+    pub reasm: reasm::Config,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            heap_size: 1 << 20,
+            packet_size: 9000,
+            mode: Mode::BatchGso,
+            implementation: Impl::Perfkit,
+            volume_bytes: 256 << 20,
+            time_cap: Duration::from_secs(5),
+            rate_bytes_per_s: 0,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            python: None,
+            root: None,
+            reasm: reasm::Config {
+                max_heap_size: 64 << 20,
+                max_live_heaps: 32,
+                ..reasm::Config::default()
+            },
+        }
+    }
+}
+
+/// Receiver-side results.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RxStats {
+    /// Data heaps the sender reported sending.
+    pub heaps_expected: u64,
+    /// Heaps that arrived complete (data heaps, the stop heap included).
+    pub heaps_complete: u64,
+    /// Heaps evicted or cut off before all their bytes arrived.
+    pub heaps_incomplete: u64,
+    /// Data heaps never seen complete (`heaps_expected - verified - failed`).
+    pub heaps_lost: u64,
+    /// Duplicate packets plus packets of already completed heaps.
+    pub duplicates: u64,
+    /// Datagrams that were not valid SPEAD-64-40.
+    pub bad_packets: u64,
+    /// Datagrams received.
+    pub packets: u64,
+    /// Payload bytes accepted.
+    pub payload_bytes: u64,
+    /// Data heaps whose timestamp and every sample byte matched the pattern.
+    pub verified_heaps: u64,
+    /// Data heaps with a wrong timestamp, size or sample byte.
+    pub verify_failures: u64,
+    /// No verification failure and at least one verified heap.
+    pub verified_ok: bool,
+    /// The stop heap arrived.
+    pub stopped_cleanly: bool,
+    /// Names of the descriptors received.
+    pub descriptors: Vec<String>,
+    /// `recvmmsg` calls.
+    pub recv_calls: u64,
+    /// UDP GRO was on.
+    pub gro: bool,
+    /// SO_RCVBUF granted.
+    pub rcvbuf: usize,
+}
+
+/// Results of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunStats {
+    /// Which sender.
+    pub implementation: Impl,
+    /// Which mode (as configured).
+    pub mode: String,
+    /// Heap size.
+    pub heap_size: usize,
+    /// Sender seconds (data heaps only).
+    pub seconds: f64,
+    /// Data heaps sent.
+    pub heaps: u64,
+    /// Datagrams sent (for spead2: computed from its packet split, which
+    /// matches ours byte for byte).
+    pub packets: u64,
+    /// Payload bytes sent (`heaps * heap_size`).
+    pub bytes: u64,
+    /// Heaps per second.
+    pub heaps_per_s: f64,
+    /// Packets per second.
+    pub packets_per_s: f64,
+    /// 10^6 payload bytes per second.
+    pub mb_per_s: f64,
+    /// `sendmmsg` calls (perfkit only).
+    pub send_calls: u64,
+    /// Times GSO was refused and the sender fell back (perfkit only).
+    pub gso_fallbacks: u64,
+    /// GSO still on at the end (perfkit `batch+gso` only).
+    pub gso_active: bool,
+    /// The run hit its time cap before sending the whole volume.
+    pub time_capped: bool,
+    /// Receiver side.
+    pub rx: RxStats,
+    /// perfkit sites named `spead.*`, cumulative since the last `perfkit::reset()`.
+    pub stages: Vec<perfkit::SiteSnapshot>,
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Settings out of range.
+    Config,
+    /// A socket or thread failed.
+    Io,
+    /// spead2 is missing or its script failed.
+    Spead2,
+    /// The perfkit sender failed.
+    Send,
+}
+
+/// Error of a run: a kind and a message with context.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl Error {
+    fn config(message: String) -> Self {
+        Error {
+            kind: ErrorKind::Config,
+            message,
+        }
+    }
+    fn io(context: &str, e: io::Error) -> Self {
+        Error {
+            kind: ErrorKind::Io,
+            message: format!("{context}: {e}"),
+        }
+    }
+    fn spead2(message: String) -> Self {
+        Error {
+            kind: ErrorKind::Spead2,
+            message,
+        }
+    }
+    /// The kind.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<send::Error> for Error {
+    fn from(e: send::Error) -> Self {
+        Error {
+            kind: ErrorKind::Send,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The repository root: `$PERFKIT_ROOT`, else the checkout this crate was built in.
+pub fn repo_root() -> PathBuf {
+    match std::env::var_os("PERFKIT_ROOT") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."),
+    }
+}
+
+/// The Python that has spead2: `build/venv/bin/python` when present, else `python3`.
+pub fn python_for(root: &Path) -> PathBuf {
+    let venv = root.join("build/venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+/// The dtype header spead2 writes for `int8[n]` samples.
+pub fn samples_dtype(heap_size: usize) -> String {
+    format!("{{'descr': '|i1', 'fortran_order': False, 'shape': ({heap_size},)}}")
+}
+
+/// The two descriptors (timestamp, samples) as nested packets.
+pub fn descriptor_packets(heap_size: usize) -> [Vec<u8>; 2] {
+    let dtype = samples_dtype(heap_size);
+    let shape = [Some(heap_size as u64)];
+    let ts = DescriptorRepr {
+        id: TIMESTAMP_ID,
+        name: "timestamp",
+        description: "Index of the first sample",
+        shape: &[],
+        format: &[(b'u', 40)],
+        dtype: None,
+    };
+    let samples = DescriptorRepr {
+        id: SAMPLES_ID,
+        name: "adc_samples",
+        description: "ADC converter output",
+        shape: &shape,
+        format: &[],
+        dtype: Some(&dtype),
+    };
+    [ts, samples].map(|d| {
+        let mut b = std::vec![0u8; d.buffer_len()];
+        d.emit(&mut b);
+        b
+    })
+}
+
+/// Checks one received heap against the pattern; `None` for heaps without
+/// samples (descriptor-only, stop).
+pub fn verify_heap(heap: &Heap, heap_size: usize) -> Option<bool> {
+    let samples = heap.item(SAMPLES_ID)?;
+    let ts = heap.item(TIMESTAMP_ID).and_then(|v| v.as_u64());
+    Some(stage!("spead.verify", bytes = heap_size as u64, {
+        match (samples, ts) {
+            (reasm::ItemValue::Bytes(b), Some(ts)) if b.len() == heap_size && heap_size > 0 => {
+                let want = (ts / heap_size as u64) as u8;
+                ts % heap_size as u64 == 0 && b.iter().all(|&x| x == want)
+            }
+            _ => false,
+        }
+    }))
+}
+
+#[derive(Default)]
+struct RxShared {
+    sender_done: AtomicBool,
+}
+
+struct RxOutcome {
+    stats: RxStats,
+}
+
+fn receiver_thread(
+    mut rx: UdpReceiver,
+    config: reasm::Config,
+    heap_size: usize,
+    shared: Arc<RxShared>,
+    hard_deadline: Instant,
+) -> io::Result<RxOutcome> {
+    let mut stream = Stream::new(config);
+    let (mut verified, mut failed) = (0u64, 0u64);
+    let mut idle_since: Option<Instant> = None;
+    let mut on_heap = |h: &Heap, _: &[ItemDescriptor]| match verify_heap(h, heap_size) {
+        Some(true) => verified += 1,
+        Some(false) => failed += 1,
+        None => {}
+    };
+    recv::receive_until_stop(
+        &mut rx,
+        &mut stream,
+        |n| {
+            let now = Instant::now();
+            if now > hard_deadline {
+                return false;
+            }
+            if n > 0 || !shared.sender_done.load(Ordering::Acquire) {
+                idle_since = None;
+                return true;
+            }
+            // Sender finished and nothing arrives: the stop heap was lost.
+            let since = *idle_since.get_or_insert(now);
+            now - since < Duration::from_millis(500)
+        },
+        &mut on_heap,
+    )?;
+    let c = *stream.counters();
+    let (calls, _) = rx.counts();
+    Ok(RxOutcome {
+        stats: RxStats {
+            heaps_complete: c.heaps_complete,
+            heaps_incomplete: c.heaps_incomplete,
+            duplicates: c.duplicate_packets + c.duplicate_heaps,
+            bad_packets: c.bad_packets,
+            packets: c.packets,
+            payload_bytes: c.payload_bytes,
+            verified_heaps: verified,
+            verify_failures: failed,
+            verified_ok: failed == 0 && verified > 0,
+            stopped_cleanly: stream.is_stopped(),
+            descriptors: stream
+                .descriptors()
+                .iter()
+                .map(|d| d.name.clone())
+                .collect(),
+            recv_calls: calls,
+            gro: rx.gro(),
+            rcvbuf: rx.rcvbuf(),
+            ..RxStats::default()
+        },
+    })
+}
+
+struct TxOutcome {
+    heaps: u64,
+    packets: u64,
+    seconds: f64,
+    send_calls: u64,
+    gso_fallbacks: u64,
+    gso_active: bool,
+}
+
+/// Runs one measured transfer.
+pub fn run(cfg: &RunConfig) -> Result<RunStats, Error> {
+    if cfg.heap_size == 0 || cfg.heap_size as u64 > cfg.reasm.max_heap_size {
+        return Err(Error::config(format!(
+            "heap size {} must be between 1 and {} bytes",
+            cfg.heap_size, cfg.reasm.max_heap_size
+        )));
+    }
+    if cfg.packet_size < 64 || cfg.packet_size > 65_000 {
+        return Err(Error::config(format!(
+            "packet size {} must be between 64 and 65000 bytes",
+            cfg.packet_size
+        )));
+    }
+    let n_heaps = (cfg.volume_bytes / cfg.heap_size as u64).max(1);
+    let rx = UdpReceiver::bind(cfg.addr, recv::Config::default())
+        .map_err(|e| Error::io(&format!("binding the receiver on {}", cfg.addr), e))?;
+    let dest = rx
+        .local_addr()
+        .map_err(|e| Error::io("receiver address", e))?;
+    let shared = Arc::new(RxShared::default());
+    let hard_deadline = Instant::now() + cfg.time_cap + Duration::from_secs(30);
+    let rx_thread = {
+        let shared = shared.clone();
+        let (config, heap_size) = (cfg.reasm, cfg.heap_size);
+        thread::Builder::new()
+            .name("spead-recv".into())
+            .spawn(move || receiver_thread(rx, config, heap_size, shared, hard_deadline))
+            .map_err(|e| Error::io("starting the receiver thread", e))?
+    };
+    let tx = match cfg.implementation {
+        Impl::Perfkit => perfkit_send(cfg, dest, n_heaps),
+        Impl::Spead2 => spead2_send(cfg, dest, n_heaps),
+    };
+    shared.sender_done.store(true, Ordering::Release);
+    let rx = rx_thread
+        .join()
+        .map_err(|_| Error::io("receiver thread", io::Error::other("panicked")))?
+        .map_err(|e| Error::io("receiving", e))?;
+    let tx = tx?;
+    let mut rxs = rx.stats;
+    rxs.heaps_expected = tx.heaps;
+    rxs.heaps_lost = tx
+        .heaps
+        .saturating_sub(rxs.verified_heaps + rxs.verify_failures);
+    let bytes = tx.heaps * cfg.heap_size as u64;
+    let per_s = |x: f64| {
+        if tx.seconds > 0.0 {
+            x / tx.seconds
+        } else {
+            0.0
+        }
+    };
+    let stages = perfkit::snapshot()
+        .sites
+        .into_iter()
+        .filter(|s| s.name.starts_with("spead."))
+        .collect();
+    Ok(RunStats {
+        implementation: cfg.implementation,
+        mode: cfg.mode.as_str().to_owned(),
+        heap_size: cfg.heap_size,
+        seconds: tx.seconds,
+        heaps: tx.heaps,
+        packets: tx.packets,
+        bytes,
+        heaps_per_s: per_s(tx.heaps as f64),
+        packets_per_s: per_s(tx.packets as f64),
+        mb_per_s: per_s(bytes as f64) / 1e6,
+        send_calls: tx.send_calls,
+        gso_fallbacks: tx.gso_fallbacks,
+        gso_active: tx.gso_active,
+        time_capped: tx.heaps < n_heaps,
+        rx: rxs,
+        stages,
+    })
+}
+
+/// Two data items for heap `i` plus, for the first heap, the descriptors.
+fn heap_items<'a>(
+    out: &mut Vec<Item<'a>>,
+    i: u64,
+    samples: &'a [u8],
+    descriptors: Option<&'a [Vec<u8>; 2]>,
+) {
+    if let Some(d) = descriptors {
+        out.push(Item::addressed(id::DESCRIPTOR, &d[0]));
+        out.push(Item::addressed(id::DESCRIPTOR, &d[1]));
+    }
+    out.push(Item::immediate(
+        TIMESTAMP_ID,
+        (i * samples.len() as u64) & wire::MAX_VALUE,
+    ));
+    out.push(Item::addressed(SAMPLES_ID, samples));
+}
+
+struct Batch {
+    first: u64,
+    count: usize,
+    buf: Vec<u8>,
+}
+
+fn perfkit_send(cfg: &RunConfig, dest: SocketAddr, n_heaps: u64) -> Result<TxOutcome, Error> {
+    let hs = cfg.heap_size;
+    let config = send::Config {
+        max_packet_size: cfg.packet_size,
+        gso: cfg.mode == Mode::BatchGso,
+        rate_bytes_per_s: cfg.rate_bytes_per_s,
+        ..send::Config::default()
+    };
+    let mut sender = UdpSender::connect(dest, config)
+        .map_err(|e| Error::io(&format!("connecting to {dest}"), e))?;
+    let descriptors = descriptor_packets(hs);
+    let cap = Instant::now() + cfg.time_cap;
+    let start = Instant::now();
+    let mut sent = 0u64;
+    if cfg.mode == Mode::Heap {
+        let mut buf = std::vec![0u8; hs];
+        while sent < n_heaps && (sent & 15 != 0 || Instant::now() < cap) {
+            stage!("spead.heap_build", bytes = hs as u64, buf.fill(sent as u8));
+            let mut items = Vec::with_capacity(4);
+            heap_items(&mut items, sent, &buf, (sent == 0).then_some(&descriptors));
+            sender.send_heap(HeapRef {
+                cnt: sent + 1,
+                items: &items,
+            })?;
+            sent += 1;
+        }
+    } else {
+        let batch_heaps = (512 * 1024 / hs).max(1);
+        let (to_io, io_rx) = mpsc::sync_channel::<Batch>(2);
+        let (free_tx, free) = mpsc::sync_channel::<Batch>(2);
+        for _ in 0..2 {
+            let _ = free_tx.send(Batch {
+                first: 0,
+                count: 0,
+                buf: std::vec![0u8; batch_heaps * hs],
+            });
+        }
+        let io = thread::scope(|s| -> Result<UdpSender, Error> {
+            let descriptors = &descriptors;
+            let io = s.spawn(move || -> Result<UdpSender, send::Error> {
+                for b in io_rx {
+                    {
+                        // One small allocation per batch; the items borrow this batch's buffer.
+                        let mut items: Vec<Item<'_>> = Vec::with_capacity(2 * b.count + 2);
+                        for j in 0..b.count {
+                            let i = b.first + j as u64;
+                            let samples = &b.buf[j * hs..(j + 1) * hs];
+                            heap_items(&mut items, i, samples, (i == 0).then_some(descriptors));
+                        }
+                        let mut refs: Vec<HeapRef<'_, '_>> = Vec::with_capacity(b.count);
+                        let mut at = 0;
+                        for j in 0..b.count {
+                            let n = if b.first + j as u64 == 0 { 4 } else { 2 };
+                            refs.push(HeapRef {
+                                cnt: b.first + j as u64 + 1,
+                                items: &items[at..at + n],
+                            });
+                            at += n;
+                        }
+                        sender.send_heaps(&refs)?;
+                    }
+                    if free_tx.send(b).is_err() {
+                        break;
+                    }
+                }
+                Ok(sender)
+            });
+            let mut fail = None;
+            while sent < n_heaps && Instant::now() < cap {
+                let Ok(mut b) = free.recv() else {
+                    break;
+                };
+                let count = (n_heaps - sent).min(batch_heaps as u64) as usize;
+                stage!("spead.heap_build", bytes = (count * hs) as u64, {
+                    for j in 0..count {
+                        b.buf[j * hs..(j + 1) * hs].fill((sent + j as u64) as u8);
+                    }
+                });
+                b.first = sent;
+                b.count = count;
+                if to_io.send(b).is_err() {
+                    fail = Some(());
+                    break;
+                }
+                sent += count as u64;
+            }
+            drop(to_io);
+            let sender = io
+                .join()
+                .map_err(|_| Error::io("sender thread", io::Error::other("panicked")))??;
+            let _ = fail;
+            Ok(sender)
+        })?;
+        sender = io;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let stats = *sender.stats();
+    // The stop heap, not timed.
+    let stop = [Item::immediate(id::STREAM_CTRL, wire::ctrl::STOP)];
+    sender.send_heap(HeapRef {
+        cnt: n_heaps.max(sent) + 1,
+        items: &stop,
+    })?;
+    Ok(TxOutcome {
+        heaps: sent,
+        packets: stats.packets,
+        seconds,
+        send_calls: stats.calls,
+        gso_fallbacks: sender.stats().gso_fallbacks,
+        gso_active: sender.gso_active(),
+    })
+}
+
+#[derive(Debug, Default)]
+struct Spead2Report {
+    heaps: u64,
+    seconds: f64,
+}
+
+fn parse_spead2_report(line: &str) -> Option<Spead2Report> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    Some(Spead2Report {
+        heaps: v.get("heaps")?.as_u64()?,
+        seconds: v.get("seconds")?.as_f64()?,
+    })
+}
+
+fn spead2_send(cfg: &RunConfig, dest: SocketAddr, n_heaps: u64) -> Result<TxOutcome, Error> {
+    let root = cfg.root.clone().unwrap_or_else(repo_root);
+    let script = root.join("scripts/spead2/send.py");
+    if !script.exists() {
+        return Err(Error::spead2(format!(
+            "spead2 sender script {} not found",
+            script.display()
+        )));
+    }
+    let python = cfg.python.clone().unwrap_or_else(|| python_for(&root));
+    let mode = if cfg.mode == Mode::Heap {
+        "heap"
+    } else {
+        "batch"
+    };
+    let mut child = Command::new(&python)
+        .arg(&script)
+        .args(["--mode", mode])
+        .args(["--heaps", &n_heaps.to_string()])
+        .args(["--heap-size", &cfg.heap_size.to_string()])
+        .args(["--packet-size", &cfg.packet_size.to_string()])
+        .args(["--rate", &cfg.rate_bytes_per_s.to_string()])
+        .args(["--time-cap", &cfg.time_cap.as_secs_f64().to_string()])
+        .arg(dest.ip().to_string())
+        .arg(dest.port().to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            Error::spead2(format!(
+                "cannot start {} (install spead2 with scripts/setup.d/30-spead2.sh): {e}",
+                python.display()
+            ))
+        })?;
+    let mut report = None;
+    if let Some(out) = child.stdout.take() {
+        for line in io::BufReader::new(out).lines().map_while(Result::ok) {
+            if let Some(r) = parse_spead2_report(&line) {
+                report = Some(r);
+            }
+        }
+    }
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    let status = child
+        .wait()
+        .map_err(|e| Error::io("waiting for the spead2 sender", e))?;
+    let report = match report {
+        Some(r) if status.success() => r,
+        _ => {
+            return Err(Error::spead2(format!(
+                "spead2 sender {} failed ({status}); if spead2 is missing run scripts/setup.d/30-spead2.sh: {}",
+                script.display(),
+                err.trim()
+            )))
+        }
+    };
+    // spead2 splits heaps exactly like the packetiser: count its packets the same way.
+    let samples = std::vec![0u8; cfg.heap_size];
+    let mut items = Vec::new();
+    heap_items(&mut items, 1, &samples, None);
+    let per_heap = Packetizer::new(1, &items, cfg.packet_size)
+        .map(|p| p.totals().0 as u64)
+        .unwrap_or(0);
+    Ok(TxOutcome {
+        heaps: report.heaps,
+        packets: report.heaps * per_heap,
+        seconds: report.seconds,
+        send_calls: 0,
+        gso_fallbacks: 0,
+        gso_active: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse() {
+        assert_eq!("spead2".parse::<Impl>().unwrap(), Impl::Spead2);
+        assert_eq!("perfkit".parse::<Impl>().unwrap(), Impl::Perfkit);
+        let e = "c++".parse::<Impl>().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+    }
+
+    #[test]
+    fn spead2_report_line_parses() {
+        let r =
+            parse_spead2_report(r#"{"mode": "batch", "heaps": 12, "bytes": 1, "seconds": 0.5}"#)
+                .unwrap();
+        assert_eq!((r.heaps, r.seconds), (12, 0.5));
+        assert!(parse_spead2_report("Traceback").is_none());
+    }
+
+    #[test]
+    fn bad_config_is_an_error_not_a_panic() {
+        let cfg = RunConfig {
+            heap_size: 0,
+            ..RunConfig::default()
+        };
+        assert_eq!(run(&cfg).unwrap_err().kind(), ErrorKind::Config);
+        let cfg = RunConfig {
+            packet_size: 10,
+            ..RunConfig::default()
+        };
+        assert_eq!(run(&cfg).unwrap_err().kind(), ErrorKind::Config);
+    }
+
+    #[test]
+    fn perfkit_runs_verify_in_every_mode() {
+        for mode in Mode::ALL {
+            let cfg = RunConfig {
+                heap_size: 32 * 1024,
+                mode,
+                volume_bytes: 4 << 20,
+                // Paced so that loopback drops nothing on a busy machine.
+                rate_bytes_per_s: 100 << 20,
+                ..RunConfig::default()
+            };
+            let s = run(&cfg).unwrap();
+            assert_eq!(s.heaps, 128, "{mode}");
+            assert!(s.rx.verified_ok, "{mode}: {:?}", s.rx);
+            assert!(s.rx.stopped_cleanly, "{mode}: {:?}", s.rx);
+            assert_eq!(s.rx.verified_heaps, 128, "{mode}: {:?}", s.rx);
+            assert_eq!(s.rx.descriptors, ["timestamp", "adc_samples"]);
+            assert!(s.mb_per_s > 0.0);
+            let names: Vec<&str> = s.stages.iter().map(|st| st.name.as_str()).collect();
+            assert!(
+                names.contains(&"spead.send_call"),
+                "{names:?} {:?}",
+                perfkit::snapshot().sites.len()
+            );
+        }
+    }
+}
