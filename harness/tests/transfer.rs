@@ -276,3 +276,33 @@ fn external_receiver_is_measured_through_the_relay() {
     assert_eq!(rec.rx.bytes, 34_710);
     assert!(rec.link.counters["tap.frames"] > 0);
 }
+
+#[test]
+fn batched_heaps_scenario_runs_both_implementations() {
+    // Small volumes: this checks the plumbing; the figures come from the full scenario.
+    let (o, r, _d) = run_scenario(
+        "scenarios/batched-heaps.toml",
+        &[
+            "--set",
+            "heap_size=[8192,65536]",
+            "--set",
+            "volume_mb=4",
+            "--set",
+            "time_cap_s=3",
+            "--quiet",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(r.runs.len(), 2 * 2 * 3);
+    for rec in &r.runs {
+        assert!(rec.integrity.ok, "{:?}: {:?}", rec.config, rec.rx.errors);
+        assert!(rec.metrics["mb_per_s"] > 0.0);
+        assert_eq!(rec.link.counters["stopped_cleanly"], 1);
+    }
+    let impls: std::collections::BTreeSet<_> = r
+        .runs
+        .iter()
+        .map(|x| x.config["implementation"].clone())
+        .collect();
+    assert_eq!(impls.len(), 2);
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Measures how often `perfkit gate` is wrong on a wall-clock scenario:
+#  - A/A: the same build as baseline and candidate, N independent pairs;
+#    every failure is a false alarm.
+#  - injected slowdowns: the candidate runs with slowdown_ns_per_packet set
+#    so each packet costs 10 % (then 25 %) more than the baseline measured;
+#    every pass is a miss.
+# Usage: bash scripts/gate-error-rates.sh [TRIALS] [SCENARIO]
+# Prints a Markdown table; needs a release build (cargo build --release).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+trials=${1:-20}
+scenario=${2:-scenarios/gate-loopback.toml}
+bin=target/release/perfkit
+[ -x "$bin" ] || cargo build --release -q -p perfkit-harness
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+run() { # out-dir extra-args...
+  local out=$1; shift
+  "$bin" run "$scenario" --quiet --no-report --out "$out" "$@" >/dev/null
+}
+gate() { # baseline candidate -> exit code
+  "$bin" gate --baseline "$1/results.json" "$2/results.json" >/dev/null 2>&1 && echo 0 || echo $?
+}
+
+# Per-packet time of this build on this machine, from one calibration run.
+run "$work/cal"
+per_packet_ns=$(python3 -c "
+import json,statistics
+r=json.load(open('$work/cal/results.json'))['runs']
+print(int(statistics.median(x['tx']['seconds']/x['tx']['blocks'] for x in r)*1e9))")
+echo "calibration: ${per_packet_ns} ns per packet" >&2
+
+declare -A fail
+for kind in aa s10 s25; do fail[$kind]=0; done
+for i in $(seq 1 "$trials"); do
+  run "$work/base$i"
+  run "$work/aa$i"
+  run "$work/s10_$i" --set "slowdown_ns_per_packet=$(( per_packet_ns / 10 ))"
+  run "$work/s25_$i" --set "slowdown_ns_per_packet=$(( per_packet_ns / 4 ))"
+  for kind in aa s10 s25; do
+    case "$kind" in aa) c="$work/aa$i";; s10) c="$work/s10_$i";; s25) c="$work/s25_$i";; esac
+    code=$(gate "$work/base$i" "$c")
+    if [ "$code" = 2 ]; then echo "gate refused to judge (exit 2) on trial $i ($kind)" >&2; exit 2; fi
+    [ "$code" = 1 ] && fail[$kind]=$(( ${fail[$kind]} + 1 ))
+  done
+  echo "trial $i/$trials: failures so far aa=${fail[aa]} s10=${fail[s10]} s25=${fail[s25]}" >&2
+done
+echo "| trial kind | trials | gate failed | rate |"
+echo "|---|---|---|---|"
+for kind in aa s10 s25; do
+  case "$kind" in aa) label="A/A (no change): false alarms";; s10) label="+10 % per packet: detected";; s25) label="+25 % per packet: detected";; esac
+  echo "| $label | $trials | ${fail[$kind]} | $(python3 -c "print(f'{${fail[$kind]}/$trials:.0%}')") |"
+done
