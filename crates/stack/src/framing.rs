@@ -72,22 +72,25 @@ impl Framing {
 }
 
 fn encode_dttk(msg: &[u8], out: &mut [u8]) -> Result<usize> {
-    // Exact size first, so the copy loop below cannot run out of room.
-    let specials = msg.iter().filter(|&&b| b >= ESC).count();
-    let need = 2 + msg.len() + specials;
-    if out.len() < need {
-        return Err(ErrorKind::BufferTooSmall {
-            need,
-            have: out.len(),
+    // Worst case first, so the copy loop cannot run out of room; count the
+    // exact size only for a caller buffer below the worst case.
+    if out.len() < 2 + 2 * msg.len() {
+        let specials = msg.iter().filter(|&&b| b >= ESC).count();
+        let need = 2 + msg.len() + specials;
+        if out.len() < need {
+            return Err(ErrorKind::BufferTooSmall {
+                need,
+                have: out.len(),
+            }
+            .into());
         }
-        .into());
     }
     out[0] = FLAG;
     let mut o = 1;
     let mut rest = msg;
     while !rest.is_empty() {
         // Copy the run of ordinary bytes in one go.
-        let run = rest.iter().position(|&b| b >= ESC).unwrap_or(rest.len());
+        let run = find_special(rest);
         out[o..o + run].copy_from_slice(&rest[..run]);
         o += run;
         rest = &rest[run..];
@@ -100,6 +103,61 @@ fn encode_dttk(msg: &[u8], out: &mut [u8]) -> Result<usize> {
     }
     out[o] = FLAG;
     Ok(o + 1)
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Index of the first zero byte in the little-endian word, if any (the
+/// classic SWAR test; only bytes above a true zero can be false positives,
+/// and the lowest set bit is always a true one).
+#[inline(always)]
+fn first_zero_byte(w: u64) -> Option<usize> {
+    let m = w.wrapping_sub(LO) & !w & HI;
+    if m == 0 {
+        None
+    } else {
+        Some((m.trailing_zeros() / 8) as usize)
+    }
+}
+
+/// Scan eight bytes at a time for the first byte where `zero_if(word)` has a
+/// zero byte; `tail` decides single bytes.
+#[inline(always)]
+fn scan(s: &[u8], zero_if: impl Fn(u64) -> u64, tail: impl Fn(u8) -> bool) -> usize {
+    let mut chunks = s.chunks_exact(8);
+    let mut i = 0;
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        if let Some(k) = first_zero_byte(zero_if(w)) {
+            return i + k;
+        }
+        i += 8;
+    }
+    i + chunks
+        .remainder()
+        .iter()
+        .position(|&b| tail(b))
+        .unwrap_or(chunks.remainder().len())
+}
+
+/// First byte that is 0xFE or 0xFF (or `s.len()`).
+#[inline]
+fn find_special(s: &[u8]) -> usize {
+    // b | 1 == 0xFF exactly for 0xFE and 0xFF; invert so those become zero.
+    scan(s, |w| !(w | LO), |b| b >= ESC)
+}
+
+/// First 0xFF (or `s.len()`).
+#[inline]
+fn find_flag(s: &[u8]) -> usize {
+    scan(s, |w| !w, |b| b == FLAG)
+}
+
+/// First 0x00 (or `s.len()`).
+#[inline]
+fn find_zero(s: &[u8]) -> usize {
+    scan(s, |w| w, |b| b == 0)
 }
 
 /// Counters kept by a [`Deframer`].
@@ -238,8 +296,8 @@ impl<const N: usize> Deframer<N> {
         while !input.is_empty() {
             match self.state {
                 State::Hunt => {
-                    let skip = input.iter().position(|&b| b == FLAG);
-                    match skip {
+                    let i = find_flag(input);
+                    match (i < input.len()).then_some(i) {
                         Some(i) => {
                             self.stats.junk_bytes += i as u64;
                             *input = &input[i + 1..];
@@ -252,7 +310,7 @@ impl<const N: usize> Deframer<N> {
                     }
                 }
                 State::Collect => {
-                    let run = input.iter().position(|&b| b >= ESC).unwrap_or(input.len());
+                    let run = find_special(input);
                     let (plain, rest) = input.split_at(run);
                     *input = rest;
                     if !self.append(plain) {
@@ -305,8 +363,8 @@ impl<const N: usize> Deframer<N> {
 
     fn step_cobs(&mut self, input: &mut &[u8]) -> Option<usize> {
         while !input.is_empty() {
-            let zero = input.iter().position(|&b| b == 0);
-            let run = zero.unwrap_or(input.len());
+            let run = find_zero(input);
+            let zero = (run < input.len()).then_some(run);
             let (chunk, rest) = input.split_at(run);
             match self.state {
                 State::Hunt | State::Escape => {
@@ -416,6 +474,28 @@ mod tests {
         let k = collect(&mut d, &stream[..2 * n], &mut got);
         assert!(k >= 1);
         assert_eq!(&got[0][..msg.len()], &msg);
+    }
+
+    #[test]
+    fn swar_scans_agree_with_bytewise() {
+        let mut data = [0x10u8; 40];
+        for pos in 0..40 {
+            for v in [0x00u8, 0xFD, 0xFE, 0xFF, 0x7F, 0x80, 0x01] {
+                let mut d = data;
+                d[pos] = v;
+                for start in 0..8 {
+                    let s = &d[start..];
+                    let by =
+                        |f: &dyn Fn(u8) -> bool| s.iter().position(|&b| f(b)).unwrap_or(s.len());
+                    assert_eq!(find_special(s), by(&|b| b >= 0xFE));
+                    assert_eq!(find_flag(s), by(&|b| b == 0xFF));
+                    assert_eq!(find_zero(s), by(&|b| b == 0));
+                }
+            }
+        }
+        data[3] = 0xFF;
+        data[5] = 0xFE;
+        assert_eq!(find_special(&data), 3);
     }
 
     #[test]

@@ -85,14 +85,15 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
-/// Wrap a stage in a perfkit measurement.
+/// Wrap a stage in a perfkit measurement (the bare expression under
+/// `perf-off`, through perfkit's own `off` feature).
 macro_rules! stage {
-    ($name:literal, bytes = $n:expr, $e:expr) => {{
-        $e
-    }};
-    ($name:literal, $e:expr) => {{
-        $e
-    }};
+    ($name:literal, bytes = $n:expr, $e:expr) => {
+        perfkit::measure!($name, bytes = $n, $e)
+    };
+    ($name:literal, $e:expr) => {
+        perfkit::measure!($name, $e)
+    };
 }
 
 pub mod buffer;

@@ -43,16 +43,12 @@ impl TransferStats {
     }
 
     fn rate(&self, n: u64) -> u64 {
-        let t = self.whole_secs();
-        if t > 0 {
-            n / t
-        } else {
-            let ns = self.elapsed_ns();
-            if ns == 0 {
-                0
-            } else {
-                (n as u128 * 1_000_000_000 / ns as u128) as u64
-            }
+        if let Some(r) = n.checked_div(self.whole_secs()) {
+            return r;
+        }
+        match self.elapsed_ns() {
+            0 => 0,
+            ns => (n as u128 * 1_000_000_000 / ns as u128) as u64,
         }
     }
 

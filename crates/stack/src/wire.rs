@@ -23,9 +23,9 @@ use crate::error::{Error, ErrorKind, Result};
 /// Three table variants of the `crc` crate are available; measured on the
 /// development host (`cargo bench -p perfkit-stack --bench stages -- crc16`,
 /// figures in the crate docs) slice-by-16 is fastest. On an RP2040 the
-/// trade-off is memory: [`SLICE16`] keeps 16 x 256 x 2 = 8 KiB of tables in
+/// trade-off is memory: [`SLICE16`](self::crc::SLICE16) keeps 16 x 256 x 2 = 8 KiB of tables in
 /// flash (the Cortex-M0+ executes from XIP flash through a 16 KiB cache, so a
-/// large table competes with code for cache), [`TABLE1`] 512 bytes, [`NOTABLE`]
+/// large table competes with code for cache), [`TABLE1`](self::crc::TABLE1) 512 bytes, [`NOTABLE`](self::crc::NOTABLE)
 /// none at roughly 8 shifts per byte. [`crc16`] uses slice-by-16 unless the
 /// firmware selects a smaller variant with the `crc-table1` or `crc-notable`
 /// feature (`crc-notable` wins when both are on); unused statics are dropped
