@@ -198,7 +198,11 @@ impl GateReport {
 
     /// 1 when [`regressed`](Self::regressed), else 0.
     pub fn exit_code(&self) -> i32 {
-        i32::from(self.regressed())
+        if self.regressed() {
+            crate::exit::REGRESSION
+        } else {
+            crate::exit::OK
+        }
     }
 
     fn headline(&self) -> String {
@@ -352,7 +356,7 @@ impl GateError {
     }
     /// Always 2: bad input, not a regression.
     pub fn exit_code(&self) -> i32 {
-        2
+        crate::exit::BAD_INPUT
     }
 }
 

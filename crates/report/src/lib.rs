@@ -62,6 +62,16 @@ pub use model::{Results, SCHEMA_VERSION};
 
 use std::path::{Path, PathBuf};
 
+/// Exit codes of the `perfkit` commands built on this crate.
+pub mod exit {
+    /// Report or comparison written; the gate found no regression.
+    pub const OK: i32 = 0;
+    /// The gate found a regression ([`crate::gate::GateReport::exit_code`]).
+    pub const REGRESSION: i32 = 1;
+    /// Bad input: [`crate::model::Error`] or [`crate::gate::GateError`].
+    pub const BAD_INPUT: i32 = 2;
+}
+
 /// Loads several results files, stopping at the first bad one (its error
 /// names the file); the pairs are what the render and compare functions take.
 pub fn load_all<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<(PathBuf, Results)>, model::Error> {

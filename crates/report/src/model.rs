@@ -305,6 +305,11 @@ impl Error {
     pub fn kind(&self) -> &ErrorKind {
         &self.kind
     }
+    /// Always 2 ([`crate::exit::BAD_INPUT`]): a results file that cannot be
+    /// used is bad input.
+    pub fn exit_code(&self) -> i32 {
+        crate::exit::BAD_INPUT
+    }
     pub(crate) fn invalid(path: &Path, what: impl Into<String>) -> Self {
         Error {
             path: path.to_owned(),

@@ -1,0 +1,330 @@
+//! The gate and compare statistics on synthetic results with known noise
+//! and known slowdowns.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use common::{synthetic, Spec};
+use perfkit_report::compare::{compare, Verdict};
+use perfkit_report::gate::{
+    evaluate, update_baseline, GateConfig, GateErrorKind, GateVerdict, Threshold,
+};
+use perfkit_report::stats::Bootstrap;
+use perfkit_report::Results;
+
+fn one_config(spec: Spec) -> Spec {
+    Spec {
+        params: vec![("block_size".into(), vec![serde_json::json!(1024)])],
+        ..spec
+    }
+}
+
+fn cfg(flags: &[&str]) -> GateConfig {
+    let flags: Vec<String> = flags.iter().map(|s| s.to_string()).collect();
+    GateConfig::from_flags_and_meta(&flags, &BTreeMap::new()).unwrap()
+}
+
+#[test]
+fn a_a_passes_and_a_25_percent_slowdown_fails() {
+    let base = synthetic(&Spec::default());
+    let same = synthetic(&Spec {
+        seed: 7,
+        ..Spec::default()
+    });
+    let c = cfg(&["tx.bps=10", "stage.*.p99_ns=10"]);
+    let r = evaluate(&base, &same, &c).unwrap();
+    assert!(!r.regressed(), "{}", r.console_table());
+    assert_eq!(r.exit_code(), 0);
+    // 8 configurations x (tx.bps + 4 stages)
+    assert_eq!(r.rows.len(), 8 * 5);
+
+    let slow = synthetic(&Spec {
+        seed: 9,
+        slowdown: 1.25,
+        ..Spec::default()
+    });
+    let r = evaluate(&base, &slow, &c).unwrap();
+    assert!(r.regressed());
+    assert_eq!(r.exit_code(), 1);
+    let table = r.console_table();
+    assert!(
+        table.contains("REGRESSION") && table.contains("95% CI"),
+        "{table}"
+    );
+    let md = r.markdown();
+    assert!(
+        md.starts_with("### ❌") && md.contains("| metric |"),
+        "{md}"
+    );
+    // Both directions: throughput down, stage times up.
+    assert!(r
+        .rows
+        .iter()
+        .any(|x| x.metric == "tx.bps" && x.verdict == GateVerdict::Regression));
+    assert!(r
+        .rows
+        .iter()
+        .any(|x| x.metric == "stage.crc16.p99_ns" && x.verdict == GateVerdict::Regression));
+}
+
+#[test]
+fn speedup_is_not_a_regression() {
+    let base = synthetic(&Spec::default());
+    let fast = synthetic(&Spec {
+        seed: 3,
+        slowdown: 0.7,
+        ..Spec::default()
+    });
+    let r = evaluate(&base, &fast, &cfg(&["rx.bps=10"])).unwrap();
+    assert!(!r.regressed());
+    assert!(r.rows.iter().all(|x| x.verdict == GateVerdict::Improved));
+}
+
+/// The gate's error rates on synthetic data with 3 % noise, 5 repeats and a
+/// 10 % threshold: A/A false alarms at most 5 %, a 25 % slowdown caught at
+/// least 95 % of the time. (The rates measured on real runs are in docs/gate.md.)
+#[test]
+fn error_rates_on_synthetic_noise() {
+    let mut c = cfg(&["tx.bps=10"]);
+    c.bootstrap = Bootstrap {
+        resamples: 2000,
+        ..Bootstrap::default()
+    };
+    let trials = 60;
+    let (mut false_alarms, mut caught, mut refused) = (0, 0, 0);
+    for t in 0..trials {
+        let base = synthetic(&one_config(Spec {
+            seed: 1000 + t,
+            ..Spec::default()
+        }));
+        let aa = synthetic(&one_config(Spec {
+            seed: 2000 + t,
+            ..Spec::default()
+        }));
+        let slow = synthetic(&one_config(Spec {
+            seed: 3000 + t,
+            slowdown: 1.25,
+            ..Spec::default()
+        }));
+        match evaluate(&base, &aa, &c) {
+            Ok(r) if r.regressed() => false_alarms += 1,
+            Ok(_) => {}
+            Err(_) => refused += 1,
+        }
+        if evaluate(&base, &slow, &c)
+            .map(|r| r.regressed())
+            .unwrap_or(false)
+        {
+            caught += 1;
+        }
+    }
+    assert!(
+        false_alarms * 20 <= trials,
+        "A/A false alarms {false_alarms}/{trials}"
+    );
+    assert!(caught * 100 >= trials * 95, "caught {caught}/{trials}");
+    assert!(refused * 10 <= trials, "refused {refused}/{trials}");
+}
+
+#[test]
+fn too_few_repeats_is_refused_with_advice() {
+    let base = synthetic(&Spec {
+        repeats: 2,
+        ..Spec::default()
+    });
+    let cur = synthetic(&Spec {
+        repeats: 2,
+        seed: 5,
+        ..Spec::default()
+    });
+    let e = evaluate(&base, &cur, &cfg(&["tx.bps=10"])).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(matches!(e.kind(), GateErrorKind::TooFewRepeats { .. }));
+    let msg = e.to_string();
+    assert!(msg.contains("repeats") && msg.contains("raise"), "{msg}");
+}
+
+#[test]
+fn threshold_below_the_noise_is_refused() {
+    // 3 % noise, 5 repeats: a 0.5 % threshold cannot be resolved, even
+    // with no change at all (the same runs on both sides).
+    let base = synthetic(&one_config(Spec::default()));
+    let e = evaluate(&base, &base, &cfg(&["tx.bps=0.5"])).unwrap_err();
+    match e.kind() {
+        GateErrorKind::TooFewRepeats {
+            need, resolution, ..
+        } => {
+            assert!(*need > 5, "suggests more repeats: {need}");
+            assert!(*resolution > 0.5);
+        }
+        k => panic!("{k:?}"),
+    }
+}
+
+#[test]
+fn virtual_time_compares_exactly() {
+    let v = Spec {
+        virtual_time: true,
+        ..Spec::default()
+    };
+    let base = synthetic(&v);
+    // Deterministic metrics with a single repeat are still judged.
+    let same = synthetic(&v);
+    let r = evaluate(&base, &same, &cfg(&["tx.bps=5", "link.utilisation=5"])).unwrap();
+    assert!(!r.regressed());
+    assert!(r.rows.iter().all(|x| x.deterministic));
+    // A 0.1 % change, far inside the 5 % threshold, is still reported.
+    let tiny = synthetic(&Spec {
+        slowdown: 1.001,
+        ..v.clone()
+    });
+    let r = evaluate(&base, &tiny, &cfg(&["tx.bps=5"])).unwrap();
+    assert!(r.regressed());
+    assert!(r.rows.iter().all(|x| x.verdict == GateVerdict::Changed));
+    assert!(r.console_table().contains("exact"));
+    // Host stage timings stay noisy even in virtual-time runs.
+    let r = evaluate(&base, &same, &cfg(&["stage.crc16.p99_ns=10"])).unwrap();
+    assert!(r.rows.iter().all(|x| !x.deterministic));
+}
+
+#[test]
+fn single_repeat_virtual_time_is_enough() {
+    let v = Spec {
+        virtual_time: true,
+        repeats: 1,
+        ..Spec::default()
+    };
+    let r = evaluate(&synthetic(&v), &synthetic(&v), &cfg(&["rx.pps=1"])).unwrap();
+    assert!(!r.regressed());
+}
+
+#[test]
+fn missing_metric_and_bad_thresholds() {
+    let base = synthetic(&Spec::default());
+    let e = evaluate(&base, &base, &cfg(&["metrics.heaps_per_s=5"])).unwrap_err();
+    assert!(matches!(e.kind(), GateErrorKind::MissingMetric { .. }));
+    assert!(e.to_string().contains("metrics.heaps_per_s"), "{e}");
+    assert!(e.to_string().contains("tx.bps"), "lists what is there: {e}");
+
+    let e = evaluate(&base, &base, &cfg(&["stage.nosuch*.p99_ns=5"])).unwrap_err();
+    assert!(matches!(e.kind(), GateErrorKind::MissingMetric { .. }));
+
+    for bad in ["tx.bps", "tx.bps=abc", "tx.bogus=5", "tx.bps=-3"] {
+        let e = Threshold::parse(bad).unwrap_err();
+        assert!(
+            matches!(e.kind(), GateErrorKind::BadThreshold { .. }),
+            "{bad}"
+        );
+        assert_eq!(e.exit_code(), 2);
+    }
+    assert_eq!(Threshold::parse("tx.bps=5%").unwrap().percent, 5.0);
+    let e = evaluate(&base, &base, &GateConfig::default()).unwrap_err();
+    assert!(e.to_string().contains("--threshold"), "{e}");
+}
+
+#[test]
+fn thresholds_from_scenario_gate_table_and_flags() {
+    let mut meta = BTreeMap::new();
+    meta.insert("tx.bps".to_string(), 5.0);
+    meta.insert("rx.bps".to_string(), 5.0);
+    let c = GateConfig::from_flags_and_meta(&["tx.bps=12".to_string()], &meta).unwrap();
+    let tx = c.thresholds.iter().find(|t| t.metric == "tx.bps").unwrap();
+    assert_eq!(tx.percent, 12.0, "a flag overrides the [gate] table");
+    assert_eq!(c.thresholds.len(), 2);
+}
+
+#[test]
+fn incompatible_baselines() {
+    let base = synthetic(&Spec::default());
+    let mut other = base.clone();
+    other.meta.scenario.name = "other".into();
+    let e = evaluate(&base, &other, &cfg(&["tx.bps=5"])).unwrap_err();
+    assert!(matches!(e.kind(), GateErrorKind::Incompatible { .. }));
+    assert!(e.to_string().contains("--update-baseline"));
+
+    let fewer = synthetic(&Spec {
+        params: vec![(
+            "block_size".into(),
+            vec![serde_json::json!(64), serde_json::json!(256)],
+        )],
+        ..Spec::default()
+    });
+    let e = evaluate(&base, &fewer, &cfg(&["tx.bps=5"])).unwrap_err();
+    assert!(
+        matches!(e.kind(), GateErrorKind::Incompatible { .. }),
+        "{e}"
+    );
+}
+
+#[test]
+fn update_baseline_writes_atomically_and_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("baselines/uart.json");
+    let cur = synthetic(&Spec::default());
+    update_baseline(&cur, &p).unwrap();
+    assert_eq!(Results::load(&p).unwrap(), cur);
+}
+
+#[test]
+fn compare_verdicts_in_both_directions() {
+    let a = synthetic(&Spec::default());
+    let b = synthetic(&Spec {
+        seed: 4,
+        slowdown: 1.3,
+        ..Spec::default()
+    });
+    let c = synthetic(&Spec {
+        seed: 5,
+        ..Spec::default()
+    });
+    let inputs = vec![
+        (PathBuf::from("reports/a/results.json"), a),
+        (PathBuf::from("reports/b/results.json"), b),
+        (PathBuf::from("reports/c/results.json"), c),
+    ];
+    let cmp = compare(&inputs);
+    assert_eq!(cmp.inputs, ["a", "b", "c"]);
+    assert!(cmp.unmatched.is_empty());
+    for row in cmp.rows.iter().filter(|r| r.metric == "tx.bps") {
+        assert_eq!(row.deltas.len(), 2);
+        assert_eq!(row.deltas[0].verdict, Some(Verdict::Slower), "{row:?}");
+        let ch = row.deltas[0].change.unwrap();
+        // 1/1.3 - 1 = -23 %: the interval covers it.
+        assert!(ch.lo <= -0.2308 + 0.06 && ch.hi >= -0.2308 - 0.06, "{ch:?}");
+    }
+    let stage_rows: Vec<_> = cmp
+        .rows
+        .iter()
+        .filter(|r| r.metric.starts_with("stage."))
+        .collect();
+    assert!(!stage_rows.is_empty());
+    // Lower-is-better metrics: a rise is "slower".
+    assert!(stage_rows
+        .iter()
+        .all(|r| r.deltas[0].verdict == Some(Verdict::Slower)));
+    let (faster, slower, same) = cmp.tally();
+    assert!(slower > 0 && faster + same > 0);
+    let table = cmp.console_table();
+    assert!(table.contains("no significant change") || table.contains("faster"));
+    assert!(table.contains("slower"));
+}
+
+#[test]
+fn compare_matches_configurations_by_config_not_id() {
+    let a = synthetic(&Spec::default());
+    let mut b = synthetic(&Spec::default());
+    // Same configurations, run in another order with other ids and repeats.
+    b.runs.reverse();
+    for r in &mut b.runs {
+        r.config_id = 100 - r.config_id;
+        r.config.insert("repeats".into(), serde_json::json!(99));
+    }
+    let cmp = compare(&[(PathBuf::from("a.json"), a), (PathBuf::from("b.json"), b)]);
+    assert!(cmp.unmatched.is_empty());
+    assert!(cmp
+        .rows
+        .iter()
+        .all(|r| r.deltas[0].verdict == Some(Verdict::NoChange)));
+}
