@@ -489,8 +489,9 @@ pub fn run(cfg: &RunConfig) -> Result<RunStats, Error> {
     })
 }
 
-/// Two data items for heap `i` plus, for the first heap, the descriptors.
-fn heap_items<'a>(
+/// The items of pattern heap `i` (timestamp, samples), preceded by the two
+/// descriptor items when `descriptors` is given (the first heap).
+pub fn heap_items<'a>(
     out: &mut Vec<Item<'a>>,
     i: u64,
     samples: &'a [u8],

@@ -1,0 +1,97 @@
+//! Sweep heap size (8 KiB .. 4 MiB) x mode x implementation on 127.0.0.1 and
+//! print MB/s with the perfkit/spead2 ratios.
+//!
+//! ```text
+//! cargo run --release -p perfkit-spead --example sweep -- [volume_MiB] [time_cap_s] [sizes_KiB,..]
+//! ```
+//!
+//! Defaults: 256 MiB per point, 5 s cap, every power of two from 8 KiB to 4 MiB.
+//! spead2 must be installed (`scripts/setup.d/30-spead2.sh`).
+
+use perfkit_spead::run::{run, Impl, RunConfig, RunStats};
+use perfkit_spead::send::Mode;
+use std::time::Duration;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let volume_mib: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(256);
+    let cap: f64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(5.0);
+    let sizes: Vec<usize> = match args.get(2) {
+        Some(list) => list
+            .split(',')
+            .filter_map(|s| s.parse::<usize>().ok())
+            .map(|k| k * 1024)
+            .collect(),
+        None => (13..=22).map(|p| 1usize << p).collect(),
+    };
+    let points = [
+        (Impl::Perfkit, Mode::Heap),
+        (Impl::Perfkit, Mode::Batch),
+        (Impl::Perfkit, Mode::BatchGso),
+        (Impl::Spead2, Mode::Heap),
+        (Impl::Spead2, Mode::Batch),
+    ];
+    println!(
+        "{:>8} | {:>10} {:>10} {:>10} | {:>10} {:>10} | {:>7} {:>7} {:>9} | rx complete/expected per column",
+        "heap", "pk heap", "pk batch", "pk gso", "s2 heap", "s2 batch", "gso/s2", "bat/s2", "bat/heap"
+    );
+    for &hs in &sizes {
+        let mut mb = Vec::new();
+        let mut rx = Vec::new();
+        for &(implementation, mode) in &points {
+            let cfg = RunConfig {
+                heap_size: hs,
+                mode,
+                implementation,
+                volume_bytes: volume_mib << 20,
+                time_cap: Duration::from_secs_f64(cap),
+                ..RunConfig::default()
+            };
+            match run(&cfg) {
+                Ok(s) => {
+                    if std::env::var_os("SWEEP_STAGES").is_some() {
+                        eprintln!(
+                            "{implementation} {mode} {hs}: {:.3}s sent {} heaps, {} calls",
+                            s.seconds, s.heaps, s.send_calls
+                        );
+                        for st in &s.stages {
+                            eprintln!(
+                                "    {:<20} calls {:>8} cum {:>8.3}s p50 {:>8}ns",
+                                st.name,
+                                st.calls,
+                                st.cum_ns as f64 / 1e9,
+                                st.p50_ns
+                            );
+                        }
+                        perfkit::reset();
+                    }
+                    mb.push(s.mb_per_s);
+                    rx.push(summary(&s));
+                }
+                Err(e) => {
+                    eprintln!("{implementation} {mode} {hs}: {e}");
+                    mb.push(f64::NAN);
+                    rx.push("error".into());
+                }
+            }
+        }
+        println!(
+            "{:>7}K | {:>10.0} {:>10.0} {:>10.0} | {:>10.0} {:>10.0} | {:>7.2} {:>7.2} {:>9.2} | {}",
+            hs / 1024,
+            mb[0],
+            mb[1],
+            mb[2],
+            mb[3],
+            mb[4],
+            mb[2] / mb[4],
+            mb[1] / mb[4],
+            mb[1] / mb[0],
+            rx.join(" ")
+        );
+    }
+}
+
+fn summary(s: &RunStats) -> String {
+    let mark = if s.rx.verify_failures > 0 { "!" } else { "" };
+    format!("{}/{}{}", s.rx.verified_heaps, s.rx.heaps_expected, mark)
+}

@@ -1,0 +1,222 @@
+//! Interop with the real spead2 (PyPI), both directions, for heaps that fit
+//! one packet and heaps that span many. Needs spead2 in `build/venv`
+//! (`scripts/setup.d/30-spead2.sh`, run by `scripts/test.sh`).
+
+use perfkit_spead::reasm::{self, Heap, Stream};
+use perfkit_spead::recv::{self, UdpReceiver};
+use perfkit_spead::run::{self, Impl, RunConfig, SAMPLES_ID, TIMESTAMP_ID};
+use perfkit_spead::send::{self, HeapRef, Mode, UdpSender};
+use perfkit_spead::wire::{ctrl, id};
+use perfkit_spead::{descriptor::ItemDescriptor, packetize::Item};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn python() -> PathBuf {
+    let root = run::repo_root();
+    let py = run::python_for(&root);
+    let ok = Command::new(&py)
+        .args(["-c", "import spead2, numpy"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "spead2 is not importable with {}: run scripts/setup.d/30-spead2.sh (or scripts/test.sh) first",
+        py.display()
+    );
+    py
+}
+
+struct Spead2Recv {
+    child: Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    port: u16,
+}
+
+impl Spead2Recv {
+    fn start() -> Self {
+        let script = run::repo_root().join("scripts/spead2/recv.py");
+        let mut child = Command::new(python())
+            .arg(&script)
+            .args(["--timeout", "20"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start spead2 receiver");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        let port = first["ready"].as_u64().expect("ready line") as u16;
+        Spead2Recv { child, lines, port }
+    }
+
+    fn finish(mut self) -> Vec<Value> {
+        let out: Vec<Value> = self
+            .lines
+            .by_ref()
+            .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+            .collect();
+        assert!(self.child.wait().unwrap().success());
+        out
+    }
+}
+
+/// perfkit sender -> spead2 receiver: descriptors, values and stop arrive.
+fn perfkit_to_spead2(heap_size: usize, packet_size: usize, heaps: u64) {
+    let rx = Spead2Recv::start();
+    let config = send::Config {
+        max_packet_size: packet_size,
+        gso: true,
+        rate_bytes_per_s: 20 << 20,
+        ..send::Config::default()
+    };
+    let mut tx = UdpSender::connect(([127, 0, 0, 1], rx.port).into(), config).unwrap();
+    let descriptors = run::descriptor_packets(heap_size);
+    let bufs: Vec<Vec<u8>> = (0..heaps).map(|i| vec![i as u8; heap_size]).collect();
+    for (i, b) in bufs.iter().enumerate() {
+        let mut items = Vec::new();
+        run::heap_items(&mut items, i as u64, b, (i == 0).then_some(&descriptors));
+        tx.send_heap(HeapRef {
+            cnt: i as u64 + 1,
+            items: &items,
+        })
+        .unwrap();
+    }
+    let stop = [Item::immediate(id::STREAM_CTRL, ctrl::STOP)];
+    tx.send_heap(HeapRef {
+        cnt: heaps + 1,
+        items: &stop,
+    })
+    .unwrap();
+    let per_heap = tx.stats().packets / (heaps + 1);
+    let out = rx.finish();
+
+    let descs: Vec<&Value> = out.iter().filter_map(|v| v.get("descriptor")).collect();
+    assert_eq!(descs.len(), 2, "{out:?}");
+    assert_eq!(descs[0]["name"], "timestamp");
+    assert_eq!(descs[0]["id"], TIMESTAMP_ID);
+    assert_eq!(descs[0]["format"], serde_json::json!([["u", 40]]));
+    assert_eq!(descs[1]["name"], "adc_samples");
+    assert_eq!(descs[1]["id"], SAMPLES_ID);
+    assert_eq!(descs[1]["dtype"], "int8");
+    assert_eq!(descs[1]["shape"], serde_json::json!([heap_size]));
+
+    let heaps_seen: Vec<&Value> = out.iter().filter(|v| v.get("heap").is_some()).collect();
+    assert_eq!(heaps_seen.len() as u64, heaps, "{out:?}");
+    for (i, h) in heaps_seen.iter().enumerate() {
+        assert_eq!(h["heap"], i as u64 + 1);
+        assert_eq!(h["items"]["timestamp"], (i * heap_size) as u64);
+        let s = &h["items"]["adc_samples"];
+        assert_eq!(s["len"], heap_size as u64);
+        assert_eq!(s["first"], (i % 256) as u64);
+        assert_eq!(s["uniform"], true);
+    }
+    let end = out.last().unwrap();
+    assert_eq!(end["stop"], true, "stream did not stop cleanly: {end}");
+    assert_eq!(end["incomplete"], 0);
+    assert!(per_heap >= 1);
+}
+
+#[test]
+fn perfkit_to_spead2_single_packet_heaps() {
+    perfkit_to_spead2(4096, 9000, 5);
+}
+
+#[test]
+fn perfkit_to_spead2_many_packet_heaps() {
+    // 100 000 bytes at 1472-byte packets: 70 packets per heap.
+    perfkit_to_spead2(100_000, 1472, 4);
+}
+
+/// spead2 sender -> perfkit receiver, checked in detail.
+fn spead2_to_perfkit(mode: &str, heap_size: usize, packet_size: usize, heaps: u64) {
+    let mut rx = UdpReceiver::bind(([127, 0, 0, 1], 0).into(), recv::Config::default()).unwrap();
+    let port = rx.local_addr().unwrap().port();
+    let mut child = Command::new(python())
+        .arg(run::repo_root().join("scripts/spead2/send.py"))
+        .args(["--mode", mode, "--heaps", &heaps.to_string()])
+        .args(["--heap-size", &heap_size.to_string()])
+        .args(["--packet-size", &packet_size.to_string()])
+        .args(["--rate", "20000000", "127.0.0.1", &port.to_string()])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stream = Stream::new(reasm::Config::default());
+    let mut values = Vec::new();
+    let mut descs: Vec<ItemDescriptor> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    recv::receive_until_stop(
+        &mut rx,
+        &mut stream,
+        |_| Instant::now() < deadline,
+        &mut |h: &Heap, d: &[ItemDescriptor]| {
+            descs = d.to_vec();
+            if let Some(ok) = run::verify_heap(h, heap_size) {
+                let ts = h.item(TIMESTAMP_ID).and_then(|v| v.as_u64());
+                values.push((h.cnt, ts, ok));
+            }
+        },
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(stream.is_stopped(), "no stop heap: {:?}", stream.counters());
+    let expect: Vec<(u64, Option<u64>, bool)> = (0..heaps)
+        .map(|i| (i + 1, Some(i * heap_size as u64), true))
+        .collect();
+    assert_eq!(values, expect);
+    let c = stream.counters();
+    assert_eq!(
+        (c.heaps_incomplete, c.bad_packets, c.duplicate_packets),
+        (0, 0, 0)
+    );
+    assert_eq!(descs.len(), 2);
+    let ts = descs.iter().find(|d| d.id == TIMESTAMP_ID).unwrap();
+    assert_eq!(
+        (ts.name.as_str(), ts.format.as_slice()),
+        ("timestamp", &[(b'u', 40)][..])
+    );
+    let s = descs.iter().find(|d| d.id == SAMPLES_ID).unwrap();
+    assert_eq!(s.name, "adc_samples");
+    assert_eq!(s.shape, [Some(heap_size as u64)]);
+    assert_eq!(
+        s.dtype.as_deref(),
+        Some(run::samples_dtype(heap_size).as_str())
+    );
+}
+
+#[test]
+fn spead2_to_perfkit_single_packet_heaps() {
+    spead2_to_perfkit("batch", 8192, 9000, 20);
+}
+
+#[test]
+fn spead2_to_perfkit_many_packet_heaps() {
+    spead2_to_perfkit("heap", 100_000, 1472, 6);
+}
+
+/// The harness path: one measured run with spead2 as the sender.
+#[test]
+fn measured_run_with_spead2_sender_verifies() {
+    python();
+    for (mode, heap_size) in [(Mode::Batch, 8192), (Mode::Heap, 256 * 1024)] {
+        let cfg = RunConfig {
+            heap_size,
+            mode,
+            implementation: Impl::Spead2,
+            volume_bytes: 4 << 20,
+            rate_bytes_per_s: 100 << 20,
+            ..RunConfig::default()
+        };
+        let s = run::run(&cfg).unwrap();
+        assert!(
+            s.rx.verified_ok && s.rx.stopped_cleanly,
+            "{mode}: {:?}",
+            s.rx
+        );
+        assert_eq!(s.rx.verified_heaps, s.heaps, "{mode}: {:?}", s.rx);
+        assert_eq!(s.heaps, (4 << 20) / heap_size as u64);
+        assert_eq!(s.rx.descriptors, ["timestamp", "adc_samples"]);
+        assert!(s.mb_per_s > 0.0);
+    }
+}
