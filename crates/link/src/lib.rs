@@ -32,6 +32,15 @@
 //! in [`LinkStats`]. The traits are object-safe, so runners hold
 //! `Box<dyn ByteLink>` when the kind is chosen at run time.
 //!
+//! # Instrumentation
+//!
+//! The system calls that move data are measured with `perfkit`, so a run's
+//! stage table shows the links next to the stack: `link.pipe.write` (with
+//! waiting for room, and bytes), `link.pipe.read` (the read(2) alone, not
+//! the wait for data), `link.serial.write`, `link.udp.send`,
+//! `link.udp.recv`. The in-memory loopback is not measured: it costs less
+//! than a measurement would.
+//!
 //! # Wrappers
 //!
 //! [`faults::Faulty`] injects seeded faults (bit errors, byte drop and

@@ -90,6 +90,8 @@ impl PipeLink {
 impl ByteLink for PipeLink {
     fn write(&mut self, mut bytes: &[u8]) -> Result<()> {
         let total = bytes.len();
+        // Includes waiting for room: a slow reader shows up here.
+        let _measure = perfkit::span!("link.pipe.write", bytes = total);
         let timeout = self.write_timeout;
         let Some(wr) = self.wr.as_mut() else {
             return Err(Error::new(ErrorKind::Closed));
@@ -142,7 +144,7 @@ impl ByteLink for PipeLink {
             Ready::Yes | Ready::HangUp => {}
         }
         loop {
-            match rd.read(buf) {
+            match perfkit::measure!("link.pipe.read", rd.read(buf)) {
                 Ok(0) => {
                     self.eof = true;
                     return Ok(ReadOutcome::Eof);

@@ -108,6 +108,7 @@ impl SerialLink {
 impl ByteLink for SerialLink {
     fn write(&mut self, mut bytes: &[u8]) -> Result<()> {
         let total = bytes.len();
+        let _measure = perfkit::span!("link.serial.write", bytes = total);
         self.set_timeout(self.write_timeout)?;
         while !bytes.is_empty() {
             match self.port.write(bytes) {

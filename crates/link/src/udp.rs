@@ -81,7 +81,11 @@ impl PacketLink for UdpLink {
             }));
         }
         loop {
-            match self.sock.send(packet) {
+            match perfkit::measure!(
+                "link.udp.send",
+                bytes = packet.len(),
+                self.sock.send(packet)
+            ) {
                 Ok(_) => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // Nobody listening yet (ICMP port unreachable from an earlier
@@ -109,14 +113,14 @@ impl PacketLink for UdpLink {
             // MSG_TRUNC makes recv return the datagram's real length, so a
             // datagram larger than `buf` is detected instead of silently cut.
             // SAFETY: buf is valid for buf.len() bytes.
-            let rc = unsafe {
+            let rc = perfkit::measure!("link.udp.recv", unsafe {
                 libc::recv(
                     fd,
                     buf.as_mut_ptr().cast(),
                     buf.len(),
                     libc::MSG_TRUNC | libc::MSG_DONTWAIT,
                 )
-            };
+            });
             if rc < 0 {
                 let err = io::Error::last_os_error();
                 match err.kind() {
