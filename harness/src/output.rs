@@ -88,19 +88,6 @@ pub fn list_table(rows: &[(String, String, String, String)]) -> String {
     table(&["scenario", "kind", "configs", "description"], &rows)
 }
 
-/// Integer with thousands separators.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
 /// A short human rate: 1.23 M, 456 k, 78.9.
 pub fn si(x: f64) -> String {
     let a = x.abs();
@@ -257,14 +244,6 @@ pub fn summary(records: &[RunRecord], swept: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn thousands_separators() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(11925377), "11,925,377");
-    }
 
     #[test]
     fn table_aligns_numbers_right() {

@@ -299,10 +299,10 @@ fn batched_heaps_scenario_runs_both_implementations() {
         assert!(rec.metrics["mb_per_s"] > 0.0);
         assert_eq!(rec.link.counters["stopped_cleanly"], 1);
     }
-    let impls: std::collections::BTreeSet<_> = r
+    let impls: std::collections::BTreeSet<String> = r
         .runs
         .iter()
-        .map(|x| x.config["implementation"].clone())
+        .map(|x| x.config["implementation"].to_string())
         .collect();
     assert_eq!(impls.len(), 2);
 }
