@@ -27,7 +27,7 @@ export CARGO_TARGET_THUMBV6M_NONE_EABI_LINKER="$LLD"
 unset RUSTFLAGS CARGO_BUILD_TARGET CARGO_TARGET_DIR
 cd "$HERE"
 locked=()
-[ -e Cargo.lock ] && locked=(--locked)
+[ -e Cargo.lock ] && [ -z "${PERFKIT_FW_UNLOCKED:-}" ] && locked=(--locked)
 cargo build --release "${locked[@]}" "$@"
 mkdir -p "$ROOT/build/firmware"
 cp target/thumbv6m-none-eabi/release/perfkit-pico-fw "$ROOT/build/firmware/perfkit-pico-fw.elf.tmp"

@@ -12,13 +12,18 @@
 // - device -> host: a write to UARTDR goes into a 32-entry TX FIFO drained
 //   by a shift register at the baud rate; UARTFR shows TXFF/TXFE/BUSY so the
 //   firmware blocks exactly as long as on hardware; each byte is reported to
-//   the host with the virtual time its stop bit ends.
+//   the host with the virtual time its stop bit ends;
+// - interrupts as the PL011 raises them: RX when the RX FIFO reaches the
+//   UARTIFLS level, RX timeout when it holds bytes and nothing arrived for 32
+//   bit periods, TX when the TX FIFO drains to its level. Firmware that
+//   sleeps (WFI) until then costs the emulator nothing while it waits.
 //
 // Lockstep protocol on stdin/stdout, one command per line, all times in
 // cycles of the 125 MHz clock since reset:
 //   host:   tx <hex>            queue bytes on the host -> device wire now
 //           run <until>         run the firmware until virtual time <until>
 //           read <addr> <len>   read device memory (SRAM or flash)
+//           state               registers, for debugging
 //           quit
 //   runner: rx <t> <hex>        one line per device byte run: <t> is when the
 //                               first byte of the run ends; bytes follow each
@@ -47,6 +52,13 @@ const FR_RXFE = 1 << 4;
 const FR_BUSY = 1 << 3;
 const UARTDR = 0x0;
 const UARTRSR = 0x4;
+const UARTIFLS = 0x34;
+// Interrupt status bits (UARTRIS).
+const INT_RT = 1 << 6;
+const INT_TX = 1 << 5;
+const INT_RX = 1 << 4;
+// FIFO level select (UARTIFLS) -> entries: 1/8, 1/4, 1/2, 3/4, 7/8 of 32.
+const LEVELS = [4, 8, 16, 24, 28];
 
 function parseArgs(argv) {
   const args = { elf: null, baud: 115200, bitsPerChar: 10 };
@@ -112,7 +124,11 @@ class PacedUart {
     this.rxAlarm = clock.createAlarm(() => this.rxArrive());
     this.overruns = 0;
     this.overrunFlag = false;
+    this.ifls = 0x12; // reset value: both levels 1/2
+    this.bitNanos = this.charNanos / 10;
+    this.rtAlarm = clock.createAlarm(() => this.rxTimeout());
     this.patch();
+    this.updateTxInterrupt();
   }
 
   patch() {
@@ -136,15 +152,63 @@ class PacedUart {
         self.txWrite(value & 0xff);
       } else if (offset === UARTRSR) {
         self.overrunFlag = false;
+      } else if (offset === UARTIFLS) {
+        self.ifls = value & 0x3f;
+        self.updateTxInterrupt();
+        self.updateRxInterrupt();
       } else {
         write(offset, value);
       }
     };
+    // rp2040js 1.4.1 raises the TX interrupt on every check (no TX FIFO
+    // model); here the TX bit follows the modelled FIFO level instead.
+    uart.checkInterrupts = () => {
+      self.mcu.setInterrupt(uart.irq, !!(uart.interruptStatus & uart.interruptMask));
+    };
     const read = uart.readUint32.bind(uart);
     uart.readUint32 = (offset) => {
       if (offset === UARTRSR) return self.overrunFlag ? 1 << 3 : 0;
+      if (offset === UARTIFLS) return self.ifls;
+      if (offset === UARTDR) {
+        const v = rxFifo.pull();
+        self.updateRxInterrupt();
+        return v;
+      }
       return read(offset);
     };
+  }
+
+  setStatus(bit, on) {
+    const u = this.uart;
+    const before = u.interruptStatus;
+    u.interruptStatus = on ? before | bit : before & ~bit;
+    if (u.interruptStatus !== before) u.checkInterrupts();
+  }
+
+  txLevel() {
+    return LEVELS[(this.ifls & 7) % LEVELS.length];
+  }
+
+  rxLevel() {
+    return LEVELS[((this.ifls >> 3) & 7) % LEVELS.length];
+  }
+
+  // TX interrupt: asserted while the TX FIFO holds no more than its level.
+  updateTxInterrupt() {
+    this.setStatus(INT_TX, this.txFifo.length <= this.txLevel());
+  }
+
+  // RX interrupt: asserted while the RX FIFO holds at least its level
+  // (cleared by reading below it, as on the PL011).
+  updateRxInterrupt() {
+    const fifo = this.uart.rxFIFO;
+    if (fifo.itemCount >= this.rxLevel()) this.setStatus(INT_RX, true);
+    else this.setStatus(INT_RX, false);
+    if (fifo.empty) this.setStatus(INT_RT, false);
+  }
+
+  rxTimeout() {
+    if (!this.uart.rxFIFO.empty) this.setStatus(INT_RT, true);
   }
 
   rxDepth() {
@@ -161,6 +225,7 @@ class PacedUart {
     } else if (this.txFifo.length < FIFO_DEPTH) {
       this.txFifo.push(b);
     }
+    this.updateTxInterrupt();
   }
 
   txDone() {
@@ -172,6 +237,7 @@ class PacedUart {
     } else {
       this.shifting = false;
     }
+    this.updateTxInterrupt();
   }
 
   emit(tNanos, b) {
@@ -214,9 +280,12 @@ class PacedUart {
         this.overruns++;
         this.overrunFlag = true;
       } else {
-        this.uart.feedByte(b);
+        // Not feedByte(): it raises the RX interrupt on every byte.
+        fifo.push(b);
       }
     }
+    this.updateRxInterrupt();
+    this.rtAlarm.schedule(32 * this.bitNanos);
     if (this.wire.length > 0) this.rxAlarm.schedule(this.wire[0].t - now);
   }
 
@@ -301,6 +370,12 @@ function main() {
           throw new Error(`read: 0x${addr.toString(16)}+${len} is outside SRAM and flash`);
         }
         out(`mem ${Buffer.from(mem).toString('hex')}`);
+      } else if (cmd === 'state') {
+        out(`state pc=0x${(core.PC >>> 0).toString(16)} sp=0x${(core.SP >>> 0).toString(16)} ` +
+          `lr=0x${(core.LR >>> 0).toString(16)} waiting=${core.waiting} pm=${core.PM} ` +
+          `pending=0x${core.pendingInterrupts.toString(16)} enabled=0x${core.enabledInterrupts.toString(16)} ` +
+          `uart_ris=0x${mcu.uart[0].interruptStatus.toString(16)} uart_imsc=0x${mcu.uart[0].interruptMask.toString(16)} ` +
+          `txfifo=${link.txFifo.length} shifting=${link.shifting}`);
       } else if (cmd === 'quit') {
         flushOut();
         process.exit(0);

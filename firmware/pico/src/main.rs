@@ -1,48 +1,385 @@
-//! Boot test: clocks, UART0, echo.
+//! perfkit's RP2040 firmware: the dttk transfer stack (`perfkit-stack`) as
+//! sender or receiver on UART0, every stage measured with `perfkit` in CPU
+//! cycles, and a report of the device-side statistics at the end.
+//!
+//! Protocol with the host (all dttk link messages; control messages on
+//! channel 0xFE, see `crates/pico/src/proto.rs`):
+//!
+//! 1. after boot the firmware sends HELLO (clock rates, image size, receive
+//!    capacity) and waits for CONFIG;
+//! 2. CONFIG selects the role and the transfer settings; the firmware answers
+//!    READY;
+//! 3. sender: it sends the image embedded in flash (`fixtures/test35k.jpg`)
+//!    with the profile's META schedule, repeats and throttle; receiver: it
+//!    receives into RAM until the file is complete and verified, the transfer
+//!    fails, or the host sends FINISH;
+//! 4. it sends its report (SUMMARY, COUNTERS, SITES, DONE) on UART0 and, on
+//!    a real board, the same bytes on RTT up channel 0 ("perfkit");
+//! 5. it clears its statistics and waits for the next CONFIG.
 #![no_std]
 #![no_main]
 
+mod clock;
+mod link;
+mod report;
+
 use core::panic::PanicInfo;
-use embedded_hal_nb::serial::{Read, Write};
+use perfkit_stack::{
+    Deframer, Event, Framing, MemorySink, MemorySource, Poll, Receiver, Sender, SenderConfig, State,
+};
 use rp2040_hal::{self as hal, clocks::Clock, fugit::RateExtU32, pac, uart};
+
+use link::{Link, CONTROL_CHANNEL};
+use report::Report;
 
 #[link_section = ".boot2"]
 #[used]
 pub static BOOT2_FIRMWARE: [u8; 256] = rp2040_boot2::BOOT_LOADER_W25Q080;
 
 const XOSC_HZ: u32 = 12_000_000;
+/// The image the device sends.
+static IMAGE: &[u8] = include_bytes!("../../../fixtures/test35k.jpg");
+const IMAGE_NAME: &[u8] = b"test35k.jpg";
+/// Largest file the device receives (RAM buffer).
+const RX_CAPACITY: usize = 64 * 1024;
+/// Receiver block bitmap in bytes: 8192 blocks (a 64 KiB file in 8-byte blocks).
+const BITMAP: usize = 1024;
+/// Receiver: stop when nothing arrived for this long after END (cycles: 0.5 s).
+const IDLE_AFTER_END: u64 = clock::CPU_HZ as u64 / 2;
+
+static mut RX_BUF: [u8; RX_CAPACITY] = [0; RX_CAPACITY];
+
+/// Control messages the host sends.
+mod kind {
+    pub const CONFIG: u8 = 0xC0;
+    pub const HELLO: u8 = 0xC1;
+    pub const READY: u8 = 0xC2;
+    pub const FINISH: u8 = 0xC7;
+}
+const VERSION: u8 = 1;
+
+/// CONFIG, decoded.
+#[derive(Clone, Copy)]
+struct Config {
+    role: u8,
+    sender: SenderConfig,
+}
+
+fn parse_config(p: &[u8]) -> Option<Config> {
+    if p.len() != 15 || p[0] != kind::CONFIG || p[1] != VERSION || p[2] > 1 {
+        return None;
+    }
+    let be16 = |i: usize| u16::from_be_bytes([p[i], p[i + 1]]);
+    let sender = SenderConfig {
+        block_size: p[3],
+        start_meta: be16(4) as u32,
+        meta_every: be16(6) as u32,
+        repeats: p[8] as u32,
+        throttle_pps: be16(9) as u32,
+        ..SenderConfig::default()
+    };
+    // p[11..15] is the baud rate; the UART runs at BAUD (build time).
+    sender.validate().ok()?;
+    Some(Config { role: p[2], sender })
+}
+
+const BAUD: u32 = 115_200;
 
 #[hal::entry]
 fn main() -> ! {
     let mut p = pac::Peripherals::take().unwrap();
+    let mut cp = pac::CorePeripherals::take().unwrap();
     let mut wd = hal::Watchdog::new(p.WATCHDOG);
-    let clocks = hal::clocks::init_clocks_and_plls(
-        XOSC_HZ, p.XOSC, p.CLOCKS, p.PLL_SYS, p.PLL_USB, &mut p.RESETS, &mut wd,
-    )
-    .ok()
-    .unwrap();
+    let Ok(clocks) = hal::clocks::init_clocks_and_plls(
+        XOSC_HZ,
+        p.XOSC,
+        p.CLOCKS,
+        p.PLL_SYS,
+        p.PLL_USB,
+        &mut p.RESETS,
+        &mut wd,
+    ) else {
+        panic!("clock init");
+    };
+    clock::start(cp.SYST, &mut cp.SCB);
+    let _ = perfkit::set_clock(&clock::Cycles);
+    report::rtt_init();
+
     let sio = hal::Sio::new(p.SIO);
     let pins = hal::gpio::Pins::new(p.IO_BANK0, p.PADS_BANK0, sio.gpio_bank0, &mut p.RESETS);
     let uart_pins = (pins.gpio0.into_function(), pins.gpio1.into_function());
-    let mut u = uart::UartPeripheral::new(p.UART0, uart_pins, &mut p.RESETS)
-        .enable(
-            uart::UartConfig::new(115_200.Hz(), uart::DataBits::Eight, None, uart::StopBits::One),
-            clocks.peripheral_clock.freq(),
-        )
-        .unwrap();
-    for &b in b"hello\n" {
-        nb::block!(u.write(b)).ok();
-    }
+    let Ok(u) = uart::UartPeripheral::new(p.UART0, uart_pins, &mut p.RESETS).enable(
+        uart::UartConfig::new(BAUD.Hz(), uart::DataBits::Eight, None, uart::StopBits::One),
+        clocks.peripheral_clock.freq(),
+    ) else {
+        panic!("uart init");
+    };
+    // The 1 MHz timer, only as a wake-up source for sleeps.
+    let _timer = hal::Timer::new(p.TIMER, &mut p.RESETS, &clocks);
+    clock::enable_sleep();
+    link::set_rx_level_low();
+    let mut link = Link::new(u);
+    let mut deframer: Deframer = Deframer::new(Framing::Dttk);
+
     loop {
-        if let Ok(b) = u.read() {
-            nb::block!(u.write(b)).ok();
+        let mut hello = [0u8; 18];
+        hello[0] = kind::HELLO;
+        hello[1] = VERSION;
+        hello[2..6].copy_from_slice(&clock::CPU_HZ.to_be_bytes());
+        hello[6..10].copy_from_slice(&clock::CPU_HZ.to_be_bytes());
+        hello[10..14].copy_from_slice(&(IMAGE.len() as u32).to_be_bytes());
+        hello[14..18].copy_from_slice(&(RX_CAPACITY as u32).to_be_bytes());
+        link.send(&hello);
+
+        let cfg = wait_config(&mut link, &mut deframer);
+        link.send(&[kind::READY]);
+        link.flush();
+        let mut rep = Report::new();
+        if cfg.role == 0 {
+            run_sender(&mut link, &cfg, &mut rep);
+        } else {
+            run_receiver(&mut link, &mut deframer, &cfg, &mut rep);
+        }
+        rep.counter("uart_rx_errors", link.rx_errors);
+        rep.send(&mut link);
+        link.flush();
+        link.rx_errors = 0;
+        perfkit::for_each_site(|s| s.clear());
+    }
+}
+
+/// Reads frames until a valid CONFIG arrives.
+fn wait_config<D, P>(link: &mut Link<D, P>, deframer: &mut Deframer) -> Config
+where
+    D: uart::UartDevice,
+    P: uart::ValidUartPinout<D>,
+{
+    let mut buf = [0u8; 32];
+    loop {
+        let n = link.read(&mut buf);
+        if n == 0 {
+            link.wait_rx();
+            continue;
+        }
+        let mut bytes = &buf[..n];
+        while let Some(frame) = deframer.decode(&mut bytes) {
+            if let Some(payload) = control_payload(frame) {
+                if let Some(cfg) = parse_config(payload) {
+                    return cfg;
+                }
+            }
         }
     }
 }
 
-#[panic_handler]
-fn panic(_: &PanicInfo<'_>) -> ! {
+/// The payload of a valid control-channel message of the host protocol.
+fn control_payload(frame: &[u8]) -> Option<&[u8]> {
+    let packet = perfkit_stack::wire::Packet::new_checked(frame).ok()?;
+    if packet.chn() != CONTROL_CHANNEL || packet.verify_crc().is_err() {
+        return None;
+    }
+    let payload = packet.payload();
+    // Re-slice from `frame` to keep the caller's lifetime.
+    let start = perfkit_stack::wire::HEADER_LEN;
+    frame.get(start..start + payload.len())
+}
+
+fn run_sender<D, P>(link: &mut Link<D, P>, cfg: &Config, rep: &mut Report)
+where
+    D: uart::UartDevice,
+    P: uart::ValidUartPinout<D>,
+{
+    let source = MemorySource::new(IMAGE, IMAGE_NAME);
+    let mut tx = match Sender::new(source, cfg.sender) {
+        Ok(tx) => tx,
+        Err(_) => {
+            rep.summary(0, 4, 0, 0, 0, 0, 0, 0, [0; 32]);
+            return;
+        }
+    };
+    let mut msg = [0u8; perfkit_stack::wire::MAX_MESSAGE];
+    let mut framed = [0u8; 2 + 2 * perfkit_stack::wire::MAX_MESSAGE];
+    let start = clock::now();
+    let mut status = 0;
     loop {
-        cortex_m::asm::udf();
+        let now_ns = clock::now_ns();
+        match tx.poll(now_ns, &mut msg) {
+            Ok(Poll::Message(n)) => match Framing::Dttk.encode(&msg[..n], &mut framed) {
+                Ok(m) => link.write_all(&framed[..m]),
+                Err(_) => {
+                    status = 4;
+                    break;
+                }
+            },
+            Ok(Poll::WaitUntil(t)) => clock::sleep_until_ns(t),
+            Ok(Poll::Done) => break,
+            Err(_) => {
+                status = 4;
+                break;
+            }
+        }
+    }
+    link.flush();
+    let end = clock::now();
+    let stats = *tx.stats();
+    let counters = *tx.counters();
+    let mut sha = [0u8; 32];
+    let meta = tx.meta_payload();
+    if meta.len() >= 37 {
+        sha.copy_from_slice(&meta[5..37]);
+    }
+    rep.summary(
+        0,
+        status,
+        start,
+        end,
+        stats.blocks as u32,
+        stats.bytes as u32,
+        0,
+        0,
+        sha,
+    );
+    rep.counter("messages", counters.messages as u32);
+    rep.counter("metas", counters.metas as u32);
+    rep.counter("throttled", counters.throttled as u32);
+}
+
+fn run_receiver<D, P>(
+    link: &mut Link<D, P>,
+    deframer: &mut Deframer,
+    _cfg: &Config,
+    rep: &mut Report,
+) where
+    D: uart::UartDevice,
+    P: uart::ValidUartPinout<D>,
+{
+    // SAFETY: the only reference to RX_BUF; main() never returns, so this
+    // borrow lives until the next run, which starts after this one ended.
+    let buf: &'static mut [u8] = unsafe { &mut *core::ptr::addr_of_mut!(RX_BUF) };
+    let buf_addr = buf.as_ptr() as u32;
+    let mut rx: Receiver<MemorySink<&mut [u8]>, BITMAP> =
+        Receiver::new(0, MemorySink::new(&mut buf[..]), Framing::Dttk);
+    let mut chunk = [0u8; 32];
+    let mut start: Option<u64> = None;
+    let mut end_seen_at: Option<u64> = None;
+    let mut last_rx = clock::now();
+    let mut status = 2;
+    'run: loop {
+        let n = link.read(&mut chunk);
+        let now = clock::now();
+        if n == 0 {
+            if let Some(t) = end_seen_at {
+                if now - last_rx.max(t) > IDLE_AFTER_END {
+                    break;
+                }
+            }
+            link.wait_rx();
+            continue;
+        }
+        last_rx = now;
+        start.get_or_insert(now);
+        let now_ns = now * (1_000_000_000 / clock::CPU_HZ as u64);
+        let mut bytes = &chunk[..n];
+        while let Some(frame) = deframer.decode(&mut bytes) {
+            if frame.len() > 2 && frame[2] == CONTROL_CHANNEL {
+                if control_payload(frame) == Some(&[kind::FINISH][..]) {
+                    break 'run;
+                }
+                continue;
+            }
+            let ev = perfkit::measure!("receiver::on_message", rx.on_message(frame, now_ns));
+            match ev {
+                Event::End { missing } if missing > 0 => end_seen_at = Some(now),
+                Event::Complete { .. } => {
+                    status = 0;
+                    break 'run;
+                }
+                Event::Failed(f) => {
+                    status = match f {
+                        perfkit_stack::Failure::ShaMismatch => 1,
+                        perfkit_stack::Failure::TooManyBlocks { .. }
+                        | perfkit_stack::Failure::Sink(_) => 3,
+                        perfkit_stack::Failure::MetaConflict => 4,
+                    };
+                    break 'run;
+                }
+                _ => {}
+            }
+        }
+    }
+    let end = clock::now();
+    if rx.state() == State::Complete {
+        status = 0;
+    }
+    let stats = *rx.stats();
+    let c = *rx.counters();
+    let d = *deframer.stats();
+    let (size, sha) = match rx.meta() {
+        Some(m) => (m.file_size() as u32, m.sha256),
+        None => (0, [0; 32]),
+    };
+    let missing = rx.block_count().saturating_sub(rx.blocks_held());
+    rep.summary(
+        1,
+        status,
+        start.unwrap_or(end),
+        end,
+        stats.blocks as u32,
+        stats.bytes as u32,
+        buf_addr,
+        size,
+        sha,
+    );
+    rep.counter("messages", c.link.messages as u32);
+    rep.counter("crc_errors", c.link.crc_errors as u32);
+    rep.counter("bad_lengths", (c.link.bad_lengths + d.bad_lengths) as u32);
+    rep.counter("seq_gaps", c.link.seq_gaps as u32);
+    rep.counter("duplicates", c.duplicates as u32);
+    rep.counter("metas", c.metas as u32);
+    rep.counter("junk_bytes", d.junk_bytes as u32);
+    rep.counter("protocol_violations", d.protocol_violations as u32);
+    rep.counter("frame_overflows", d.overflows as u32);
+    rep.counter("missing_blocks", missing);
+}
+
+#[panic_handler]
+fn panic(info: &PanicInfo<'_>) -> ! {
+    // Say where on the UART (raw text, outside any frame: the host counts it
+    // as junk and shows it in a trace), then stop with a breakpoint, which
+    // ends an emulated run with a fault and halts a debugger.
+    cortex_m::interrupt::disable();
+    // SAFETY: nothing else runs any more.
+    let u = unsafe { &*pac::UART0::ptr() };
+    let mut put = |b: u8| {
+        while u.uartfr().read().txff().bit_is_set() {}
+        u.uartdr().write(|w| unsafe { w.data().bits(b) });
+    };
+    for &b in b"\npanic at " {
+        put(b);
+    }
+    if let Some(loc) = info.location() {
+        for &b in loc.file().as_bytes() {
+            put(b);
+        }
+        put(b':');
+        let mut line = loc.line();
+        let mut digits = [0u8; 10];
+        let mut n = 0;
+        loop {
+            digits[n] = b'0' + (line % 10) as u8;
+            n += 1;
+            line /= 10;
+            if line == 0 {
+                break;
+            }
+        }
+        for &d in digits[..n].iter().rev() {
+            put(d);
+        }
+    }
+    put(b'\n');
+    while u.uartfr().read().busy().bit_is_set() {}
+    loop {
+        cortex_m::asm::bkpt();
     }
 }

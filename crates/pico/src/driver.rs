@@ -1,0 +1,494 @@
+//! The emulated run: host side of the transfer in lockstep with the runner.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use perfkit_stack::wire::{self, Packet};
+use perfkit_stack::{Deframer, Framing, MemorySource, Poll, Receiver, Sender, SenderConfig, VecSink};
+use sha2::{Digest, Sha256};
+
+use crate::emulator::{Emulator, Slice, CPU_HZ};
+use crate::proto::{self, Config, DeviceRole, Hello, Message, ReportCollector};
+use crate::{Error, ErrorKind, Integrity, LinkStats, PicoRunConfig, PicoRunOutcome, Side, Stage, Stages, BITS_PER_CHAR};
+
+/// Virtual time slice while the host only listens (5 ms: about 58 bytes).
+const LISTEN_SLICE: u64 = CPU_HZ / 200;
+/// How long the device may take to boot and answer HELLO/READY.
+const HANDSHAKE_LIMIT: u64 = CPU_HZ;
+/// Host sends FINISH this long after its END if the device has not reported.
+const FINISH_AFTER: u64 = CPU_HZ;
+
+/// Host-side view of everything the device sends.
+pub(crate) struct DeviceSide {
+    deframer: Deframer,
+    char_cycles: f64,
+    pub(crate) hello: Option<Hello>,
+    pub(crate) ready: bool,
+    pub(crate) report: ReportCollector,
+    /// Host receiver (when the device sends).
+    pub(crate) receiver: Option<Receiver<VecSink>>,
+    /// Bytes of data frames (not the control protocol) the device sent.
+    pub(crate) data_wire_bytes: u64,
+    pending_bytes: u64,
+    /// Control messages that failed to decode.
+    pub(crate) bad_control: u64,
+    pub(crate) overruns: u64,
+}
+
+impl DeviceSide {
+    pub(crate) fn new(baud: u32, receiver: Option<Receiver<VecSink>>) -> Self {
+        DeviceSide {
+            deframer: Deframer::new(Framing::Dttk),
+            char_cycles: BITS_PER_CHAR as f64 * CPU_HZ as f64 / baud as f64,
+            hello: None,
+            ready: false,
+            report: ReportCollector::default(),
+            receiver,
+            data_wire_bytes: 0,
+            pending_bytes: 0,
+            bad_control: 0,
+            overruns: 0,
+        }
+    }
+
+    pub(crate) fn feed_slice(&mut self, slice: &Slice) {
+        self.overruns = slice.overruns;
+        for (t, bytes) in &slice.runs {
+            self.feed(*t, bytes);
+        }
+    }
+
+    /// Takes a run of bytes whose first byte ended at cycle `t_first`.
+    pub(crate) fn feed(&mut self, t_first: u64, bytes: &[u8]) {
+        let mut rest = bytes;
+        let mut frame = [0u8; wire::MAX_MESSAGE + 1];
+        loop {
+            let before = rest.len();
+            let got = self.deframer.decode(&mut rest).map(|f| {
+                let n = f.len().min(frame.len());
+                frame[..n].copy_from_slice(&f[..n]);
+                n
+            });
+            self.pending_bytes += (before - rest.len()) as u64;
+            let Some(n) = got else { break };
+            let idx = bytes.len() - rest.len();
+            let t = t_first + (idx.saturating_sub(1) as f64 * self.char_cycles).round() as u64;
+            self.on_frame(&frame[..n], t);
+        }
+    }
+
+    fn on_frame(&mut self, frame: &[u8], t: u64) {
+        let consumed = std::mem::take(&mut self.pending_bytes);
+        if frame.len() > 2 && frame[2] == proto::CHANNEL {
+            let msg = Packet::new_checked(frame)
+                .ok()
+                .filter(|p| p.verify_crc().is_ok())
+                .and_then(|p| Message::decode(p.payload()).ok());
+            match msg {
+                Some(Message::Hello(h)) => self.hello = Some(h),
+                Some(Message::Ready) => self.ready = true,
+                Some(m) => {
+                    self.report.push(m);
+                }
+                None => self.bad_control += 1,
+            }
+            return;
+        }
+        self.data_wire_bytes += consumed;
+        if let Some(rx) = self.receiver.as_mut() {
+            let _ = rx.on_message(frame, cycles_to_ns(t));
+        }
+    }
+}
+
+/// `PERFKIT_PICO_TRACE=1` prints the device's bytes as they arrive.
+fn trace() -> bool {
+    static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("PERFKIT_PICO_TRACE").is_some_and(|v| v != "0"))
+}
+
+pub(crate) fn cycles_to_ns(c: u64) -> u64 {
+    // 8 ns per cycle at 125 MHz; u128 keeps any rate exact.
+    (c as u128 * 1_000_000_000 / CPU_HZ as u128) as u64
+}
+
+fn ns_to_cycles_ceil(ns: u64) -> u64 {
+    (ns as u128 * CPU_HZ as u128).div_ceil(1_000_000_000) as u64
+}
+
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
+    let d = Sha256::digest(data);
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Frames a control message of the host protocol.
+pub(crate) fn control_frame(seq: u8, payload: &[u8]) -> Vec<u8> {
+    let mut msg = [0u8; wire::MAX_MESSAGE];
+    let n = wire::build(&mut msg, seq, proto::CHANNEL, 0, payload.len(), |p| {
+        p.copy_from_slice(payload);
+        Ok(())
+    })
+    .expect("control payloads are short");
+    let mut out = vec![0u8; Framing::Dttk.max_encoded_len(n)];
+    let m = Framing::Dttk.encode(&msg[..n], &mut out).expect("sized by max_encoded_len");
+    out.truncate(m);
+    out
+}
+
+/// The CONFIG message for a run.
+pub(crate) fn config_message(cfg: &PicoRunConfig) -> Message {
+    Message::Config(Config {
+        role: cfg.role,
+        blocksz: cfg.block_size,
+        start_meta: cfg.start_meta as u16,
+        meta_every: cfg.meta_every as u16,
+        repeats: cfg.repeats as u8,
+        throttle_pps: cfg.throttle_pps as u16,
+        baud: cfg.baud,
+    })
+}
+
+fn step(emu: &mut Emulator, dev: &mut DeviceSide, until: u64) -> Result<(), Error> {
+    let slice = emu.run_until(until)?;
+    if trace() {
+        for (t, b) in &slice.runs {
+            eprintln!("pico: t={t} device sent {} bytes: {:02x?}", b.len(), &b[..b.len().min(48)]);
+        }
+    }
+    dev.feed_slice(&slice);
+    Ok(())
+}
+
+fn wait_for(
+    emu: &mut Emulator,
+    dev: &mut DeviceSide,
+    limit: u64,
+    what: &str,
+    done: impl Fn(&DeviceSide) -> bool,
+) -> Result<(), Error> {
+    let deadline = emu.now() + limit;
+    while !done(dev) {
+        if emu.now() >= deadline {
+            return Err(Error::device(format!(
+                "no {what} from the firmware within {:.1} virtual seconds",
+                limit as f64 / CPU_HZ as f64
+            )));
+        }
+        let t = (emu.now() + LISTEN_SLICE).min(deadline);
+        step(emu, dev, t)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn run_emulated(cfg: &PicoRunConfig, runner: &Path) -> Result<PicoRunOutcome, Error> {
+    let input = std::fs::read(&cfg.input).map_err(|e| Error::io(&cfg.input, e))?;
+    if input.is_empty() {
+        return Err(Error::new(ErrorKind::Config {
+            key: "input",
+            message: format!("{} is empty", cfg.input.display()),
+        }));
+    }
+    let mut emu = Emulator::spawn(runner, &cfg.elf, cfg.baud)?;
+    let receiver = match cfg.role {
+        DeviceRole::Sender => Some(Receiver::new(0, VecSink::new(16 << 20), Framing::Dttk)),
+        DeviceRole::Receiver => None,
+    };
+    let mut dev = DeviceSide::new(cfg.baud, receiver);
+    let char_cycles = dev.char_cycles;
+    let timeout = (cfg.timeout_s * CPU_HZ as f64) as u64;
+
+    wait_for(&mut emu, &mut dev, HANDSHAKE_LIMIT, "HELLO", |d| d.hello.is_some())?;
+    let hello = dev.hello.expect("waited for it");
+    if cfg.role == DeviceRole::Receiver && input.len() as u64 > hello.rx_capacity as u64 {
+        return Err(Error::new(ErrorKind::Config {
+            key: "input",
+            message: format!(
+                "{} is {} bytes; the device receives at most {}",
+                cfg.input.display(),
+                input.len(),
+                hello.rx_capacity
+            ),
+        }));
+    }
+    let mut ctl_seq = 0u8;
+    emu.write(&control_frame(ctl_seq, &config_message(cfg).encode()))?;
+    ctl_seq = ctl_seq.wrapping_add(1);
+    wait_for(&mut emu, &mut dev, HANDSHAKE_LIMIT, "READY", |d| d.ready)?;
+    let t0 = emu.now();
+
+    // Host side of the transfer.
+    let mut host_tx: Option<(Side, u64)> = None;
+    match cfg.role {
+        DeviceRole::Sender => {
+            wait_for(&mut emu, &mut dev, timeout, "report", |d| d.report.is_done())?;
+        }
+        DeviceRole::Receiver => {
+            let name = cfg
+                .input
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "input".into());
+            let scfg = SenderConfig {
+                block_size: cfg.block_size,
+                start_meta: cfg.start_meta,
+                meta_every: cfg.meta_every,
+                repeats: cfg.repeats,
+                throttle_pps: cfg.throttle_pps,
+                ..SenderConfig::default()
+            };
+            let mut tx = Sender::new(MemorySource::new(&input, name.as_bytes()), scfg).map_err(|e| {
+                Error::new(ErrorKind::Config {
+                    key: "sender",
+                    message: e.to_string(),
+                })
+            })?;
+            let mut msg = [0u8; wire::MAX_MESSAGE];
+            let mut framed = vec![0u8; Framing::Dttk.max_encoded_len(wire::MAX_MESSAGE)];
+            let mut t = emu.now();
+            let mut wire_free = t as f64;
+            let mut wire_bytes = 0u64;
+            let start = t;
+            loop {
+                step(&mut emu, &mut dev, t)?;
+                if dev.report.is_done() {
+                    break; // the device gave up early
+                }
+                if t - start > timeout {
+                    return Err(Error::device("transfer timed out (host sending)"));
+                }
+                match tx.poll(cycles_to_ns(t), &mut msg) {
+                    Ok(Poll::Message(n)) => {
+                        let m = Framing::Dttk
+                            .encode(&msg[..n], &mut framed)
+                            .map_err(|e| Error::device(format!("framing: {e}")))?;
+                        emu.write(&framed[..m])?;
+                        wire_bytes += m as u64;
+                        // Blocking write, no transmit buffer: the next poll
+                        // comes when these bytes have left.
+                        wire_free = wire_free.max(t as f64) + m as f64 * char_cycles;
+                        t = wire_free.ceil() as u64;
+                    }
+                    Ok(Poll::WaitUntil(ns)) => t = ns_to_cycles_ceil(ns).max(t + 1),
+                    Ok(Poll::Done) => break,
+                    Err(e) => return Err(Error::device(format!("host sender: {e}"))),
+                }
+            }
+            let end = wire_free.ceil() as u64;
+            let stats = *tx.stats();
+            let secs = (end - start) as f64 / CPU_HZ as f64;
+            let mut side = Side::new(secs, stats.blocks, stats.bytes);
+            let c = *tx.counters();
+            side.errors.insert("throttled".into(), c.throttled);
+            host_tx = Some((side, wire_bytes));
+            // Wait for the device's report; nudge it with FINISH if it waits
+            // for more (blocks lost and END seen, or END itself lost).
+            let finish_at = end + FINISH_AFTER;
+            let deadline = end + timeout;
+            let mut finished = false;
+            while !dev.report.is_done() {
+                if emu.now() >= deadline {
+                    return Err(Error::device("no report from the receiving device"));
+                }
+                if !finished && emu.now() >= finish_at {
+                    emu.write(&control_frame(ctl_seq, &[proto::kind::FINISH]))?;
+                    finished = true;
+                }
+                let t = emu.now() + LISTEN_SLICE;
+                step(&mut emu, &mut dev, t)?;
+            }
+        }
+    }
+    // The report is whole once DONE arrived; nothing else follows.
+    dev.report
+        .check()
+        .map_err(|e| Error::device(format!("device report: {e}")))?;
+    let summary = dev.report.summary.expect("checked");
+    let tick_hz = hello.tick_hz.max(1) as u64;
+    let device_secs = summary.end_ticks.saturating_sub(summary.start_ticks) as f64 / tick_hz as f64;
+    let mut device_side = Side::new(device_secs, summary.blocks as u64, summary.bytes as u64);
+    let device_counters: BTreeMap<String, u64> = dev
+        .report
+        .counters
+        .iter()
+        .map(|(k, v)| (k.clone(), *v as u64))
+        .collect();
+    device_side.errors = device_counters
+        .iter()
+        .filter(|(k, _)| is_error_counter(k))
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    let device_stages = device_stages(&dev.report.sites, tick_hz);
+
+    let sha_sent = sha256_hex(&input);
+    let (tx, rx, received, wire_bytes, missing) = match cfg.role {
+        DeviceRole::Sender => {
+            let rx = dev.receiver.take().expect("host receiver");
+            let stats = *rx.stats();
+            let mut side = Side::new(stats.elapsed_ns() as f64 / 1e9, stats.blocks, stats.bytes);
+            let c = *rx.counters();
+            let d = *rx.deframer_stats();
+            for (k, v) in [
+                ("crc_errors", c.link.crc_errors),
+                ("bad_lengths", c.link.bad_lengths + d.bad_lengths),
+                ("seq_gaps", c.link.seq_gaps),
+                ("duplicates", c.duplicates),
+                ("junk_bytes", d.junk_bytes),
+                ("protocol_violations", d.protocol_violations),
+                ("frame_overflows", d.overflows),
+            ] {
+                side.errors.insert(k.into(), v);
+            }
+            let missing: Vec<u32> = rx.missing_blocks().collect();
+            let complete = rx.state() == perfkit_stack::State::Complete;
+            let data = rx.into_sink().data;
+            let received = if complete || !data.is_empty() { data } else { Vec::new() };
+            (device_side, side, received, dev.data_wire_bytes, missing)
+        }
+        DeviceRole::Receiver => {
+            let (side, wire_bytes) = host_tx.expect("host sent");
+            let received = if summary.buf_len > 0 {
+                emu.read_memory(summary.buf_addr, summary.buf_len)?
+            } else {
+                Vec::new()
+            };
+            let bs = cfg.block_size as usize;
+            let missing = input
+                .chunks(bs)
+                .enumerate()
+                .filter(|(i, blk)| received.get(i * bs..i * bs + blk.len()) != Some(*blk))
+                .map(|(i, _)| i as u32)
+                .collect();
+            (side, device_side, received, wire_bytes, missing)
+        }
+    };
+    drop(emu);
+    let _ = t0;
+
+    if let Some(out) = &cfg.output {
+        std::fs::write(out, &received).map_err(|e| Error::io(out, e))?;
+    }
+    let sha_received = if received.is_empty() {
+        String::new()
+    } else {
+        sha256_hex(&received)
+    };
+    let integrity = Integrity {
+        ok: sha_received == sha_sent,
+        missing_blocks: missing,
+        sha256_sent: sha_sent,
+        sha256_received: sha_received,
+    };
+    let bytes_per_sec = cfg.baud as f64 / BITS_PER_CHAR as f64;
+    let mut link = LinkStats {
+        wire_bytes,
+        utilisation: (tx.seconds > 0.0).then(|| wire_bytes as f64 / (bytes_per_sec * tx.seconds)),
+        counters: BTreeMap::new(),
+    };
+    link.counters.insert("uart_rx_overruns".into(), dev.overruns);
+    link.counters.insert("bad_control".into(), dev.bad_control);
+    let run_seconds = summary.end_ticks as f64 / tick_hz as f64;
+    Ok(PicoRunOutcome {
+        role: cfg.role,
+        tx,
+        rx,
+        integrity,
+        link,
+        device_stages,
+        device_counters,
+        device_status: summary.status_text().to_owned(),
+        device_cpu_hz: hello.cpu_hz as u64,
+        run_seconds,
+    })
+}
+
+fn is_error_counter(name: &str) -> bool {
+    !matches!(name, "messages" | "metas" | "throttled" | "duplicates")
+}
+
+/// Device site records as the results model's stages.
+pub(crate) fn device_stages(sites: &[proto::SiteRecord], tick_hz: u64) -> Stages {
+    let ns = |ticks: u64| (ticks as u128 * 1_000_000_000 / tick_hz as u128) as u64;
+    let mut v: Vec<Stage> = sites
+        .iter()
+        .map(|s| Stage {
+            name: s.name.clone(),
+            calls: s.calls as u64,
+            min_ns: ns(s.min as u64),
+            max_ns: ns(s.max as u64),
+            cum_ns: ns(s.cum),
+            p50_ns: ns(s.p50 as u64),
+            p90_ns: ns(s.p90 as u64),
+            p99_ns: ns(s.p99 as u64),
+            p999_ns: ns(s.max as u64),
+            bytes: None,
+            cum_cycles: (tick_hz == CPU_HZ).then_some(s.cum),
+        })
+        .collect();
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    Stages {
+        sites: v,
+        folded: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_side_splits_control_and_data_with_times() {
+        // A READY control frame followed by a data frame, as one byte run.
+        let mut bytes = control_frame(0, &Message::Ready.encode());
+        let ready_len = bytes.len();
+        let mut msg = [0u8; 64];
+        let n = wire::build(&mut msg, 0, 0x80, 0, 1, |p| {
+            p[0] = 0xFF; // END
+            Ok(())
+        })
+        .unwrap();
+        let mut f = [0u8; 200];
+        let m = Framing::Dttk.encode(&msg[..n], &mut f).unwrap();
+        bytes.extend_from_slice(&f[..m]);
+        let rx = Receiver::new(0, VecSink::new(1024), Framing::Dttk);
+        let mut d = DeviceSide::new(115_200, Some(rx));
+        d.feed(1000, &bytes);
+        assert!(d.ready);
+        assert_eq!(d.data_wire_bytes, m as u64);
+        assert_eq!(d.receiver.as_ref().unwrap().counters().link.messages, 1);
+        // Its time is the last byte's: 1000 + (len - 1) character times.
+        let t = d.receiver.as_ref().unwrap().stats().last_ns;
+        let last = 1000 + ((ready_len + m - 1) as f64 * d.char_cycles).round() as u64;
+        assert_eq!(t, cycles_to_ns(last));
+    }
+
+    #[test]
+    fn corrupt_control_frames_are_counted() {
+        let mut bytes = control_frame(0, &Message::Ready.encode());
+        let k = bytes.len() - 3;
+        bytes[k] ^= 0x01; // break the CRC
+        let mut d = DeviceSide::new(115_200, None);
+        d.feed(0, &bytes);
+        assert!(!d.ready);
+        assert_eq!(d.bad_control, 1);
+    }
+
+    #[test]
+    fn stages_convert_ticks_to_ns() {
+        let s = device_stages(
+            &[proto::SiteRecord {
+                name: "wire::crc16".into(),
+                calls: 2,
+                min: 125,
+                max: 250,
+                cum: 375,
+                p50: 125,
+                p90: 250,
+                p99: 250,
+            }],
+            CPU_HZ,
+        );
+        let st = &s.sites[0];
+        assert_eq!((st.min_ns, st.max_ns, st.cum_ns), (1000, 2000, 3000));
+        assert_eq!(st.cum_cycles, Some(375));
+    }
+}

@@ -1,0 +1,89 @@
+//! End to end on the emulated Pico: the real firmware on rp2040js, the host
+//! side with perfkit-stack, the 34,710-byte test image in both directions.
+//! Needs the firmware ELF and the runner's npm packages, both made by
+//! `scripts/setup.d/40-firmware.sh`.
+
+use perfkit_pico::{default_elf, emulator, run, DeviceRole, PicoRunConfig, PicoRunOutcome};
+
+fn require_setup() {
+    let elf = default_elf();
+    let modules = emulator::default_runner()
+        .parent()
+        .unwrap()
+        .join("node_modules/rp2040js");
+    assert!(
+        elf.exists() && modules.exists(),
+        "missing {} or {}: run scripts/setup.d/40-firmware.sh",
+        elf.display(),
+        modules.display()
+    );
+}
+
+fn run_checked(cfg: &PicoRunConfig) -> PicoRunOutcome {
+    require_setup();
+    let out = run(cfg).unwrap_or_else(|e| panic!("{} run failed: {e}", cfg.role));
+    eprintln!(
+        "{}: tx {} | rx {} | util {:?} | {}",
+        cfg.role,
+        out.tx.stats_line(),
+        out.rx.stats_line(),
+        out.link.utilisation,
+        out.device_status
+    );
+    for s in &out.device_stages.sites {
+        eprintln!(
+            "  {:<24} calls {:>6} min {:>8} max {:>8} cum {:>12} cycles {:?}",
+            s.name, s.calls, s.min_ns, s.max_ns, s.cum_ns, s.cum_cycles
+        );
+    }
+    out
+}
+
+#[test]
+fn device_sends_image_byte_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = PicoRunConfig {
+        repeats: 0,
+        output: Some(dir.path().join("received.jpg")),
+        ..PicoRunConfig::field_defaults(DeviceRole::Sender)
+    };
+    let out = run_checked(&cfg);
+    let sent = std::fs::read(&cfg.input).unwrap();
+    let got = std::fs::read(dir.path().join("received.jpg")).unwrap();
+    assert!(
+        got == sent,
+        "received image differs from {}",
+        cfg.input.display()
+    );
+    assert!(out.integrity.ok, "{:?}", out.integrity);
+    assert!(out.integrity.missing_blocks.is_empty());
+    assert_eq!(out.device_status, "complete");
+    assert_eq!(out.tx.bytes, sent.len() as u64);
+    assert!(out
+        .device_stages
+        .sites
+        .iter()
+        .any(|s| s.name == "wire::crc16" && s.calls > 0));
+}
+
+#[test]
+fn device_receives_image_byte_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = PicoRunConfig {
+        repeats: 0,
+        output: Some(dir.path().join("received.jpg")),
+        ..PicoRunConfig::field_defaults(DeviceRole::Receiver)
+    };
+    let out = run_checked(&cfg);
+    let sent = std::fs::read(&cfg.input).unwrap();
+    let got = std::fs::read(dir.path().join("received.jpg")).unwrap();
+    assert!(
+        got == sent,
+        "device RAM differs from {}",
+        cfg.input.display()
+    );
+    assert!(out.integrity.ok, "{:?}", out.integrity);
+    assert_eq!(out.device_status, "complete");
+    assert_eq!(out.rx.bytes, sent.len() as u64);
+    assert_eq!(out.link.counters["uart_rx_overruns"], 0);
+}

@@ -1,0 +1,117 @@
+//! The cycle clock: SysTick at the CPU clock, extended to 64 bits.
+//!
+//! SysTick is a 24-bit down-counter clocked by the processor (125 MHz), so
+//! it gives single-cycle resolution but wraps every 134 ms. Its exception
+//! counts wraps in `WRAPS`; [`now`] combines the two, and if a wrap is
+//! pending but not yet handled (interrupts masked, e.g. inside a perfkit
+//! critical section) it counts that wrap itself, so time never goes back.
+//!
+//! The 1 MHz RP2040 timer would do for the transfer figures (seconds, PPS)
+//! and the throttle, but the stages perfkit measures on the device last from
+//! a few hundred to a few thousand cycles (a CRC over a 55-byte message, a
+//! header, a frame): they need cycles. One clock for both keeps the report
+//! consistent; [`alarm_at`] uses the timer only to sleep.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+use cortex_m::peripheral::{scb::SystemHandler, syst::SystClkSource, SCB, SYST};
+use cortex_m_rt::exception;
+use rp2040_hal::pac::{self, interrupt};
+
+/// CPU and SysTick clock rate after `init_clocks_and_plls`.
+pub const CPU_HZ: u32 = 125_000_000;
+const RELOAD: u32 = 0x00FF_FFFF;
+
+static WRAPS: AtomicU32 = AtomicU32::new(0);
+
+/// Starts SysTick free-running at the CPU clock with its wrap exception.
+pub fn start(mut syst: SYST, scb: &mut SCB) {
+    syst.set_clock_source(SystClkSource::Core);
+    syst.set_reload(RELOAD);
+    syst.clear_current();
+    // SAFETY: lowest priority for the wrap counter; nothing depends on
+    // SysTick's priority relative to other handlers.
+    unsafe { scb.set_priority(SystemHandler::SysTick, 0xC0) };
+    syst.enable_interrupt();
+    syst.enable_counter();
+}
+
+/// Cycles since [`start`].
+#[inline]
+pub fn now() -> u64 {
+    cortex_m::interrupt::free(|_| {
+        let wraps = WRAPS.load(Ordering::Relaxed);
+        let cvr = SYST::get_current();
+        let mut elapsed = ((wraps as u64) << 24) | (RELOAD - cvr) as u64;
+        // A wrap happened but its exception has not run: the counter has
+        // reloaded (so it reads high) and WRAPS is one short.
+        if SCB::is_pendst_pending() && cvr > RELOAD / 2 {
+            elapsed += 1 << 24;
+        }
+        elapsed
+    })
+}
+
+/// Nanoseconds since [`start`] (exact at 125 MHz: 8 ns per cycle).
+#[inline]
+pub fn now_ns() -> u64 {
+    now() * (1_000_000_000 / CPU_HZ as u64)
+}
+
+#[exception]
+fn SysTick() {
+    WRAPS.store(
+        WRAPS.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
+}
+
+/// Arms TIMER alarm 0 as a wake-up source (the timer must be out of reset).
+pub fn enable_sleep() {
+    // SAFETY: the handler only clears the alarm flag.
+    unsafe { cortex_m::peripheral::NVIC::unmask(pac::Interrupt::TIMER_IRQ_0) };
+}
+
+/// Sleeps (WFI) until `now_ns() >= t`, woken by TIMER alarm 0 (1 us
+/// resolution); the SysTick wrap may wake it earlier, so it loops.
+pub fn sleep_until_ns(t: u64) {
+    // SAFETY: alarm 0 belongs to this function and its handler.
+    let timer = unsafe { &*pac::TIMER::ptr() };
+    loop {
+        let now = now_ns();
+        if now >= t {
+            return;
+        }
+        let wait_us = (t - now).div_ceil(1000).min(u32::MAX as u64 / 2) as u32;
+        cortex_m::interrupt::free(|_| {
+            timer.intr().write(|w| w.alarm_0().clear_bit_by_one());
+            timer.inte().modify(|_, w| w.alarm_0().set_bit());
+            let target = timer.timerawl().read().bits().wrapping_add(wait_us);
+            timer.alarm0().write(|w| unsafe { w.bits(target) });
+            cortex_m::asm::wfi();
+        });
+    }
+}
+
+/// Sleeps for `ns` nanoseconds.
+pub fn sleep_ns(ns: u64) {
+    sleep_until_ns(now_ns() + ns);
+}
+
+#[interrupt]
+fn TIMER_IRQ_0() {
+    // SAFETY: see sleep_until_ns.
+    let timer = unsafe { &*pac::TIMER::ptr() };
+    timer.intr().write(|w| w.alarm_0().clear_bit_by_one());
+}
+
+/// perfkit's clock: cycles.
+pub struct Cycles;
+
+impl perfkit::Clock for Cycles {
+    fn now(&self) -> u64 {
+        now()
+    }
+    fn ticks_per_second(&self) -> u64 {
+        CPU_HZ as u64
+    }
+}
