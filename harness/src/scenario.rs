@@ -698,7 +698,7 @@ impl Config {
                     ("transfer", "link") => relevant_link_key(link, p.key),
                     ("heaps", "heaps") => true,
                     ("pico", "pico") | ("pico", "transfer") => true,
-                    ("pico", "link") => matches!(p.key, "baud"),
+                    ("pico", "link") => matches!(p.key, "baud" | "device"),
                     _ => false,
                 }
             })

@@ -306,3 +306,35 @@ fn batched_heaps_scenario_runs_both_implementations() {
         .collect();
     assert_eq!(impls.len(), 2);
 }
+
+#[test]
+fn pico_scenario_moves_the_image_both_ways_on_the_emulator() {
+    let (o, r, _d) = run_scenario(
+        "scenarios/uart-pico.toml",
+        &[
+            "--set",
+            "throttle_pps=0",
+            "--set",
+            "block_size=50",
+            "--quiet",
+        ],
+    );
+    assert!(
+        o.status.success(),
+        "needs the firmware and emulator from scripts/setup.d/40-firmware.sh: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(r.runs.len(), 2, "device as sender and as receiver");
+    for rec in &r.runs {
+        assert_eq!(rec.time_base, TimeBase::Virtual);
+        assert!(
+            rec.integrity.ok,
+            "{:?}: {:?}",
+            rec.config["role"], rec.integrity
+        );
+        assert_eq!(rec.integrity.sha256_received, image_sha());
+        let dev = rec.device_stages.as_ref().expect("device snapshot");
+        assert!(!dev.sites.is_empty(), "device stages reported");
+        assert!(rec.link.utilisation.unwrap() > 0.5);
+    }
+}
