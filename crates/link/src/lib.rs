@@ -25,6 +25,27 @@
 //! assert_eq!(link.stats().packets_in, 3);
 //! ```
 //!
+//! A byte link is read the same way; the reader keeps its partial frame
+//! between reads, since a frame may arrive in several chunks:
+//!
+//! ```
+//! use perfkit_link::{ByteLink, ByteLoopback, ReadOutcome};
+//! use std::time::Duration;
+//!
+//! let mut link = ByteLoopback::with_max_chunk(3); // reads return <= 3 bytes
+//! link.write(b"\xffhello\xff").unwrap();
+//! link.close(); // the peer is done: EOF once drained
+//! let (mut buf, mut stream) = ([0u8; 64], Vec::new());
+//! loop {
+//!     match link.read(&mut buf, Duration::from_millis(10)).unwrap() {
+//!         ReadOutcome::Data(n) => stream.extend_from_slice(&buf[..n]), // feed the deframer
+//!         ReadOutcome::Timeout => continue, // run the other end, check a deadline
+//!         ReadOutcome::Eof => break,
+//!     }
+//! }
+//! assert_eq!(stream, b"\xffhello\xff");
+//! ```
+//!
 //! Every read takes a timeout (`Duration::ZERO` = non-blocking), so a runner
 //! never hangs on a dead peer; byte links report end of stream as
 //! [`ReadOutcome::Eof`]. Writes either complete or return an error (a pipe

@@ -322,6 +322,22 @@ mod tests {
     }
 
     #[test]
+    fn pair_directions_are_independent() {
+        let mut pair = Pair::new(cfg(8, 0), cfg(2, 0)).unwrap();
+        let t_ab = pair.a_to_b.write(0, b"ping");
+        let t_ba = pair.b_to_a.write(0, b"pong");
+        // Full duplex: both directions use the wire at the same time.
+        assert_eq!(t_ab, t_ba);
+        let mut buf = [0u8; 8];
+        assert_eq!(pair.a_to_b.read(t_ab, &mut buf), 4);
+        assert_eq!(&buf[..4], b"ping");
+        // B's side has only a 2-byte buffer: A, reading late, loses half.
+        assert_eq!(pair.b_to_a.read(t_ba, &mut buf), 2);
+        assert_eq!(pair.b_to_a.stats().overflow, 2);
+        assert_eq!(pair.a_to_b.stats().overflow, 0);
+    }
+
+    #[test]
     fn zero_settings_are_refused() {
         assert!(Line::new(cfg(0, 0)).is_err());
         assert!(Line::new(UartConfig {

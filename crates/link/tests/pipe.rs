@@ -3,6 +3,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use perfkit_link::faults::{FaultConfig, Faulty};
 use perfkit_link::{spawn_pipeline, ByteLink, ChildLink, ErrorKind, ReadOutcome};
 
 fn pattern(n: usize) -> Vec<u8> {
@@ -136,4 +137,45 @@ fn two_processes_joined_by_a_pipe() {
     assert!(tx.wait().unwrap().success());
     assert!(rx.wait().unwrap().success());
     assert!(std::fs::read(&dst).unwrap() == data);
+}
+
+#[test]
+fn faults_over_a_real_pipe_are_counted_and_repeat() {
+    let run = || {
+        let cfg = FaultConfig {
+            seed: 3,
+            byte_drop: 0.01,
+            byte_duplicate: 0.01,
+            bit_error_rate: 1e-4,
+            ..FaultConfig::default()
+        };
+        let mut link = Faulty::new(ChildLink::spawn(&["cat"]).unwrap(), &cfg).unwrap();
+        let data = pattern(50_000);
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 8192];
+        for chunk in data.chunks(500) {
+            link.write(chunk).unwrap();
+        }
+        link.inner_mut().close_stdin();
+        loop {
+            match link.read(&mut buf, Duration::from_secs(10)).unwrap() {
+                ReadOutcome::Data(n) => got.extend_from_slice(&buf[..n]),
+                ReadOutcome::Eof => break,
+                ReadOutcome::Timeout => panic!("cat went silent"),
+            }
+        }
+        (got, link.fault_stats())
+    };
+    let (a, stats) = run();
+    let (b, stats_b) = run();
+    assert_eq!(stats, stats_b);
+    assert!(a == b, "same seed, same damage");
+    assert_eq!(
+        a.len() as u64,
+        50_000 - stats.bytes_dropped + stats.bytes_duplicated
+    );
+    assert!(
+        stats.bytes_dropped > 300 && stats.bits_flipped > 10,
+        "{stats:?}"
+    );
 }
