@@ -287,7 +287,11 @@ pub(crate) fn run_emulated(cfg: &PicoRunConfig, runner: &Path) -> Result<PicoRun
             let mut finished = false;
             while !dev.report.is_done() {
                 if emu.now() >= deadline {
-                    return Err(Error::device("no report from the receiving device"));
+                    let state = emu.state().unwrap_or_default();
+                    return Err(Error::device(format!(
+                        "no report from the receiving device ({} RX overruns; {state})",
+                        dev.overruns
+                    )));
                 }
                 if !finished && emu.now() >= finish_at {
                     emu.write(&control_frame(ctl_seq, &[proto::kind::FINISH]))?;

@@ -157,6 +157,14 @@ impl Emulator {
         }
     }
 
+    /// The core's registers and the UART model's state, for error messages.
+    pub fn state(&mut self) -> Result<String, Error> {
+        writeln!(self.stdin, "state").map_err(io_err)?;
+        self.stdin.flush().map_err(io_err)?;
+        let line = self.read_line()?;
+        Ok(line.trim_start_matches("state ").to_owned())
+    }
+
     fn read_line(&mut self) -> Result<String, Error> {
         self.line.clear();
         let n = self.stdout.read_line(&mut self.line).map_err(io_err)?;

@@ -266,9 +266,9 @@ class PacedUart {
       this.wire.push({ t, b });
     }
     this.wireFreeAt = t;
-    if (!this.rxAlarm.scheduled && this.wire.length > 0) {
-      this.rxAlarm.schedule(this.wire[0].t - now);
-    }
+    // (Re)schedule for the head of the wire: rp2040js leaves `scheduled` set
+    // after an alarm fires, so it cannot tell whether one is pending.
+    if (this.wire.length > 0) this.rxAlarm.schedule(this.wire[0].t - now);
   }
 
   rxArrive() {
