@@ -284,6 +284,10 @@ impl Injector {
 }
 
 /// A link wrapped with seeded fault injection.
+///
+/// Packets held back for reordering are released after later packets, by
+/// [`PacketLink::flush`] (call it when the sender is done), or, in the rx
+/// direction, as soon as the wrapped link has nothing more to deliver.
 #[derive(Debug)]
 pub struct Faulty<L> {
     inner: L,
