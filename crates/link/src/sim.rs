@@ -266,3 +266,169 @@ pub fn run(
         events,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sends `frames` frames of `len` bytes, the k-th not before `k * gap_ns`.
+    struct Frames {
+        left: usize,
+        sent: u64,
+        gap_ns: u64,
+        buf: Vec<u8>,
+    }
+
+    impl SimSender for Frames {
+        fn poll(&mut self, now: u64) -> SenderStep<'_> {
+            if self.left == 0 {
+                return SenderStep::Done;
+            }
+            let slot = self.sent * self.gap_ns;
+            if now < slot {
+                return SenderStep::WaitUntil(slot);
+            }
+            self.left -= 1;
+            self.sent += 1;
+            SenderStep::Frame(&self.buf)
+        }
+    }
+
+    /// Records each call; a message completes every `per` bytes.
+    #[derive(Default)]
+    struct Calls {
+        per: usize,
+        seen: usize,
+        calls: Vec<(u64, usize)>,
+    }
+
+    impl SimReceiver for Calls {
+        fn on_bytes(&mut self, now: u64, bytes: &[u8]) -> u32 {
+            self.calls.push((now, bytes.len()));
+            let before = self.seen / self.per;
+            self.seen += bytes.len();
+            (self.seen / self.per - before) as u32
+        }
+    }
+
+    fn cfg(rx_buffer: usize, tx_buffer: usize) -> SimConfig {
+        SimConfig {
+            uart: UartConfig {
+                baud: 115_200,
+                bits_per_char: 10,
+                rx_buffer,
+                tx_buffer,
+            },
+            send: Costs {
+                per_message_ns: 1_000,
+                per_byte_ns: 10,
+            },
+            receive: ReceiveCosts::default(),
+            time_cap_ns: u64::MAX,
+        }
+    }
+
+    #[test]
+    fn one_frame_timeline() {
+        let c = cfg(64, 0);
+        let mut tx = Frames {
+            left: 1,
+            sent: 0,
+            gap_ns: 0,
+            buf: vec![7; 10],
+        };
+        let mut rx = Calls {
+            per: 10,
+            ..Calls::default()
+        };
+        let mut c2 = c;
+        c2.receive.per_message_ns = 5_000;
+        let r = run(&c2, &mut tx, &mut rx).unwrap();
+        // CPU first (1,000 + 10 x 10 ns), then a write that blocks until sent.
+        let start = 1_100;
+        let done = start + c.uart.wire_ns(10);
+        assert_eq!(r.sender.first_message_ns, Some(start));
+        assert_eq!(r.sender.last_message_ns, Some(done));
+        // An idle receiver with free bytes takes each byte as it arrives.
+        assert_eq!(rx.calls.len(), 10);
+        for (k, &(t, n)) in rx.calls.iter().enumerate() {
+            assert_eq!((t, n), (start + c.uart.wire_ns(k as u64 + 1), 1));
+        }
+        assert_eq!(r.receiver.last_message_ns, Some(done + 5_000));
+        assert_eq!(r.end_ns, done + 5_000);
+        assert_eq!((r.wire_bytes, r.overflow_drops), (10, 0));
+    }
+
+    #[test]
+    fn busy_receiver_overflows_and_then_drains() {
+        let mut c = cfg(4, 0);
+        c.receive.per_message_ns = 1_000_000_000; // one second per message
+        let mut tx = Frames {
+            left: 2,
+            sent: 0,
+            gap_ns: 0,
+            buf: vec![1; 10],
+        };
+        // Every call completes a message, so the first byte makes it busy.
+        let mut rx = Calls {
+            per: 1,
+            ..Calls::default()
+        };
+        let r = run(&c, &mut tx, &mut rx).unwrap();
+        // Byte 1 is taken; of the 19 that arrive while busy, 4 fit.
+        assert_eq!(r.overflow_drops, 15);
+        assert_eq!(r.delivered_bytes, 5);
+        assert_eq!(rx.calls.len(), 2);
+        assert_eq!(
+            rx.calls[1].1, 4,
+            "the second wake-up takes the whole buffer"
+        );
+        assert_eq!(r.rx_high_water, 4);
+    }
+
+    #[test]
+    fn throttle_spaces_frames_and_fifo_returns_early() {
+        let c = cfg(1000, 32);
+        let gap = 10_000_000;
+        let mut tx = Frames {
+            left: 3,
+            sent: 0,
+            gap_ns: gap,
+            buf: vec![0; 20],
+        };
+        let mut rx = Calls {
+            per: 20,
+            ..Calls::default()
+        };
+        let r = run(&c, &mut tx, &mut rx).unwrap();
+        // 20 bytes fit the 32-byte FIFO, so each write returns at once; the
+        // last frame is written at 2 x gap + CPU.
+        assert_eq!(r.sender.first_message_ns, Some(1_200));
+        assert_eq!(r.sender.last_message_ns, Some(2 * gap + 1_200));
+        assert_eq!(r.receiver.messages, 3);
+        let line_time = c.uart.wire_ns(20);
+        assert_eq!(r.end_ns, 2 * gap + 1_200 + line_time);
+        let u = r.utilisation;
+        let expect = c.uart.utilisation(60, 2 * gap + line_time);
+        assert!((u - expect).abs() < 1e-12, "{u} vs {expect}");
+    }
+
+    #[test]
+    fn poll_interval_delays_wake_ups() {
+        let mut c = cfg(64, 0);
+        c.receive.poll_interval_ns = 1_000_000;
+        let mut tx = Frames {
+            left: 1,
+            sent: 0,
+            gap_ns: 0,
+            buf: vec![0; 3],
+        };
+        let mut rx = Calls {
+            per: 3,
+            ..Calls::default()
+        };
+        run(&c, &mut tx, &mut rx).unwrap();
+        // All three bytes arrive within the first 1 ms: one wake-up at 1 ms.
+        assert_eq!(rx.calls, vec![(1_000_000, 3)]);
+    }
+}
