@@ -3,7 +3,9 @@
 //! `cargo bench -p perfkit-stack --bench stages -- --warm-up-time 1 --measurement-time 3`
 //!
 //! Throughput is payload bytes, so criterion prints MB/s; packets/s follow
-//! from the message counts printed at start-up.
+//! from the message counts printed at start-up. Stage benches run with
+//! perfkit recording switched off at run time; `e2e` is also run with it on
+//! (`e2e_instrumented`).
 
 use std::hint::black_box;
 
@@ -51,6 +53,7 @@ fn message(payload: usize) -> Vec<u8> {
 }
 
 fn framing(c: &mut Criterion) {
+    perfkit::set_enabled(false);
     let mut g = c.benchmark_group("frame");
     for payload in [50usize, 249] {
         let msg = message(payload);
@@ -100,6 +103,7 @@ fn messages(data: &[u8], block: u8) -> Vec<Vec<u8>> {
 const FILE: usize = 1 << 20;
 
 fn receiver(c: &mut Criterion) {
+    perfkit::set_enabled(false);
     let mut g = c.benchmark_group("receiver");
     let data = random(FILE);
     for block in [50u8, 249] {
@@ -173,9 +177,27 @@ fn end_to_end(c: &mut Criterion, group: &str) {
     g.finish();
 }
 
-fn e2e(c: &mut Criterion) {
-    end_to_end(c, "e2e");
+fn sha256(c: &mut Criterion) {
+    use sha2::{Digest, Sha256};
+    let mut g = c.benchmark_group("sha256");
+    for n in [249usize, 64 * 1024] {
+        let data = random(n);
+        g.throughput(Throughput::Bytes(n as u64));
+        g.bench_function(format!("{n}"), |b| {
+            b.iter(|| Sha256::digest(black_box(&data)))
+        });
+    }
+    g.finish();
 }
 
-criterion_group!(benches, crc16, framing, receiver, e2e);
+/// End to end with perfkit recording off at run time (the target figure)
+/// and on (what an instrumented run costs).
+fn e2e(c: &mut Criterion) {
+    perfkit::set_enabled(false);
+    end_to_end(c, "e2e");
+    perfkit::set_enabled(true);
+    end_to_end(c, "e2e_instrumented");
+}
+
+criterion_group!(benches, crc16, framing, sha256, receiver, e2e);
 criterion_main!(benches);

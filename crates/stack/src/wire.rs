@@ -16,6 +16,7 @@
 
 use core::fmt;
 
+use crate::buffer::{Buffer, NoRoom};
 use crate::error::{Error, ErrorKind, Result};
 
 /// CRC-16/SPI-FUJITSU (a.k.a. CRC-16/AUG-CCITT), the profile's checksum.
@@ -272,9 +273,61 @@ impl fmt::Display for Repr {
     }
 }
 
+fn no_room(e: NoRoom) -> Error {
+    ErrorKind::BufferTooSmall {
+        need: e.wanted,
+        have: e.available,
+    }
+    .into()
+}
+
+/// Turn the payload in `buf`'s window into a link message in place: the
+/// header goes into the headroom (at least [`HEADER_LEN`] bytes) and the CRC
+/// into the tailroom (at least [`CRC_LEN`]); the payload does not move.
+pub fn encapsulate<S: AsRef<[u8]> + AsMut<[u8]>>(
+    buf: &mut Buffer<S>,
+    seqno: u8,
+    chn: u8,
+    blockno: u16,
+) -> Result<()> {
+    let payload_len = buf.len();
+    if payload_len > MAX_PAYLOAD {
+        return Err(ErrorKind::PayloadTooLong { len: payload_len }.into());
+    }
+    if buf.tailroom() < CRC_LEN {
+        return Err(no_room(NoRoom {
+            wanted: CRC_LEN,
+            available: buf.tailroom(),
+        }));
+    }
+    stage!("sender::add_header", {
+        let h = buf.prepend(HEADER_LEN).map_err(no_room)?;
+        h[field::LEN] = (payload_len + OVERHEAD - 1) as u8;
+        h[field::SEQNO] = seqno;
+        h[field::CHN] = chn;
+        h[field::BLOCKNO].copy_from_slice(&blockno.to_be_bytes());
+    });
+    let body = buf.as_slice();
+    let crc = stage!("wire::crc16", bytes = body.len(), crc16(body));
+    buf.append(CRC_LEN)
+        .map_err(no_room)?
+        .copy_from_slice(&crc.to_be_bytes());
+    Ok(())
+}
+
+/// Check the link message in `buf`'s window (length, CRC) and strip header
+/// and CRC by moving the window's ends, leaving the payload in place.
+pub fn decapsulate<S: AsRef<[u8]> + AsMut<[u8]>>(buf: &mut Buffer<S>) -> Result<Repr> {
+    let repr = Repr::parse(&Packet::new_checked(buf.as_slice())?)?;
+    buf.strip_front(HEADER_LEN).map_err(no_room)?;
+    buf.strip_back(CRC_LEN).map_err(no_room)?;
+    Ok(repr)
+}
+
 /// Size first, then write in place: build a whole link message in `out`,
-/// letting `fill` write the payload directly into its final place, then add
-/// the CRC. Returns the message length.
+/// letting `fill` write the payload directly into its final place (a
+/// [`Buffer`] window after [`HEADER_LEN`] bytes of headroom), then add header
+/// and CRC around it with [`encapsulate`]. Returns the message length.
 pub fn build(
     out: &mut [u8],
     seqno: u8,
@@ -286,22 +339,15 @@ pub fn build(
     if payload_len > MAX_PAYLOAD {
         return Err(ErrorKind::PayloadTooLong { len: payload_len }.into());
     }
-    let repr = Repr {
-        seqno,
-        chn,
-        blockno,
-        payload_len,
-    };
-    let n = repr.buffer_len();
+    let n = payload_len + OVERHEAD;
     let have = out.len();
-    let buf = out
+    let out = out
         .get_mut(..n)
         .ok_or(Error::new(ErrorKind::BufferTooSmall { need: n, have }))?;
-    let mut p = Packet::new_unchecked(buf);
-    fill(p.payload_mut())?;
-    stage!("sender::add_header", repr.emit(&mut p));
-    p.fill_crc();
-    Ok(n)
+    let mut buf = Buffer::new(out, HEADER_LEN);
+    fill(buf.append(payload_len).map_err(no_room)?)?;
+    encapsulate(&mut buf, seqno, chn, blockno)?;
+    Ok(buf.len())
 }
 
 /// Control message type numbers (first payload byte).
@@ -579,6 +625,25 @@ mod tests {
             Repr::parse(&p).unwrap_err().kind(),
             ErrorKind::Crc { .. }
         ));
+    }
+
+    #[test]
+    fn encapsulate_and_decapsulate_move_offsets_only() {
+        let mut b: Buffer<[u8; 64]> = Buffer::with_headroom(HEADER_LEN);
+        b.append(4).unwrap().copy_from_slice(b"data");
+        let payload_at = b.headroom();
+        encapsulate(&mut b, 3, 0x01, 9).unwrap();
+        assert_eq!(b.headroom(), 0);
+        assert_eq!(b.len(), 4 + OVERHEAD);
+        assert_eq!(&b.as_slice()[..5], &[10, 3, 1, 0, 9]);
+        let r = decapsulate(&mut b).unwrap();
+        assert_eq!(r.blockno, 9);
+        assert_eq!(b.as_slice(), b"data");
+        assert_eq!(b.headroom(), payload_at);
+        // No headroom: an error, not a panic.
+        let mut b: Buffer<[u8; 64]> = Buffer::with_headroom(2);
+        b.append(1).unwrap();
+        assert!(encapsulate(&mut b, 0, 0, 0).is_err());
     }
 
     #[test]
