@@ -4,12 +4,17 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use perfkit_stack::wire::{self, Packet};
-use perfkit_stack::{Deframer, Framing, MemorySource, Poll, Receiver, Sender, SenderConfig, VecSink};
+use perfkit_stack::{
+    Deframer, Framing, MemorySource, Poll, Receiver, Sender, SenderConfig, VecSink,
+};
 use sha2::{Digest, Sha256};
 
 use crate::emulator::{Emulator, Slice, CPU_HZ};
 use crate::proto::{self, Config, DeviceRole, Hello, Message, ReportCollector};
-use crate::{Error, ErrorKind, Integrity, LinkStats, PicoRunConfig, PicoRunOutcome, Side, Stage, Stages, BITS_PER_CHAR};
+use crate::{
+    Error, ErrorKind, Integrity, LinkStats, PicoRunConfig, PicoRunOutcome, Side, Stage, Stages,
+    BITS_PER_CHAR,
+};
 
 /// Virtual time slice while the host only listens (5 ms: about 58 bytes).
 const LISTEN_SLICE: u64 = CPU_HZ / 200;
@@ -130,7 +135,9 @@ pub(crate) fn control_frame(seq: u8, payload: &[u8]) -> Vec<u8> {
     })
     .expect("control payloads are short");
     let mut out = vec![0u8; Framing::Dttk.max_encoded_len(n)];
-    let m = Framing::Dttk.encode(&msg[..n], &mut out).expect("sized by max_encoded_len");
+    let m = Framing::Dttk
+        .encode(&msg[..n], &mut out)
+        .expect("sized by max_encoded_len");
     out.truncate(m);
     out
 }
@@ -152,7 +159,11 @@ fn step(emu: &mut Emulator, dev: &mut DeviceSide, until: u64) -> Result<(), Erro
     let slice = emu.run_until(until)?;
     if trace() {
         for (t, b) in &slice.runs {
-            eprintln!("pico: t={t} device sent {} bytes: {:02x?}", b.len(), &b[..b.len().min(48)]);
+            eprintln!(
+                "pico: t={t} device sent {} bytes: {:02x?}",
+                b.len(),
+                &b[..b.len().min(48)]
+            );
         }
     }
     dev.feed_slice(&slice);
@@ -197,7 +208,9 @@ pub(crate) fn run_emulated(cfg: &PicoRunConfig, runner: &Path) -> Result<PicoRun
     let char_cycles = dev.char_cycles;
     let timeout = (cfg.timeout_s * CPU_HZ as f64) as u64;
 
-    wait_for(&mut emu, &mut dev, HANDSHAKE_LIMIT, "HELLO", |d| d.hello.is_some())?;
+    wait_for(&mut emu, &mut dev, HANDSHAKE_LIMIT, "HELLO", |d| {
+        d.hello.is_some()
+    })?;
     let hello = dev.hello.expect("waited for it");
     if cfg.role == DeviceRole::Receiver && input.len() as u64 > hello.rx_capacity as u64 {
         return Err(Error::new(ErrorKind::Config {
@@ -214,13 +227,14 @@ pub(crate) fn run_emulated(cfg: &PicoRunConfig, runner: &Path) -> Result<PicoRun
     emu.write(&control_frame(ctl_seq, &config_message(cfg).encode()))?;
     ctl_seq = ctl_seq.wrapping_add(1);
     wait_for(&mut emu, &mut dev, HANDSHAKE_LIMIT, "READY", |d| d.ready)?;
-    let t0 = emu.now();
 
     // Host side of the transfer.
     let mut host_tx: Option<(Side, u64)> = None;
     match cfg.role {
         DeviceRole::Sender => {
-            wait_for(&mut emu, &mut dev, timeout, "report", |d| d.report.is_done())?;
+            wait_for(&mut emu, &mut dev, timeout, "report", |d| {
+                d.report.is_done()
+            })?;
         }
         DeviceRole::Receiver => {
             let name = cfg
@@ -236,12 +250,13 @@ pub(crate) fn run_emulated(cfg: &PicoRunConfig, runner: &Path) -> Result<PicoRun
                 throttle_pps: cfg.throttle_pps,
                 ..SenderConfig::default()
             };
-            let mut tx = Sender::new(MemorySource::new(&input, name.as_bytes()), scfg).map_err(|e| {
-                Error::new(ErrorKind::Config {
-                    key: "sender",
-                    message: e.to_string(),
-                })
-            })?;
+            let mut tx =
+                Sender::new(MemorySource::new(&input, name.as_bytes()), scfg).map_err(|e| {
+                    Error::new(ErrorKind::Config {
+                        key: "sender",
+                        message: e.to_string(),
+                    })
+                })?;
             let mut msg = [0u8; wire::MAX_MESSAGE];
             let mut framed = vec![0u8; Framing::Dttk.max_encoded_len(wire::MAX_MESSAGE)];
             let mut t = emu.now();
@@ -302,6 +317,23 @@ pub(crate) fn run_emulated(cfg: &PicoRunConfig, runner: &Path) -> Result<PicoRun
             }
         }
     }
+    let out = finish(cfg, &input, dev, host_tx, |addr, len| {
+        emu.read_memory(addr, len)
+    });
+    drop(emu);
+    out
+}
+
+/// Builds the outcome from the device's report and the host side's figures;
+/// `read_mem` reads the device's RAM (the received file).
+pub(crate) fn finish(
+    cfg: &PicoRunConfig,
+    input: &[u8],
+    mut dev: DeviceSide,
+    host_tx: Option<(Side, u64)>,
+    mut read_mem: impl FnMut(u32, u32) -> Result<Vec<u8>, Error>,
+) -> Result<PicoRunOutcome, Error> {
+    let hello = dev.hello.ok_or_else(|| Error::device("no HELLO"))?;
     // The report is whole once DONE arrived; nothing else follows.
     dev.report
         .check()
@@ -323,7 +355,7 @@ pub(crate) fn run_emulated(cfg: &PicoRunConfig, runner: &Path) -> Result<PicoRun
         .collect();
     let device_stages = device_stages(&dev.report.sites, tick_hz);
 
-    let sha_sent = sha256_hex(&input);
+    let sha_sent = sha256_hex(input);
     let (tx, rx, received, wire_bytes, missing) = match cfg.role {
         DeviceRole::Sender => {
             let rx = dev.receiver.take().expect("host receiver");
@@ -345,13 +377,17 @@ pub(crate) fn run_emulated(cfg: &PicoRunConfig, runner: &Path) -> Result<PicoRun
             let missing: Vec<u32> = rx.missing_blocks().collect();
             let complete = rx.state() == perfkit_stack::State::Complete;
             let data = rx.into_sink().data;
-            let received = if complete || !data.is_empty() { data } else { Vec::new() };
+            let received = if complete || !data.is_empty() {
+                data
+            } else {
+                Vec::new()
+            };
             (device_side, side, received, dev.data_wire_bytes, missing)
         }
         DeviceRole::Receiver => {
             let (side, wire_bytes) = host_tx.expect("host sent");
             let received = if summary.buf_len > 0 {
-                emu.read_memory(summary.buf_addr, summary.buf_len)?
+                read_mem(summary.buf_addr, summary.buf_len)?
             } else {
                 Vec::new()
             };
@@ -365,8 +401,6 @@ pub(crate) fn run_emulated(cfg: &PicoRunConfig, runner: &Path) -> Result<PicoRun
             (side, device_side, received, wire_bytes, missing)
         }
     };
-    drop(emu);
-    let _ = t0;
 
     if let Some(out) = &cfg.output {
         std::fs::write(out, &received).map_err(|e| Error::io(out, e))?;
@@ -388,7 +422,8 @@ pub(crate) fn run_emulated(cfg: &PicoRunConfig, runner: &Path) -> Result<PicoRun
         utilisation: (tx.seconds > 0.0).then(|| wire_bytes as f64 / (bytes_per_sec * tx.seconds)),
         counters: BTreeMap::new(),
     };
-    link.counters.insert("uart_rx_overruns".into(), dev.overruns);
+    link.counters
+        .insert("uart_rx_overruns".into(), dev.overruns);
     link.counters.insert("bad_control".into(), dev.bad_control);
     let run_seconds = summary.end_ticks as f64 / tick_hz as f64;
     Ok(PicoRunOutcome {

@@ -45,25 +45,33 @@ impl Firmware {
     /// Reads and checks an RP2040 firmware ELF.
     pub fn load(path: &Path) -> Result<Firmware, Error> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        Firmware::parse(&bytes).map_err(|m| {
-            Error::new(ErrorKind::Setup(format!("{}: {m}", path.display())))
-        })
+        Firmware::parse(&bytes)
+            .map_err(|m| Error::new(ErrorKind::Setup(format!("{}: {m}", path.display()))))
     }
 
     /// Parses ELF bytes; every problem is an error message, never a panic.
     pub fn parse(bytes: &[u8]) -> Result<Firmware, String> {
-        let elf = ElfFile32::<object::Endianness>::parse(bytes).map_err(|e| format!("not a 32-bit ELF: {e}"))?;
+        let elf = ElfFile32::<object::Endianness>::parse(bytes)
+            .map_err(|e| format!("not a 32-bit ELF: {e}"))?;
         if elf.architecture() != object::Architecture::Arm {
-            return Err(format!("built for {:?}, not ARM (thumbv6m-none-eabi)", elf.architecture()));
+            return Err(format!(
+                "built for {:?}, not ARM (thumbv6m-none-eabi)",
+                elf.architecture()
+            ));
         }
         let endian = elf.endian();
         let header = elf.elf_header();
         let mut segments = Vec::new();
-        for ph in header.program_headers(endian, bytes).map_err(|e| e.to_string())? {
+        for ph in header
+            .program_headers(endian, bytes)
+            .map_err(|e| e.to_string())?
+        {
             if ph.p_type(endian) != object::elf::PT_LOAD {
                 continue;
             }
-            let data = ph.data(endian, bytes).map_err(|_| "segment past end of file".to_owned())?;
+            let data = ph
+                .data(endian, bytes)
+                .map_err(|_| "segment past end of file".to_owned())?;
             if data.is_empty() {
                 continue;
             }
@@ -72,7 +80,10 @@ impl Firmware {
             let in_flash = addr >= FLASH_START && end <= (FLASH_START + FLASH_SIZE) as u64;
             let in_sram = addr >= SRAM_START && end <= (SRAM_START + SRAM_SIZE) as u64;
             if !in_flash && !in_sram {
-                return Err(format!("segment at 0x{addr:08x} ({} bytes) is outside flash and SRAM", data.len()));
+                return Err(format!(
+                    "segment at 0x{addr:08x} ({} bytes) is outside flash and SRAM",
+                    data.len()
+                ));
             }
             segments.push(Segment {
                 addr,
@@ -85,7 +96,10 @@ impl Firmware {
         segments.sort_by_key(|s| s.addr);
         for w in segments.windows(2) {
             if w[0].addr as u64 + w[0].data.len() as u64 > w[1].addr as u64 {
-                return Err(format!("segments at 0x{:08x} and 0x{:08x} overlap", w[0].addr, w[1].addr));
+                return Err(format!(
+                    "segments at 0x{:08x} and 0x{:08x} overlap",
+                    w[0].addr, w[1].addr
+                ));
             }
         }
         if segments[0].addr != FLASH_START {

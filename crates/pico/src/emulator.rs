@@ -129,7 +129,11 @@ impl Emulator {
                 Some("fault") => {
                     // The firmware's panic handler prints its location as
                     // plain text just before it stops: show it.
-                    let tail: Vec<u8> = slice.runs.iter().flat_map(|(_, b)| b.iter().copied()).collect();
+                    let tail: Vec<u8> = slice
+                        .runs
+                        .iter()
+                        .flat_map(|(_, b)| b.iter().copied())
+                        .collect();
                     let text = String::from_utf8_lossy(&tail[tail.len().saturating_sub(200)..]);
                     let said = text
                         .rsplit_once("panic at ")
@@ -199,7 +203,9 @@ fn io_err(e: std::io::Error) -> Error {
 
 fn protocol(line: &str) -> Error {
     let shown: String = line.chars().take(120).collect();
-    Error::new(ErrorKind::Device(format!("unexpected line from the emulator: {shown:?}")))
+    Error::new(ErrorKind::Device(format!(
+        "unexpected line from the emulator: {shown:?}"
+    )))
 }
 
 fn parse_u64(s: Option<&str>) -> Result<u64, Error> {

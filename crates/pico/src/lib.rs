@@ -126,7 +126,12 @@ impl PicoRunConfig {
 
     /// Checks every value, naming the first bad one.
     pub fn validate(&self) -> Result<(), Error> {
-        let bad = |key: &'static str, why: &str| Err(Error::new(ErrorKind::Config { key, message: why.into() }));
+        let bad = |key: &'static str, why: &str| {
+            Err(Error::new(ErrorKind::Config {
+                key,
+                message: why.into(),
+            }))
+        };
         if self.block_size == 0 || self.block_size > 249 {
             return bad("block_size", "must be 1..=249");
         }
@@ -294,13 +299,55 @@ mod tests {
             ErrorKind::Config { key, .. } => key,
             k => panic!("{k:?}"),
         };
-        assert_eq!(key_of(PicoRunConfig { block_size: 0, ..ok.clone() }), "block_size");
-        assert_eq!(key_of(PicoRunConfig { block_size: 250, ..ok.clone() }), "block_size");
-        assert_eq!(key_of(PicoRunConfig { baud: 9600, ..ok.clone() }), "baud");
-        assert_eq!(key_of(PicoRunConfig { repeats: 256, ..ok.clone() }), "repeats");
-        assert_eq!(key_of(PicoRunConfig { throttle_pps: 70_000, ..ok.clone() }), "throttle_pps");
-        assert_eq!(key_of(PicoRunConfig { timeout_s: f64::NAN, ..ok.clone() }), "timeout_s");
-        assert_eq!(key_of(PicoRunConfig { start_meta: 1 << 16, ..ok }), "start_meta");
+        assert_eq!(
+            key_of(PicoRunConfig {
+                block_size: 0,
+                ..ok.clone()
+            }),
+            "block_size"
+        );
+        assert_eq!(
+            key_of(PicoRunConfig {
+                block_size: 250,
+                ..ok.clone()
+            }),
+            "block_size"
+        );
+        assert_eq!(
+            key_of(PicoRunConfig {
+                baud: 9600,
+                ..ok.clone()
+            }),
+            "baud"
+        );
+        assert_eq!(
+            key_of(PicoRunConfig {
+                repeats: 256,
+                ..ok.clone()
+            }),
+            "repeats"
+        );
+        assert_eq!(
+            key_of(PicoRunConfig {
+                throttle_pps: 70_000,
+                ..ok.clone()
+            }),
+            "throttle_pps"
+        );
+        assert_eq!(
+            key_of(PicoRunConfig {
+                timeout_s: f64::NAN,
+                ..ok.clone()
+            }),
+            "timeout_s"
+        );
+        assert_eq!(
+            key_of(PicoRunConfig {
+                start_meta: 1 << 16,
+                ..ok
+            }),
+            "start_meta"
+        );
     }
 
     #[cfg(not(feature = "probe"))]

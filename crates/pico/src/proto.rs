@@ -230,7 +230,10 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn err(&self, what: &'static str) -> DecodeError {
-        DecodeError { kind: self.kind, what }
+        DecodeError {
+            kind: self.kind,
+            what,
+        }
     }
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if self.buf.len() < n {
@@ -278,7 +281,10 @@ impl Message {
     /// payloads are errors, never panics.
     pub fn decode(payload: &[u8]) -> Result<Message, DecodeError> {
         let Some((&kind, rest)) = payload.split_first() else {
-            return Err(DecodeError { kind: 0, what: "empty payload" });
+            return Err(DecodeError {
+                kind: 0,
+                what: "empty payload",
+            });
         };
         let mut r = Reader { kind, buf: rest };
         let msg = match kind {
@@ -482,9 +488,81 @@ impl ReportCollector {
     }
 }
 
+/// Decodes a report from a byte stream of framed control messages (what the
+/// firmware writes to RTT, or a capture of its UART). Frames on other
+/// channels, bad CRCs and unknown messages are skipped; the caller checks the
+/// result with [`ReportCollector::check`].
+pub fn decode_report_stream(bytes: &[u8]) -> ReportCollector {
+    use perfkit_stack::{wire::Packet, Deframer, Framing};
+    let mut deframer: Deframer = Deframer::new(Framing::Dttk);
+    let mut report = ReportCollector::default();
+    deframer.push(bytes, |frame| {
+        let Ok(p) = Packet::new_checked(frame) else {
+            return;
+        };
+        if p.chn() != CHANNEL || p.verify_crc().is_err() {
+            return;
+        }
+        if let Ok(m) = Message::decode(p.payload()) {
+            report.push(m);
+        }
+    });
+    report
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // A whole report as the firmware writes it to RTT: SUMMARY, COUNTERS,
+    // SITES, DONE, each a dttk frame on channel 0xFE (seqno 2..5). The DONE
+    // frame's CRC (0x3262) was checked against an independent CRC-16/SPI-FUJITSU.
+    fn rtt_fixture() -> Vec<u8> {
+        let hex = concat!(
+            "ff4902fefe0000c3010000000000000003e80000000000002328000002b700008796",
+            "2000000000008796",
+            "0101010101010101010101010101010101010101010101010101010101010101",
+            "e328ff",
+            "ff2403fefe0000c4020a6372635f6572726f727300000001087365715f676170730000000085d2ff",
+            "ff3804fefe0000c5010f72656365697665723a3a73746f7265000002b7000009a8000019c0",
+            "0000000000468d60000009a800000a00000012c0b83bff",
+            "ff0b05fefe0000c6000100023262ff",
+        );
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn decodes_an_rtt_report_capture() {
+        let r = decode_report_stream(&rtt_fixture());
+        assert_eq!(r.check(), Ok(()));
+        let s = r.summary.unwrap();
+        assert_eq!(s.role, DeviceRole::Receiver);
+        assert_eq!(
+            (s.start_ticks, s.end_ticks, s.blocks, s.bytes),
+            (1000, 9000, 695, 34_710)
+        );
+        assert_eq!((s.buf_addr, s.buf_len), (0x2000_0000, 34_710));
+        assert_eq!(
+            r.counters,
+            vec![("crc_errors".to_owned(), 1), ("seq_gaps".to_owned(), 0)]
+        );
+        assert_eq!(r.sites.len(), 1);
+        assert_eq!(r.sites[0].name, "receiver::store");
+        assert_eq!(
+            (r.sites[0].calls, r.sites[0].min, r.sites[0].max),
+            (695, 2472, 6592)
+        );
+        // Junk around the frames (a probe attaching mid-stream) is skipped;
+        // a truncated capture is reported as incomplete, not a panic.
+        let mut noisy = b"\x00junk".to_vec();
+        noisy.extend(rtt_fixture());
+        assert_eq!(decode_report_stream(&noisy).check(), Ok(()));
+        let cut = rtt_fixture();
+        assert!(decode_report_stream(&cut[..cut.len() - 5]).check().is_err());
+    }
 
     // Bytes as the firmware emits them (fixture written out by hand from the
     // format above, so the decoder is checked against the format, not against
@@ -512,10 +590,15 @@ mod tests {
     #[test]
     fn decodes_sites_fixture() {
         let m = Message::decode(SITES_FIXTURE).unwrap();
-        let Message::Sites(s) = &m else { panic!("{m:?}") };
+        let Message::Sites(s) = &m else {
+            panic!("{m:?}")
+        };
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].name, "crc16");
-        assert_eq!((s[0].calls, s[0].min, s[0].max, s[0].cum), (695, 3000, 4000, 2_275_448));
+        assert_eq!(
+            (s[0].calls, s[0].min, s[0].max, s[0].cum),
+            (695, 3000, 4000, 2_275_448)
+        );
         assert_eq!((s[0].p50, s[0].p90, s[0].p99), (3100, 3200, 3900));
         assert_eq!(s[1].name, "x");
         assert_eq!(m.encode(), SITES_FIXTURE);
@@ -524,8 +607,8 @@ mod tests {
     #[test]
     fn decodes_hello_fixture() {
         let b = [
-            0xC1, 0x01, 0x07, 0x73, 0x59, 0x40, 0x07, 0x73, 0x59, 0x40, 0x00, 0x00, 0x87, 0x96, 0x00, 0x00,
-            0xA0, 0x00,
+            0xC1, 0x01, 0x07, 0x73, 0x59, 0x40, 0x07, 0x73, 0x59, 0x40, 0x00, 0x00, 0x87, 0x96,
+            0x00, 0x00, 0xA0, 0x00,
         ];
         assert_eq!(
             Message::decode(&b).unwrap(),
@@ -541,7 +624,12 @@ mod tests {
     #[test]
     fn every_message_round_trips() {
         let msgs = [
-            Message::Hello(Hello { cpu_hz: 1, tick_hz: 2, image_len: 3, rx_capacity: 4 }),
+            Message::Hello(Hello {
+                cpu_hz: 1,
+                tick_hz: 2,
+                image_len: 3,
+                rx_capacity: 4,
+            }),
             Message::Config(Config {
                 role: DeviceRole::Receiver,
                 blocksz: 50,
@@ -564,7 +652,10 @@ mod tests {
                 sha256: [7; 32],
             }),
             Message::Counters(vec![("crc_errors".into(), 3), ("overruns".into(), 0)]),
-            Message::Done { sites: 5, counters: 2 },
+            Message::Done {
+                sites: 5,
+                counters: 2,
+            },
         ];
         for m in msgs {
             assert_eq!(Message::decode(&m.encode()).unwrap(), m);
@@ -574,9 +665,16 @@ mod tests {
     #[test]
     fn malformed_payloads_are_errors() {
         assert_eq!(Message::decode(&[]).unwrap_err().what, "empty payload");
-        assert_eq!(Message::decode(&[0x42]).unwrap_err().what, "unknown message type");
+        assert_eq!(
+            Message::decode(&[0x42]).unwrap_err().what,
+            "unknown message type"
+        );
         // Truncated at every length: an error each time, never a panic.
-        let full = Message::Done { sites: 1, counters: 1 }.encode();
+        let full = Message::Done {
+            sites: 1,
+            counters: 1,
+        }
+        .encode();
         for n in 1..full.len() {
             assert_eq!(Message::decode(&full[..n]).unwrap_err().what, "truncated");
         }
@@ -594,7 +692,10 @@ mod tests {
         let mut c = ReportCollector::default();
         assert!(c.check().is_err());
         c.push(Message::decode(SITES_FIXTURE).unwrap());
-        c.push(Message::Done { sites: 3, counters: 0 });
+        c.push(Message::Done {
+            sites: 3,
+            counters: 0,
+        });
         assert_eq!(c.check(), Err("no SUMMARY message"));
         assert!(!c.push(Message::Ready));
     }
