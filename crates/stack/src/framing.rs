@@ -121,12 +121,22 @@ fn first_zero_byte(w: u64) -> Option<usize> {
     }
 }
 
-/// Scan eight bytes at a time for the first byte where `zero_if(word)` has a
-/// zero byte; `tail` decides single bytes.
+/// Scan for the first byte where `hit` holds. Chunks of 32 bytes are tested
+/// with a branch-free fold that LLVM vectorises (SSE2 compares and a mask
+/// on x86_64), then eight bytes at a time with `zero_if` (a word that has a
+/// zero byte exactly where `hit` holds), then byte by byte.
 #[inline(always)]
-fn scan(s: &[u8], zero_if: impl Fn(u64) -> u64, tail: impl Fn(u8) -> bool) -> usize {
-    let mut chunks = s.chunks_exact(8);
+fn scan(s: &[u8], zero_if: impl Fn(u64) -> u64, hit: impl Fn(u8) -> bool) -> usize {
     let mut i = 0;
+    let mut wide = s.chunks_exact(32);
+    for c in &mut wide {
+        if c.iter().fold(false, |a, &b| a | hit(b)) {
+            break;
+        }
+        i += 32;
+    }
+    let rest = &s[i..];
+    let mut chunks = rest.chunks_exact(8);
     for c in &mut chunks {
         let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
         if let Some(k) = first_zero_byte(zero_if(w)) {
@@ -137,7 +147,7 @@ fn scan(s: &[u8], zero_if: impl Fn(u64) -> u64, tail: impl Fn(u8) -> bool) -> us
     i + chunks
         .remainder()
         .iter()
-        .position(|&b| tail(b))
+        .position(|&b| hit(b))
         .unwrap_or(chunks.remainder().len())
 }
 
