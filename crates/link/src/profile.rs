@@ -60,6 +60,17 @@ pub struct ReceiveCosts {
     pub poll_interval_ns: u64,
 }
 
+impl ReceiveCosts {
+    /// Cost of completing `messages` messages from `bytes` bytes.
+    pub fn cost_ns(&self, messages: u64, bytes: u64) -> u64 {
+        Costs {
+            per_message_ns: self.per_message_ns,
+            per_byte_ns: self.per_byte_ns,
+        }
+        .cost_ns(messages, bytes)
+    }
+}
+
 /// The device's UART buffers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -181,7 +181,7 @@ pub fn run(
                 if arrival <= r_ready {
                     r_ready
                 } else if poll > 0 {
-                    r_ready + (arrival - r_ready).div_ceil(poll) * poll
+                    r_ready.saturating_add((arrival - r_ready).div_ceil(poll).saturating_mul(poll))
                 } else {
                     arrival
                 }
@@ -199,9 +199,10 @@ pub fn run(
         } else {
             r_next.unwrap_or(r_ready)
         };
-        if t > cfg.time_cap_ns {
+        // u64::MAX: time saturated (costs or waits beyond any cap).
+        if t > cfg.time_cap_ns || t == u64::MAX {
             timed_out = true;
-            end_ns = cfg.time_cap_ns;
+            end_ns = cfg.time_cap_ns.min(t);
             break;
         }
         events += 1;
@@ -209,7 +210,7 @@ pub fn run(
             match sender.poll(s_time) {
                 SenderStep::Frame(frame) => {
                     let cost = cfg.send.cost_ns(1, frame.len() as u64);
-                    let start = s_time + cost;
+                    let start = s_time.saturating_add(cost);
                     let done = line.write(start, frame);
                     tx.first_message_ns.get_or_insert(start);
                     tx.last_message_ns = Some(done);
@@ -220,7 +221,7 @@ pub fn run(
                 }
                 // Always move on by at least 1 ns, so a sender that keeps
                 // asking to wait for the past cannot stall the loop.
-                SenderStep::WaitUntil(until) => s_time = until.max(s_time + 1),
+                SenderStep::WaitUntil(until) => s_time = until.max(s_time.saturating_add(1)),
                 SenderStep::Done => {
                     s_done = true;
                     end_ns = end_ns.max(s_time);
@@ -234,9 +235,8 @@ pub fn run(
                 continue;
             }
             let messages = receiver.on_bytes(t, &buf[..n]);
-            let cost = cfg.receive.per_byte_ns.saturating_mul(n as u64)
-                + cfg.receive.per_message_ns.saturating_mul(messages as u64);
-            r_ready = t + cost;
+            let cost = cfg.receive.cost_ns(messages as u64, n as u64);
+            r_ready = t.saturating_add(cost);
             rx.bytes += n as u64;
             rx.busy_ns += cost;
             if messages > 0 {
@@ -411,6 +411,25 @@ mod tests {
         let u = r.utilisation;
         let expect = c.uart.utilisation(60, 2 * gap + line_time);
         assert!((u - expect).abs() < 1e-12, "{u} vs {expect}");
+    }
+
+    #[test]
+    fn absurd_costs_end_at_the_cap_without_overflow() {
+        let mut c = cfg(64, 0);
+        c.send.per_message_ns = u64::MAX;
+        c.time_cap_ns = u64::MAX;
+        let mut tx = Frames {
+            left: 5,
+            sent: 0,
+            gap_ns: 0,
+            buf: vec![0; 3],
+        };
+        let mut rx = Calls {
+            per: 3,
+            ..Calls::default()
+        };
+        let r = run(&c, &mut tx, &mut rx).unwrap();
+        assert!(r.timed_out);
     }
 
     #[test]

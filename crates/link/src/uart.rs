@@ -66,10 +66,14 @@ impl UartConfig {
         Ok(())
     }
 
-    /// Wire time of `n` characters sent back to back, in nanoseconds (rounded up).
+    /// Wire time of `n` characters sent back to back, in nanoseconds
+    /// (rounded up; `u64::MAX` for a zero baud rate or an overflow).
     pub fn wire_ns(&self, n: u64) -> u64 {
+        if self.baud == 0 {
+            return u64::MAX;
+        }
         let num = n as u128 * self.bits_per_char as u128 * 1_000_000_000u128;
-        num.div_ceil(self.baud as u128) as u64
+        u64::try_from(num.div_ceil(self.baud as u128)).unwrap_or(u64::MAX)
     }
 
     /// Characters per second the line carries at most.
@@ -160,7 +164,9 @@ impl Line {
                 self.stats.first_start_ns.get_or_insert(self.burst_origin);
             }
             self.burst_len += 1;
-            let end = self.burst_origin + self.cfg.wire_ns(self.burst_len);
+            let end = self
+                .burst_origin
+                .saturating_add(self.cfg.wire_ns(self.burst_len));
             self.wire.push_back((end, b));
             self.stats.last_end_ns = end;
         }
