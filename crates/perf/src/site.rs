@@ -21,6 +21,7 @@ pub struct Site {
     line: u32,
     state: AtomicU8,
     next: AtomicPtr<Site>,
+    calls: AtomicU64,
     cum: AtomicU64,
     min: AtomicU64,
     max: AtomicU64,
@@ -45,6 +46,7 @@ impl Site {
             line,
             state: AtomicU8::new(UNREGISTERED),
             next: AtomicPtr::new(ptr::null_mut()),
+            calls: AtomicU64::new(0),
             cum: AtomicU64::new(0),
             min: AtomicU64::new(u64::MAX),
             max: AtomicU64::new(0),
@@ -95,6 +97,14 @@ impl Site {
     #[inline(always)]
     pub fn record(&self, ticks: u64, bytes: u64) {
         self.hist.record(ticks);
+        self.record_counters(ticks, bytes);
+    }
+
+    /// Everything [`Site::record`] does but the histogram (which the
+    /// measurement guards add one call later, see `stack::flush`).
+    #[inline(always)]
+    pub(crate) fn record_counters(&self, ticks: u64, bytes: u64) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         self.cum.fetch_add(ticks, Ordering::Relaxed);
         // A load first: after warm-up min/max almost never change, and a
         // plain load is far cheaper than a locked read-modify-write.
@@ -125,9 +135,9 @@ impl Site {
     pub fn line(&self) -> u32 {
         self.line
     }
-    /// Number of recorded calls (the histogram's total count).
+    /// Number of recorded calls.
     pub fn calls(&self) -> u64 {
-        self.hist.count()
+        self.calls.load(Ordering::Relaxed)
     }
     /// Shortest duration in ticks (0 when no calls).
     pub fn min_ticks(&self) -> u64 {
@@ -183,6 +193,7 @@ impl Site {
     /// flight may land half before, half after).
     pub fn clear(&self) {
         self.hist.clear();
+        self.calls.store(0, Ordering::Relaxed);
         self.cum.store(0, Ordering::Relaxed);
         self.min.store(u64::MAX, Ordering::Relaxed);
         self.max.store(0, Ordering::Relaxed);
@@ -204,8 +215,10 @@ impl core::fmt::Debug for Site {
 }
 
 /// Visit every registered site (most recently registered first), without
-/// allocating. Sites with no calls are visited too.
+/// allocating. Sites with no calls are visited too. Adds the calling
+/// thread's deferred histogram sample first ([`crate::stack::flush`]).
 pub fn for_each_site(mut f: impl FnMut(&'static Site)) {
+    crate::stack::flush();
     let mut p = HEAD.load(Ordering::Acquire);
     while !p.is_null() {
         // SAFETY: only `&'static Site`s are ever pushed, and never removed.

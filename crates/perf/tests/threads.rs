@@ -7,13 +7,20 @@ fn many_threads_lose_no_counts() {
     const THREADS: u64 = 16;
     const CALLS: u64 = 20_000;
     std::thread::scope(|s| {
-        for t in 0..THREADS {
-            s.spawn(move || {
-                for i in 0..CALLS {
-                    let _g = perfkit::span!("threads.outer");
-                    perfkit::measure!("threads.shared", bytes = t + 1, std::hint::black_box(i));
-                }
-            });
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                s.spawn(move || {
+                    for i in 0..CALLS {
+                        let _g = perfkit::span!("threads.outer");
+                        perfkit::measure!("threads.shared", bytes = t + 1, std::hint::black_box(i));
+                    }
+                })
+            })
+            .collect();
+        // An explicit join waits for the thread's exit, thread-local
+        // destructors included (they hand back the deferred samples).
+        for h in handles {
+            h.join().unwrap();
         }
     });
     let snap = perfkit::snapshot();
@@ -27,8 +34,13 @@ fn many_threads_lose_no_counts() {
         THREADS * CALLS
     );
     assert_eq!(snap.stack("threads.outer").unwrap().calls, THREADS * CALLS);
-    // The histogram and the counters agree.
+    // The histogram and the counters agree: every deferred sample landed.
     assert!(shared.min_ns <= shared.p50_ns && shared.p50_ns <= shared.max_ns);
+    perfkit::for_each_site(|s| {
+        if s.name().starts_with("threads.") && s.name() != "threads.reuse" {
+            assert_eq!(s.histogram().count(), s.calls(), "{}", s.name());
+        }
+    });
 }
 
 #[test]
