@@ -83,8 +83,10 @@ pub static PARAMS: &[Param] = &[
     p!("rx_profile", "link", "rx_profile", Ty::Str, null, "uart: cost profile of the receiving device (overrides profile)"),
     p!("device", "link", "device", Ty::Str, null, "serial: the sender's serial device (a pty pair is made when unset)"),
     p!("peer_device", "link", "peer_device", Ty::Str, null, "serial: the receiver's serial device (wired to device)"),
-    p!("sender_cmd", "link", "sender_cmd", Ty::StrList, null, "pipe: an external sender (argv) writing the wire profile to stdout"),
-    p!("receiver_cmd", "link", "receiver_cmd", Ty::StrList, null, "pipe: an external receiver (argv) reading the wire profile from stdin"),
+    p!("sender_cmd", "link", "sender_cmd", Ty::StrList, null,
+       "pipe: an external sender (argv) writing the wire profile to stdout; \"perfkit\" = the built-in one"),
+    p!("receiver_cmd", "link", "receiver_cmd", Ty::StrList, null,
+       "pipe: an external receiver (argv) reading the wire profile from stdin; \"perfkit\" = the built-in one"),
     p!("chunk", "link", "chunk", Ty::Int(1, 1 << 24), 65536, "pipe/serial: largest read, bytes"),
     // transfer
     p!("block_size", "transfer", "block_size", Ty::Int(1, 249), 50, "payload bytes per data message (1..=249)"),
@@ -278,9 +280,14 @@ fn convert(p: &Param, v: &DeValue<'_>) -> Result<Value, String> {
             .map(Value::from)
             .ok_or_else(|| format!("expected {want}, found {got}")),
         Ty::StrList => {
+            // "perfkit" names the built-in end, so a sweep can compare an
+            // external program with perfkit's own: ["perfkit", ["my-rx", "{output}"]].
+            if v.as_str() == Some("perfkit") {
+                return Ok(Value::from("perfkit"));
+            }
             let arr = v
                 .as_array()
-                .ok_or_else(|| format!("expected {want}, found {got}"))?;
+                .ok_or_else(|| format!("expected {want} or \"perfkit\", found {got}"))?;
             let mut out = Vec::new();
             for item in arr.iter() {
                 let s = item.get_ref().as_str().ok_or_else(|| {
@@ -560,7 +567,8 @@ impl Scenario {
                 ("receiver_cmd", "pipe"),
                 ("peer_device", "serial"),
             ] {
-                if !self.base[name].is_null() && link != why && self.kind == "transfer" {
+                let set = !self.base[name].is_null() && self.base[name] != "perfkit";
+                if set && link != why && self.kind == "transfer" {
                     return Err(ctx.err(
                         None,
                         Some(&format!("link.{name}")),
@@ -828,6 +836,20 @@ mod tests {
         assert!(s.set("block_size=0").unwrap_err().contains("out of range"));
         assert!(s.set("bogus=1").unwrap_err().contains("unknown parameter"));
         assert!(s.set("noequals").unwrap_err().contains("KEY=VALUE"));
+    }
+
+    #[test]
+    fn implementations_sweep_as_commands() {
+        let s = parse("[link]\nkind = \"pipe\"\n[sweep]\nreceiver_cmd = [\"perfkit\", [\"python3\", \"rx.py\", \"{output}\"]]\n").unwrap();
+        let cs = s.configs();
+        assert_eq!(cs.len(), 2);
+        assert_eq!(cs[0].list("receiver_cmd"), None, "built-in");
+        assert_eq!(
+            cs[1].list("receiver_cmd").unwrap(),
+            vec!["python3", "rx.py", "{output}"]
+        );
+        let e = parse("[link]\nkind = \"pipe\"\nreceiver_cmd = []\n").unwrap_err();
+        assert!(e.to_string().contains("non-empty"), "{e}");
     }
 
     #[test]
