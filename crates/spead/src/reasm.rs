@@ -153,12 +153,27 @@ impl Heap {
             .collect()
     }
 
-    /// The value of the first item with this ID.
+    /// The value of the first item with this ID (no allocation: one pass
+    /// to find it, one to find where it ends).
     pub fn item(&self, id: u32) -> Option<ItemValue<'_>> {
-        self.items()
-            .into_iter()
-            .find(|i| i.id == id)
-            .map(|i| i.value)
+        let p = self
+            .pointers
+            .iter()
+            .find(|p| p.id() == id && id != id::NULL)?;
+        if p.is_immediate() {
+            return Some(ItemValue::Immediate(p.value()));
+        }
+        let len = self.payload.len() as u64;
+        let start = p.value();
+        let end = self
+            .pointers
+            .iter()
+            .filter(|q| !q.is_immediate() && q.value() > start)
+            .map(|q| q.value())
+            .min()
+            .unwrap_or(len)
+            .min(len);
+        (start <= end).then(|| ItemValue::Bytes(&self.payload[start as usize..end as usize]))
     }
 
     /// Whether this heap carries STREAM_CTRL = stop.
@@ -393,6 +408,7 @@ pub struct Stream {
     stopped: bool,
     bad_descriptors: u64,
     config: Config,
+    pending: Vec<Heap>,
 }
 
 impl Stream {
@@ -404,6 +420,7 @@ impl Stream {
             stopped: false,
             bad_descriptors: 0,
             config,
+            pending: Vec::new(),
         }
     }
 
@@ -434,21 +451,29 @@ impl Stream {
         if self.stopped {
             return;
         }
-        let mut done: Vec<Heap> = Vec::new();
+        let mut done = core::mem::take(&mut self.pending);
         let _ = self.reasm.add_packet(bytes, &mut |h| done.push(h));
-        self.deliver(done, on_heap);
+        if !done.is_empty() {
+            self.deliver(&mut done, on_heap);
+        }
+        self.pending = done;
     }
 
     /// Ends the stream: heaps under assembly are counted incomplete.
     pub fn flush(&mut self, on_heap: &mut impl FnMut(&Heap, &[ItemDescriptor])) {
         let mut done: Vec<Heap> = Vec::new();
         self.reasm.flush(&mut |h| done.push(h));
-        self.deliver(done, on_heap);
+        self.deliver(&mut done, on_heap);
     }
 
-    fn deliver(&mut self, done: Vec<Heap>, on_heap: &mut impl FnMut(&Heap, &[ItemDescriptor])) {
-        for heap in done {
-            if heap.complete {
+    fn deliver(
+        &mut self,
+        done: &mut Vec<Heap>,
+        on_heap: &mut impl FnMut(&Heap, &[ItemDescriptor]),
+    ) {
+        for heap in done.drain(..) {
+            let has_descriptors = heap.pointers.iter().any(|p| p.id() == id::DESCRIPTOR);
+            if heap.complete && has_descriptors {
                 for item in heap.items() {
                     if item.id != id::DESCRIPTOR {
                         continue;
@@ -462,6 +487,8 @@ impl Stream {
                         Err(_) => self.bad_descriptors += 1,
                     }
                 }
+            }
+            if heap.complete {
                 if heap.is_stop() {
                     self.stopped = true;
                 }
