@@ -2,10 +2,12 @@
 //! print MB/s with the perfkit/spead2 ratios.
 //!
 //! ```text
-//! cargo run --release -p perfkit-spead --example sweep -- [volume_MiB] [time_cap_s] [sizes_KiB,..]
+//! cargo run --release -p perfkit-spead --example sweep -- [volume_MiB] [time_cap_s] [sizes_KiB,..] [repeats]
 //! ```
 //!
-//! Defaults: 256 MiB per point, 5 s cap, every power of two from 8 KiB to 4 MiB.
+//! Defaults: 256 MiB per point, 5 s cap, every power of two from 8 KiB to 4 MiB,
+//! 3 repeats per point with the median reported (the five configurations are
+//! interleaved within each repeat, so background load hits them alike).
 //! spead2 must be installed (`scripts/setup.d/30-spead2.sh`).
 
 use perfkit_spead::run::{run, Impl, RunConfig, RunStats};
@@ -24,6 +26,7 @@ fn main() {
             .collect(),
         None => (13..=22).map(|p| 1usize << p).collect(),
     };
+    let repeats: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(3).max(1);
     let points = [
         (Impl::Perfkit, Mode::Heap),
         (Impl::Perfkit, Mode::Batch),
@@ -32,49 +35,51 @@ fn main() {
         (Impl::Spead2, Mode::Batch),
     ];
     println!(
-        "{:>8} | {:>10} {:>10} {:>10} | {:>10} {:>10} | {:>7} {:>7} {:>9} | rx complete/expected per column",
+        "{:>8} | {:>10} {:>10} {:>10} | {:>10} {:>10} | {:>7} {:>7} {:>9} | rx verified/expected per run, per column",
         "heap", "pk heap", "pk batch", "pk gso", "s2 heap", "s2 batch", "gso/s2", "bat/s2", "bat/heap"
     );
     for &hs in &sizes {
-        let mut mb = Vec::new();
-        let mut rx = Vec::new();
-        for &(implementation, mode) in &points {
-            let cfg = RunConfig {
-                heap_size: hs,
-                mode,
-                implementation,
-                volume_bytes: volume_mib << 20,
-                time_cap: Duration::from_secs_f64(cap),
-                ..RunConfig::default()
-            };
-            match run(&cfg) {
-                Ok(s) => {
-                    if std::env::var_os("SWEEP_STAGES").is_some() {
-                        eprintln!(
-                            "{implementation} {mode} {hs}: {:.3}s sent {} heaps, {} calls",
-                            s.seconds, s.heaps, s.send_calls
-                        );
-                        for st in &s.stages {
+        let mut samples: Vec<Vec<f64>> = vec![Vec::new(); points.len()];
+        let mut rx: Vec<String> = vec![String::new(); points.len()];
+        for _ in 0..repeats {
+            for (k, &(implementation, mode)) in points.iter().enumerate() {
+                let cfg = RunConfig {
+                    heap_size: hs,
+                    mode,
+                    implementation,
+                    volume_bytes: volume_mib << 20,
+                    time_cap: Duration::from_secs_f64(cap),
+                    ..RunConfig::default()
+                };
+                match run(&cfg) {
+                    Ok(s) => {
+                        if std::env::var_os("SWEEP_STAGES").is_some() {
                             eprintln!(
-                                "    {:<20} calls {:>8} cum {:>8.3}s p50 {:>8}ns",
-                                st.name,
-                                st.calls,
-                                st.cum_ns as f64 / 1e9,
-                                st.p50_ns
+                                "{implementation} {mode} {hs}: {:.3}s sent {} heaps, {} calls, {} gso fallbacks",
+                                s.seconds, s.heaps, s.send_calls, s.gso_fallbacks
                             );
+                            for st in &s.stages {
+                                eprintln!(
+                                    "    {:<20} calls {:>8} cum {:>8.3}s p50 {:>8}ns",
+                                    st.name,
+                                    st.calls,
+                                    st.cum_ns as f64 / 1e9,
+                                    st.p50_ns
+                                );
+                            }
+                            perfkit::reset();
                         }
-                        perfkit::reset();
+                        samples[k].push(s.mb_per_s);
+                        rx[k].push_str(&summary(&s));
                     }
-                    mb.push(s.mb_per_s);
-                    rx.push(summary(&s));
-                }
-                Err(e) => {
-                    eprintln!("{implementation} {mode} {hs}: {e}");
-                    mb.push(f64::NAN);
-                    rx.push("error".into());
+                    Err(e) => {
+                        eprintln!("{implementation} {mode} {hs}: {e}");
+                        rx[k].push_str("error ");
+                    }
                 }
             }
         }
+        let mb: Vec<f64> = samples.iter_mut().map(|v| median(v)).collect();
         println!(
             "{:>7}K | {:>10.0} {:>10.0} {:>10.0} | {:>10.0} {:>10.0} | {:>7.2} {:>7.2} {:>9.2} | {}",
             hs / 1024,
@@ -86,12 +91,20 @@ fn main() {
             mb[2] / mb[4],
             mb[1] / mb[4],
             mb[1] / mb[0],
-            rx.join(" ")
+            rx.join("| ")
         );
     }
 }
 
 fn summary(s: &RunStats) -> String {
     let mark = if s.rx.verify_failures > 0 { "!" } else { "" };
-    format!("{}/{}{}", s.rx.verified_heaps, s.rx.heaps_expected, mark)
+    format!("{}/{}{} ", s.rx.verified_heaps, s.rx.heaps_expected, mark)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }

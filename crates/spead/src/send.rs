@@ -268,6 +268,11 @@ impl UdpSender {
         &self.stats
     }
 
+    /// The socket (for options this type does not cover).
+    pub fn socket(&self) -> &UdpSocket {
+        &self.socket
+    }
+
     /// Whether GSO is (still) in use.
     pub fn gso_active(&self) -> bool {
         self.gso
@@ -484,12 +489,22 @@ mod tests {
         heap_size: usize,
         heaps: usize,
     ) -> (Stats, std::vec::Vec<std::vec::Vec<u8>>) {
+        roundtrip_with(config, heap_size, heaps, |_| {})
+    }
+
+    fn roundtrip_with(
+        config: Config,
+        heap_size: usize,
+        heaps: usize,
+        prepare: impl FnOnce(&UdpSender),
+    ) -> (Stats, std::vec::Vec<std::vec::Vec<u8>>) {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket2::SockRef::from(&rx)
             .set_recv_buffer_size(8 << 20)
             .unwrap();
         rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         let mut tx = UdpSender::connect(rx.local_addr().unwrap(), config).unwrap();
+        prepare(&tx);
         let bufs: std::vec::Vec<std::vec::Vec<u8>> =
             (0..heaps).map(|i| std::vec![i as u8; heap_size]).collect();
         let items: std::vec::Vec<[Item<'_>; 2]> = bufs
@@ -561,5 +576,32 @@ mod tests {
         } else {
             assert_eq!(stats.messages, 20);
         }
+    }
+
+    #[test]
+    fn gso_refused_by_the_kernel_falls_back_and_counts() {
+        // With UDP checksums off (SO_NO_CHECK) the kernel refuses UDP_SEGMENT
+        // with EINVAL: a real refusal, as on a device without checksum offload.
+        let config = Config {
+            gso: true,
+            ..Config::default()
+        };
+        let (stats, got) = roundtrip_with(config, 8192, 20, |tx| {
+            let one: libc::c_int = 1;
+            // SAFETY: plain setsockopt with an int option value.
+            let rc = unsafe {
+                libc::setsockopt(
+                    tx.socket().as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_NO_CHECK,
+                    &one as *const _ as *const libc::c_void,
+                    mem::size_of::<libc::c_int>() as u32,
+                )
+            };
+            assert_eq!(rc, 0);
+        });
+        assert_eq!(stats.gso_fallbacks, 1, "{stats:?}");
+        assert_eq!(stats.messages, 20);
+        assert_eq!(got.len(), 20);
     }
 }
