@@ -309,8 +309,14 @@ impl Reassembler {
                     self.finish(old, out);
                 }
                 let mut buf = self.pool.pop().unwrap_or_default();
-                buf.clear();
-                buf.resize(repr.heap_length.unwrap_or(0) as usize, 0);
+                // A recycled buffer keeps its (initialised) bytes: a complete
+                // heap overwrites them all, an incomplete one has its gaps
+                // zeroed in `finish`, so no memset per heap.
+                match repr.heap_length {
+                    Some(l) if buf.len() >= l as usize => buf.truncate(l as usize),
+                    Some(l) => buf.resize(l as usize, 0),
+                    None => buf.clear(),
+                }
                 self.live.push(Live {
                     cnt: repr.heap_cnt,
                     length: repr.heap_length,
