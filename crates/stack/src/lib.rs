@@ -48,6 +48,27 @@
 //! assert_eq!(rx.sink().data(), file);
 //! ```
 //!
+//! # The API other code calls
+//!
+//! ```text
+//! Sender::new(source: S, cfg: SenderConfig) -> Result<Sender<S>>     // hashes the source for META
+//! Sender::poll(&mut self, now_ns: u64, out: &mut [u8]) -> Result<Poll> // Message(len) | WaitUntil(ns) | Done
+//! Sender::stats() -> &TransferStats, counters() -> &SenderCounters, with_spin(fn(u64))
+//! Framing::{Dttk, Cobs}.encode(msg, out) -> Result<usize>, max_encoded_len(len)
+//! Deframer::<N>::new(framing); push(bytes, |frame| ..); decode(&mut &[u8]) -> Option<&[u8]>; stats()
+//! Receiver::<K, B>::new(channel, sink, framing)
+//! Receiver::on_message(&mut self, msg: &[u8], now_ns) -> Event
+//! Receiver::on_bytes(&mut self, bytes: &[u8], now_ns, &mut impl FnMut(Event))
+//! Receiver::{state, counters, deframer_stats, stats, meta, missing_blocks, has_block, sink}
+//! Mux::<K, C, B>::new([Receiver; C], framing); on_message -> (Option<channel>, Event); on_bytes
+//! wire::{build, encapsulate, decapsulate, Packet, Repr, MetaRepr, EndRepr, Control, crc16}
+//! Source (MemorySource, FileSource), Sink (MemorySink, VecSink, FileSink)
+//! ```
+//!
+//! When the last missing block arrives the receiver returns
+//! [`Event::Complete`] (or [`Event::Failed`] on a hash mismatch) instead of
+//! [`Event::Block`] for that message.
+//!
 //! # Memory
 //!
 //! `#![no_std]`, no allocation anywhere; `alloc` only adds [`io::VecSink`].

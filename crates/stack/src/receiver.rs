@@ -586,3 +586,162 @@ impl<K: Sink, const C: usize, const B: usize> Mux<K, C, B> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::MemorySink;
+    use crate::wire::{self, EndRepr};
+
+    fn msg(out: &mut [u8; 256], seq: u8, chn: u8, block: u16, payload: &[u8]) -> usize {
+        wire::build(out, seq, chn, block, payload.len(), |p| {
+            p.copy_from_slice(payload);
+            Ok(())
+        })
+        .unwrap()
+    }
+
+    fn meta(out: &mut [u8; 256], chn: u8, data: &[u8], bs: u8) -> usize {
+        use sha2::Digest;
+        let sha: [u8; 32] = Sha256::digest(data).into();
+        let m = MetaRepr::for_file(data.len() as u64, bs, sha, b"t").unwrap();
+        let mut p = [0u8; MAX_PAYLOAD];
+        m.emit(&mut p).unwrap();
+        msg(out, 0, chn | CONTROL_BIT, 0, &p[..m.buffer_len()])
+    }
+
+    #[test]
+    fn drops_are_counted_and_blocks_tracked() {
+        let data = b"abcdefghij";
+        let mut rx: Receiver<_, 1> = Receiver::new(3, MemorySink::new([0u8; 16]), Framing::Dttk);
+        let mut m = [0u8; 256];
+        let n = msg(&mut m, 0, 3, 0, b"abcd");
+        assert_eq!(
+            rx.on_message(&m[..n], 0),
+            Event::Dropped(DropReason::NoMeta)
+        );
+        let n = meta(&mut m, 3, data, 4);
+        assert_eq!(
+            rx.on_message(&m[..n], 0),
+            Event::Meta {
+                blocks: 3,
+                size: 10
+            }
+        );
+        let n = msg(&mut m, 2, 3, 3, b"ab");
+        assert_eq!(
+            rx.on_message(&m[..n], 0),
+            Event::Dropped(DropReason::OutOfRange)
+        );
+        let n = msg(&mut m, 3, 3, 1, b"efg");
+        assert_eq!(
+            rx.on_message(&m[..n], 0),
+            Event::Dropped(DropReason::WrongBlockLength)
+        );
+        let n = msg(&mut m, 4, 3, 2, b"ij");
+        assert_eq!(
+            rx.on_message(&m[..n], 0),
+            Event::Block { blockno: 2, len: 2 }
+        );
+        assert_eq!(rx.on_message(&m[..n], 0), Event::Duplicate { blockno: 2 });
+        let n = msg(&mut m, 5, 4, 0, b"abcd");
+        assert_eq!(
+            rx.on_message(&m[..n], 0),
+            Event::Dropped(DropReason::OtherChannel)
+        );
+        let n = wire::build(&mut m, 6, 0x83, 0, 1, |p| EndRepr.emit(p)).unwrap();
+        assert_eq!(rx.on_message(&m[..n], 0), Event::End { missing: 2 });
+        assert_eq!(rx.state(), State::Incomplete);
+        let mut missing = [0u32; 4];
+        let k = rx
+            .missing_blocks()
+            .zip(missing.iter_mut())
+            .map(|(b, s)| *s = b)
+            .count();
+        assert_eq!(&missing[..k], &[0, 1]);
+        // Late blocks still complete the file; block 1 is hashed from the
+        // sink after block 0 fills the gap.
+        let n = msg(&mut m, 7, 3, 0, b"abcd");
+        assert_eq!(
+            rx.on_message(&m[..n], 0),
+            Event::Block { blockno: 0, len: 4 }
+        );
+        let n = msg(&mut m, 8, 3, 1, b"efgh");
+        assert_eq!(rx.on_message(&m[..n], 0), Event::Complete { size: 10 });
+        assert_eq!(rx.sink().data(), data);
+        let c = rx.counters();
+        assert_eq!(
+            (
+                c.no_meta,
+                c.out_of_range,
+                c.wrong_block_length,
+                c.duplicates
+            ),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(c.link.other_channel, 1);
+        // seq 0,0,2,3,4,4,5,... : 0->0 and 4->4 and 0->2 are gaps.
+        assert_eq!(c.link.seq_gaps, 3);
+    }
+
+    #[test]
+    fn capacity_and_damage_never_panic() {
+        let mut rx: Receiver<_, 1> = Receiver::new(0, MemorySink::new([0u8; 64]), Framing::Dttk);
+        let mut m = [0u8; 256];
+        let n = meta(&mut m, 0, &[7u8; 40], 4); // 10 blocks > 8
+        assert_eq!(
+            rx.on_message(&m[..n], 0),
+            Event::Failed(Failure::TooManyBlocks {
+                blocks: 10,
+                capacity: 8
+            })
+        );
+        assert_eq!(
+            rx.on_message(&m[..n], 0),
+            Event::Dropped(DropReason::Finished)
+        );
+        let mut rx: Receiver<_, 8> = Receiver::new(0, MemorySink::new([0u8; 4]), Framing::Dttk);
+        assert!(matches!(
+            rx.on_message(&m[..n], 0),
+            Event::Failed(Failure::Sink(_))
+        ));
+        let mut rx: Receiver<_, 8> = Receiver::new(0, MemorySink::new([0u8; 64]), Framing::Dttk);
+        assert_eq!(rx.on_message(&[], 0), Event::Dropped(DropReason::BadLength));
+        m[n - 1] ^= 1;
+        assert_eq!(rx.on_message(&m[..n], 0), Event::Dropped(DropReason::Crc));
+        let n = msg(&mut m, 0, 0x80, 0, &[0x01; 20]);
+        assert_eq!(
+            rx.on_message(&m[..n], 0),
+            Event::Dropped(DropReason::BadMeta)
+        );
+        let n = msg(&mut m, 0, 0x80, 0, &[0x42]);
+        assert_eq!(
+            rx.on_message(&m[..n], 0),
+            Event::Dropped(DropReason::UnknownControl)
+        );
+    }
+
+    #[test]
+    fn mux_counts_unknown_channels() {
+        let mut mux: Mux<_, 2, 1> = Mux::new(
+            [
+                Receiver::new(1, MemorySink::new([0u8; 8]), Framing::Dttk),
+                Receiver::new(2, MemorySink::new([0u8; 8]), Framing::Dttk),
+            ],
+            Framing::Dttk,
+        );
+        let mut m = [0u8; 256];
+        let n = meta(&mut m, 2, b"xy", 2);
+        assert_eq!(
+            mux.on_message(&m[..n], 0),
+            (Some(2), Event::Meta { blocks: 1, size: 2 })
+        );
+        let n = msg(&mut m, 1, 9, 0, b"xy");
+        assert_eq!(
+            mux.on_message(&m[..n], 0),
+            (None, Event::Dropped(DropReason::OtherChannel))
+        );
+        assert_eq!(mux.link_counters().other_channel, 1);
+        assert_eq!(mux.receiver(1).unwrap().state(), State::WaitMeta);
+    }
+}

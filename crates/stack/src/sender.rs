@@ -401,6 +401,28 @@ mod tests {
     }
 
     #[test]
+    fn slowdown_spins_for_the_configured_time() {
+        use core::sync::atomic::{AtomicU64, Ordering};
+        static SPUN: AtomicU64 = AtomicU64::new(0);
+        fn spin(ns: u64) {
+            SPUN.fetch_add(ns, Ordering::Relaxed);
+        }
+        let cfg = SenderConfig {
+            slowdown_ns_per_packet: 1_000,
+            ..SenderConfig::default()
+        };
+        let mut s = Sender::new(MemorySource::new(b"xyz", b"f"), cfg)
+            .unwrap()
+            .with_spin(spin);
+        let mut out = [0u8; 256];
+        let mut n = 0;
+        while let Poll::Message(_) = s.poll(0, &mut out).unwrap() {
+            n += 1;
+        }
+        assert_eq!(SPUN.load(Ordering::Relaxed), n * 1_000);
+    }
+
+    #[test]
     fn short_output_buffer_is_an_error() {
         let mut s = Sender::new(MemorySource::new(b"x", b"f"), SenderConfig::default()).unwrap();
         assert!(s.poll(0, &mut [0u8; 8]).is_err());
