@@ -19,8 +19,10 @@ use crate::table;
 pub const EXACT_TOLERANCE: f64 = 1e-9;
 
 /// Configuration keys that do not define a configuration (how often it
-/// ran is not what ran), ignored when matching across files.
-pub const NON_IDENTIFYING_KEYS: &[&str] = &["repeats"];
+/// ran is not what ran), ignored when matching across files. Note that
+/// `repeats` is the stack's block-repeat count, a real parameter; the run
+/// count is `runs`.
+pub const NON_IDENTIFYING_KEYS: &[&str] = &["runs", "warmup"];
 
 /// The verdict on one metric of one configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

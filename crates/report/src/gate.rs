@@ -213,14 +213,13 @@ impl GateReport {
             .count();
         if bad > 0 {
             format!(
-                "perfkit gate: {bad} regression(s) in {} of {} checks ({})",
-                self.scenario,
+                "perfkit gate: FAIL: {bad} of {} checks regressed or changed in {}",
                 self.rows.len(),
-                "fails"
+                self.scenario
             )
         } else {
             format!(
-                "perfkit gate: no regression in {} ({} checks)",
+                "perfkit gate: pass: no regression in {} ({} checks)",
                 self.scenario,
                 self.rows.len()
             )

@@ -40,7 +40,7 @@
 //!   reproducible, wide with few repeats, which is why the gate refuses to
 //!   judge rather than guess (see [`gate`]).
 //! - **Configurations** are matched across files by their `config` maps
-//!   (ignoring `repeats`), not by `config_id`, so reordered or extended
+//!   (ignoring the run count `runs` and `warmup`), not by `config_id`, so reordered or extended
 //!   sweeps still compare.
 #![deny(missing_docs)]
 

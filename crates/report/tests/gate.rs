@@ -319,7 +319,7 @@ fn compare_matches_configurations_by_config_not_id() {
     b.runs.reverse();
     for r in &mut b.runs {
         r.config_id = 100 - r.config_id;
-        r.config.insert("repeats".into(), serde_json::json!(99));
+        r.config.insert("runs".into(), serde_json::json!(99));
     }
     let cmp = compare(&[(PathBuf::from("a.json"), a), (PathBuf::from("b.json"), b)]);
     assert!(cmp.unmatched.is_empty());
@@ -327,4 +327,31 @@ fn compare_matches_configurations_by_config_not_id() {
         .rows
         .iter()
         .all(|r| r.deltas[0].verdict == Some(Verdict::NoChange)));
+}
+
+#[test]
+fn block_repeats_is_a_parameter_not_the_run_count() {
+    // `repeats` in a config is the stack's block-repeat count; configurations
+    // that differ only there must stay apart.
+    let spec = Spec {
+        params: vec![(
+            "repeats".into(),
+            vec![
+                serde_json::json!(0),
+                serde_json::json!(1),
+                serde_json::json!(3),
+            ],
+        )],
+        ..Spec::default()
+    };
+    let a = synthetic(&spec);
+    let cmp = compare(&[
+        (PathBuf::from("a.json"), a.clone()),
+        (PathBuf::from("b.json"), a.clone()),
+    ]);
+    let configs: std::collections::BTreeSet<&str> =
+        cmp.rows.iter().map(|r| r.config.as_str()).collect();
+    assert_eq!(configs.len(), 3, "{configs:?}");
+    let r = evaluate(&a, &a, &cfg(&["tx.bps=10"])).unwrap();
+    assert_eq!(r.rows.len(), 3);
 }

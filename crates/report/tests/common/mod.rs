@@ -128,7 +128,7 @@ pub fn synthetic(spec: &Spec) -> Results {
         gate: BTreeMap::new(),
     });
     for (id, mut config) in combinations(&spec.params).into_iter().enumerate() {
-        config.insert("repeats".into(), json!(spec.repeats));
+        config.insert("runs".into(), json!(spec.repeats));
         // A deterministic "true" cost per configuration.
         let size = config
             .values()
