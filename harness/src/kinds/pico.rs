@@ -39,15 +39,17 @@ pub fn run(s: &Scenario, cfg: &Config, _cancel: &AtomicBool) -> anyhow::Result<O
             s.input.display()
         )
     })?;
+    // The same settings, validated the same way, as a host-side sender.
+    let sc = super::endpoint::sender_config(cfg)?;
     let pc = PicoRunConfig {
         target,
         role,
         baud: cfg.int("baud") as u32,
-        block_size: cfg.int("block_size") as u8,
-        start_meta: cfg.int("start_meta") as u32,
-        meta_every: cfg.int("meta_every") as u32,
-        repeats: cfg.int("repeats") as u32,
-        throttle_pps: cfg.float("throttle_pps").round() as u32,
+        block_size: sc.block_size,
+        start_meta: sc.start_meta,
+        meta_every: sc.meta_every,
+        repeats: sc.repeats,
+        throttle_pps: sc.throttle_pps,
         elf: cfg
             .str("elf")
             .map(PathBuf::from)

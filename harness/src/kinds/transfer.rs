@@ -77,7 +77,7 @@ fn deadline(cfg: &Config) -> Duration {
     Duration::from_secs_f64(cfg.float("timeout_s").max(0.001))
 }
 
-fn file_name(input: &Input) -> Vec<u8> {
+pub(super) fn file_name(input: &Input) -> Vec<u8> {
     input
         .path
         .file_name()
@@ -151,18 +151,23 @@ fn loopback(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<
     })
 }
 
-/// A packet link that may carry faults (so the runner can report them).
-trait LoopLink: PacketLink {
+/// A link that may carry injected faults, so a runner can report them.
+trait FaultSource {
     fn fault_stats(&self) -> Option<FaultStats> {
         None
     }
 }
-impl LoopLink for Loopback {}
-impl LoopLink for Faulty<Loopback> {
+impl FaultSource for Loopback {}
+impl FaultSource for PipeLink {}
+impl<L> FaultSource for Faulty<L> {
     fn fault_stats(&self) -> Option<FaultStats> {
         Some(Faulty::fault_stats(self))
     }
 }
+trait LoopLink: PacketLink + FaultSource {}
+impl<T: PacketLink + FaultSource> LoopLink for T {}
+trait RelayOut: ByteLink + FaultSource {}
+impl<T: ByteLink + FaultSource> RelayOut for T {}
 
 /// Replaces `{param}` in an external command with the configuration's values
 /// (and `{input}`, `{output}`).
@@ -408,18 +413,6 @@ fn relay_bytes(
     let stats = to.fault_stats();
     drop(to); // closes the receiver's stdin: it sees end of stream
     Ok(stats)
-}
-
-trait RelayOut: ByteLink {
-    fn fault_stats(&self) -> Option<FaultStats> {
-        None
-    }
-}
-impl RelayOut for PipeLink {}
-impl RelayOut for Faulty<PipeLink> {
-    fn fault_stats(&self) -> Option<FaultStats> {
-        Some(Faulty::fault_stats(self))
-    }
 }
 
 /// Watches a byte stream and counts the data messages on it, giving the

@@ -95,11 +95,7 @@ pub fn run(s: &Scenario, cfg: &Config, input: &Input) -> anyhow::Result<Outcome>
     }
     sc.time_cap_ns = (cfg.float("timeout_s") * 1e9) as u64;
 
-    let name = input
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().as_bytes().to_vec())
-        .unwrap_or_default();
+    let name = super::transfer::file_name(input);
     let framing = endpoint::framing(cfg);
     let mut tx = SimTx {
         tx: endpoint::sender(cfg, &input.bytes, &name)?,
