@@ -38,8 +38,10 @@ fn main() {
         "{:>8} | {:>10} {:>10} {:>10} | {:>10} {:>10} | {:>7} {:>7} {:>9} | rx verified/expected per run, per column",
         "heap", "pk heap", "pk batch", "pk gso", "s2 heap", "s2 batch", "gso/s2", "bat/s2", "bat/heap"
     );
+    let mut cpu_rows = Vec::new();
     for &hs in &sizes {
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); points.len()];
+        let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); points.len()];
         let mut rx: Vec<String> = vec![String::new(); points.len()];
         for _ in 0..repeats {
             for (k, &(implementation, mode)) in points.iter().enumerate() {
@@ -70,6 +72,7 @@ fn main() {
                             perfkit::reset();
                         }
                         samples[k].push(s.mb_per_s);
+                        cpu[k].push(s.mb_per_cpu_s);
                         rx[k].push_str(&summary(&s));
                     }
                     Err(e) => {
@@ -80,6 +83,8 @@ fn main() {
             }
         }
         let mb: Vec<f64> = samples.iter_mut().map(|v| median(v)).collect();
+        let per_cpu: Vec<f64> = cpu.iter_mut().map(|v| median(v)).collect();
+        cpu_rows.push((hs, per_cpu));
         println!(
             "{:>7}K | {:>10.0} {:>10.0} {:>10.0} | {:>10.0} {:>10.0} | {:>7.2} {:>7.2} {:>9.2} | {}",
             hs / 1024,
@@ -92,6 +97,24 @@ fn main() {
             mb[1] / mb[4],
             mb[1] / mb[0],
             rx.join("| ")
+        );
+    }
+    println!();
+    println!("sender MB per CPU-second (less sensitive to other load on the machine):");
+    println!(
+        "{:>8} | {:>10} {:>10} {:>10} | {:>10} {:>10} | {:>7}",
+        "heap", "pk heap", "pk batch", "pk gso", "s2 heap", "s2 batch", "gso/s2"
+    );
+    for (hs, c) in cpu_rows {
+        println!(
+            "{:>7}K | {:>10.0} {:>10.0} {:>10.0} | {:>10.0} {:>10.0} | {:>7.2}",
+            hs / 1024,
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            c[4],
+            c[2] / c[4]
         );
     }
 }

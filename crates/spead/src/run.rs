@@ -190,6 +190,12 @@ pub struct RunStats {
     pub packets_per_s: f64,
     /// 10^6 payload bytes per second.
     pub mb_per_s: f64,
+    /// CPU seconds the sender used over `seconds` (perfkit: its sending
+    /// threads; spead2: the whole Python process, C++ worker thread included).
+    /// Less sensitive to other load on the machine than `seconds`.
+    pub sender_cpu_seconds: f64,
+    /// Payload MB per sender CPU-second.
+    pub mb_per_cpu_s: f64,
     /// `sendmmsg` calls (perfkit only).
     pub send_calls: u64,
     /// Times GSO was refused and the sender fell back (perfkit only).
@@ -407,6 +413,7 @@ struct TxOutcome {
     heaps: u64,
     packets: u64,
     seconds: f64,
+    cpu_seconds: f64,
     send_calls: u64,
     gso_fallbacks: u64,
     gso_active: bool,
@@ -481,6 +488,12 @@ pub fn run(cfg: &RunConfig) -> Result<RunStats, Error> {
         heaps_per_s: per_s(tx.heaps as f64),
         packets_per_s: per_s(tx.packets as f64),
         mb_per_s: per_s(bytes as f64) / 1e6,
+        sender_cpu_seconds: tx.cpu_seconds,
+        mb_per_cpu_s: if tx.cpu_seconds > 0.0 {
+            bytes as f64 / tx.cpu_seconds / 1e6
+        } else {
+            0.0
+        },
         send_calls: tx.send_calls,
         gso_fallbacks: tx.gso_fallbacks,
         gso_active: tx.gso_active,
@@ -528,6 +541,8 @@ fn perfkit_send(cfg: &RunConfig, dest: SocketAddr, n_heaps: u64) -> Result<TxOut
     let descriptors = descriptor_packets(hs);
     let cap = Instant::now() + cfg.time_cap;
     let start = Instant::now();
+    let cpu0 = thread_cpu_seconds();
+    let mut io_cpu = 0.0;
     let mut sent = 0u64;
     if cfg.mode == Mode::Heap {
         let mut buf = std::vec![0u8; hs];
@@ -552,9 +567,10 @@ fn perfkit_send(cfg: &RunConfig, dest: SocketAddr, n_heaps: u64) -> Result<TxOut
                 buf: std::vec![0u8; batch_heaps * hs],
             });
         }
-        let io = thread::scope(|s| -> Result<UdpSender, Error> {
+        let io = thread::scope(|s| -> Result<(UdpSender, f64), Error> {
             let descriptors = &descriptors;
-            let io = s.spawn(move || -> Result<UdpSender, send::Error> {
+            let io = s.spawn(move || -> Result<(UdpSender, f64), send::Error> {
+                let cpu0 = thread_cpu_seconds();
                 for b in io_rx {
                     {
                         // One small allocation per batch; the items borrow this batch's buffer.
@@ -580,9 +596,8 @@ fn perfkit_send(cfg: &RunConfig, dest: SocketAddr, n_heaps: u64) -> Result<TxOut
                         break;
                     }
                 }
-                Ok(sender)
+                Ok((sender, thread_cpu_seconds() - cpu0))
             });
-            let mut fail = None;
             while sent < n_heaps && Instant::now() < cap {
                 let Ok(mut b) = free.recv() else {
                     break;
@@ -596,21 +611,21 @@ fn perfkit_send(cfg: &RunConfig, dest: SocketAddr, n_heaps: u64) -> Result<TxOut
                 b.first = sent;
                 b.count = count;
                 if to_io.send(b).is_err() {
-                    fail = Some(());
-                    break;
+                    break; // the I/O thread failed: its error is returned below
                 }
                 sent += count as u64;
             }
             drop(to_io);
-            let sender = io
+            let (sender, cpu) = io
                 .join()
                 .map_err(|_| Error::io("sender thread", io::Error::other("panicked")))??;
-            let _ = fail;
-            Ok(sender)
+            Ok((sender, cpu))
         })?;
-        sender = io;
+        sender = io.0;
+        io_cpu = io.1;
     }
     let seconds = start.elapsed().as_secs_f64();
+    let cpu_seconds = thread_cpu_seconds() - cpu0 + io_cpu;
     let stats = *sender.stats();
     // The stop heap, not timed.
     let stop = [Item::immediate(id::STREAM_CTRL, wire::ctrl::STOP)];
@@ -622,16 +637,29 @@ fn perfkit_send(cfg: &RunConfig, dest: SocketAddr, n_heaps: u64) -> Result<TxOut
         heaps: sent,
         packets: stats.packets,
         seconds,
+        cpu_seconds,
         send_calls: stats.calls,
         gso_fallbacks: sender.stats().gso_fallbacks,
         gso_active: sender.gso_active(),
     })
 }
 
+/// CPU time of the calling thread.
+fn thread_cpu_seconds() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
 #[derive(Debug, Default)]
 struct Spead2Report {
     heaps: u64,
     seconds: f64,
+    cpu_seconds: f64,
 }
 
 fn parse_spead2_report(line: &str) -> Option<Spead2Report> {
@@ -639,6 +667,7 @@ fn parse_spead2_report(line: &str) -> Option<Spead2Report> {
     Some(Spead2Report {
         heaps: v.get("heaps")?.as_u64()?,
         seconds: v.get("seconds")?.as_f64()?,
+        cpu_seconds: v.get("cpu_seconds").and_then(|c| c.as_f64()).unwrap_or(0.0),
     })
 }
 
@@ -712,6 +741,7 @@ fn spead2_send(cfg: &RunConfig, dest: SocketAddr, n_heaps: u64) -> Result<TxOutc
         heaps: report.heaps,
         packets: report.heaps * per_heap,
         seconds: report.seconds,
+        cpu_seconds: report.cpu_seconds,
         send_calls: 0,
         gso_fallbacks: 0,
         gso_active: false,
