@@ -3,10 +3,11 @@
 //! processes on a shared machine hits every variant alike and mostly drops
 //! out. Prints ns per iteration and the ratios the `overhead` targets use.
 //!
-//! `cargo bench -p perfkit --bench interleaved`
+//! `cargo bench -p perfkit --features tracing --bench interleaved`
 
 use std::hint::black_box;
 use std::time::Instant;
+use tracing_subscriber::layer::SubscriberExt;
 
 const ITERS: u32 = 200_000;
 const ROUNDS: u32 = 60;
@@ -27,6 +28,9 @@ fn main() {
         return;
     }
     println!("perfkit clock: {}", perfkit::clock::clock_name());
+    let subscriber = tracing_subscriber::registry().with(perfkit::tracing::PerfkitLayer::new());
+    tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
+    let span = tracing::info_span!("ab.tracing");
     let mut variants: Vec<Variant> = vec![
         (
             "empty",
@@ -60,6 +64,13 @@ fn main() {
             "span",
             Box::new(|| {
                 let _g = perfkit::span!("ab.span");
+                black_box(1u32);
+            }),
+        ),
+        (
+            "tracing_span",
+            Box::new(move || {
+                let _e = span.enter();
                 black_box(1u32);
             }),
         ),

@@ -15,10 +15,13 @@
 //! [`span!`](crate::span) guard. An async task's span entered at each poll
 //! thus counts each poll, and time spent waiting is not counted. One site is
 //! made (and leaked) per `tracing` callsite, named after the span, found
-//! through a map once per span creation and cached in the span's extensions.
+//! through a map once per span creation and kept in the span's extensions.
+//! An enter looks the site up there (a read lock) and pushes the guard on a
+//! thread-local list; the exit pops it without touching the registry.
 
 use crate::{Guard, Site};
 use std::boxed::Box;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::vec::Vec;
@@ -54,21 +57,13 @@ impl PerfkitLayer {
     }
 }
 
-/// Per-span state in the span's extensions: its site and open entries.
-struct Timing {
-    site: &'static Site,
-    open: Vec<Guard>,
-}
+/// The span's site, kept in its extensions.
+struct SpanSite(&'static Site);
 
-// SAFETY: a `Guard` is !Send because it belongs to the thread that entered
-// the span; `tracing` exits a span on the thread that entered it, and the
-// guard is only dropped there (on_exit) or, if a span is closed while still
-// entered, where it closes, which then records into the site and at worst
-// leaves that thread's stack path approximate (never unsound: the stack is
-// thread-local and a foreign pop only touches the current thread's stack).
-unsafe impl Send for Timing {}
-// SAFETY: as above; `Timing` is only reached through `&mut` extensions.
-unsafe impl Sync for Timing {}
+std::thread_local! {
+    /// Guards of the spans this thread has entered, innermost last.
+    static ENTERED: RefCell<Vec<(u64, Guard)>> = const { RefCell::new(Vec::new()) };
+}
 
 impl<S> Layer<S> for PerfkitLayer
 where
@@ -77,29 +72,36 @@ where
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let site = self.site_for(attrs.metadata());
         if let Some(span) = ctx.span(id) {
-            span.extensions_mut().insert(Timing {
-                site,
-                open: Vec::new(),
-            });
+            span.extensions_mut().insert(SpanSite(site));
         }
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        if let Some(span) = ctx.span(id) {
-            if let Some(t) = span.extensions_mut().get_mut::<Timing>() {
-                let g = Guard::enter(t.site, 0);
-                t.open.push(g);
-            }
-        }
+        let Some(site) = ctx
+            .span(id)
+            .and_then(|span| span.extensions().get::<SpanSite>().map(|s| s.0))
+        else {
+            return;
+        };
+        // Read the clock last, after the lookups.
+        let _ = ENTERED.try_with(|e| {
+            let mut e = e.borrow_mut();
+            e.reserve(1);
+            e.push((id.into_u64(), Guard::enter(site, 0)));
+        });
     }
 
-    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        if let Some(span) = ctx.span(id) {
-            let g = span
-                .extensions_mut()
-                .get_mut::<Timing>()
-                .and_then(|t| t.open.pop());
-            drop(g);
-        }
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        // Exits come in the reverse order of enters on a thread, so the
+        // span is almost always on top; no registry lookup needed.
+        let _ = ENTERED.try_with(|e| {
+            let mut e = e.borrow_mut();
+            let key = id.into_u64();
+            if let Some(pos) = e.iter().rposition(|(k, _)| *k == key) {
+                let (_, guard) = e.remove(pos);
+                drop(e);
+                drop(guard);
+            }
+        });
     }
 }
