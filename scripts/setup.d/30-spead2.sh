@@ -7,7 +7,16 @@ cd "$(dirname "$0")/../.."
 venv=build/venv
 if [ ! -x "$venv/bin/python" ]; then
   mkdir -p build
-  python3 -m venv "$venv"
+  if ! python3 -m venv "$venv"; then
+    # Debian's python3 keeps venv (ensurepip) in a separate package.
+    rm -rf "$venv"
+    if ! dpkg -s python3-venv >/dev/null 2>&1; then
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq
+      apt-get install -y -qq --no-install-recommends python3-venv
+    fi
+    python3 -m venv "$venv"
+  fi
 fi
 if ! "$venv/bin/python" -c 'import spead2, spead2.send.asyncio, spead2.recv, numpy' >/dev/null 2>&1; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check spead2 numpy
