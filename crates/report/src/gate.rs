@@ -13,7 +13,7 @@
 //!   Fewer than [`MIN_REPEATS`] repeats on either side is refused outright.
 //! - **Deterministic metrics** (virtual-time records, except host-side
 //!   `stage.*` timings which are always real) compare exactly: any change
-//!   beyond [`EXACT_TOLERANCE`](crate::compare::EXACT_TOLERANCE), in either
+//!   beyond [`crate::compare::EXACT_TOLERANCE`], in either
 //!   direction, is reported as `changed` and fails the gate, because a model
 //!   that gives different numbers is a different model; refresh the baseline
 //!   with `--update-baseline` when the change is intended.

@@ -1,7 +1,7 @@
 //! The self-contained HTML report and the HTML form of `compare`.
 //!
 //! One file, no network: CSS inline, charts as inline SVG from plotters,
-//! flamegraphs as inline documents (`<iframe srcdoc>`, see [`crate::flame`]).
+//! flamegraphs as inline documents (`<iframe srcdoc>`, so their own scripts cannot clash).
 //! Everything taken from a results file is escaped before it reaches the page.
 
 use std::collections::BTreeMap;

@@ -13,7 +13,7 @@
 //!   repeats of one configuration).
 //! - [`stats`]: medians and the bootstrap interval of a median's relative
 //!   change; each repeat is one sample.
-//! - [`compare`]: N-way comparison with verdicts ([`compare::compare`]).
+//! - [`mod@compare`]: N-way comparison with verdicts ([`compare()`]).
 //! - [`gate`]: the CI gate ([`gate::evaluate`]).
 //! - [`html`]: the self-contained report ([`html::render_report`],
 //!   [`html::render_compare`]).
