@@ -31,6 +31,7 @@ fn main() {
     let subscriber = tracing_subscriber::registry().with(perfkit::tracing::PerfkitLayer::new());
     tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
     let span = tracing::info_span!("ab.tracing");
+    let q = quanta::Clock::new();
     let mut variants: Vec<Variant> = vec![
         (
             "empty",
@@ -52,6 +53,14 @@ fn main() {
                 let a = Instant::now();
                 let z = Instant::now();
                 black_box(z.duration_since(a));
+            }),
+        ),
+        (
+            "quanta_raw_pair",
+            Box::new(move || {
+                let a = q.raw();
+                let z = q.raw();
+                black_box(z.wrapping_sub(a));
             }),
         ),
         (
