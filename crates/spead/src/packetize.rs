@@ -103,6 +103,7 @@ pub struct Packetizer<'i, 'a> {
     next_address: u64,
     next_item: usize,
     next_item_offset: usize,
+    even_size: Option<usize>,
 }
 
 /// Sizes of one emitted packet.
@@ -175,7 +176,45 @@ impl<'i, 'a> Packetizer<'i, 'a> {
             next_address: 0,
             next_item: 0,
             next_item_offset: 0,
+            even_size: None,
         })
+    }
+
+    /// Splits the heap into packets of (nearly) equal size instead of
+    /// filling each packet to the maximum: same number of packets, but every
+    /// datagram but possibly the last has the same length, and for heaps
+    /// whose size divides evenly (powers of two with the tutorial's two
+    /// items) all of them do. Runs of equal-size datagrams then continue
+    /// across heaps, which is what UDP GSO merges; with the default split a
+    /// 16 KiB heap ends in a shorter packet, capping each GSO message at two
+    /// datagrams. Receivers accept any split (offsets say where payload
+    /// goes). Kept to heaps whose item pointers fit the first packet;
+    /// others keep the default split.
+    pub fn even(mut self) -> Self {
+        let pointers = self.items.len() + usize::from(self.need_null);
+        if pointers > self.max_pointers || self.payload_offset != 0 {
+            return self;
+        }
+        let (n, header) = self.totals();
+        if n < 2 {
+            return self;
+        }
+        let total = self.payload_size as usize + header;
+        let size = total.div_ceil(n);
+        if size >= wire::PREFIX_LEN + pointers * wire::POINTER_LEN + wire::POINTER_LEN {
+            self.even_size = Some(size);
+            debug_assert_eq!(self.totals().0, n);
+        }
+        self
+    }
+
+    /// Payload bytes a packet with this header may carry.
+    fn room(&self, header_len: usize) -> u64 {
+        let max = self.max_packet - header_len;
+        match self.even_size {
+            Some(s) => s.saturating_sub(header_len).clamp(wire::POINTER_LEN, max) as u64,
+            None => max as u64,
+        }
     }
 
     /// Heap payload size (HEAP_LENGTH), including any padding.
@@ -198,7 +237,7 @@ impl<'i, 'a> Packetizer<'i, 'a> {
         while offset < self.payload_size {
             let n = pointers_left.min(self.max_pointers);
             pointers_left -= n;
-            let room = (self.max_packet - wire::PREFIX_LEN - n * wire::POINTER_LEN) as u64;
+            let room = self.room(wire::PREFIX_LEN + n * wire::POINTER_LEN);
             offset += room.min(self.payload_size - offset);
             packets += 1;
             header += wire::PREFIX_LEN + n * wire::POINTER_LEN;
@@ -222,7 +261,7 @@ impl<'i, 'a> Packetizer<'i, 'a> {
         let n = self.max_pointers.min(total_pointers - self.next_pointer);
         let header_len = wire::PREFIX_LEN + n * wire::POINTER_LEN;
         let header = header.get_mut(..header_len)?;
-        let room = (self.max_packet - header_len) as u64;
+        let room = self.room(header_len);
         let plen = room.min(self.payload_size - self.payload_offset);
 
         let mut packet = Packet::new_unchecked(&mut *header);
@@ -428,5 +467,53 @@ mod tests {
         let items = [Item::immediate(0x1000, 1)];
         let mut p = Packetizer::new(0, &items, 9000).unwrap();
         assert!(p.next_packet(&mut hdr, |_| {}).is_none(), "short scratch");
+    }
+
+    #[test]
+    fn even_split_gives_equal_datagrams() {
+        for (size, want) in [(16384usize, 2usize), (32768, 4), (65536, 8)] {
+            let samples = std::vec![3u8; size];
+            let items = [
+                Item::immediate(0x1600, 5),
+                Item::addressed(0x3300, &samples),
+            ];
+            let mut p = Packetizer::new(1, &items, 9000).unwrap().even();
+            let (n, _) = p.totals();
+            assert_eq!(n, want);
+            let mut hdr = [0u8; 128];
+            let mut lens = Vec::new();
+            let mut body = Vec::new();
+            while let Some(l) = p.next_packet(&mut hdr, |s| body.extend_from_slice(s)) {
+                lens.push(l.len());
+            }
+            assert_eq!(lens.len(), want);
+            assert!(
+                lens.iter().all(|&l| l == lens[0] && l <= 9000),
+                "{size}: {lens:?}"
+            );
+            assert_eq!(body, samples);
+        }
+        // Sizes that do not divide: all equal but the last, which is shorter.
+        let samples = std::vec![3u8; 1 << 20];
+        let items = [
+            Item::immediate(0x1600, 5),
+            Item::addressed(0x3300, &samples),
+        ];
+        let greedy = Packetizer::new(1, &items, 9000).unwrap().totals().0;
+        let mut p = Packetizer::new(1, &items, 9000).unwrap().even();
+        let mut hdr = [0u8; 128];
+        let mut lens = Vec::new();
+        while let Some(l) = p.next_packet(&mut hdr, |_| {}) {
+            lens.push(l.len());
+        }
+        assert_eq!(lens.len(), greedy);
+        let (last, rest) = lens.split_last().unwrap();
+        assert!(rest.iter().all(|&l| l == rest[0]) && *last <= rest[0]);
+        // Stop heaps (one packet) are unchanged.
+        let stop = [Item::immediate(id::STREAM_CTRL, 2)];
+        assert_eq!(
+            Packetizer::new(1, &stop, 9000).unwrap().even().totals(),
+            (1, 56)
+        );
     }
 }

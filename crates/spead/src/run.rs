@@ -533,6 +533,8 @@ fn perfkit_send(cfg: &RunConfig, dest: SocketAddr, n_heaps: u64) -> Result<TxOut
     let config = send::Config {
         max_packet_size: cfg.packet_size,
         gso: cfg.mode == Mode::BatchGso,
+        // Equal-size packets are what GSO merges (see Packetizer::even).
+        even_packets: cfg.mode == Mode::BatchGso,
         rate_bytes_per_s: cfg.rate_bytes_per_s,
         ..send::Config::default()
     };

@@ -89,6 +89,9 @@ pub struct Config {
     pub rate_bytes_per_s: u64,
     /// Messages per `sendmmsg` call at most.
     pub max_messages_per_call: usize,
+    /// Split heaps into equal-size packets ([`Packetizer::even`]) so that
+    /// GSO runs continue across heaps.
+    pub even_packets: bool,
 }
 
 impl Default for Config {
@@ -98,6 +101,7 @@ impl Default for Config {
             gso: false,
             rate_bytes_per_s: 0,
             max_messages_per_call: 256,
+            even_packets: false,
         }
     }
 }

@@ -63,12 +63,13 @@ impl Spead2Recv {
 }
 
 /// perfkit sender -> spead2 receiver: descriptors, values and stop arrive.
-fn perfkit_to_spead2(heap_size: usize, packet_size: usize, heaps: u64) {
+fn perfkit_to_spead2(heap_size: usize, packet_size: usize, heaps: u64, even_packets: bool) {
     let rx = Spead2Recv::start();
     let config = send::Config {
         max_packet_size: packet_size,
         gso: true,
         rate_bytes_per_s: 20 << 20,
+        even_packets,
         ..send::Config::default()
     };
     let mut tx = UdpSender::connect(([127, 0, 0, 1], rx.port).into(), config).unwrap();
@@ -120,13 +121,19 @@ fn perfkit_to_spead2(heap_size: usize, packet_size: usize, heaps: u64) {
 
 #[test]
 fn perfkit_to_spead2_single_packet_heaps() {
-    perfkit_to_spead2(4096, 9000, 5);
+    perfkit_to_spead2(4096, 9000, 5, false);
 }
 
 #[test]
 fn perfkit_to_spead2_many_packet_heaps() {
     // 100 000 bytes at 1472-byte packets: 70 packets per heap.
-    perfkit_to_spead2(100_000, 1472, 4);
+    perfkit_to_spead2(100_000, 1472, 4, false);
+}
+
+#[test]
+fn perfkit_to_spead2_even_split_heaps() {
+    // The batch+gso split: equal-size packets, merged by GSO.
+    perfkit_to_spead2(65536, 9000, 6, true);
 }
 
 /// spead2 sender -> perfkit receiver, checked in detail.

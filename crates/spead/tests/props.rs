@@ -7,7 +7,14 @@ use perfkit_spead::reasm::{decode_datagrams, Config, ItemValue, Reassembler};
 use proptest::prelude::*;
 
 fn packetize(cnt: u64, items: &[Item<'_>], max: usize) -> Vec<Vec<u8>> {
+    packetize_split(cnt, items, max, false)
+}
+
+fn packetize_split(cnt: u64, items: &[Item<'_>], max: usize, even: bool) -> Vec<Vec<u8>> {
     let mut p = Packetizer::new(cnt, items, max).unwrap();
+    if even {
+        p = p.even();
+    }
     let mut hdr = vec![0u8; p.max_header_len()];
     let mut out = Vec::new();
     loop {
@@ -62,10 +69,12 @@ proptest! {
         size in 1usize..60_000,
         packet in 64usize..9000,
         order in proptest::collection::vec(any::<u16>(), 0..200),
+        even in any::<bool>(),
     ) {
         let samples: Vec<u8> = (0..size).map(|i| (i * 31 + 7) as u8).collect();
         let items = [Item::immediate(0x1600, 5), Item::addressed(0x3300, &samples)];
-        let pk = packetize(9, &items, packet);
+        let pk = packetize_split(9, &items, packet, even);
+        prop_assert!(pk.iter().all(|p| p.len() <= packet));
         // Every packet once, in a shuffled order, plus some duplicates.
         let mut idx: Vec<usize> = (0..pk.len()).collect();
         for (k, r) in order.iter().enumerate() {
