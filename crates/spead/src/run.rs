@@ -198,6 +198,9 @@ pub struct RunStats {
     pub mb_per_cpu_s: f64,
     /// `sendmmsg` calls (perfkit only).
     pub send_calls: u64,
+    /// Messages handed to the kernel (perfkit only; fewer than packets when
+    /// GSO merges them).
+    pub send_messages: u64,
     /// Times GSO was refused and the sender fell back (perfkit only).
     pub gso_fallbacks: u64,
     /// GSO still on at the end (perfkit `batch+gso` only).
@@ -410,6 +413,7 @@ fn receiver_thread(
 }
 
 struct TxOutcome {
+    send_messages: u64,
     heaps: u64,
     packets: u64,
     seconds: f64,
@@ -495,6 +499,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunStats, Error> {
             0.0
         },
         send_calls: tx.send_calls,
+        send_messages: tx.send_messages,
         gso_fallbacks: tx.gso_fallbacks,
         gso_active: tx.gso_active,
         time_capped: tx.heaps < n_heaps,
@@ -641,6 +646,7 @@ fn perfkit_send(cfg: &RunConfig, dest: SocketAddr, n_heaps: u64) -> Result<TxOut
         seconds,
         cpu_seconds,
         send_calls: stats.calls,
+        send_messages: stats.messages,
         gso_fallbacks: sender.stats().gso_fallbacks,
         gso_active: sender.gso_active(),
     })
@@ -745,6 +751,7 @@ fn spead2_send(cfg: &RunConfig, dest: SocketAddr, n_heaps: u64) -> Result<TxOutc
         seconds: report.seconds,
         cpu_seconds: report.cpu_seconds,
         send_calls: 0,
+        send_messages: 0,
         gso_fallbacks: 0,
         gso_active: false,
     })

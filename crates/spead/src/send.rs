@@ -305,8 +305,11 @@ impl UdpSender {
         let mut gens = Vec::with_capacity(heaps.len());
         let (mut n_pkts, mut hdr_total, mut max_hdr) = (0, 0, 0);
         for h in heaps {
-            let g = Packetizer::new(h.cnt, h.items, self.config.max_packet_size)
+            let mut g = Packetizer::new(h.cnt, h.items, self.config.max_packet_size)
                 .map_err(Error::Packetize)?;
+            if self.config.even_packets {
+                g = g.even();
+            }
             let (n, bytes) = g.totals();
             n_pkts += n;
             hdr_total += bytes;
