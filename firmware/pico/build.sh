@@ -28,8 +28,17 @@ unset RUSTFLAGS CARGO_BUILD_TARGET CARGO_TARGET_DIR
 cd "$HERE"
 locked=()
 [ -e Cargo.lock ] && [ -z "${PERFKIT_FW_UNLOCKED:-}" ] && locked=(--locked)
-cargo build --release "${locked[@]}" "$@"
 mkdir -p "$ROOT/build/firmware"
-cp target/thumbv6m-none-eabi/release/perfkit-pico-fw "$ROOT/build/firmware/perfkit-pico-fw.elf.tmp"
-mv "$ROOT/build/firmware/perfkit-pico-fw.elf.tmp" "$ROOT/build/firmware/perfkit-pico-fw.elf"
-echo "firmware: $ROOT/build/firmware/perfkit-pico-fw.elf"
+# Two variants: instrumented (perfkit at every stage) and bare (no perfkit;
+# whole messages timed with raw cycle reads). They share the target dir, so
+# only perfkit, the stack and the firmware itself are built twice.
+build() { # name, extra cargo args...
+  local name="$1"
+  shift
+  cargo build --release "${locked[@]}" "$@"
+  cp target/thumbv6m-none-eabi/release/perfkit-pico-fw "$ROOT/build/firmware/$name.tmp"
+  mv "$ROOT/build/firmware/$name.tmp" "$ROOT/build/firmware/$name"
+  echo "firmware: $ROOT/build/firmware/$name"
+}
+build perfkit-pico-fw.elf "$@"
+build perfkit-pico-fw-bare.elf --features bare "$@"

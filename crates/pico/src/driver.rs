@@ -38,6 +38,10 @@ pub(crate) struct DeviceSide {
     /// Control messages that failed to decode.
     pub(crate) bad_control: u64,
     pub(crate) overruns: u64,
+    /// (virtual cycle, overruns so far) at each slice end where it changed.
+    overrun_log: Vec<(u64, u64)>,
+    /// When HELLO arrived (cycles; the host's clock on hardware).
+    pub(crate) hello_at: u64,
 }
 
 impl DeviceSide {
@@ -53,10 +57,15 @@ impl DeviceSide {
             pending_bytes: 0,
             bad_control: 0,
             overruns: 0,
+            overrun_log: Vec::new(),
+            hello_at: 0,
         }
     }
 
     pub(crate) fn feed_slice(&mut self, slice: &Slice) {
+        if slice.overruns != self.overruns {
+            self.overrun_log.push((slice.now, slice.overruns));
+        }
         self.overruns = slice.overruns;
         for (t, bytes) in &slice.runs {
             self.feed(*t, bytes);
@@ -90,7 +99,10 @@ impl DeviceSide {
                 .filter(|p| p.verify_crc().is_ok())
                 .and_then(|p| Message::decode(p.payload()).ok());
             match msg {
-                Some(Message::Hello(h)) => self.hello = Some(h),
+                Some(Message::Hello(h)) => {
+                    self.hello = Some(h);
+                    self.hello_at = t;
+                }
                 Some(Message::Ready) => self.ready = true,
                 Some(m) => {
                     self.report.push(m);
@@ -422,8 +434,28 @@ pub(crate) fn finish(
         utilisation: (tx.seconds > 0.0).then(|| wire_bytes as f64 / (bytes_per_sec * tx.seconds)),
         counters: BTreeMap::new(),
     };
+    // Overruns while the device was receiving, and after it stopped reading
+    // (a receiver that completed early while the host still sends repeats).
+    // The device counts ticks from shortly after reset, before its HELLO:
+    // its end is at most `hello_at` later in the runner's time. Slices are a
+    // few ms at most, so the split is that precise.
+    let end_cycles =
+        (summary.end_ticks as u128 * CPU_HZ as u128 / tick_hz as u128) as u64 + dev.hello_at;
+    let during = dev
+        .overrun_log
+        .iter()
+        .take_while(|(t, _)| *t <= end_cycles)
+        .last()
+        .map_or(0, |(_, n)| *n);
+    if trace() {
+        eprintln!(
+            "pico: device end at cycle <= {end_cycles}; overruns at {:?}",
+            dev.overrun_log
+        );
+    }
+    link.counters.insert("uart_rx_overruns".into(), during);
     link.counters
-        .insert("uart_rx_overruns".into(), dev.overruns);
+        .insert("uart_rx_overruns_after_end".into(), dev.overruns - during);
     link.counters.insert("bad_control".into(), dev.bad_control);
     let run_seconds = summary.end_ticks as f64 / tick_hz as f64;
     Ok(PicoRunOutcome {

@@ -17,8 +17,14 @@ fn built_firmware_loads_at_boot2_with_an_rtt_block() {
     assert_eq!(fw.segments[0].addr, FLASH_START, "boot2 comes first");
     assert!(fw.segments[0].data.len() >= 256);
     // The entry point is the reset handler in flash (thumb bit set).
-    assert!(fw.entry >= FLASH_START + 0x100 && fw.entry & 1 == 1, "entry 0x{:08x}", fw.entry);
-    let rtt = fw.rtt.expect("the firmware has an RTT control block (_SEGGER_RTT)");
+    assert!(
+        fw.entry >= FLASH_START + 0x100 && fw.entry & 1 == 1,
+        "entry 0x{:08x}",
+        fw.entry
+    );
+    let rtt = fw
+        .rtt
+        .expect("the firmware has an RTT control block (_SEGGER_RTT)");
     assert!(rtt >= SRAM_START, "RTT block at 0x{rtt:08x}");
     // The embedded image is somewhere in flash, byte for byte.
     let image = std::fs::read(perfkit_pico::repo_root().join("fixtures/test35k.jpg")).unwrap();
@@ -28,7 +34,10 @@ fn built_firmware_loads_at_boot2_with_an_rtt_block() {
         .filter(|s| s.addr < SRAM_START)
         .flat_map(|s| s.data.iter().copied())
         .collect();
-    assert!(flash.windows(image.len()).any(|w| w == image), "the test image is not in flash");
+    assert!(
+        flash.windows(image.len()).any(|w| w == image),
+        "the test image is not in flash"
+    );
 }
 
 #[test]

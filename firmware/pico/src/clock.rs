@@ -1,10 +1,14 @@
 //! The cycle clock: SysTick at the CPU clock, extended to 64 bits.
 //!
 //! SysTick is a 24-bit down-counter clocked by the processor (125 MHz), so
-//! it gives single-cycle resolution but wraps every 134 ms. Its exception
-//! counts wraps in `WRAPS`; [`now`] combines the two, and if a wrap is
-//! pending but not yet handled (interrupts masked, e.g. inside a perfkit
-//! critical section) it counts that wrap itself, so time never goes back.
+//! it gives single-cycle resolution but wraps every 134 ms. [`now`] extends
+//! it to 64 bits by remembering the last value it read: a counter that went
+//! up since then has wrapped once. That needs a read at least once per wrap
+//! period, which the SysTick exception guarantees by calling [`now`] at
+//! every wrap. (Counting wraps in the exception and guessing from the
+//! pending bit instead counted a wrap twice under rp2040js, whose pending
+//! flag and wake-up rules differ from the silicon's; this scheme depends on
+//! neither.)
 //!
 //! The 1 MHz RP2040 timer would do for the transfer figures (seconds, PPS)
 //! and the throttle, but the stages perfkit measures on the device last from
@@ -12,7 +16,8 @@
 //! header, a frame): they need cycles. One clock for both keeps the report
 //! consistent; [`alarm_at`] uses the timer only to sleep.
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::cell::Cell;
+use cortex_m::interrupt::Mutex;
 use cortex_m::peripheral::{scb::SystemHandler, syst::SystClkSource, SCB, SYST};
 use cortex_m_rt::exception;
 use rp2040_hal::pac::{self, interrupt};
@@ -21,7 +26,8 @@ use rp2040_hal::pac::{self, interrupt};
 pub const CPU_HZ: u32 = 125_000_000;
 const RELOAD: u32 = 0x00FF_FFFF;
 
-static WRAPS: AtomicU32 = AtomicU32::new(0);
+/// (wraps seen, counter value at the last read).
+static STATE: Mutex<Cell<(u64, u32)>> = Mutex::new(Cell::new((0, RELOAD)));
 
 /// Starts SysTick free-running at the CPU clock with its wrap exception.
 pub fn start(mut syst: SYST, scb: &mut SCB) {
@@ -38,16 +44,15 @@ pub fn start(mut syst: SYST, scb: &mut SCB) {
 /// Cycles since [`start`].
 #[inline]
 pub fn now() -> u64 {
-    cortex_m::interrupt::free(|_| {
-        let wraps = WRAPS.load(Ordering::Relaxed);
+    cortex_m::interrupt::free(|cs| {
+        let state = STATE.borrow(cs);
+        let (mut wraps, last) = state.get();
         let cvr = SYST::get_current();
-        let mut elapsed = ((wraps as u64) << 24) | (RELOAD - cvr) as u64;
-        // A wrap happened but its exception has not run: the counter has
-        // reloaded (so it reads high) and WRAPS is one short.
-        if SCB::is_pendst_pending() && cvr > RELOAD / 2 {
-            elapsed += 1 << 24;
+        if cvr > last {
+            wraps += 1;
         }
-        elapsed
+        state.set((wraps, cvr));
+        (wraps << 24) | (RELOAD - cvr) as u64
     })
 }
 
@@ -59,10 +64,8 @@ pub fn now_ns() -> u64 {
 
 #[exception]
 fn SysTick() {
-    WRAPS.store(
-        WRAPS.load(Ordering::Relaxed).wrapping_add(1),
-        Ordering::Relaxed,
-    );
+    // A read per wrap keeps `now` from missing one.
+    let _ = now();
 }
 
 /// Arms TIMER alarm 0 as a wake-up source (the timer must be out of reset).

@@ -135,6 +135,12 @@ fn main() -> ! {
         link.send(&[kind::READY]);
         link.flush();
         let mut rep = Report::new();
+        // The cost of one empty measurement (two clock reads, the site's
+        // statistics, the stack path): what each nested stage adds to the
+        // stages around it.
+        for _ in 0..16 {
+            perfkit::measure!("perfkit::empty", cortex_m::asm::nop());
+        }
         if cfg.role == 0 {
             run_sender(&mut link, &cfg, &mut rep);
         } else {
@@ -201,11 +207,16 @@ where
     let mut framed = [0u8; 2 + 2 * perfkit_stack::wire::MAX_MESSAGE];
     let start = clock::now();
     let mut status = 0;
+    let mut msg_cycles = CycleStats::default();
     loop {
-        let now_ns = clock::now_ns();
+        let t_msg = clock::now();
+        let now_ns = t_msg * (1_000_000_000 / clock::CPU_HZ as u64);
         match tx.poll(now_ns, &mut msg) {
             Ok(Poll::Message(n)) => match Framing::Dttk.encode(&msg[..n], &mut framed) {
-                Ok(m) => link.write_all(&framed[..m]),
+                Ok(m) => {
+                    msg_cycles.add(clock::now() - t_msg);
+                    link.write_all(&framed[..m])
+                }
                 Err(_) => {
                     status = 4;
                     break;
@@ -242,6 +253,14 @@ where
     rep.counter("messages", counters.messages as u32);
     rep.counter("metas", counters.metas as u32);
     rep.counter("throttled", counters.throttled as u32);
+    msg_cycles.report(
+        rep,
+        [
+            "tx_message_cycles_min",
+            "tx_message_cycles_max",
+            "tx_message_cycles_mean",
+        ],
+    );
 }
 
 fn run_receiver<D, P>(
@@ -264,6 +283,7 @@ fn run_receiver<D, P>(
     let mut end_seen_at: Option<u64> = None;
     let mut last_rx = clock::now();
     let mut status = 2;
+    let mut msg_cycles = CycleStats::default();
     'run: loop {
         let n = link.read(&mut chunk);
         let now = clock::now();
@@ -287,7 +307,9 @@ fn run_receiver<D, P>(
                 }
                 continue;
             }
+            let t_msg = clock::now();
             let ev = perfkit::measure!("receiver::on_message", rx.on_message(frame, now_ns));
+            msg_cycles.add(clock::now() - t_msg);
             match ev {
                 Event::End { missing } if missing > 0 => end_seen_at = Some(now),
                 Event::Complete { .. } => {
@@ -340,6 +362,41 @@ fn run_receiver<D, P>(
     rep.counter("protocol_violations", d.protocol_violations as u32);
     rep.counter("frame_overflows", d.overflows as u32);
     rep.counter("missing_blocks", missing);
+    msg_cycles.report(
+        rep,
+        [
+            "rx_message_cycles_min",
+            "rx_message_cycles_max",
+            "rx_message_cycles_mean",
+        ],
+    );
+}
+
+/// Raw cycle statistics of one step, kept without perfkit so they exist in
+/// the `bare` build too (the clock reads cost about 60 cycles).
+#[derive(Default)]
+struct CycleStats {
+    n: u32,
+    min: u32,
+    max: u32,
+    sum: u64,
+}
+
+impl CycleStats {
+    fn add(&mut self, cycles: u64) {
+        let c = cycles.min(u32::MAX as u64) as u32;
+        self.min = if self.n == 0 { c } else { self.min.min(c) };
+        self.max = self.max.max(c);
+        self.sum += c as u64;
+        self.n += 1;
+    }
+
+    /// Adds the min/max/mean counters under `names`.
+    fn report(&self, rep: &mut Report, names: [&'static str; 3]) {
+        rep.counter(names[0], self.min);
+        rep.counter(names[1], self.max);
+        rep.counter(names[2], (self.sum / self.n.max(1) as u64) as u32);
+    }
 }
 
 #[panic_handler]
@@ -350,7 +407,7 @@ fn panic(info: &PanicInfo<'_>) -> ! {
     cortex_m::interrupt::disable();
     // SAFETY: nothing else runs any more.
     let u = unsafe { &*pac::UART0::ptr() };
-    let mut put = |b: u8| {
+    let put = |b: u8| {
         while u.uartfr().read().txff().bit_is_set() {}
         u.uartdr().write(|w| unsafe { w.data().bits(b) });
     };
