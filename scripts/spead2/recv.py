@@ -14,6 +14,7 @@ Exits when the stop heap arrives, or after --timeout seconds without one
 
 import argparse
 import json
+import os
 import socket
 import sys
 import threading
@@ -81,7 +82,11 @@ def main():
         emit({"heap": heap.cnt, "items": {name: summarise(item.value) for name, item in updated.items()}})
     stopped = timer.is_alive()
     timer.cancel()
+    stream.stop()
     emit({"stop": stopped, "heaps": heaps, "incomplete": incomplete})
+    # spead2 4.5 sometimes aborts while the interpreter tears down its stream
+    # and thread pool; everything is reported and flushed, so leave directly.
+    os._exit(0)
 
 
 if __name__ == "__main__":
