@@ -211,5 +211,7 @@ fn span_guard_records_on_drop_and_nests() {
     let outer = snap.stack("guard.outer").unwrap();
     assert_eq!(inner.calls, 4);
     assert!(outer.total_ns >= inner.total_ns);
-    assert_eq!(outer.self_ns, outer.total_ns - inner.total_ns);
+    // Self = total - children, in ticks; each converts to ns on its own,
+    // so the rounding may differ by 1 ns.
+    assert!(outer.self_ns.abs_diff(outer.total_ns - inner.total_ns) <= 1);
 }
