@@ -7,9 +7,11 @@
 //! ```
 //!
 //! Options: `--block N`, `--repeats N`, `--throttle PPS`, `--start-meta N`,
-//! `--meta-every N`, `--bare` (the firmware built without perfkit).
+//! `--meta-every N`, `--bare` (the firmware built without perfkit),
+//! `--serial PATH [--probe VID:PID[:SERIAL]]` (a real board; needs
+//! `--features probe`).
 
-use perfkit_pico::{repo_root, run, DeviceRole, PicoRunConfig};
+use perfkit_pico::{repo_root, run, DeviceRole, PicoRunConfig, Target};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -17,7 +19,10 @@ fn main() {
         Some("sender") => DeviceRole::Sender,
         Some("receiver") => DeviceRole::Receiver,
         _ => {
-            eprintln!("usage: pico_run sender|receiver [--block N] [--repeats N] [--throttle PPS] [--start-meta N] [--meta-every N] [--bare]");
+            eprintln!(
+                "usage: pico_run sender|receiver [--block N] [--repeats N] [--throttle PPS] \
+                 [--start-meta N] [--meta-every N] [--bare] [--serial PATH [--probe SELECTOR]]"
+            );
             std::process::exit(2);
         }
     };
@@ -36,6 +41,22 @@ fn main() {
             "--start-meta" => cfg.start_meta = num("--start-meta"),
             "--meta-every" => cfg.meta_every = num("--meta-every"),
             "--bare" => cfg.elf = repo_root().join("build/firmware/perfkit-pico-fw-bare.elf"),
+            "--serial" | "--probe" => {
+                let v = args.next().unwrap_or_else(|| {
+                    eprintln!("{a} needs a value");
+                    std::process::exit(2)
+                });
+                let (mut probe, mut serial) = match cfg.target {
+                    Target::Hardware { probe, serial } => (probe, serial),
+                    Target::Emulator { .. } => (None, Default::default()),
+                };
+                if a == "--serial" {
+                    serial = v.into();
+                } else {
+                    probe = Some(v);
+                }
+                cfg.target = Target::Hardware { probe, serial };
+            }
             other => {
                 eprintln!("unknown option {other}");
                 std::process::exit(2);

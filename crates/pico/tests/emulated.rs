@@ -87,3 +87,27 @@ fn device_receives_image_byte_exact() {
     assert_eq!(out.rx.bytes, sent.len() as u64);
     assert_eq!(out.link.counters["uart_rx_overruns"], 0);
 }
+
+#[test]
+fn bare_firmware_receives_and_times_each_message() {
+    let bare = perfkit_pico::repo_root().join("build/firmware/perfkit-pico-fw-bare.elf");
+    assert!(
+        bare.exists(),
+        "missing {}: run scripts/setup.d/40-firmware.sh",
+        bare.display()
+    );
+    let cfg = PicoRunConfig {
+        repeats: 0,
+        elf: bare,
+        ..PicoRunConfig::field_defaults(DeviceRole::Receiver)
+    };
+    let out = run_checked(&cfg);
+    assert!(out.integrity.ok, "{:?}", out.integrity);
+    // No perfkit in this build: no sites, but every message timed.
+    assert!(out.device_stages.sites.is_empty());
+    let c = &out.device_counters;
+    assert!(c["rx_message_cycles_min"] > 0);
+    assert!(c["rx_message_cycles_min"] <= c["rx_message_cycles_mean"]);
+    assert!(c["rx_message_cycles_mean"] <= c["rx_message_cycles_max"]);
+    assert_eq!(c["messages"], 695 + 22, "695 blocks and 22 META messages");
+}
