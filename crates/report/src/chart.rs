@@ -172,12 +172,33 @@ pub(crate) fn metric_chart(
                         x_desc.to_string()
                     })
                     .y_desc(y_desc)
-                    .x_label_formatter(&|v| si(if log { 10f64.powf(*v) } else { *v }))
+                    // On a log axis, nice numbers in log space (63.1, 158, ...)
+                    // read badly: label the swept values themselves instead.
+                    .x_label_formatter(&|v| if log { String::new() } else { si(*v) })
                     .y_label_formatter(&|v| si(*v))
                     .label_style(label_style.clone())
                     .light_line_style(RGBColor(235, 235, 235))
                     .draw()
                     .map_err(err)?;
+                if log {
+                    let mut xs: Vec<f64> = series
+                        .iter()
+                        .flat_map(|s| s.points.iter().map(|p| p.x))
+                        .collect();
+                    xs.sort_by(f64::total_cmp);
+                    xs.dedup();
+                    // At most about a dozen labels, evenly thinned.
+                    let step = xs.len().div_ceil(12).max(1);
+                    for x in xs.iter().step_by(step) {
+                        let (px, py) = chart.backend_coord(&(tx(*x), ylo));
+                        plot.draw(&Text::new(
+                            si(*x),
+                            (px, py + 6),
+                            label_style.pos(Pos::new(HPos::Center, VPos::Top)),
+                        ))
+                        .map_err(err)?;
+                    }
+                }
                 for (i, s) in series.iter().enumerate() {
                     let c = PALETTE[i % PALETTE.len()];
                     let mut pts: Vec<Point> = s.points.clone();
