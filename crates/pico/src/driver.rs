@@ -99,9 +99,13 @@ impl DeviceSide {
                 .filter(|p| p.verify_crc().is_ok())
                 .and_then(|p| Message::decode(p.payload()).ok());
             match msg {
+                // The firmware says HELLO again when it is ready for the
+                // next run; the first one is this run's.
                 Some(Message::Hello(h)) => {
-                    self.hello = Some(h);
-                    self.hello_at = t;
+                    if self.hello.is_none() {
+                        self.hello = Some(h);
+                        self.hello_at = t;
+                    }
                 }
                 Some(Message::Ready) => self.ready = true,
                 Some(m) => {
@@ -530,6 +534,23 @@ mod tests {
         let t = d.receiver.as_ref().unwrap().stats().last_ns;
         let last = 1000 + ((ready_len + m - 1) as f64 * d.char_cycles).round() as u64;
         assert_eq!(t, cycles_to_ns(last));
+    }
+
+    #[test]
+    fn the_first_hello_is_the_runs() {
+        let hello = Message::Hello(Hello {
+            cpu_hz: 125_000_000,
+            tick_hz: 125_000_000,
+            image_len: 1,
+            rx_capacity: 2,
+        });
+        let mut d = DeviceSide::new(115_200, None);
+        d.feed(100, &control_frame(0, &hello.encode()));
+        let first = d.hello_at;
+        // After its report the firmware says HELLO again, ready for more.
+        d.feed(1_000_000, &control_frame(9, &hello.encode()));
+        assert_eq!(d.hello_at, first);
+        assert!(first >= 100 && first < 1_000_000);
     }
 
     #[test]
