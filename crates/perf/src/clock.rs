@@ -47,6 +47,7 @@ impl core::fmt::Display for ClockAlreadySet {
 }
 
 const MODE_UNINIT: u8 = 0;
+#[cfg_attr(not(feature = "std"), allow(dead_code))]
 const MODE_COUNTER: u8 = 1;
 const MODE_CUSTOM: u8 = 2;
 const MODE_MONOTONIC: u8 = 3;

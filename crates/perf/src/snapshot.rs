@@ -163,7 +163,8 @@ impl Snapshot {
         serde_json::from_str(s)
     }
 
-    /// The site with this name, if it has calls.
+    /// The first site with this name, if it has calls (two macro uses with
+    /// one name are two sites, each with its own file and line).
     pub fn site(&self, name: &str) -> Option<&SiteSnapshot> {
         self.sites.iter().find(|s| s.name == name)
     }
