@@ -2,7 +2,7 @@
 //! print MB/s with the perfkit/spead2 ratios.
 //!
 //! ```text
-//! cargo run --release -p perfkit-spead --example sweep -- [volume_MiB] [time_cap_s] [sizes_KiB,..] [repeats]
+//! cargo run --release -p perfkit-spead --example sweep -- [volume_MiB] [time_cap_s] [sizes_KiB,..|all] [repeats]
 //! ```
 //!
 //! Defaults: 256 MiB per point, 5 s cap, every power of two from 8 KiB to 4 MiB,
@@ -18,14 +18,16 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let volume_mib: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(256);
     let cap: f64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(5.0);
-    let sizes: Vec<usize> = match args.get(2) {
-        Some(list) => list
+    // An empty or "all" list means every power of two from 8 KiB to 4 MiB.
+    let sizes: Vec<usize> = match args.get(2).map(String::as_str) {
+        Some(list) if !list.is_empty() && list != "all" => list
             .split(',')
             .filter_map(|s| s.parse::<usize>().ok())
             .map(|k| k * 1024)
             .collect(),
-        None => (13..=22).map(|p| 1usize << p).collect(),
+        _ => (13..=22).map(|p| 1usize << p).collect(),
     };
+
     let repeats: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(3).max(1);
     let points = [
         (Impl::Perfkit, Mode::Heap),
