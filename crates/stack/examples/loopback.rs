@@ -1,7 +1,10 @@
 //! Move a file (default: 1 MiB of seeded random bytes) through sender ->
 //! framing -> deframer -> receiver in memory and print both stats lines.
 //!
-//! `cargo run --release -p perfkit-stack --example loopback -- [FILE] [BLOCK] [dttk|cobs] [REPEATS]`
+//! `cargo run --release -p perfkit-stack --example loopback -- [FILE|-] [BLOCK] [dttk|cobs] [REPEATS] [perf|noperf]`
+//!
+//! `noperf` switches perfkit recording off at run time; `perf` (default)
+//! records and prints the stage table after the stats lines.
 
 use std::time::Instant;
 
@@ -26,6 +29,8 @@ fn main() {
         _ => Framing::Dttk,
     };
     let repeats: u32 = args.get(3).and_then(|r| r.parse().ok()).unwrap_or(0);
+    let record = args.get(4).map(String::as_str) != Some("noperf");
+    perfkit::set_enabled(record);
     let cfg = SenderConfig {
         block_size: block,
         repeats,
@@ -40,7 +45,8 @@ fn main() {
     };
     let mut rx: Box<Receiver<_>> = Box::new(Receiver::new(
         0,
-        MemorySink::new(vec![0u8; data.len()]),
+        // Pre-touched: measure the stack, not page faults.
+        MemorySink::new(vec![0xA5u8; data.len()]),
         framing,
     ));
     let (mut msg, mut framed) = ([0u8; 256], [0u8; 600]);
@@ -83,6 +89,9 @@ fn main() {
         data.len() as f64 / secs / 1e6,
         tx.counters().messages as f64 / secs
     );
+    if record {
+        print!("{}", perfkit::snapshot());
+    }
     if !matches!(result, Some(Event::Complete { .. })) {
         std::process::exit(3);
     }
