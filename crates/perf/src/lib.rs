@@ -98,6 +98,7 @@ extern crate std;
 
 pub mod clock;
 pub mod hist;
+mod owned;
 mod site;
 pub mod stack;
 

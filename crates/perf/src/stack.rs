@@ -11,6 +11,7 @@
 //! as dropped ([`dropped_paths`]).
 
 use crate::clock;
+use crate::owned::{bump, Owned64};
 use crate::site::Site;
 use core::marker::PhantomData;
 use core::ptr;
@@ -54,18 +55,12 @@ pub fn dropped_paths() -> u64 {
     DROPPED.load(Relaxed)
 }
 
-/// Owner-only increment: a plain load and store, not a locked RMW.
-#[inline(always)]
-fn bump(a: &AtomicU64, d: u64) {
-    a.store(a.load(Relaxed).wrapping_add(d), Relaxed);
-}
-
 struct PathSlot {
     site: AtomicPtr<Site>,
     parent: AtomicU32,
-    calls: AtomicU64,
-    total: AtomicU64,
-    self_: AtomicU64,
+    calls: Owned64,
+    total: Owned64,
+    self_: Owned64,
 }
 
 impl PathSlot {
@@ -73,9 +68,9 @@ impl PathSlot {
         PathSlot {
             site: AtomicPtr::new(ptr::null_mut()),
             parent: AtomicU32::new(NONE),
-            calls: AtomicU64::new(0),
-            total: AtomicU64::new(0),
-            self_: AtomicU64::new(0),
+            calls: Owned64::new(0),
+            total: Owned64::new(0),
+            self_: Owned64::new(0),
         }
     }
 }
@@ -85,7 +80,7 @@ impl PathSlot {
 pub(crate) struct PathTable {
     slots: [PathSlot; PATH_SLOTS],
     pending_site: AtomicPtr<Site>,
-    pending_ticks: AtomicU64,
+    pending_ticks: Owned64,
 }
 
 impl PathTable {
@@ -93,7 +88,7 @@ impl PathTable {
         PathTable {
             slots: [const { PathSlot::new() }; PATH_SLOTS],
             pending_site: AtomicPtr::new(ptr::null_mut()),
-            pending_ticks: AtomicU64::new(0),
+            pending_ticks: Owned64::new(0),
         }
     }
 
@@ -110,10 +105,10 @@ impl PathTable {
     #[inline(always)]
     fn defer(&self, site: &'static Site, ticks: u64) {
         let prev = self.pending_site.load(Relaxed);
-        let prev_ticks = self.pending_ticks.load(Relaxed);
+        let prev_ticks = self.pending_ticks.load();
         self.pending_site
             .store(site as *const Site as *mut Site, Relaxed);
-        self.pending_ticks.store(ticks, Relaxed);
+        self.pending_ticks.store(ticks);
         if !prev.is_null() {
             // SAFETY: only `&'static Site`s are stored.
             unsafe { &*prev }.histogram().record(prev_ticks);
@@ -127,7 +122,7 @@ impl PathTable {
             // SAFETY: only `&'static Site`s are stored.
             unsafe { &*prev }
                 .histogram()
-                .record(self.pending_ticks.load(Relaxed));
+                .record(self.pending_ticks.load());
         }
     }
 
@@ -165,9 +160,9 @@ impl PathTable {
 
     pub(crate) fn clear(&self) {
         for s in &self.slots {
-            s.calls.store(0, Relaxed);
-            s.total.store(0, Relaxed);
-            s.self_.store(0, Relaxed);
+            s.calls.store(0);
+            s.total.store(0);
+            s.self_.store(0);
         }
     }
 
@@ -175,7 +170,7 @@ impl PathTable {
     pub(crate) fn for_each(&self, f: &mut dyn FnMut(&PathStats<'_>)) {
         let mut chain: [Option<&'static Site>; MAX_DEPTH] = [None; MAX_DEPTH];
         for s in &self.slots {
-            let calls = s.calls.load(Relaxed);
+            let calls = s.calls.load();
             if calls == 0 || s.site.load(Acquire).is_null() {
                 continue;
             }
@@ -211,8 +206,8 @@ impl PathTable {
             f(&PathStats {
                 sites: &sites[..n],
                 calls,
-                total_ticks: s.total.load(Relaxed),
-                self_ticks: s.self_.load(Relaxed),
+                total_ticks: s.total.load(),
+                self_ticks: s.self_.load(),
             });
         }
     }
@@ -228,7 +223,7 @@ fn dummy() -> &'static Site {
 pub(crate) struct Local {
     depth: AtomicU32,
     slots: [AtomicU32; MAX_DEPTH],
-    child: [AtomicU64; MAX_DEPTH],
+    child: [Owned64; MAX_DEPTH],
     #[cfg(feature = "std")]
     table: AtomicPtr<PathTable>,
 }
@@ -238,7 +233,7 @@ impl Local {
         Local {
             depth: AtomicU32::new(0),
             slots: [const { AtomicU32::new(NONE) }; MAX_DEPTH],
-            child: [const { AtomicU64::new(0) }; MAX_DEPTH],
+            child: [const { Owned64::new(0) }; MAX_DEPTH],
             #[cfg(feature = "std")]
             table: AtomicPtr::new(ptr::null_mut()),
         }
@@ -291,7 +286,7 @@ impl Local {
                 DROPPED.add(1, Relaxed);
             }
             self.slots[du].store(slot, Relaxed);
-            self.child[du].store(0, Relaxed);
+            self.child[du].store(0);
         } else {
             DROPPED.add(1, Relaxed);
         }
@@ -311,7 +306,7 @@ impl Local {
         if du < MAX_DEPTH {
             let slot = self.slots[du].load(Relaxed);
             if slot != NONE {
-                let child = self.child[du].load(Relaxed);
+                let child = self.child[du].load();
                 self.table().add(slot, ticks, ticks.saturating_sub(child));
             }
             if du > 0 {
