@@ -149,9 +149,9 @@ struct Info {
     sha: [u8; 32],
 }
 
-/// One transfer's receiving side. `K` is the sink, `B` the bitmap size in
-/// bytes (capacity `8 * B` blocks).
-pub struct Receiver<K, const B: usize = 8192> {
+/// Everything a receiver keeps except its deframer, so a frame borrowed from
+/// the deframer can be handled without copying it out.
+struct Core<K, const B: usize> {
     channel: u8,
     sink: K,
     have: [u8; B],
@@ -165,15 +165,11 @@ pub struct Receiver<K, const B: usize = 8192> {
     expected_seq: Option<u8>,
     counters: ReceiverCounters,
     stats: TransferStats,
-    deframer: Deframer,
 }
 
-impl<K: Sink, const B: usize> Receiver<K, B> {
-    /// A receiver for transfers on `channel` (0..=127; the control channel is
-    /// `0x80 | channel`) writing into `sink`; `framing` is used by
-    /// [`Receiver::on_bytes`].
-    pub fn new(channel: u8, sink: K, framing: Framing) -> Self {
-        Receiver {
+impl<K: Sink, const B: usize> Core<K, B> {
+    fn new(channel: u8, sink: K) -> Self {
+        Core {
             channel: channel & !CONTROL_BIT,
             sink,
             have: [0; B],
@@ -187,7 +183,6 @@ impl<K: Sink, const B: usize> Receiver<K, B> {
             expected_seq: None,
             counters: ReceiverCounters::default(),
             stats: TransferStats::default(),
-            deframer: Deframer::new(framing),
         }
     }
 
@@ -198,26 +193,6 @@ impl<K: Sink, const B: usize> Receiver<K, B> {
         (B * 8) as u32
     };
 
-    /// The channel id.
-    pub fn channel(&self) -> u8 {
-        self.channel
-    }
-    /// Transfer state.
-    pub fn state(&self) -> State {
-        self.state
-    }
-    /// Counters.
-    pub fn counters(&self) -> &ReceiverCounters {
-        &self.counters
-    }
-    /// Deframer counters (byte streams).
-    pub fn deframer_stats(&self) -> &DeframerStats {
-        self.deframer.stats()
-    }
-    /// Distinct blocks and bytes stored, first/last message time.
-    pub fn stats(&self) -> &TransferStats {
-        &self.stats
-    }
     /// The accepted META, if any.
     pub fn meta(&self) -> Option<MetaRepr<'_>> {
         self.info
@@ -226,10 +201,6 @@ impl<K: Sink, const B: usize> Receiver<K, B> {
     /// Blocks announced by META (0 before META).
     pub fn block_count(&self) -> u32 {
         self.info.map(|i| i.count).unwrap_or(0)
-    }
-    /// Blocks stored.
-    pub fn blocks_held(&self) -> u32 {
-        self.have_count
     }
     /// True if block `n` is stored.
     pub fn has_block(&self, n: u32) -> bool {
@@ -243,14 +214,6 @@ impl<K: Sink, const B: usize> Receiver<K, B> {
             next: 0,
             end: self.block_count(),
         }
-    }
-    /// The sink.
-    pub fn sink(&self) -> &K {
-        &self.sink
-    }
-    /// Give the sink back.
-    pub fn into_sink(self) -> K {
-        self.sink
     }
 
     /// Handle one link message received at `now_ns`.
@@ -280,26 +243,6 @@ impl<K: Sink, const B: usize> Receiver<K, B> {
             return Event::Dropped(DropReason::OtherChannel);
         }
         self.on_verified(&packet, now_ns)
-    }
-
-    /// Feed stream bytes received at `now_ns`; each complete frame goes
-    /// through [`Receiver::on_message`] and its event to `on_event`.
-    pub fn on_bytes(&mut self, mut bytes: &[u8], now_ns: u64, on_event: &mut impl FnMut(Event)) {
-        loop {
-            let mut frame = [0u8; crate::wire::MAX_MESSAGE];
-            // Frames are at most 256 bytes after the length check, so they
-            // fit; copy out so the deframer and the receiver can both borrow.
-            let n = match self.deframer.decode(&mut bytes) {
-                Some(f) if f.len() <= frame.len() => {
-                    frame[..f.len()].copy_from_slice(f);
-                    f.len()
-                }
-                Some(_) => continue,
-                None => break,
-            };
-            let ev = self.on_message(&frame[..n], now_ns);
-            on_event(ev);
-        }
     }
 
     /// Handle a message whose length and CRC are verified and whose channel
@@ -471,9 +414,100 @@ impl<K: Sink, const B: usize> Receiver<K, B> {
     }
 }
 
+/// One transfer's receiving side. `K` is the sink, `B` the bitmap size in
+/// bytes (capacity `8 * B` blocks).
+pub struct Receiver<K, const B: usize = 8192> {
+    core: Core<K, B>,
+    deframer: Deframer,
+}
+
+impl<K: Sink, const B: usize> Receiver<K, B> {
+    /// A receiver for transfers on `channel` (0..=127; the control channel is
+    /// `0x80 | channel`) writing into `sink`; `framing` is used by
+    /// [`Receiver::on_bytes`].
+    pub fn new(channel: u8, sink: K, framing: Framing) -> Self {
+        Receiver {
+            core: Core::new(channel, sink),
+            deframer: Deframer::new(framing),
+        }
+    }
+
+    /// Block capacity (`8 * B`).
+    pub const CAPACITY: u32 = Core::<K, B>::CAPACITY;
+
+    /// The channel id.
+    pub fn channel(&self) -> u8 {
+        self.core.channel
+    }
+    /// Transfer state.
+    pub fn state(&self) -> State {
+        self.core.state
+    }
+    /// Counters.
+    pub fn counters(&self) -> &ReceiverCounters {
+        &self.core.counters
+    }
+    /// Deframer counters (byte streams).
+    pub fn deframer_stats(&self) -> &DeframerStats {
+        self.deframer.stats()
+    }
+    /// Distinct blocks and bytes stored, first/last message time.
+    pub fn stats(&self) -> &TransferStats {
+        &self.core.stats
+    }
+    /// The accepted META, if any.
+    pub fn meta(&self) -> Option<MetaRepr<'_>> {
+        self.core.meta()
+    }
+    /// Blocks announced by META (0 before META).
+    pub fn block_count(&self) -> u32 {
+        self.core.block_count()
+    }
+    /// Blocks stored.
+    pub fn blocks_held(&self) -> u32 {
+        self.core.have_count
+    }
+    /// True if block `n` is stored.
+    pub fn has_block(&self, n: u32) -> bool {
+        self.core.has_block(n)
+    }
+    /// Block numbers still missing (empty before META).
+    pub fn missing_blocks(&self) -> MissingBlocks<'_, K, B> {
+        self.core.missing_blocks()
+    }
+    /// The sink.
+    pub fn sink(&self) -> &K {
+        &self.core.sink
+    }
+    /// Give the sink back.
+    pub fn into_sink(self) -> K {
+        self.core.sink
+    }
+
+    /// Handle one link message received at `now_ns`.
+    pub fn on_message(&mut self, msg: &[u8], now_ns: u64) -> Event {
+        self.core.on_message(msg, now_ns)
+    }
+
+    /// Feed stream bytes received at `now_ns`; each complete frame goes
+    /// through [`Receiver::on_message`] (straight from the deframer's
+    /// buffer) and its event to `on_event`.
+    pub fn on_bytes(&mut self, mut bytes: &[u8], now_ns: u64, on_event: &mut impl FnMut(Event)) {
+        while let Some(frame) = self.deframer.decode(&mut bytes) {
+            on_event(self.core.on_message(frame, now_ns));
+        }
+    }
+
+    /// Handle a message whose length and CRC are verified and whose channel
+    /// id is this receiver's.
+    pub fn on_verified<T: AsRef<[u8]>>(&mut self, packet: &Packet<T>, now_ns: u64) -> Event {
+        self.core.on_verified(packet, now_ns)
+    }
+}
+
 /// Iterator over missing block numbers.
 pub struct MissingBlocks<'a, K, const B: usize> {
-    rx: &'a Receiver<K, B>,
+    rx: &'a Core<K, B>,
     next: u32,
     end: u32,
 }
@@ -495,10 +529,14 @@ impl<K: Sink, const B: usize> Iterator for MissingBlocks<'_, K, B> {
 /// Several transfers over one link: `C` receivers, each on its own channel,
 /// with link counters and one deframer shared by the link.
 pub struct Mux<K, const C: usize, const B: usize = 8192> {
+    core: MuxCore<K, C, B>,
+    deframer: Deframer,
+}
+
+struct MuxCore<K, const C: usize, const B: usize> {
     receivers: [Receiver<K, B>; C],
     link: LinkCounters,
     expected_seq: Option<u8>,
-    deframer: Deframer,
 }
 
 impl<K: Sink, const C: usize, const B: usize> Mux<K, C, B> {
@@ -506,16 +544,18 @@ impl<K: Sink, const C: usize, const B: usize> Mux<K, C, B> {
     /// listening on a channel gets its messages).
     pub fn new(receivers: [Receiver<K, B>; C], framing: Framing) -> Self {
         Mux {
-            receivers,
-            link: LinkCounters::default(),
-            expected_seq: None,
+            core: MuxCore {
+                receivers,
+                link: LinkCounters::default(),
+                expected_seq: None,
+            },
             deframer: Deframer::new(framing),
         }
     }
 
     /// Link counters (CRC errors, gaps, unknown channels, ...).
     pub fn link_counters(&self) -> &LinkCounters {
-        &self.link
+        &self.core.link
     }
     /// Deframer counters.
     pub fn deframer_stats(&self) -> &DeframerStats {
@@ -523,17 +563,41 @@ impl<K: Sink, const C: usize, const B: usize> Mux<K, C, B> {
     }
     /// The receivers.
     pub fn receivers(&self) -> &[Receiver<K, B>; C] {
-        &self.receivers
+        &self.core.receivers
     }
     /// The receiver for `channel`.
     pub fn receiver(&self, channel: u8) -> Option<&Receiver<K, B>> {
-        self.receivers.iter().find(|r| r.channel == channel)
+        self.core
+            .receivers
+            .iter()
+            .find(|r| r.core.channel == channel)
     }
     /// Give the receivers back.
     pub fn into_receivers(self) -> [Receiver<K, B>; C] {
-        self.receivers
+        self.core.receivers
     }
 
+    /// Handle one link message; returns the channel it went to (if any) and
+    /// the event.
+    pub fn on_message(&mut self, msg: &[u8], now_ns: u64) -> (Option<u8>, Event) {
+        self.core.on_message(msg, now_ns)
+    }
+
+    /// Feed stream bytes; events go to `on_event` with their channel.
+    pub fn on_bytes(
+        &mut self,
+        mut bytes: &[u8],
+        now_ns: u64,
+        on_event: &mut impl FnMut(Option<u8>, Event),
+    ) {
+        while let Some(frame) = self.deframer.decode(&mut bytes) {
+            let (ch, ev) = self.core.on_message(frame, now_ns);
+            on_event(ch, ev);
+        }
+    }
+}
+
+impl<K: Sink, const C: usize, const B: usize> MuxCore<K, C, B> {
     /// Handle one link message; returns the channel it went to (if any) and
     /// the event.
     pub fn on_message(&mut self, msg: &[u8], now_ns: u64) -> (Option<u8>, Event) {
@@ -552,37 +616,15 @@ impl<K: Sink, const C: usize, const B: usize> Mux<K, C, B> {
         }
         self.expected_seq = Some(seq.wrapping_add(1));
         let ch = packet.channel_id();
-        match self.receivers.iter_mut().find(|r| r.channel == ch) {
+        match self.receivers.iter_mut().find(|r| r.core.channel == ch) {
             Some(rx) => {
-                rx.counters.link.messages += 1;
+                rx.core.counters.link.messages += 1;
                 (Some(ch), rx.on_verified(&packet, now_ns))
             }
             None => {
                 self.link.other_channel += 1;
                 (None, Event::Dropped(DropReason::OtherChannel))
             }
-        }
-    }
-
-    /// Feed stream bytes; events go to `on_event` with their channel.
-    pub fn on_bytes(
-        &mut self,
-        mut bytes: &[u8],
-        now_ns: u64,
-        on_event: &mut impl FnMut(Option<u8>, Event),
-    ) {
-        loop {
-            let mut frame = [0u8; crate::wire::MAX_MESSAGE];
-            let n = match self.deframer.decode(&mut bytes) {
-                Some(f) if f.len() <= frame.len() => {
-                    frame[..f.len()].copy_from_slice(f);
-                    f.len()
-                }
-                Some(_) => continue,
-                None => break,
-            };
-            let (ch, ev) = self.on_message(&frame[..n], now_ns);
-            on_event(ch, ev);
         }
     }
 }
