@@ -194,7 +194,7 @@ fn summary(body: &mut String, ins: &[Input<'_>]) {
     if ins.len() > 1 {
         body.push_str("<th class=\"l\">input</th>");
     }
-    body.push_str("<th class=\"l\">configuration</th><th>repeats</th><th>tx PPS (packets/s)</th><th>tx BPS (bytes/s)</th><th>rx PPS (packets/s)</th><th>rx BPS (bytes/s)</th>");
+    body.push_str("<th class=\"l\">configuration</th><th>runs</th><th>tx PPS (packets/s)</th><th>tx BPS (bytes/s)</th><th>rx PPS (packets/s)</th><th>rx BPS (bytes/s)</th>");
     if has_util {
         body.push_str("<th>link utilisation</th>");
     }
