@@ -152,8 +152,16 @@ pub mod __private {
     }
 
     /// What `span!` gives under the `off` feature: nothing.
-    #[derive(Debug, Clone, Copy)]
+    #[derive(Debug)]
+    #[must_use = "the measurement ends when the guard is dropped"]
     pub struct Off;
+
+    /// An empty drop, so `drop(guard)` in instrumented code compiles
+    /// without lints under the `off` feature as it does without it.
+    impl Drop for Off {
+        #[inline(always)]
+        fn drop(&mut self) {}
+    }
 
     /// Lossless widening of a byte count (`usize`, `u64`, `u32`, ...).
     #[inline(always)]
@@ -195,9 +203,12 @@ macro_rules! measure {
 #[cfg(feature = "off")]
 #[macro_export]
 macro_rules! measure {
-    ($name:expr, bytes = $bytes:expr, $body:expr $(,)?) => {
+    ($name:expr, bytes = $bytes:expr, $body:expr $(,)?) => {{
+        // Never called: only keeps variables used just for the count from
+        // being reported unused.
+        let _ = || $bytes;
         $body
-    };
+    }};
     ($name:expr, $body:expr $(,)?) => {
         $body
     };
@@ -234,7 +245,8 @@ macro_rules! span {
     ($name:expr $(,)?) => {
         $crate::__private::Off
     };
-    ($name:expr, bytes = $bytes:expr $(,)?) => {
+    ($name:expr, bytes = $bytes:expr $(,)?) => {{
+        let _ = || $bytes;
         $crate::__private::Off
-    };
+    }};
 }

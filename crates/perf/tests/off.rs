@@ -15,8 +15,20 @@ async fn attributed_async() -> u32 {
 #[test]
 fn nothing_is_recorded() {
     let v = perfkit::measure!("off.expr", 41 + 1);
-    let w = perfkit::measure!("off.bytes", bytes = 10usize, v * 2);
-    let _g = perfkit::span!("off.span");
+    // A variable used only for the byte count is not reported unused (the
+    // crate's tests build with -D warnings in CI), and is never evaluated.
+    let len = 10usize;
+    let evaluated = std::cell::Cell::new(false);
+    let w = perfkit::measure!(
+        "off.bytes",
+        bytes = {
+            evaluated.set(true);
+            len
+        },
+        v * 2
+    );
+    assert!(!evaluated.get());
+    let _g = perfkit::span!("off.span", bytes = len);
     assert_eq!((v, w, attributed(1)), (42, 84, 2));
     drop(attributed_async());
     drop(_g);
