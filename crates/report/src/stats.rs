@@ -8,6 +8,10 @@
 //! percentile bootstrap the honest interval: it needs no normality, and with
 //! few repeats it is wide, which is the point.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 /// A non-empty set of finite samples (one per repeat).
 ///
 /// The constructor enforces the invariant so the statistics below have no
@@ -139,14 +143,19 @@ impl Bootstrap {
         bs.sort_unstable_by(f64::total_cmp);
         let mut cs = cur.0.clone();
         cs.sort_unstable_by(f64::total_cmp);
-        let mut rng = SplitMix64(self.seed);
-        let mut counts_b = vec![0u32; bs.len()];
-        let mut counts_c = vec![0u32; cs.len()];
-        let mut ratios = Vec::with_capacity(self.resamples);
-        for _ in 0..self.resamples.max(1) {
-            let b = resampled_median(&bs, &mut counts_b, &mut rng);
+        // The resampling pattern (which ranks form each resample's median)
+        // depends only on the sample sizes and the seed, so it is drawn
+        // once and reused for every metric of the same shape.
+        let plan = plan(bs.len(), cs.len(), self.resamples.max(1), self.seed);
+        let mid = |v: &[f64], lo: u32, hi: u32| {
+            let (a, b) = (v[lo as usize], v[hi as usize]);
+            a + (b - a) / 2.0
+        };
+        let mut ratios = Vec::with_capacity(plan.len());
+        for &[bl, bh, cl, ch] in plan.iter() {
+            let b = mid(&bs, bl, bh);
             if b != 0.0 {
-                ratios.push(resampled_median(&cs, &mut counts_c, &mut rng) / b - 1.0);
+                ratios.push(mid(&cs, cl, ch) / b - 1.0);
             }
         }
         if ratios.is_empty() {
@@ -189,13 +198,12 @@ impl SplitMix64 {
     }
 }
 
-/// The median of one bootstrap resample of `sorted` (ascending), drawn as
+/// The middle ranks of one bootstrap resample of `n` sorted values, drawn as
 /// counts per index: no copying or sorting of the resample, which keeps
 /// 10,000 resamples per metric cheap enough for a 200-configuration compare.
 /// Indices come two per 64-bit draw by multiply-shift; the bias (below
 /// n/2^32) is far under the Monte Carlo error.
-fn resampled_median(sorted: &[f64], counts: &mut [u32], rng: &mut SplitMix64) -> f64 {
-    let n = sorted.len();
+fn resampled_ranks(n: usize, counts: &mut [u32], rng: &mut SplitMix64) -> (u32, u32) {
     counts.fill(0);
     let pick = |r: u64| ((r * n as u64) >> 32) as usize;
     let mut i = 0;
@@ -215,14 +223,53 @@ fn resampled_median(sorted: &[f64], counts: &mut [u32], rng: &mut SplitMix64) ->
     for (j, &c) in counts.iter().enumerate() {
         seen += c as usize;
         if lo.is_none() && seen > lo_k {
-            lo = Some(sorted[j]);
+            lo = Some(j as u32);
         }
         if seen > hi_k {
-            let lo = lo.unwrap_or(sorted[j]);
-            return lo + (sorted[j] - lo) / 2.0;
+            return (lo.unwrap_or(j as u32), j as u32);
         }
     }
-    sorted[n - 1]
+    let last = (n - 1) as u32;
+    (last, last)
+}
+
+/// Per resample: the (low, high) middle ranks of the baseline's and the
+/// candidate's resampled medians, `[b_lo, b_hi, c_lo, c_hi]`.
+type Plan = Vec<[u32; 4]>;
+
+/// (baseline size, candidate size, resamples, seed).
+type PlanKey = (usize, usize, usize, u64);
+
+thread_local! {
+    static PLANS: RefCell<HashMap<PlanKey, Rc<Plan>>> = RefCell::new(HashMap::new());
+}
+
+fn plan(nb: usize, nc: usize, resamples: usize, seed: u64) -> Rc<Plan> {
+    let key = (nb, nc, resamples, seed);
+    if let Some(p) = PLANS.with(|m| m.borrow().get(&key).cloned()) {
+        return p;
+    }
+    let mut rng = SplitMix64(seed);
+    let mut counts_b = vec![0u32; nb];
+    let mut counts_c = vec![0u32; nc];
+    let p: Rc<Plan> = Rc::new(
+        (0..resamples)
+            .map(|_| {
+                let (bl, bh) = resampled_ranks(nb, &mut counts_b, &mut rng);
+                let (cl, ch) = resampled_ranks(nc, &mut counts_c, &mut rng);
+                [bl, bh, cl, ch]
+            })
+            .collect(),
+    );
+    PLANS.with(|m| {
+        let mut m = m.borrow_mut();
+        // A handful of shapes in practice; bound the memory anyway.
+        if m.len() >= 32 {
+            m.clear();
+        }
+        m.insert(key, p.clone());
+    });
+    p
 }
 
 #[cfg(test)]
