@@ -170,8 +170,14 @@ fn report_is_offline_and_escapes_file_text() {
         .map(|a| a.value().clone())
         .collect();
     assert!(external.is_empty(), "external references: {external:?}");
-    // The only scripts are inside the flamegraph documents.
-    assert_eq!(doc.select(&sel("body > main script")).count(), 0);
+    // One inline script (unfold sections before printing); the flamegraphs'
+    // own scripts live inside their frames.
+    let scripts: Vec<String> = doc
+        .select(&sel("script"))
+        .map(|s| s.text().collect())
+        .collect();
+    assert_eq!(scripts.len(), 1, "{scripts:?}");
+    assert!(scripts[0].contains("beforeprint"));
 }
 
 #[test]
