@@ -511,7 +511,7 @@ pub fn evaluate(
         let mut matched_any = false;
         for (b, c) in &pairs {
             let label = config_label(c.config, &keys);
-            let (bm, cm) = (present_metrics(b), present_metrics(c));
+            let bm = present_metrics(b);
             let names: Vec<String> = if t.metric.contains('*') {
                 bm.iter()
                     .filter(|m| metric::glob_match(&t.metric, m))
@@ -531,7 +531,6 @@ pub fn evaluate(
                 };
                 let sb = b.sample(&m).ok_or_else(|| missing("baseline", b))?;
                 let sc = c.sample(&m).ok_or_else(|| missing("current", c))?;
-                let _ = &cm;
                 matched_any = true;
                 let direction = Direction::of(&m);
                 let deterministic = b.deterministic(&m) && c.deterministic(&m);
