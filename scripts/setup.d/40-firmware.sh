@@ -11,7 +11,8 @@
 # Outputs (stable paths the host crate looks for):
 #   build/toolchain/rustc-web/usr/bin/rustc
 #   firmware/pico/emulator/node_modules/
-#   build/firmware/perfkit-pico-fw.elf
+#   build/firmware/perfkit-pico-fw.elf       (instrumented)
+#   build/firmware/perfkit-pico-fw-bare.elf  (no perfkit; see firmware/pico/README.md)
 #
 # Idempotent: each step is skipped when its output is already there and up to
 # date; the firmware build is an incremental cargo build (about 1 s).
@@ -57,6 +58,12 @@ fi
 
 # --- 2. emulator packages ----------------------------------------------------
 EMU="$ROOT/firmware/pico/emulator"
+# rp2040js needs Node >= 18 (Debian 12's nodejs is 18).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nodejs npm
+fi
 if [ ! -e "$EMU/node_modules/.package-lock.json" ] \
    || [ "$EMU/package-lock.json" -nt "$EMU/node_modules/.package-lock.json" ]; then
   (cd "$EMU" && npm ci --no-audit --no-fund --loglevel=error)
