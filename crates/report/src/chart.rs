@@ -6,6 +6,7 @@
 //! labels. Legends and category labels are drawn beside the plot area, so
 //! they never hide data.
 
+use plotters::chart::LabelAreaPosition;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -178,6 +179,7 @@ pub(crate) fn metric_chart(
                     .y_label_formatter(&|v| si(*v))
                     .label_style(label_style.clone())
                     .light_line_style(RGBColor(235, 235, 235))
+                    .set_tick_mark_size(LabelAreaPosition::Bottom, if log { 0 } else { 5 })
                     .draw()
                     .map_err(err)?;
                 if log {
@@ -248,6 +250,7 @@ pub(crate) fn metric_chart(
                     .y_label_formatter(&|v| si(*v))
                     .label_style(label_style.clone())
                     .light_line_style(RGBColor(235, 235, 235))
+                    .set_tick_mark_size(LabelAreaPosition::Bottom, 0)
                     .draw()
                     .map_err(err)?;
                 let n = series.len().max(1) as f64;
@@ -355,6 +358,7 @@ pub(crate) fn share_chart(title: &str, stages: &[(String, f64)]) -> DrawResult<S
             .x_label_formatter(&|v| format!("{v:.0}"))
             .label_style(label_style.clone())
             .light_line_style(RGBColor(235, 235, 235))
+            .set_tick_mark_size(LabelAreaPosition::Left, 0)
             .draw()
             .map_err(err)?;
         chart

@@ -380,7 +380,7 @@ fn figure(
             let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).collect();
             let _ = writeln!(
                 body,
-                "<figure class=\"chart\" data-param=\"{}\" data-metric=\"{}\" data-series=\"{}\">{}<figcaption>{}; points are medians over repeats, bars span min–max.</figcaption></figure>",
+                "<figure class=\"chart\" data-param=\"{}\" data-metric=\"{}\" data-series=\"{}\">{}<figcaption>{}: medians over runs; range bars span min–max.</figcaption></figure>",
                 escape(param),
                 escape(metric_name),
                 escape(&names.join("\u{1f}")),
