@@ -476,8 +476,19 @@ pub(crate) fn finish(
     })
 }
 
+/// Device counters that count errors (the rest are activity and timing).
 fn is_error_counter(name: &str) -> bool {
-    !matches!(name, "messages" | "metas" | "throttled" | "duplicates")
+    matches!(
+        name,
+        "crc_errors"
+            | "bad_lengths"
+            | "seq_gaps"
+            | "junk_bytes"
+            | "protocol_violations"
+            | "frame_overflows"
+            | "missing_blocks"
+            | "uart_rx_errors"
+    )
 }
 
 /// Device site records as the results model's stages.
@@ -562,6 +573,13 @@ mod tests {
         d.feed(0, &bytes);
         assert!(!d.ready);
         assert_eq!(d.bad_control, 1);
+    }
+
+    #[test]
+    fn only_error_counters_are_errors() {
+        assert!(is_error_counter("crc_errors"));
+        assert!(!is_error_counter("rx_message_cycles_max"));
+        assert!(!is_error_counter("duplicates"));
     }
 
     #[test]
