@@ -86,6 +86,18 @@ fn device_receives_image_byte_exact() {
     assert_eq!(out.device_status, "complete");
     assert_eq!(out.rx.bytes, sent.len() as u64);
     assert_eq!(out.link.counters["uart_rx_overruns"], 0);
+    assert_pacing(&out);
+}
+
+/// The runner paces bytes at the baud rate: the link can never carry more
+/// than 11,520 bytes/s, so utilisation is at most 1 (it is a property of
+/// the emulated wire, not a speed requirement).
+fn assert_pacing(out: &PicoRunOutcome) {
+    let u = out.link.utilisation.expect("a UART has a known rate");
+    assert!(
+        u > 0.0 && u <= 1.0 + 1e-6,
+        "link utilisation {u} is impossible at 115200 baud"
+    );
 }
 
 #[test]
