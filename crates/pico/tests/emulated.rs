@@ -123,3 +123,25 @@ fn bare_firmware_receives_and_times_each_message() {
     assert!(c["rx_message_cycles_mean"] <= c["rx_message_cycles_max"]);
     assert_eq!(c["messages"], 695 + 22, "695 blocks and 22 META messages");
 }
+
+/// The RX FIFO is 32 bytes deep, as on the chip: a receiver that completes
+/// early and stops reading (to send its report) while the host still sends
+/// its last repeats overflows it, and the bytes are counted, not queued.
+#[test]
+fn rx_fifo_overflows_when_the_device_stops_reading() {
+    let cfg = PicoRunConfig {
+        block_size: 249,
+        ..PicoRunConfig::field_defaults(DeviceRole::Receiver)
+    };
+    let out = run_checked(&cfg);
+    assert!(out.integrity.ok, "{:?}", out.integrity);
+    assert_eq!(
+        out.link.counters["uart_rx_overruns"], 0,
+        "none while it listened"
+    );
+    assert!(
+        out.link.counters["uart_rx_overruns_after_end"] > 0,
+        "the host's last repeats must overflow a 32-byte FIFO: {:?}",
+        out.link.counters
+    );
+}
