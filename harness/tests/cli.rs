@@ -165,3 +165,136 @@ fn help_has_examples() {
     let o = d.perfkit(&["params"]);
     assert!(stdout(&o).contains("throttle_pps"));
 }
+
+/// Runs a small deterministic scenario into `dir/name/` and returns the results path.
+fn uart_results(d: &Dir, name: &str, extra: &[&str]) -> PathBuf {
+    let scenario = root().join("scenarios/uart-throttled.toml");
+    let out = d.path().join(name);
+    let mut args = vec![
+        "run",
+        scenario.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = d.perfkit(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        out.join("report.html").exists(),
+        "run writes report.html by default"
+    );
+    out.join("results.json")
+}
+
+#[test]
+fn report_compare_and_gate_exit_codes() {
+    let d = Dir::new();
+    let a = uart_results(&d, "a", &[]);
+    let b = uart_results(&d, "b", &[]);
+    let slow = uart_results(&d, "slow", &["--set", "throttle_pps=30"]);
+    let (a, b, slow) = (
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        slow.to_str().unwrap(),
+    );
+
+    let o = d.perfkit(&["report", a, b, "-o", "r.html"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let html = std::fs::read_to_string(d.path().join("r.html")).unwrap();
+    assert!(html.contains("<svg"), "charts are inline SVG");
+
+    let o = d.perfkit(&["compare", a, b, "-o", "c.html"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(d.path().join("c.html").exists());
+
+    // Same deterministic model: no change.
+    let o = d.perfkit(&[
+        "gate",
+        "--baseline",
+        a,
+        b,
+        "--threshold",
+        "rx.bps=1",
+        "--summary-md",
+        "s.md",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(std::fs::read_to_string(d.path().join("s.md"))
+        .unwrap()
+        .contains('|'));
+    // A slower throttle is a different (regressed) configuration: the gate
+    // refuses to compare different configurations (exit 2)...
+    let o = d.perfkit(&["gate", "--baseline", a, slow, "--threshold", "rx.bps=1"]);
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    // ...while the same configuration with a changed figure fails it (exit 1).
+    let text = std::fs::read_to_string(b).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let bps = v["runs"][0]["rx"]["bps"].as_f64().unwrap();
+    let edited = text.replacen(
+        &format!("\"bps\": {}", v["runs"][0]["rx"]["bps"]),
+        &format!("\"bps\": {}", bps * 0.8),
+        1,
+    );
+    assert_ne!(edited, text);
+    std::fs::write(d.path().join("worse.json"), edited).unwrap();
+    let o = d.perfkit(&[
+        "gate",
+        "--baseline",
+        a,
+        "worse.json",
+        "--threshold",
+        "rx.bps=1",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+
+    // --update-baseline writes the current results over the baseline.
+    std::fs::copy(a, d.path().join("base.json")).unwrap();
+    let o = d.perfkit(&[
+        "gate",
+        "--baseline",
+        "base.json",
+        "worse.json",
+        "--threshold",
+        "rx.bps=1",
+        "--update-baseline",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = d.perfkit(&[
+        "gate",
+        "--baseline",
+        "base.json",
+        "worse.json",
+        "--threshold",
+        "rx.bps=1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_results_files_exit_2_naming_the_file() {
+    let d = Dir::new();
+    let good = uart_results(&d, "g", &[]);
+    let text = std::fs::read_to_string(&good).unwrap();
+    d.write("cut.json", &text[..text.len() / 3]);
+    d.write(
+        "newer.json",
+        &text.replacen("\"schema_version\": 1", "\"schema_version\": 7", 1),
+    );
+    for (file, want) in [
+        ("cut.json", "cut.json:"),
+        ("newer.json", "upgrade perfkit"),
+        ("absent.json", "absent.json"),
+    ] {
+        let o = d.perfkit(&["report", file]);
+        assert_eq!(o.status.code(), Some(2), "{file}");
+        assert!(stderr(&o).contains(want), "{file}: {}", stderr(&o));
+    }
+    let o = d.perfkit(&["gate", "--baseline", "absent.json", good.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--update-baseline"),
+        "says how to make a baseline: {}",
+        stderr(&o)
+    );
+}
