@@ -4,7 +4,7 @@
 //!
 //! Time here is the host's monotonic clock, expressed in the same 125 MHz
 //! cycle units as the emulator's virtual time so both paths share the host
-//! logic ([`crate::driver::DeviceSide`]).
+//! logic (the private `driver` module).
 
 use std::io::Write;
 use std::path::Path;
