@@ -6,3 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo test -p perfkit-pico --features probe --lib --locked
 cargo clippy -p perfkit-pico --features probe --all-targets --locked -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc -p perfkit-pico --no-deps --features probe --locked
