@@ -86,19 +86,17 @@ pub fn value_label(v: &Value) -> String {
 
 /// `key=value, ...` over `keys` (every key when `keys` is empty).
 pub fn config_label(config: &BTreeMap<String, Value>, keys: &[String]) -> String {
-    let mut parts = Vec::new();
-    if keys.is_empty() {
-        for (k, v) in config {
-            parts.push(format!("{k}={}", value_label(v)));
-        }
-    } else {
-        for k in keys {
+    // Only the parameters that tell configurations apart: with nothing swept
+    // there is one configuration, and listing every parameter says nothing.
+    let parts: Vec<String> = keys
+        .iter()
+        .map(|k| {
             let v = config.get(k).map(value_label).unwrap_or_else(|| "-".into());
-            parts.push(format!("{k}={v}"));
-        }
-    }
+            format!("{k}={v}")
+        })
+        .collect();
     if parts.is_empty() {
-        "default".into()
+        "all runs".into()
     } else {
         parts.join(", ")
     }
