@@ -485,7 +485,7 @@ impl Scenario {
                 }
                 _ => {
                     let mut known: Vec<&str> = TOP_KEYS.to_vec();
-                    known.extend(SECTIONS.iter().map(|s| *s));
+                    known.extend(SECTIONS.iter().copied());
                     return Err(ctx.err(
                         kspan,
                         Some(key),
