@@ -22,7 +22,12 @@ pub const EXACT_TOLERANCE: f64 = 1e-9;
 /// ran is not what ran), ignored when matching across files. Note that
 /// `repeats` is the stack's block-repeat count, a real parameter; the run
 /// count is `runs`.
-pub const NON_IDENTIFYING_KEYS: &[&str] = &["runs", "warmup"];
+///
+/// `slowdown_ns_per_packet` is the stack's deliberate per-packet busy-wait: it
+/// stands in for "the code got slower", so a run with it set is the same
+/// configuration, regressed, which is exactly what the gate must be able to
+/// judge.
+pub const NON_IDENTIFYING_KEYS: &[&str] = &["runs", "warmup", "slowdown_ns_per_packet"];
 
 /// The verdict on one metric of one configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -355,3 +355,21 @@ fn block_repeats_is_a_parameter_not_the_run_count() {
     let r = evaluate(&a, &a, &cfg(&["tx.bps=10"])).unwrap();
     assert_eq!(r.rows.len(), 3);
 }
+
+#[test]
+fn slowdown_knob_does_not_change_the_configuration() {
+    // A candidate run with the deliberate per-packet slowdown is the same
+    // configuration, regressed: the gate judges it instead of refusing it.
+    let base = synthetic(&one_config(Spec::default()));
+    let mut slow = synthetic(&one_config(Spec {
+        seed: 9,
+        slowdown: 1.25,
+        ..Spec::default()
+    }));
+    for r in &mut slow.runs {
+        r.config
+            .insert("slowdown_ns_per_packet".into(), serde_json::json!(250));
+    }
+    let r = evaluate(&base, &slow, &cfg(&["tx.bps=10"])).unwrap();
+    assert!(r.regressed(), "{}", r.console_table());
+}

@@ -66,6 +66,13 @@ impl SenderConfig {
         if self.channel > 0x7F {
             return Err(Error::config("channel", "must be 0..=127"));
         }
+        if self.meta_every == 1 {
+            // Every tick would be a META tick: no data would ever be sent.
+            return Err(Error::config(
+                "meta_every",
+                "1 makes every tick a META tick and no block is ever sent; use 0 (never) or >= 2",
+            ));
+        }
         Ok(())
     }
 }
@@ -238,7 +245,13 @@ impl<S: Source> Sender<S> {
         let data_chn = self.cfg.channel;
         let ctl_chn = CONTROL_BIT | data_chn;
         let seq = self.seqno;
-        let n = if self.block >= self.block_count && t >= self.cfg.start_meta as u64 {
+        // END only once a META has gone out: with START_META 0 and an empty
+        // file, the schedule's tick 0 (0 % META_EVERY_N == 0) is still a META
+        // tick, and without it a receiver never learns the file exists.
+        let n = if self.block >= self.block_count
+            && t >= self.cfg.start_meta as u64
+            && self.counters.metas > 0
+        {
             let end = EndRepr;
             let n = wire::build(out, seq, ctl_chn, 0, end.buffer_len(), |p| end.emit(p))?;
             self.phase = Phase::Done;
@@ -349,6 +362,38 @@ mod tests {
     fn empty_file_sends_meta_then_end() {
         let (k, n) = kinds(SenderConfig::default(), b"");
         assert_eq!(&k[..n], b"MMMMMMMME");
+    }
+
+    #[test]
+    fn empty_file_without_start_meta_still_announces_itself() {
+        let cfg = SenderConfig {
+            start_meta: 0,
+            meta_every: 7,
+            ..SenderConfig::default()
+        };
+        let (k, n) = kinds(cfg, b"");
+        assert_eq!(&k[..n], b"ME");
+    }
+
+    #[test]
+    fn meta_every_one_is_refused() {
+        let cfg = SenderConfig {
+            meta_every: 1,
+            ..SenderConfig::default()
+        };
+        let e = Sender::new(MemorySource::new(b"abc", b"f"), cfg)
+            .err()
+            .unwrap();
+        assert!(
+            matches!(
+                e.kind(),
+                crate::ErrorKind::Config {
+                    key: "meta_every",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]
