@@ -5,14 +5,16 @@
 #  - injected slowdowns: the candidate runs with slowdown_ns_per_packet set
 #    so each packet costs 10 % (then 25 %) more than the baseline measured;
 #    every pass is a miss.
-# Usage: bash scripts/gate-error-rates.sh [TRIALS] [THRESHOLD%] [SCENARIO]
-# (THRESHOLD applies to rx.bps and tx.bps; default: the scenario's [gate].)
+# Usage: bash scripts/gate-error-rates.sh [TRIALS] [THRESHOLD%] [RUNS] [SCENARIO]
+# (THRESHOLD applies to rx.bps and tx.bps, default: the scenario's [gate];
+# RUNS is the runs per side, default: the scenario's `runs`.)
 # Prints a Markdown table; needs a release build (cargo build --release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 trials=${1:-20}
 threshold=${2:-}
-scenario=${3:-scenarios/gate-loopback.toml}
+runs=${3:-}
+scenario=${4:-scenarios/gate-loopback.toml}
 flags=()
 if [ -n "$threshold" ]; then flags=(--threshold "rx.bps=$threshold" --threshold "tx.bps=$threshold"); fi
 bin=target/release/perfkit
@@ -22,7 +24,9 @@ trap 'rm -rf "$work"' EXIT
 
 run() { # out-dir extra-args...
   local out=$1; shift
-  "$bin" run "$scenario" --quiet --no-report --out "$out" "$@" >/dev/null
+  local repeat=()
+  if [ -n "$runs" ]; then repeat=(--repeat "$runs"); fi
+  "$bin" run "$scenario" --quiet --no-report --out "$out" "${repeat[@]}" "$@" >/dev/null
 }
 gate() { # baseline candidate -> exit code
   "$bin" gate --baseline "$1/results.json" "$2/results.json" "${flags[@]}" >/dev/null 2>&1 && echo 0 || echo $?
