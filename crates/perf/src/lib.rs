@@ -163,6 +163,12 @@ pub mod __private {
         fn drop(&mut self) {}
     }
 
+    impl Off {
+        /// Does nothing, as [`Guard::add_bytes`] would have counted.
+        #[inline(always)]
+        pub fn add_bytes(&mut self, _n: u64) {}
+    }
+
     /// Lossless widening of a byte count (`usize`, `u64`, `u32`, ...).
     #[inline(always)]
     pub fn bytes<T: TryInto<u64>>(n: T) -> u64 {

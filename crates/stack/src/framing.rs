@@ -259,15 +259,18 @@ impl<const N: usize> Deframer<N> {
     /// counted as deframing time.
     pub fn decode<'s>(&'s mut self, input: &mut &[u8]) -> Option<&'s [u8]> {
         let before = input.len();
-        let done = stage!(
-            "framing::decode",
-            bytes = before,
-            match self.framing {
-                Framing::Dttk => self.step_dttk(input),
-                Framing::Cobs => self.step_cobs(input),
-            }
-        );
-        self.stats.bytes += (before - input.len()) as u64;
+        // Bytes are counted as consumed, known only afterwards: a call stops
+        // at the end of a frame, so counting what was offered would count
+        // the rest of the chunk again on every later call.
+        let mut guard = perfkit::span!("framing::decode");
+        let done = match self.framing {
+            Framing::Dttk => self.step_dttk(input),
+            Framing::Cobs => self.step_cobs(input),
+        };
+        let consumed = (before - input.len()) as u64;
+        guard.add_bytes(consumed);
+        drop(guard);
+        self.stats.bytes += consumed;
         done.map(move |n| &self.buf[..n])
     }
 
