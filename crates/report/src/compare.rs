@@ -260,14 +260,7 @@ impl Comparison {
         let mut out = Vec::new();
         for r in &self.rows {
             for d in &r.deltas {
-                let (chg, ci) = match &d.change {
-                    Some(c) if r.deterministic => (table::pct(c.estimate), "exact".to_string()),
-                    Some(c) => (
-                        table::pct(c.estimate),
-                        format!("[{}, {}]", table::pct(c.lo), table::pct(c.hi)),
-                    ),
-                    None => ("n/a".into(), "n/a".into()),
-                };
+                let (chg, ci) = table::change_cells(d.change.as_ref(), r.deterministic);
                 out.push(vec![
                     r.config.clone(),
                     r.metric.clone(),

@@ -230,11 +230,7 @@ impl GateReport {
         self.rows
             .iter()
             .map(|r| {
-                let ci = if r.deterministic {
-                    "exact".to_string()
-                } else {
-                    format!("[{}, {}]", table::pct(r.change.lo), table::pct(r.change.hi))
-                };
+                let ci = table::interval(&r.change, r.deterministic);
                 let dir = match r.direction {
                     Direction::HigherIsBetter => "-",
                     Direction::LowerIsBetter => "+",

@@ -681,14 +681,7 @@ fn compare_table(body: &mut String, cmp: &Comparison) {
     body.push_str("<h2 id=\"compare\">Comparison</h2>\n<table class=\"compare\">\n<tr><th class=\"l\">configuration</th><th class=\"l\">metric</th><th>reference</th><th class=\"l\">candidate</th><th>median</th><th>change</th><th>95% CI</th><th class=\"l\">verdict</th></tr>\n");
     for r in &cmp.rows {
         for d in &r.deltas {
-            let (chg, ci) = match &d.change {
-                Some(c) if r.deterministic => (table::pct(c.estimate), "exact".to_string()),
-                Some(c) => (
-                    table::pct(c.estimate),
-                    format!("[{}, {}]", table::pct(c.lo), table::pct(c.hi)),
-                ),
-                None => ("n/a".into(), "n/a".into()),
-            };
+            let (chg, ci) = table::change_cells(d.change.as_ref(), r.deterministic);
             let (cls, v) = match d.verdict {
                 Some(Verdict::Faster) => ("ok", "faster"),
                 Some(Verdict::Slower) => ("bad", "slower"),

@@ -60,6 +60,26 @@ pub(crate) fn pct(x: f64) -> String {
     format!("{:+.1} %", x * 100.0)
 }
 
+/// The confidence-interval cell: `[lo, hi]`, or `exact` for a deterministic figure.
+pub(crate) fn interval(c: &crate::stats::Change, deterministic: bool) -> String {
+    if deterministic {
+        "exact".into()
+    } else {
+        format!("[{}, {}]", pct(c.lo), pct(c.hi))
+    }
+}
+
+/// The change and interval cells of a comparison row (`n/a` when there is none).
+pub(crate) fn change_cells(
+    c: Option<&crate::stats::Change>,
+    deterministic: bool,
+) -> (String, String) {
+    match c {
+        Some(c) => (pct(c.estimate), interval(c, deterministic)),
+        None => ("n/a".into(), "n/a".into()),
+    }
+}
+
 /// A number for tables: SI-scaled with a few significant digits.
 pub(crate) fn num(x: f64) -> String {
     crate::chart::si(x)
