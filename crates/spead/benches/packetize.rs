@@ -42,18 +42,7 @@ fn reassemble(c: &mut Criterion) {
             Item::immediate(0x1600, 0),
             Item::addressed(0x3300, &samples),
         ];
-        let mut p = Packetizer::new(1, &items, 9000).unwrap();
-        let mut hdr = vec![0u8; p.max_header_len()];
-        let mut packets = Vec::new();
-        loop {
-            let mut body = Vec::new();
-            let Some(len) = p.next_packet(&mut hdr, |s| body.extend_from_slice(s)) else {
-                break;
-            };
-            let mut pkt = hdr[..len.header].to_vec();
-            pkt.extend_from_slice(&body);
-            packets.push(pkt);
-        }
+        let mut packets = Packetizer::new(1, &items, 9000).unwrap().into_datagrams();
         let mut r = Reassembler::new(Config::default());
         let mut cnt = 0u64;
         g.throughput(Throughput::Bytes(size as u64));

@@ -245,6 +245,25 @@ impl<'i, 'a> Packetizer<'i, 'a> {
         (packets, header)
     }
 
+    /// Every packet of the heap as an owned datagram (header then payload),
+    /// for captures, tests and benchmarks; the sender's path writes headers
+    /// in place with [`Self::next_packet`] instead.
+    #[cfg(feature = "alloc")]
+    pub fn into_datagrams(mut self) -> alloc::vec::Vec<alloc::vec::Vec<u8>> {
+        let mut header = alloc::vec![0u8; self.max_header_len()];
+        let mut out = alloc::vec::Vec::new();
+        loop {
+            let mut body = alloc::vec::Vec::new();
+            let Some(len) = self.next_packet(&mut header, |s| body.extend_from_slice(s)) else {
+                break;
+            };
+            let mut packet = header[..len.header].to_vec();
+            packet.extend_from_slice(&body);
+            out.push(packet);
+        }
+        out
+    }
+
     /// Writes the next packet's header into `header` (which must hold
     /// [`Self::max_header_len`] bytes) and passes its payload slices, in
     /// order, to `payload`. Returns `None` when the heap is done, or when

@@ -563,19 +563,7 @@ mod tests {
     use std::vec;
 
     fn packetize(cnt: u64, items: &[TxItem<'_>], max: usize) -> Vec<Vec<u8>> {
-        let mut p = Packetizer::new(cnt, items, max).unwrap();
-        let mut hdr = vec![0u8; p.max_header_len()];
-        let mut out = Vec::new();
-        loop {
-            let mut body = Vec::new();
-            let Some(len) = p.next_packet(&mut hdr, |s| body.extend_from_slice(s)) else {
-                break;
-            };
-            let mut pkt = hdr[..len.header].to_vec();
-            pkt.extend_from_slice(&body);
-            out.push(pkt);
-        }
-        out
+        Packetizer::new(cnt, items, max).unwrap().into_datagrams()
     }
 
     #[test]

@@ -15,18 +15,7 @@ fn packetize_split(cnt: u64, items: &[Item<'_>], max: usize, even: bool) -> Vec<
     if even {
         p = p.even();
     }
-    let mut hdr = vec![0u8; p.max_header_len()];
-    let mut out = Vec::new();
-    loop {
-        let mut body = Vec::new();
-        let Some(len) = p.next_packet(&mut hdr, |s| body.extend_from_slice(s)) else {
-            break;
-        };
-        let mut pkt = hdr[..len.header].to_vec();
-        pkt.extend_from_slice(&body);
-        out.push(pkt);
-    }
-    out
+    p.into_datagrams()
 }
 
 /// Length-prefixed datagrams, the framing `decode_datagrams` reads.
