@@ -196,6 +196,19 @@ mod file {
         }
     }
 
+    /// Checks `offset..offset + len` lies within `size`, then seeks there.
+    fn seek_within(
+        file: &mut File,
+        offset: u64,
+        len: usize,
+        size: u64,
+        what: &'static str,
+    ) -> Result<()> {
+        range(offset, len, usize::try_from(size).unwrap_or(usize::MAX))?;
+        file.seek(SeekFrom::Start(offset)).map_err(io(what))?;
+        Ok(())
+    }
+
     /// A source reading a file at offsets.
     #[derive(Debug)]
     pub struct FileSource {
@@ -226,14 +239,13 @@ mod file {
             self.size
         }
         fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
-            range(
+            seek_within(
+                &mut self.file,
                 offset,
                 buf.len(),
-                usize::try_from(self.size).unwrap_or(usize::MAX),
+                self.size,
+                "seeking in the source file",
             )?;
-            self.file
-                .seek(SeekFrom::Start(offset))
-                .map_err(io("seeking in the source file"))?;
             self.file
                 .read_exact(buf)
                 .map_err(io("reading the source file"))
@@ -273,27 +285,25 @@ mod file {
             Ok(())
         }
         fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
-            range(
+            seek_within(
+                &mut self.file,
                 offset,
                 data.len(),
-                usize::try_from(self.len).unwrap_or(usize::MAX),
+                self.len,
+                "seeking in the sink file",
             )?;
-            self.file
-                .seek(SeekFrom::Start(offset))
-                .map_err(io("seeking in the sink file"))?;
             self.file
                 .write_all(data)
                 .map_err(io("writing the sink file"))
         }
         fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
-            range(
+            seek_within(
+                &mut self.file,
                 offset,
                 buf.len(),
-                usize::try_from(self.len).unwrap_or(usize::MAX),
+                self.len,
+                "seeking in the sink file",
             )?;
-            self.file
-                .seek(SeekFrom::Start(offset))
-                .map_err(io("seeking in the sink file"))?;
             self.file
                 .read_exact(buf)
                 .map_err(io("reading back the sink file"))
