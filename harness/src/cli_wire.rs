@@ -131,15 +131,8 @@ pub fn send(args: SendArgs) -> CmdResult {
         .file_name()
         .map(|n| n.to_string_lossy().as_bytes().to_vec())
         .unwrap_or_default();
-    if bytes.len() as u64 > super::kinds::max_file_size(args.block_size as u64) {
-        return Err(Failure::input(anyhow!(
-            "{} is {} bytes: the wire profile carries at most {} bytes with {}-byte blocks",
-            args.file.display(),
-            bytes.len(),
-            super::kinds::max_file_size(args.block_size as u64),
-            args.block_size
-        )));
-    }
+    crate::kinds::check_size(&args.file, bytes.len(), args.block_size as u64)
+        .map_err(Failure::input)?;
     let mut tx = endpoint::sender(&cfg, &bytes, &name).map_err(Failure::input)?;
     let mut link = open(&args.common).map_err(Failure::input)?;
     let cancel = AtomicBool::new(false);

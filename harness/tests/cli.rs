@@ -298,3 +298,18 @@ fn bad_results_files_exit_2_naming_the_file() {
         stderr(&o)
     );
 }
+
+#[test]
+fn send_refuses_a_file_the_wire_profile_cannot_describe() {
+    let d = Dir::new();
+    std::fs::write(d.path().join("big.bin"), vec![0u8; 70_000]).unwrap();
+    // 1-byte blocks: u16 block numbers reach 65,535 bytes.
+    let o = d.perfkit(&["send", "big.bin", "--block-size", "1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("at most 65535 bytes with 1-byte blocks"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(o.stdout.is_empty(), "nothing goes on the wire");
+}

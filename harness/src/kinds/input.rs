@@ -27,6 +27,20 @@ pub fn max_file_size(block_size: u64) -> u64 {
     65535 * block_size + (block_size - 1)
 }
 
+/// Refuses a file the wire profile cannot describe with this block size.
+pub fn check_size(path: &Path, len: usize, block_size: u64) -> anyhow::Result<()> {
+    if len as u64 > max_file_size(block_size) {
+        bail!(
+            "{} is {} bytes: the wire profile carries at most {} bytes with {}-byte blocks (u16 block numbers)",
+            path.display(),
+            len,
+            max_file_size(block_size),
+            block_size
+        );
+    }
+    Ok(())
+}
+
 /// Finds `input` as given, else beside the scenario's folder (so
 /// `fixtures/test35k.jpg` works from the repository root and from elsewhere).
 pub fn resolve(s: &Scenario, input: &Path) -> Option<PathBuf> {
@@ -80,15 +94,7 @@ impl Input {
                 _dir: None,
             }
         };
-        if input.bytes.len() as u64 > max_file_size(block) {
-            bail!(
-                "{} is {} bytes: the wire profile carries at most {} bytes with {}-byte blocks (u16 block numbers)",
-                input.path.display(),
-                input.bytes.len(),
-                max_file_size(block),
-                block
-            );
-        }
+        check_size(&input.path, input.bytes.len(), block)?;
         Ok(input)
     }
 }

@@ -15,7 +15,7 @@ use crate::scenario::{Config, Scenario};
 pub mod endpoint;
 pub mod heaps;
 mod input;
-pub use input::max_file_size;
+pub use input::check_size;
 pub mod pico;
 pub mod stream;
 pub mod transfer;
