@@ -142,6 +142,12 @@ pub struct RunArgs {
     /// Do not write report.html beside results.json.
     #[arg(long)]
     pub no_report: bool,
+    /// Add the records to the results.json already in the output folder
+    /// (same scenario file and configurations), numbering repeats after the
+    /// ones there. Alternating `--repeat 1 --append` runs of two builds
+    /// spreads a machine's slow spells over both (see docs/gate.md).
+    #[arg(long)]
+    pub append: bool,
 }
 
 fn main() -> ExitCode {

@@ -139,6 +139,22 @@ pub fn run(args: RunArgs) -> CmdResult {
     let swept = s.swept();
     let total = configs.len() as u64 * s.runs as u64;
     let mut results = Results::new(meta(&s));
+    if args.append && results_path.exists() {
+        results = appendable(&results_path, &results.meta, &s, &configs, &swept)
+            .map_err(Failure::input)?;
+    }
+    // Repeats continue after those already in an appended file.
+    let first_repeat: Vec<u32> = (0..configs.len())
+        .map(|id| {
+            results
+                .runs
+                .iter()
+                .filter(|r| r.config_id == id)
+                .map(|r| r.repeat + 1)
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     if !args.quiet {
         eprintln!(
             "perfkit: {} ({} kind): {} configuration(s) x {} run(s) -> {}",
@@ -175,7 +191,8 @@ pub fn run(args: RunArgs) -> CmdResult {
 
     let mut failed = 0usize;
     'configs: for (id, cfg) in configs.iter().enumerate() {
-        for repeat in 0..s.runs {
+        let first = first_repeat[id];
+        for repeat in first..first + s.runs {
             if cancel.load(Ordering::SeqCst) {
                 break 'configs;
             }
@@ -183,6 +200,10 @@ pub fn run(args: RunArgs) -> CmdResult {
                 b.set_message(describe_config(cfg, &swept));
             }
             perfkit::reset();
+            let started_unix_s = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_secs_f64());
             let outcome = kinds::run_one(&s, cfg, &cancel);
             let snap = perfkit::snapshot();
             let mut stages = stages_from(&snap);
@@ -194,6 +215,7 @@ pub fn run(args: RunArgs) -> CmdResult {
                     RunRecord {
                         config_id: id,
                         repeat,
+                        started_unix_s,
                         config: cfg.recorded(&s.kind, &swept),
                         time_base: o.time_base,
                         tx: o.tx,
@@ -211,6 +233,7 @@ pub fn run(args: RunArgs) -> CmdResult {
                     RunRecord {
                         config_id: id,
                         repeat,
+                        started_unix_s,
                         config: cfg.recorded(&s.kind, &swept),
                         time_base: Default::default(),
                         tx: Default::default(),
@@ -230,7 +253,7 @@ pub fn run(args: RunArgs) -> CmdResult {
                 if !d.is_empty() {
                     head.push_str(&format!(" ({d})"));
                 }
-                head.push_str(&format!(" run {}/{}\n", repeat + 1, s.runs));
+                head.push_str(&format!(" run {}/{}\n", repeat - first + 1, s.runs));
                 say(&(head + &output::run_lines(&record)));
             }
             results.runs.push(record);
@@ -269,6 +292,54 @@ pub fn run(args: RunArgs) -> CmdResult {
         return Ok(EXIT_RUN_FAILED);
     }
     Ok(EXIT_OK)
+}
+
+/// The results already in `path`, when this run may add to them: written for
+/// the same scenario file with the same configurations (a different file or
+/// `--set` would mix unlike samples under one configuration).
+fn appendable(
+    path: &Path,
+    meta: &Meta,
+    s: &Scenario,
+    configs: &[crate::scenario::Config],
+    swept: &[String],
+) -> anyhow::Result<Results> {
+    let prev = Results::load(path).map_err(|e| anyhow!("--append: {e}"))?;
+    let refuse = |why: String| {
+        anyhow!(
+            "--append: {} {why}; use another --out folder, or leave out --append to replace it",
+            path.display()
+        )
+    };
+    if prev.meta.scenario.name != meta.scenario.name
+        || prev.meta.scenario.sha256 != meta.scenario.sha256
+    {
+        return Err(refuse(format!(
+            "holds results of scenario `{}` ({}), not of this file `{}` ({})",
+            prev.meta.scenario.name,
+            prev.meta.scenario.path,
+            meta.scenario.name,
+            meta.scenario.path
+        )));
+    }
+    if prev.meta.swept != swept {
+        return Err(refuse(format!(
+            "was swept over {:?}, this run over {:?}",
+            prev.meta.swept, swept
+        )));
+    }
+    for r in &prev.runs {
+        let same = configs
+            .get(r.config_id)
+            .is_some_and(|c| c.recorded(&s.kind, swept) == r.config);
+        if !same {
+            return Err(refuse(format!(
+                "has configuration {} with other parameters than this run's (a different --set?)",
+                r.config_id
+            )));
+        }
+    }
+    Ok(prev)
 }
 
 fn describe_config(cfg: &crate::scenario::Config, swept: &[String]) -> String {

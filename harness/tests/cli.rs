@@ -313,3 +313,68 @@ fn send_refuses_a_file_the_wire_profile_cannot_describe() {
     );
     assert!(o.stdout.is_empty(), "nothing goes on the wire");
 }
+
+#[test]
+fn append_adds_repeats_and_refuses_unlike_runs() {
+    let d = Dir::new();
+    d.write(
+        "lb.toml",
+        "name = \"lb\"\nruns = 1\nwarmup = 0\n[link]\nkind = \"loopback\"\n\
+         [transfer]\ninput_size = 20000\n[sweep]\nblock_size = [50, 249]\n",
+    );
+    let repeats = |d: &Dir| -> Vec<(u64, u64)> {
+        let text = std::fs::read_to_string(d.path().join("out/results.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["config_id"].as_u64().unwrap(),
+                    r["repeat"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let run = |extra: &[&str]| {
+        let mut a = vec!["run", "lb.toml", "--quiet", "--no-report", "--out", "out"];
+        a.extend_from_slice(extra);
+        d.perfkit(&a)
+    };
+    // --append on a folder with no results starts a new file.
+    let o = run(&["--append"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run(&["--append", "--repeat", "2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut got = repeats(&d);
+    got.sort();
+    assert_eq!(got, [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]);
+
+    // Other parameters, another sweep or another scenario file: refused, file kept.
+    let before = std::fs::read(d.path().join("out/results.json")).unwrap();
+    for extra in [
+        &["--append", "--set", "input_size=30000"][..],
+        &["--append", "--set", "block_size=50"][..],
+    ] {
+        let o = run(extra);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--append"), "{}", stderr(&o));
+    }
+    d.write(
+        "lb.toml",
+        "name = \"lb\"\nruns = 1\nwarmup = 0\n[link]\nkind = \"loopback\"\n\
+         [transfer]\ninput_size = 20001\n[sweep]\nblock_size = [50, 249]\n",
+    );
+    let o = run(&["--append"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not of this file"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(d.path().join("out/results.json")).unwrap(),
+        before
+    );
+    // Without --append the file is replaced.
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(repeats(&d).len(), 2);
+}

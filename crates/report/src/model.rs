@@ -90,6 +90,11 @@ pub struct RunRecord {
     pub config_id: usize,
     /// Repeat number within the configuration (0-based; warm-ups are not recorded).
     pub repeat: u32,
+    /// When the run started, in seconds since the Unix epoch. `perfkit gate`
+    /// uses it to recognise a baseline and a candidate whose runs were
+    /// interleaved in time, and then compares them pair by pair.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_unix_s: Option<f64>,
     /// The resolved parameters, by their scenario key (`block_size`,
     /// `start_meta`, `meta_every`, `repeats`, `throttle_pps`, `baud`,
     /// `framing`, `link`, ...).
@@ -497,6 +502,7 @@ mod tests {
         r.runs.push(RunRecord {
             config_id: 0,
             repeat: 0,
+            started_unix_s: Some(1_790_000_000.25),
             config: BTreeMap::new(),
             time_base: TimeBase::Virtual,
             tx: Side::new(72.0, 2780, 138840),

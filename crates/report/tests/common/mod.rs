@@ -216,6 +216,7 @@ pub fn synthetic(spec: &Spec) -> Results {
             results.runs.push(RunRecord {
                 config_id: id,
                 repeat,
+                started_unix_s: None,
                 config: config.clone(),
                 time_base: if spec.virtual_time {
                     TimeBase::Virtual
