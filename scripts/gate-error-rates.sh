@@ -5,9 +5,16 @@
 #  - injected slowdowns: the candidate runs with slowdown_ns_per_packet set
 #    so each packet costs 10 % (then 25 %) more than the baseline measured;
 #    every pass is a miss.
-# Usage: bash scripts/gate-error-rates.sh [TRIALS] [THRESHOLD%] [RUNS] [SCENARIO]
+# Usage: bash scripts/gate-error-rates.sh [TRIALS] [THRESHOLD%] [RUNS] [SCENARIO] [PROTOCOL]
 # (THRESHOLD applies to rx.bps and tx.bps, default: the scenario's [gate];
-# RUNS is the runs per side, default: the scenario's `runs`.)
+# RUNS is the runs per side, default: the scenario's `runs` (needed for
+# `interleaved`). PROTOCOL is how a trial's four sides are run:
+#   sequential   each side's RUNS runs in one `perfkit run`, one side after
+#                the other (a baseline recorded earlier, as against a
+#                committed file);
+#   interleaved  RUNS rounds of `perfkit run --repeat 1 --append`, one per
+#                side in turn, so a slow spell of the machine falls on every
+#                side alike (as when CI builds and runs both commits).)
 # Prints a Markdown table; needs a release build (cargo build --release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +22,12 @@ trials=${1:-20}
 threshold=${2:-}
 runs=${3:-}
 scenario=${4:-scenarios/gate-loopback.toml}
+protocol=${5:-sequential}
+case "$protocol" in
+  sequential) ;;
+  interleaved) [ -n "$runs" ] || { echo "interleaved needs RUNS" >&2; exit 2; } ;;
+  *) echo "PROTOCOL is sequential or interleaved, not $protocol" >&2; exit 2 ;;
+esac
 flags=()
 if [ -n "$threshold" ]; then flags=(--threshold "rx.bps=$threshold" --threshold "tx.bps=$threshold"); fi
 bin=target/release/perfkit
@@ -27,6 +40,10 @@ run() { # out-dir extra-args...
   local repeat=()
   if [ -n "$runs" ]; then repeat=(--repeat "$runs"); fi
   "$bin" run "$scenario" --quiet --no-report --out "$out" "${repeat[@]}" "$@" >/dev/null
+}
+once() { # out-dir extra-args...: one more run appended to out-dir
+  local out=$1; shift
+  "$bin" run "$scenario" --quiet --no-report --out "$out" --repeat 1 --append "$@" >/dev/null
 }
 gate() { # baseline candidate -> exit code
   "$bin" gate --baseline "$1/results.json" "$2/results.json" "${flags[@]}" >/dev/null 2>&1 && echo 0 || echo $?
@@ -42,11 +59,22 @@ echo "calibration: ${per_packet_ns} ns per packet" >&2
 
 declare -A fail refused
 for kind in aa s10 s25; do fail[$kind]=0; refused[$kind]=0; done
+s10=(--set "slowdown_ns_per_packet=$(( per_packet_ns / 10 ))")
+s25=(--set "slowdown_ns_per_packet=$(( per_packet_ns / 4 ))")
 for i in $(seq 1 "$trials"); do
-  run "$work/base$i"
-  run "$work/aa$i"
-  run "$work/s10_$i" --set "slowdown_ns_per_packet=$(( per_packet_ns / 10 ))"
-  run "$work/s25_$i" --set "slowdown_ns_per_packet=$(( per_packet_ns / 4 ))"
+  if [ "$protocol" = sequential ]; then
+    run "$work/base$i"
+    run "$work/aa$i"
+    run "$work/s10_$i" "${s10[@]}"
+    run "$work/s25_$i" "${s25[@]}"
+  else
+    for _ in $(seq 1 "$runs"); do
+      once "$work/base$i"
+      once "$work/aa$i"
+      once "$work/s10_$i" "${s10[@]}"
+      once "$work/s25_$i" "${s25[@]}"
+    done
+  fi
   for kind in aa s10 s25; do
     case "$kind" in aa) c="$work/aa$i";; s10) c="$work/s10_$i";; s25) c="$work/s25_$i";; esac
     code=$(gate "$work/base$i" "$c")

@@ -175,6 +175,9 @@ pub struct GateRow {
     pub deterministic: bool,
     /// Repeats (baseline, current).
     pub repeats: (usize, usize),
+    /// The runs were interleaved in time and compared pair by pair: the
+    /// change is the median of per-pair changes.
+    pub paired: bool,
     /// The verdict.
     pub verdict: GateVerdict,
 }
@@ -247,7 +250,11 @@ impl GateReport {
                     } else {
                         format!("{dir}{}%", r.threshold)
                     },
-                    format!("{}/{}", r.repeats.0, r.repeats.1),
+                    if r.paired {
+                        format!("{} pairs", r.repeats.0)
+                    } else {
+                        format!("{}/{}", r.repeats.0, r.repeats.1)
+                    },
                     r.verdict.to_string(),
                 ]
             })
@@ -279,8 +286,8 @@ impl GateReport {
         let mark = if self.regressed() { "❌" } else { "✅" };
         format!(
             "### {mark} {}\n\n{}\nA regression is flagged only when the whole 95 % bootstrap \
-             interval of the median's change lies beyond the threshold; virtual-time metrics \
-             compare exactly.\n",
+             interval of the median's change lies beyond the threshold (runs interleaved in \
+             time are compared pair by pair); virtual-time metrics compare exactly.\n",
             self.headline(),
             table::markdown(&Self::HEADERS, &self.table_rows())
         )
@@ -451,6 +458,33 @@ fn present_metrics(g: &ConfigGroup<'_>) -> Vec<String> {
     m
 }
 
+/// The values of `metric` as (baseline, candidate) pairs, when the two sides'
+/// runs were interleaved in time: every completed run has a start time, both
+/// sides have the same number of runs (at least [`MIN_REPEATS`]), and in
+/// start order the `i`-th baseline and `i`-th candidate run both come before
+/// either run of pair `i + 1`. A baseline recorded at another time never
+/// qualifies, and is compared as two independent samples.
+fn interleaved(
+    b: &ConfigGroup<'_>,
+    c: &ConfigGroup<'_>,
+    metric_name: &str,
+) -> Option<(Vec<f64>, Vec<f64>)> {
+    let timed = |g: &ConfigGroup<'_>| -> Option<Vec<(f64, f64)>> {
+        let mut v = g
+            .ok_runs()
+            .map(|r| Some((r.started_unix_s?, metric::value(r, metric_name)?)))
+            .collect::<Option<Vec<_>>>()?;
+        v.sort_by(|x, y| x.0.total_cmp(&y.0));
+        Some(v)
+    };
+    let (tb, tc) = (timed(b)?, timed(c)?);
+    if tb.len() != tc.len() || tb.len() < MIN_REPEATS {
+        return None;
+    }
+    let alternate = (1..tb.len()).all(|i| tb[i - 1].0.max(tc[i - 1].0) < tb[i].0.min(tc[i].0));
+    alternate.then(|| tb.iter().zip(&tc).map(|(x, y)| (x.1, y.1)).unzip())
+}
+
 /// Compares `current` with `baseline` under `cfg`.
 ///
 /// `Ok` holds the report whether or not it regressed (see
@@ -530,6 +564,11 @@ pub fn evaluate(
                 matched_any = true;
                 let direction = Direction::of(&m);
                 let deterministic = b.deterministic(&m) && c.deterministic(&m);
+                let paired = if deterministic {
+                    None
+                } else {
+                    interleaved(b, c, &m)
+                };
                 let (mb, mc) = (sb.median(), sc.median());
                 let rel = |x: f64| {
                     if mb != 0.0 {
@@ -565,7 +604,11 @@ pub fn evaluate(
                     });
                     (Change::exact(rel(mc)), GateVerdict::Inconclusive)
                 } else {
-                    match cfg.bootstrap.relative_change(&sb, &sc) {
+                    let change = match &paired {
+                        Some((pb, pc)) => cfg.bootstrap.paired_change(pb, pc),
+                        None => cfg.bootstrap.relative_change(&sb, &sc),
+                    };
+                    match change {
                         None => (Change::exact(rel(mc)), GateVerdict::Inconclusive),
                         Some(ch) => {
                             // `worse` as a range where positive means worse.
@@ -610,6 +653,7 @@ pub fn evaluate(
                     direction,
                     deterministic,
                     repeats: (sb.len(), sc.len()),
+                    paired: paired.is_some(),
                     verdict,
                 });
             }

@@ -373,3 +373,86 @@ fn slowdown_knob_does_not_change_the_configuration() {
     let r = evaluate(&base, &slow, &cfg(&["tx.bps=10"])).unwrap();
     assert!(r.regressed(), "{}", r.console_table());
 }
+
+/// Runs of a baseline and a candidate interleaved in time on a machine with
+/// slow spells (every third round 1.5x slower for both sides): the gate pairs
+/// them, which cancels the spells; the same values without start times are two
+/// independent samples with a far wider interval; a baseline recorded before
+/// the candidate is never paired.
+#[test]
+fn interleaved_runs_are_compared_pair_by_pair() {
+    let spec = |seed, slowdown| {
+        one_config(Spec {
+            repeats: 10,
+            noise: 0.01,
+            seed,
+            slowdown,
+            ..Spec::default()
+        })
+    };
+    // Round k of side `side` (0 baseline, 1 candidate) starts at t0 + 2k + side.
+    let spell = |r: &mut Results, side: f64, timed: bool| {
+        for run in &mut r.runs {
+            let k = run.repeat as f64;
+            let slow = if run.repeat % 3 == 0 { 1.5 } else { 1.0 };
+            run.tx.seconds *= slow;
+            run.tx.bps /= slow;
+            run.started_unix_s = timed.then_some(1.79e9 + 2.0 * k + side);
+        }
+    };
+    let c = cfg(&["tx.bps=10"]);
+    let judge = |b: &Results, k: &Results| {
+        let r = evaluate(b, k, &c);
+        match r {
+            Ok(rep) => (Some(rep.rows[0].clone()), rep.exit_code()),
+            Err(e) => (None, e.exit_code()),
+        }
+    };
+
+    let mut base = synthetic(&spec(1, 1.0));
+    spell(&mut base, 0.0, true);
+    let mut same = synthetic(&spec(2, 1.0));
+    spell(&mut same, 1.0, true);
+    let mut slow = synthetic(&spec(3, 1.25));
+    spell(&mut slow, 1.0, true);
+
+    let (row, code) = judge(&base, &same);
+    let row = row.expect("A/A interleaved is judged");
+    assert!(row.paired, "interleaved runs are paired");
+    assert_eq!(code, 0, "A/A passes: {row:?}");
+    assert!(row.change.half_width() < 0.02, "{row:?}");
+    let (row, code) = judge(&base, &slow);
+    assert!(row
+        .as_ref()
+        .is_some_and(|r| r.paired && r.verdict == GateVerdict::Regression));
+    assert_eq!(code, 1);
+    let paired_width = judge(&base, &same).0.unwrap().change.half_width();
+
+    // The same values with no start times: unpaired, and the spells widen
+    // the interval (here past the threshold: refused).
+    let mut base_u = synthetic(&spec(1, 1.0));
+    spell(&mut base_u, 0.0, false);
+    let mut same_u = synthetic(&spec(2, 1.0));
+    spell(&mut same_u, 1.0, false);
+    let unpaired = Bootstrap::default()
+        .relative_change(
+            &perfkit_report::stats::Sample::new(base_u.runs.iter().map(|r| r.tx.bps).collect())
+                .unwrap(),
+            &perfkit_report::stats::Sample::new(same_u.runs.iter().map(|r| r.tx.bps).collect())
+                .unwrap(),
+        )
+        .unwrap();
+    assert!(
+        unpaired.half_width() > 3.0 * paired_width,
+        "unpaired {unpaired:?} vs paired half-width {paired_width}"
+    );
+    let (row, _) = judge(&base_u, &same_u);
+    assert!(row.is_none_or(|r| !r.paired));
+
+    // Baseline entirely before the candidate: not interleaved.
+    for run in &mut same.runs {
+        run.started_unix_s = run.started_unix_s.map(|t| t + 100.0);
+    }
+    let (row, _) = judge(&base, &same);
+    assert!(row.is_none_or(|r| !r.paired));
+}
