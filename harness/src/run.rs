@@ -1,6 +1,7 @@
 //! `perfkit run`: every configuration x repeats, one record each, results
 //! written atomically after every record so an interrupted run keeps them.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -138,10 +139,15 @@ pub fn run(args: RunArgs) -> CmdResult {
     let configs = s.configs();
     let swept = s.swept();
     let total = configs.len() as u64 * s.runs as u64;
+    // Each configuration's parameters as recorded, worked out once.
+    let recorded: Vec<_> = configs
+        .iter()
+        .map(|c| c.recorded(&s.kind, &swept))
+        .collect();
     let mut results = Results::new(meta(&s));
     if args.append && results_path.exists() {
-        results = appendable(&results_path, &results.meta, &s, &configs, &swept)
-            .map_err(Failure::input)?;
+        results =
+            appendable(&results_path, &results.meta, &recorded, &swept).map_err(Failure::input)?;
     }
     // Repeats continue after those already in an appended file.
     let first_repeat: Vec<u32> = (0..configs.len())
@@ -216,7 +222,7 @@ pub fn run(args: RunArgs) -> CmdResult {
                         config_id: id,
                         repeat,
                         started_unix_s,
-                        config: cfg.recorded(&s.kind, &swept),
+                        config: recorded[id].clone(),
                         time_base: o.time_base,
                         tx: o.tx,
                         rx: o.rx,
@@ -234,7 +240,7 @@ pub fn run(args: RunArgs) -> CmdResult {
                         config_id: id,
                         repeat,
                         started_unix_s,
-                        config: cfg.recorded(&s.kind, &swept),
+                        config: recorded[id].clone(),
                         time_base: Default::default(),
                         tx: Default::default(),
                         rx: Default::default(),
@@ -300,8 +306,7 @@ pub fn run(args: RunArgs) -> CmdResult {
 fn appendable(
     path: &Path,
     meta: &Meta,
-    s: &Scenario,
-    configs: &[crate::scenario::Config],
+    recorded: &[BTreeMap<String, serde_json::Value>],
     swept: &[String],
 ) -> anyhow::Result<Results> {
     let prev = Results::load(path).map_err(|e| anyhow!("--append: {e}"))?;
@@ -329,10 +334,7 @@ fn appendable(
         )));
     }
     for r in &prev.runs {
-        let same = configs
-            .get(r.config_id)
-            .is_some_and(|c| c.recorded(&s.kind, swept) == r.config);
-        if !same {
+        if recorded.get(r.config_id) != Some(&r.config) {
             return Err(refuse(format!(
                 "has configuration {} with other parameters than this run's (a different --set?)",
                 r.config_id

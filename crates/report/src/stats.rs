@@ -147,10 +147,6 @@ impl Bootstrap {
         // depends only on the sample sizes and the seed, so it is drawn
         // once and reused for every metric of the same shape.
         let plan = plan(bs.len(), cs.len(), self.resamples.max(1), self.seed);
-        let mid = |v: &[f64], lo: u32, hi: u32| {
-            let (a, b) = (v[lo as usize], v[hi as usize]);
-            a + (b - a) / 2.0
-        };
         let mut ratios = Vec::with_capacity(plan.len());
         for &[bl, bh, cl, ch] in plan.iter() {
             let b = mid(&bs, bl, bh);
@@ -173,19 +169,13 @@ impl Bootstrap {
             return None;
         }
         let mut r: Vec<f64> = base.iter().zip(cur).map(|(b, c)| c / b - 1.0).collect();
+        let estimate = median_in_place(&mut r);
         r.sort_unstable_by(f64::total_cmp);
         let n = r.len();
-        let estimate = (r[(n - 1) / 2] + r[n / 2]) / 2.0;
         // The same resampling plan as the unpaired case; only the first
         // sample's ranks are used, the pairs being one sample.
         let plan = plan(n, n, self.resamples.max(1), self.seed);
-        let changes = plan
-            .iter()
-            .map(|&[lo, hi, _, _]| {
-                let (a, b) = (r[lo as usize], r[hi as usize]);
-                a + (b - a) / 2.0
-            })
-            .collect();
+        let changes = plan.iter().map(|&[lo, hi, _, _]| mid(&r, lo, hi)).collect();
         self.interval(estimate, changes)
     }
 
@@ -214,6 +204,12 @@ impl Bootstrap {
             hi: hi.max(estimate),
         })
     }
+}
+
+/// The median of a sorted sample from its middle ranks (equal for odd sizes).
+fn mid(sorted: &[f64], lo: u32, hi: u32) -> f64 {
+    let (a, b) = (sorted[lo as usize], sorted[hi as usize]);
+    a + (b - a) / 2.0
 }
 
 /// SplitMix64: a tiny, fast generator with good statistical quality, plenty
