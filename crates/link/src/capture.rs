@@ -58,10 +58,14 @@ impl<L> Capture<L> {
 
     /// Flushes the capture and returns the wrapped link.
     pub fn into_inner(mut self) -> Result<L> {
+        self.flush_out()?;
+        Ok(self.inner)
+    }
+
+    fn flush_out(&mut self) -> Result<()> {
         self.out
             .flush()
-            .map_err(|e| Error::io("flushing capture", e))?;
-        Ok(self.inner)
+            .map_err(|e| Error::io("flushing capture", e))
     }
 
     fn record(&mut self, dir: &str, bytes: &[u8]) -> Result<()> {
@@ -96,9 +100,7 @@ impl<L: PacketLink> PacketLink for Capture<L> {
     }
     fn flush(&mut self) -> Result<()> {
         self.inner.flush()?;
-        self.out
-            .flush()
-            .map_err(|e| Error::io("flushing capture", e))
+        self.flush_out()
     }
     fn stats(&self) -> LinkStats {
         self.inner.stats()
@@ -119,9 +121,7 @@ impl<L: ByteLink> ByteLink for Capture<L> {
     }
     fn flush(&mut self) -> Result<()> {
         self.inner.flush()?;
-        self.out
-            .flush()
-            .map_err(|e| Error::io("flushing capture", e))
+        self.flush_out()
     }
     fn stats(&self) -> LinkStats {
         self.inner.stats()
