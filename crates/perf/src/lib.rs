@@ -116,10 +116,9 @@ pub use stack::{
 };
 
 #[cfg(feature = "std")]
-pub use snapshot::{reset, snapshot, SiteSnapshot, Snapshot, StackSnapshot};
+pub use snapshot::{snapshot, SiteSnapshot, Snapshot, StackSnapshot};
 
 /// Zero every site and stack path (sites stay registered).
-#[cfg(not(feature = "std"))]
 pub fn reset() {
     for_each_site(|s| s.clear());
     stack::clear_paths();

@@ -125,12 +125,6 @@ pub fn snapshot() -> Snapshot {
     Snapshot { sites, stacks }
 }
 
-/// Zero every site and stack path (sites stay registered).
-pub fn reset() {
-    crate::for_each_site(|s| s.clear());
-    crate::stack::clear_paths();
-}
-
 impl Snapshot {
     /// Stacks in the folded format inferno and flamegraph.pl read: one
     /// `a;b;c <self-ns>` line per path with non-zero self time.
