@@ -133,6 +133,17 @@ impl LinkStats {
         self.bytes_in += len as u64;
         self.packets_in += 1;
     }
+
+    /// Refuses a packet longer than `mtu` with [`ErrorKind::TooLarge`],
+    /// counting it in `oversize`: the check every packet link makes before
+    /// sending.
+    pub(crate) fn check_mtu(&mut self, len: usize, mtu: usize) -> Result<()> {
+        if len > mtu {
+            self.oversize += 1;
+            return Err(Error::new(ErrorKind::TooLarge { len, mtu }));
+        }
+        Ok(())
+    }
 }
 
 /// What a byte-link read produced.

@@ -48,13 +48,7 @@ impl Loopback {
 
 impl PacketLink for Loopback {
     fn send(&mut self, packet: &[u8]) -> Result<()> {
-        if packet.len() > self.mtu {
-            self.stats.oversize += 1;
-            return Err(Error::new(ErrorKind::TooLarge {
-                len: packet.len(),
-                mtu: self.mtu,
-            }));
-        }
+        self.stats.check_mtu(packet.len(), self.mtu)?;
         if self.queue.len() >= self.capacity {
             return Err(Error::new(ErrorKind::Full));
         }

@@ -73,13 +73,7 @@ impl UdpLink {
 
 impl PacketLink for UdpLink {
     fn send(&mut self, packet: &[u8]) -> Result<()> {
-        if packet.len() > self.mtu {
-            self.stats.oversize += 1;
-            return Err(Error::new(ErrorKind::TooLarge {
-                len: packet.len(),
-                mtu: self.mtu,
-            }));
-        }
+        self.stats.check_mtu(packet.len(), self.mtu)?;
         loop {
             match perfkit::measure!(
                 "link.udp.send",
