@@ -139,16 +139,6 @@ pub struct ReceiverCounters {
     pub after_failure: u64,
 }
 
-#[derive(Clone, Copy)]
-struct Info {
-    nblocks: u16,
-    blocksz: u8,
-    lastblock: u8,
-    count: u32,
-    size: u64,
-    sha: [u8; 32],
-}
-
 /// Everything a receiver keeps except its deframer, so a frame borrowed from
 /// the deframer can be handled without copying it out.
 struct Core<K, const B: usize> {
@@ -158,7 +148,8 @@ struct Core<K, const B: usize> {
     have_count: u32,
     meta: [u8; MAX_PAYLOAD],
     meta_len: usize,
-    info: Option<Info>,
+    /// The accepted META's numbers; its name stays in `meta`.
+    info: Option<MetaRepr<'static>>,
     state: State,
     hasher: Sha256,
     hashed: u32,
@@ -200,7 +191,7 @@ impl<K: Sink, const B: usize> Core<K, B> {
     }
     /// Blocks announced by META (0 before META).
     pub fn block_count(&self) -> u32 {
-        self.info.map(|i| i.count).unwrap_or(0)
+        self.info.map(|m| m.block_count()).unwrap_or(0)
     }
     /// True if block `n` is stored.
     pub fn has_block(&self, n: u32) -> bool {
@@ -293,14 +284,7 @@ impl<K: Sink, const B: usize> Core<K, B> {
                 }
                 self.meta[..payload.len()].copy_from_slice(payload);
                 self.meta_len = payload.len();
-                self.info = Some(Info {
-                    nblocks: m.nblocks,
-                    blocksz: m.blocksz,
-                    lastblock: m.lastblock,
-                    count,
-                    size,
-                    sha: m.sha256,
-                });
+                self.info = Some(MetaRepr { name: &[], ..m });
                 self.state = State::Receiving;
                 if count == 0 {
                     return self.finish();
@@ -334,16 +318,11 @@ impl<K: Sink, const B: usize> Core<K, B> {
             return Event::Dropped(DropReason::NoMeta);
         };
         let n = blockno as u32;
-        if n >= info.count {
+        let Some(want) = info.block_len(n) else {
             self.counters.out_of_range += 1;
             return Event::Dropped(DropReason::OutOfRange);
-        }
-        let want = if n < info.nblocks as u32 {
-            info.blocksz
-        } else {
-            info.lastblock
         };
-        if payload.len() != want as usize {
+        if payload.len() != want {
             self.counters.wrong_block_length += 1;
             return Event::Dropped(DropReason::WrongBlockLength);
         }
@@ -374,22 +353,23 @@ impl<K: Sink, const B: usize> Core<K, B> {
                 return self.fail(f);
             }
         }
-        if self.have_count == info.count {
+        if self.have_count == info.block_count() {
             return self.finish();
         }
-        Event::Block { blockno, len: want }
+        Event::Block {
+            blockno,
+            len: want as u8,
+        }
     }
 
     /// Hash blocks already stored beyond the in-order point.
-    fn hash_ahead(&mut self, info: &Info) -> Result<(), Failure> {
+    fn hash_ahead(&mut self, info: &MetaRepr<'_>) -> Result<(), Failure> {
         let mut buf = [0u8; MAX_PAYLOAD];
-        while self.hashed < info.count && self.has_block(self.hashed) {
+        while let Some(len) = info.block_len(self.hashed) {
             let n = self.hashed;
-            let len = if n < info.nblocks as u32 {
-                info.blocksz
-            } else {
-                info.lastblock
-            } as usize;
+            if !self.has_block(n) {
+                break;
+            }
             let b = &mut buf[..len];
             self.sink
                 .read_at(n as u64 * info.blocksz as u64, b)
@@ -405,9 +385,11 @@ impl<K: Sink, const B: usize> Core<K, B> {
             return Event::Dropped(DropReason::NoMeta);
         };
         let digest: [u8; 32] = core::mem::take(&mut self.hasher).finalize().into();
-        if digest == info.sha {
+        if digest == info.sha256 {
             self.state = State::Complete;
-            Event::Complete { size: info.size }
+            Event::Complete {
+                size: info.file_size(),
+            }
         } else {
             self.fail(Failure::ShaMismatch)
         }
