@@ -168,8 +168,8 @@ impl PathTable {
 
     /// Visit every path with calls.
     pub(crate) fn for_each(&self, f: &mut dyn FnMut(&PathStats<'_>)) {
-        let mut chain: [Option<&'static Site>; MAX_DEPTH] = [None; MAX_DEPTH];
-        for s in &self.slots {
+        let mut chain: [&'static Site; MAX_DEPTH] = [dummy(); MAX_DEPTH];
+        'slots: for s in &self.slots {
             let calls = s.calls.load();
             if calls == 0 || s.site.load(Acquire).is_null() {
                 continue;
@@ -177,34 +177,22 @@ impl PathTable {
             // Walk up to the root, filling the chain from the end.
             let mut n = 0;
             let mut cur = s;
-            let mut ok = true;
             loop {
                 let p = cur.site.load(Acquire);
                 if p.is_null() || n == MAX_DEPTH {
-                    ok = false;
-                    break;
+                    continue 'slots;
                 }
                 // SAFETY: only `&'static Site`s are stored.
-                chain[MAX_DEPTH - 1 - n] = Some(unsafe { &*p });
+                chain[MAX_DEPTH - 1 - n] = unsafe { &*p };
                 n += 1;
                 match cur.parent.load(Relaxed) {
                     ROOT => break,
                     i if (i as usize) < PATH_SLOTS => cur = &self.slots[i as usize],
-                    _ => {
-                        ok = false;
-                        break;
-                    }
+                    _ => continue 'slots,
                 }
             }
-            if !ok {
-                continue;
-            }
-            let mut sites: [&'static Site; MAX_DEPTH] = [dummy(); MAX_DEPTH];
-            for (i, c) in chain[MAX_DEPTH - n..].iter().enumerate() {
-                sites[i] = c.unwrap_or(dummy());
-            }
             f(&PathStats {
-                sites: &sites[..n],
+                sites: &chain[MAX_DEPTH - n..],
                 calls,
                 total_ticks: s.total.load(),
                 self_ticks: s.self_.load(),
