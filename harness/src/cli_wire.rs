@@ -126,11 +126,7 @@ pub fn send(args: SendArgs) -> CmdResult {
             ),
         ],
     );
-    let name: Vec<u8> = args
-        .file
-        .file_name()
-        .map(|n| n.to_string_lossy().as_bytes().to_vec())
-        .unwrap_or_default();
+    let name = endpoint::file_name(&args.file);
     crate::kinds::check_size(&args.file, bytes.len(), args.block_size as u64)
         .map_err(Failure::input)?;
     let mut tx = endpoint::sender(&cfg, &bytes, &name).map_err(Failure::input)?;

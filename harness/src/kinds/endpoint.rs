@@ -2,6 +2,7 @@
 //! configuration, and what they report afterwards.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use anyhow::Context;
 use perfkit_report::model::{Integrity, Side, Stages};
@@ -42,6 +43,13 @@ pub fn framing(cfg: &Config) -> Framing {
         Some("cobs") => Framing::Cobs,
         _ => Framing::Dttk,
     }
+}
+
+/// The name a sender puts in META: the last component of `path`.
+pub fn file_name(path: &Path) -> Vec<u8> {
+    path.file_name()
+        .map(|n| n.to_string_lossy().as_bytes().to_vec())
+        .unwrap_or_default()
 }
 
 /// A sender over an in-memory copy of the input.

@@ -77,16 +77,8 @@ fn deadline(cfg: &Config) -> Duration {
     Duration::from_secs_f64(cfg.float("timeout_s").max(0.001))
 }
 
-pub(super) fn file_name(input: &Input) -> Vec<u8> {
-    input
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().as_bytes().to_vec())
-        .unwrap_or_default()
-}
-
 fn loopback(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
-    let name = file_name(input);
+    let name = endpoint::file_name(&input.path);
     let mut tx = endpoint::sender(cfg, &input.bytes, &name)?;
     let mut rx = endpoint::receiver(cfg);
     let mtu = cfg.int("mtu") as usize;
@@ -511,7 +503,7 @@ fn serial(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Ou
         ),
         _ => SerialLink::pair().context("cannot make a pty pair")?,
     };
-    let name = file_name(input);
+    let name = endpoint::file_name(&input.path);
     let framing = endpoint::framing(cfg);
     let deadline = deadline(cfg);
     let chunk = cfg.int("chunk") as usize;

@@ -95,7 +95,7 @@ pub fn run(s: &Scenario, cfg: &Config, input: &Input) -> anyhow::Result<Outcome>
     }
     sc.time_cap_ns = (cfg.float("timeout_s") * 1e9) as u64;
 
-    let name = super::transfer::file_name(input);
+    let name = endpoint::file_name(&input.path);
     let framing = endpoint::framing(cfg);
     let mut tx = SimTx {
         tx: endpoint::sender(cfg, &input.bytes, &name)?,
