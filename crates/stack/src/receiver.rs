@@ -209,28 +209,12 @@ impl<K: Sink, const B: usize> Core<K, B> {
 
     /// Handle one link message received at `now_ns`.
     pub fn on_message(&mut self, msg: &[u8], now_ns: u64) -> Event {
-        let link = &mut self.counters.link;
-        link.messages += 1;
-        let packet = match stage!("receiver::parse", Packet::new_checked(msg)) {
+        let packet = match check_link(&mut self.counters.link, &mut self.expected_seq, msg) {
             Ok(p) => p,
-            Err(_) => {
-                link.bad_lengths += 1;
-                return Event::Dropped(DropReason::BadLength);
-            }
+            Err(dropped) => return dropped,
         };
-        if stage!("receiver::crc_check", packet.verify_crc()).is_err() {
-            link.crc_errors += 1;
-            return Event::Dropped(DropReason::Crc);
-        }
-        let seq = packet.seqno();
-        if let Some(e) = self.expected_seq {
-            if e != seq {
-                link.seq_gaps += 1;
-            }
-        }
-        self.expected_seq = Some(seq.wrapping_add(1));
         if packet.channel_id() != self.channel {
-            link.other_channel += 1;
+            self.counters.link.other_channel += 1;
             return Event::Dropped(DropReason::OtherChannel);
         }
         self.on_verified(&packet, now_ns)
@@ -394,6 +378,31 @@ impl<K: Sink, const B: usize> Core<K, B> {
             self.fail(Failure::ShaMismatch)
         }
     }
+}
+
+/// The link-level part of handling a message, shared by [`Receiver`] and
+/// [`Mux`]: count it, check its length and CRC, and note a sequence gap.
+/// A message that fails a check comes back as the event that drops it.
+fn check_link<'m>(
+    link: &mut LinkCounters,
+    expected_seq: &mut Option<u8>,
+    msg: &'m [u8],
+) -> Result<Packet<&'m [u8]>, Event> {
+    link.messages += 1;
+    let Ok(packet) = stage!("receiver::parse", Packet::new_checked(msg)) else {
+        link.bad_lengths += 1;
+        return Err(Event::Dropped(DropReason::BadLength));
+    };
+    if stage!("receiver::crc_check", packet.verify_crc()).is_err() {
+        link.crc_errors += 1;
+        return Err(Event::Dropped(DropReason::Crc));
+    }
+    let seq = packet.seqno();
+    if expected_seq.is_some_and(|e| e != seq) {
+        link.seq_gaps += 1;
+    }
+    *expected_seq = Some(seq.wrapping_add(1));
+    Ok(packet)
 }
 
 /// One transfer's receiving side. `K` is the sink, `B` the bitmap size in
@@ -583,20 +592,10 @@ impl<K: Sink, const C: usize, const B: usize> MuxCore<K, C, B> {
     /// Handle one link message; returns the channel it went to (if any) and
     /// the event.
     pub fn on_message(&mut self, msg: &[u8], now_ns: u64) -> (Option<u8>, Event) {
-        self.link.messages += 1;
-        let Ok(packet) = stage!("receiver::parse", Packet::new_checked(msg)) else {
-            self.link.bad_lengths += 1;
-            return (None, Event::Dropped(DropReason::BadLength));
+        let packet = match check_link(&mut self.link, &mut self.expected_seq, msg) {
+            Ok(p) => p,
+            Err(dropped) => return (None, dropped),
         };
-        if stage!("receiver::crc_check", packet.verify_crc()).is_err() {
-            self.link.crc_errors += 1;
-            return (None, Event::Dropped(DropReason::Crc));
-        }
-        let seq = packet.seqno();
-        if self.expected_seq.is_some_and(|e| e != seq) {
-            self.link.seq_gaps += 1;
-        }
-        self.expected_seq = Some(seq.wrapping_add(1));
         let ch = packet.channel_id();
         match self.receivers.iter_mut().find(|r| r.core.channel == ch) {
             Some(rx) => {
