@@ -168,17 +168,10 @@ def write_atomic(path, data):
         raise
 
 
-def channel(s):
-    v = int(s)
-    if not 0 <= v <= 127:
-        raise argparse.ArgumentTypeError("channel must be 0..=127")
-    return v
-
-
 def main(argv):
     p = argparse.ArgumentParser(description="Receive a framed dttk transfer on stdin into OUT.")
     p.add_argument("out")
-    p.add_argument("--channel", type=channel, default=0, help="data channel 0..=127")
+    p.add_argument("--channel", type=w.channel_arg, default=0, help="data channel 0..=127")
     p.add_argument("--chunk", type=int, default=65536, help="largest read, bytes")
     p.add_argument("--quiet", "-q", action="store_true", help="print only errors")
     a = p.parse_args(argv)

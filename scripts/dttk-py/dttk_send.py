@@ -29,13 +29,6 @@ def positive_block(s):
     return v
 
 
-def channel(s):
-    v = int(s)
-    if not 0 <= v <= 127:
-        raise argparse.ArgumentTypeError("channel must be 0..=127")
-    return v
-
-
 def non_negative(s):
     v = int(s)
     if v < 0:
@@ -51,7 +44,7 @@ def parse_args(argv):
     p.add_argument("--meta-every", type=non_negative, default=50, help="META on every tick t %% N == 0 (0: none)")
     p.add_argument("--repeats", type=non_negative, default=3, help="extra copies of every block")
     p.add_argument("--throttle-pps", type=float, default=0.0, help="packets per second, 0 = unthrottled")
-    p.add_argument("--channel", type=channel, default=0, help="data channel 0..=127")
+    p.add_argument("--channel", type=w.channel_arg, default=0, help="data channel 0..=127")
     p.add_argument("--quiet", "-q", action="store_true", help="no stats line")
     return p.parse_args(argv)
 

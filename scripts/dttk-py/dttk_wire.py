@@ -6,6 +6,7 @@ control messages and the 0xFF/0xFE byte-stuffing framing. Standard library
 only. Run `python3 dttk_wire.py` for the self-checks.
 """
 
+import argparse
 import binascii
 import hashlib
 import struct
@@ -266,6 +267,14 @@ class Deframer:
     def pending(self):
         """Bytes of an unfinished frame (for the truncated-stream counter)."""
         return len(self.raw)
+
+
+def channel_arg(s):
+    """argparse type of --channel, shared by the sender and the receiver."""
+    v = int(s)
+    if not 0 <= v <= 127:
+        raise argparse.ArgumentTypeError("channel must be 0..=127")
+    return v
 
 
 def sha256(data):
