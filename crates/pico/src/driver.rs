@@ -171,6 +171,18 @@ pub(crate) fn config_message(cfg: &PicoRunConfig) -> Message {
     })
 }
 
+/// The host sender's settings when the device receives.
+pub(crate) fn sender_config(cfg: &PicoRunConfig) -> SenderConfig {
+    SenderConfig {
+        block_size: cfg.block_size,
+        start_meta: cfg.start_meta,
+        meta_every: cfg.meta_every,
+        repeats: cfg.repeats,
+        throttle_pps: cfg.throttle_pps,
+        ..SenderConfig::default()
+    }
+}
+
 fn step(emu: &mut Emulator, dev: &mut DeviceSide, until: u64) -> Result<(), Error> {
     let slice = emu.run_until(until)?;
     if trace() {
@@ -258,21 +270,16 @@ pub(crate) fn run_emulated(cfg: &PicoRunConfig, runner: &Path) -> Result<PicoRun
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "input".into());
-            let scfg = SenderConfig {
-                block_size: cfg.block_size,
-                start_meta: cfg.start_meta,
-                meta_every: cfg.meta_every,
-                repeats: cfg.repeats,
-                throttle_pps: cfg.throttle_pps,
-                ..SenderConfig::default()
-            };
-            let mut tx =
-                Sender::new(MemorySource::new(&input, name.as_bytes()), scfg).map_err(|e| {
-                    Error::new(ErrorKind::Config {
-                        key: "sender",
-                        message: e.to_string(),
-                    })
-                })?;
+            let mut tx = Sender::new(
+                MemorySource::new(&input, name.as_bytes()),
+                sender_config(cfg),
+            )
+            .map_err(|e| {
+                Error::new(ErrorKind::Config {
+                    key: "sender",
+                    message: e.to_string(),
+                })
+            })?;
             let mut msg = [0u8; wire::MAX_MESSAGE];
             let mut framed = vec![0u8; Framing::Dttk.max_encoded_len(wire::MAX_MESSAGE)];
             let mut t = emu.now();

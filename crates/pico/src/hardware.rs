@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use perfkit_stack::{wire, Framing, MemorySource, Poll, Receiver, Sender, SenderConfig, VecSink};
+use perfkit_stack::{wire, Framing, MemorySource, Poll, Receiver, Sender, VecSink};
 use probe_rs::flashing::{self, ElfLoader};
 use probe_rs::probe::list::Lister;
 use probe_rs::probe::DebugProbeSelector;
@@ -188,21 +188,16 @@ pub(crate) fn run(
 
     let mut host_tx = None;
     if cfg.role == DeviceRole::Receiver {
-        let scfg = SenderConfig {
-            block_size: cfg.block_size,
-            start_meta: cfg.start_meta,
-            meta_every: cfg.meta_every,
-            repeats: cfg.repeats,
-            throttle_pps: cfg.throttle_pps,
-            ..SenderConfig::default()
-        };
         let name = cfg
             .input
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let mut tx = Sender::new(MemorySource::new(&input, name.as_bytes()), scfg)
-            .map_err(|e| probe_err("host sender", e))?;
+        let mut tx = Sender::new(
+            MemorySource::new(&input, name.as_bytes()),
+            driver::sender_config(cfg),
+        )
+        .map_err(|e| probe_err("host sender", e))?;
         let mut msg = [0u8; wire::MAX_MESSAGE];
         let mut framed = vec![0u8; Framing::Dttk.max_encoded_len(wire::MAX_MESSAGE)];
         let start = Instant::now();
