@@ -191,7 +191,7 @@ impl<'i, 'a> Packetizer<'i, 'a> {
     /// goes). Kept to heaps whose item pointers fit the first packet;
     /// others keep the default split.
     pub fn even(mut self) -> Self {
-        let pointers = self.items.len() + usize::from(self.need_null);
+        let pointers = self.pointer_count();
         if pointers > self.max_pointers || self.payload_offset != 0 {
             return self;
         }
@@ -206,6 +206,12 @@ impl<'i, 'a> Packetizer<'i, 'a> {
             debug_assert_eq!(self.totals().0, n);
         }
         self
+    }
+
+    /// Item pointers the heap carries: one per item, plus the NULL pointer
+    /// when the payload is padded.
+    fn pointer_count(&self) -> usize {
+        self.items.len() + usize::from(self.need_null)
     }
 
     /// Payload bytes a packet with this header may carry.
@@ -224,14 +230,14 @@ impl<'i, 'a> Packetizer<'i, 'a> {
 
     /// Largest header a packet of this heap needs (scratch size per packet).
     pub fn max_header_len(&self) -> usize {
-        let n = (self.items.len() + usize::from(self.need_null)).min(self.max_pointers);
+        let n = self.pointer_count().min(self.max_pointers);
         wire::PREFIX_LEN + n * wire::POINTER_LEN
     }
 
     /// Number of packets and total header bytes of the whole heap, without
     /// emitting anything (for sizing scratch space up front).
     pub fn totals(&self) -> (usize, usize) {
-        let mut pointers_left = self.items.len() + usize::from(self.need_null);
+        let mut pointers_left = self.pointer_count();
         let mut offset = 0u64;
         let (mut packets, mut header) = (0usize, 0usize);
         while offset < self.payload_size {
@@ -276,8 +282,7 @@ impl<'i, 'a> Packetizer<'i, 'a> {
         if self.payload_offset >= self.payload_size {
             return None;
         }
-        let total_pointers = self.items.len() + usize::from(self.need_null);
-        let n = self.max_pointers.min(total_pointers - self.next_pointer);
+        let n = (self.pointer_count() - self.next_pointer).min(self.max_pointers);
         let header_len = wire::PREFIX_LEN + n * wire::POINTER_LEN;
         let header = header.get_mut(..header_len)?;
         let room = self.room(header_len);
