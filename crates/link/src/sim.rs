@@ -279,6 +279,17 @@ mod tests {
         buf: Vec<u8>,
     }
 
+    impl Frames {
+        fn new(left: usize, gap_ns: u64, buf: Vec<u8>) -> Self {
+            Frames {
+                left,
+                sent: 0,
+                gap_ns,
+                buf,
+            }
+        }
+    }
+
     impl SimSender for Frames {
         fn poll(&mut self, now: u64) -> SenderStep<'_> {
             if self.left == 0 {
@@ -300,6 +311,15 @@ mod tests {
         per: usize,
         seen: usize,
         calls: Vec<(u64, usize)>,
+    }
+
+    impl Calls {
+        fn every(per: usize) -> Self {
+            Calls {
+                per,
+                ..Calls::default()
+            }
+        }
     }
 
     impl SimReceiver for Calls {
@@ -331,16 +351,8 @@ mod tests {
     #[test]
     fn one_frame_timeline() {
         let c = cfg(64, 0);
-        let mut tx = Frames {
-            left: 1,
-            sent: 0,
-            gap_ns: 0,
-            buf: vec![7; 10],
-        };
-        let mut rx = Calls {
-            per: 10,
-            ..Calls::default()
-        };
+        let mut tx = Frames::new(1, 0, vec![7; 10]);
+        let mut rx = Calls::every(10);
         let mut c2 = c;
         c2.receive.per_message_ns = 5_000;
         let r = run(&c2, &mut tx, &mut rx).unwrap();
@@ -363,17 +375,9 @@ mod tests {
     fn busy_receiver_overflows_and_then_drains() {
         let mut c = cfg(4, 0);
         c.receive.per_message_ns = 1_000_000_000; // one second per message
-        let mut tx = Frames {
-            left: 2,
-            sent: 0,
-            gap_ns: 0,
-            buf: vec![1; 10],
-        };
+        let mut tx = Frames::new(2, 0, vec![1; 10]);
         // Every call completes a message, so the first byte makes it busy.
-        let mut rx = Calls {
-            per: 1,
-            ..Calls::default()
-        };
+        let mut rx = Calls::every(1);
         let r = run(&c, &mut tx, &mut rx).unwrap();
         // Byte 1 is taken; of the 19 that arrive while busy, 4 fit.
         assert_eq!(r.overflow_drops, 15);
@@ -390,16 +394,8 @@ mod tests {
     fn throttle_spaces_frames_and_fifo_returns_early() {
         let c = cfg(1000, 32);
         let gap = 10_000_000;
-        let mut tx = Frames {
-            left: 3,
-            sent: 0,
-            gap_ns: gap,
-            buf: vec![0; 20],
-        };
-        let mut rx = Calls {
-            per: 20,
-            ..Calls::default()
-        };
+        let mut tx = Frames::new(3, gap, vec![0; 20]);
+        let mut rx = Calls::every(20);
         let r = run(&c, &mut tx, &mut rx).unwrap();
         // 20 bytes fit the 32-byte FIFO, so each write returns at once; the
         // last frame is written at 2 x gap + CPU.
@@ -418,16 +414,8 @@ mod tests {
         let mut c = cfg(64, 0);
         c.send.per_message_ns = u64::MAX;
         c.time_cap_ns = u64::MAX;
-        let mut tx = Frames {
-            left: 5,
-            sent: 0,
-            gap_ns: 0,
-            buf: vec![0; 3],
-        };
-        let mut rx = Calls {
-            per: 3,
-            ..Calls::default()
-        };
+        let mut tx = Frames::new(5, 0, vec![0; 3]);
+        let mut rx = Calls::every(3);
         let r = run(&c, &mut tx, &mut rx).unwrap();
         assert!(r.timed_out);
     }
@@ -436,16 +424,8 @@ mod tests {
     fn poll_interval_delays_wake_ups() {
         let mut c = cfg(64, 0);
         c.receive.poll_interval_ns = 1_000_000;
-        let mut tx = Frames {
-            left: 1,
-            sent: 0,
-            gap_ns: 0,
-            buf: vec![0; 3],
-        };
-        let mut rx = Calls {
-            per: 3,
-            ..Calls::default()
-        };
+        let mut tx = Frames::new(1, 0, vec![0; 3]);
+        let mut rx = Calls::every(3);
         run(&c, &mut tx, &mut rx).unwrap();
         // All three bytes arrive within the first 1 ms: one wake-up at 1 ms.
         assert_eq!(rx.calls, vec![(1_000_000, 3)]);
