@@ -541,11 +541,10 @@ pub fn evaluate(
         let mut matched_any = false;
         for (b, c) in &pairs {
             let label = config_label(c.config, &keys);
-            let bm = present_metrics(b);
             let names: Vec<String> = if t.metric.contains('*') {
-                bm.iter()
+                present_metrics(b)
+                    .into_iter()
                     .filter(|m| metric::glob_match(&t.metric, m))
-                    .cloned()
                     .collect()
             } else {
                 vec![t.metric.clone()]
