@@ -194,7 +194,7 @@ struct Live {
     pointers: Vec<ItemPointer>,
 }
 
-/// Why [`Ranges::insert`] refused.
+/// Why [`Live::insert`] refused.
 struct Overlap;
 
 impl Live {

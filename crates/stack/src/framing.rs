@@ -202,8 +202,8 @@ enum State {
 pub struct Deframer<const N: usize = RX_BUFFER> {
     framing: Framing,
     state: State,
+    /// Bytes of the frame being collected in `buf`.
     len: usize,
-    /// Length of the last complete frame, delivered by `decode`.
     buf: [u8; N],
     stats: DeframerStats,
 }
