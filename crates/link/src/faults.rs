@@ -75,16 +75,26 @@ impl Default for FaultConfig {
 }
 
 impl FaultConfig {
-    /// Checks every rate is a probability and the window is usable.
-    pub fn validate(&self) -> Result<()> {
-        for (key, p) in [
+    /// Every fault rate, by key.
+    fn rates(&self) -> [(&'static str, f64); 6] {
+        [
             ("bit_error_rate", self.bit_error_rate),
             ("byte_drop", self.byte_drop),
             ("byte_duplicate", self.byte_duplicate),
             ("packet_loss", self.packet_loss),
             ("packet_duplicate", self.packet_duplicate),
             ("reorder", self.reorder),
-        ] {
+        ]
+    }
+
+    /// True if any fault rate is above zero.
+    pub fn injects_any(&self) -> bool {
+        self.rates().iter().any(|&(_, p)| p > 0.0)
+    }
+
+    /// Checks every rate is a probability and the window is usable.
+    pub fn validate(&self) -> Result<()> {
+        for (key, p) in self.rates() {
             if !(0.0..=1.0).contains(&p) {
                 return Err(Error::config(
                     key,

@@ -51,13 +51,7 @@ pub fn faults(cfg: &Config) -> anyhow::Result<Option<FaultConfig>> {
         ..FaultConfig::default()
     };
     fc.validate().map_err(|e| anyhow!("faults: {e}"))?;
-    let any = fc.bit_error_rate > 0.0
-        || fc.byte_drop > 0.0
-        || fc.byte_duplicate > 0.0
-        || fc.packet_loss > 0.0
-        || fc.packet_duplicate > 0.0
-        || fc.reorder > 0.0;
-    Ok(any.then_some(fc))
+    Ok(fc.injects_any().then_some(fc))
 }
 
 fn fault_counters(f: &FaultStats, into: &mut BTreeMap<String, u64>) {
