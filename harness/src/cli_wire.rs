@@ -13,7 +13,7 @@ use perfkit_report::model::{Side, Stages};
 
 use crate::kinds::endpoint::{self, EndReport};
 use crate::kinds::stream::{self, RecvEnd};
-use crate::scenario::{sha256_hex, Config};
+use crate::scenario::{hex, sha256_hex, Config};
 use crate::{CmdResult, Failure, EXIT_OK, EXIT_RUN_FAILED};
 
 /// Settings both ends share.
@@ -184,15 +184,7 @@ pub fn recv(args: RecvArgs) -> CmdResult {
     let mut side: Side = endpoint::side(rx.stats());
     side.errors = endpoint::rx_errors(&rx);
     // The sender's SHA-256 comes in META; the receiver verified against it.
-    let sent_sha = rx
-        .meta()
-        .map(|m| {
-            m.sha256
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        })
-        .unwrap_or_default();
+    let sent_sha = rx.meta().map(|m| hex(&m.sha256)).unwrap_or_default();
     let integrity = endpoint::integrity(&sent_sha, &rx);
     // Only a complete, verified file is written: nothing corrupted or partial lands at OUT.
     if integrity.ok {
