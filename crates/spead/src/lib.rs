@@ -67,3 +67,5 @@ pub mod recv;
 pub mod run;
 #[cfg(all(feature = "std", target_os = "linux"))]
 pub mod send;
+#[cfg(all(feature = "std", target_os = "linux"))]
+mod sockopt;

@@ -4,6 +4,7 @@
 
 use crate::descriptor::ItemDescriptor;
 use crate::reasm::{Heap, Stream};
+use crate::sockopt;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -40,13 +41,13 @@ const CMSG_SPACE: usize = 64;
 /// A bound UDP socket read with `recvmmsg`.
 pub struct UdpReceiver {
     socket: UdpSocket,
-    config: Config,
     gro: bool,
     buf_size: usize,
     bufs: Vec<u8>,
-    iov: Vec<libc::iovec>,
     msgs: Vec<libc::mmsghdr>,
-    cmsgs: Vec<[u64; CMSG_SPACE / 8]>,
+    // Never read here: kept alive because `msgs` point into them.
+    _iov: Vec<libc::iovec>,
+    _cmsgs: Vec<[u64; CMSG_SPACE / 8]>,
     calls: u64,
     datagrams: u64,
 }
@@ -61,8 +62,8 @@ impl fmt::Debug for UdpReceiver {
     }
 }
 
-// SAFETY: the raw pointers in iov/msgs point into `bufs`/`cmsgs`, owned by
-// the receiver and rebuilt before every call.
+// SAFETY: the raw pointers in `msgs`/`_iov` point into `bufs`/`_cmsgs`/`_iov`, heap
+// storage owned by the receiver that moves with it and is never resized.
 unsafe impl Send for UdpReceiver {}
 
 impl UdpReceiver {
@@ -76,48 +77,49 @@ impl UdpReceiver {
         let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
         // Root may exceed net.core.rmem_max; others get what the limit allows.
         if s.set_recv_buffer_size(config.rcvbuf).is_ok() {
-            let fd = s.as_raw_fd();
-            let v = config.rcvbuf as libc::c_int;
-            // SAFETY: plain setsockopt with an int option value.
-            unsafe {
-                libc::setsockopt(
-                    fd,
-                    libc::SOL_SOCKET,
-                    libc::SO_RCVBUFFORCE,
-                    &v as *const _ as *const libc::c_void,
-                    mem::size_of::<libc::c_int>() as u32,
-                );
-            }
+            let v = libc::c_int::try_from(config.rcvbuf).unwrap_or(libc::c_int::MAX);
+            let _ = sockopt::set_int(&s, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, v);
         }
         s.bind(&addr.into())?;
         s.set_read_timeout(Some(config.poll))?;
         let socket: UdpSocket = s.into();
-        let mut gro = false;
-        if config.gro {
-            let one: libc::c_int = 1;
-            // SAFETY: plain setsockopt with an int option value.
-            let rc = unsafe {
-                libc::setsockopt(
-                    socket.as_raw_fd(),
-                    libc::SOL_UDP,
-                    libc::UDP_GRO,
-                    &one as *const _ as *const libc::c_void,
-                    mem::size_of::<libc::c_int>() as u32,
-                )
-            };
-            gro = rc == 0;
-        }
+        let gro = config.gro && sockopt::set_int(&socket, libc::SOL_UDP, libc::UDP_GRO, 1).is_ok();
         let buf_size = if gro { 65536 } else { 9216 };
         let n = config.batch.clamp(1, 1024);
+        let mut bufs = std::vec![0u8; n * buf_size];
+        let mut cmsgs = std::vec![[0u64; CMSG_SPACE / 8]; n];
+        // The message headers point into `bufs`, `cmsgs` and `iov`, whose heap
+        // storage never moves or resizes: built once, only lengths are reset
+        // before each call.
+        let mut iov: Vec<libc::iovec> = bufs
+            .chunks_exact_mut(buf_size)
+            .map(|b| libc::iovec {
+                iov_base: b.as_mut_ptr() as *mut libc::c_void,
+                iov_len: buf_size,
+            })
+            .collect();
+        let msgs = iov
+            .iter_mut()
+            .zip(cmsgs.iter_mut())
+            .map(|(v, c)| {
+                // SAFETY: an all-zero mmsghdr is valid ("no name, no control").
+                let mut m: libc::mmsghdr = unsafe { mem::zeroed() };
+                m.msg_hdr.msg_iov = v;
+                m.msg_hdr.msg_iovlen = 1;
+                if gro {
+                    m.msg_hdr.msg_control = c.as_mut_ptr() as *mut libc::c_void;
+                }
+                m
+            })
+            .collect();
         Ok(UdpReceiver {
             socket,
-            config,
             gro,
             buf_size,
-            bufs: std::vec![0u8; n * buf_size],
-            iov: Vec::with_capacity(n),
-            msgs: Vec::with_capacity(n),
-            cmsgs: std::vec![[0u64; CMSG_SPACE / 8]; n],
+            bufs,
+            msgs,
+            _iov: iov,
+            _cmsgs: cmsgs,
             calls: 0,
             datagrams: 0,
         })
@@ -149,27 +151,12 @@ impl UdpReceiver {
     /// message); each datagram is passed to `each`. Returns how many
     /// datagrams arrived (0 on timeout).
     pub fn recv_batch(&mut self, mut each: impl FnMut(&[u8])) -> io::Result<usize> {
-        let n = self.config.batch.clamp(1, 1024);
-        self.iov.clear();
-        self.msgs.clear();
-        let base = self.bufs.as_mut_ptr();
-        for i in 0..n {
-            // SAFETY: i * buf_size + buf_size <= bufs.len().
-            self.iov.push(libc::iovec {
-                iov_base: unsafe { base.add(i * self.buf_size) } as *mut libc::c_void,
-                iov_len: self.buf_size,
-            });
-        }
-        for i in 0..n {
-            // SAFETY: an all-zero mmsghdr is valid; pointers set below are live.
-            let mut m: libc::mmsghdr = unsafe { mem::zeroed() };
-            m.msg_hdr.msg_iov = &mut self.iov[i];
-            m.msg_hdr.msg_iovlen = 1;
-            if self.gro {
-                m.msg_hdr.msg_control = self.cmsgs[i].as_mut_ptr() as *mut libc::c_void;
+        let n = self.msgs.len();
+        // The kernel writes back the control length; everything else stays.
+        if self.gro {
+            for m in &mut self.msgs {
                 m.msg_hdr.msg_controllen = CMSG_SPACE as _;
             }
-            self.msgs.push(m);
         }
         let fd = self.socket.as_raw_fd();
         // SAFETY: msgs/iov/cmsgs are valid for n entries during the call.

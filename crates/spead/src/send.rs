@@ -594,18 +594,7 @@ mod tests {
             ..Config::default()
         };
         let (stats, got) = roundtrip_with(config, 8192, 20, |tx| {
-            let one: libc::c_int = 1;
-            // SAFETY: plain setsockopt with an int option value.
-            let rc = unsafe {
-                libc::setsockopt(
-                    tx.socket().as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_NO_CHECK,
-                    &one as *const _ as *const libc::c_void,
-                    mem::size_of::<libc::c_int>() as u32,
-                )
-            };
-            assert_eq!(rc, 0);
+            crate::sockopt::set_int(tx.socket(), libc::SOL_SOCKET, libc::SO_NO_CHECK, 1).unwrap();
         });
         assert_eq!(stats.gso_fallbacks, 1, "{stats:?}");
         assert_eq!(stats.messages, 20);
