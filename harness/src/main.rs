@@ -7,6 +7,7 @@
 
 mod cli_wire;
 mod kinds;
+mod locate;
 mod output;
 mod reporting;
 mod run;

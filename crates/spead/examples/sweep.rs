@@ -8,10 +8,13 @@
 //! Defaults: 256 MiB per point, 5 s cap, every power of two from 8 KiB to 4 MiB,
 //! 3 repeats per point with the median reported (the five configurations are
 //! interleaved within each repeat, so background load hits them alike).
-//! spead2 must be installed (`scripts/setup.d/30-spead2.sh`).
+//! spead2 must be installed (`scripts/setup.d/30-spead2.sh`); run from the
+//! repository root after `source scripts/env.sh` (which puts the Python that
+//! has spead2 first on PATH).
 
-use perfkit_spead::run::{run, Impl, RunConfig, RunStats};
+use perfkit_spead::run::{run, Impl, RunConfig, RunStats, Spead2Sender};
 use perfkit_spead::send::Mode;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 fn main() {
@@ -53,9 +56,13 @@ fn main() {
                     implementation,
                     volume_bytes: volume_mib << 20,
                     time_cap: Duration::from_secs_f64(cap),
+                    spead2: Some(Spead2Sender {
+                        python: "python3".into(),
+                        script: "scripts/spead2/send.py".into(),
+                    }),
                     ..RunConfig::default()
                 };
-                match run(&cfg) {
+                match run(&cfg, &AtomicBool::new(false)) {
                     Ok(s) => {
                         if std::env::var_os("SWEEP_STAGES").is_some() {
                             eprintln!(

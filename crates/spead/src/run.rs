@@ -12,6 +12,10 @@
 //! seconds from the first heap built to the last data heap handed to the
 //! kernel. Loopback drops datagrams when the receiver falls behind; that loss
 //! is reported in [`RxStats`], never hidden.
+//!
+//! Nothing here looks for files: the caller says where spead2's Python and
+//! sender script are ([`Spead2Sender`]), and passes the cancel flag that
+//! both ends watch (an [`ErrorKind::Interrupted`] error once it is set).
 
 use crate::descriptor::{DescriptorRepr, ItemDescriptor};
 use crate::packetize::{Item, Packetizer};
@@ -24,11 +28,11 @@ use std::borrow::ToOwned;
 use std::format;
 use std::io::{self, BufRead, Read};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::string::{String, ToString};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 use std::{fmt, thread};
@@ -43,7 +47,8 @@ pub const SAMPLES_ID: u32 = 0x3300;
 pub enum Impl {
     /// This crate's [`UdpSender`].
     Perfkit,
-    /// spead2's Python API (`scripts/spead2/send.py`) as a child process.
+    /// spead2's Python API (`scripts/spead2/send.py`) as a child process,
+    /// started as [`RunConfig::spead2`] says.
     Spead2,
 }
 
@@ -97,12 +102,9 @@ pub struct RunConfig {
     pub rate_bytes_per_s: u64,
     /// Receiver address (port 0 picks a free port).
     pub addr: SocketAddr,
-    /// Python for spead2; default `build/venv/bin/python` under the
-    /// repository root when present, else `python3`.
-    pub python: Option<PathBuf>,
-    /// Repository root (for `scripts/spead2` and `build/venv`); default
-    /// `$PERFKIT_ROOT`, else the checkout this crate was built from.
-    pub root: Option<PathBuf>,
+    /// How to start spead2's sender; needed when `implementation` is
+    /// [`Impl::Spead2`].
+    pub spead2: Option<Spead2Sender>,
     /// Receiver limits.
     pub reasm: reasm::Config,
 }
@@ -118,8 +120,7 @@ impl Default for RunConfig {
             time_cap: Duration::from_secs(5),
             rate_bytes_per_s: 0,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            python: None,
-            root: None,
+            spead2: None,
             reasm: reasm::Config {
                 max_heap_size: 64 << 20,
                 max_live_heaps: 32,
@@ -127,6 +128,15 @@ impl Default for RunConfig {
             },
         }
     }
+}
+
+/// The command that runs spead2's sender: `PYTHON SCRIPT --mode ... HOST PORT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spead2Sender {
+    /// A Python that imports `spead2` and `numpy`.
+    pub python: PathBuf,
+    /// The sender script (`scripts/spead2/send.py` in the repository).
+    pub script: PathBuf,
 }
 
 /// Receiver-side results.
@@ -225,6 +235,8 @@ pub enum ErrorKind {
     Spead2,
     /// The perfkit sender failed.
     Send,
+    /// The cancel flag was set; the run stopped part way.
+    Interrupted,
 }
 
 /// Error of a run: a kind and a message with context.
@@ -253,6 +265,12 @@ impl Error {
             message,
         }
     }
+    fn interrupted() -> Self {
+        Error {
+            kind: ErrorKind::Interrupted,
+            message: "interrupted".to_owned(),
+        }
+    }
     /// The kind.
     pub fn kind(&self) -> ErrorKind {
         self.kind
@@ -269,28 +287,13 @@ impl std::error::Error for Error {}
 
 impl From<send::Error> for Error {
     fn from(e: send::Error) -> Self {
-        Error {
-            kind: ErrorKind::Send,
-            message: e.to_string(),
+        match e {
+            send::Error::Interrupted => Error::interrupted(),
+            e => Error {
+                kind: ErrorKind::Send,
+                message: e.to_string(),
+            },
         }
-    }
-}
-
-/// The repository root: `$PERFKIT_ROOT`, else the checkout this crate was built in.
-pub fn repo_root() -> PathBuf {
-    match std::env::var_os("PERFKIT_ROOT") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."),
-    }
-}
-
-/// The Python that has spead2: `build/venv/bin/python` when present, else `python3`.
-pub fn python_for(root: &Path) -> PathBuf {
-    let venv = root.join("build/venv/bin/python");
-    if venv.exists() {
-        venv
-    } else {
-        PathBuf::from("python3")
     }
 }
 
@@ -343,11 +346,6 @@ pub fn verify_heap(heap: &Heap, heap_size: usize) -> Option<bool> {
     }))
 }
 
-#[derive(Default)]
-struct RxShared {
-    sender_done: AtomicBool,
-}
-
 struct RxOutcome {
     stats: RxStats,
 }
@@ -356,7 +354,8 @@ fn receiver_thread(
     mut rx: UdpReceiver,
     config: reasm::Config,
     heap_size: usize,
-    shared: Arc<RxShared>,
+    sender_done: &AtomicBool,
+    cancel: &AtomicBool,
     hard_deadline: Instant,
 ) -> io::Result<RxOutcome> {
     let mut stream = Stream::new(config);
@@ -372,10 +371,10 @@ fn receiver_thread(
         &mut stream,
         |n| {
             let now = Instant::now();
-            if now > hard_deadline {
+            if now > hard_deadline || cancel.load(Ordering::Relaxed) {
                 return false;
             }
-            if n > 0 || !shared.sender_done.load(Ordering::Acquire) {
+            if n > 0 || !sender_done.load(Ordering::Acquire) {
                 idle_since = None;
                 return true;
             }
@@ -423,8 +422,9 @@ struct TxOutcome {
     gso_active: bool,
 }
 
-/// Runs one measured transfer.
-pub fn run(cfg: &RunConfig) -> Result<RunStats, Error> {
+/// Runs one measured transfer. Setting `cancel` stops both ends within one
+/// poll (50 ms) with an [`ErrorKind::Interrupted`] error.
+pub fn run(cfg: &RunConfig, cancel: &AtomicBool) -> Result<RunStats, Error> {
     if cfg.heap_size == 0 || cfg.heap_size as u64 > cfg.reasm.max_heap_size {
         return Err(Error::config(format!(
             "heap size {} must be between 1 and {} bytes",
@@ -437,31 +437,42 @@ pub fn run(cfg: &RunConfig) -> Result<RunStats, Error> {
             cfg.packet_size
         )));
     }
+    if cfg.implementation == Impl::Spead2 {
+        spead2_command(cfg)?;
+    }
     let n_heaps = (cfg.volume_bytes / cfg.heap_size as u64).max(1);
     let rx = UdpReceiver::bind(cfg.addr, recv::Config::default())
         .map_err(|e| Error::io(&format!("binding the receiver on {}", cfg.addr), e))?;
     let dest = rx
         .local_addr()
         .map_err(|e| Error::io("receiver address", e))?;
-    let shared = Arc::new(RxShared::default());
+    let sender_done = AtomicBool::new(false);
     let hard_deadline = Instant::now() + cfg.time_cap + Duration::from_secs(30);
-    let rx_thread = {
-        let shared = shared.clone();
-        let (config, heap_size) = (cfg.reasm, cfg.heap_size);
-        thread::Builder::new()
+    let joined = thread::scope(|s| -> Result<_, Error> {
+        let rx_thread = thread::Builder::new()
             .name("spead-recv".into())
-            .spawn(move || receiver_thread(rx, config, heap_size, shared, hard_deadline))
-            .map_err(|e| Error::io("starting the receiver thread", e))?
-    };
-    let tx = match cfg.implementation {
-        Impl::Perfkit => perfkit_send(cfg, dest, n_heaps),
-        Impl::Spead2 => spead2_send(cfg, dest, n_heaps),
-    };
-    shared.sender_done.store(true, Ordering::Release);
-    let rx = rx_thread
-        .join()
-        .map_err(|_| Error::io("receiver thread", io::Error::other("panicked")))?
-        .map_err(|e| Error::io("receiving", e))?;
+            .spawn_scoped(s, || {
+                let (config, size) = (cfg.reasm, cfg.heap_size);
+                receiver_thread(rx, config, size, &sender_done, cancel, hard_deadline)
+            })
+            .map_err(|e| Error::io("starting the receiver thread", e))?;
+        let tx = match cfg.implementation {
+            Impl::Perfkit => perfkit_send(cfg, dest, n_heaps, cancel),
+            Impl::Spead2 => spead2_send(cfg, dest, n_heaps, cancel),
+        };
+        sender_done.store(true, Ordering::Release);
+        let rx = rx_thread
+            .join()
+            .map_err(|_| Error::io("receiver thread", io::Error::other("panicked")))?
+            .map_err(|e| Error::io("receiving", e))?;
+        Ok((tx, rx))
+    });
+    // Once cancelled, a failure of either end (the sender's socket refused
+    // after the receiver stopped, say) is the cancel's doing.
+    if cancel.load(Ordering::Relaxed) {
+        return Err(Error::interrupted());
+    }
+    let (tx, rx) = joined?;
     let tx = tx?;
     let mut rxs = rx.stats;
     rxs.heaps_expected = tx.heaps;
@@ -509,22 +520,45 @@ pub fn run(cfg: &RunConfig) -> Result<RunStats, Error> {
 }
 
 /// The items of pattern heap `i` (timestamp, samples), preceded by the two
-/// descriptor items when `descriptors` is given (the first heap).
+/// descriptor items when `descriptors` is given (the first heap). Held in
+/// place, so building a heap allocates nothing.
 pub fn heap_items<'a>(
-    out: &mut Vec<Item<'a>>,
     i: u64,
     samples: &'a [u8],
     descriptors: Option<&'a [Vec<u8>; 2]>,
-) {
-    if let Some(d) = descriptors {
-        out.push(Item::addressed(id::DESCRIPTOR, &d[0]));
-        out.push(Item::addressed(id::DESCRIPTOR, &d[1]));
+) -> HeapItems<'a> {
+    let timestamp = Item::immediate(TIMESTAMP_ID, (i * samples.len() as u64) & wire::MAX_VALUE);
+    let samples = Item::addressed(SAMPLES_ID, samples);
+    match descriptors {
+        Some(d) => HeapItems {
+            items: [
+                Item::addressed(id::DESCRIPTOR, &d[0]),
+                Item::addressed(id::DESCRIPTOR, &d[1]),
+                timestamp,
+                samples,
+            ],
+            len: 4,
+        },
+        None => HeapItems {
+            items: [timestamp, samples, timestamp, samples],
+            len: 2,
+        },
     }
-    out.push(Item::immediate(
-        TIMESTAMP_ID,
-        (i * samples.len() as u64) & wire::MAX_VALUE,
-    ));
-    out.push(Item::addressed(SAMPLES_ID, samples));
+}
+
+/// The items of one pattern heap ([`heap_items`]); derefs to the item slice.
+#[derive(Debug, Clone, Copy)]
+pub struct HeapItems<'a> {
+    items: [Item<'a>; 4],
+    // 2 or 4: only `heap_items` builds this.
+    len: usize,
+}
+
+impl<'a> core::ops::Deref for HeapItems<'a> {
+    type Target = [Item<'a>];
+    fn deref(&self) -> &[Item<'a>] {
+        &self.items[..self.len]
+    }
 }
 
 struct Batch {
@@ -533,7 +567,12 @@ struct Batch {
     buf: Vec<u8>,
 }
 
-fn perfkit_send(cfg: &RunConfig, dest: SocketAddr, n_heaps: u64) -> Result<TxOutcome, Error> {
+fn perfkit_send(
+    cfg: &RunConfig,
+    dest: SocketAddr,
+    n_heaps: u64,
+    cancel: &AtomicBool,
+) -> Result<TxOutcome, Error> {
     let hs = cfg.heap_size;
     let config = send::Config {
         max_packet_size: cfg.packet_size,
@@ -555,12 +594,12 @@ fn perfkit_send(cfg: &RunConfig, dest: SocketAddr, n_heaps: u64) -> Result<TxOut
         let mut buf = std::vec![0u8; hs];
         while sent < n_heaps && (sent & 15 != 0 || Instant::now() < cap) {
             stage!("spead.heap_build", bytes = hs as u64, buf.fill(sent as u8));
-            let mut items = Vec::with_capacity(4);
-            heap_items(&mut items, sent, &buf, (sent == 0).then_some(&descriptors));
-            sender.send_heap(HeapRef {
+            let items = heap_items(sent, &buf, (sent == 0).then_some(&descriptors));
+            let heap = HeapRef {
                 cnt: sent + 1,
                 items: &items,
-            })?;
+            };
+            sender.send_heaps_cancellable(&[heap], cancel)?;
             sent += 1;
         }
     } else {
@@ -580,24 +619,18 @@ fn perfkit_send(cfg: &RunConfig, dest: SocketAddr, n_heaps: u64) -> Result<TxOut
                 let cpu0 = thread_cpu_seconds();
                 for b in io_rx {
                     {
-                        // One small allocation per batch; the items borrow this batch's buffer.
-                        let mut items: Vec<Item<'_>> = Vec::with_capacity(2 * b.count + 2);
-                        for j in 0..b.count {
-                            let i = b.first + j as u64;
-                            let samples = &b.buf[j * hs..(j + 1) * hs];
-                            heap_items(&mut items, i, samples, (i == 0).then_some(descriptors));
-                        }
-                        let mut refs: Vec<HeapRef<'_, '_>> = Vec::with_capacity(b.count);
-                        let mut at = 0;
-                        for j in 0..b.count {
-                            let n = if b.first + j as u64 == 0 { 4 } else { 2 };
-                            refs.push(HeapRef {
-                                cnt: b.first + j as u64 + 1,
-                                items: &items[at..at + n],
-                            });
-                            at += n;
-                        }
-                        sender.send_heaps(&refs)?;
+                        // Small allocations per batch; the items borrow this batch's buffer.
+                        let items: Vec<HeapItems<'_>> = (b.first..)
+                            .zip(b.buf.chunks_exact(hs).take(b.count))
+                            .map(|(i, samples)| {
+                                heap_items(i, samples, (i == 0).then_some(descriptors))
+                            })
+                            .collect();
+                        let refs: Vec<HeapRef<'_, '_>> = (b.first + 1..)
+                            .zip(&items)
+                            .map(|(cnt, items)| HeapRef { cnt, items })
+                            .collect();
+                        sender.send_heaps_cancellable(&refs, cancel)?;
                     }
                     if free_tx.send(b).is_err() {
                         break;
@@ -605,7 +638,7 @@ fn perfkit_send(cfg: &RunConfig, dest: SocketAddr, n_heaps: u64) -> Result<TxOut
                 }
                 Ok((sender, thread_cpu_seconds() - cpu0))
             });
-            while sent < n_heaps && Instant::now() < cap {
+            while sent < n_heaps && Instant::now() < cap && !cancel.load(Ordering::Relaxed) {
                 let Ok(mut b) = free.recv() else {
                     break;
                 };
@@ -630,6 +663,9 @@ fn perfkit_send(cfg: &RunConfig, dest: SocketAddr, n_heaps: u64) -> Result<TxOut
         })?;
         sender = io.0;
         io_cpu = io.1;
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::interrupted());
+        }
     }
     let seconds = start.elapsed().as_secs_f64();
     let cpu_seconds = thread_cpu_seconds() - cpu0 + io_cpu;
@@ -679,23 +715,55 @@ fn parse_spead2_report(line: &str) -> Option<Spead2Report> {
     })
 }
 
-fn spead2_send(cfg: &RunConfig, dest: SocketAddr, n_heaps: u64) -> Result<TxOutcome, Error> {
-    let root = cfg.root.clone().unwrap_or_else(repo_root);
-    let script = root.join("scripts/spead2/send.py");
+/// The command that starts spead2's sender, or an error naming the setting.
+fn spead2_command(cfg: &RunConfig) -> Result<&Spead2Sender, Error> {
+    cfg.spead2.as_ref().ok_or_else(|| {
+        Error::config(
+            "implementation spead2 needs the Python and script that run its sender (RunConfig::spead2)"
+                .to_owned(),
+        )
+    })
+}
+
+/// How often a wait for a child process looks at the cancel flag.
+const CHILD_POLL: Duration = Duration::from_millis(10);
+
+/// Waits for `child`, killing it once `cancel` is set.
+fn wait_or_cancel(child: &mut Child, cancel: &AtomicBool) -> Result<ExitStatus, Error> {
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Error::interrupted());
+        }
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(status),
+            Ok(None) => thread::sleep(CHILD_POLL),
+            Err(e) => return Err(Error::io("waiting for the spead2 sender", e)),
+        }
+    }
+}
+
+fn spead2_send(
+    cfg: &RunConfig,
+    dest: SocketAddr,
+    n_heaps: u64,
+    cancel: &AtomicBool,
+) -> Result<TxOutcome, Error> {
+    let Spead2Sender { python, script } = spead2_command(cfg)?;
     if !script.exists() {
         return Err(Error::spead2(format!(
             "spead2 sender script {} not found",
             script.display()
         )));
     }
-    let python = cfg.python.clone().unwrap_or_else(|| python_for(&root));
     let mode = if cfg.mode == Mode::Heap {
         "heap"
     } else {
         "batch"
     };
-    let mut child = Command::new(&python)
-        .arg(&script)
+    let mut child = Command::new(python)
+        .arg(script)
         .args(["--mode", mode])
         .args(["--heaps", &n_heaps.to_string()])
         .args(["--heap-size", &cfg.heap_size.to_string()])
@@ -713,21 +781,31 @@ fn spead2_send(cfg: &RunConfig, dest: SocketAddr, n_heaps: u64) -> Result<TxOutc
                 python.display()
             ))
         })?;
-    let mut report = None;
-    if let Some(out) = child.stdout.take() {
-        for line in io::BufReader::new(out).lines().map_while(Result::ok) {
-            if let Some(r) = parse_spead2_report(&line) {
-                report = Some(r);
-            }
-        }
-    }
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    let status = child
-        .wait()
-        .map_err(|e| Error::io("waiting for the spead2 sender", e))?;
+    // The child's output is read on threads so that this one can watch the
+    // cancel flag; killing the child closes the pipes and ends them.
+    let (status, report, err) = thread::scope(|s| {
+        let out = child.stdout.take().map(|out| {
+            s.spawn(move || {
+                io::BufReader::new(out)
+                    .lines()
+                    .map_while(Result::ok)
+                    .filter_map(|line| parse_spead2_report(&line))
+                    .last()
+            })
+        });
+        let err = child.stderr.take().map(|mut e| {
+            s.spawn(move || {
+                let mut text = String::new();
+                let _ = e.read_to_string(&mut text);
+                text
+            })
+        });
+        let status = wait_or_cancel(&mut child, cancel);
+        let report = out.and_then(|h| h.join().ok()).flatten();
+        let err = err.and_then(|h| h.join().ok()).unwrap_or_default();
+        (status, report, err)
+    });
+    let status = status?;
     let report = match report {
         Some(r) if status.success() => r,
         _ => {
@@ -740,9 +818,7 @@ fn spead2_send(cfg: &RunConfig, dest: SocketAddr, n_heaps: u64) -> Result<TxOutc
     };
     // spead2 splits heaps exactly like the packetiser: count its packets the same way.
     let samples = std::vec![0u8; cfg.heap_size];
-    let mut items = Vec::new();
-    heap_items(&mut items, 1, &samples, None);
-    let per_heap = Packetizer::new(1, &items, cfg.packet_size)
+    let per_heap = Packetizer::new(1, &heap_items(1, &samples, None), cfg.packet_size)
         .map(|p| p.totals().0 as u64)
         .unwrap_or(0);
     Ok(TxOutcome {
@@ -784,12 +860,55 @@ mod tests {
             heap_size: 0,
             ..RunConfig::default()
         };
-        assert_eq!(run(&cfg).unwrap_err().kind(), ErrorKind::Config);
+        assert_eq!(
+            run(&cfg, &AtomicBool::new(false)).unwrap_err().kind(),
+            ErrorKind::Config
+        );
         let cfg = RunConfig {
             packet_size: 10,
             ..RunConfig::default()
         };
-        assert_eq!(run(&cfg).unwrap_err().kind(), ErrorKind::Config);
+        assert_eq!(
+            run(&cfg, &AtomicBool::new(false)).unwrap_err().kind(),
+            ErrorKind::Config
+        );
+    }
+
+    #[test]
+    fn spead2_without_its_command_is_a_config_error() {
+        let cfg = RunConfig {
+            implementation: Impl::Spead2,
+            ..RunConfig::default()
+        };
+        let e = run(&cfg, &AtomicBool::new(false)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.to_string().contains("RunConfig::spead2"), "{e}");
+    }
+
+    #[test]
+    fn cancel_stops_a_run_in_every_mode() {
+        for mode in Mode::ALL {
+            // Paced to take 40 s: only the cancel can end it early.
+            let cfg = RunConfig {
+                heap_size: 64 * 1024,
+                mode,
+                volume_bytes: 400 << 20,
+                rate_bytes_per_s: 10 << 20,
+                time_cap: Duration::from_secs(40),
+                ..RunConfig::default()
+            };
+            let cancel = AtomicBool::new(false);
+            let r = thread::scope(|s| {
+                s.spawn(|| {
+                    thread::sleep(Duration::from_millis(200));
+                    cancel.store(true, Ordering::Relaxed);
+                });
+                run(&cfg, &cancel)
+            });
+            let e = r.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Interrupted, "{mode}: {e}");
+            assert_eq!(e.to_string(), "interrupted");
+        }
     }
 
     #[test]
@@ -803,7 +922,7 @@ mod tests {
                 rate_bytes_per_s: 100 << 20,
                 ..RunConfig::default()
             };
-            let s = run(&cfg).unwrap();
+            let s = run(&cfg, &AtomicBool::new(false)).unwrap();
             assert_eq!(s.heaps, 128, "{mode}");
             assert!(s.rx.verified_ok, "{mode}: {:?}", s.rx);
             assert!(s.rx.stopped_cleanly, "{mode}: {:?}", s.rx);

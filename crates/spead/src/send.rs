@@ -15,6 +15,7 @@ use crate::packetize::{self, Item, Packetizer};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 use std::{fmt, mem, ptr};
@@ -142,6 +143,8 @@ pub enum Error {
     Packetize(packetize::Error),
     /// The socket call failed.
     Io(io::Error),
+    /// The cancel flag was set.
+    Interrupted,
 }
 
 impl fmt::Display for Error {
@@ -149,6 +152,7 @@ impl fmt::Display for Error {
         match self {
             Error::Packetize(e) => write!(f, "cannot packetise heap: {e}"),
             Error::Io(e) => write!(f, "sendmmsg failed: {e}"),
+            Error::Interrupted => f.write_str("interrupted"),
         }
     }
 }
@@ -157,7 +161,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io(e) => Some(e),
-            Error::Packetize(_) => None,
+            Error::Packetize(_) | Error::Interrupted => None,
         }
     }
 }
@@ -208,6 +212,10 @@ impl RateLimiter {
 const SEGMENT_CMSG_SPACE: usize = 32;
 const MAX_GSO_BYTES: usize = 64_000;
 const MAX_GSO_SEGMENTS: usize = 64;
+/// Longest a rate-limit sleep goes without looking at the cancel flag.
+const CANCEL_POLL: Duration = Duration::from_millis(50);
+/// The cancel flag of the plain [`UdpSender::send_heaps`]: never set.
+static NEVER: AtomicBool = AtomicBool::new(false);
 
 /// Sends heaps to one UDP destination.
 pub struct UdpSender {
@@ -290,11 +298,26 @@ impl UdpSender {
 
     /// Sends a list of heaps with as few `sendmmsg` calls as possible.
     pub fn send_heaps(&mut self, heaps: &[HeapRef<'_, '_>]) -> Result<(), Error> {
+        self.send_heaps_cancellable(heaps, &NEVER)
+    }
+
+    /// As [`send_heaps`](Self::send_heaps), but stops with
+    /// [`Error::Interrupted`] once `cancel` is set: it is checked before every
+    /// `sendmmsg` call and at least every 50 ms of a rate-limit sleep. Heaps
+    /// already partly sent stay partly sent.
+    pub fn send_heaps_cancellable(
+        &mut self,
+        heaps: &[HeapRef<'_, '_>],
+        cancel: &AtomicBool,
+    ) -> Result<(), Error> {
         let packets = stage!("spead.packetize", self.packetize(heaps))?;
         self.stats.heaps += heaps.len() as u64;
         let mut first = 0;
         while first < packets {
-            first = self.submit(first)?;
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted);
+            }
+            first = self.submit(first, cancel)?;
         }
         self.stats.packets += packets as u64;
         Ok(())
@@ -365,7 +388,7 @@ impl UdpSender {
 
     /// Groups packets from `first` into messages and makes one `sendmmsg`
     /// call; returns the index of the first packet not yet sent.
-    fn submit(&mut self, first: usize) -> Result<usize, Error> {
+    fn submit(&mut self, first: usize, cancel: &AtomicBool) -> Result<usize, Error> {
         let max_msgs = self.config.max_messages_per_call.clamp(1, 1024);
         self.msgs.clear();
         self.msg_first.clear();
@@ -420,7 +443,17 @@ impl UdpSender {
         }
         let wait = self.limiter.delay(bytes, Instant::now());
         if !wait.is_zero() {
-            std::thread::sleep(wait);
+            let until = Instant::now() + wait;
+            loop {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(Error::Interrupted);
+                }
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                std::thread::sleep(left.min(CANCEL_POLL));
+            }
             self.stats.rate_sleep_s += wait.as_secs_f64();
         }
         let fd = self.socket.as_raw_fd();
@@ -541,6 +574,42 @@ mod tests {
             got.push(buf[..n].to_vec());
         }
         (stats, got)
+    }
+
+    #[test]
+    fn cancel_stops_a_rate_limited_send_mid_sleep() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // One datagram per call at 1000 B/s: the second heap waits about 8 s.
+        let config = Config {
+            rate_bytes_per_s: 1000,
+            max_messages_per_call: 1,
+            ..Config::default()
+        };
+        let mut tx = UdpSender::connect(rx.local_addr().unwrap(), config).unwrap();
+        let bufs = [[1u8; 8192], [2u8; 8192]];
+        let items = bufs.each_ref().map(|b| [Item::addressed(0x3300, b)]);
+        let refs = [0, 1].map(|i| HeapRef {
+            cnt: i + 1,
+            items: &items[i as usize],
+        });
+        let cancel = AtomicBool::new(false);
+        let r = std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(100));
+                cancel.store(true, Ordering::Relaxed);
+            });
+            tx.send_heaps_cancellable(&refs, &cancel)
+        });
+        assert!(matches!(r, Err(Error::Interrupted)), "{r:?}");
+        assert_eq!(
+            tx.stats().messages,
+            1,
+            "the first heap went, the second did not"
+        );
+        // Already set: nothing more is sent.
+        let r = tx.send_heaps_cancellable(&refs, &cancel);
+        assert_eq!(r.unwrap_err().to_string(), "interrupted");
+        assert_eq!(tx.stats().messages, 1);
     }
 
     #[test]

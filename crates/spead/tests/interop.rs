@@ -4,19 +4,30 @@
 
 use perfkit_spead::reasm::{self, Heap, Stream};
 use perfkit_spead::recv::{self, UdpReceiver};
-use perfkit_spead::run::{self, Impl, RunConfig, SAMPLES_ID, TIMESTAMP_ID};
+use perfkit_spead::run::{self, Impl, RunConfig, Spead2Sender, SAMPLES_ID, TIMESTAMP_ID};
 use perfkit_spead::send::{self, HeapRef, Mode, UdpSender};
 use perfkit_spead::wire::{ctrl, id};
 use perfkit_spead::{descriptor::ItemDescriptor, packetize::Item};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// The checkout under test (the library itself looks for nothing).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `build/venv/bin/python` when scripts/setup.d/30-spead2.sh made it, else `python3`.
 fn python() -> PathBuf {
-    let root = run::repo_root();
-    let py = run::python_for(&root);
+    let venv = root().join("build/venv/bin/python");
+    let py = if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    };
     let ok = Command::new(&py)
         .args(["-c", "import spead2, numpy"])
         .status()
@@ -38,7 +49,7 @@ struct Spead2Recv {
 
 impl Spead2Recv {
     fn start() -> Self {
-        let script = run::repo_root().join("scripts/spead2/recv.py");
+        let script = root().join("scripts/spead2/recv.py");
         let mut child = Command::new(python())
             .arg(&script)
             .args(["--timeout", "20"])
@@ -76,8 +87,7 @@ fn perfkit_to_spead2(heap_size: usize, packet_size: usize, heaps: u64, even_pack
     let descriptors = run::descriptor_packets(heap_size);
     let bufs: Vec<Vec<u8>> = (0..heaps).map(|i| vec![i as u8; heap_size]).collect();
     for (i, b) in bufs.iter().enumerate() {
-        let mut items = Vec::new();
-        run::heap_items(&mut items, i as u64, b, (i == 0).then_some(&descriptors));
+        let items = run::heap_items(i as u64, b, (i == 0).then_some(&descriptors));
         tx.send_heap(HeapRef {
             cnt: i as u64 + 1,
             items: &items,
@@ -141,7 +151,7 @@ fn spead2_to_perfkit(mode: &str, heap_size: usize, packet_size: usize, heaps: u6
     let mut rx = UdpReceiver::bind(([127, 0, 0, 1], 0).into(), recv::Config::default()).unwrap();
     let port = rx.local_addr().unwrap().port();
     let mut child = Command::new(python())
-        .arg(run::repo_root().join("scripts/spead2/send.py"))
+        .arg(spead2_sender().script)
         .args(["--mode", mode, "--heaps", &heaps.to_string()])
         .args(["--heap-size", &heap_size.to_string()])
         .args(["--packet-size", &packet_size.to_string()])
@@ -202,10 +212,16 @@ fn spead2_to_perfkit_many_packet_heaps() {
     spead2_to_perfkit("heap", 100_000, 1472, 6);
 }
 
+fn spead2_sender() -> Spead2Sender {
+    Spead2Sender {
+        python: python(),
+        script: root().join("scripts/spead2/send.py"),
+    }
+}
+
 /// The harness path: one measured run with spead2 as the sender.
 #[test]
 fn measured_run_with_spead2_sender_verifies() {
-    python();
     for (mode, heap_size) in [(Mode::Batch, 8192), (Mode::Heap, 256 * 1024)] {
         let cfg = RunConfig {
             heap_size,
@@ -213,9 +229,10 @@ fn measured_run_with_spead2_sender_verifies() {
             implementation: Impl::Spead2,
             volume_bytes: 4 << 20,
             rate_bytes_per_s: 100 << 20,
+            spead2: Some(spead2_sender()),
             ..RunConfig::default()
         };
-        let s = run::run(&cfg).unwrap();
+        let s = run::run(&cfg, &AtomicBool::new(false)).unwrap();
         assert!(
             s.rx.verified_ok && s.rx.stopped_cleanly,
             "{mode}: {:?}",
@@ -226,4 +243,31 @@ fn measured_run_with_spead2_sender_verifies() {
         assert_eq!(s.rx.descriptors, ["timestamp", "adc_samples"]);
         assert!(s.mb_per_s > 0.0);
     }
+}
+
+/// Cancelling a run stops spead2's sender too (the child is killed).
+#[test]
+fn cancel_stops_a_run_with_spead2_sender() {
+    // Paced to take 40 s: only the cancel can end it early.
+    let cfg = RunConfig {
+        heap_size: 64 * 1024,
+        mode: Mode::Batch,
+        implementation: Impl::Spead2,
+        volume_bytes: 400 << 20,
+        rate_bytes_per_s: 10 << 20,
+        time_cap: Duration::from_secs(40),
+        spead2: Some(spead2_sender()),
+        ..RunConfig::default()
+    };
+    let cancel = AtomicBool::new(false);
+    let r = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(500));
+            cancel.store(true, Ordering::Relaxed);
+        });
+        run::run(&cfg, &cancel)
+    });
+    let e = r.unwrap_err();
+    assert_eq!(e.kind(), run::ErrorKind::Interrupted, "{e}");
+    assert_eq!(e.to_string(), "interrupted");
 }

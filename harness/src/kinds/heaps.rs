@@ -1,6 +1,8 @@
 //! `heaps`: SPEAD heaps over UDP on 127.0.0.1, sent by perfkit's sender (one
 //! heap per call, a batch per call, or a batch with UDP GSO) or by spead2's
 //! batched Python API, and received, reassembled and verified by perfkit.
+//! spead2's Python and sender script are found here ([`crate::locate`]);
+//! the run stops with "interrupted" once the run's cancel flag is set.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
@@ -8,14 +10,15 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use perfkit_report::model::{Integrity, LinkStats, Side, TimeBase};
-use perfkit_spead::run::{self, Impl, RunConfig};
+use perfkit_spead::run::{self, Impl, RunConfig, Spead2Sender};
 use perfkit_spead::send::Mode;
 
 use super::Outcome;
+use crate::locate::Places;
 use crate::scenario::{Config, Scenario};
 
 /// Runs one heaps configuration.
-pub fn run(_s: &Scenario, cfg: &Config, _cancel: &AtomicBool) -> anyhow::Result<Outcome> {
+pub fn run(s: &Scenario, cfg: &Config, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
     let mode: Mode = cfg
         .str("mode")
         .unwrap_or("batch")
@@ -26,6 +29,21 @@ pub fn run(_s: &Scenario, cfg: &Config, _cancel: &AtomicBool) -> anyhow::Result<
         .unwrap_or("perfkit")
         .parse()
         .map_err(|e| anyhow!("heaps.implementation: {e}"))?;
+    let spead2 = match implementation {
+        Impl::Spead2 => {
+            let places = Places::for_scenario(&s.path);
+            let script = places.default(
+                "scripts/spead2/send.py",
+                "spead2 sender script",
+                "run from the perfkit repository or set PERFKIT_ROOT to it",
+            )?;
+            Some(Spead2Sender {
+                python: places.spead2_python(),
+                script,
+            })
+        }
+        Impl::Perfkit => None,
+    };
     let rc = RunConfig {
         heap_size: cfg.int("heap_size") as usize,
         packet_size: cfg.int("packet_size") as usize,
@@ -34,10 +52,10 @@ pub fn run(_s: &Scenario, cfg: &Config, _cancel: &AtomicBool) -> anyhow::Result<
         volume_bytes: (cfg.float("volume_mb") * 1024.0 * 1024.0) as u64,
         time_cap: Duration::from_secs_f64(cfg.float("time_cap_s")),
         rate_bytes_per_s: (cfg.float("rate_mb_s") * 1024.0 * 1024.0) as u64,
-        root: std::env::var_os("PERFKIT_ROOT").map(Into::into),
+        spead2,
         ..RunConfig::default()
     };
-    let st = run::run(&rc).map_err(|e| anyhow!("{e}"))?;
+    let st = run::run(&rc, cancel).map_err(|e| anyhow!("{e}"))?;
     let tx = Side::new(st.seconds, st.heaps, st.bytes);
     let mut rx = Side::new(st.seconds, st.rx.verified_heaps, st.rx.payload_bytes);
     rx.errors = BTreeMap::from([

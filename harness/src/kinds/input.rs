@@ -7,6 +7,7 @@ use anyhow::{bail, Context};
 use rand::RngCore;
 use rand::SeedableRng;
 
+use crate::locate::Places;
 use crate::scenario::{sha256_hex, Config, Scenario};
 
 /// The input of one run, in memory and on disk (child processes read the file).
@@ -41,23 +42,16 @@ pub fn check_size(path: &Path, len: usize, block_size: u64) -> anyhow::Result<()
     Ok(())
 }
 
-/// Finds `input` as given, else beside the scenario's folder (so
-/// `fixtures/test35k.jpg` works from the repository root and from elsewhere).
+/// Finds `input` by the run's one rule for files ([`crate::locate`]).
 pub fn resolve(s: &Scenario, input: &Path) -> Option<PathBuf> {
-    if input.exists() {
-        return Some(input.to_owned());
-    }
-    if input.is_relative() {
-        let mut dir = s.path.parent();
-        while let Some(d) = dir {
-            let candidate = d.join(input);
-            if candidate.exists() {
-                return Some(candidate);
-            }
-            dir = d.parent();
-        }
-    }
-    None
+    Places::for_scenario(&s.path).find_given(input)
+}
+
+/// The scenario's `input` file, or an error naming the key and where it was looked for.
+pub fn locate(s: &Scenario) -> anyhow::Result<PathBuf> {
+    Places::for_scenario(&s.path)
+        .given(&s.input, "input", "check the scenario's `input`")
+        .map_err(|e| anyhow::anyhow!("{}: key `input`: {e:#}", s.path.display()))
 }
 
 impl Input {
@@ -78,13 +72,7 @@ impl Input {
                 _dir: Some(dir),
             }
         } else {
-            let path = resolve(s, &s.input).with_context(|| {
-                format!(
-                    "{}: key `input`: {} not found (relative paths are tried from the current folder and the scenario's folders)",
-                    s.path.display(),
-                    s.input.display()
-                )
-            })?;
+            let path = locate(s)?;
             let bytes =
                 std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
             Input {
