@@ -9,9 +9,10 @@
 //! Options: `--block N`, `--repeats N`, `--throttle PPS`, `--start-meta N`,
 //! `--meta-every N`, `--bare` (the firmware built without perfkit),
 //! `--serial PATH [--probe VID:PID[:SERIAL]]` (a real board; needs
-//! `--features probe`).
+//! `--features probe`). Run it from the repository root: the firmware, the
+//! runner and the image are taken from their places there.
 
-use perfkit_pico::{repo_root, run, DeviceRole, PicoRunConfig, Target};
+use perfkit_pico::{run, DeviceRole, PicoRunConfig, Target};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -26,7 +27,14 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let mut cfg = PicoRunConfig::field_defaults(role);
+    let mut cfg = PicoRunConfig::field_defaults(
+        role,
+        Target::Emulator {
+            runner: "firmware/pico/emulator/runner.mjs".into(),
+        },
+        "build/firmware/perfkit-pico-fw.elf".into(),
+        "fixtures/test35k.jpg".into(),
+    );
     while let Some(a) = args.next() {
         let mut num = |what: &str| -> u32 {
             args.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
@@ -40,7 +48,7 @@ fn main() {
             "--throttle" => cfg.throttle_pps = num("--throttle"),
             "--start-meta" => cfg.start_meta = num("--start-meta"),
             "--meta-every" => cfg.meta_every = num("--meta-every"),
-            "--bare" => cfg.elf = repo_root().join("build/firmware/perfkit-pico-fw-bare.elf"),
+            "--bare" => cfg.elf = "build/firmware/perfkit-pico-fw-bare.elf".into(),
             "--serial" | "--probe" => {
                 let v = args.next().unwrap_or_else(|| {
                     eprintln!("{a} needs a value");

@@ -10,7 +10,7 @@
 //! Nothing here depends on wall-clock time, so every figure is reproducible.
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use crate::{Error, ErrorKind};
@@ -39,11 +39,6 @@ pub struct Emulator {
     stdout: BufReader<ChildStdout>,
     now: u64,
     line: String,
-}
-
-/// Where the runner script lives in this repository.
-pub fn default_runner() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../firmware/pico/emulator/runner.mjs")
 }
 
 impl Emulator {

@@ -37,6 +37,9 @@
 //! - The host side behaves like the reference's: a blocking write with no
 //!   transmit buffer (the next message is prepared when the previous one has
 //!   left), a receiver that takes bytes as they arrive.
+//! - Every file a run needs (firmware, runner, image) is a path in
+//!   [`PicoRunConfig`]: this crate looks for nothing, so finding them is the
+//!   caller's rule (the `perfkit` command's is in its `locate` module).
 
 #![deny(missing_docs)]
 
@@ -57,11 +60,11 @@ pub use proto::DeviceRole;
 /// Where the firmware runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    /// rp2040js through the project's runner. `runner`: path to `runner.mjs`
-    /// (None: the one in this repository).
+    /// rp2040js through the project's runner script.
     Emulator {
-        /// Path to `runner.mjs`; None for `firmware/pico/emulator/runner.mjs`.
-        runner: Option<PathBuf>,
+        /// Path to `runner.mjs` (`firmware/pico/emulator/runner.mjs` in the
+        /// repository, with rp2040js installed beside it).
+        runner: PathBuf,
     },
     /// A real board: flashed and read through a debug probe (feature `probe`),
     /// the transfer on a serial device wired to the board's UART0.
@@ -105,11 +108,11 @@ pub struct PicoRunConfig {
 
 impl PicoRunConfig {
     /// The field's settings (block 50, START_META 8, META_EVERY_N 50, 3
-    /// repeats, unthrottled, 115200 baud) on the emulator, with the firmware
-    /// and image at their places in this repository.
-    pub fn field_defaults(role: DeviceRole) -> Self {
+    /// repeats, unthrottled, 115200 baud) on `target`, with firmware `elf`
+    /// and the image `input`.
+    pub fn field_defaults(role: DeviceRole, target: Target, elf: PathBuf, input: PathBuf) -> Self {
         PicoRunConfig {
-            target: Target::Emulator { runner: None },
+            target,
             role,
             baud: 115_200,
             block_size: 50,
@@ -117,8 +120,8 @@ impl PicoRunConfig {
             meta_every: 50,
             repeats: 3,
             throttle_pps: 0,
-            elf: default_elf(),
-            input: repo_root().join("fixtures/test35k.jpg"),
+            elf,
+            input,
             output: None,
             timeout_s: 120.0,
         }
@@ -162,16 +165,6 @@ pub const FIRMWARE_BAUD: u32 = 115_200;
 /// UART character time in bits (8N1: start + 8 data + stop).
 pub const BITS_PER_CHAR: u32 = 10;
 
-/// The repository this crate lives in.
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Where `scripts/setup.d/40-firmware.sh` puts the firmware ELF.
-pub fn default_elf() -> PathBuf {
-    repo_root().join("build/firmware/perfkit-pico-fw.elf")
-}
-
 /// Everything one run measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PicoRunOutcome {
@@ -201,10 +194,7 @@ pub struct PicoRunOutcome {
 pub fn run(cfg: &PicoRunConfig) -> Result<PicoRunOutcome, Error> {
     cfg.validate()?;
     match &cfg.target {
-        Target::Emulator { runner } => {
-            let runner = runner.clone().unwrap_or_else(emulator::default_runner);
-            driver::run_emulated(cfg, &runner)
-        }
+        Target::Emulator { runner } => driver::run_emulated(cfg, runner),
         #[cfg(feature = "probe")]
         Target::Hardware { probe, serial } => hardware::run(cfg, probe.as_deref(), serial),
         #[cfg(not(feature = "probe"))]
@@ -291,9 +281,16 @@ impl std::error::Error for Error {
 mod tests {
     use super::*;
 
+    /// Settings only: nothing here starts the emulator.
+    fn field(role: DeviceRole) -> PicoRunConfig {
+        let runner = PathBuf::from("runner.mjs");
+        let target = Target::Emulator { runner };
+        PicoRunConfig::field_defaults(role, target, "fw.elf".into(), "in.jpg".into())
+    }
+
     #[test]
     fn validate_names_the_bad_key() {
-        let ok = PicoRunConfig::field_defaults(DeviceRole::Sender);
+        let ok = field(DeviceRole::Sender);
         assert!(ok.validate().is_ok());
         let key_of = |c: PicoRunConfig| match c.validate().unwrap_err().kind {
             ErrorKind::Config { key, .. } => key,
@@ -358,7 +355,7 @@ mod tests {
                 probe: None,
                 serial: "/dev/null".into(),
             },
-            ..PicoRunConfig::field_defaults(DeviceRole::Sender)
+            ..field(DeviceRole::Sender)
         };
         let e = run(&cfg).unwrap_err();
         assert!(matches!(e.kind(), ErrorKind::Setup(_)), "{e}");

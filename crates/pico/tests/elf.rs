@@ -3,11 +3,13 @@
 //! block the hardware path attaches to. (Everything the probe path checks
 //! before it touches a board.)
 
+mod common;
+
 use perfkit_pico::elf::{Firmware, FLASH_START, SRAM_START};
 
 #[test]
 fn built_firmware_loads_at_boot2_with_an_rtt_block() {
-    let path = perfkit_pico::default_elf();
+    let path = common::elf();
     assert!(
         path.exists(),
         "missing {}: run scripts/setup.d/40-firmware.sh",
@@ -27,7 +29,7 @@ fn built_firmware_loads_at_boot2_with_an_rtt_block() {
         .expect("the firmware has an RTT control block (_SEGGER_RTT)");
     assert!(rtt >= SRAM_START, "RTT block at 0x{rtt:08x}");
     // The embedded image is somewhere in flash, byte for byte.
-    let image = std::fs::read(perfkit_pico::repo_root().join("fixtures/test35k.jpg")).unwrap();
+    let image = std::fs::read(common::image()).unwrap();
     let flash: Vec<u8> = fw
         .segments
         .iter()

@@ -3,11 +3,14 @@
 //! Needs the firmware ELF and the runner's npm packages, both made by
 //! `scripts/setup.d/40-firmware.sh`.
 
-use perfkit_pico::{default_elf, emulator, run, DeviceRole, PicoRunConfig, PicoRunOutcome};
+mod common;
+
+use common::field;
+use perfkit_pico::{run, DeviceRole, PicoRunConfig, PicoRunOutcome};
 
 fn require_setup() {
-    let elf = default_elf();
-    let modules = emulator::default_runner()
+    let elf = common::elf();
+    let modules = common::runner()
         .parent()
         .unwrap()
         .join("node_modules/rp2040js");
@@ -45,7 +48,7 @@ fn device_sends_image_byte_exact() {
     let cfg = PicoRunConfig {
         repeats: 0,
         output: Some(dir.path().join("received.jpg")),
-        ..PicoRunConfig::field_defaults(DeviceRole::Sender)
+        ..field(DeviceRole::Sender)
     };
     let out = run_checked(&cfg);
     let sent = std::fs::read(&cfg.input).unwrap();
@@ -72,7 +75,7 @@ fn device_receives_image_byte_exact() {
     let cfg = PicoRunConfig {
         repeats: 0,
         output: Some(dir.path().join("received.jpg")),
-        ..PicoRunConfig::field_defaults(DeviceRole::Receiver)
+        ..field(DeviceRole::Receiver)
     };
     let out = run_checked(&cfg);
     let sent = std::fs::read(&cfg.input).unwrap();
@@ -102,7 +105,7 @@ fn assert_pacing(out: &PicoRunOutcome) {
 
 #[test]
 fn bare_firmware_receives_and_times_each_message() {
-    let bare = perfkit_pico::repo_root().join("build/firmware/perfkit-pico-fw-bare.elf");
+    let bare = common::bare_elf();
     assert!(
         bare.exists(),
         "missing {}: run scripts/setup.d/40-firmware.sh",
@@ -111,7 +114,7 @@ fn bare_firmware_receives_and_times_each_message() {
     let cfg = PicoRunConfig {
         repeats: 0,
         elf: bare,
-        ..PicoRunConfig::field_defaults(DeviceRole::Receiver)
+        ..field(DeviceRole::Receiver)
     };
     let out = run_checked(&cfg);
     assert!(out.integrity.ok, "{:?}", out.integrity);
@@ -131,7 +134,7 @@ fn bare_firmware_receives_and_times_each_message() {
 fn rx_fifo_overflows_when_the_device_stops_reading() {
     let cfg = PicoRunConfig {
         block_size: 249,
-        ..PicoRunConfig::field_defaults(DeviceRole::Receiver)
+        ..field(DeviceRole::Receiver)
     };
     let out = run_checked(&cfg);
     assert!(out.integrity.ok, "{:?}", out.integrity);

@@ -1,10 +1,11 @@
 //! `pico`: the stack as RP2040 firmware against the host's stack, on the
 //! rp2040js emulator (cycle-counted virtual time, runs in CI) or on a real
 //! board through a debug probe. The device's own per-stage snapshot comes
-//! back with the run and is kept as `device_stages`.
+//! back with the run and is kept as `device_stages`. The firmware ELF, the
+//! emulator's runner and the image are found here ([`crate::locate`]).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{anyhow, bail};
@@ -12,10 +13,13 @@ use perfkit_pico::{DeviceRole, PicoRunConfig, Target};
 use perfkit_report::model::TimeBase;
 
 use super::Outcome;
+use crate::locate::Places;
 use crate::scenario::{Config, Scenario};
 
 /// Runs one pico configuration.
 pub fn run(s: &Scenario, cfg: &Config, _cancel: &AtomicBool) -> anyhow::Result<Outcome> {
+    let places = Places::for_scenario(&s.path);
+    let setup = "run scripts/setup.d/40-firmware.sh, from the perfkit repository or with PERFKIT_ROOT set to it";
     let role = match cfg.str("role") {
         Some("receiver") => DeviceRole::Receiver,
         _ => DeviceRole::Sender,
@@ -30,15 +34,21 @@ pub fn run(s: &Scenario, cfg: &Config, _cancel: &AtomicBool) -> anyhow::Result<O
                 serial: PathBuf::from(serial),
             }
         }
-        _ => Target::Emulator { runner: None },
+        _ => Target::Emulator {
+            runner: places.default(
+                "firmware/pico/emulator/runner.mjs",
+                "rp2040js runner",
+                setup,
+            )?,
+        },
     };
-    let input = super::input::resolve(s, &s.input).ok_or_else(|| {
-        anyhow!(
-            "{}: key `input`: {} not found",
-            s.path.display(),
-            s.input.display()
-        )
-    })?;
+    let input = super::input::locate(s)?;
+    let elf = places.file(
+        cfg.str("elf").map(Path::new),
+        "build/firmware/perfkit-pico-fw.elf",
+        "firmware ELF (key `pico.elf`)",
+        setup,
+    )?;
     // The same settings, validated the same way, as a host-side sender.
     let sc = super::endpoint::sender_config(cfg)?;
     let pc = PicoRunConfig {
@@ -50,10 +60,7 @@ pub fn run(s: &Scenario, cfg: &Config, _cancel: &AtomicBool) -> anyhow::Result<O
         meta_every: sc.meta_every,
         repeats: sc.repeats,
         throttle_pps: sc.throttle_pps,
-        elf: cfg
-            .str("elf")
-            .map(PathBuf::from)
-            .unwrap_or_else(perfkit_pico::default_elf),
+        elf,
         input,
         output: None,
         timeout_s: cfg.float("timeout_s"),
