@@ -448,7 +448,10 @@ pub fn run(cfg: &RunConfig, cancel: &AtomicBool) -> Result<RunStats, Error> {
         .map_err(|e| Error::io("receiver address", e))?;
     let sender_done = AtomicBool::new(false);
     let hard_deadline = Instant::now() + cfg.time_cap + Duration::from_secs(30);
-    let joined = thread::scope(|s| -> Result<_, Error> {
+    // The sender looks at `cancel` before every send call, and the receiver
+    // closes its socket only after seeing it set: a cancelled sender stops
+    // with "interrupted", never with the receiver's refusal.
+    let (tx, rx) = thread::scope(|s| -> Result<_, Error> {
         let rx_thread = thread::Builder::new()
             .name("spead-recv".into())
             .spawn_scoped(s, || {
@@ -466,13 +469,7 @@ pub fn run(cfg: &RunConfig, cancel: &AtomicBool) -> Result<RunStats, Error> {
             .map_err(|_| Error::io("receiver thread", io::Error::other("panicked")))?
             .map_err(|e| Error::io("receiving", e))?;
         Ok((tx, rx))
-    });
-    // Once cancelled, a failure of either end (the sender's socket refused
-    // after the receiver stopped, say) is the cancel's doing.
-    if cancel.load(Ordering::Relaxed) {
-        return Err(Error::interrupted());
-    }
-    let (tx, rx) = joined?;
+    })?;
     let tx = tx?;
     let mut rxs = rx.stats;
     rxs.heaps_expected = tx.heaps;
