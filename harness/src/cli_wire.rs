@@ -3,16 +3,15 @@
 //! stats lines on stderr.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use clap::Args;
+use perfkit_engine::{drive, Policy, RecvEnd, RxPump, TxPump, WallClock};
 use perfkit_link::{ByteLink, PipeLink, SerialLink};
 use perfkit_report::model::{Side, Stages};
 
 use crate::kinds::endpoint::{self, EndReport};
-use crate::kinds::stream::{self, RecvEnd};
 use crate::scenario::{hex, sha256_hex, Config};
 use crate::{CmdResult, Failure, EXIT_OK, EXIT_RUN_FAILED};
 
@@ -131,18 +130,10 @@ pub fn send(args: SendArgs) -> CmdResult {
         .map_err(Failure::input)?;
     let mut tx = endpoint::sender(&cfg, &bytes, &name).map_err(Failure::input)?;
     let mut link = open(&args.common).map_err(Failure::input)?;
-    let cancel = AtomicBool::new(false);
-    let t0 = Instant::now();
-    let deadline = Duration::from_secs_f64(args.common.timeout_s.max(0.001));
-    let wire = stream::send(
-        &mut tx,
-        link.as_mut(),
-        endpoint::framing(&cfg),
-        t0,
-        deadline,
-        &cancel,
-    )
-    .map_err(Failure::run)?;
+    let clock = WallClock::start();
+    let policy = Policy::seconds(args.common.timeout_s);
+    let mut pump = TxPump::framed(&mut tx, endpoint::framing(&cfg));
+    let wire = drive::send(&clock, &policy, &mut pump, link.as_mut()).map_err(Failure::run)?;
     drop(link); // closes stdout: the receiver sees the end of the stream
     let side = endpoint::side(tx.stats());
     if !args.common.quiet {
@@ -167,18 +158,16 @@ pub fn recv(args: RecvArgs) -> CmdResult {
     let cfg = config(&args.common, &[]);
     let mut rx = endpoint::receiver(&cfg);
     let mut link = open(&args.common).map_err(Failure::input)?;
-    let cancel = AtomicBool::new(false);
-    let t0 = Instant::now();
-    let deadline = Duration::from_secs_f64(args.common.timeout_s.max(0.001));
+    let clock = WallClock::start();
+    let policy = Policy::seconds(args.common.timeout_s);
     let idle = Duration::from_secs_f64(args.idle_s.max(0.01));
-    let (end, wire) = stream::recv(
-        &mut rx,
+    let (end, wire) = drive::receive(
+        &clock,
+        &policy,
+        &mut RxPump::new(&mut rx),
         link.as_mut(),
         args.chunk,
-        t0,
         idle,
-        deadline,
-        &cancel,
     )
     .map_err(Failure::run)?;
     let mut side: Side = endpoint::side(rx.stats());
@@ -229,13 +218,7 @@ pub fn recv(args: RecvArgs) -> CmdResult {
         }
         Ok(EXIT_OK)
     } else {
-        let why = match end {
-            RecvEnd::Failed => "the transfer failed (conflicting META or SHA-256 mismatch)",
-            RecvEnd::EndIncomplete => "END arrived with blocks missing",
-            RecvEnd::Eof => "the stream ended before the transfer completed",
-            RecvEnd::Idle => "the link went quiet before the transfer completed",
-            RecvEnd::Complete => "verification failed",
-        };
+        let why = RecvEnd::why_incomplete(end);
         eprintln!(
             "perfkit: error: {why}; {} block(s) missing; {} not written",
             integrity.missing_blocks.len(),

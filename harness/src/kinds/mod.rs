@@ -17,7 +17,6 @@ pub mod heaps;
 mod input;
 pub use input::check_size;
 pub mod pico;
-pub mod stream;
 pub mod transfer;
 mod uart;
 mod yardstick;

@@ -12,17 +12,17 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
+use perfkit_engine::{drive, Clock, Policy, RecvEnd, RxPump, TxPump, WallClock};
 use perfkit_link::faults::{FaultConfig, FaultStats, Faulty};
 use perfkit_link::{ByteLink, Loopback, PacketLink, PipeLink, ReadOutcome, SerialLink};
 use perfkit_report::model::{Integrity, LinkStats, Side, TimeBase};
-use perfkit_stack::{Deframer, Poll};
+use perfkit_stack::Deframer;
 
 use super::endpoint::{self, EndReport};
 use super::input::Input;
-use super::stream::{self, ns_since};
 use super::{uart, yardstick, Outcome};
 use crate::scenario::{sha256_hex, Config, Scenario};
 
@@ -67,8 +67,9 @@ fn fault_counters(f: &FaultStats, into: &mut BTreeMap<String, u64>) {
     }
 }
 
-fn deadline(cfg: &Config) -> Duration {
-    Duration::from_secs_f64(cfg.float("timeout_s").max(0.001))
+/// The run's one cancel and deadline policy.
+fn policy<'a>(cfg: &Config, cancel: &'a AtomicBool) -> Policy<'a> {
+    Policy::seconds(cfg.float("timeout_s")).cancel_on(cancel)
 }
 
 fn loopback(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
@@ -83,43 +84,15 @@ fn loopback(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<
         }
         None => Box::new(Loopback::new(mtu)),
     };
-    let deadline = deadline(cfg);
-    let mut msg = [0u8; 256];
-    let mut buf = vec![0u8; 1 << 16];
-    let t0 = Instant::now();
-    loop {
-        if cancel.load(std::sync::atomic::Ordering::Relaxed) {
-            bail!("interrupted");
-        }
-        if t0.elapsed() > deadline {
-            bail!("gave up after {:.1} s (timeout_s)", deadline.as_secs_f64());
-        }
-        // One packet end to end: sender, link, receiver. Its median is the
-        // figure least disturbed by a busy machine, so the CI gate judges it.
-        let packet = perfkit::span!("loopback::packet");
-        match tx
-            .poll(ns_since(t0), &mut msg)
-            .map_err(|e| anyhow!("sender: {e}"))?
-        {
-            Poll::Message(n) => link.send(&msg[..n]).with_context(|| {
-                format!("loopback: a {n}-byte message does not fit mtu = {mtu}")
-            })?,
-            Poll::WaitUntil(t) => {
-                drop(packet);
-                stream::sleep_until(t0, t);
-                continue;
-            }
-            Poll::Done => break,
-        }
-        while let Some(n) = link.recv(&mut buf, Duration::ZERO)? {
-            rx.on_message(&buf[..n], ns_since(t0));
-        }
-        drop(packet);
-    }
-    link.flush()?;
-    while let Some(n) = link.recv(&mut buf, Duration::ZERO)? {
-        rx.on_message(&buf[..n], ns_since(t0));
-    }
+    let clock = WallClock::start();
+    drive::exchange(
+        &clock,
+        &policy(cfg, cancel),
+        &mut TxPump::packets(&mut tx),
+        &mut RxPump::new(&mut rx),
+        &mut link,
+    )
+    .with_context(|| format!("loopback (mtu = {mtu})"))?;
     let stats = link.stats();
     let mut counters = BTreeMap::from([
         ("packets".to_owned(), stats.packets_out),
@@ -263,16 +236,16 @@ fn pipe(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Outc
     rx_end.cmd.stderr(Stdio::inherit());
     let fc = faults(cfg)?;
     let relay = fc.is_some() || tx_end.external || rx_end.external;
-    let deadline = deadline(cfg);
-    let t0 = Instant::now();
+    let policy = policy(cfg, cancel);
+    let clock = WallClock::start();
 
     let mut counters = BTreeMap::new();
     let mut tap: Option<Tap> = None;
     let (tx_status, rx_status) = if !relay {
         // Sender's stdout is the receiver's stdin: nothing in between.
         let (mut a, mut b) = perfkit_link::spawn_pipeline(tx_end.cmd, rx_end.cmd)?;
-        let sa = wait_child(&mut a, t0, deadline, cancel)?;
-        let sb = wait_child(&mut b, t0, deadline, cancel)?;
+        let sa = wait_child(&mut a, &clock, &policy)?;
+        let sb = wait_child(&mut b, &clock, &policy)?;
         (sa, sb)
     } else {
         tx_end.cmd.stdout(Stdio::piped());
@@ -282,16 +255,16 @@ fn pipe(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Outc
         let from = PipeLink::from_child_pipes(None, a.stdout.take());
         let to = PipeLink::from_child_pipes(b.stdin.take(), None);
         let mut watch = Tap::new(endpoint::framing(cfg), cfg.int("channel") as u8);
-        let fstats = relay_bytes(from, to, fc.as_ref(), &mut watch, t0, deadline, cancel)?;
+        let fstats = relay_bytes(from, to, fc.as_ref(), &mut watch, &clock, &policy)?;
         if let Some(f) = fstats {
             fault_counters(&f, &mut counters);
         }
         tap = Some(watch);
-        let sa = wait_child(&mut a, t0, deadline, cancel)?;
-        let sb = wait_child(&mut b, t0, deadline, cancel)?;
+        let sa = wait_child(&mut a, &clock, &policy)?;
+        let sb = wait_child(&mut b, &clock, &policy)?;
         (sa, sb)
     };
-    let rx_wall = t0.elapsed().as_secs_f64();
+    let rx_wall = clock.now_ns() as f64 / 1e9;
     if !tx_status.success() && !tx_end.external {
         bail!("perfkit send failed ({tx_status})");
     }
@@ -350,21 +323,17 @@ fn pipe(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Outc
 
 fn wait_child(
     child: &mut std::process::Child,
-    t0: Instant,
-    deadline: Duration,
-    cancel: &AtomicBool,
+    clock: &dyn Clock,
+    policy: &Policy<'_>,
 ) -> anyhow::Result<std::process::ExitStatus> {
     loop {
         if let Some(st) = child.try_wait()? {
             return Ok(st);
         }
-        if cancel.load(std::sync::atomic::Ordering::Relaxed) || t0.elapsed() > deadline {
+        if let Err(stop) = policy.check(clock.now_ns()) {
             let _ = child.kill();
             let _ = child.wait();
-            bail!(
-                "child did not finish within {:.1} s (timeout_s) or the run was interrupted",
-                deadline.as_secs_f64()
-            );
+            bail!("waiting for a child: {stop}");
         }
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -378,9 +347,8 @@ fn relay_bytes(
     to: PipeLink,
     fc: Option<&FaultConfig>,
     tap: &mut Tap,
-    t0: Instant,
-    deadline: Duration,
-    cancel: &AtomicBool,
+    clock: &dyn Clock,
+    policy: &Policy<'_>,
 ) -> anyhow::Result<Option<FaultStats>> {
     let mut to: Box<dyn RelayOut> = match fc {
         Some(fc) => Box::new(Faulty::new(to, fc).map_err(|e| anyhow!("faults: {e}"))?),
@@ -388,12 +356,12 @@ fn relay_bytes(
     };
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        if cancel.load(std::sync::atomic::Ordering::Relaxed) || t0.elapsed() > deadline {
-            bail!("relay stopped: interrupted or past timeout_s");
+        if let Err(stop) = policy.check(clock.now_ns()) {
+            bail!("relay: {stop}");
         }
-        match from.read(&mut buf, Duration::from_millis(50))? {
+        match from.read(&mut buf, drive::POLL)? {
             ReadOutcome::Data(n) => {
-                tap.feed(&buf[..n], ns_since(t0));
+                tap.feed(&buf[..n], clock.now_ns());
                 // A receiver that exits early closes the pipe; what it got is what counts.
                 if to.write(&buf[..n]).is_err() {
                     break;
@@ -499,25 +467,22 @@ fn serial(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Ou
     };
     let name = endpoint::file_name(&input.path);
     let framing = endpoint::framing(cfg);
-    let deadline = deadline(cfg);
     let chunk = cfg.int("chunk") as usize;
+    let mut tx = endpoint::sender(cfg, &input.bytes, &name)?;
     let mut rx = endpoint::receiver(cfg);
-    let t0 = Instant::now();
-    let (tx_result, rx_result) = std::thread::scope(|scope| {
-        let sender = scope.spawn(|| -> anyhow::Result<(Side, u64)> {
-            let mut tx = endpoint::sender(cfg, &input.bytes, &name)?;
-            let wire = stream::send(&mut tx, &mut a, framing, t0, deadline, cancel)?;
-            Ok((endpoint::side(tx.stats()), wire))
-        });
-        let idle = Duration::from_secs(2);
-        let got = stream::recv(&mut rx, &mut b, chunk, t0, idle, deadline, cancel);
-        let sent = sender
-            .join()
-            .unwrap_or_else(|_| Err(anyhow!("the sender thread panicked")));
-        (sent, got)
-    });
-    let (tx_side, wire) = tx_result?;
-    let (end, _read) = rx_result?;
+    let (sent, got) = drive::duplex(
+        &WallClock::start(),
+        &policy(cfg, cancel),
+        &mut TxPump::framed(&mut tx, framing),
+        &mut a,
+        &mut RxPump::new(&mut rx),
+        &mut b,
+        chunk,
+        Duration::from_secs(2),
+    );
+    let wire = sent?;
+    let (end, _read) = got?;
+    let tx_side = endpoint::side(tx.stats());
     let mut rx_side = endpoint::side(rx.stats());
     rx_side.errors = endpoint::rx_errors(&rx);
     let seconds = tx_side.seconds.max(rx_side.seconds);
@@ -531,10 +496,7 @@ fn serial(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Ou
         link: LinkStats {
             wire_bytes: wire,
             utilisation,
-            counters: BTreeMap::from([(
-                "ended_idle".to_owned(),
-                (end == stream::RecvEnd::Idle) as u64,
-            )]),
+            counters: BTreeMap::from([("ended_idle".to_owned(), (end == RecvEnd::Idle) as u64)]),
         },
         ..Default::default()
     })

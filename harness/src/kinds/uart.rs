@@ -7,61 +7,15 @@
 use std::collections::BTreeMap;
 
 use anyhow::{anyhow, Context};
-use perfkit_link::sim::{self, SenderStep, SimConfig, SimReceiver, SimSender};
+use perfkit_engine::{RxPump, TxPump};
+use perfkit_link::sim::SimConfig;
 use perfkit_link::DeviceProfile;
 use perfkit_report::model::{LinkStats, Side, TimeBase};
-use perfkit_stack::{Event, Framing, MemorySource, Poll, Sender, State};
 
-use super::endpoint::{self, Rx};
+use super::endpoint;
 use super::input::Input;
 use super::Outcome;
 use crate::scenario::{Config, Scenario};
-
-struct SimTx<'a> {
-    tx: Sender<MemorySource<'a>>,
-    framing: Framing,
-    msg: [u8; 256],
-    framed: Vec<u8>,
-    error: Option<String>,
-}
-
-impl SimSender for SimTx<'_> {
-    fn poll(&mut self, now_ns: u64) -> SenderStep<'_> {
-        match self.tx.poll(now_ns, &mut self.msg) {
-            Ok(Poll::Message(n)) => match self.framing.encode(&self.msg[..n], &mut self.framed) {
-                Ok(m) => SenderStep::Frame(&self.framed[..m]),
-                Err(e) => {
-                    self.error = Some(format!("framing: {e}"));
-                    SenderStep::Done
-                }
-            },
-            Ok(Poll::WaitUntil(t)) => SenderStep::WaitUntil(t),
-            Ok(Poll::Done) => SenderStep::Done,
-            Err(e) => {
-                self.error = Some(format!("sender: {e}"));
-                SenderStep::Done
-            }
-        }
-    }
-}
-
-struct SimRx<'r> {
-    rx: &'r mut Rx,
-}
-
-impl SimReceiver for SimRx<'_> {
-    fn on_bytes(&mut self, now_ns: u64, bytes: &[u8]) -> u32 {
-        // Every frame the deframer completes yields one event: that is one
-        // message the device spends its per-message cost on.
-        let mut messages = 0;
-        self.rx
-            .on_bytes(bytes, now_ns, &mut |_ev: Event| messages += 1);
-        messages
-    }
-    fn finished(&self) -> bool {
-        matches!(self.rx.state(), State::Complete | State::Failed)
-    }
-}
 
 fn profile(s: &Scenario, cfg: &Config, key: &str) -> anyhow::Result<DeviceProfile> {
     let name = cfg
@@ -97,22 +51,15 @@ pub fn run(s: &Scenario, cfg: &Config, input: &Input) -> anyhow::Result<Outcome>
 
     let name = endpoint::file_name(&input.path);
     let framing = endpoint::framing(cfg);
-    let mut tx = SimTx {
-        tx: endpoint::sender(cfg, &input.bytes, &name)?,
-        framing,
-        msg: [0; 256],
-        framed: vec![0; framing.max_encoded_len(256)],
-        error: None,
-    };
+    let mut tx = endpoint::sender(cfg, &input.bytes, &name)?;
     let mut rx = endpoint::receiver(cfg);
-    let report = {
-        let mut srx = SimRx { rx: &mut rx };
-        sim::run(&sc, &mut tx, &mut srx).context("uart model")?
-    };
-    if let Some(e) = tx.error {
-        return Err(anyhow!(e));
-    }
-    let stats = tx.tx.stats();
+    let report = perfkit_engine::simulate(
+        &sc,
+        &mut TxPump::framed(&mut tx, framing),
+        &mut RxPump::new(&mut rx),
+    )
+    .context("uart model")?;
+    let stats = tx.stats();
     let tx_side = Side::new(
         report.sender.span_ns() as f64 / 1e9,
         stats.blocks,
