@@ -1,5 +1,5 @@
 //! perfkit's reference transfer stack, speaking the dttk wire profile
-//! (`specs/dttk-wire.md`) byte for byte, instrumented at every stage.
+//! (`docs/specs/dttk-wire.md`) byte for byte, instrumented at every stage.
 //!
 //! # Layers
 //!
