@@ -11,6 +11,7 @@ mod output;
 mod reporting;
 mod run;
 mod scenario;
+mod spec;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -24,34 +24,50 @@ use perfkit_stack::Deframer;
 use super::endpoint::{self, EndReport};
 use super::input::Input;
 use super::{uart, yardstick, Outcome};
-use crate::scenario::{sha256_hex, Config, Scenario};
+use crate::scenario::{sha256_hex, Config};
+use crate::spec::{LinkSpec, PipeEnd, RunSpec, TransferSpec};
 
-/// Runs one transfer configuration.
-pub fn run(s: &Scenario, cfg: &Config, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
-    let input = Input::prepare(s, cfg)?;
-    match cfg.str("link").unwrap_or("loopback") {
-        "loopback" => loopback(cfg, &input, cancel),
-        "pipe" => pipe(cfg, &input, cancel),
-        "uart" => uart::run(s, cfg, &input),
-        "serial" => serial(cfg, &input, cancel),
-        other => bail!("unknown link kind `{other}`"),
+/// The `transfer` kind.
+pub struct Transfer;
+
+impl super::Kind for Transfer {
+    fn name(&self) -> &'static str {
+        "transfer"
+    }
+
+    fn run(&self, ctx: &super::RunCtx<'_>) -> anyhow::Result<Outcome> {
+        let spec = ctx.spec;
+        let t = &spec.transfer;
+        let input = Input::prepare(ctx.scenario, t)?;
+        match &spec.link {
+            LinkSpec::Loopback { mtu } => loopback(spec, *mtu, &input, ctx.cancel),
+            LinkSpec::Pipe {
+                sender, receiver, ..
+            } => pipe(ctx.config, spec, [sender, receiver], &input, ctx.cancel),
+            LinkSpec::Uart { .. } => uart::run(ctx.scenario, spec, &input),
+            LinkSpec::Serial {
+                baud,
+                bits_per_char,
+                devices,
+                chunk,
+            } => {
+                let (a, b) = match devices {
+                    Some((d, p)) => (
+                        SerialLink::open(d, *baud).with_context(|| format!("cannot open {d}"))?,
+                        SerialLink::open(p, *baud).with_context(|| format!("cannot open {p}"))?,
+                    ),
+                    None => SerialLink::pair().context("cannot make a pty pair")?,
+                };
+                let line = *baud as f64 / f64::from((*bits_per_char).max(1));
+                serial(t, (a, b), line, *chunk, &input, ctx.cancel)
+            }
+        }
     }
 }
 
 /// The seeded faults a configuration asks for, if any.
-pub fn faults(cfg: &Config) -> anyhow::Result<Option<FaultConfig>> {
-    let fc = FaultConfig {
-        seed: cfg.int("seed"),
-        bit_error_rate: cfg.float("bit_error_rate"),
-        byte_drop: cfg.float("byte_drop"),
-        byte_duplicate: cfg.float("byte_dup"),
-        packet_loss: cfg.float("packet_loss"),
-        packet_duplicate: cfg.float("packet_dup"),
-        reorder: cfg.float("reorder"),
-        ..FaultConfig::default()
-    };
-    fc.validate().map_err(|e| anyhow!("faults: {e}"))?;
-    Ok(fc.injects_any().then_some(fc))
+fn faults(spec: &RunSpec) -> Option<&FaultConfig> {
+    spec.faults.injects_any().then_some(&spec.faults)
 }
 
 fn fault_counters(f: &FaultStats, into: &mut BTreeMap<String, u64>) {
@@ -68,17 +84,21 @@ fn fault_counters(f: &FaultStats, into: &mut BTreeMap<String, u64>) {
 }
 
 /// The run's one cancel and deadline policy.
-fn policy<'a>(cfg: &Config, cancel: &'a AtomicBool) -> Policy<'a> {
-    Policy::seconds(cfg.float("timeout_s")).cancel_on(cancel)
+fn policy<'a>(t: &TransferSpec, cancel: &'a AtomicBool) -> Policy<'a> {
+    Policy::seconds(t.timeout_s).cancel_on(cancel)
 }
 
-fn loopback(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
+fn loopback(
+    spec: &RunSpec,
+    mtu: usize,
+    input: &Input,
+    cancel: &AtomicBool,
+) -> anyhow::Result<Outcome> {
+    let t = &spec.transfer;
     let name = endpoint::file_name(&input.path);
-    let mut tx = endpoint::sender(cfg, &input.bytes, &name)?;
-    let mut rx = endpoint::receiver(cfg);
-    let mtu = cfg.int("mtu") as usize;
-    let fc = faults(cfg)?;
-    let mut link: Box<dyn LoopLink> = match &fc {
+    let mut tx = endpoint::sender(t, &input.bytes, &name)?;
+    let mut rx = endpoint::receiver(t.channel, t.framing());
+    let mut link: Box<dyn LoopLink> = match faults(spec) {
         Some(fc) => {
             Box::new(Faulty::new(Loopback::new(mtu), fc).map_err(|e| anyhow!("faults: {e}"))?)
         }
@@ -87,7 +107,7 @@ fn loopback(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<
     let clock = WallClock::start();
     drive::exchange(
         &clock,
-        &policy(cfg, cancel),
+        &policy(t, cancel),
         &mut TxPump::packets(&mut tx),
         &mut RxPump::new(&mut rx),
         &mut link,
@@ -158,34 +178,32 @@ fn substitute(argv: &[String], cfg: &Config, input: &Path, output: &Path) -> Vec
         .collect()
 }
 
-/// `perfkit send` / `perfkit recv` flags for a configuration.
-fn wire_flags(cfg: &Config) -> Vec<String> {
-    let mut v = vec![
-        "--framing".to_owned(),
-        cfg.str("framing").unwrap_or("dttk").to_owned(),
-        "--channel".to_owned(),
-        cfg.int("channel").to_string(),
-        "--timeout-s".to_owned(),
-        cfg.float("timeout_s").to_string(),
-    ];
-    v.push("--quiet".to_owned());
-    v
+/// `perfkit send` / `perfkit recv` flags for a transfer.
+fn wire_flags(t: &TransferSpec) -> Vec<String> {
+    [
+        ("--framing", t.framing.name().to_owned()),
+        ("--channel", t.channel.to_string()),
+        ("--timeout-s", t.timeout_s.to_string()),
+    ]
+    .into_iter()
+    .flat_map(|(flag, v)| [flag.to_owned(), v])
+    .chain(["--quiet".to_owned()])
+    .collect()
 }
 
-fn sender_flags(cfg: &Config) -> Vec<String> {
-    let mut v = wire_flags(cfg);
-    for (flag, key) in [
-        ("--block-size", "block_size"),
-        ("--start-meta", "start_meta"),
-        ("--meta-every", "meta_every"),
-        ("--repeats", "repeats"),
-        ("--slowdown-ns", "slowdown_ns_per_packet"),
+fn sender_flags(t: &TransferSpec) -> Vec<String> {
+    let mut v = wire_flags(t);
+    for (flag, value) in [
+        ("--block-size", t.block_size.to_string()),
+        ("--start-meta", t.start_meta.to_string()),
+        ("--meta-every", t.meta_every.to_string()),
+        ("--repeats", t.repeats.to_string()),
+        ("--slowdown-ns", t.slowdown_ns_per_packet.to_string()),
+        ("--throttle-pps", t.throttle_pps.to_string()),
     ] {
         v.push(flag.to_owned());
-        v.push(cfg.int(key).to_string());
+        v.push(value);
     }
-    v.push("--throttle-pps".to_owned());
-    v.push(cfg.float("throttle_pps").to_string());
     v
 }
 
@@ -200,13 +218,20 @@ struct End {
     external: bool,
 }
 
-fn pipe(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
+fn pipe(
+    cfg: &Config,
+    spec: &RunSpec,
+    [sender, receiver]: [&PipeEnd; 2],
+    input: &Input,
+    cancel: &AtomicBool,
+) -> anyhow::Result<Outcome> {
+    let t = &spec.transfer;
     let dir = tempfile::tempdir()?;
     let output = dir.path().join("received.bin");
     let exe = perfkit_exe()?;
-    let make_end = |role: &str, ext: Option<Vec<String>>| -> anyhow::Result<End> {
-        if let Some(argv) = ext {
-            let argv = substitute(&argv, cfg, &input.path, &output);
+    let make_end = |role: &str, end: &PipeEnd| -> anyhow::Result<End> {
+        if let PipeEnd::Command(argv) = end {
+            let argv = substitute(argv, cfg, &input.path, &output);
             let mut cmd = Command::new(&argv[0]);
             cmd.args(&argv[1..]);
             return Ok(End {
@@ -219,9 +244,9 @@ fn pipe(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Outc
         let mut cmd = Command::new(&exe);
         cmd.arg(role);
         if role == "send" {
-            cmd.arg(&input.path).args(sender_flags(cfg));
+            cmd.arg(&input.path).args(sender_flags(t));
         } else {
-            cmd.arg(&output).args(wire_flags(cfg));
+            cmd.arg(&output).args(wire_flags(t));
         }
         cmd.arg("--stats-json").arg(&report);
         Ok(End {
@@ -230,13 +255,13 @@ fn pipe(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Outc
             external: false,
         })
     };
-    let mut tx_end = make_end("send", cfg.list("sender_cmd"))?;
-    let mut rx_end = make_end("recv", cfg.list("receiver_cmd"))?;
+    let mut tx_end = make_end("send", sender)?;
+    let mut rx_end = make_end("recv", receiver)?;
     tx_end.cmd.stderr(Stdio::inherit());
     rx_end.cmd.stderr(Stdio::inherit());
-    let fc = faults(cfg)?;
+    let fc = faults(spec);
     let relay = fc.is_some() || tx_end.external || rx_end.external;
-    let policy = policy(cfg, cancel);
+    let policy = policy(t, cancel);
     let clock = WallClock::start();
 
     let mut counters = BTreeMap::new();
@@ -254,8 +279,8 @@ fn pipe(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Outc
         let mut b = rx_end.cmd.spawn().context("cannot start the receiver")?;
         let from = PipeLink::from_child_pipes(None, a.stdout.take());
         let to = PipeLink::from_child_pipes(b.stdin.take(), None);
-        let mut watch = Tap::new(endpoint::framing(cfg), cfg.int("channel") as u8);
-        let fstats = relay_bytes(from, to, fc.as_ref(), &mut watch, &clock, &policy)?;
+        let mut watch = Tap::new(t.framing(), t.channel);
+        let fstats = relay_bytes(from, to, fc, &mut watch, &clock, &policy)?;
         if let Some(f) = fstats {
             fault_counters(&f, &mut counters);
         }
@@ -289,14 +314,14 @@ fn pipe(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Outc
             }
             (r.side, r.integrity.unwrap_or_default())
         }
-        None => external_rx(&output, input, cfg, rx_wall, rx_status.success()),
+        None => external_rx(&output, input, t, rx_wall, rx_status.success()),
     };
     if let Some(t) = &tap {
         wire_bytes = wire_bytes.max(t.wire_bytes);
         counters.insert("tap.frames".into(), t.frames);
     }
     let mut metrics = BTreeMap::new();
-    if cfg.values.get("compare_cat").and_then(|v| v.as_bool()) == Some(true) {
+    if t.compare_cat {
         let secs = yardstick::cat_through_pipe(&input.path)?;
         let cat = input.bytes.len() as f64 / secs / 1e6;
         metrics.insert("cat_mb_s".into(), cat);
@@ -434,12 +459,12 @@ impl Tap {
 fn external_rx(
     output: &Path,
     input: &Input,
-    cfg: &Config,
+    t: &TransferSpec,
     wall: f64,
     ok: bool,
 ) -> (Side, Integrity) {
     let data = std::fs::read(output).unwrap_or_default();
-    let block = cfg.int("block_size").max(1);
+    let block = u64::from(t.block_size.max(1));
     let blocks = (data.len() as u64).div_ceil(block);
     let sha = if data.is_empty() {
         String::new()
@@ -456,23 +481,23 @@ fn external_rx(
     (side, integrity)
 }
 
-fn serial(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
-    let baud = cfg.int("baud") as u32;
-    let (mut a, mut b) = match (cfg.str("device"), cfg.str("peer_device")) {
-        (Some(d), Some(p)) => (
-            SerialLink::open(d, baud).with_context(|| format!("cannot open {d}"))?,
-            SerialLink::open(p, baud).with_context(|| format!("cannot open {p}"))?,
-        ),
-        _ => SerialLink::pair().context("cannot make a pty pair")?,
-    };
+/// Both ends over two serial devices joined by a cable or a pty pair;
+/// `line` is the line's capacity in characters per second.
+fn serial(
+    t: &TransferSpec,
+    (mut a, mut b): (SerialLink, SerialLink),
+    line: f64,
+    chunk: usize,
+    input: &Input,
+    cancel: &AtomicBool,
+) -> anyhow::Result<Outcome> {
     let name = endpoint::file_name(&input.path);
-    let framing = endpoint::framing(cfg);
-    let chunk = cfg.int("chunk") as usize;
-    let mut tx = endpoint::sender(cfg, &input.bytes, &name)?;
-    let mut rx = endpoint::receiver(cfg);
+    let framing = t.framing();
+    let mut tx = endpoint::sender(t, &input.bytes, &name)?;
+    let mut rx = endpoint::receiver(t.channel, t.framing());
     let (sent, got) = drive::duplex(
         &WallClock::start(),
-        &policy(cfg, cancel),
+        &policy(t, cancel),
         &mut TxPump::framed(&mut tx, framing),
         &mut a,
         &mut RxPump::new(&mut rx),
@@ -486,8 +511,7 @@ fn serial(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Ou
     let mut rx_side = endpoint::side(rx.stats());
     rx_side.errors = endpoint::rx_errors(&rx);
     let seconds = tx_side.seconds.max(rx_side.seconds);
-    let utilisation = (seconds > 0.0)
-        .then(|| wire as f64 / (baud as f64 / cfg.int("bits_per_char").max(1) as f64 * seconds));
+    let utilisation = (seconds > 0.0).then(|| wire as f64 / (line * seconds));
     Ok(Outcome {
         time_base: TimeBase::Real,
         tx: tx_side,

@@ -15,13 +15,10 @@ use perfkit_report::model::{LinkStats, Side, TimeBase};
 use super::endpoint;
 use super::input::Input;
 use super::Outcome;
-use crate::scenario::{Config, Scenario};
+use crate::scenario::Scenario;
+use crate::spec::{LinkSpec, RunSpec};
 
-fn profile(s: &Scenario, cfg: &Config, key: &str) -> anyhow::Result<DeviceProfile> {
-    let name = cfg
-        .str(key)
-        .or_else(|| cfg.str("profile"))
-        .unwrap_or("host");
+fn profile(s: &Scenario, name: &str, key: &str) -> anyhow::Result<DeviceProfile> {
     // A name in fixtures/profiles/, then a path as given or beside the scenario.
     DeviceProfile::resolve(name)
         .or_else(
@@ -34,25 +31,35 @@ fn profile(s: &Scenario, cfg: &Config, key: &str) -> anyhow::Result<DeviceProfil
 }
 
 /// Runs one uart configuration.
-pub fn run(s: &Scenario, cfg: &Config, input: &Input) -> anyhow::Result<Outcome> {
-    let tx_profile = profile(s, cfg, "tx_profile")?;
-    let rx_profile = profile(s, cfg, "rx_profile")?;
-    let baud = cfg.int("baud") as u32;
-    let bits = cfg.int("bits_per_char") as u32;
-    let mut sc = SimConfig::from_profiles(baud, bits, &tx_profile, &rx_profile);
+pub fn run(s: &Scenario, spec: &RunSpec, input: &Input) -> anyhow::Result<Outcome> {
+    let LinkSpec::Uart {
+        baud,
+        bits_per_char,
+        rx_buffer,
+        tx_buffer,
+        tx_profile,
+        rx_profile,
+    } = &spec.link
+    else {
+        anyhow::bail!("the uart runner was given another link");
+    };
+    let t = &spec.transfer;
+    let tx_profile = profile(s, tx_profile, "tx_profile")?;
+    let rx_profile = profile(s, rx_profile, "rx_profile")?;
+    let mut sc = SimConfig::from_profiles(*baud, *bits_per_char, &tx_profile, &rx_profile);
     // Scenario values override the profiles' buffers.
-    if let Some(n) = cfg.values.get("rx_buffer").and_then(|v| v.as_u64()) {
-        sc.uart.rx_buffer = n as usize;
+    if let Some(n) = *rx_buffer {
+        sc.uart.rx_buffer = n;
     }
-    if let Some(n) = cfg.values.get("tx_buffer").and_then(|v| v.as_u64()) {
-        sc.uart.tx_buffer = n as usize;
+    if let Some(n) = *tx_buffer {
+        sc.uart.tx_buffer = n;
     }
-    sc.time_cap_ns = (cfg.float("timeout_s") * 1e9) as u64;
+    sc.time_cap_ns = (t.timeout_s * 1e9) as u64;
 
     let name = endpoint::file_name(&input.path);
-    let framing = endpoint::framing(cfg);
-    let mut tx = endpoint::sender(cfg, &input.bytes, &name)?;
-    let mut rx = endpoint::receiver(cfg);
+    let framing = t.framing();
+    let mut tx = endpoint::sender(t, &input.bytes, &name)?;
+    let mut rx = endpoint::receiver(t.channel, t.framing());
     let report = perfkit_engine::simulate(
         &sc,
         &mut TxPump::framed(&mut tx, framing),
