@@ -11,8 +11,8 @@ use perfkit_engine::{drive, Policy, RecvEnd, RxPump, TxPump, WallClock};
 use perfkit_link::{ByteLink, PipeLink, SerialLink};
 use perfkit_report::model::{Side, Stages};
 
+use crate::integrity::{hex, sha256_hex};
 use crate::kinds::endpoint::{self, EndReport};
-use crate::scenario::{hex, sha256_hex};
 use crate::spec::{FramingSpec, TransferSpec};
 use crate::{CmdResult, Failure, EXIT_OK, EXIT_RUN_FAILED};
 

@@ -6,6 +6,7 @@
 //! usage, 3 a run failed.
 
 mod cli_wire;
+mod integrity;
 mod kinds;
 mod output;
 mod reporting;

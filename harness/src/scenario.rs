@@ -16,6 +16,8 @@ use serde_json::Value;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
+use crate::integrity::sha256_hex;
+
 /// The scenario kinds.
 pub const KINDS: &[&str] = &["transfer", "heaps", "pico"];
 
@@ -720,17 +722,6 @@ fn relevant_link_key(link: &str, key: &str) -> bool {
         "chunk" => link == "pipe" || link == "serial",
         _ => false,
     }
-}
-
-/// SHA-256 of bytes as lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    hex(&Sha256::digest(bytes))
-}
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

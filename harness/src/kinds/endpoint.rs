@@ -9,7 +9,7 @@ use perfkit_report::model::{Integrity, Side, Stages};
 use perfkit_stack::{Framing, MemorySource, Receiver, Sender, State, TransferStats, VecSink};
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::sha256_hex;
+use crate::integrity::sha256_hex;
 use crate::spec::TransferSpec;
 
 /// The receiver the harness uses: a growable memory sink, bitmap for the

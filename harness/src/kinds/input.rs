@@ -7,7 +7,8 @@ use anyhow::{bail, Context};
 use rand::RngCore;
 use rand::SeedableRng;
 
-use crate::scenario::{sha256_hex, Scenario};
+use crate::integrity::sha256_hex;
+use crate::scenario::Scenario;
 use crate::spec::TransferSpec;
 
 /// The input of one run, in memory and on disk (child processes read the file).

@@ -24,7 +24,8 @@ use perfkit_stack::Deframer;
 use super::endpoint::{self, EndReport};
 use super::input::Input;
 use super::{uart, yardstick, Outcome};
-use crate::scenario::{sha256_hex, Config};
+use crate::integrity::sha256_hex;
+use crate::scenario::Config;
 use crate::spec::{LinkSpec, PipeEnd, RunSpec, TransferSpec};
 
 /// The `transfer` kind.
