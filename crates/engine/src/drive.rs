@@ -88,27 +88,58 @@ pub fn receive<K: Sink, const B: usize>(
     chunk: usize,
     idle: Duration,
 ) -> Result<(RecvEnd, u64), Error> {
-    let mut buf = vec![0u8; chunk.max(1)];
-    let idle_ns = u64::try_from(idle.as_nanos()).unwrap_or(u64::MAX);
-    let mut wire = 0u64;
-    let mut last_data = clock.now_ns();
+    let mut reader = Reader::new(clock, chunk, idle);
     loop {
         policy.check(clock.now_ns())?;
-        match link.read(&mut buf, POLL)? {
+        let may_idle = reader.read > 0;
+        if let Some(end) = reader.step(clock, rx, link, POLL, may_idle)? {
+            return Ok((end, reader.read));
+        }
+    }
+}
+
+/// The receiving half of a driver: one read fed to the receiver, and the
+/// idle rule.
+struct Reader {
+    buf: Vec<u8>,
+    idle_ns: u64,
+    last_data: u64,
+    /// Bytes read so far.
+    read: u64,
+}
+
+impl Reader {
+    fn new(clock: &dyn Clock, chunk: usize, idle: Duration) -> Self {
+        Reader {
+            buf: vec![0u8; chunk.max(1)],
+            idle_ns: u64::try_from(idle.as_nanos()).unwrap_or(u64::MAX),
+            last_data: clock.now_ns(),
+            read: 0,
+        }
+    }
+
+    /// Reads once, waiting at most `wait`; `Some` when the transfer ended.
+    /// Silence longer than the idle time ends it only when `may_idle`.
+    fn step<K: Sink, const B: usize>(
+        &mut self,
+        clock: &dyn Clock,
+        rx: &mut RxPump<'_, K, B>,
+        link: &mut dyn ByteLink,
+        wait: Duration,
+        may_idle: bool,
+    ) -> Result<Option<RecvEnd>, Error> {
+        match link.read(&mut self.buf, wait)? {
             ReadOutcome::Data(n) => {
-                wire += n as u64;
-                last_data = clock.now_ns();
-                rx.on_bytes(&buf[..n], last_data);
-                if let Some(end) = rx.ended() {
-                    return Ok((end, wire));
-                }
+                self.read += n as u64;
+                self.last_data = clock.now_ns();
+                rx.on_bytes(&self.buf[..n], self.last_data);
+                Ok(rx.ended())
             }
             ReadOutcome::Timeout => {
-                if wire > 0 && clock.now_ns().saturating_sub(last_data) > idle_ns {
-                    return Ok((RecvEnd::Idle, wire));
-                }
+                let silent = clock.now_ns().saturating_sub(self.last_data) > self.idle_ns;
+                Ok((may_idle && silent).then_some(RecvEnd::Idle))
             }
-            ReadOutcome::Eof => return Ok((rx.on_eof(), wire)),
+            ReadOutcome::Eof => Ok(Some(rx.on_eof())),
         }
     }
 }
@@ -161,11 +192,9 @@ pub fn interleave<S: Source, K: Sink, const B: usize>(
     chunk: usize,
     idle: Duration,
 ) -> Result<(RecvEnd, u64), Error> {
-    let mut buf = vec![0u8; chunk.max(1)];
-    let idle_ns = u64::try_from(idle.as_nanos()).unwrap_or(u64::MAX);
+    let mut reader = Reader::new(clock, chunk, idle);
     let mut wire = 0u64;
     let mut tx_done = false;
-    let mut last_data = clock.now_ns();
     loop {
         policy.check(clock.now_ns())?;
         if !tx_done {
@@ -181,21 +210,9 @@ pub fn interleave<S: Source, K: Sink, const B: usize>(
                 }
             }
         }
-        let wait = if tx_done { POLL } else { Duration::ZERO };
-        match link.read(&mut buf, wait)? {
-            ReadOutcome::Data(n) => {
-                last_data = clock.now_ns();
-                rx.on_bytes(&buf[..n], last_data);
-                if let Some(end) = rx.ended() {
-                    return Ok((end, wire));
-                }
-            }
-            ReadOutcome::Timeout => {
-                if tx_done && clock.now_ns().saturating_sub(last_data) > idle_ns {
-                    return Ok((RecvEnd::Idle, wire));
-                }
-            }
-            ReadOutcome::Eof => return Ok((rx.on_eof(), wire)),
+        let patience = if tx_done { POLL } else { Duration::ZERO };
+        if let Some(end) = reader.step(clock, rx, link, patience, tx_done)? {
+            return Ok((end, wire));
         }
     }
 }
