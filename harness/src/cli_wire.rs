@@ -3,25 +3,25 @@
 //! stats lines on stderr.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use clap::Args;
+use perfkit_engine::{drive, Policy, RecvEnd, RxPump, TxPump, WallClock};
 use perfkit_link::{ByteLink, PipeLink, SerialLink};
 use perfkit_report::model::{Side, Stages};
 
+use crate::integrity::{hex, sha256_hex};
 use crate::kinds::endpoint::{self, EndReport};
-use crate::kinds::stream::{self, RecvEnd};
-use crate::scenario::{hex, sha256_hex, Config};
+use crate::spec::{FramingSpec, TransferSpec};
 use crate::{CmdResult, Failure, EXIT_OK, EXIT_RUN_FAILED};
 
 /// Settings both ends share.
 #[derive(Args, Debug)]
 pub struct Common {
     /// Byte-stream framing: dttk (0xFF/0xFE stuffing) or cobs.
-    #[arg(long, default_value = "dttk", value_parser = ["dttk", "cobs"])]
-    pub framing: String,
+    #[arg(long, default_value = "dttk", value_parser = framing_arg)]
+    pub framing: FramingSpec,
     /// Data channel 0..=127.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=127))]
     pub channel: u8,
@@ -84,14 +84,30 @@ pub struct RecvArgs {
     pub common: Common,
 }
 
-fn config(common: &Common, extra: &[(&str, serde_json::Value)]) -> Config {
-    let mut values = std::collections::BTreeMap::new();
-    values.insert("framing".to_owned(), serde_json::json!(common.framing));
-    values.insert("channel".to_owned(), serde_json::json!(common.channel));
-    for (k, v) in extra {
-        values.insert((*k).to_owned(), v.clone());
+/// The transfer settings `perfkit send`'s flags give.
+fn transfer(args: &SendArgs) -> TransferSpec {
+    TransferSpec {
+        block_size: args.block_size,
+        start_meta: args.start_meta,
+        meta_every: args.meta_every,
+        repeats: args.repeats,
+        throttle_pps: args.throttle_pps,
+        slowdown_ns_per_packet: args.slowdown_ns,
+        framing: args.common.framing,
+        channel: args.common.channel,
+        input_size: 0,
+        seed: 0,
+        compare_cat: false,
+        timeout_s: args.common.timeout_s,
     }
-    Config { values }
+}
+
+fn framing_arg(s: &str) -> Result<FramingSpec, String> {
+    match s {
+        "dttk" => Ok(FramingSpec::Dttk),
+        "cobs" => Ok(FramingSpec::Cobs),
+        other => Err(format!("`{other}` is not one of dttk, cobs")),
+    }
 }
 
 fn open(common: &Common) -> anyhow::Result<Box<dyn ByteLink>> {
@@ -112,37 +128,16 @@ pub fn send(args: SendArgs) -> CmdResult {
     let bytes = std::fs::read(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))
         .map_err(Failure::input)?;
-    let cfg = config(
-        &args.common,
-        &[
-            ("block_size", serde_json::json!(args.block_size)),
-            ("start_meta", serde_json::json!(args.start_meta)),
-            ("meta_every", serde_json::json!(args.meta_every)),
-            ("repeats", serde_json::json!(args.repeats)),
-            ("throttle_pps", serde_json::json!(args.throttle_pps)),
-            (
-                "slowdown_ns_per_packet",
-                serde_json::json!(args.slowdown_ns),
-            ),
-        ],
-    );
+    let t = transfer(&args);
     let name = endpoint::file_name(&args.file);
     crate::kinds::check_size(&args.file, bytes.len(), args.block_size as u64)
         .map_err(Failure::input)?;
-    let mut tx = endpoint::sender(&cfg, &bytes, &name).map_err(Failure::input)?;
+    let mut tx = endpoint::sender(&t, &bytes, &name).map_err(Failure::input)?;
     let mut link = open(&args.common).map_err(Failure::input)?;
-    let cancel = AtomicBool::new(false);
-    let t0 = Instant::now();
-    let deadline = Duration::from_secs_f64(args.common.timeout_s.max(0.001));
-    let wire = stream::send(
-        &mut tx,
-        link.as_mut(),
-        endpoint::framing(&cfg),
-        t0,
-        deadline,
-        &cancel,
-    )
-    .map_err(Failure::run)?;
+    let clock = WallClock::start();
+    let policy = Policy::seconds(args.common.timeout_s);
+    let mut pump = TxPump::framed(&mut tx, t.framing());
+    let wire = drive::send(&clock, &policy, &mut pump, link.as_mut()).map_err(Failure::run)?;
     drop(link); // closes stdout: the receiver sees the end of the stream
     let side = endpoint::side(tx.stats());
     if !args.common.quiet {
@@ -164,21 +159,18 @@ pub fn send(args: SendArgs) -> CmdResult {
 
 /// `perfkit recv`.
 pub fn recv(args: RecvArgs) -> CmdResult {
-    let cfg = config(&args.common, &[]);
-    let mut rx = endpoint::receiver(&cfg);
+    let mut rx = endpoint::receiver(args.common.channel, args.common.framing.framing());
     let mut link = open(&args.common).map_err(Failure::input)?;
-    let cancel = AtomicBool::new(false);
-    let t0 = Instant::now();
-    let deadline = Duration::from_secs_f64(args.common.timeout_s.max(0.001));
+    let clock = WallClock::start();
+    let policy = Policy::seconds(args.common.timeout_s);
     let idle = Duration::from_secs_f64(args.idle_s.max(0.01));
-    let (end, wire) = stream::recv(
-        &mut rx,
+    let (end, wire) = drive::receive(
+        &clock,
+        &policy,
+        &mut RxPump::new(&mut rx),
         link.as_mut(),
         args.chunk,
-        t0,
         idle,
-        deadline,
-        &cancel,
     )
     .map_err(Failure::run)?;
     let mut side: Side = endpoint::side(rx.stats());
@@ -229,13 +221,7 @@ pub fn recv(args: RecvArgs) -> CmdResult {
         }
         Ok(EXIT_OK)
     } else {
-        let why = match end {
-            RecvEnd::Failed => "the transfer failed (conflicting META or SHA-256 mismatch)",
-            RecvEnd::EndIncomplete => "END arrived with blocks missing",
-            RecvEnd::Eof => "the stream ended before the transfer completed",
-            RecvEnd::Idle => "the link went quiet before the transfer completed",
-            RecvEnd::Complete => "verification failed",
-        };
+        let why = RecvEnd::why_incomplete(end);
         eprintln!(
             "perfkit: error: {why}; {} block(s) missing; {} not written",
             integrity.missing_blocks.len(),

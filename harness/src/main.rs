@@ -6,12 +6,14 @@
 //! usage, 3 a run failed.
 
 mod cli_wire;
+mod integrity;
 mod kinds;
 mod locate;
 mod output;
 mod reporting;
 mod run;
 mod scenario;
+mod spec;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

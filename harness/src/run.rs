@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressStyle};
-use perfkit_report::model::{Folded, Meta, Results, RunRecord, ScenarioRef, Stage, Stages};
+use perfkit_report::model::{Folded, Meta, Results, RunRecord, ScenarioRef, Stages};
 
 use crate::kinds;
 use crate::output;
@@ -33,23 +33,7 @@ pub fn load(args: &RunArgs) -> Result<Scenario, Failure> {
 /// Converts perfkit's in-process snapshot to the results file's form.
 pub fn stages_from(snap: &perfkit::Snapshot) -> Stages {
     Stages {
-        sites: snap
-            .sites
-            .iter()
-            .map(|s| Stage {
-                name: s.name.to_string(),
-                calls: s.calls,
-                min_ns: s.min_ns,
-                max_ns: s.max_ns,
-                cum_ns: s.cum_ns,
-                p50_ns: s.p50_ns,
-                p90_ns: s.p90_ns,
-                p99_ns: s.p99_ns,
-                p999_ns: s.p999_ns,
-                bytes: (s.bytes > 0).then_some(s.bytes),
-                cum_cycles: None,
-            })
-            .collect(),
+        sites: snap.sites.iter().map(|s| s.record.clone()).collect(),
         folded: snap
             .stacks
             .iter()
@@ -67,10 +51,7 @@ pub fn merge_stages(into: &mut Stages, other: Stages) {
         match into.sites.iter_mut().find(|s| s.name == site.name) {
             // The same site in two processes: keep both visible rather than
             // pretending the histograms merge.
-            Some(_) => into.sites.push(Stage {
-                name: format!("{} (peer)", site.name),
-                ..site
-            }),
+            Some(_) => into.sites.push(site.map_name(|n| format!("{n} (peer)"))),
             None => into.sites.push(site),
         }
     }

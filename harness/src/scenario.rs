@@ -16,6 +16,8 @@ use serde_json::Value;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
+use crate::integrity::sha256_hex;
+
 /// The scenario kinds.
 pub const KINDS: &[&str] = &["transfer", "heaps", "pico"];
 
@@ -676,14 +678,6 @@ impl Config {
     pub fn str(&self, name: &str) -> Option<&str> {
         self.values.get(name).and_then(Value::as_str)
     }
-    /// A string-list parameter, `None` when unset.
-    pub fn list(&self, name: &str) -> Option<Vec<String>> {
-        self.values.get(name)?.as_array().map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-    }
     /// The parameters a record keeps: those relevant to the kind and link, and
     /// everything that was swept or set away from its default.
     pub fn recorded(&self, kind: &str, swept: &[String]) -> BTreeMap<String, Value> {
@@ -728,17 +722,6 @@ fn relevant_link_key(link: &str, key: &str) -> bool {
         "chunk" => link == "pipe" || link == "serial",
         _ => false,
     }
-}
-
-/// SHA-256 of bytes as lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    hex(&Sha256::digest(bytes))
-}
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -847,10 +830,18 @@ mod tests {
         let s = parse("[link]\nkind = \"pipe\"\n[sweep]\nreceiver_cmd = [\"perfkit\", [\"python3\", \"rx.py\", \"{output}\"]]\n").unwrap();
         let cs = s.configs();
         assert_eq!(cs.len(), 2);
-        assert_eq!(cs[0].list("receiver_cmd"), None, "built-in");
+        let receiver = |c| match crate::spec::RunSpec::from_config(c).unwrap().link {
+            crate::spec::LinkSpec::Pipe { receiver, .. } => receiver,
+            other => panic!("not a pipe: {other:?}"),
+        };
+        assert_eq!(receiver(&cs[0]), crate::spec::PipeEnd::Perfkit, "built-in");
         assert_eq!(
-            cs[1].list("receiver_cmd").unwrap(),
-            vec!["python3", "rx.py", "{output}"]
+            receiver(&cs[1]),
+            crate::spec::PipeEnd::Command(vec![
+                "python3".into(),
+                "rx.py".into(),
+                "{output}".into()
+            ])
         );
         let e = parse("[link]\nkind = \"pipe\"\nreceiver_cmd = []\n").unwrap_err();
         assert!(e.to_string().contains("non-empty"), "{e}");

@@ -207,6 +207,9 @@ fn report_compare_and_gate_exit_codes() {
     let o = d.perfkit(&["compare", a, b, "-o", "c.html"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(d.path().join("c.html").exists());
+    // Virtual time: every figure compares exactly, and the table says so.
+    assert!(stdout(&o).contains("  method  "), "{}", stdout(&o));
+    assert!(stdout(&o).contains(" exact "), "{}", stdout(&o));
 
     // Same deterministic model: no change.
     let o = d.perfkit(&[
@@ -269,6 +272,59 @@ fn report_compare_and_gate_exit_codes() {
         "rx.bps=1",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+/// `perfkit compare` on two wall-clock results whose runs alternate in time
+/// compares them pair by pair, as the gate does, and says so; the same runs
+/// without start times are two independent samples.
+#[test]
+fn compare_pairs_runs_interleaved_in_time() {
+    let d = Dir::new();
+    let one = uart_results(&d, "one", &[]);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(one).unwrap()).unwrap();
+    // Three wall-clock runs per side, round k of side s starting at 2k + s.
+    let side = |s: u32, timed: bool| {
+        let mut f = v.clone();
+        let runs: Vec<serde_json::Value> = (0..3u32)
+            .map(|k| {
+                let mut r = v["runs"][0].clone();
+                r["repeat"] = k.into();
+                r["time_base"] = "real".into();
+                r["started_unix_s"] = if timed {
+                    (1.79e9 + f64::from(2 * k + s)).into()
+                } else {
+                    serde_json::Value::Null
+                };
+                let bps = r["rx"]["bps"].as_f64().unwrap();
+                r["rx"]["bps"] =
+                    (bps * (1.0 + 0.1 * f64::from(k)) * (1.0 - 0.05 * f64::from(s))).into();
+                r
+            })
+            .collect();
+        f["runs"] = runs.into();
+        serde_json::to_string_pretty(&f).unwrap()
+    };
+    d.write("base.json", &side(0, true));
+    d.write("cand.json", &side(1, true));
+    let o = d.perfkit(&["compare", "base.json", "cand.json", "-o", "c.html"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let row = stdout(&o)
+        .lines()
+        .find(|l| l.contains("rx.bps"))
+        .map(str::to_owned)
+        .unwrap_or_default();
+    assert!(row.contains("paired, 3 pairs"), "{}", stdout(&o));
+    // Every pair is 5 % slower: the paired change is exactly that.
+    assert!(row.contains("-5.0 %  [-5.0 %, -5.0 %]"), "{row}");
+    let html = std::fs::read_to_string(d.path().join("c.html")).unwrap();
+    assert!(html.contains(">paired, 3 pairs<"));
+
+    d.write("base.json", &side(0, false));
+    d.write("cand.json", &side(1, false));
+    let o = d.perfkit(&["compare", "base.json", "cand.json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("unpaired, 3/3 runs"), "{}", stdout(&o));
 }
 
 #[test]

@@ -1,4 +1,4 @@
-"""The dttk wire profile (docs: /work/shared/specs/dttk-wire.md), written from
+"""The dttk wire profile (spec: docs/specs/dttk-wire.md), written from
 the specification alone as an independent second implementation.
 
 Shared by dttk_send.py and dttk_recv.py: the CRC, link messages, META/END
@@ -143,9 +143,10 @@ _SKIP, _START, _COLLECT = 0, 1, 2
 class Deframer:
     """Receiver side of the framing, fed arbitrary chunks.
 
-    Follows the spec's receiver literally: skip bytes until a 0xFF (junk),
-    skip the run of 0xFF, collect until the next 0xFF, which closes the frame
-    (and is consumed: the next frame needs its own opening 0xFF). `0xFE 0xFF`
+    Skip bytes until a 0xFF (junk), skip the run of 0xFF, collect until the
+    next 0xFF, which closes the frame and is consumed: the next frame needs
+    its own opening 0xFF (the spec's section 5.1 lets the closing 0xFF open
+    the next frame; both read a conforming sender's stream alike). `0xFE 0xFF`
     drops the partial frame and the 0xFF opens a new one. A frame growing past
     RX_BUFFER un-escaped bytes is dropped and the rest up to the next 0xFF
     skipped as junk. Un-escaped frames whose len byte does not match are

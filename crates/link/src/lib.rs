@@ -85,6 +85,7 @@
 #![deny(missing_docs)]
 
 pub mod capture;
+mod clock;
 mod error;
 pub mod faults;
 pub mod loopback;
@@ -96,11 +97,13 @@ mod sys;
 pub mod uart;
 pub mod udp;
 
+pub use clock::VirtualClock;
 pub use error::{Error, ErrorKind, Result};
 pub use loopback::{ByteLoopback, Loopback};
 pub use pipe::{spawn_pipeline, ChildLink, PipeLink};
 pub use profile::DeviceProfile;
 pub use serial::SerialLink;
+pub use uart::UartLink;
 pub use udp::UdpLink;
 
 use std::time::Duration;

@@ -24,7 +24,9 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result};
+use std::time::Duration;
+
+use crate::{ByteLink, Error, LinkStats, ReadOutcome, Result, VirtualClock};
 
 /// Line settings of one direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,23 +231,69 @@ impl Line {
     }
 }
 
-/// Both directions of a UART between two devices, A and B.
-#[derive(Debug, Clone)]
-pub struct Pair {
-    /// What A writes and B reads.
-    pub a_to_b: Line,
-    /// What B writes and A reads.
-    pub b_to_a: Line,
+/// One direction of the UART model as a byte link in virtual time: what is
+/// written at the clock's time goes on the line, and a read takes what has
+/// arrived by then. Both calls move the shared [`VirtualClock`] the way the
+/// hardware would make a caller wait: a write until the transmit-buffer rule
+/// lets it return, a read that finds the buffer empty until the next byte
+/// arrives (or its timeout passes). One clock serves both ends, so the
+/// link suits a driver that runs both on one thread; two devices with
+/// their own CPU costs and timelines are [`crate::sim`]'s job.
+#[derive(Debug)]
+pub struct UartLink {
+    line: Line,
+    clock: VirtualClock,
+    stats: LinkStats,
 }
 
-impl Pair {
-    /// A pair with the same baud and character size both ways; each
-    /// direction's transmit buffer is the writer's, its receive buffer the reader's.
-    pub fn new(a_to_b: UartConfig, b_to_a: UartConfig) -> Result<Self> {
+impl UartLink {
+    /// A line per `cfg`, timed by `clock`.
+    pub fn new(cfg: UartConfig, clock: VirtualClock) -> Result<Self> {
         Ok(Self {
-            a_to_b: Line::new(a_to_b)?,
-            b_to_a: Line::new(b_to_a)?,
+            line: Line::new(cfg)?,
+            clock,
+            stats: LinkStats::default(),
         })
+    }
+
+    /// The line, for its counters (overflow, high water).
+    pub fn line(&self) -> &Line {
+        &self.line
+    }
+}
+
+impl ByteLink for UartLink {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        let done = self.line.write(self.clock.now_ns(), bytes);
+        self.clock.advance_to(done);
+        self.stats.sent(bytes.len());
+        Ok(())
+    }
+
+    fn read(&mut self, buf: &mut [u8], timeout: Duration) -> Result<ReadOutcome> {
+        let now = self.clock.now_ns();
+        let mut n = self.line.read(now, buf);
+        if n == 0 {
+            let limit = now.saturating_add(u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX));
+            match self.line.next_arrival() {
+                Some(t) if t <= limit => {
+                    self.clock.advance_to(t);
+                    n = self.line.read(t, buf);
+                }
+                _ => self.clock.advance_to(limit),
+            }
+        }
+        if n == 0 {
+            return Ok(ReadOutcome::Timeout);
+        }
+        self.stats.received(n);
+        Ok(ReadOutcome::Data(n))
+    }
+
+    fn stats(&self) -> LinkStats {
+        let mut s = self.stats;
+        s.dropped = self.line.stats().overflow;
+        s
     }
 }
 
@@ -328,19 +376,26 @@ mod tests {
     }
 
     #[test]
-    fn pair_directions_are_independent() {
-        let mut pair = Pair::new(cfg(8, 0), cfg(2, 0)).unwrap();
-        let t_ab = pair.a_to_b.write(0, b"ping");
-        let t_ba = pair.b_to_a.write(0, b"pong");
-        // Full duplex: both directions use the wire at the same time.
-        assert_eq!(t_ab, t_ba);
-        let mut buf = [0u8; 8];
-        assert_eq!(pair.a_to_b.read(t_ab, &mut buf), 4);
-        assert_eq!(&buf[..4], b"ping");
-        // B's side has only a 2-byte buffer: A, reading late, loses half.
-        assert_eq!(pair.b_to_a.read(t_ba, &mut buf), 2);
-        assert_eq!(pair.b_to_a.stats().overflow, 2);
-        assert_eq!(pair.a_to_b.stats().overflow, 0);
+    fn the_link_waits_in_virtual_time() {
+        let c = cfg(4, 0);
+        let clock = VirtualClock::new();
+        let mut link = UartLink::new(c, clock.clone()).unwrap();
+        link.write(b"abcdef").unwrap();
+        // A blocking write returns when its last byte is on the wire.
+        assert_eq!(clock.now_ns(), c.wire_ns(6));
+        let mut buf = [0u8; 16];
+        // The 4-byte buffer kept the first four; the rest were lost and counted.
+        assert_eq!(
+            link.read(&mut buf, Duration::ZERO).unwrap(),
+            ReadOutcome::Data(4)
+        );
+        assert_eq!(&buf[..4], b"abcd");
+        assert_eq!(link.stats().dropped, 2);
+        // Nothing more on the wire: a read waits out its timeout.
+        let t = clock.now_ns();
+        let r = link.read(&mut buf, Duration::from_millis(5)).unwrap();
+        assert_eq!(r, ReadOutcome::Timeout);
+        assert_eq!(clock.now_ns(), t + 5_000_000);
     }
 
     #[test]

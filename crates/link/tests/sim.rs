@@ -1,5 +1,5 @@
 //! The virtual-time UART simulation against the field's reference figures
-//! (dttk-wire.md section 6), with a sender and receiver written from the
+//! (docs/specs/dttk-wire.md section 6), with a sender and receiver written from the
 //! wire spec: the 34,710-byte test image, 50-byte blocks, START_META 8,
 //! META_EVERY_N 50, 115200 8N1, the pico-micropython profile at both ends.
 

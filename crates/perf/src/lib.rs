@@ -75,6 +75,9 @@
 //!   sends its statistics with [`for_each_site`] / [`for_each_path`]. The
 //!   `compact` feature shrinks the histogram (8 sub-buckets, 6.3 % error,
 //!   240 buckets) and the path table for small RAM.
+//! - **One record.** [`SiteRecord`] is a site's statistics wherever they
+//!   end up: a snapshot, a results file, a firmware report (with its binary
+//!   codec, see [`record`]). Serde for it is the `serde` feature.
 //! - **`std`** adds per-thread stacks, the TSC clock, `snapshot()` /
 //!   `reset()`, the text dump, folded stacks and JSON; **`tracing`** adds
 //!   `perfkit::tracing::PerfkitLayer`.
@@ -99,6 +102,7 @@ extern crate std;
 pub mod clock;
 pub mod hist;
 mod owned;
+pub mod record;
 mod site;
 pub mod stack;
 
@@ -110,6 +114,7 @@ mod snapshot;
 pub mod tracing;
 
 pub use clock::{set_clock, ticks_per_second, Clock, ClockAlreadySet};
+pub use record::SiteRecord;
 pub use site::{for_each_site, Site};
 pub use stack::{
     dropped_paths, enabled, flush, for_each_path, set_enabled, Guard, Instrumented, PathStats,

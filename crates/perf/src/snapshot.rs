@@ -2,48 +2,36 @@
 //! paths, the text dump, folded stacks and JSON.
 
 use crate::clock::{ticks_per_second, ticks_to_ns};
+use crate::record::SiteRecord;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Deref;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-/// Statistics of one call site, in nanoseconds.
+/// Statistics of one call site, in nanoseconds, and where the site is.
+///
+/// The statistics are the one [`SiteRecord`] (reachable through `Deref`:
+/// `snap.site("crc16").unwrap().calls`); the location is only known in the
+/// process that measured, so it stays out of the record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SiteSnapshot {
-    /// Site name.
-    pub name: String,
+    /// The statistics.
+    #[serde(flatten)]
+    pub record: SiteRecord<String>,
     /// `module_path!()` of the site.
     pub module: String,
     /// `file!()` of the site.
     pub file: String,
     /// `line!()` of the site.
     pub line: u32,
-    /// Number of calls.
-    pub calls: u64,
-    /// Shortest call.
-    pub min_ns: u64,
-    /// Longest call.
-    pub max_ns: u64,
-    /// Sum of all calls.
-    pub cum_ns: u64,
-    /// Sum of byte counts given with `bytes = n`.
-    pub bytes: u64,
-    /// Median (histogram, within 1.6 %).
-    pub p50_ns: u64,
-    /// 90th percentile.
-    pub p90_ns: u64,
-    /// 99th percentile.
-    pub p99_ns: u64,
-    /// 99.9th percentile.
-    pub p999_ns: u64,
 }
 
-impl SiteSnapshot {
-    /// Throughput in MB/s (10^6 bytes per second of measured time), if the
-    /// site counts bytes.
-    pub fn mb_per_s(&self) -> Option<f64> {
-        (self.bytes > 0 && self.cum_ns > 0).then(|| self.bytes as f64 * 1e3 / self.cum_ns as f64)
+impl Deref for SiteSnapshot {
+    type Target = SiteRecord<String>;
+    fn deref(&self) -> &SiteRecord<String> {
+        &self.record
     }
 }
 
@@ -79,21 +67,13 @@ pub fn snapshot() -> Snapshot {
         if calls == 0 {
             return;
         }
-        let q = |q: f64| ns(s.quantile_ticks(q).unwrap_or(0));
         sites.push(SiteSnapshot {
-            name: s.name().into(),
+            record: SiteRecord::from_site(s)
+                .map_durations(ns)
+                .map_name(String::from),
             module: s.module().into(),
             file: s.file().into(),
             line: s.line(),
-            calls,
-            min_ns: ns(s.min_ticks()),
-            max_ns: ns(s.max_ticks()),
-            cum_ns: ns(s.cum_ticks()),
-            bytes: s.bytes(),
-            p50_ns: q(0.50),
-            p90_ns: q(0.90),
-            p99_ns: q(0.99),
-            p999_ns: q(0.999),
         });
     });
     sites.sort_by(|a, b| (&a.name, &a.file, a.line).cmp(&(&b.name, &b.file, b.line)));
@@ -201,8 +181,8 @@ impl fmt::Display for Snapshot {
                 us(s.p99_ns),
                 us(s.p999_ns)
             )?;
-            if let Some(mbs) = s.mb_per_s() {
-                write!(f, " bytes:{} MB/s:{:.1}", s.bytes, mbs)?;
+            if let (Some(bytes), Some(mbs)) = (s.bytes, s.mb_per_s()) {
+                write!(f, " bytes:{bytes} MB/s:{mbs:.1}")?;
             }
             writeln!(f)?;
         }

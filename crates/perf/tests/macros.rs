@@ -178,8 +178,8 @@ fn measure_expression_returns_its_value() {
     assert_eq!((n, m), (150, 151));
     let snap = perfkit::snapshot();
     assert_eq!(snap.site("expr.sum").unwrap().calls, 1);
-    assert_eq!(snap.site("expr.bytes").unwrap().bytes, 300);
-    assert_eq!(snap.site("expr.bytes64").unwrap().bytes, 5);
+    assert_eq!(snap.site("expr.bytes").unwrap().bytes, Some(300));
+    assert_eq!(snap.site("expr.bytes64").unwrap().bytes, Some(5));
     assert_eq!(snap.site("expr.sum").unwrap().line, line!() - 9);
 }
 
@@ -206,7 +206,7 @@ fn span_guard_records_on_drop_and_nests() {
     }
     let snap = perfkit::snapshot();
     assert_eq!(snap.site("guard.outer").unwrap().calls, 1);
-    assert_eq!(snap.site("guard.inner").unwrap().bytes, 40);
+    assert_eq!(snap.site("guard.inner").unwrap().bytes, Some(40));
     let inner = snap.stack("guard.outer;guard.inner").unwrap();
     let outer = snap.stack("guard.outer").unwrap();
     assert_eq!(inner.calls, 4);

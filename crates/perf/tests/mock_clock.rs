@@ -66,7 +66,7 @@ fn min_max_cum_and_bytes() {
     assert_eq!(s.min_ns, 10);
     assert_eq!(s.max_ns, 50);
     assert_eq!(s.cum_ns, 150);
-    assert_eq!(s.bytes, 500);
+    assert_eq!(s.bytes, Some(500));
     // Small values have exact buckets with the default histogram.
     assert_close(s.p50_ns, 30.0);
     assert_close(s.p90_ns, 50.0);
@@ -183,7 +183,7 @@ fn json_round_trip() {
     let snap = perfkit::snapshot();
     let back = perfkit::Snapshot::from_json(&snap.to_json()).unwrap();
     assert_eq!(back, snap);
-    assert_eq!(back.site("mock.json").unwrap().bytes, 7);
+    assert_eq!(back.site("mock.json").unwrap().bytes, Some(7));
 }
 
 #[test]

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use perfkit::SiteRecord;
 use perfkit_stack::wire::{self, Packet};
 use perfkit_stack::{
     Deframer, Framing, MemorySource, Poll, Receiver, Sender, SenderConfig, VecSink,
@@ -94,9 +95,11 @@ impl DeviceSide {
     fn on_frame(&mut self, frame: &[u8], t: u64) {
         let consumed = std::mem::take(&mut self.pending_bytes);
         if frame.len() > 2 && frame[2] == proto::CHANNEL {
-            let msg = Packet::new_checked(frame)
+            let packet = Packet::new_checked(frame)
                 .ok()
-                .filter(|p| p.verify_crc().is_ok())
+                .filter(|p| p.verify_crc().is_ok());
+            let msg = packet
+                .as_ref()
                 .and_then(|p| Message::decode(p.payload()).ok());
             match msg {
                 // The firmware says HELLO again when it is ready for the
@@ -143,7 +146,12 @@ pub(crate) fn sha256_hex(data: &[u8]) -> String {
 }
 
 /// Frames a control message of the host protocol.
-pub(crate) fn control_frame(seq: u8, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn control_frame(seq: u8, message: &Message<'_>) -> Vec<u8> {
+    let mut payload = [0u8; wire::MAX_PAYLOAD];
+    let len = message
+        .encode(&mut payload)
+        .expect("control messages fit a payload");
+    let payload = &payload[..len];
     let mut msg = [0u8; wire::MAX_MESSAGE];
     let n = wire::build(&mut msg, seq, proto::CHANNEL, 0, payload.len(), |p| {
         p.copy_from_slice(payload);
@@ -159,7 +167,7 @@ pub(crate) fn control_frame(seq: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 /// The CONFIG message for a run.
-pub(crate) fn config_message(cfg: &PicoRunConfig) -> Message {
+pub(crate) fn config_message(cfg: &PicoRunConfig) -> Message<'static> {
     Message::Config(Config {
         role: cfg.role,
         blocksz: cfg.block_size,
@@ -252,7 +260,7 @@ pub(crate) fn run_emulated(cfg: &PicoRunConfig, runner: &Path) -> Result<PicoRun
         }));
     }
     let mut ctl_seq = 0u8;
-    emu.write(&control_frame(ctl_seq, &config_message(cfg).encode()))?;
+    emu.write(&control_frame(ctl_seq, &config_message(cfg)))?;
     ctl_seq = ctl_seq.wrapping_add(1);
     wait_for(&mut emu, &mut dev, HANDSHAKE_LIMIT, "READY", |d| d.ready)?;
 
@@ -332,7 +340,7 @@ pub(crate) fn run_emulated(cfg: &PicoRunConfig, runner: &Path) -> Result<PicoRun
                     )));
                 }
                 if !finished && emu.now() >= finish_at {
-                    emu.write(&control_frame(ctl_seq, &[proto::kind::FINISH]))?;
+                    emu.write(&control_frame(ctl_seq, &Message::Finish))?;
                     finished = true;
                 }
                 let t = emu.now() + LISTEN_SLICE;
@@ -498,23 +506,14 @@ fn is_error_counter(name: &str) -> bool {
     )
 }
 
-/// Device site records as the results model's stages.
-pub(crate) fn device_stages(sites: &[proto::SiteRecord], tick_hz: u64) -> Stages {
+/// Device site records (in device ticks) as the results model's stages.
+pub(crate) fn device_stages(sites: &[SiteRecord<String>], tick_hz: u64) -> Stages {
     let ns = |ticks: u64| (ticks as u128 * 1_000_000_000 / tick_hz as u128) as u64;
     let mut v: Vec<Stage> = sites
         .iter()
-        .map(|s| Stage {
-            name: s.name.clone(),
-            calls: s.calls as u64,
-            min_ns: ns(s.min as u64),
-            max_ns: ns(s.max as u64),
-            cum_ns: ns(s.cum),
-            p50_ns: ns(s.p50 as u64),
-            p90_ns: ns(s.p90 as u64),
-            p99_ns: ns(s.p99 as u64),
-            p999_ns: ns(s.max as u64),
-            bytes: None,
-            cum_cycles: (tick_hz == CPU_HZ).then_some(s.cum),
+        .map(|s| SiteRecord {
+            cum_cycles: (tick_hz == CPU_HZ).then_some(s.cum_ns),
+            ..s.clone().map_durations(ns)
         })
         .collect();
     v.sort_by(|a, b| a.name.cmp(&b.name));
@@ -531,7 +530,7 @@ mod tests {
     #[test]
     fn device_side_splits_control_and_data_with_times() {
         // A READY control frame followed by a data frame, as one byte run.
-        let mut bytes = control_frame(0, &Message::Ready.encode());
+        let mut bytes = control_frame(0, &Message::Ready);
         let ready_len = bytes.len();
         let mut msg = [0u8; 64];
         let n = wire::build(&mut msg, 0, 0x80, 0, 1, |p| {
@@ -563,17 +562,17 @@ mod tests {
             rx_capacity: 2,
         });
         let mut d = DeviceSide::new(115_200, None);
-        d.feed(100, &control_frame(0, &hello.encode()));
+        d.feed(100, &control_frame(0, &hello));
         let first = d.hello_at;
         // After its report the firmware says HELLO again, ready for more.
-        d.feed(1_000_000, &control_frame(9, &hello.encode()));
+        d.feed(1_000_000, &control_frame(9, &hello));
         assert_eq!(d.hello_at, first);
         assert!((100..1_000_000).contains(&first));
     }
 
     #[test]
     fn corrupt_control_frames_are_counted() {
-        let mut bytes = control_frame(0, &Message::Ready.encode());
+        let mut bytes = control_frame(0, &Message::Ready);
         let k = bytes.len() - 3;
         bytes[k] ^= 0x01; // break the CRC
         let mut d = DeviceSide::new(115_200, None);
@@ -592,20 +591,25 @@ mod tests {
     #[test]
     fn stages_convert_ticks_to_ns() {
         let s = device_stages(
-            &[proto::SiteRecord {
+            &[SiteRecord {
                 name: "wire::crc16".into(),
                 calls: 2,
-                min: 125,
-                max: 250,
-                cum: 375,
-                p50: 125,
-                p90: 250,
-                p99: 250,
+                min_ns: 125,
+                max_ns: 250,
+                cum_ns: 375,
+                p50_ns: 125,
+                p90_ns: 250,
+                p99_ns: 250,
+                p999_ns: 249,
+                bytes: Some(10),
+                cum_cycles: None,
             }],
             CPU_HZ,
         );
         let st = &s.sites[0];
         assert_eq!((st.min_ns, st.max_ns, st.cum_ns), (1000, 2000, 3000));
+        assert_eq!((st.p50_ns, st.p99_ns, st.p999_ns), (1000, 2000, 1992));
+        assert_eq!((st.calls, st.bytes), (2, Some(10)));
         assert_eq!(st.cum_cycles, Some(375));
     }
 }

@@ -176,7 +176,7 @@ pub(crate) fn run(
         port.write_all(b)
             .map_err(|e| probe_err("writing the serial device", e))
     };
-    write(&mut port, &control_frame(0, &config_message(cfg).encode()))?;
+    write(&mut port, &control_frame(0, &config_message(cfg)))?;
     wait(
         &mut *port,
         &mut dev,
@@ -235,7 +235,7 @@ pub(crate) fn run(
         let mut finished = false;
         while !dev.report.is_done() {
             if !finished && end.elapsed() > Duration::from_secs(1) {
-                write(&mut port, &control_frame(1, &[proto::kind::FINISH]))?;
+                write(&mut port, &control_frame(1, &proto::Message::Finish))?;
                 finished = true;
             }
             if end.elapsed() > limit {

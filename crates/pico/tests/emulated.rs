@@ -66,7 +66,23 @@ fn device_sends_image_byte_exact() {
         .device_stages
         .sites
         .iter()
-        .any(|s| s.name == "wire::crc16" && s.calls > 0));
+        .any(|s| s.name == "wire::crc16" && s.calls > 0 && s.bytes > Some(0)));
+    // The device's percentiles come from its histogram: ordered, and p99.9
+    // is not the maximum everywhere.
+    for s in &out.device_stages.sites {
+        assert!(
+            s.min_ns <= s.p50_ns
+                && s.p50_ns <= s.p90_ns
+                && s.p90_ns <= s.p99_ns
+                && s.p99_ns <= s.p999_ns
+                && s.p999_ns <= s.max_ns,
+            "{s:?}"
+        );
+    }
+    assert!(
+        out.device_stages.sites.iter().any(|s| s.p999_ns < s.max_ns),
+        "p99.9 from the histogram, not the maximum"
+    );
 }
 
 #[test]

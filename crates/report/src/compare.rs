@@ -1,33 +1,24 @@
 //! N-way comparison of saved results: configurations matched across files
-//! by their `config` maps, each metric's median compared with the first
-//! input's, with a bootstrap confidence interval and a verdict.
+//! by their `config` maps, each metric compared with the first input's by
+//! the statistics of [`crate::analysis`] (exact, paired when the runs were
+//! interleaved in time, or two independent samples), with a bootstrap
+//! confidence interval and a verdict.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use serde_json::Value;
-
+use crate::analysis::{self, Method};
 use crate::group::{self, config_label, ConfigGroup};
 use crate::metric::{self, Direction};
 use crate::model::Results;
 use crate::stats::{Bootstrap, Change};
 use crate::table;
 
+pub use crate::analysis::NON_IDENTIFYING_KEYS;
+
 /// Relative tolerance under which a deterministic (virtual-time) metric
 /// counts as unchanged: float formatting noise, nothing more.
 pub const EXACT_TOLERANCE: f64 = 1e-9;
-
-/// Configuration keys that do not define a configuration (how often it
-/// ran is not what ran), ignored when matching across files. Note that
-/// `repeats` is the stack's block-repeat count, a real parameter; the run
-/// count is `runs`.
-///
-/// `slowdown_ns_per_packet` is the stack's deliberate per-packet busy-wait: it
-/// stands in for "the code got slower", so a run with it set is the same
-/// configuration, regressed, which is exactly what the gate must be able to
-/// judge.
-pub const NON_IDENTIFYING_KEYS: &[&str] = &["runs", "warmup", "slowdown_ns_per_packet"];
 
 /// The verdict on one metric of one configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +70,8 @@ pub struct Delta {
     /// Relative change against the first input, with its interval; `None`
     /// when the first input's median is zero.
     pub change: Option<Change>,
+    /// How the change was estimated: exact, paired or unpaired.
+    pub method: Method,
     /// Faster / slower / no significant change.
     pub verdict: Option<Verdict>,
 }
@@ -94,7 +87,7 @@ pub struct Row {
     pub reference: f64,
     /// Each further input against the first.
     pub deltas: Vec<Delta>,
-    /// Whether the metric is deterministic in every input.
+    /// Whether every delta compared exactly (deterministic in every input).
     pub deterministic: bool,
 }
 
@@ -140,16 +133,6 @@ pub fn input_labels(paths: &[&std::path::Path]) -> Vec<String> {
     out
 }
 
-/// The identity of a configuration for matching: its `config` without
-/// [`NON_IDENTIFYING_KEYS`].
-pub(crate) fn identity(config: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
-    config
-        .iter()
-        .filter(|(k, _)| !NON_IDENTIFYING_KEYS.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
-}
-
 /// Union of the swept keys of several files, in first-seen order.
 pub(crate) fn union_swept(files: &[&Results]) -> Vec<String> {
     let mut keys: Vec<String> = Vec::new();
@@ -176,66 +159,45 @@ pub fn compare_with(inputs: &[(PathBuf, Results)], bs: &Bootstrap) -> Comparison
     let files: Vec<&Results> = inputs.iter().map(|(_, r)| r).collect();
     let keys = union_swept(&files);
     let grouped: Vec<Vec<ConfigGroup<'_>>> = files.iter().map(|r| group::groups(r)).collect();
+    let matching = analysis::match_configs(&grouped);
+    let mut unmatched: Vec<(String, String)> = matching
+        .extra
+        .iter()
+        .map(|(k, g)| (labels[*k].clone(), config_label(g.config, &keys)))
+        .collect();
     let mut rows = Vec::new();
-    let mut unmatched = Vec::new();
-    let Some(first) = grouped.first() else {
-        return Comparison {
-            inputs: labels,
-            rows,
-            unmatched,
+    for row in &matching.rows {
+        let Some((Some(g0), others)) = row.split_first() else {
+            continue;
         };
-    };
-    for (k, gs) in grouped.iter().enumerate().skip(1) {
-        for g in gs {
-            let id = identity(g.config);
-            if !first.iter().any(|f| identity(f.config) == id) {
-                unmatched.push((labels[k].clone(), config_label(g.config, &keys)));
-            }
-        }
-    }
-    for g0 in first {
-        let id = identity(g0.config);
-        let others: Vec<Option<&ConfigGroup<'_>>> = grouped
-            .iter()
-            .skip(1)
-            .map(|gs| gs.iter().find(|g| identity(g.config) == id))
-            .collect();
         let label = config_label(g0.config, &keys);
-        if others.iter().any(|o| o.is_none()) {
-            for (k, o) in others.iter().enumerate() {
-                if o.is_none() {
-                    unmatched.push((
-                        labels[0].clone(),
-                        format!("{label} (not in {})", labels[k + 1]),
-                    ));
-                }
+        for (k, o) in others.iter().enumerate() {
+            if o.is_none() {
+                unmatched.push((
+                    labels[0].clone(),
+                    format!("{label} (not in {})", labels[k + 1]),
+                ));
             }
         }
         let mut metrics = metric::headline(g0.ok_runs());
         metrics.extend(metric::stage_metrics(g0.ok_runs(), "p99_ns"));
         for m in metrics {
             let Some(s0) = g0.sample(&m) else { continue };
-            let mut deltas = Vec::new();
-            let mut det = g0.deterministic(&m);
-            for (k, o) in others.iter().enumerate() {
-                let Some(g) = o else { continue };
-                let Some(s) = g.sample(&m) else { continue };
-                let d = det && g.deterministic(&m);
-                det = d;
-                let change = if d {
-                    let b = s0.median();
-                    (b != 0.0).then(|| Change::exact(s.median() / b - 1.0))
-                } else {
-                    bs.relative_change(&s0, &s)
-                };
-                let v = change.map(|c| verdict(&c, Direction::of(&m), d));
-                deltas.push(Delta {
-                    input: k + 1,
-                    median: s.median(),
-                    change,
-                    verdict: v,
-                });
-            }
+            let deltas: Vec<Delta> = others
+                .iter()
+                .enumerate()
+                .filter_map(|(k, o)| {
+                    let a = analysis::metric_change(g0, (*o)?, &m, bs).ok()?;
+                    let exact = a.method == Method::Exact;
+                    Some(Delta {
+                        input: k + 1,
+                        median: a.current.median(),
+                        change: a.change,
+                        method: a.method,
+                        verdict: a.change.map(|c| verdict(&c, Direction::of(&m), exact)),
+                    })
+                })
+                .collect();
             if deltas.is_empty() {
                 continue;
             }
@@ -243,8 +205,8 @@ pub fn compare_with(inputs: &[(PathBuf, Results)], bs: &Bootstrap) -> Comparison
                 config: label.clone(),
                 metric: m,
                 reference: s0.median(),
+                deterministic: deltas.iter().all(|d| d.method == Method::Exact),
                 deltas,
-                deterministic: det,
             });
         }
     }
@@ -260,7 +222,7 @@ impl Comparison {
         let mut out = Vec::new();
         for r in &self.rows {
             for d in &r.deltas {
-                let (chg, ci) = table::change_cells(d.change.as_ref(), r.deterministic);
+                let (chg, ci) = table::change_cells(d.change.as_ref(), d.method == Method::Exact);
                 out.push(vec![
                     r.config.clone(),
                     r.metric.clone(),
@@ -269,6 +231,7 @@ impl Comparison {
                     table::num(d.median),
                     chg,
                     ci,
+                    d.method.to_string(),
                     d.verdict
                         .map(|v| v.to_string())
                         .unwrap_or_else(|| "n/a".into()),
@@ -278,7 +241,7 @@ impl Comparison {
         out
     }
 
-    const HEADERS: [&'static str; 8] = [
+    const HEADERS: [&'static str; 9] = [
         "configuration",
         "metric",
         "reference",
@@ -286,13 +249,15 @@ impl Comparison {
         "median",
         "change",
         "95% CI",
+        "method",
         "verdict",
     ];
 
     /// The console table: one line per configuration, metric and candidate,
     /// with the reference (first input) median, the candidate median, the
-    /// relative change of the median, its 95 % bootstrap interval and the
-    /// verdict.
+    /// relative change, its 95 % bootstrap interval, the method (`exact`,
+    /// `paired, N pairs` for runs interleaved in time, `unpaired, B/C runs`)
+    /// and the verdict.
     pub fn console_table(&self) -> String {
         let mut out = format!(
             "reference: {}; candidates: {}\n",

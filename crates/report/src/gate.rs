@@ -11,6 +11,9 @@
 //!   it, the gate cannot tell a regression from noise: it refuses to judge
 //!   ([`GateErrorKind::TooFewRepeats`]) and says how many repeats would do.
 //!   Fewer than [`MIN_REPEATS`] repeats on either side is refused outright.
+//! - **Interleaved runs** (baseline and candidate run in alternation, as the
+//!   runs' start times show) are compared pair by pair, with the same
+//!   choice of statistics as `compare` ([`crate::analysis::metric_change`]).
 //! - **Deterministic metrics** (virtual-time records, except host-side
 //!   `stage.*` timings which are always real) compare exactly: any change
 //!   beyond [`crate::compare::EXACT_TOLERANCE`], in either
@@ -25,7 +28,8 @@
 use std::fmt;
 use std::path::Path;
 
-use crate::compare::{identity, union_swept, EXACT_TOLERANCE};
+use crate::analysis::{self, Method, Missing};
+use crate::compare::{union_swept, EXACT_TOLERANCE};
 use crate::group::{self, config_label, ConfigGroup};
 use crate::metric::{self, Direction};
 use crate::model::{self, Results};
@@ -458,33 +462,6 @@ fn present_metrics(g: &ConfigGroup<'_>) -> Vec<String> {
     m
 }
 
-/// The values of `metric` as (baseline, candidate) pairs, when the two sides'
-/// runs were interleaved in time: every completed run has a start time, both
-/// sides have the same number of runs (at least [`MIN_REPEATS`]), and in
-/// start order the `i`-th baseline and `i`-th candidate run both come before
-/// either run of pair `i + 1`. A baseline recorded at another time never
-/// qualifies, and is compared as two independent samples.
-fn interleaved(
-    b: &ConfigGroup<'_>,
-    c: &ConfigGroup<'_>,
-    metric_name: &str,
-) -> Option<(Vec<f64>, Vec<f64>)> {
-    let timed = |g: &ConfigGroup<'_>| -> Option<Vec<(f64, f64)>> {
-        let mut v = g
-            .ok_runs()
-            .map(|r| Some((r.started_unix_s?, metric::value(r, metric_name)?)))
-            .collect::<Option<Vec<_>>>()?;
-        v.sort_by(|x, y| x.0.total_cmp(&y.0));
-        Some(v)
-    };
-    let (tb, tc) = (timed(b)?, timed(c)?);
-    if tb.len() != tc.len() || tb.len() < MIN_REPEATS {
-        return None;
-    }
-    let alternate = (1..tb.len()).all(|i| tb[i - 1].0.max(tc[i - 1].0) < tb[i].0.min(tc[i].0));
-    alternate.then(|| tb.iter().zip(&tc).map(|(x, y)| (x.1, y.1)).unzip())
-}
-
 /// Compares `current` with `baseline` under `cfg`.
 ///
 /// `Ok` holds the report whether or not it regressed (see
@@ -504,35 +481,33 @@ pub fn evaluate(
         )));
     }
     let keys = union_swept(&[baseline, current]);
-    let bg = group::groups(baseline);
-    let cg = group::groups(current);
-    if bg.is_empty() {
+    // The current results' configurations first: the table follows their order.
+    let sides = [group::groups(current), group::groups(baseline)];
+    if sides[1].is_empty() {
         return Err(incompatible("the baseline has no run records".into()));
     }
-    if cg.is_empty() {
+    if sides[0].is_empty() {
         return Err(incompatible("the results have no run records".into()));
     }
-    let mut pairs = Vec::new();
-    for c in &cg {
-        let id = identity(c.config);
-        match bg.iter().find(|b| identity(b.config) == id) {
-            Some(b) => pairs.push((b, c)),
-            None => {
+    let matching = analysis::match_configs(&sides);
+    let mut pairs = Vec::with_capacity(matching.rows.len());
+    for row in &matching.rows {
+        match row.as_slice() {
+            [Some(c), Some(b)] => pairs.push((*b, *c)),
+            [Some(c), None] => {
                 return Err(incompatible(format!(
                     "configuration {} is not in the baseline",
                     config_label(c.config, &keys)
                 )))
             }
+            _ => {}
         }
     }
-    for b in &bg {
-        let id = identity(b.config);
-        if !cg.iter().any(|c| identity(c.config) == id) {
-            return Err(incompatible(format!(
-                "baseline configuration {} is missing from the results",
-                config_label(b.config, &keys)
-            )));
-        }
+    if let Some((_, b)) = matching.extra.first() {
+        return Err(incompatible(format!(
+            "baseline configuration {} is missing from the results",
+            config_label(b.config, &keys)
+        )));
     }
 
     let mut rows = Vec::new();
@@ -558,16 +533,16 @@ pub fn evaluate(
                         available: metric::headline(g.ok_runs()),
                     })
                 };
-                let sb = b.sample(&m).ok_or_else(|| missing("baseline", b))?;
-                let sc = c.sample(&m).ok_or_else(|| missing("current", c))?;
+                let a = analysis::metric_change(b, c, &m, &cfg.bootstrap).map_err(
+                    |side| match side {
+                        Missing::Base => missing("baseline", b),
+                        Missing::Current => missing("current", c),
+                    },
+                )?;
                 matched_any = true;
                 let direction = Direction::of(&m);
-                let deterministic = b.deterministic(&m) && c.deterministic(&m);
-                let paired = if deterministic {
-                    None
-                } else {
-                    interleaved(b, c, &m)
-                };
+                let deterministic = a.method == Method::Exact;
+                let (sb, sc) = (&a.base, &a.current);
                 let (mb, mc) = (sb.median(), sc.median());
                 let rel = |x: f64| {
                     if mb != 0.0 {
@@ -603,11 +578,7 @@ pub fn evaluate(
                     });
                     (Change::exact(rel(mc)), GateVerdict::Inconclusive)
                 } else {
-                    let change = match &paired {
-                        Some((pb, pc)) => cfg.bootstrap.paired_change(pb, pc),
-                        None => cfg.bootstrap.relative_change(&sb, &sc),
-                    };
-                    match change {
+                    match a.change {
                         None => (Change::exact(rel(mc)), GateVerdict::Inconclusive),
                         Some(ch) => {
                             // `worse` as a range where positive means worse.
@@ -652,7 +623,7 @@ pub fn evaluate(
                     direction,
                     deterministic,
                     repeats: (sb.len(), sc.len()),
-                    paired: paired.is_some(),
+                    paired: matches!(a.method, Method::Paired { .. }),
                     verdict,
                 });
             }

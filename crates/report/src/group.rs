@@ -120,7 +120,7 @@ pub fn swept_keys(results: &Results) -> Vec<String> {
     values
         .into_iter()
         .filter(|(k, vs)| {
-            vs.len() > 1 && !crate::compare::NON_IDENTIFYING_KEYS.contains(&k.as_str())
+            vs.len() > 1 && !crate::analysis::NON_IDENTIFYING_KEYS.contains(&k.as_str())
         })
         .map(|(k, _)| k.clone())
         .collect()

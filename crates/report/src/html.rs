@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use crate::analysis::Method;
 use crate::chart::{self, Point, Series, XAxis};
 use crate::compare::{self, input_labels, Comparison, Verdict};
 use crate::flame;
@@ -102,7 +103,9 @@ pub fn render_compare(inputs: &[(PathBuf, Results)], cmp: &Comparison) -> String
         body,
         "<p class=\"lead\">Reference: <b>{}</b>. Each change is the relative change of the \
          median over repeats against the reference, with a 95&nbsp;% bootstrap interval \
-         (repeats are the samples); virtual-time metrics compare exactly.</p>",
+         (repeats are the samples); runs interleaved in time with the reference's are \
+         compared pair by pair, as the gate does, and virtual-time metrics compare exactly. \
+         The method column says which applied.</p>",
         escape(cmp.inputs.first().map(String::as_str).unwrap_or("-"))
     );
     header(&mut body, &ins);
@@ -678,10 +681,10 @@ fn flamegraphs(body: &mut String, ins: &[Input<'_>]) {
 }
 
 fn compare_table(body: &mut String, cmp: &Comparison) {
-    body.push_str("<h2 id=\"compare\">Comparison</h2>\n<table class=\"compare\">\n<tr><th class=\"l\">configuration</th><th class=\"l\">metric</th><th>reference</th><th class=\"l\">candidate</th><th>median</th><th>change</th><th>95% CI</th><th class=\"l\">verdict</th></tr>\n");
+    body.push_str("<h2 id=\"compare\">Comparison</h2>\n<table class=\"compare\">\n<tr><th class=\"l\">configuration</th><th class=\"l\">metric</th><th>reference</th><th class=\"l\">candidate</th><th>median</th><th>change</th><th>95% CI</th><th class=\"l\">method</th><th class=\"l\">verdict</th></tr>\n");
     for r in &cmp.rows {
         for d in &r.deltas {
-            let (chg, ci) = table::change_cells(d.change.as_ref(), r.deterministic);
+            let (chg, ci) = table::change_cells(d.change.as_ref(), d.method == Method::Exact);
             let (cls, v) = match d.verdict {
                 Some(Verdict::Faster) => ("ok", "faster"),
                 Some(Verdict::Slower) => ("bad", "slower"),
@@ -690,14 +693,15 @@ fn compare_table(body: &mut String, cmp: &Comparison) {
             };
             let _ = writeln!(
                 body,
-                "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l {cls}\">{v}</td></tr>",
+                "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td><td class=\"l {cls}\">{v}</td></tr>",
                 escape(&r.config),
                 escape(&r.metric),
                 table::num(r.reference),
                 escape(&cmp.inputs[d.input]),
                 table::num(d.median),
                 chg,
-                ci
+                ci,
+                d.method
             );
         }
     }

@@ -13,6 +13,9 @@
 //!   repeats of one configuration).
 //! - [`stats`]: medians and the bootstrap interval of a median's relative
 //!   change; each repeat is one sample.
+//! - [`analysis`]: what `compare` and the gate share: configurations paired
+//!   across files through an identity index, and per metric the change and
+//!   its interval, exact, paired (runs interleaved in time) or unpaired.
 //! - [`mod@compare`]: N-way comparison with verdicts ([`compare()`]).
 //! - [`gate`]: the CI gate ([`gate::evaluate`]).
 //! - [`html`]: the self-contained report ([`html::render_report`],
@@ -40,10 +43,11 @@
 //!   reproducible, wide with few repeats, which is why the gate refuses to
 //!   judge rather than guess (see [`gate`]).
 //! - **Configurations** are matched across files by their `config` maps
-//!   (ignoring the run count `runs` and `warmup`), not by `config_id`, so reordered or extended
-//!   sweeps still compare.
+//!   (ignoring [`analysis::NON_IDENTIFYING_KEYS`] such as the run count `runs`), not by
+//!   `config_id`, so reordered or extended sweeps still compare.
 #![deny(missing_docs)]
 
+pub mod analysis;
 mod chart;
 pub mod compare;
 mod flame;

@@ -214,37 +214,9 @@ pub struct Stages {
     pub folded: Vec<Folded>,
 }
 
-/// Statistics of one measured call site.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Stage {
-    /// Site name (`crc16`, `sender::add_header`, ...).
-    pub name: String,
-    /// Number of completed measurements.
-    pub calls: u64,
-    /// Shortest measurement.
-    pub min_ns: u64,
-    /// Longest measurement.
-    pub max_ns: u64,
-    /// Sum of all measurements.
-    pub cum_ns: u64,
-    /// Median.
-    pub p50_ns: u64,
-    /// 90th percentile.
-    #[serde(default)]
-    pub p90_ns: u64,
-    /// 99th percentile.
-    pub p99_ns: u64,
-    /// 99.9th percentile.
-    #[serde(default)]
-    pub p999_ns: u64,
-    /// Bytes the site processed, when it counts them (gives MB/s).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bytes: Option<u64>,
-    /// Device cycles where the clock counts cycles (firmware).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cum_cycles: Option<u64>,
-}
+/// Statistics of one measured call site: perfkit's one record, so a
+/// snapshot, a device report and a results file carry the same columns.
+pub type Stage = perfkit::SiteRecord<String>;
 
 /// One folded stack line: `path` is `a;b;c`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use common::{synthetic, Spec};
+use perfkit_report::analysis::Method;
 use perfkit_report::compare::{compare, Verdict};
 use perfkit_report::gate::{
     evaluate, update_baseline, GateConfig, GateErrorKind, GateVerdict, Threshold,
@@ -374,32 +375,37 @@ fn slowdown_knob_does_not_change_the_configuration() {
     assert!(r.regressed(), "{}", r.console_table());
 }
 
+/// One configuration, 10 runs, 1 % noise, slowed by `slowdown`.
+fn spell_spec(seed: u64, slowdown: f64) -> Spec {
+    one_config(Spec {
+        repeats: 10,
+        noise: 0.01,
+        seed,
+        slowdown,
+        ..Spec::default()
+    })
+}
+
+/// A machine with slow spells (every third round 1.5x slower for both
+/// sides); round k of `side` (0 baseline, 1 candidate) starts at
+/// t0 + 2k + side when `timed`.
+fn spell(r: &mut Results, side: f64, timed: bool) {
+    for run in &mut r.runs {
+        let k = run.repeat as f64;
+        let slow = if run.repeat % 3 == 0 { 1.5 } else { 1.0 };
+        run.tx.seconds *= slow;
+        run.tx.bps /= slow;
+        run.started_unix_s = timed.then_some(1.79e9 + 2.0 * k + side);
+    }
+}
+
 /// Runs of a baseline and a candidate interleaved in time on a machine with
-/// slow spells (every third round 1.5x slower for both sides): the gate pairs
-/// them, which cancels the spells; the same values without start times are two
-/// independent samples with a far wider interval; a baseline recorded before
-/// the candidate is never paired.
+/// slow spells: the gate pairs them, which cancels the spells; the same
+/// values without start times are two independent samples with a far wider
+/// interval; a baseline recorded before the candidate is never paired.
 #[test]
 fn interleaved_runs_are_compared_pair_by_pair() {
-    let spec = |seed, slowdown| {
-        one_config(Spec {
-            repeats: 10,
-            noise: 0.01,
-            seed,
-            slowdown,
-            ..Spec::default()
-        })
-    };
-    // Round k of side `side` (0 baseline, 1 candidate) starts at t0 + 2k + side.
-    let spell = |r: &mut Results, side: f64, timed: bool| {
-        for run in &mut r.runs {
-            let k = run.repeat as f64;
-            let slow = if run.repeat % 3 == 0 { 1.5 } else { 1.0 };
-            run.tx.seconds *= slow;
-            run.tx.bps /= slow;
-            run.started_unix_s = timed.then_some(1.79e9 + 2.0 * k + side);
-        }
-    };
+    let spec = spell_spec;
     let c = cfg(&["tx.bps=10"]);
     let judge = |b: &Results, k: &Results| {
         let r = evaluate(b, k, &c);
@@ -455,4 +461,72 @@ fn interleaved_runs_are_compared_pair_by_pair() {
     }
     let (row, _) = judge(&base, &same);
     assert!(row.is_none_or(|r| !r.paired));
+}
+
+/// `compare` makes the gate's choice: interleaved runs are compared pair by
+/// pair with the very figures the gate gives, and says so in its tables;
+/// the same values without start times are two independent samples.
+#[test]
+fn compare_pairs_interleaved_runs_as_the_gate_does() {
+    let mut base = synthetic(&spell_spec(1, 1.0));
+    spell(&mut base, 0.0, true);
+    let mut slow = synthetic(&spell_spec(3, 1.25));
+    spell(&mut slow, 1.0, true);
+    let inputs = vec![
+        (PathBuf::from("base/results.json"), base.clone()),
+        (PathBuf::from("slow/results.json"), slow.clone()),
+    ];
+    let cmp = compare(&inputs);
+    let row = cmp.rows.iter().find(|r| r.metric == "tx.bps").unwrap();
+    let d = &row.deltas[0];
+    assert_eq!(d.method, Method::Paired { pairs: 10 });
+    assert_eq!(d.verdict, Some(Verdict::Slower));
+    let gate = evaluate(&base, &slow, &cfg(&["tx.bps=10"])).unwrap();
+    assert!(gate.rows[0].paired);
+    assert_eq!(d.change, Some(gate.rows[0].change), "the gate's figures");
+    assert!(cmp.console_table().contains("paired, 10 pairs"));
+    assert!(cmp.markdown().contains("| paired, 10 pairs |"));
+    let html = perfkit_report::render_compare(&inputs, &cmp);
+    assert!(html.contains("<td class=\"l\">paired, 10 pairs</td>"));
+
+    // Without start times: unpaired, and the spells widen the interval.
+    for r in inputs.iter().flat_map(|(_, r)| &r.runs) {
+        assert!(r.started_unix_s.is_some());
+    }
+    let untimed: Vec<(PathBuf, Results)> = inputs
+        .into_iter()
+        .map(|(p, mut r)| {
+            for run in &mut r.runs {
+                run.started_unix_s = None;
+            }
+            (p, r)
+        })
+        .collect();
+    let cmp_u = compare(&untimed);
+    let du = &cmp_u
+        .rows
+        .iter()
+        .find(|r| r.metric == "tx.bps")
+        .unwrap()
+        .deltas[0];
+    assert_eq!(
+        du.method,
+        Method::Unpaired {
+            base: 10,
+            current: 10
+        }
+    );
+    assert!(du.change.unwrap().half_width() > 3.0 * d.change.unwrap().half_width());
+    assert!(cmp_u.console_table().contains("unpaired, 10/10 runs"));
+    // Virtual-time figures compare exactly, whatever the start times say.
+    let v = synthetic(&Spec {
+        virtual_time: true,
+        ..spell_spec(1, 1.0)
+    });
+    let cmp_v = compare(&[
+        (PathBuf::from("a.json"), v.clone()),
+        (PathBuf::from("b.json"), v),
+    ]);
+    let rv = cmp_v.rows.iter().find(|r| r.metric == "tx.bps").unwrap();
+    assert!(rv.deterministic && rv.deltas[0].method == Method::Exact);
 }

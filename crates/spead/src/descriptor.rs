@@ -1,5 +1,6 @@
 //! Item descriptors: a whole nested SPEAD packet carried as the value of a
-//! DESCRIPTOR (0x5) item, naming an item and giving its type and shape.
+//! DESCRIPTOR (0x5) item, naming an item and giving its type and shape
+//! (`docs/specs/spead.md` section 7).
 //!
 //! The nested packet carries HEAP_CNT, HEAP_LENGTH, PAYLOAD_OFFSET and
 //! PAYLOAD_LENGTH like any packet, the described ID as an immediate

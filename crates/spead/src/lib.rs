@@ -1,4 +1,6 @@
 //! SPEAD heaps over UDP, interoperable with spead2, instrumented with perfkit.
+//! The protocol as this crate implements it is written down in
+//! `docs/specs/spead.md`.
 //!
 //! SPEAD moves "heaps" (a set of items: a timestamp, an array of samples...)
 //! as UDP packets. This crate is split by what each layer needs:

@@ -1,6 +1,7 @@
-//! Heap builder: splits a heap into packets of at most a given size, writing
-//! only the headers (into caller scratch) and handing out the payload as
-//! slices of the caller's item buffers, for scatter/gather sends.
+//! Heap builder (`docs/specs/spead.md` section 5): splits a heap into packets
+//! of at most a given size, writing only the headers (into caller scratch)
+//! and handing out the payload as slices of the caller's item buffers, for
+//! scatter/gather sends.
 //!
 //! The split is the one spead2 makes, so both produce the same packets:
 //! every packet starts with HEAP_CNT, HEAP_LENGTH, PAYLOAD_OFFSET and

@@ -1,5 +1,6 @@
 //! Heap reassembly: packets in any order become heaps; item decoding;
-//! descriptors and stream control on top ([`Stream`]).
+//! descriptors and stream control on top ([`Stream`]). `docs/specs/spead.md`
+//! sections 4, 6 and 8.
 //!
 //! Memory is bounded whatever arrives: a heap longer than
 //! [`Config::max_heap_size`] is dropped packet by packet (counted), at most

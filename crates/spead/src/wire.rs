@@ -1,4 +1,5 @@
-//! SPEAD packet header and item pointers (flavour SPEAD-64-40), smoltcp style.
+//! SPEAD packet header and item pointers (flavour SPEAD-64-40), smoltcp style
+//! (`docs/specs/spead.md` sections 1-3).
 //!
 //! A packet is an 8-byte header, `n` 8-byte item pointers, then a slice of
 //! the heap payload:

@@ -1,4 +1,4 @@
-//! Byte-stream framing: the profile's 0xFF/0xFE stuffing (`specs/dttk-wire.md`
+//! Byte-stream framing: the profile's 0xFF/0xFE stuffing (`docs/specs/dttk-wire.md`
 //! section 5) and COBS as a selectable alternative.
 //!
 //! * [`Framing::Dttk`]: `0xFF | escaped message | 0xFF`, with 0xFF sent as

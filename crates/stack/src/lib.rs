@@ -1,5 +1,5 @@
 //! perfkit's reference transfer stack, speaking the dttk wire profile
-//! (`specs/dttk-wire.md`) byte for byte, instrumented at every stage.
+//! (`docs/specs/dttk-wire.md`) byte for byte, instrumented at every stage.
 //!
 //! # Layers
 //!
@@ -20,6 +20,8 @@
 //!   repeats, channel and a token-bucket throttle.
 //! * [`receiver`]: the push-based [`Receiver`] and the multi-channel [`Mux`].
 //! * [`io`]: [`Source`] and [`Sink`] traits; memory always, files under `std`.
+//! * [`device`]: the control protocol between a host and perfkit's firmware
+//!   (HELLO, CONFIG, the device's report), one codec for both sides.
 //! * [`stats`]: [`TransferStats`] printing the profile's
 //!   `T:.. blk:.. by:.. PPS:.. BPS:..` line, plus link counters.
 //!
@@ -134,6 +136,7 @@ macro_rules! stage {
 }
 
 pub mod buffer;
+pub mod device;
 pub mod error;
 pub mod framing;
 pub mod io;

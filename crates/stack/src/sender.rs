@@ -1,4 +1,4 @@
-//! The tick-driven sender (`specs/dttk-wire.md` section 4).
+//! The tick-driven sender (`docs/specs/dttk-wire.md` section 4).
 //!
 //! Each [`Sender::poll`] is one tick: it writes at most one link message into
 //! the caller's buffer. On tick `t` the sender sends META if

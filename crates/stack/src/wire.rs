@@ -1,4 +1,4 @@
-//! The dttk link message (`specs/dttk-wire.md` sections 1-3), smoltcp style.
+//! The dttk link message (`docs/specs/dttk-wire.md` sections 1-3), smoltcp style.
 //!
 //! ```text
 //! offset  size  field

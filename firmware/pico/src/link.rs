@@ -1,12 +1,10 @@
 //! UART0 as a dttk link: blocking framed writes, non-blocking reads, and the
-//! control-channel messages of the host protocol (crates/pico/src/proto.rs).
+//! control-channel messages of the host protocol (`perfkit_stack::device`).
 
+use perfkit_stack::device::{self, Message};
 use perfkit_stack::{wire, Framing};
 use rp2040_hal::pac::{self, interrupt};
 use rp2040_hal::uart::{Enabled, UartDevice, UartPeripheral, ValidUartPinout};
-
-/// Control channel of the host protocol (control bit | 0x7E).
-pub const CONTROL_CHANNEL: u8 = 0xFE;
 
 /// The UART plus what framed writes need.
 pub struct Link<D: UartDevice, P: ValidUartPinout<D>> {
@@ -76,9 +74,12 @@ impl<D: UartDevice, P: ValidUartPinout<D>> Link<D, P> {
     }
 
     /// Sends one control message of the host protocol.
-    pub fn send(&mut self, payload: &[u8]) {
-        let mut framed = [0u8; 2 + 2 * wire::MAX_MESSAGE];
-        self.send_control(payload, &mut framed);
+    pub fn send(&mut self, message: &Message<'_>) {
+        let mut payload = [0u8; device::MAX_MESSAGE];
+        if let Some(len) = message.encode(&mut payload) {
+            let mut framed = [0u8; 2 + 2 * wire::MAX_MESSAGE];
+            self.send_control(&payload[..len], &mut framed);
+        }
     }
 
     /// Sends one control message, leaving its framed bytes in `framed` and
@@ -87,7 +88,7 @@ impl<D: UartDevice, P: ValidUartPinout<D>> Link<D, P> {
         let mut msg = [0u8; wire::MAX_MESSAGE];
         let seq = self.seq;
         self.seq = self.seq.wrapping_add(1);
-        let n = wire::build(&mut msg, seq, CONTROL_CHANNEL, 0, payload.len(), |p| {
+        let n = wire::build(&mut msg, seq, device::CHANNEL, 0, payload.len(), |p| {
             p.copy_from_slice(payload);
             Ok(())
         })

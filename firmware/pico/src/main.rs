@@ -3,7 +3,7 @@
 //! cycles, and a report of the device-side statistics at the end.
 //!
 //! Protocol with the host (all dttk link messages; control messages on
-//! channel 0xFE, see `crates/pico/src/proto.rs`):
+//! channel 0xFE, codec and format in `perfkit_stack::device`):
 //!
 //! 1. after boot the firmware sends HELLO (clock rates, image size, receive
 //!    capacity) and waits for CONFIG;
@@ -24,12 +24,13 @@ mod link;
 mod report;
 
 use core::panic::PanicInfo;
+use perfkit_stack::device::{self, DeviceRole, Hello, Message, Summary};
 use perfkit_stack::{
     Deframer, Event, Framing, MemorySink, MemorySource, Poll, Receiver, Sender, SenderConfig, State,
 };
 use rp2040_hal::{self as hal, clocks::Clock, fugit::RateExtU32, pac, uart};
 
-use link::{Link, CONTROL_CHANNEL};
+use link::Link;
 use report::Report;
 
 #[link_section = ".boot2"]
@@ -49,38 +50,31 @@ const IDLE_AFTER_END: u64 = clock::CPU_HZ as u64 / 2;
 
 static mut RX_BUF: [u8; RX_CAPACITY] = [0; RX_CAPACITY];
 
-/// Control messages the host sends.
-mod kind {
-    pub const CONFIG: u8 = 0xC0;
-    pub const HELLO: u8 = 0xC1;
-    pub const READY: u8 = 0xC2;
-    pub const FINISH: u8 = 0xC7;
-}
-const VERSION: u8 = 1;
-
 /// CONFIG, decoded.
 #[derive(Clone, Copy)]
 struct Config {
-    role: u8,
+    role: DeviceRole,
     sender: SenderConfig,
 }
 
 fn parse_config(p: &[u8]) -> Option<Config> {
-    if p.len() != 15 || p[0] != kind::CONFIG || p[1] != VERSION || p[2] > 1 {
+    let Ok(Message::Config(c)) = Message::decode(p) else {
         return None;
-    }
-    let be16 = |i: usize| u16::from_be_bytes([p[i], p[i + 1]]);
+    };
     let sender = SenderConfig {
-        block_size: p[3],
-        start_meta: be16(4) as u32,
-        meta_every: be16(6) as u32,
-        repeats: p[8] as u32,
-        throttle_pps: be16(9) as u32,
+        block_size: c.blocksz,
+        start_meta: c.start_meta as u32,
+        meta_every: c.meta_every as u32,
+        repeats: c.repeats as u32,
+        throttle_pps: c.throttle_pps as u32,
         ..SenderConfig::default()
     };
-    // p[11..15] is the baud rate; the UART runs at BAUD (build time).
+    // c.baud is the host's; the UART runs at BAUD (build time).
     sender.validate().ok()?;
-    Some(Config { role: p[2], sender })
+    Some(Config {
+        role: c.role,
+        sender,
+    })
 }
 
 const BAUD: u32 = 115_200;
@@ -122,17 +116,15 @@ fn main() -> ! {
     let mut deframer: Deframer = Deframer::new(Framing::Dttk);
 
     loop {
-        let mut hello = [0u8; 18];
-        hello[0] = kind::HELLO;
-        hello[1] = VERSION;
-        hello[2..6].copy_from_slice(&clock::CPU_HZ.to_be_bytes());
-        hello[6..10].copy_from_slice(&clock::CPU_HZ.to_be_bytes());
-        hello[10..14].copy_from_slice(&(IMAGE.len() as u32).to_be_bytes());
-        hello[14..18].copy_from_slice(&(RX_CAPACITY as u32).to_be_bytes());
-        link.send(&hello);
+        link.send(&Message::Hello(Hello {
+            cpu_hz: clock::CPU_HZ,
+            tick_hz: clock::CPU_HZ,
+            image_len: IMAGE.len() as u32,
+            rx_capacity: RX_CAPACITY as u32,
+        }));
 
         let cfg = wait_config(&mut link, &mut deframer);
-        link.send(&[kind::READY]);
+        link.send(&Message::Ready);
         link.flush();
         let mut rep = Report::new();
         // The cost of one empty measurement (two clock reads, the site's
@@ -141,7 +133,7 @@ fn main() -> ! {
         for _ in 0..16 {
             perfkit::measure!("perfkit::empty", cortex_m::asm::nop());
         }
-        if cfg.role == 0 {
+        if cfg.role == DeviceRole::Sender {
             run_sender(&mut link, &cfg, &mut rep);
         } else {
             run_receiver(&mut link, &mut deframer, &cfg, &mut rep);
@@ -181,7 +173,7 @@ where
 /// The payload of a valid control-channel message of the host protocol.
 fn control_payload(frame: &[u8]) -> Option<&[u8]> {
     let packet = perfkit_stack::wire::Packet::new_checked(frame).ok()?;
-    if packet.chn() != CONTROL_CHANNEL || packet.verify_crc().is_err() {
+    if packet.chn() != device::CHANNEL || packet.verify_crc().is_err() {
         return None;
     }
     let payload = packet.payload();
@@ -199,14 +191,24 @@ where
     let mut tx = match Sender::new(source, cfg.sender) {
         Ok(tx) => tx,
         Err(_) => {
-            rep.summary(0, 4, 0, 0, 0, 0, 0, 0, [0; 32]);
+            rep.summary(Summary {
+                role: DeviceRole::Sender,
+                status: device::STATUS_ERROR,
+                start_ticks: 0,
+                end_ticks: 0,
+                blocks: 0,
+                bytes: 0,
+                buf_addr: 0,
+                buf_len: 0,
+                sha256: [0; 32],
+            });
             return;
         }
     };
     let mut msg = [0u8; perfkit_stack::wire::MAX_MESSAGE];
     let mut framed = [0u8; 2 + 2 * perfkit_stack::wire::MAX_MESSAGE];
     let start = clock::now();
-    let mut status = 0;
+    let mut status = device::STATUS_COMPLETE;
     let mut msg_cycles = CycleStats::default();
     loop {
         let t_msg = clock::now();
@@ -218,14 +220,14 @@ where
                     link.write_all(&framed[..m])
                 }
                 Err(_) => {
-                    status = 4;
+                    status = device::STATUS_ERROR;
                     break;
                 }
             },
             Ok(Poll::WaitUntil(t)) => clock::sleep_until_ns(t),
             Ok(Poll::Done) => break,
             Err(_) => {
-                status = 4;
+                status = device::STATUS_ERROR;
                 break;
             }
         }
@@ -239,17 +241,17 @@ where
     if meta.len() >= 37 {
         sha.copy_from_slice(&meta[5..37]);
     }
-    rep.summary(
-        0,
+    rep.summary(Summary {
+        role: DeviceRole::Sender,
         status,
-        start,
-        end,
-        stats.blocks as u32,
-        stats.bytes as u32,
-        0,
-        0,
-        sha,
-    );
+        start_ticks: start,
+        end_ticks: end,
+        blocks: stats.blocks as u32,
+        bytes: stats.bytes as u32,
+        buf_addr: 0,
+        buf_len: 0,
+        sha256: sha,
+    });
     rep.counter("messages", counters.messages as u32);
     rep.counter("metas", counters.metas as u32);
     rep.counter("throttled", counters.throttled as u32);
@@ -282,7 +284,7 @@ fn run_receiver<D, P>(
     let mut start: Option<u64> = None;
     let mut end_seen_at: Option<u64> = None;
     let mut last_rx = clock::now();
-    let mut status = 2;
+    let mut status = device::STATUS_INCOMPLETE;
     let mut msg_cycles = CycleStats::default();
     'run: loop {
         let n = link.read(&mut chunk);
@@ -301,8 +303,8 @@ fn run_receiver<D, P>(
         let now_ns = now * (1_000_000_000 / clock::CPU_HZ as u64);
         let mut bytes = &chunk[..n];
         while let Some(frame) = deframer.decode(&mut bytes) {
-            if frame.len() > 2 && frame[2] == CONTROL_CHANNEL {
-                if control_payload(frame) == Some(&[kind::FINISH][..]) {
+            if frame.len() > 2 && frame[2] == device::CHANNEL {
+                if control_payload(frame).map(Message::decode) == Some(Ok(Message::Finish)) {
                     break 'run;
                 }
                 continue;
@@ -313,15 +315,15 @@ fn run_receiver<D, P>(
             match ev {
                 Event::End { missing } if missing > 0 => end_seen_at = Some(now),
                 Event::Complete { .. } => {
-                    status = 0;
+                    status = device::STATUS_COMPLETE;
                     break 'run;
                 }
                 Event::Failed(f) => {
                     status = match f {
-                        perfkit_stack::Failure::ShaMismatch => 1,
+                        perfkit_stack::Failure::ShaMismatch => device::STATUS_SHA_MISMATCH,
                         perfkit_stack::Failure::TooManyBlocks { .. }
-                        | perfkit_stack::Failure::Sink(_) => 3,
-                        perfkit_stack::Failure::MetaConflict => 4,
+                        | perfkit_stack::Failure::Sink(_) => device::STATUS_TOO_LARGE,
+                        perfkit_stack::Failure::MetaConflict => device::STATUS_ERROR,
                     };
                     break 'run;
                 }
@@ -331,7 +333,7 @@ fn run_receiver<D, P>(
     }
     let end = clock::now();
     if rx.state() == State::Complete {
-        status = 0;
+        status = device::STATUS_COMPLETE;
     }
     let stats = *rx.stats();
     let c = *rx.counters();
@@ -341,17 +343,17 @@ fn run_receiver<D, P>(
         None => (0, [0; 32]),
     };
     let missing = rx.block_count().saturating_sub(rx.blocks_held());
-    rep.summary(
-        1,
+    rep.summary(Summary {
+        role: DeviceRole::Receiver,
         status,
-        start.unwrap_or(end),
-        end,
-        stats.blocks as u32,
-        stats.bytes as u32,
+        start_ticks: start.unwrap_or(end),
+        end_ticks: end,
+        blocks: stats.blocks as u32,
+        bytes: stats.bytes as u32,
         buf_addr,
-        size,
-        sha,
-    );
+        buf_len: size,
+        sha256: sha,
+    });
     rep.counter("messages", c.link.messages as u32);
     rep.counter("crc_errors", c.link.crc_errors as u32);
     rep.counter("bad_lengths", (c.link.bad_lengths + d.bad_lengths) as u32);

@@ -6,12 +6,11 @@ use std::path::Path;
 
 use anyhow::Context;
 use perfkit_report::model::{Integrity, Side, Stages};
-use perfkit_stack::{
-    Framing, MemorySource, Receiver, Sender, SenderConfig, State, TransferStats, VecSink,
-};
+use perfkit_stack::{Framing, MemorySource, Receiver, Sender, State, TransferStats, VecSink};
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::{sha256_hex, Config};
+use crate::integrity::sha256_hex;
+use crate::spec::TransferSpec;
 
 /// The receiver the harness uses: a growable memory sink, bitmap for the
 /// profile's 65,536 blocks.
@@ -19,31 +18,6 @@ pub type Rx = Receiver<VecSink>;
 
 /// Largest file a receiver accepts (the profile's limit with 249-byte blocks).
 pub const MAX_FILE: usize = 65536 * 249;
-
-/// Sender settings from a configuration.
-pub fn sender_config(cfg: &Config) -> anyhow::Result<SenderConfig> {
-    let c = SenderConfig {
-        block_size: cfg.int("block_size") as u8,
-        start_meta: cfg.int("start_meta") as u32,
-        meta_every: cfg.int("meta_every") as u32,
-        repeats: cfg.int("repeats") as u32,
-        channel: cfg.int("channel") as u8,
-        throttle_pps: cfg.float("throttle_pps").round() as u32,
-        throttle_burst: 1,
-        slowdown_ns_per_packet: cfg.int("slowdown_ns_per_packet"),
-    };
-    c.validate()
-        .map_err(|e| anyhow::anyhow!("sender settings: {e}"))?;
-    Ok(c)
-}
-
-/// The configured byte-stream framing.
-pub fn framing(cfg: &Config) -> Framing {
-    match cfg.str("framing") {
-        Some("cobs") => Framing::Cobs,
-        _ => Framing::Dttk,
-    }
-}
 
 /// The name a sender puts in META: the last component of `path`.
 pub fn file_name(path: &Path) -> Vec<u8> {
@@ -54,21 +28,17 @@ pub fn file_name(path: &Path) -> Vec<u8> {
 
 /// A sender over an in-memory copy of the input.
 pub fn sender<'a>(
-    cfg: &Config,
+    t: &TransferSpec,
     bytes: &'a [u8],
     name: &'a [u8],
 ) -> anyhow::Result<Sender<MemorySource<'a>>> {
-    Sender::new(MemorySource::new(bytes, name), sender_config(cfg)?)
+    Sender::new(MemorySource::new(bytes, name), t.sender_config()?)
         .map_err(|e| anyhow::anyhow!("cannot start the sender: {e}"))
 }
 
 /// A receiver on the configured channel with the configured framing.
-pub fn receiver(cfg: &Config) -> Rx {
-    Receiver::new(
-        cfg.int("channel") as u8,
-        VecSink::new(MAX_FILE),
-        framing(cfg),
-    )
+pub fn receiver(channel: u8, framing: Framing) -> Rx {
+    Receiver::new(channel, VecSink::new(MAX_FILE), framing)
 }
 
 /// A side's figures from the stack's stats (seconds from first to last message).

@@ -17,8 +17,20 @@ use super::Outcome;
 use crate::locate::Places;
 use crate::scenario::{Config, Scenario};
 
+/// The `heaps` kind.
+pub struct Heaps;
+
+impl super::Kind for Heaps {
+    fn name(&self) -> &'static str {
+        "heaps"
+    }
+    fn run(&self, ctx: &super::RunCtx<'_>) -> anyhow::Result<Outcome> {
+        run(ctx.scenario, ctx.config, ctx.cancel)
+    }
+}
+
 /// Runs one heaps configuration.
-pub fn run(s: &Scenario, cfg: &Config, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
+fn run(s: &Scenario, cfg: &Config, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
     let mode: Mode = cfg
         .str("mode")
         .unwrap_or("batch")

@@ -7,8 +7,10 @@ use anyhow::{bail, Context};
 use rand::RngCore;
 use rand::SeedableRng;
 
+use crate::integrity::sha256_hex;
 use crate::locate::Places;
-use crate::scenario::{sha256_hex, Config, Scenario};
+use crate::scenario::Scenario;
+use crate::spec::TransferSpec;
 
 /// The input of one run, in memory and on disk (child processes read the file).
 pub struct Input {
@@ -56,13 +58,13 @@ pub fn locate(s: &Scenario) -> anyhow::Result<PathBuf> {
 
 impl Input {
     /// Reads the scenario's input, or generates `input_size` seeded bytes.
-    pub fn prepare(s: &Scenario, cfg: &Config) -> anyhow::Result<Input> {
-        let size = cfg.int("input_size");
-        let block = cfg.int("block_size").max(1);
+    pub fn prepare(s: &Scenario, t: &TransferSpec) -> anyhow::Result<Input> {
+        let size = t.input_size;
+        let block = u64::from(t.block_size.max(1));
         let input = if size > 0 {
             let dir = tempfile::tempdir().context("cannot create a temporary folder")?;
             let path = dir.path().join(format!("input-{size}.bin"));
-            let bytes = generate(size as usize, cfg.int("seed"));
+            let bytes = generate(size as usize, t.seed);
             let mut f = std::fs::File::create(&path)?;
             f.write_all(&bytes)?;
             Input {

@@ -11,13 +11,13 @@ use std::sync::atomic::AtomicBool;
 use perfkit_report::model::{Integrity, LinkStats, Side, Stages, TimeBase};
 
 use crate::scenario::{Config, Scenario};
+use crate::spec::RunSpec;
 
 pub mod endpoint;
 pub mod heaps;
 mod input;
 pub use input::check_size;
 pub mod pico;
-pub mod stream;
 pub mod transfer;
 mod uart;
 mod yardstick;
@@ -43,12 +43,50 @@ pub struct Outcome {
     pub metrics: BTreeMap<String, f64>,
 }
 
+/// What a kind gets for one run: the scenario, the configuration (flat, as
+/// recorded), the same configuration typed, and the run's cancel flag.
+pub struct RunCtx<'a> {
+    /// The scenario file.
+    pub scenario: &'a Scenario,
+    /// The configuration's parameters as the record keeps them.
+    pub config: &'a Config,
+    /// The same, typed.
+    pub spec: &'a RunSpec,
+    /// Raised when the run must stop (Ctrl-C).
+    pub cancel: &'a AtomicBool,
+}
+
+/// A scenario kind: turns one configuration into one measured run.
+pub trait Kind: Sync {
+    /// The name a scenario's `kind` gives.
+    fn name(&self) -> &'static str;
+    /// Runs one configuration once.
+    fn run(&self, ctx: &RunCtx<'_>) -> anyhow::Result<Outcome>;
+}
+
+/// Every kind: a new one is a module here and one line in this list.
+pub static KINDS: &[&dyn Kind] = &[&transfer::Transfer, &heaps::Heaps, &pico::Pico];
+
 /// Runs one configuration once.
 pub fn run_one(s: &Scenario, cfg: &Config, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
-    match s.kind.as_str() {
-        "transfer" => transfer::run(s, cfg, cancel),
-        "heaps" => heaps::run(s, cfg, cancel),
-        "pico" => pico::run(s, cfg, cancel),
-        other => anyhow::bail!("unknown scenario kind `{other}`"),
+    let kind = KINDS
+        .iter()
+        .find(|k| k.name() == s.kind)
+        .ok_or_else(|| anyhow::anyhow!("unknown scenario kind `{}`", s.kind))?;
+    let spec = RunSpec::from_config(cfg)?;
+    kind.run(&RunCtx {
+        scenario: s,
+        config: cfg,
+        spec: &spec,
+        cancel,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_kind_the_parser_accepts_is_registered() {
+        let names: Vec<&str> = super::KINDS.iter().map(|k| k.name()).collect();
+        assert_eq!(names, crate::scenario::KINDS);
     }
 }

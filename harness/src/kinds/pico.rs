@@ -15,9 +15,27 @@ use perfkit_report::model::TimeBase;
 use super::Outcome;
 use crate::locate::Places;
 use crate::scenario::{Config, Scenario};
+use crate::spec::TransferSpec;
+
+/// The `pico` kind.
+pub struct Pico;
+
+impl super::Kind for Pico {
+    fn name(&self) -> &'static str {
+        "pico"
+    }
+    fn run(&self, ctx: &super::RunCtx<'_>) -> anyhow::Result<Outcome> {
+        run(ctx.scenario, ctx.config, &ctx.spec.transfer, ctx.cancel)
+    }
+}
 
 /// Runs one pico configuration.
-pub fn run(s: &Scenario, cfg: &Config, _cancel: &AtomicBool) -> anyhow::Result<Outcome> {
+fn run(
+    s: &Scenario,
+    cfg: &Config,
+    transfer: &TransferSpec,
+    _cancel: &AtomicBool,
+) -> anyhow::Result<Outcome> {
     let places = Places::for_scenario(&s.path);
     let setup = "run scripts/setup.d/40-firmware.sh, from the perfkit repository or with PERFKIT_ROOT set to it";
     let role = match cfg.str("role") {
@@ -50,7 +68,7 @@ pub fn run(s: &Scenario, cfg: &Config, _cancel: &AtomicBool) -> anyhow::Result<O
         setup,
     )?;
     // The same settings, validated the same way, as a host-side sender.
-    let sc = super::endpoint::sender_config(cfg)?;
+    let sc = transfer.sender_config()?;
     let pc = PicoRunConfig {
         target,
         role,
@@ -63,7 +81,7 @@ pub fn run(s: &Scenario, cfg: &Config, _cancel: &AtomicBool) -> anyhow::Result<O
         elf,
         input,
         output: None,
-        timeout_s: cfg.float("timeout_s"),
+        timeout_s: transfer.timeout_s,
     };
     let o = perfkit_pico::run(&pc).map_err(|e| anyhow!("{e}"))?;
     let mut link = o.link;

@@ -12,46 +12,63 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
+use perfkit_engine::{drive, Clock, Policy, RecvEnd, RxPump, TxPump, WallClock};
 use perfkit_link::faults::{FaultConfig, FaultStats, Faulty};
 use perfkit_link::{ByteLink, Loopback, PacketLink, PipeLink, ReadOutcome, SerialLink};
 use perfkit_report::model::{Integrity, LinkStats, Side, TimeBase};
-use perfkit_stack::{Deframer, Poll};
+use perfkit_stack::Deframer;
 
 use super::endpoint::{self, EndReport};
 use super::input::Input;
-use super::stream::{self, ns_since};
 use super::{uart, yardstick, Outcome};
-use crate::scenario::{sha256_hex, Config, Scenario};
+use crate::integrity::sha256_hex;
+use crate::scenario::Config;
+use crate::spec::{LinkSpec, PipeEnd, RunSpec, TransferSpec};
 
-/// Runs one transfer configuration.
-pub fn run(s: &Scenario, cfg: &Config, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
-    let input = Input::prepare(s, cfg)?;
-    match cfg.str("link").unwrap_or("loopback") {
-        "loopback" => loopback(cfg, &input, cancel),
-        "pipe" => pipe(cfg, &input, cancel),
-        "uart" => uart::run(s, cfg, &input),
-        "serial" => serial(cfg, &input, cancel),
-        other => bail!("unknown link kind `{other}`"),
+/// The `transfer` kind.
+pub struct Transfer;
+
+impl super::Kind for Transfer {
+    fn name(&self) -> &'static str {
+        "transfer"
+    }
+
+    fn run(&self, ctx: &super::RunCtx<'_>) -> anyhow::Result<Outcome> {
+        let spec = ctx.spec;
+        let t = &spec.transfer;
+        let input = Input::prepare(ctx.scenario, t)?;
+        match &spec.link {
+            LinkSpec::Loopback { mtu } => loopback(spec, *mtu, &input, ctx.cancel),
+            LinkSpec::Pipe {
+                sender, receiver, ..
+            } => pipe(ctx.config, spec, [sender, receiver], &input, ctx.cancel),
+            LinkSpec::Uart { .. } => uart::run(ctx.scenario, spec, &input),
+            LinkSpec::Serial {
+                baud,
+                bits_per_char,
+                devices,
+                chunk,
+            } => {
+                let (a, b) = match devices {
+                    Some((d, p)) => (
+                        SerialLink::open(d, *baud).with_context(|| format!("cannot open {d}"))?,
+                        SerialLink::open(p, *baud).with_context(|| format!("cannot open {p}"))?,
+                    ),
+                    None => SerialLink::pair().context("cannot make a pty pair")?,
+                };
+                let line = *baud as f64 / f64::from((*bits_per_char).max(1));
+                serial(t, (a, b), line, *chunk, &input, ctx.cancel)
+            }
+        }
     }
 }
 
 /// The seeded faults a configuration asks for, if any.
-pub fn faults(cfg: &Config) -> anyhow::Result<Option<FaultConfig>> {
-    let fc = FaultConfig {
-        seed: cfg.int("seed"),
-        bit_error_rate: cfg.float("bit_error_rate"),
-        byte_drop: cfg.float("byte_drop"),
-        byte_duplicate: cfg.float("byte_dup"),
-        packet_loss: cfg.float("packet_loss"),
-        packet_duplicate: cfg.float("packet_dup"),
-        reorder: cfg.float("reorder"),
-        ..FaultConfig::default()
-    };
-    fc.validate().map_err(|e| anyhow!("faults: {e}"))?;
-    Ok(fc.injects_any().then_some(fc))
+fn faults(spec: &RunSpec) -> Option<&FaultConfig> {
+    spec.faults.injects_any().then_some(&spec.faults)
 }
 
 fn fault_counters(f: &FaultStats, into: &mut BTreeMap<String, u64>) {
@@ -67,59 +84,36 @@ fn fault_counters(f: &FaultStats, into: &mut BTreeMap<String, u64>) {
     }
 }
 
-fn deadline(cfg: &Config) -> Duration {
-    Duration::from_secs_f64(cfg.float("timeout_s").max(0.001))
+/// The run's one cancel and deadline policy.
+fn policy<'a>(t: &TransferSpec, cancel: &'a AtomicBool) -> Policy<'a> {
+    Policy::seconds(t.timeout_s).cancel_on(cancel)
 }
 
-fn loopback(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
+fn loopback(
+    spec: &RunSpec,
+    mtu: usize,
+    input: &Input,
+    cancel: &AtomicBool,
+) -> anyhow::Result<Outcome> {
+    let t = &spec.transfer;
     let name = endpoint::file_name(&input.path);
-    let mut tx = endpoint::sender(cfg, &input.bytes, &name)?;
-    let mut rx = endpoint::receiver(cfg);
-    let mtu = cfg.int("mtu") as usize;
-    let fc = faults(cfg)?;
-    let mut link: Box<dyn LoopLink> = match &fc {
+    let mut tx = endpoint::sender(t, &input.bytes, &name)?;
+    let mut rx = endpoint::receiver(t.channel, t.framing());
+    let mut link: Box<dyn LoopLink> = match faults(spec) {
         Some(fc) => {
             Box::new(Faulty::new(Loopback::new(mtu), fc).map_err(|e| anyhow!("faults: {e}"))?)
         }
         None => Box::new(Loopback::new(mtu)),
     };
-    let deadline = deadline(cfg);
-    let mut msg = [0u8; 256];
-    let mut buf = vec![0u8; 1 << 16];
-    let t0 = Instant::now();
-    loop {
-        if cancel.load(std::sync::atomic::Ordering::Relaxed) {
-            bail!("interrupted");
-        }
-        if t0.elapsed() > deadline {
-            bail!("gave up after {:.1} s (timeout_s)", deadline.as_secs_f64());
-        }
-        // One packet end to end: sender, link, receiver. Its median is the
-        // figure least disturbed by a busy machine, so the CI gate judges it.
-        let packet = perfkit::span!("loopback::packet");
-        match tx
-            .poll(ns_since(t0), &mut msg)
-            .map_err(|e| anyhow!("sender: {e}"))?
-        {
-            Poll::Message(n) => link.send(&msg[..n]).with_context(|| {
-                format!("loopback: a {n}-byte message does not fit mtu = {mtu}")
-            })?,
-            Poll::WaitUntil(t) => {
-                drop(packet);
-                stream::sleep_until(t0, t);
-                continue;
-            }
-            Poll::Done => break,
-        }
-        while let Some(n) = link.recv(&mut buf, Duration::ZERO)? {
-            rx.on_message(&buf[..n], ns_since(t0));
-        }
-        drop(packet);
-    }
-    link.flush()?;
-    while let Some(n) = link.recv(&mut buf, Duration::ZERO)? {
-        rx.on_message(&buf[..n], ns_since(t0));
-    }
+    let clock = WallClock::start();
+    drive::exchange(
+        &clock,
+        &policy(t, cancel),
+        &mut TxPump::packets(&mut tx),
+        &mut RxPump::new(&mut rx),
+        &mut link,
+    )
+    .with_context(|| format!("loopback (mtu = {mtu})"))?;
     let stats = link.stats();
     let mut counters = BTreeMap::from([
         ("packets".to_owned(), stats.packets_out),
@@ -185,34 +179,32 @@ fn substitute(argv: &[String], cfg: &Config, input: &Path, output: &Path) -> Vec
         .collect()
 }
 
-/// `perfkit send` / `perfkit recv` flags for a configuration.
-fn wire_flags(cfg: &Config) -> Vec<String> {
-    let mut v = vec![
-        "--framing".to_owned(),
-        cfg.str("framing").unwrap_or("dttk").to_owned(),
-        "--channel".to_owned(),
-        cfg.int("channel").to_string(),
-        "--timeout-s".to_owned(),
-        cfg.float("timeout_s").to_string(),
-    ];
-    v.push("--quiet".to_owned());
-    v
+/// `perfkit send` / `perfkit recv` flags for a transfer.
+fn wire_flags(t: &TransferSpec) -> Vec<String> {
+    [
+        ("--framing", t.framing.name().to_owned()),
+        ("--channel", t.channel.to_string()),
+        ("--timeout-s", t.timeout_s.to_string()),
+    ]
+    .into_iter()
+    .flat_map(|(flag, v)| [flag.to_owned(), v])
+    .chain(["--quiet".to_owned()])
+    .collect()
 }
 
-fn sender_flags(cfg: &Config) -> Vec<String> {
-    let mut v = wire_flags(cfg);
-    for (flag, key) in [
-        ("--block-size", "block_size"),
-        ("--start-meta", "start_meta"),
-        ("--meta-every", "meta_every"),
-        ("--repeats", "repeats"),
-        ("--slowdown-ns", "slowdown_ns_per_packet"),
+fn sender_flags(t: &TransferSpec) -> Vec<String> {
+    let mut v = wire_flags(t);
+    for (flag, value) in [
+        ("--block-size", t.block_size.to_string()),
+        ("--start-meta", t.start_meta.to_string()),
+        ("--meta-every", t.meta_every.to_string()),
+        ("--repeats", t.repeats.to_string()),
+        ("--slowdown-ns", t.slowdown_ns_per_packet.to_string()),
+        ("--throttle-pps", t.throttle_pps.to_string()),
     ] {
         v.push(flag.to_owned());
-        v.push(cfg.int(key).to_string());
+        v.push(value);
     }
-    v.push("--throttle-pps".to_owned());
-    v.push(cfg.float("throttle_pps").to_string());
     v
 }
 
@@ -227,13 +219,20 @@ struct End {
     external: bool,
 }
 
-fn pipe(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
+fn pipe(
+    cfg: &Config,
+    spec: &RunSpec,
+    [sender, receiver]: [&PipeEnd; 2],
+    input: &Input,
+    cancel: &AtomicBool,
+) -> anyhow::Result<Outcome> {
+    let t = &spec.transfer;
     let dir = tempfile::tempdir()?;
     let output = dir.path().join("received.bin");
     let exe = perfkit_exe()?;
-    let make_end = |role: &str, ext: Option<Vec<String>>| -> anyhow::Result<End> {
-        if let Some(argv) = ext {
-            let argv = substitute(&argv, cfg, &input.path, &output);
+    let make_end = |role: &str, end: &PipeEnd| -> anyhow::Result<End> {
+        if let PipeEnd::Command(argv) = end {
+            let argv = substitute(argv, cfg, &input.path, &output);
             let mut cmd = Command::new(&argv[0]);
             cmd.args(&argv[1..]);
             return Ok(End {
@@ -246,9 +245,9 @@ fn pipe(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Outc
         let mut cmd = Command::new(&exe);
         cmd.arg(role);
         if role == "send" {
-            cmd.arg(&input.path).args(sender_flags(cfg));
+            cmd.arg(&input.path).args(sender_flags(t));
         } else {
-            cmd.arg(&output).args(wire_flags(cfg));
+            cmd.arg(&output).args(wire_flags(t));
         }
         cmd.arg("--stats-json").arg(&report);
         Ok(End {
@@ -257,22 +256,22 @@ fn pipe(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Outc
             external: false,
         })
     };
-    let mut tx_end = make_end("send", cfg.list("sender_cmd"))?;
-    let mut rx_end = make_end("recv", cfg.list("receiver_cmd"))?;
+    let mut tx_end = make_end("send", sender)?;
+    let mut rx_end = make_end("recv", receiver)?;
     tx_end.cmd.stderr(Stdio::inherit());
     rx_end.cmd.stderr(Stdio::inherit());
-    let fc = faults(cfg)?;
+    let fc = faults(spec);
     let relay = fc.is_some() || tx_end.external || rx_end.external;
-    let deadline = deadline(cfg);
-    let t0 = Instant::now();
+    let policy = policy(t, cancel);
+    let clock = WallClock::start();
 
     let mut counters = BTreeMap::new();
     let mut tap: Option<Tap> = None;
     let (tx_status, rx_status) = if !relay {
         // Sender's stdout is the receiver's stdin: nothing in between.
         let (mut a, mut b) = perfkit_link::spawn_pipeline(tx_end.cmd, rx_end.cmd)?;
-        let sa = wait_child(&mut a, t0, deadline, cancel)?;
-        let sb = wait_child(&mut b, t0, deadline, cancel)?;
+        let sa = wait_child(&mut a, &clock, &policy)?;
+        let sb = wait_child(&mut b, &clock, &policy)?;
         (sa, sb)
     } else {
         tx_end.cmd.stdout(Stdio::piped());
@@ -281,17 +280,17 @@ fn pipe(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Outc
         let mut b = rx_end.cmd.spawn().context("cannot start the receiver")?;
         let from = PipeLink::from_child_pipes(None, a.stdout.take());
         let to = PipeLink::from_child_pipes(b.stdin.take(), None);
-        let mut watch = Tap::new(endpoint::framing(cfg), cfg.int("channel") as u8);
-        let fstats = relay_bytes(from, to, fc.as_ref(), &mut watch, t0, deadline, cancel)?;
+        let mut watch = Tap::new(t.framing(), t.channel);
+        let fstats = relay_bytes(from, to, fc, &mut watch, &clock, &policy)?;
         if let Some(f) = fstats {
             fault_counters(&f, &mut counters);
         }
         tap = Some(watch);
-        let sa = wait_child(&mut a, t0, deadline, cancel)?;
-        let sb = wait_child(&mut b, t0, deadline, cancel)?;
+        let sa = wait_child(&mut a, &clock, &policy)?;
+        let sb = wait_child(&mut b, &clock, &policy)?;
         (sa, sb)
     };
-    let rx_wall = t0.elapsed().as_secs_f64();
+    let rx_wall = clock.now_ns() as f64 / 1e9;
     if !tx_status.success() && !tx_end.external {
         bail!("perfkit send failed ({tx_status})");
     }
@@ -316,14 +315,14 @@ fn pipe(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Outc
             }
             (r.side, r.integrity.unwrap_or_default())
         }
-        None => external_rx(&output, input, cfg, rx_wall, rx_status.success()),
+        None => external_rx(&output, input, t, rx_wall, rx_status.success()),
     };
     if let Some(t) = &tap {
         wire_bytes = wire_bytes.max(t.wire_bytes);
         counters.insert("tap.frames".into(), t.frames);
     }
     let mut metrics = BTreeMap::new();
-    if cfg.values.get("compare_cat").and_then(|v| v.as_bool()) == Some(true) {
+    if t.compare_cat {
         let secs = yardstick::cat_through_pipe(&input.path)?;
         let cat = input.bytes.len() as f64 / secs / 1e6;
         metrics.insert("cat_mb_s".into(), cat);
@@ -350,21 +349,17 @@ fn pipe(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Outc
 
 fn wait_child(
     child: &mut std::process::Child,
-    t0: Instant,
-    deadline: Duration,
-    cancel: &AtomicBool,
+    clock: &dyn Clock,
+    policy: &Policy<'_>,
 ) -> anyhow::Result<std::process::ExitStatus> {
     loop {
         if let Some(st) = child.try_wait()? {
             return Ok(st);
         }
-        if cancel.load(std::sync::atomic::Ordering::Relaxed) || t0.elapsed() > deadline {
+        if let Err(stop) = policy.check(clock.now_ns()) {
             let _ = child.kill();
             let _ = child.wait();
-            bail!(
-                "child did not finish within {:.1} s (timeout_s) or the run was interrupted",
-                deadline.as_secs_f64()
-            );
+            bail!("waiting for a child: {stop}");
         }
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -378,9 +373,8 @@ fn relay_bytes(
     to: PipeLink,
     fc: Option<&FaultConfig>,
     tap: &mut Tap,
-    t0: Instant,
-    deadline: Duration,
-    cancel: &AtomicBool,
+    clock: &dyn Clock,
+    policy: &Policy<'_>,
 ) -> anyhow::Result<Option<FaultStats>> {
     let mut to: Box<dyn RelayOut> = match fc {
         Some(fc) => Box::new(Faulty::new(to, fc).map_err(|e| anyhow!("faults: {e}"))?),
@@ -388,12 +382,12 @@ fn relay_bytes(
     };
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        if cancel.load(std::sync::atomic::Ordering::Relaxed) || t0.elapsed() > deadline {
-            bail!("relay stopped: interrupted or past timeout_s");
+        if let Err(stop) = policy.check(clock.now_ns()) {
+            bail!("relay: {stop}");
         }
-        match from.read(&mut buf, Duration::from_millis(50))? {
+        match from.read(&mut buf, drive::POLL)? {
             ReadOutcome::Data(n) => {
-                tap.feed(&buf[..n], ns_since(t0));
+                tap.feed(&buf[..n], clock.now_ns());
                 // A receiver that exits early closes the pipe; what it got is what counts.
                 if to.write(&buf[..n]).is_err() {
                     break;
@@ -466,12 +460,12 @@ impl Tap {
 fn external_rx(
     output: &Path,
     input: &Input,
-    cfg: &Config,
+    t: &TransferSpec,
     wall: f64,
     ok: bool,
 ) -> (Side, Integrity) {
     let data = std::fs::read(output).unwrap_or_default();
-    let block = cfg.int("block_size").max(1);
+    let block = u64::from(t.block_size.max(1));
     let blocks = (data.len() as u64).div_ceil(block);
     let sha = if data.is_empty() {
         String::new()
@@ -488,41 +482,37 @@ fn external_rx(
     (side, integrity)
 }
 
-fn serial(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
-    let baud = cfg.int("baud") as u32;
-    let (mut a, mut b) = match (cfg.str("device"), cfg.str("peer_device")) {
-        (Some(d), Some(p)) => (
-            SerialLink::open(d, baud).with_context(|| format!("cannot open {d}"))?,
-            SerialLink::open(p, baud).with_context(|| format!("cannot open {p}"))?,
-        ),
-        _ => SerialLink::pair().context("cannot make a pty pair")?,
-    };
+/// Both ends over two serial devices joined by a cable or a pty pair;
+/// `line` is the line's capacity in characters per second.
+fn serial(
+    t: &TransferSpec,
+    (mut a, mut b): (SerialLink, SerialLink),
+    line: f64,
+    chunk: usize,
+    input: &Input,
+    cancel: &AtomicBool,
+) -> anyhow::Result<Outcome> {
     let name = endpoint::file_name(&input.path);
-    let framing = endpoint::framing(cfg);
-    let deadline = deadline(cfg);
-    let chunk = cfg.int("chunk") as usize;
-    let mut rx = endpoint::receiver(cfg);
-    let t0 = Instant::now();
-    let (tx_result, rx_result) = std::thread::scope(|scope| {
-        let sender = scope.spawn(|| -> anyhow::Result<(Side, u64)> {
-            let mut tx = endpoint::sender(cfg, &input.bytes, &name)?;
-            let wire = stream::send(&mut tx, &mut a, framing, t0, deadline, cancel)?;
-            Ok((endpoint::side(tx.stats()), wire))
-        });
-        let idle = Duration::from_secs(2);
-        let got = stream::recv(&mut rx, &mut b, chunk, t0, idle, deadline, cancel);
-        let sent = sender
-            .join()
-            .unwrap_or_else(|_| Err(anyhow!("the sender thread panicked")));
-        (sent, got)
-    });
-    let (tx_side, wire) = tx_result?;
-    let (end, _read) = rx_result?;
+    let framing = t.framing();
+    let mut tx = endpoint::sender(t, &input.bytes, &name)?;
+    let mut rx = endpoint::receiver(t.channel, t.framing());
+    let (sent, got) = drive::duplex(
+        &WallClock::start(),
+        &policy(t, cancel),
+        &mut TxPump::framed(&mut tx, framing),
+        &mut a,
+        &mut RxPump::new(&mut rx),
+        &mut b,
+        chunk,
+        Duration::from_secs(2),
+    );
+    let wire = sent?;
+    let (end, _read) = got?;
+    let tx_side = endpoint::side(tx.stats());
     let mut rx_side = endpoint::side(rx.stats());
     rx_side.errors = endpoint::rx_errors(&rx);
     let seconds = tx_side.seconds.max(rx_side.seconds);
-    let utilisation = (seconds > 0.0)
-        .then(|| wire as f64 / (baud as f64 / cfg.int("bits_per_char").max(1) as f64 * seconds));
+    let utilisation = (seconds > 0.0).then(|| wire as f64 / (line * seconds));
     Ok(Outcome {
         time_base: TimeBase::Real,
         tx: tx_side,
@@ -531,10 +521,7 @@ fn serial(cfg: &Config, input: &Input, cancel: &AtomicBool) -> anyhow::Result<Ou
         link: LinkStats {
             wire_bytes: wire,
             utilisation,
-            counters: BTreeMap::from([(
-                "ended_idle".to_owned(),
-                (end == stream::RecvEnd::Idle) as u64,
-            )]),
+            counters: BTreeMap::from([("ended_idle".to_owned(), (end == RecvEnd::Idle) as u64)]),
         },
         ..Default::default()
     })

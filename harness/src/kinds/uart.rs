@@ -7,67 +7,18 @@
 use std::collections::BTreeMap;
 
 use anyhow::{anyhow, Context};
-use perfkit_link::sim::{self, SenderStep, SimConfig, SimReceiver, SimSender};
+use perfkit_engine::{RxPump, TxPump};
+use perfkit_link::sim::SimConfig;
 use perfkit_link::DeviceProfile;
 use perfkit_report::model::{LinkStats, Side, TimeBase};
-use perfkit_stack::{Event, Framing, MemorySource, Poll, Sender, State};
 
-use super::endpoint::{self, Rx};
+use super::endpoint;
 use super::input::Input;
 use super::Outcome;
-use crate::scenario::{Config, Scenario};
+use crate::scenario::Scenario;
+use crate::spec::{LinkSpec, RunSpec};
 
-struct SimTx<'a> {
-    tx: Sender<MemorySource<'a>>,
-    framing: Framing,
-    msg: [u8; 256],
-    framed: Vec<u8>,
-    error: Option<String>,
-}
-
-impl SimSender for SimTx<'_> {
-    fn poll(&mut self, now_ns: u64) -> SenderStep<'_> {
-        match self.tx.poll(now_ns, &mut self.msg) {
-            Ok(Poll::Message(n)) => match self.framing.encode(&self.msg[..n], &mut self.framed) {
-                Ok(m) => SenderStep::Frame(&self.framed[..m]),
-                Err(e) => {
-                    self.error = Some(format!("framing: {e}"));
-                    SenderStep::Done
-                }
-            },
-            Ok(Poll::WaitUntil(t)) => SenderStep::WaitUntil(t),
-            Ok(Poll::Done) => SenderStep::Done,
-            Err(e) => {
-                self.error = Some(format!("sender: {e}"));
-                SenderStep::Done
-            }
-        }
-    }
-}
-
-struct SimRx<'r> {
-    rx: &'r mut Rx,
-}
-
-impl SimReceiver for SimRx<'_> {
-    fn on_bytes(&mut self, now_ns: u64, bytes: &[u8]) -> u32 {
-        // Every frame the deframer completes yields one event: that is one
-        // message the device spends its per-message cost on.
-        let mut messages = 0;
-        self.rx
-            .on_bytes(bytes, now_ns, &mut |_ev: Event| messages += 1);
-        messages
-    }
-    fn finished(&self) -> bool {
-        matches!(self.rx.state(), State::Complete | State::Failed)
-    }
-}
-
-fn profile(s: &Scenario, cfg: &Config, key: &str) -> anyhow::Result<DeviceProfile> {
-    let name = cfg
-        .str(key)
-        .or_else(|| cfg.str("profile"))
-        .unwrap_or("host");
+fn profile(s: &Scenario, name: &str, key: &str) -> anyhow::Result<DeviceProfile> {
     // A name in fixtures/profiles/, then a path as given or beside the scenario.
     DeviceProfile::resolve(name)
         .or_else(
@@ -80,39 +31,42 @@ fn profile(s: &Scenario, cfg: &Config, key: &str) -> anyhow::Result<DeviceProfil
 }
 
 /// Runs one uart configuration.
-pub fn run(s: &Scenario, cfg: &Config, input: &Input) -> anyhow::Result<Outcome> {
-    let tx_profile = profile(s, cfg, "tx_profile")?;
-    let rx_profile = profile(s, cfg, "rx_profile")?;
-    let baud = cfg.int("baud") as u32;
-    let bits = cfg.int("bits_per_char") as u32;
-    let mut sc = SimConfig::from_profiles(baud, bits, &tx_profile, &rx_profile);
+pub fn run(s: &Scenario, spec: &RunSpec, input: &Input) -> anyhow::Result<Outcome> {
+    let LinkSpec::Uart {
+        baud,
+        bits_per_char,
+        rx_buffer,
+        tx_buffer,
+        tx_profile,
+        rx_profile,
+    } = &spec.link
+    else {
+        anyhow::bail!("the uart runner was given another link");
+    };
+    let t = &spec.transfer;
+    let tx_profile = profile(s, tx_profile, "tx_profile")?;
+    let rx_profile = profile(s, rx_profile, "rx_profile")?;
+    let mut sc = SimConfig::from_profiles(*baud, *bits_per_char, &tx_profile, &rx_profile);
     // Scenario values override the profiles' buffers.
-    if let Some(n) = cfg.values.get("rx_buffer").and_then(|v| v.as_u64()) {
-        sc.uart.rx_buffer = n as usize;
+    if let Some(n) = *rx_buffer {
+        sc.uart.rx_buffer = n;
     }
-    if let Some(n) = cfg.values.get("tx_buffer").and_then(|v| v.as_u64()) {
-        sc.uart.tx_buffer = n as usize;
+    if let Some(n) = *tx_buffer {
+        sc.uart.tx_buffer = n;
     }
-    sc.time_cap_ns = (cfg.float("timeout_s") * 1e9) as u64;
+    sc.time_cap_ns = (t.timeout_s * 1e9) as u64;
 
     let name = endpoint::file_name(&input.path);
-    let framing = endpoint::framing(cfg);
-    let mut tx = SimTx {
-        tx: endpoint::sender(cfg, &input.bytes, &name)?,
-        framing,
-        msg: [0; 256],
-        framed: vec![0; framing.max_encoded_len(256)],
-        error: None,
-    };
-    let mut rx = endpoint::receiver(cfg);
-    let report = {
-        let mut srx = SimRx { rx: &mut rx };
-        sim::run(&sc, &mut tx, &mut srx).context("uart model")?
-    };
-    if let Some(e) = tx.error {
-        return Err(anyhow!(e));
-    }
-    let stats = tx.tx.stats();
+    let framing = t.framing();
+    let mut tx = endpoint::sender(t, &input.bytes, &name)?;
+    let mut rx = endpoint::receiver(t.channel, t.framing());
+    let report = perfkit_engine::simulate(
+        &sc,
+        &mut TxPump::framed(&mut tx, framing),
+        &mut RxPump::new(&mut rx),
+    )
+    .context("uart model")?;
+    let stats = tx.stats();
     let tx_side = Side::new(
         report.sender.span_ns() as f64 / 1e9,
         stats.blocks,

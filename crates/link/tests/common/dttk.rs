@@ -1,5 +1,5 @@
 //! A small stand-in for the transfer stack, written from the dttk wire spec
-//! (`specs/dttk-wire.md`), for driving the simulation in this crate's tests
+//! (`docs/specs/dttk-wire.md`), for driving the simulation in this crate's tests
 //! and benches without depending on `perfkit-stack`: the real message
 //! layout, CRC, byte-stream framing and sender schedule, so frame sizes and
 //! escapes are those of a real transfer.

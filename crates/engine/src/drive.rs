@@ -1,0 +1,245 @@
+//! Drivers: the loops that move a transfer through real or virtual links.
+//! Each checks the [`Policy`] once per poll and reads only the injected
+//! [`Clock`].
+//!
+//! - [`send`] / [`receive`]: one end over a byte link (a pipe to another
+//!   process, a serial device), each on its own thread or process.
+//! - [`exchange`]: both ends on one thread over a packet link (loopback).
+//! - [`interleave`]: both ends on one thread over one byte link object that
+//!   carries the stream from its write side to its read side (the byte
+//!   loopback, the virtual-time UART).
+//! - [`duplex`]: both ends over two byte links, the sender on a second thread.
+//! - [`simulate`](crate::simulate): both ends as two devices in virtual
+//!   time over the UART model, each charged its device's CPU costs.
+
+use std::time::Duration;
+
+use perfkit_link::{ByteLink, PacketLink, ReadOutcome};
+use perfkit_stack::{Sink, Source};
+
+use crate::{Clock, Error, Next, Policy, RecvEnd, RxPump, TxPump};
+
+/// How long one read may wait: the longest a raised cancel flag or a passed
+/// deadline goes unnoticed.
+pub const POLL: Duration = Duration::from_millis(50);
+
+/// Framed messages are gathered into writes of up to this many bytes: a
+/// write per 57-byte frame would measure system calls, not the stack.
+pub const BATCH: usize = 1 << 16;
+
+/// Runs the sender to END over a byte link. Returns the bytes written.
+pub fn send<S: Source>(
+    clock: &dyn Clock,
+    policy: &Policy<'_>,
+    tx: &mut TxPump<'_, S>,
+    link: &mut dyn ByteLink,
+) -> Result<u64, Error> {
+    let mut out: Vec<u8> = Vec::with_capacity(BATCH);
+    let mut wire = 0u64;
+    loop {
+        policy.check(clock.now_ns())?;
+        match tx.poll(clock.now_ns())? {
+            Next::Send(frame) => {
+                out.extend_from_slice(frame);
+                if out.len() >= BATCH - 600 {
+                    wire += write_out(link, &mut out)?;
+                }
+            }
+            Next::WaitUntil(t) => {
+                // Throttled: what is framed goes out now, then wait for the slot.
+                if !out.is_empty() {
+                    wire += write_out(link, &mut out)?;
+                    link.flush()?;
+                }
+                wait(clock, t);
+            }
+            Next::Done => break,
+        }
+    }
+    if !out.is_empty() {
+        wire += write_out(link, &mut out)?;
+    }
+    link.flush()?;
+    Ok(wire)
+}
+
+/// Waits for a throttle slot, at most one [`POLL`] at a time, so the policy
+/// is checked again before a long wait ends.
+fn wait(clock: &dyn Clock, t_ns: u64) {
+    let poll = POLL.as_nanos() as u64;
+    clock.wait_until_ns(t_ns.min(clock.now_ns().saturating_add(poll)));
+}
+
+fn write_out(link: &mut dyn ByteLink, out: &mut Vec<u8>) -> Result<u64, Error> {
+    perfkit::measure!("engine::write", bytes = out.len(), link.write(out))?;
+    let n = out.len() as u64;
+    out.clear();
+    Ok(n)
+}
+
+/// Feeds the receiver from a byte link until the transfer ends, the link
+/// closes, or nothing arrives for `idle` once bytes have flowed. Returns how
+/// it ended and the bytes read.
+pub fn receive<K: Sink, const B: usize>(
+    clock: &dyn Clock,
+    policy: &Policy<'_>,
+    rx: &mut RxPump<'_, K, B>,
+    link: &mut dyn ByteLink,
+    chunk: usize,
+    idle: Duration,
+) -> Result<(RecvEnd, u64), Error> {
+    let mut reader = Reader::new(clock, chunk, idle);
+    loop {
+        policy.check(clock.now_ns())?;
+        let may_idle = reader.read > 0;
+        if let Some(end) = reader.step(clock, rx, link, POLL, may_idle)? {
+            return Ok((end, reader.read));
+        }
+    }
+}
+
+/// The receiving half of a driver: one read fed to the receiver, and the
+/// idle rule.
+struct Reader {
+    buf: Vec<u8>,
+    idle_ns: u64,
+    last_data: u64,
+    /// Bytes read so far.
+    read: u64,
+}
+
+impl Reader {
+    fn new(clock: &dyn Clock, chunk: usize, idle: Duration) -> Self {
+        Reader {
+            buf: vec![0u8; chunk.max(1)],
+            idle_ns: u64::try_from(idle.as_nanos()).unwrap_or(u64::MAX),
+            last_data: clock.now_ns(),
+            read: 0,
+        }
+    }
+
+    /// Reads once, waiting at most `wait`; `Some` when the transfer ended.
+    /// Silence longer than the idle time ends it only when `may_idle`.
+    fn step<K: Sink, const B: usize>(
+        &mut self,
+        clock: &dyn Clock,
+        rx: &mut RxPump<'_, K, B>,
+        link: &mut dyn ByteLink,
+        wait: Duration,
+        may_idle: bool,
+    ) -> Result<Option<RecvEnd>, Error> {
+        match link.read(&mut self.buf, wait)? {
+            ReadOutcome::Data(n) => {
+                self.read += n as u64;
+                self.last_data = clock.now_ns();
+                rx.on_bytes(&self.buf[..n], self.last_data);
+                Ok(rx.ended())
+            }
+            ReadOutcome::Timeout => {
+                let silent = clock.now_ns().saturating_sub(self.last_data) > self.idle_ns;
+                Ok((may_idle && silent).then_some(RecvEnd::Idle))
+            }
+            ReadOutcome::Eof => Ok(Some(rx.on_eof())),
+        }
+    }
+}
+
+/// Both ends on one thread over a packet link: one message out, then
+/// everything that has arrived in. Each packet's whole trip is measured as
+/// `loopback::packet`, the figure a busy machine disturbs least.
+pub fn exchange<S: Source, K: Sink, const B: usize>(
+    clock: &dyn Clock,
+    policy: &Policy<'_>,
+    tx: &mut TxPump<'_, S>,
+    rx: &mut RxPump<'_, K, B>,
+    link: &mut dyn PacketLink,
+) -> Result<(), Error> {
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        policy.check(clock.now_ns())?;
+        let packet = perfkit::span!("loopback::packet");
+        match tx.poll(clock.now_ns())? {
+            Next::Send(msg) => link.send(msg)?,
+            Next::WaitUntil(t) => {
+                drop(packet);
+                wait(clock, t);
+                continue;
+            }
+            Next::Done => break,
+        }
+        while let Some(n) = link.recv(&mut buf, Duration::ZERO)? {
+            rx.on_message(&buf[..n], clock.now_ns());
+        }
+        drop(packet);
+    }
+    link.flush()?;
+    while let Some(n) = link.recv(&mut buf, Duration::ZERO)? {
+        rx.on_message(&buf[..n], clock.now_ns());
+    }
+    Ok(())
+}
+
+/// Both ends on one thread over one byte link object: a frame in, then what
+/// has arrived out. Once the sender is done, nothing arriving for `idle`
+/// ends the run as [`RecvEnd::Idle`]. Returns how it ended and the bytes
+/// written.
+pub fn interleave<S: Source, K: Sink, const B: usize>(
+    clock: &dyn Clock,
+    policy: &Policy<'_>,
+    tx: &mut TxPump<'_, S>,
+    rx: &mut RxPump<'_, K, B>,
+    link: &mut dyn ByteLink,
+    chunk: usize,
+    idle: Duration,
+) -> Result<(RecvEnd, u64), Error> {
+    let mut reader = Reader::new(clock, chunk, idle);
+    let mut wire = 0u64;
+    let mut tx_done = false;
+    loop {
+        policy.check(clock.now_ns())?;
+        if !tx_done {
+            match tx.poll(clock.now_ns())? {
+                Next::Send(frame) => {
+                    link.write(frame)?;
+                    wire += frame.len() as u64;
+                }
+                Next::WaitUntil(t) => wait(clock, t),
+                Next::Done => {
+                    link.flush()?;
+                    tx_done = true;
+                }
+            }
+        }
+        let patience = if tx_done { POLL } else { Duration::ZERO };
+        if let Some(end) = reader.step(clock, rx, link, patience, tx_done)? {
+            return Ok((end, wire));
+        }
+    }
+}
+
+/// What [`duplex`] returns: each end's result, the sender's first.
+pub type DuplexResult = (Result<u64, Error>, Result<(RecvEnd, u64), Error>);
+
+/// Both ends over two byte links joined outside this process (a pty pair,
+/// two serial devices, a pipe): the sender on a second thread, the receiver
+/// on this one, one clock and one policy.
+#[allow(clippy::too_many_arguments)]
+pub fn duplex<S: Source + Send, K: Sink, const B: usize>(
+    clock: &(dyn Clock + Sync),
+    policy: &Policy<'_>,
+    tx: &mut TxPump<'_, S>,
+    tx_link: &mut (dyn ByteLink + Send),
+    rx: &mut RxPump<'_, K, B>,
+    rx_link: &mut dyn ByteLink,
+    chunk: usize,
+    idle: Duration,
+) -> DuplexResult {
+    std::thread::scope(|scope| {
+        let sender = scope.spawn(|| send(clock, policy, tx, tx_link));
+        let got = receive(clock, policy, rx, rx_link, chunk, idle);
+        let sent = sender
+            .join()
+            .unwrap_or(Err(Error::Panicked("the sender thread")));
+        (sent, got)
+    })
+}

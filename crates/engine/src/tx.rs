@@ -1,0 +1,85 @@
+//! The sending half: the stack's [`Sender`], and framing for byte links.
+
+use perfkit_stack::{Framing, Poll, Sender, Source};
+
+/// Largest message the sender produces.
+const MESSAGE: usize = 256;
+/// Room for one framed message under either framing.
+const FRAMED: usize = Framing::Dttk.max_encoded_len(MESSAGE);
+const _: () = assert!(Framing::Cobs.max_encoded_len(MESSAGE) <= FRAMED);
+
+/// What the sender does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next<'a> {
+    /// Put these bytes on the link: one framed message for a byte link,
+    /// one bare message for a packet link.
+    Send(&'a [u8]),
+    /// Nothing to send before this time (ns on the run's clock): throttled.
+    WaitUntil(u64),
+    /// END has been sent.
+    Done,
+}
+
+/// A sender, and the framing its link needs (none for packet links, which
+/// keep message boundaries themselves).
+///
+/// No allocation and no clock: [`poll`](Self::poll) takes the time, so the
+/// same pump runs in real time, in virtual time and in firmware.
+pub struct TxPump<'s, S> {
+    sender: &'s mut Sender<S>,
+    framing: Option<Framing>,
+    msg: [u8; MESSAGE],
+    framed: [u8; FRAMED],
+}
+
+impl<'s, S: Source> TxPump<'s, S> {
+    /// A pump for a byte link: every message is framed with `framing`.
+    pub fn framed(sender: &'s mut Sender<S>, framing: Framing) -> Self {
+        Self::new(sender, Some(framing))
+    }
+
+    /// A pump for a packet link: one bare message per packet.
+    pub fn packets(sender: &'s mut Sender<S>) -> Self {
+        Self::new(sender, None)
+    }
+
+    fn new(sender: &'s mut Sender<S>, framing: Option<Framing>) -> Self {
+        TxPump {
+            sender,
+            framing,
+            msg: [0; MESSAGE],
+            framed: [0; FRAMED],
+        }
+    }
+
+    /// The framing on the link (`None` for packets).
+    pub fn framing(&self) -> Option<Framing> {
+        self.framing
+    }
+
+    /// The sender, for its stats and counters.
+    pub fn sender(&self) -> &Sender<S> {
+        self.sender
+    }
+
+    /// One step at `now_ns`.
+    pub fn poll(&mut self, now_ns: u64) -> Result<Next<'_>, crate::Error> {
+        match self
+            .sender
+            .poll(now_ns, &mut self.msg)
+            .map_err(|e| crate::Error::Stack("sender", e))?
+        {
+            Poll::Message(n) => match self.framing {
+                None => Ok(Next::Send(&self.msg[..n])),
+                Some(f) => {
+                    let m = f
+                        .encode(&self.msg[..n], &mut self.framed)
+                        .map_err(|e| crate::Error::Stack("framing", e))?;
+                    Ok(Next::Send(&self.framed[..m]))
+                }
+            },
+            Poll::WaitUntil(t) => Ok(Next::WaitUntil(t)),
+            Poll::Done => Ok(Next::Done),
+        }
+    }
+}
