@@ -666,14 +666,6 @@ pub struct Config {
 }
 
 impl Config {
-    /// An integer parameter (0 when unset).
-    pub fn int(&self, name: &str) -> u64 {
-        self.values.get(name).and_then(Value::as_u64).unwrap_or(0)
-    }
-    /// A float parameter (0 when unset).
-    pub fn float(&self, name: &str) -> f64 {
-        self.values.get(name).and_then(Value::as_f64).unwrap_or(0.0)
-    }
     /// A string parameter, `None` when unset.
     pub fn str(&self, name: &str) -> Option<&str> {
         self.values.get(name).and_then(Value::as_str)
@@ -738,9 +730,9 @@ mod tests {
             parse("[link]\nkind = \"uart\"\nbaud = 9600\n[transfer]\nthrottle_pps = 40\n").unwrap();
         let c = &s.configs()[0];
         assert_eq!(c.str("link"), Some("uart"));
-        assert_eq!(c.int("baud"), 9600);
-        assert_eq!(c.float("throttle_pps"), 40.0);
-        assert_eq!(c.int("block_size"), 50);
+        assert_eq!(c.values["baud"], 9600);
+        assert_eq!(c.values["throttle_pps"], 40.0);
+        assert_eq!(c.values["block_size"], 50);
         assert_eq!(s.configs().len(), 1);
     }
 
@@ -790,11 +782,17 @@ mod tests {
         assert_eq!(cs.len(), 6);
         let pairs: Vec<_> = cs
             .iter()
-            .map(|c| (c.int("block_size"), c.int("repeats")))
+            .map(|c| {
+                (
+                    c.values["block_size"].as_u64(),
+                    c.values["repeats"].as_u64(),
+                )
+            })
             .collect();
         assert_eq!(
             pairs,
-            vec![(50, 0), (50, 1), (50, 3), (249, 0), (249, 1), (249, 3)]
+            [(50, 0), (50, 1), (50, 3), (249, 0), (249, 1), (249, 3)]
+                .map(|(b, r)| (Some(b), Some(r)))
         );
         assert_eq!(s.swept(), vec!["block_size", "repeats"]);
     }
@@ -815,7 +813,7 @@ mod tests {
         let mut s = parse("[sweep]\nblock_size = [50, 249]\n").unwrap();
         s.set("block_size=100").unwrap();
         assert_eq!(s.configs().len(), 1);
-        assert_eq!(s.configs()[0].int("block_size"), 100);
+        assert_eq!(s.configs()[0].values["block_size"], 100);
         s.set("framing=cobs").unwrap();
         assert_eq!(s.configs()[0].str("framing"), Some("cobs"));
         s.set("repeats=[0,3]").unwrap();

@@ -15,7 +15,8 @@ use perfkit_spead::send::Mode;
 
 use super::Outcome;
 use crate::locate::Places;
-use crate::scenario::{Config, Scenario};
+use crate::scenario::Scenario;
+use crate::spec::{HeapMode, HeapSender, HeapsSpec};
 
 /// The `heaps` kind.
 pub struct Heaps;
@@ -25,22 +26,21 @@ impl super::Kind for Heaps {
         "heaps"
     }
     fn run(&self, ctx: &super::RunCtx<'_>) -> anyhow::Result<Outcome> {
-        run(ctx.scenario, ctx.config, ctx.cancel)
+        run(ctx.scenario, &ctx.spec.heaps, ctx.cancel)
     }
 }
 
 /// Runs one heaps configuration.
-fn run(s: &Scenario, cfg: &Config, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
-    let mode: Mode = cfg
-        .str("mode")
-        .unwrap_or("batch")
-        .parse()
-        .map_err(|e| anyhow!("heaps.mode: {e:?}"))?;
-    let implementation: Impl = cfg
-        .str("implementation")
-        .unwrap_or("perfkit")
-        .parse()
-        .map_err(|e| anyhow!("heaps.implementation: {e}"))?;
+fn run(s: &Scenario, h: &HeapsSpec, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
+    let mode = match h.mode {
+        HeapMode::Heap => Mode::Heap,
+        HeapMode::Batch => Mode::Batch,
+        HeapMode::BatchGso => Mode::BatchGso,
+    };
+    let implementation = match h.implementation {
+        HeapSender::Perfkit => Impl::Perfkit,
+        HeapSender::Spead2 => Impl::Spead2,
+    };
     let spead2 = match implementation {
         Impl::Spead2 => {
             let places = Places::for_scenario(&s.path);
@@ -57,13 +57,13 @@ fn run(s: &Scenario, cfg: &Config, cancel: &AtomicBool) -> anyhow::Result<Outcom
         Impl::Perfkit => None,
     };
     let rc = RunConfig {
-        heap_size: cfg.int("heap_size") as usize,
-        packet_size: cfg.int("packet_size") as usize,
+        heap_size: h.heap_size,
+        packet_size: h.packet_size,
         mode,
         implementation,
-        volume_bytes: (cfg.float("volume_mb") * 1024.0 * 1024.0) as u64,
-        time_cap: Duration::from_secs_f64(cfg.float("time_cap_s")),
-        rate_bytes_per_s: (cfg.float("rate_mb_s") * 1024.0 * 1024.0) as u64,
+        volume_bytes: (h.volume_mb * 1024.0 * 1024.0) as u64,
+        time_cap: Duration::from_secs_f64(h.time_cap_s),
+        rate_bytes_per_s: (h.rate_mb_s * 1024.0 * 1024.0) as u64,
         spead2,
         ..RunConfig::default()
     };

@@ -14,8 +14,8 @@ use perfkit_report::model::TimeBase;
 
 use super::Outcome;
 use crate::locate::Places;
-use crate::scenario::{Config, Scenario};
-use crate::spec::TransferSpec;
+use crate::scenario::Scenario;
+use crate::spec::{PicoSpec, PicoTarget, TransferSpec};
 
 /// The `pico` kind.
 pub struct Pico;
@@ -25,34 +25,34 @@ impl super::Kind for Pico {
         "pico"
     }
     fn run(&self, ctx: &super::RunCtx<'_>) -> anyhow::Result<Outcome> {
-        run(ctx.scenario, ctx.config, &ctx.spec.transfer, ctx.cancel)
+        run(ctx.scenario, &ctx.spec.pico, &ctx.spec.transfer, ctx.cancel)
     }
 }
 
 /// Runs one pico configuration.
 fn run(
     s: &Scenario,
-    cfg: &Config,
+    p: &PicoSpec,
     transfer: &TransferSpec,
     _cancel: &AtomicBool,
 ) -> anyhow::Result<Outcome> {
     let places = Places::for_scenario(&s.path);
     let setup = "run scripts/setup.d/40-firmware.sh, from the perfkit repository or with PERFKIT_ROOT set to it";
-    let role = match cfg.str("role") {
-        Some("receiver") => DeviceRole::Receiver,
-        _ => DeviceRole::Sender,
+    let role = match p.device_receives {
+        true => DeviceRole::Receiver,
+        false => DeviceRole::Sender,
     };
-    let target = match cfg.str("target") {
-        Some("hardware") => {
-            let Some(serial) = cfg.str("device") else {
+    let target = match &p.target {
+        PicoTarget::Hardware { probe, device } => {
+            let Some(serial) = device else {
                 bail!("{}: key `link.device`: target = \"hardware\" needs the serial device wired to the board's UART0", s.path.display());
             };
             Target::Hardware {
-                probe: cfg.str("probe").map(str::to_owned),
+                probe: probe.clone(),
                 serial: PathBuf::from(serial),
             }
         }
-        _ => Target::Emulator {
+        PicoTarget::Emulator => Target::Emulator {
             runner: places.default(
                 "firmware/pico/emulator/runner.mjs",
                 "rp2040js runner",
@@ -62,7 +62,7 @@ fn run(
     };
     let input = super::input::locate(s)?;
     let elf = places.file(
-        cfg.str("elf").map(Path::new),
+        p.elf.as_deref().map(Path::new),
         "build/firmware/perfkit-pico-fw.elf",
         "firmware ELF (key `pico.elf`)",
         setup,
@@ -72,7 +72,7 @@ fn run(
     let pc = PicoRunConfig {
         target,
         role,
-        baud: cfg.int("baud") as u32,
+        baud: p.baud,
         block_size: sc.block_size,
         start_meta: sc.start_meta,
         meta_every: sc.meta_every,
