@@ -129,6 +129,30 @@ impl SiteRecord<&'static str> {
 }
 
 impl<N> SiteRecord<N> {
+    /// The numeric columns by the names results files and gate thresholds
+    /// use (`stage.<site>.<column>`), in table order.
+    pub const COLUMNS: &'static [&'static str] = &[
+        "calls", "min_ns", "max_ns", "cum_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns",
+    ];
+
+    /// A numeric column by name (one of [`Self::COLUMNS`], or `bytes` and
+    /// `cum_cycles` where the site has them).
+    pub fn column(&self, name: &str) -> Option<u64> {
+        Some(match name {
+            "calls" => self.calls,
+            "min_ns" => self.min_ns,
+            "max_ns" => self.max_ns,
+            "cum_ns" => self.cum_ns,
+            "p50_ns" => self.p50_ns,
+            "p90_ns" => self.p90_ns,
+            "p99_ns" => self.p99_ns,
+            "p999_ns" => self.p999_ns,
+            "bytes" => return self.bytes,
+            "cum_cycles" => return self.cum_cycles,
+            _ => return None,
+        })
+    }
+
     /// The same record with every duration passed through `f` (ticks to
     /// nanoseconds); counts, bytes and cycles are kept.
     pub fn map_durations(self, f: impl Fn(u64) -> u64) -> Self {
@@ -259,6 +283,31 @@ impl<'a> SiteRecord<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_column_reads_its_own_field() {
+        let r = SiteRecord {
+            name: "s",
+            calls: 1,
+            min_ns: 2,
+            max_ns: 3,
+            cum_ns: 4,
+            p50_ns: 5,
+            p90_ns: 6,
+            p99_ns: 7,
+            p999_ns: 8,
+            bytes: Some(9),
+            cum_cycles: None,
+        };
+        let got: Vec<u64> = SiteRecord::<&str>::COLUMNS
+            .iter()
+            .map(|c| r.column(c).unwrap())
+            .collect();
+        assert_eq!(got, [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(r.column("bytes"), Some(9));
+        assert_eq!(r.column("cum_cycles"), None);
+        assert_eq!(r.column("nope"), None);
+    }
 
     // Bytes written out by hand from the format above, so the codec is
     // checked against the format, not only against itself.

@@ -442,9 +442,7 @@ fn present_metrics(g: &ConfigGroup<'_>) -> Vec<String> {
     let mut m = metric::headline(g.ok_runs());
     m.push("tx.seconds".into());
     m.push("rx.seconds".into());
-    for f in [
-        "calls", "min_ns", "max_ns", "cum_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns",
-    ] {
+    for &f in crate::model::Stage::COLUMNS {
         m.extend(metric::stage_metrics(g.ok_runs(), f));
     }
     for r in g.ok_runs() {

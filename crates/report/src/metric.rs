@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::model::{RunRecord, Stages, TimeBase};
+use crate::model::{RunRecord, Stage, Stages, TimeBase};
 
 /// Which way is better for a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,10 +48,6 @@ impl Direction {
     }
 }
 
-const STAGE_FIELDS: &[&str] = &[
-    "calls", "min_ns", "max_ns", "cum_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns",
-];
-
 /// Reads a metric from one record; `None` when the record does not have it.
 pub fn value(rec: &RunRecord, metric: &str) -> Option<f64> {
     match metric {
@@ -80,18 +76,7 @@ pub fn value(rec: &RunRecord, metric: &str) -> Option<f64> {
 fn stage_value(stages: &Stages, rest: &str) -> Option<f64> {
     let (site, field) = rest.rsplit_once('.')?;
     let s = stages.sites.iter().find(|s| s.name == site)?;
-    let v = match field {
-        "calls" => s.calls,
-        "min_ns" => s.min_ns,
-        "max_ns" => s.max_ns,
-        "cum_ns" => s.cum_ns,
-        "p50_ns" => s.p50_ns,
-        "p90_ns" => s.p90_ns,
-        "p99_ns" => s.p99_ns,
-        "p999_ns" => s.p999_ns,
-        "cum_cycles" => s.cum_cycles?,
-        _ => return None,
-    };
+    let v = s.column(field)?;
     Some(v as f64)
 }
 
@@ -127,7 +112,7 @@ pub fn is_known(metric: &str) -> bool {
         .or_else(|| metric.strip_prefix("device_stage."));
     match rest.and_then(|r| r.rsplit_once('.')) {
         Some((site, field)) => {
-            !site.is_empty() && (STAGE_FIELDS.contains(&field) || field == "cum_cycles")
+            !site.is_empty() && (Stage::COLUMNS.contains(&field) || field == "cum_cycles")
         }
         None => false,
     }
