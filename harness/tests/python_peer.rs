@@ -5,25 +5,17 @@
 //! sweeping the implementations at both ends of a pipe delivers every time.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+mod common;
+
+use common::{exe, root};
 use perfkit_report::model::Results;
 
 const IMAGE: &str = "fixtures/test35k.jpg";
 const SEND_PY: &str = "scripts/dttk-py/dttk_send.py";
 const RECV_PY: &str = "scripts/dttk-py/dttk_recv.py";
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
-
-fn exe() -> &'static str {
-    env!("CARGO_BIN_EXE_perfkit")
-}
 
 fn image() -> Vec<u8> {
     std::fs::read(root().join(IMAGE)).unwrap()

@@ -2,21 +2,12 @@
 //! scenarios, `send | recv` as a shell pipeline, serial over a pty pair,
 //! external programs at one end of a pipe, and Ctrl-C-safe results.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+mod common;
+
+use common::{exe, root};
 use perfkit_report::model::{Results, TimeBase};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
-
-fn exe() -> &'static str {
-    env!("CARGO_BIN_EXE_perfkit")
-}
 
 /// Runs `perfkit ARGS` from the repository root.
 fn perfkit(args: &[&str]) -> Output {
