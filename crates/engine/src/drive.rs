@@ -37,8 +37,10 @@ pub fn send<S: Source>(
     let mut out: Vec<u8> = Vec::with_capacity(BATCH);
     let mut wire = 0u64;
     loop {
-        policy.check(clock.now_ns())?;
-        match tx.poll(clock.now_ns())? {
+        // One clock read serves the policy and the sender.
+        let now = clock.now_ns();
+        policy.check(now)?;
+        match tx.poll(now)? {
             Next::Send(frame) => {
                 out.extend_from_slice(frame);
                 if out.len() >= BATCH - 600 {
@@ -156,9 +158,10 @@ pub fn exchange<S: Source, K: Sink, const B: usize>(
 ) -> Result<(), Error> {
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        policy.check(clock.now_ns())?;
+        let now = clock.now_ns();
+        policy.check(now)?;
         let packet = perfkit::span!("loopback::packet");
-        match tx.poll(clock.now_ns())? {
+        match tx.poll(now)? {
             Next::Send(msg) => link.send(msg)?,
             Next::WaitUntil(t) => {
                 drop(packet);
@@ -196,9 +199,10 @@ pub fn interleave<S: Source, K: Sink, const B: usize>(
     let mut wire = 0u64;
     let mut tx_done = false;
     loop {
-        policy.check(clock.now_ns())?;
+        let now = clock.now_ns();
+        policy.check(now)?;
         if !tx_done {
-            match tx.poll(clock.now_ns())? {
+            match tx.poll(now)? {
                 Next::Send(frame) => {
                     link.write(frame)?;
                     wire += frame.len() as u64;
