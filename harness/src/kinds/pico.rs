@@ -32,7 +32,7 @@ fn run(
     s: &Scenario,
     cfg: &Config,
     transfer: &TransferSpec,
-    _cancel: &AtomicBool,
+    cancel: &AtomicBool,
 ) -> anyhow::Result<Outcome> {
     let role = match cfg.str("role") {
         Some("receiver") => DeviceRole::Receiver,
@@ -75,6 +75,7 @@ fn run(
         input,
         output: None,
         timeout_s: transfer.timeout_s,
+        cancel: Some(cancel),
     };
     let o = perfkit_pico::run(&pc).map_err(|e| anyhow!("{e}"))?;
     let mut link = o.link;
