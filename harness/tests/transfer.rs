@@ -329,3 +329,44 @@ fn pico_scenario_moves_the_image_both_ways_on_the_emulator() {
         assert!(rec.link.utilisation.unwrap() > 0.5);
     }
 }
+
+/// Ctrl-C reaches the pico kind: the emulated run stops at its next slice
+/// with the engine's wording and is recorded as such.
+#[test]
+fn pico_run_stops_on_ctrl_c_as_interrupted() {
+    let out = tempfile::tempdir().unwrap();
+    // 40 packets/s with 3 repeats: 71 virtual seconds, several real ones.
+    let child = Command::new(exe())
+        .args([
+            "run",
+            "scenarios/uart-pico.toml",
+            "--set",
+            "role=receiver",
+            "--set",
+            "throttle_pps=40",
+            "--set",
+            "block_size=50",
+            "--out",
+            out.path().to_str().unwrap(),
+            "--no-report",
+            "--quiet",
+        ])
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: signals a child this test started and still owns.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r = Results::load(out.path().join("results.json")).unwrap();
+    assert_eq!(r.runs.len(), 1);
+    assert_eq!(r.runs[0].error.as_deref(), Some("interrupted"));
+}

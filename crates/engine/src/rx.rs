@@ -54,12 +54,29 @@ impl<'r, K: Sink, const B: usize> RxPump<'r, K, B> {
     /// Feeds bytes from a byte link at `now_ns`; returns how many messages
     /// they completed (every deframed frame yields one event).
     pub fn on_bytes(&mut self, bytes: &[u8], now_ns: u64) -> u32 {
+        self.on_bytes_shared(bytes, now_ns, |_| false, |_| {})
+    }
+
+    /// Feeds bytes from a byte link shared with another protocol (a
+    /// device's control channel): every deframed frame is offered to `claim`
+    /// first, and one it takes (returns `true`) never reaches the receiver.
+    /// The receiver's events also go to `on_event`. Returns how many
+    /// messages reached the receiver.
+    pub fn on_bytes_shared(
+        &mut self,
+        bytes: &[u8],
+        now_ns: u64,
+        mut claim: impl FnMut(&[u8]) -> bool,
+        mut on_event: impl FnMut(Event),
+    ) -> u32 {
         let mut messages = 0;
         let ended = &mut self.ended;
-        self.receiver.on_bytes(bytes, now_ns, &mut |ev| {
-            messages += 1;
-            note(ended, ev);
-        });
+        self.receiver
+            .on_bytes_shared(bytes, now_ns, &mut claim, &mut |ev| {
+                messages += 1;
+                note(ended, ev);
+                on_event(ev);
+            });
         messages
     }
 
@@ -97,5 +114,61 @@ fn note(ended: &mut Option<RecvEnd>, ev: Event) {
         }
         Event::Failed(_) => *ended = Some(RecvEnd::Failed),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use perfkit_stack::wire::{self, EndRepr};
+    use perfkit_stack::{Framing, MemorySink, Receiver};
+
+    use super::*;
+
+    /// One framed dttk message on `chn` with a one-byte payload.
+    fn frame(out: &mut Vec<u8>, seq: u8, chn: u8, payload: u8) {
+        let mut msg = [0u8; 16];
+        let n = wire::build(&mut msg, seq, chn, 0, 1, |p| {
+            p[0] = payload;
+            Ok(())
+        })
+        .unwrap();
+        let mut f = [0u8; 40];
+        let m = Framing::Dttk.encode(&msg[..n], &mut f).unwrap();
+        out.extend_from_slice(&f[..m]);
+    }
+
+    #[test]
+    fn claimed_frames_never_reach_the_receiver() {
+        // Data (channel 0) with a control message of another protocol
+        // (channel 0xFE, its own sequence numbers) in between.
+        let mut bytes = Vec::new();
+        frame(&mut bytes, 0, 0x80, 0xAA); // a control type dttk does not define
+        frame(&mut bytes, 40, 0xFE, 0xC7);
+        let mut end = [0u8; 1];
+        EndRepr.emit(&mut end).unwrap();
+        frame(&mut bytes, 1, 0x80, end[0]);
+        let mut rx: Receiver<_, 1> = Receiver::new(0, MemorySink::new([0u8; 8]), Framing::Dttk);
+        let mut pump = RxPump::new(&mut rx);
+        let mut claimed = Vec::new();
+        let mut events = 0;
+        let n = pump.on_bytes_shared(
+            &bytes,
+            7,
+            |f| {
+                let theirs = f.get(2) == Some(&0xFE);
+                if theirs {
+                    claimed.push(f[wire::HEADER_LEN]);
+                }
+                theirs
+            },
+            |_| events += 1,
+        );
+        assert_eq!((n, events), (2, 2));
+        assert_eq!(claimed, [0xC7]);
+        let c = pump.receiver().counters();
+        assert_eq!(
+            (c.link.messages, c.link.seq_gaps, c.link.other_channel),
+            (2, 0, 0)
+        );
     }
 }

@@ -1,13 +1,18 @@
 //! The emulated run: host side of the transfer in lockstep with the runner.
+//!
+//! The host's ends are the engine's pumps ([`TxPump`], [`RxPump`]) and its
+//! one [`Policy`]; the loop around them is the lockstep with the runner, whose
+//! cycle count is the run's clock: the pumps get it in ns, the policy checks
+//! it once per slice.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use perfkit::SiteRecord;
+use perfkit_engine::{Next, Policy, RxPump, Stop, TxPump};
+use perfkit_stack::framing::FLAG;
 use perfkit_stack::wire::{self, Packet};
-use perfkit_stack::{
-    Deframer, Framing, MemorySource, Poll, Receiver, Sender, SenderConfig, VecSink,
-};
+use perfkit_stack::{Framing, MemorySource, Receiver, Sender, SenderConfig, VecSink};
 use sha2::{Digest, Sha256};
 
 use crate::emulator::{Emulator, Slice, CPU_HZ};
@@ -24,42 +29,81 @@ const HANDSHAKE_LIMIT: u64 = CPU_HZ;
 /// Host sends FINISH this long after its END if the device has not reported.
 const FINISH_AFTER: u64 = CPU_HZ;
 
-/// Host-side view of everything the device sends.
-pub(crate) struct DeviceSide {
-    deframer: Deframer,
-    char_cycles: f64,
+/// What the device said on the control channel.
+#[derive(Default)]
+pub(crate) struct Control {
     pub(crate) hello: Option<Hello>,
+    /// When HELLO arrived (cycles; the host's clock on hardware).
+    pub(crate) hello_at: u64,
     pub(crate) ready: bool,
     pub(crate) report: ReportCollector,
-    /// Host receiver (when the device sends).
-    pub(crate) receiver: Option<Receiver<VecSink>>,
+    /// Control messages that failed to decode.
+    pub(crate) bad_control: u64,
+}
+
+impl Control {
+    /// Takes `frame` if it is on the control channel (whether or not it
+    /// decodes); `t` is when it arrived, in cycles.
+    fn claim(&mut self, frame: &[u8], t: u64) -> bool {
+        if frame.get(2) != Some(&proto::CHANNEL) {
+            return false;
+        }
+        let packet = Packet::new_checked(frame)
+            .ok()
+            .filter(|p| p.verify_crc().is_ok());
+        let msg = packet
+            .as_ref()
+            .and_then(|p| Message::decode(p.payload()).ok());
+        match msg {
+            // The firmware says HELLO again when it is ready for the
+            // next run; the first one is this run's.
+            Some(Message::Hello(h)) => {
+                if self.hello.is_none() {
+                    self.hello = Some(h);
+                    self.hello_at = t;
+                }
+            }
+            Some(Message::Ready) => self.ready = true,
+            Some(m) => {
+                self.report.push(m);
+            }
+            None => self.bad_control += 1,
+        }
+        true
+    }
+}
+
+/// The host's receiver: the file when the device sends; when it receives,
+/// only the deframer of the device's control messages.
+pub(crate) fn host_receiver() -> Receiver<VecSink> {
+    Receiver::new(0, VecSink::new(16 << 20), Framing::Dttk)
+}
+
+/// Host-side view of everything the device sends.
+pub(crate) struct DeviceSide<'r> {
+    char_cycles: f64,
+    pub(crate) ctl: Control,
+    /// The host's receiver; it deframes the whole stream and hands the
+    /// control channel's frames to `ctl`.
+    pub(crate) rx: RxPump<'r, VecSink>,
     /// Bytes of data frames (not the control protocol) the device sent.
     pub(crate) data_wire_bytes: u64,
     pending_bytes: u64,
-    /// Control messages that failed to decode.
-    pub(crate) bad_control: u64,
     pub(crate) overruns: u64,
     /// (virtual cycle, overruns so far) at each slice end where it changed.
     overrun_log: Vec<(u64, u64)>,
-    /// When HELLO arrived (cycles; the host's clock on hardware).
-    pub(crate) hello_at: u64,
 }
 
-impl DeviceSide {
-    pub(crate) fn new(baud: u32, receiver: Option<Receiver<VecSink>>) -> Self {
+impl<'r> DeviceSide<'r> {
+    pub(crate) fn new(baud: u32, receiver: &'r mut Receiver<VecSink>) -> Self {
         DeviceSide {
-            deframer: Deframer::new(Framing::Dttk),
             char_cycles: BITS_PER_CHAR as f64 * CPU_HZ as f64 / baud as f64,
-            hello: None,
-            ready: false,
-            report: ReportCollector::default(),
-            receiver,
+            ctl: Control::default(),
+            rx: RxPump::new(receiver),
             data_wire_bytes: 0,
             pending_bytes: 0,
-            bad_control: 0,
             overruns: 0,
             overrun_log: Vec::new(),
-            hello_at: 0,
         }
     }
 
@@ -75,52 +119,32 @@ impl DeviceSide {
 
     /// Takes a run of bytes whose first byte ended at cycle `t_first`.
     pub(crate) fn feed(&mut self, t_first: u64, bytes: &[u8]) {
-        let mut rest = bytes;
-        let mut frame = [0u8; wire::MAX_MESSAGE + 1];
-        loop {
-            let before = rest.len();
-            let got = self.deframer.decode(&mut rest).map(|f| {
-                let n = f.len().min(frame.len());
-                frame[..n].copy_from_slice(&f[..n]);
-                n
-            });
-            self.pending_bytes += (before - rest.len()) as u64;
-            let Some(n) = got else { break };
-            let idx = bytes.len() - rest.len();
-            let t = t_first + (idx.saturating_sub(1) as f64 * self.char_cycles).round() as u64;
-            self.on_frame(&frame[..n], t);
-        }
-    }
-
-    fn on_frame(&mut self, frame: &[u8], t: u64) {
-        let consumed = std::mem::take(&mut self.pending_bytes);
-        if frame.len() > 2 && frame[2] == proto::CHANNEL {
-            let packet = Packet::new_checked(frame)
-                .ok()
-                .filter(|p| p.verify_crc().is_ok());
-            let msg = packet
-                .as_ref()
-                .and_then(|p| Message::decode(p.payload()).ok());
-            match msg {
-                // The firmware says HELLO again when it is ready for the
-                // next run; the first one is this run's.
-                Some(Message::Hello(h)) => {
-                    if self.hello.is_none() {
-                        self.hello = Some(h);
-                        self.hello_at = t;
-                    }
-                }
-                Some(Message::Ready) => self.ready = true,
-                Some(m) => {
-                    self.report.push(m);
-                }
-                None => self.bad_control += 1,
+        // A dttk frame can only end on a FLAG byte: fed in pieces that each
+        // end on one, a frame completes on its piece's last byte, and that
+        // byte's time is the frame's.
+        let mut offset = 0;
+        for piece in bytes.split_inclusive(|&b| b == FLAG) {
+            offset += piece.len();
+            let t = t_first + ((offset - 1) as f64 * self.char_cycles).round() as u64;
+            self.pending_bytes += piece.len() as u64;
+            let mut control = false;
+            let ctl = &mut self.ctl;
+            let data = self.rx.on_bytes_shared(
+                piece,
+                cycles_to_ns(t),
+                |frame| {
+                    let theirs = ctl.claim(frame, t);
+                    control |= theirs;
+                    theirs
+                },
+                |_| {},
+            );
+            if data > 0 {
+                self.data_wire_bytes += self.pending_bytes;
             }
-            return;
-        }
-        self.data_wire_bytes += consumed;
-        if let Some(rx) = self.receiver.as_mut() {
-            let _ = rx.on_message(frame, cycles_to_ns(t));
+            if control || data > 0 {
+                self.pending_bytes = 0;
+            }
         }
     }
 }
@@ -136,13 +160,54 @@ pub(crate) fn cycles_to_ns(c: u64) -> u64 {
     (c as u128 * 1_000_000_000 / CPU_HZ as u128) as u64
 }
 
-fn ns_to_cycles_ceil(ns: u64) -> u64 {
+pub(crate) fn ns_to_cycles_ceil(ns: u64) -> u64 {
     (ns as u128 * CPU_HZ as u128).div_ceil(1_000_000_000) as u64
 }
 
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
     let d = Sha256::digest(data);
     d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The run's one cancel and deadline policy (`timeout_s` from the run's
+/// start: the emulator's boot, or the board's reset).
+pub(crate) fn policy<'a>(cfg: &PicoRunConfig<'a>) -> Policy<'a> {
+    let p = Policy::seconds(cfg.timeout_s);
+    match cfg.cancel {
+        Some(flag) => p.cancel_on(flag),
+        None => p,
+    }
+}
+
+impl From<Stop> for Error {
+    fn from(s: Stop) -> Self {
+        Error::new(ErrorKind::Stopped(s))
+    }
+}
+
+/// The host's sender when the device receives: the input under its file name.
+pub(crate) fn host_sender<'i>(
+    cfg: &'i PicoRunConfig<'_>,
+    input: &'i [u8],
+) -> Result<Sender<MemorySource<'i>>, Error> {
+    let name = cfg
+        .input
+        .file_name()
+        .map_or(&b"input"[..], |n| n.as_encoded_bytes());
+    Sender::new(MemorySource::new(input, name), sender_config(cfg)).map_err(|e| {
+        Error::new(ErrorKind::Config {
+            key: "sender",
+            message: e.to_string(),
+        })
+    })
+}
+
+/// A failed step of the host's sender.
+pub(crate) fn host_sender_error(e: perfkit_engine::Error) -> Error {
+    match e {
+        perfkit_engine::Error::Stopped(s) => s.into(),
+        e => Error::device(format!("host {e}")),
+    }
 }
 
 /// Frames a control message of the host protocol.
@@ -167,7 +232,7 @@ pub(crate) fn control_frame(seq: u8, message: &Message<'_>) -> Vec<u8> {
 }
 
 /// The CONFIG message for a run.
-pub(crate) fn config_message(cfg: &PicoRunConfig) -> Message<'static> {
+pub(crate) fn config_message(cfg: &PicoRunConfig<'_>) -> Message<'static> {
     Message::Config(Config {
         role: cfg.role,
         blocksz: cfg.block_size,
@@ -180,7 +245,7 @@ pub(crate) fn config_message(cfg: &PicoRunConfig) -> Message<'static> {
 }
 
 /// The host sender's settings when the device receives.
-pub(crate) fn sender_config(cfg: &PicoRunConfig) -> SenderConfig {
+pub(crate) fn sender_config(cfg: &PicoRunConfig<'_>) -> SenderConfig {
     SenderConfig {
         block_size: cfg.block_size,
         start_meta: cfg.start_meta,
@@ -191,7 +256,8 @@ pub(crate) fn sender_config(cfg: &PicoRunConfig) -> SenderConfig {
     }
 }
 
-fn step(emu: &mut Emulator, dev: &mut DeviceSide, until: u64) -> Result<(), Error> {
+/// Runs the emulator to `until` (one slice) and feeds what the device sent.
+fn step(emu: &mut Emulator, dev: &mut DeviceSide<'_>, until: u64) -> Result<(), Error> {
     let slice = emu.run_until(until)?;
     if trace() {
         for (t, b) in &slice.runs {
@@ -206,28 +272,37 @@ fn step(emu: &mut Emulator, dev: &mut DeviceSide, until: u64) -> Result<(), Erro
     Ok(())
 }
 
+/// Listens slice by slice until `done`, checking the policy before each
+/// slice; a handshake also has its own `limit` (cycles).
 fn wait_for(
     emu: &mut Emulator,
-    dev: &mut DeviceSide,
-    limit: u64,
+    dev: &mut DeviceSide<'_>,
+    policy: &Policy<'_>,
+    limit: Option<u64>,
     what: &str,
-    done: impl Fn(&DeviceSide) -> bool,
+    done: impl Fn(&DeviceSide<'_>) -> bool,
 ) -> Result<(), Error> {
-    let deadline = emu.now() + limit;
+    let deadline = limit.map(|l| emu.now() + l);
     while !done(dev) {
-        if emu.now() >= deadline {
-            return Err(Error::device(format!(
-                "no {what} from the firmware within {:.1} virtual seconds",
-                limit as f64 / CPU_HZ as f64
-            )));
+        policy.check(cycles_to_ns(emu.now()))?;
+        if let (Some(limit), Some(d)) = (limit, deadline) {
+            if emu.now() >= d {
+                return Err(Error::device(format!(
+                    "no {what} from the firmware within {:.1} virtual seconds",
+                    limit as f64 / CPU_HZ as f64
+                )));
+            }
         }
-        let t = (emu.now() + LISTEN_SLICE).min(deadline);
-        step(emu, dev, t)?;
+        let t = emu.now() + LISTEN_SLICE;
+        step(emu, dev, deadline.map_or(t, |d| t.min(d)))?;
     }
     Ok(())
 }
 
-pub(crate) fn run_emulated(cfg: &PicoRunConfig, runner: &Path) -> Result<PicoRunOutcome, Error> {
+pub(crate) fn run_emulated(
+    cfg: &PicoRunConfig<'_>,
+    runner: &Path,
+) -> Result<PicoRunOutcome, Error> {
     let input = std::fs::read(&cfg.input).map_err(|e| Error::io(&cfg.input, e))?;
     if input.is_empty() {
         return Err(Error::new(ErrorKind::Config {
@@ -235,19 +310,17 @@ pub(crate) fn run_emulated(cfg: &PicoRunConfig, runner: &Path) -> Result<PicoRun
             message: format!("{} is empty", cfg.input.display()),
         }));
     }
+    let policy = policy(cfg);
     let mut emu = Emulator::spawn(runner, &cfg.elf, cfg.baud)?;
-    let receiver = match cfg.role {
-        DeviceRole::Sender => Some(Receiver::new(0, VecSink::new(16 << 20), Framing::Dttk)),
-        DeviceRole::Receiver => None,
-    };
-    let mut dev = DeviceSide::new(cfg.baud, receiver);
+    let mut host_rx = host_receiver();
+    let mut dev = DeviceSide::new(cfg.baud, &mut host_rx);
     let char_cycles = dev.char_cycles;
-    let timeout = (cfg.timeout_s * CPU_HZ as f64) as u64;
 
-    wait_for(&mut emu, &mut dev, HANDSHAKE_LIMIT, "HELLO", |d| {
-        d.hello.is_some()
+    let handshake = Some(HANDSHAKE_LIMIT);
+    wait_for(&mut emu, &mut dev, &policy, handshake, "HELLO", |d| {
+        d.ctl.hello.is_some()
     })?;
-    let hello = dev.hello.expect("waited for it");
+    let hello = dev.ctl.hello.expect("waited for it");
     if cfg.role == DeviceRole::Receiver && input.len() as u64 > hello.rx_capacity as u64 {
         return Err(Error::new(ErrorKind::Config {
             key: "input",
@@ -262,82 +335,62 @@ pub(crate) fn run_emulated(cfg: &PicoRunConfig, runner: &Path) -> Result<PicoRun
     let mut ctl_seq = 0u8;
     emu.write(&control_frame(ctl_seq, &config_message(cfg)))?;
     ctl_seq = ctl_seq.wrapping_add(1);
-    wait_for(&mut emu, &mut dev, HANDSHAKE_LIMIT, "READY", |d| d.ready)?;
+    wait_for(&mut emu, &mut dev, &policy, handshake, "READY", |d| {
+        d.ctl.ready
+    })?;
 
     // Host side of the transfer.
     let mut host_tx: Option<(Side, u64)> = None;
     match cfg.role {
         DeviceRole::Sender => {
-            wait_for(&mut emu, &mut dev, timeout, "report", |d| {
-                d.report.is_done()
+            wait_for(&mut emu, &mut dev, &policy, None, "report", |d| {
+                d.ctl.report.is_done()
             })?;
         }
         DeviceRole::Receiver => {
-            let name = cfg
-                .input
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "input".into());
-            let mut tx = Sender::new(
-                MemorySource::new(&input, name.as_bytes()),
-                sender_config(cfg),
-            )
-            .map_err(|e| {
-                Error::new(ErrorKind::Config {
-                    key: "sender",
-                    message: e.to_string(),
-                })
-            })?;
-            let mut msg = [0u8; wire::MAX_MESSAGE];
-            let mut framed = vec![0u8; Framing::Dttk.max_encoded_len(wire::MAX_MESSAGE)];
+            let mut sender = host_sender(cfg, &input)?;
+            let mut tx = TxPump::framed(&mut sender, Framing::Dttk);
             let mut t = emu.now();
             let mut wire_free = t as f64;
             let mut wire_bytes = 0u64;
             let start = t;
             loop {
                 step(&mut emu, &mut dev, t)?;
-                if dev.report.is_done() {
+                if dev.ctl.report.is_done() {
                     break; // the device gave up early
                 }
-                if t - start > timeout {
-                    return Err(Error::device("transfer timed out (host sending)"));
-                }
-                match tx.poll(cycles_to_ns(t), &mut msg) {
-                    Ok(Poll::Message(n)) => {
-                        let m = Framing::Dttk
-                            .encode(&msg[..n], &mut framed)
-                            .map_err(|e| Error::device(format!("framing: {e}")))?;
-                        emu.write(&framed[..m])?;
-                        wire_bytes += m as u64;
+                policy.check(cycles_to_ns(t))?;
+                match tx.poll(cycles_to_ns(t)).map_err(host_sender_error)? {
+                    Next::Send(frame) => {
+                        emu.write(frame)?;
+                        wire_bytes += frame.len() as u64;
                         // Blocking write, no transmit buffer: the next poll
                         // comes when these bytes have left.
-                        wire_free = wire_free.max(t as f64) + m as f64 * char_cycles;
+                        wire_free = wire_free.max(t as f64) + frame.len() as f64 * char_cycles;
                         t = wire_free.ceil() as u64;
                     }
-                    Ok(Poll::WaitUntil(ns)) => t = ns_to_cycles_ceil(ns).max(t + 1),
-                    Ok(Poll::Done) => break,
-                    Err(e) => return Err(Error::device(format!("host sender: {e}"))),
+                    Next::WaitUntil(ns) => t = ns_to_cycles_ceil(ns).max(t + 1),
+                    Next::Done => break,
                 }
             }
             let end = wire_free.ceil() as u64;
-            let stats = *tx.stats();
+            let stats = *sender.stats();
             let secs = (end - start) as f64 / CPU_HZ as f64;
             let mut side = Side::new(secs, stats.blocks, stats.bytes);
-            let c = *tx.counters();
+            let c = *sender.counters();
             side.errors.insert("throttled".into(), c.throttled);
             host_tx = Some((side, wire_bytes));
             // Wait for the device's report; nudge it with FINISH if it waits
             // for more (blocks lost and END seen, or END itself lost).
             let finish_at = end + FINISH_AFTER;
-            let deadline = end + timeout;
             let mut finished = false;
-            while !dev.report.is_done() {
-                if emu.now() >= deadline {
-                    let state = emu.state().unwrap_or_default();
-                    return Err(Error::device(format!(
-                        "no report from the receiving device ({} RX overruns; {state})",
-                        dev.overruns
-                    )));
+            while !dev.ctl.report.is_done() {
+                if let Err(stop) = policy.check(cycles_to_ns(emu.now())) {
+                    if trace() {
+                        let state = emu.state().unwrap_or_default();
+                        eprintln!("pico: no report; {} RX overruns; {state}", dev.overruns);
+                    }
+                    return Err(stop.into());
                 }
                 if !finished && emu.now() >= finish_at {
                     emu.write(&control_frame(ctl_seq, &Message::Finish))?;
@@ -358,22 +411,23 @@ pub(crate) fn run_emulated(cfg: &PicoRunConfig, runner: &Path) -> Result<PicoRun
 /// Builds the outcome from the device's report and the host side's figures;
 /// `read_mem` reads the device's RAM (the received file).
 pub(crate) fn finish(
-    cfg: &PicoRunConfig,
+    cfg: &PicoRunConfig<'_>,
     input: &[u8],
-    mut dev: DeviceSide,
+    dev: DeviceSide<'_>,
     host_tx: Option<(Side, u64)>,
     mut read_mem: impl FnMut(u32, u32) -> Result<Vec<u8>, Error>,
 ) -> Result<PicoRunOutcome, Error> {
-    let hello = dev.hello.ok_or_else(|| Error::device("no HELLO"))?;
+    let ctl = &dev.ctl;
+    let hello = ctl.hello.ok_or_else(|| Error::device("no HELLO"))?;
     // The report is whole once DONE arrived; nothing else follows.
-    dev.report
+    ctl.report
         .check()
         .map_err(|e| Error::device(format!("device report: {e}")))?;
-    let summary = dev.report.summary.expect("checked");
+    let summary = ctl.report.summary.expect("checked");
     let tick_hz = hello.tick_hz.max(1) as u64;
     let device_secs = summary.end_ticks.saturating_sub(summary.start_ticks) as f64 / tick_hz as f64;
     let mut device_side = Side::new(device_secs, summary.blocks as u64, summary.bytes as u64);
-    let device_counters: BTreeMap<String, u64> = dev
+    let device_counters: BTreeMap<String, u64> = ctl
         .report
         .counters
         .iter()
@@ -384,12 +438,12 @@ pub(crate) fn finish(
         .filter(|(k, _)| is_error_counter(k))
         .map(|(k, v)| (k.clone(), *v))
         .collect();
-    let device_stages = device_stages(&dev.report.sites, tick_hz);
+    let device_stages = device_stages(&ctl.report.sites, tick_hz);
 
     let sha_sent = sha256_hex(input);
     let (tx, rx, received, wire_bytes, missing) = match cfg.role {
         DeviceRole::Sender => {
-            let rx = dev.receiver.take().expect("host receiver");
+            let rx = dev.rx.receiver();
             let stats = *rx.stats();
             let mut side = Side::new(stats.elapsed_ns() as f64 / 1e9, stats.blocks, stats.bytes);
             let c = *rx.counters();
@@ -407,9 +461,9 @@ pub(crate) fn finish(
             }
             let missing: Vec<u32> = rx.missing_blocks().collect();
             let complete = rx.state() == perfkit_stack::State::Complete;
-            let data = rx.into_sink().data;
+            let data = &rx.sink().data;
             let received = if complete || !data.is_empty() {
-                data
+                data.clone()
             } else {
                 Vec::new()
             };
@@ -459,7 +513,7 @@ pub(crate) fn finish(
     // its end is at most `hello_at` later in the runner's time. Slices are a
     // few ms at most, so the split is that precise.
     let end_cycles =
-        (summary.end_ticks as u128 * CPU_HZ as u128 / tick_hz as u128) as u64 + dev.hello_at;
+        (summary.end_ticks as u128 * CPU_HZ as u128 / tick_hz as u128) as u64 + ctl.hello_at;
     let during = dev
         .overrun_log
         .iter()
@@ -475,7 +529,7 @@ pub(crate) fn finish(
     link.counters.insert("uart_rx_overruns".into(), during);
     link.counters
         .insert("uart_rx_overruns_after_end".into(), dev.overruns - during);
-    link.counters.insert("bad_control".into(), dev.bad_control);
+    link.counters.insert("bad_control".into(), ctl.bad_control);
     let run_seconds = summary.end_ticks as f64 / tick_hz as f64;
     Ok(PicoRunOutcome {
         role: cfg.role,
@@ -541,14 +595,14 @@ mod tests {
         let mut f = [0u8; 200];
         let m = Framing::Dttk.encode(&msg[..n], &mut f).unwrap();
         bytes.extend_from_slice(&f[..m]);
-        let rx = Receiver::new(0, VecSink::new(1024), Framing::Dttk);
-        let mut d = DeviceSide::new(115_200, Some(rx));
+        let mut rx = host_receiver();
+        let mut d = DeviceSide::new(115_200, &mut rx);
         d.feed(1000, &bytes);
-        assert!(d.ready);
+        assert!(d.ctl.ready);
         assert_eq!(d.data_wire_bytes, m as u64);
-        assert_eq!(d.receiver.as_ref().unwrap().counters().link.messages, 1);
+        assert_eq!(d.rx.receiver().counters().link.messages, 1);
         // Its time is the last byte's: 1000 + (len - 1) character times.
-        let t = d.receiver.as_ref().unwrap().stats().last_ns;
+        let t = d.rx.receiver().stats().last_ns;
         let last = 1000 + ((ready_len + m - 1) as f64 * d.char_cycles).round() as u64;
         assert_eq!(t, cycles_to_ns(last));
     }
@@ -561,12 +615,13 @@ mod tests {
             image_len: 1,
             rx_capacity: 2,
         });
-        let mut d = DeviceSide::new(115_200, None);
+        let mut rx = host_receiver();
+        let mut d = DeviceSide::new(115_200, &mut rx);
         d.feed(100, &control_frame(0, &hello));
-        let first = d.hello_at;
+        let first = d.ctl.hello_at;
         // After its report the firmware says HELLO again, ready for more.
         d.feed(1_000_000, &control_frame(9, &hello));
-        assert_eq!(d.hello_at, first);
+        assert_eq!(d.ctl.hello_at, first);
         assert!((100..1_000_000).contains(&first));
     }
 
@@ -575,10 +630,12 @@ mod tests {
         let mut bytes = control_frame(0, &Message::Ready);
         let k = bytes.len() - 3;
         bytes[k] ^= 0x01; // break the CRC
-        let mut d = DeviceSide::new(115_200, None);
+        let mut rx = host_receiver();
+        let mut d = DeviceSide::new(115_200, &mut rx);
         d.feed(0, &bytes);
-        assert!(!d.ready);
-        assert_eq!(d.bad_control, 1);
+        assert!(!d.ctl.ready);
+        assert_eq!(d.ctl.bad_control, 1);
+        assert_eq!(d.rx.receiver().counters().link.messages, 0);
     }
 
     #[test]

@@ -2,15 +2,17 @@
 //! run the transfer over a serial device, read the device's report over RTT
 //! and the received image out of its RAM through the probe.
 //!
-//! Time here is the host's monotonic clock, expressed in the same 125 MHz
-//! cycle units as the emulator's virtual time so both paths share the host
-//! logic (the private `driver` module).
+//! Time here is the host's monotonic clock (the engine's [`WallClock`]),
+//! expressed in the same 125 MHz cycle units as the emulator's virtual time
+//! so both paths share the host logic (the private `driver` module), and the
+//! same pumps and policy.
 
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use perfkit_stack::{wire, Framing, MemorySource, Poll, Receiver, Sender, VecSink};
+use perfkit_engine::{Clock, Next, Policy, TxPump, WallClock};
+use perfkit_stack::Framing;
 use probe_rs::flashing::{self, ElfLoader};
 use probe_rs::probe::list::Lister;
 use probe_rs::probe::DebugProbeSelector;
@@ -19,7 +21,6 @@ use probe_rs::{MemoryInterface, Permissions, Session};
 
 use crate::driver::{self, config_message, control_frame, DeviceSide};
 use crate::elf::Firmware;
-use crate::emulator::CPU_HZ;
 use crate::proto::{self, DeviceRole, ReportCollector};
 use crate::{Error, ErrorKind, PicoRunConfig, PicoRunOutcome};
 
@@ -72,21 +73,18 @@ fn open_session(probe: Option<&str>) -> Result<Session, Error> {
         .map_err(|e| probe_err("attaching to the RP2040", e))
 }
 
-fn now_cycles(t0: Instant) -> u64 {
-    (t0.elapsed().as_nanos() * CPU_HZ as u128 / 1_000_000_000) as u64
-}
-
+/// Reads what the board sent, if anything, within the port's timeout.
 fn pump(
     port: &mut dyn serialport::SerialPort,
-    dev: &mut DeviceSide,
-    t0: Instant,
+    dev: &mut DeviceSide<'_>,
+    clock: &WallClock,
 ) -> Result<(), Error> {
     let mut buf = [0u8; 1024];
     match port.read(&mut buf) {
         Ok(0) => Ok(()),
         Ok(n) => {
             // Bytes arrive in chunks; give them the time they were read.
-            dev.feed(now_cycles(t0), &buf[..n]);
+            dev.feed(driver::ns_to_cycles_ceil(clock.now_ns()), &buf[..n]);
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Ok(()),
@@ -94,22 +92,26 @@ fn pump(
     }
 }
 
+/// Listens until `done`, checking the policy before each read; a handshake
+/// also has its own `limit`.
 fn wait(
     port: &mut dyn serialport::SerialPort,
-    dev: &mut DeviceSide,
-    t0: Instant,
-    limit: Duration,
+    dev: &mut DeviceSide<'_>,
+    clock: &WallClock,
+    policy: &Policy<'_>,
+    limit: Option<Duration>,
     what: &str,
-    done: impl Fn(&DeviceSide) -> bool,
+    done: impl Fn(&DeviceSide<'_>) -> bool,
 ) -> Result<(), Error> {
     let start = Instant::now();
     while !done(dev) {
-        if start.elapsed() > limit {
+        policy.check(clock.now_ns())?;
+        if let Some(limit) = limit.filter(|l| start.elapsed() > *l) {
             return Err(Error::device(format!(
                 "no {what} from the board within {limit:?}"
             )));
         }
-        pump(port, dev, t0)?;
+        pump(port, dev, clock)?;
     }
     Ok(())
 }
@@ -141,7 +143,7 @@ fn read_rtt_report(session: &mut Session, fw: &Firmware) -> Result<ReportCollect
 }
 
 pub(crate) fn run(
-    cfg: &PicoRunConfig,
+    cfg: &PicoRunConfig<'_>,
     probe: Option<&str>,
     serial: &Path,
 ) -> Result<PicoRunOutcome, Error> {
@@ -159,18 +161,20 @@ pub(crate) fn run(
         .core(0)
         .and_then(|mut c| c.reset())
         .map_err(|e| probe_err("resetting", e))?;
-    let t0 = Instant::now();
-    let receiver = (cfg.role == DeviceRole::Sender)
-        .then(|| Receiver::new(0, VecSink::new(16 << 20), Framing::Dttk));
-    let mut dev = DeviceSide::new(cfg.baud, receiver);
-    let limit = Duration::from_secs_f64(cfg.timeout_s);
+    // The run begins at the reset.
+    let clock = WallClock::start();
+    let policy = driver::policy(cfg);
+    let mut host_rx = driver::host_receiver();
+    let mut dev = DeviceSide::new(cfg.baud, &mut host_rx);
+    let handshake = Some(Duration::from_secs(3));
     wait(
         &mut *port,
         &mut dev,
-        t0,
-        Duration::from_secs(3),
+        &clock,
+        &policy,
+        handshake,
         "HELLO",
-        |d| d.hello.is_some(),
+        |d| d.ctl.hello.is_some(),
     )?;
     let write = |port: &mut Box<dyn serialport::SerialPort>, b: &[u8]| {
         port.write_all(b)
@@ -180,79 +184,59 @@ pub(crate) fn run(
     wait(
         &mut *port,
         &mut dev,
-        t0,
-        Duration::from_secs(3),
+        &clock,
+        &policy,
+        handshake,
         "READY",
-        |d| d.ready,
+        |d| d.ctl.ready,
     )?;
 
     let mut host_tx = None;
     if cfg.role == DeviceRole::Receiver {
-        let name = cfg
-            .input
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let mut tx = Sender::new(
-            MemorySource::new(&input, name.as_bytes()),
-            driver::sender_config(cfg),
-        )
-        .map_err(|e| probe_err("host sender", e))?;
-        let mut msg = [0u8; wire::MAX_MESSAGE];
-        let mut framed = vec![0u8; Framing::Dttk.max_encoded_len(wire::MAX_MESSAGE)];
+        let mut sender = driver::host_sender(cfg, &input)?;
+        let mut tx = TxPump::framed(&mut sender, Framing::Dttk);
         let start = Instant::now();
         let mut wire_bytes = 0u64;
         loop {
-            pump(&mut *port, &mut dev, t0)?;
-            let now_ns = driver::cycles_to_ns(now_cycles(t0));
-            match tx
-                .poll(now_ns, &mut msg)
-                .map_err(|e| probe_err("host sender", e))?
-            {
-                Poll::Message(n) => {
-                    let m = Framing::Dttk
-                        .encode(&msg[..n], &mut framed)
-                        .map_err(|e| probe_err("framing", e))?;
-                    write(&mut port, &framed[..m])?;
+            pump(&mut *port, &mut dev, &clock)?;
+            policy.check(clock.now_ns())?;
+            let now_ns = clock.now_ns();
+            match tx.poll(now_ns).map_err(driver::host_sender_error)? {
+                Next::Send(frame) => {
+                    write(&mut port, frame)?;
                     let _ = port.flush();
-                    wire_bytes += m as u64;
+                    wire_bytes += frame.len() as u64;
                 }
-                Poll::WaitUntil(t) => std::thread::sleep(Duration::from_nanos(
-                    t.saturating_sub(now_ns).min(1_000_000),
-                )),
-                Poll::Done => break,
-            }
-            if start.elapsed() > limit {
-                return Err(Error::device("transfer timed out (host sending)"));
+                // At most 1 ms, so the board's bytes are read meanwhile.
+                Next::WaitUntil(t) => clock.wait_until_ns(t.min(now_ns + 1_000_000)),
+                Next::Done => break,
             }
         }
-        let stats = *tx.stats();
+        let stats = *sender.stats();
         host_tx = Some((
             crate::Side::new(start.elapsed().as_secs_f64(), stats.blocks, stats.bytes),
             wire_bytes,
         ));
         let end = Instant::now();
         let mut finished = false;
-        while !dev.report.is_done() {
+        while !dev.ctl.report.is_done() {
+            policy.check(clock.now_ns())?;
             if !finished && end.elapsed() > Duration::from_secs(1) {
                 write(&mut port, &control_frame(1, &proto::Message::Finish))?;
                 finished = true;
             }
-            if end.elapsed() > limit {
-                return Err(Error::device("no report from the receiving board"));
-            }
-            pump(&mut *port, &mut dev, t0)?;
+            pump(&mut *port, &mut dev, &clock)?;
         }
     } else {
-        wait(&mut *port, &mut dev, t0, limit, "report", |d| {
-            d.report.is_done()
+        wait(&mut *port, &mut dev, &clock, &policy, None, "report", |d| {
+            d.ctl.report.is_done()
         })?;
     }
     // The RTT copy of the report stands in when the UART one lost a message.
-    if dev.report.check().is_err() {
+    if dev.ctl.report.check().is_err() {
         let rtt = read_rtt_report(&mut session, &fw)?;
         if rtt.check().is_ok() {
-            dev.report = rtt;
+            dev.ctl.report = rtt;
         }
     }
     let mut session = session;

@@ -53,6 +53,7 @@ pub mod proto;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 pub use perfkit_report::model::{Integrity, LinkStats, Side, Stage, Stages};
 pub use proto::DeviceRole;
@@ -77,8 +78,8 @@ pub enum Target {
 }
 
 /// One run's settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PicoRunConfig {
+#[derive(Debug, Clone)]
+pub struct PicoRunConfig<'a> {
     /// Where the firmware runs.
     pub target: Target,
     /// What the device does.
@@ -104,9 +105,11 @@ pub struct PicoRunConfig {
     pub output: Option<PathBuf>,
     /// Give up after this long (virtual seconds on the emulator).
     pub timeout_s: f64,
+    /// Stop (`interrupted`) when this flag is raised; checked once per slice.
+    pub cancel: Option<&'a AtomicBool>,
 }
 
-impl PicoRunConfig {
+impl PicoRunConfig<'_> {
     /// The field's settings (block 50, START_META 8, META_EVERY_N 50, 3
     /// repeats, unthrottled, 115200 baud) on `target`, with firmware `elf`
     /// and the image `input`.
@@ -124,6 +127,7 @@ impl PicoRunConfig {
             input,
             output: None,
             timeout_s: 120.0,
+            cancel: None,
         }
     }
 
@@ -191,7 +195,7 @@ pub struct PicoRunOutcome {
 }
 
 /// Runs one transfer between the host and the device.
-pub fn run(cfg: &PicoRunConfig) -> Result<PicoRunOutcome, Error> {
+pub fn run(cfg: &PicoRunConfig<'_>) -> Result<PicoRunOutcome, Error> {
     cfg.validate()?;
     match &cfg.target {
         Target::Emulator { runner } => driver::run_emulated(cfg, runner),
@@ -232,6 +236,8 @@ pub enum ErrorKind {
     },
     /// The device or emulator misbehaved (stopped, timed out, bad report).
     Device(String),
+    /// The run's policy stopped it: the cancel flag or `timeout_s`.
+    Stopped(perfkit_engine::Stop),
 }
 
 impl Error {
@@ -264,6 +270,7 @@ impl fmt::Display for Error {
             ErrorKind::Config { key, message } => write!(f, "pico run setting `{key}`: {message}"),
             ErrorKind::Io { path, source } => write!(f, "{}: {source}", path.display()),
             ErrorKind::Device(m) => write!(f, "device: {m}"),
+            ErrorKind::Stopped(s) => s.fmt(f),
         }
     }
 }
@@ -292,7 +299,7 @@ mod tests {
     fn validate_names_the_bad_key() {
         let ok = field(DeviceRole::Sender);
         assert!(ok.validate().is_ok());
-        let key_of = |c: PicoRunConfig| match c.validate().unwrap_err().kind {
+        let key_of = |c: PicoRunConfig<'_>| match c.validate().unwrap_err().kind {
             ErrorKind::Config { key, .. } => key,
             k => panic!("{k:?}"),
         };

@@ -22,7 +22,7 @@ fn require_setup() {
     );
 }
 
-fn run_checked(cfg: &PicoRunConfig) -> PicoRunOutcome {
+fn run_checked(cfg: &PicoRunConfig<'_>) -> PicoRunOutcome {
     require_setup();
     let out = run(cfg).unwrap_or_else(|e| panic!("{} run failed: {e}", cfg.role));
     eprintln!(
@@ -163,4 +163,27 @@ fn rx_fifo_overflows_when_the_device_stops_reading() {
         "the host's last repeats must overflow a 32-byte FIFO: {:?}",
         out.link.counters
     );
+}
+
+/// The run's one policy, in the emulator's virtual time: `timeout_s` stops a
+/// transfer part way with the engine's wording, and a raised cancel flag
+/// stops the run at the next slice.
+#[test]
+fn deadline_and_cancel_stop_the_run_with_the_engines_wording() {
+    require_setup();
+    let cfg = PicoRunConfig {
+        // About 14 virtual seconds of sending: the deadline falls inside it.
+        timeout_s: 2.0,
+        ..PicoRunConfig::field_defaults(DeviceRole::Receiver)
+    };
+    let e = run(&cfg).expect_err("a 2 s deadline on a 14 s transfer");
+    assert_eq!(e.to_string(), "gave up after 2.0 s (timeout_s)");
+
+    let flag = std::sync::atomic::AtomicBool::new(true);
+    let cfg = PicoRunConfig {
+        cancel: Some(&flag),
+        ..PicoRunConfig::field_defaults(DeviceRole::Sender)
+    };
+    let e = run(&cfg).expect_err("a raised cancel flag");
+    assert_eq!(e.to_string(), "interrupted");
 }

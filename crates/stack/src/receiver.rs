@@ -483,9 +483,25 @@ impl<K: Sink, const B: usize> Receiver<K, B> {
     /// Feed stream bytes received at `now_ns`; each complete frame goes
     /// through [`Receiver::on_message`] (straight from the deframer's
     /// buffer) and its event to `on_event`.
-    pub fn on_bytes(&mut self, mut bytes: &[u8], now_ns: u64, on_event: &mut impl FnMut(Event)) {
+    pub fn on_bytes(&mut self, bytes: &[u8], now_ns: u64, on_event: &mut impl FnMut(Event)) {
+        self.on_bytes_shared(bytes, now_ns, &mut |_| false, on_event);
+    }
+
+    /// [`Receiver::on_bytes`] on a stream shared with another protocol (a
+    /// device's control channel): each frame is offered to `claim` first,
+    /// and one it takes (returns `true`) never reaches the receiver, so it
+    /// counts neither as a message nor as a sequence gap.
+    pub fn on_bytes_shared(
+        &mut self,
+        mut bytes: &[u8],
+        now_ns: u64,
+        claim: &mut impl FnMut(&[u8]) -> bool,
+        on_event: &mut impl FnMut(Event),
+    ) {
         while let Some(frame) = self.deframer.decode(&mut bytes) {
-            on_event(self.core.on_message(frame, now_ns));
+            if !claim(frame) {
+                on_event(self.core.on_message(frame, now_ns));
+            }
         }
     }
 

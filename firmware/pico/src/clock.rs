@@ -59,7 +59,13 @@ pub fn now() -> u64 {
 /// Nanoseconds since [`start`] (exact at 125 MHz: 8 ns per cycle).
 #[inline]
 pub fn now_ns() -> u64 {
-    now() * (1_000_000_000 / CPU_HZ as u64)
+    to_ns(now())
+}
+
+/// A cycle count in nanoseconds.
+#[inline]
+pub fn to_ns(cycles: u64) -> u64 {
+    cycles * (1_000_000_000 / CPU_HZ as u64)
 }
 
 #[exception]

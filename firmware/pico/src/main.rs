@@ -1,6 +1,8 @@
 //! perfkit's RP2040 firmware: the dttk transfer stack (`perfkit-stack`) as
-//! sender or receiver on UART0, every stage measured with `perfkit` in CPU
-//! cycles, and a report of the device-side statistics at the end.
+//! sender or receiver on UART0, through the engine's pumps
+//! (`perfkit-engine`, no_std) as on the host, every stage measured with
+//! `perfkit` in CPU cycles, and a report of the device-side statistics at
+//! the end.
 //!
 //! Protocol with the host (all dttk link messages; control messages on
 //! channel 0xFE, codec and format in `perfkit_stack::device`):
@@ -23,10 +25,12 @@ mod clock;
 mod link;
 mod report;
 
+use core::cell::Cell;
 use core::panic::PanicInfo;
+use perfkit_engine::{Next, RecvEnd, RxPump, TxPump};
 use perfkit_stack::device::{self, DeviceRole, Hello, Message, Summary};
 use perfkit_stack::{
-    Deframer, Event, Framing, MemorySink, MemorySource, Poll, Receiver, Sender, SenderConfig, State,
+    Deframer, Event, Failure, Framing, MemorySink, MemorySource, Receiver, Sender, SenderConfig,
 };
 use rp2040_hal::{self as hal, clocks::Clock, fugit::RateExtU32, pac, uart};
 
@@ -136,7 +140,7 @@ fn main() -> ! {
         if cfg.role == DeviceRole::Sender {
             run_sender(&mut link, &cfg, &mut rep);
         } else {
-            run_receiver(&mut link, &mut deframer, &cfg, &mut rep);
+            run_receiver(&mut link, &cfg, &mut rep);
         }
         rep.counter("uart_rx_errors", link.rx_errors);
         rep.send(&mut link);
@@ -205,27 +209,19 @@ where
             return;
         }
     };
-    let mut msg = [0u8; perfkit_stack::wire::MAX_MESSAGE];
-    let mut framed = [0u8; 2 + 2 * perfkit_stack::wire::MAX_MESSAGE];
+    let mut pump = TxPump::framed(&mut tx, Framing::Dttk);
     let start = clock::now();
     let mut status = device::STATUS_COMPLETE;
     let mut msg_cycles = CycleStats::default();
     loop {
         let t_msg = clock::now();
-        let now_ns = t_msg * (1_000_000_000 / clock::CPU_HZ as u64);
-        match tx.poll(now_ns, &mut msg) {
-            Ok(Poll::Message(n)) => match Framing::Dttk.encode(&msg[..n], &mut framed) {
-                Ok(m) => {
-                    msg_cycles.add(clock::now() - t_msg);
-                    link.write_all(&framed[..m])
-                }
-                Err(_) => {
-                    status = device::STATUS_ERROR;
-                    break;
-                }
-            },
-            Ok(Poll::WaitUntil(t)) => clock::sleep_until_ns(t),
-            Ok(Poll::Done) => break,
+        match pump.poll(clock::to_ns(t_msg)) {
+            Ok(Next::Send(frame)) => {
+                msg_cycles.add(clock::now() - t_msg);
+                link.write_all(frame)
+            }
+            Ok(Next::WaitUntil(t)) => clock::sleep_until_ns(t),
+            Ok(Next::Done) => break,
             Err(_) => {
                 status = device::STATUS_ERROR;
                 break;
@@ -265,12 +261,8 @@ where
     );
 }
 
-fn run_receiver<D, P>(
-    link: &mut Link<D, P>,
-    deframer: &mut Deframer,
-    _cfg: &Config,
-    rep: &mut Report,
-) where
+fn run_receiver<D, P>(link: &mut Link<D, P>, _cfg: &Config, rep: &mut Report)
+where
     D: uart::UartDevice,
     P: uart::ValidUartPinout<D>,
 {
@@ -280,64 +272,76 @@ fn run_receiver<D, P>(
     let buf_addr = buf.as_ptr() as u32;
     let mut rx: Receiver<MemorySink<&mut [u8]>, BITMAP> =
         Receiver::new(0, MemorySink::new(&mut buf[..]), Framing::Dttk);
+    let mut pump = RxPump::new(&mut rx);
     let mut chunk = [0u8; 32];
     let mut start: Option<u64> = None;
-    let mut end_seen_at: Option<u64> = None;
     let mut last_rx = clock::now();
-    let mut status = device::STATUS_INCOMPLETE;
+    let mut failure = None;
     let mut msg_cycles = CycleStats::default();
-    'run: loop {
+    // Each message is timed (raw cycles, and a span that nests the stack's
+    // stages as `measure!` would) from the moment the deframer hands it
+    // over until its event.
+    let t_msg = Cell::new(0u64);
+    let span = Cell::new(None);
+    // Set by the last message of the transfer (complete, failed, FINISH):
+    // the rest of that read is nobody's.
+    let over = Cell::new(false);
+    while !over.get() {
         let n = link.read(&mut chunk);
         let now = clock::now();
         if n == 0 {
-            if let Some(t) = end_seen_at {
-                if now - last_rx.max(t) > IDLE_AFTER_END {
-                    break;
-                }
+            if pump.ended() == Some(RecvEnd::EndIncomplete) && now - last_rx > IDLE_AFTER_END {
+                break;
             }
             link.wait_rx();
             continue;
         }
         last_rx = now;
         start.get_or_insert(now);
-        let now_ns = now * (1_000_000_000 / clock::CPU_HZ as u64);
-        let mut bytes = &chunk[..n];
-        while let Some(frame) = deframer.decode(&mut bytes) {
-            if frame.len() > 2 && frame[2] == device::CHANNEL {
-                if control_payload(frame).map(Message::decode) == Some(Ok(Message::Finish)) {
-                    break 'run;
+        pump.on_bytes_shared(
+            &chunk[..n],
+            clock::to_ns(now),
+            |frame| {
+                if over.get() {
+                    return true;
                 }
-                continue;
-            }
-            let t_msg = clock::now();
-            let ev = perfkit::measure!("receiver::on_message", rx.on_message(frame, now_ns));
-            msg_cycles.add(clock::now() - t_msg);
-            match ev {
-                Event::End { missing } if missing > 0 => end_seen_at = Some(now),
-                Event::Complete { .. } => {
-                    status = device::STATUS_COMPLETE;
-                    break 'run;
+                // The host's control messages share the stream: only FINISH
+                // means anything during a transfer.
+                if frame.get(2) == Some(&device::CHANNEL) {
+                    let msg = control_payload(frame).map(Message::decode);
+                    over.set(msg == Some(Ok(Message::Finish)));
+                    return true;
                 }
-                Event::Failed(f) => {
-                    status = match f {
-                        perfkit_stack::Failure::ShaMismatch => device::STATUS_SHA_MISMATCH,
-                        perfkit_stack::Failure::TooManyBlocks { .. }
-                        | perfkit_stack::Failure::Sink(_) => device::STATUS_TOO_LARGE,
-                        perfkit_stack::Failure::MetaConflict => device::STATUS_ERROR,
-                    };
-                    break 'run;
+                t_msg.set(clock::now());
+                span.set(Some(perfkit::span!("receiver::on_message")));
+                false
+            },
+            |ev| {
+                drop(span.take());
+                msg_cycles.add(clock::now() - t_msg.get());
+                match ev {
+                    Event::Complete { .. } => over.set(true),
+                    Event::Failed(f) => {
+                        failure = Some(f);
+                        over.set(true);
+                    }
+                    _ => {}
                 }
-                _ => {}
-            }
-        }
+            },
+        );
     }
     let end = clock::now();
-    if rx.state() == State::Complete {
-        status = device::STATUS_COMPLETE;
-    }
+    let status = match (pump.ended(), failure) {
+        (Some(RecvEnd::Complete), _) => device::STATUS_COMPLETE,
+        (_, Some(Failure::ShaMismatch)) => device::STATUS_SHA_MISMATCH,
+        (_, Some(Failure::TooManyBlocks { .. } | Failure::Sink(_))) => device::STATUS_TOO_LARGE,
+        (_, Some(Failure::MetaConflict)) => device::STATUS_ERROR,
+        _ => device::STATUS_INCOMPLETE,
+    };
+    let rx = pump.receiver();
     let stats = *rx.stats();
     let c = *rx.counters();
-    let d = *deframer.stats();
+    let d = *rx.deframer_stats();
     let (size, sha) = match rx.meta() {
         Some(m) => (m.file_size() as u32, m.sha256),
         None => (0, [0; 32]),

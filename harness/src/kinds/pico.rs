@@ -34,7 +34,7 @@ fn run(
     s: &Scenario,
     p: &PicoSpec,
     transfer: &TransferSpec,
-    _cancel: &AtomicBool,
+    cancel: &AtomicBool,
 ) -> anyhow::Result<Outcome> {
     let places = Places::for_scenario(&s.path);
     let setup = "run scripts/setup.d/40-firmware.sh, from the perfkit repository or with PERFKIT_ROOT set to it";
@@ -82,6 +82,7 @@ fn run(
         input,
         output: None,
         timeout_s: transfer.timeout_s,
+        cancel: Some(cancel),
     };
     let o = perfkit_pico::run(&pc).map_err(|e| anyhow!("{e}"))?;
     let mut link = o.link;
