@@ -289,7 +289,7 @@ mod tests {
     use super::*;
 
     /// Settings only: nothing here starts the emulator.
-    fn field(role: DeviceRole) -> PicoRunConfig {
+    fn field(role: DeviceRole) -> PicoRunConfig<'static> {
         let runner = PathBuf::from("runner.mjs");
         let target = Target::Emulator { runner };
         PicoRunConfig::field_defaults(role, target, "fw.elf".into(), "in.jpg".into())

@@ -174,7 +174,7 @@ fn deadline_and_cancel_stop_the_run_with_the_engines_wording() {
     let cfg = PicoRunConfig {
         // About 14 virtual seconds of sending: the deadline falls inside it.
         timeout_s: 2.0,
-        ..PicoRunConfig::field_defaults(DeviceRole::Receiver)
+        ..field(DeviceRole::Receiver)
     };
     let e = run(&cfg).expect_err("a 2 s deadline on a 14 s transfer");
     assert_eq!(e.to_string(), "gave up after 2.0 s (timeout_s)");
@@ -182,7 +182,7 @@ fn deadline_and_cancel_stop_the_run_with_the_engines_wording() {
     let flag = std::sync::atomic::AtomicBool::new(true);
     let cfg = PicoRunConfig {
         cancel: Some(&flag),
-        ..PicoRunConfig::field_defaults(DeviceRole::Sender)
+        ..field(DeviceRole::Sender)
     };
     let e = run(&cfg).expect_err("a raised cancel flag");
     assert_eq!(e.to_string(), "interrupted");

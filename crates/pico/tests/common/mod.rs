@@ -31,7 +31,7 @@ pub fn image() -> PathBuf {
 }
 
 /// The field's settings on the emulator with this checkout's files.
-pub fn field(role: DeviceRole) -> PicoRunConfig {
+pub fn field(role: DeviceRole) -> PicoRunConfig<'static> {
     let target = Target::Emulator { runner: runner() };
     PicoRunConfig::field_defaults(role, target, elf(), image())
 }
