@@ -104,6 +104,9 @@ pub(crate) fn find_flag(s: &[u8]) -> usize {
     scan(s, |w| !w, |b| b == FLAG)
 }
 
+// Inlined into the deframer's loop, as a method of it would be: its state
+// stays in registers across the bytes of a call.
+#[inline(always)]
 fn step<const N: usize>(fb: &mut FrameBuf<N>, input: &mut &[u8]) -> Option<usize> {
     while !input.is_empty() {
         match fb.state() {
