@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use perfkit_link::{ByteLink, PacketLink, ReadOutcome};
-use perfkit_stack::{Sink, Source};
+use perfkit_stack::{Deframe, Framer, PacketFormat, Sink, Source};
 
 use crate::{Clock, Error, Next, Policy, RecvEnd, RxPump, TxPump};
 
@@ -28,10 +28,10 @@ pub const POLL: Duration = Duration::from_millis(50);
 pub const BATCH: usize = 1 << 16;
 
 /// Runs the sender to END over a byte link. Returns the bytes written.
-pub fn send<S: Source>(
+pub fn send<S: Source, F: Framer>(
     clock: &dyn Clock,
     policy: &Policy<'_>,
-    tx: &mut TxPump<'_, S>,
+    tx: &mut TxPump<'_, S, F>,
     link: &mut dyn ByteLink,
 ) -> Result<u64, Error> {
     let mut out: Vec<u8> = Vec::with_capacity(BATCH);
@@ -82,10 +82,10 @@ fn write_out(link: &mut dyn ByteLink, out: &mut Vec<u8>) -> Result<u64, Error> {
 /// Feeds the receiver from a byte link until the transfer ends, the link
 /// closes, or nothing arrives for `idle` once bytes have flowed. Returns how
 /// it ended and the bytes read.
-pub fn receive<K: Sink, const B: usize>(
+pub fn receive<K: Sink, const B: usize, D: Deframe, P: PacketFormat>(
     clock: &dyn Clock,
     policy: &Policy<'_>,
-    rx: &mut RxPump<'_, K, B>,
+    rx: &mut RxPump<'_, K, B, D, P>,
     link: &mut dyn ByteLink,
     chunk: usize,
     idle: Duration,
@@ -122,10 +122,10 @@ impl Reader {
 
     /// Reads once, waiting at most `wait`; `Some` when the transfer ended.
     /// Silence longer than the idle time ends it only when `may_idle`.
-    fn step<K: Sink, const B: usize>(
+    fn step<K: Sink, const B: usize, D: Deframe, P: PacketFormat>(
         &mut self,
         clock: &dyn Clock,
-        rx: &mut RxPump<'_, K, B>,
+        rx: &mut RxPump<'_, K, B, D, P>,
         link: &mut dyn ByteLink,
         wait: Duration,
         may_idle: bool,
@@ -149,11 +149,11 @@ impl Reader {
 /// Both ends on one thread over a packet link: one message out, then
 /// everything that has arrived in. Each packet's whole trip is measured as
 /// `loopback::packet`, the figure a busy machine disturbs least.
-pub fn exchange<S: Source, K: Sink, const B: usize>(
+pub fn exchange<S: Source, F: Framer, K: Sink, const B: usize, D: Deframe, P: PacketFormat>(
     clock: &dyn Clock,
     policy: &Policy<'_>,
-    tx: &mut TxPump<'_, S>,
-    rx: &mut RxPump<'_, K, B>,
+    tx: &mut TxPump<'_, S, F>,
+    rx: &mut RxPump<'_, K, B, D, P>,
     link: &mut dyn PacketLink,
 ) -> Result<(), Error> {
     let mut buf = vec![0u8; 1 << 16];
@@ -186,11 +186,11 @@ pub fn exchange<S: Source, K: Sink, const B: usize>(
 /// has arrived out. Once the sender is done, nothing arriving for `idle`
 /// ends the run as [`RecvEnd::Idle`]. Returns how it ended and the bytes
 /// written.
-pub fn interleave<S: Source, K: Sink, const B: usize>(
+pub fn interleave<S: Source, F: Framer, K: Sink, const B: usize, D: Deframe, P: PacketFormat>(
     clock: &dyn Clock,
     policy: &Policy<'_>,
-    tx: &mut TxPump<'_, S>,
-    rx: &mut RxPump<'_, K, B>,
+    tx: &mut TxPump<'_, S, F>,
+    rx: &mut RxPump<'_, K, B, D, P>,
     link: &mut dyn ByteLink,
     chunk: usize,
     idle: Duration,
@@ -228,12 +228,19 @@ pub type DuplexResult = (Result<u64, Error>, Result<(RecvEnd, u64), Error>);
 /// two serial devices, a pipe): the sender on a second thread, the receiver
 /// on this one, one clock and one policy.
 #[allow(clippy::too_many_arguments)]
-pub fn duplex<S: Source + Send, K: Sink, const B: usize>(
+pub fn duplex<
+    S: Source + Send,
+    F: Framer + Send,
+    K: Sink,
+    const B: usize,
+    D: Deframe,
+    P: PacketFormat,
+>(
     clock: &(dyn Clock + Sync),
     policy: &Policy<'_>,
-    tx: &mut TxPump<'_, S>,
+    tx: &mut TxPump<'_, S, F>,
     tx_link: &mut (dyn ByteLink + Send),
-    rx: &mut RxPump<'_, K, B>,
+    rx: &mut RxPump<'_, K, B, D, P>,
     rx_link: &mut dyn ByteLink,
     chunk: usize,
     idle: Duration,

@@ -1,7 +1,8 @@
 //! The receiving half: the stack's [`Receiver`] fed from a link, and how a
 //! transfer ended.
 
-use perfkit_stack::{Event, Receiver, Sink, State};
+use perfkit_stack::dttk::LinkMessage;
+use perfkit_stack::{Deframe, Event, Framing, PacketFormat, Receiver, Sink, State};
 
 /// How a receive loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,15 +32,17 @@ impl RecvEnd {
     }
 }
 
-/// A receiver and what its events said so far.
-pub struct RxPump<'r, K, const B: usize = 8192> {
-    receiver: &'r mut Receiver<K, B>,
+/// A receiver and what its events said so far. `F` and `P` are the
+/// receiver's framing and link message format (see
+/// [`perfkit_stack::profile`]), compiled in.
+pub struct RxPump<'r, K, const B: usize = 8192, F = Framing, P = LinkMessage> {
+    receiver: &'r mut Receiver<K, B, F, P>,
     ended: Option<RecvEnd>,
 }
 
-impl<'r, K: Sink, const B: usize> RxPump<'r, K, B> {
+impl<'r, K: Sink, const B: usize, F: Deframe, P: PacketFormat> RxPump<'r, K, B, F, P> {
     /// A pump feeding `receiver`.
-    pub fn new(receiver: &'r mut Receiver<K, B>) -> Self {
+    pub fn new(receiver: &'r mut Receiver<K, B, F, P>) -> Self {
         RxPump {
             receiver,
             ended: None,
@@ -47,7 +50,7 @@ impl<'r, K: Sink, const B: usize> RxPump<'r, K, B> {
     }
 
     /// The receiver, for its state, stats and sink.
-    pub fn receiver(&self) -> &Receiver<K, B> {
+    pub fn receiver(&self) -> &Receiver<K, B, F, P> {
         self.receiver
     }
 

@@ -1,10 +1,12 @@
 //! The sending half: the stack's [`Sender`], and framing for byte links.
 
-use perfkit_stack::{Framing, Poll, Sender, Source};
+use perfkit_stack::{Framer, Framing, Poll, Sender, Source};
 
 /// Largest message the sender produces.
 const MESSAGE: usize = 256;
-/// Room for one framed message under either framing.
+/// Room for one framed message under either of the stack's framings (the
+/// dttk stuffing's worst case, 2 + 2n); a framing that may need more fails
+/// its first message with an error naming the sizes.
 const FRAMED: usize = Framing::Dttk.max_encoded_len(MESSAGE);
 const _: () = assert!(Framing::Cobs.max_encoded_len(MESSAGE) <= FRAMED);
 
@@ -23,27 +25,31 @@ pub enum Next<'a> {
 /// A sender, and the framing its link needs (none for packet links, which
 /// keep message boundaries themselves).
 ///
+/// The framing is any [`Framer`] (the run-time [`Framing`] choice by
+/// default), compiled in: no dynamic dispatch per message or byte.
 /// No allocation and no clock: [`poll`](Self::poll) takes the time, so the
 /// same pump runs in real time, in virtual time and in firmware.
-pub struct TxPump<'s, S> {
+pub struct TxPump<'s, S, F = Framing> {
     sender: &'s mut Sender<S>,
-    framing: Option<Framing>,
+    framing: Option<F>,
     msg: [u8; MESSAGE],
     framed: [u8; FRAMED],
 }
 
 impl<'s, S: Source> TxPump<'s, S> {
-    /// A pump for a byte link: every message is framed with `framing`.
-    pub fn framed(sender: &'s mut Sender<S>, framing: Framing) -> Self {
-        Self::new(sender, Some(framing))
-    }
-
     /// A pump for a packet link: one bare message per packet.
     pub fn packets(sender: &'s mut Sender<S>) -> Self {
         Self::new(sender, None)
     }
+}
 
-    fn new(sender: &'s mut Sender<S>, framing: Option<Framing>) -> Self {
+impl<'s, S: Source, F: Framer> TxPump<'s, S, F> {
+    /// A pump for a byte link: every message is framed with `framing`.
+    pub fn framed(sender: &'s mut Sender<S>, framing: F) -> Self {
+        Self::new(sender, Some(framing))
+    }
+
+    fn new(sender: &'s mut Sender<S>, framing: Option<F>) -> Self {
         TxPump {
             sender,
             framing,
@@ -53,8 +59,8 @@ impl<'s, S: Source> TxPump<'s, S> {
     }
 
     /// The framing on the link (`None` for packets).
-    pub fn framing(&self) -> Option<Framing> {
-        self.framing
+    pub fn framing(&self) -> Option<&F> {
+        self.framing.as_ref()
     }
 
     /// The sender, for its stats and counters.
@@ -69,7 +75,7 @@ impl<'s, S: Source> TxPump<'s, S> {
             .poll(now_ns, &mut self.msg)
             .map_err(|e| crate::Error::Stack("sender", e))?
         {
-            Poll::Message(n) => match self.framing {
+            Poll::Message(n) => match &self.framing {
                 None => Ok(Next::Send(&self.msg[..n])),
                 Some(f) => {
                     let m = f

@@ -3,16 +3,16 @@
 //! charged its device profile's CPU costs.
 
 use perfkit_link::sim::{self, SenderStep, SimConfig, SimReceiver, SimReport, SimSender};
-use perfkit_stack::{Sink, Source};
+use perfkit_stack::{Deframe, Framer, PacketFormat, Sink, Source};
 
 use crate::{Error, Next, RxPump, TxPump};
 
-struct Tx<'p, 's, S> {
-    pump: &'p mut TxPump<'s, S>,
+struct Tx<'p, 's, S, F> {
+    pump: &'p mut TxPump<'s, S, F>,
     error: Option<Error>,
 }
 
-impl<S: Source> SimSender for Tx<'_, '_, S> {
+impl<S: Source, F: Framer> SimSender for Tx<'_, '_, S, F> {
     fn poll(&mut self, now_ns: u64) -> SenderStep<'_> {
         match self.pump.poll(now_ns) {
             Ok(Next::Send(frame)) => SenderStep::Frame(frame),
@@ -26,7 +26,7 @@ impl<S: Source> SimSender for Tx<'_, '_, S> {
     }
 }
 
-impl<K: Sink, const B: usize> SimReceiver for RxPump<'_, K, B> {
+impl<K: Sink, const B: usize, D: Deframe, P: PacketFormat> SimReceiver for RxPump<'_, K, B, D, P> {
     fn on_bytes(&mut self, now_ns: u64, bytes: &[u8]) -> u32 {
         // Every frame the deframer completes is one message the device
         // spends its per-message cost on.
@@ -39,10 +39,10 @@ impl<K: Sink, const B: usize> SimReceiver for RxPump<'_, K, B> {
 
 /// Runs a transfer between two simulated devices over the virtual UART in
 /// `cfg`: the same pumps as every other driver, time entirely virtual.
-pub fn simulate<S: Source, K: Sink, const B: usize>(
+pub fn simulate<S: Source, F: Framer, K: Sink, const B: usize, D: Deframe, P: PacketFormat>(
     cfg: &SimConfig,
-    tx: &mut TxPump<'_, S>,
-    rx: &mut RxPump<'_, K, B>,
+    tx: &mut TxPump<'_, S, F>,
+    rx: &mut RxPump<'_, K, B, D, P>,
 ) -> Result<SimReport, Error> {
     let mut sender = Tx {
         pump: tx,

@@ -37,7 +37,7 @@ use core::fmt;
 
 use perfkit::record::{self, SiteRecord};
 
-use crate::wire::MAX_PAYLOAD;
+use crate::dttk::wire::MAX_PAYLOAD;
 
 /// The dttk channel byte the control protocol uses (control bit | 0x7E).
 pub const CHANNEL: u8 = 0xFE;

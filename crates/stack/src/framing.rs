@@ -1,36 +1,35 @@
-//! Byte-stream framing: the profile's 0xFF/0xFE stuffing (`docs/specs/dttk-wire.md`
-//! section 5) and COBS as a selectable alternative.
+//! Byte-stream framing: the run-time choice between the dttk profile's
+//! 0xFF/0xFE stuffing (`docs/specs/dttk-wire.md` section 5) and COBS, and the
+//! resumable [`Deframer`] any framing runs in.
 //!
-//! * [`Framing::Dttk`]: `0xFF | escaped message | 0xFF`, with 0xFF sent as
-//!   `0xFE 0xFD` and 0xFE as `0xFE 0xFE`. Worst case doubles the message
-//!   (2 + 2n bytes: 514 for the largest message), which is why the reference
-//!   sizes its buffers at 512/544 bytes.
-//! * [`Framing::Cobs`]: consistent-overhead byte stuffing (the `corncobs`
-//!   crate), each frame terminated by 0x00. Worst case n + ceil(n/254) + 1
-//!   bytes (259 for the largest message): bounded and nearly constant.
+//! * [`Framing::Dttk`]: [`Stuffing`], `0xFF | escaped message | 0xFF`;
+//!   worst case 2 + 2n bytes (514 for the largest message).
+//! * [`Framing::Cobs`]: [`Cobs`], each frame terminated
+//!   by 0x00; worst case n + ceil(n/254) + 1 bytes (259).
 //!
 //! [`Deframer`] is a resumable state machine: feed it chunks of any size (one
 //! byte to megabytes) and it yields complete, length-checked frames, counting
 //! what it drops in [`DeframerStats`]. It never allocates; its buffer is a
-//! const generic (`N`, default 544 as in the reference receiver).
+//! const generic (`N`, default 544 as in the reference receiver). It is
+//! generic over the framing (any [`Deframe`]) and over the check its frames
+//! must pass (any [`FrameCheck`]: the dttk link message's length byte by
+//! default): see [`crate::profile`].
 
-use crate::error::{ErrorKind, Result};
+use core::marker::PhantomData;
 
-/// Frame delimiter of the dttk framing.
-pub const FLAG: u8 = 0xFF;
-/// Escape byte of the dttk framing.
-pub const ESC: u8 = 0xFE;
-/// Escaped form of 0xFF (after [`ESC`]).
-pub const ESC_FF: u8 = 0xFD;
-/// The reference transmit buffer size.
-pub const TX_BUFFER: usize = 512;
-/// The reference receive buffer size (512 + the 32-byte UART FIFO).
-pub const RX_BUFFER: usize = 544;
+use crate::cobs::Cobs;
+use crate::dttk::framing::Stuffing;
+pub use crate::dttk::framing::{ESC, ESC_FF, FLAG, RX_BUFFER, TX_BUFFER};
+use crate::dttk::LinkMessage;
+use crate::error::Result;
+use crate::profile::{Deframe, DeframeState, FrameBuf, FrameCheck, Framer};
 
-/// Which byte-stream framing a link uses.
+/// Which byte-stream framing a link uses, chosen at run time (a setting);
+/// code that knows its framing at build time can use [`Stuffing`] or
+/// [`Cobs`] directly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Framing {
-    /// The profile's 0xFF-delimited, 0xFE-escaped framing.
+    /// The dttk profile's 0xFF-delimited, 0xFE-escaped framing.
     #[default]
     Dttk,
     /// COBS, 0x00-delimited.
@@ -41,71 +40,52 @@ impl Framing {
     /// Worst-case framed size of a `len`-byte message.
     pub const fn max_encoded_len(self, len: usize) -> usize {
         match self {
-            Framing::Dttk => 2 + 2 * len,
-            Framing::Cobs => corncobs::max_encoded_len(len),
+            Framing::Dttk => Stuffing::max_encoded_len(len),
+            Framing::Cobs => Cobs::max_encoded_len(len),
         }
     }
 
     /// Frame `msg` into `out`, returning the number of bytes written.
     /// Fails (without panicking) if `out` may be too small.
+    #[inline]
     pub fn encode(self, msg: &[u8], out: &mut [u8]) -> Result<usize> {
-        stage!(
-            "framing::encode",
-            bytes = msg.len(),
-            match self {
-                Framing::Dttk => encode_dttk(msg, out),
-                Framing::Cobs => {
-                    let need = corncobs::max_encoded_len(msg.len());
-                    if out.len() < need {
-                        Err(ErrorKind::BufferTooSmall {
-                            need,
-                            have: out.len(),
-                        }
-                        .into())
-                    } else {
-                        Ok(corncobs::encode_buf(msg, out))
-                    }
-                }
-            }
-        )
+        match self {
+            Framing::Dttk => Stuffing.encode(msg, out),
+            Framing::Cobs => Cobs.encode(msg, out),
+        }
     }
 }
 
-fn encode_dttk(msg: &[u8], out: &mut [u8]) -> Result<usize> {
-    // Worst case first, so the copy loop cannot run out of room; count the
-    // exact size only for a caller buffer below the worst case.
-    if out.len() < 2 + 2 * msg.len() {
-        let specials = msg.iter().filter(|&&b| b >= ESC).count();
-        let need = 2 + msg.len() + specials;
-        if out.len() < need {
-            return Err(ErrorKind::BufferTooSmall {
-                need,
-                have: out.len(),
-            }
-            .into());
-        }
+impl Framer for Framing {
+    #[inline]
+    fn max_encoded_len(&self, len: usize) -> usize {
+        Framing::max_encoded_len(*self, len)
     }
-    out[0] = FLAG;
-    let mut o = 1;
-    let mut rest = msg;
-    while !rest.is_empty() {
-        // Copy the run of ordinary bytes in one go.
-        let run = find_special(rest);
-        out[o..o + run].copy_from_slice(&rest[..run]);
-        o += run;
-        rest = &rest[run..];
-        if let Some((&b, tail)) = rest.split_first() {
-            out[o] = ESC;
-            out[o + 1] = if b == FLAG { ESC_FF } else { ESC };
-            o += 2;
-            rest = tail;
-        }
+
+    #[inline]
+    fn encode(&self, msg: &[u8], out: &mut [u8]) -> Result<usize> {
+        Framing::encode(*self, msg, out)
     }
-    out[o] = FLAG;
-    Ok(o + 1)
 }
 
-const LO: u64 = 0x0101_0101_0101_0101;
+impl Deframe for Framing {
+    fn start(&self) -> DeframeState {
+        match self {
+            Framing::Dttk => Stuffing.start(),
+            Framing::Cobs => Cobs.start(),
+        }
+    }
+
+    #[inline]
+    fn step<const N: usize>(&self, buf: &mut FrameBuf<N>, input: &mut &[u8]) -> Option<usize> {
+        match self {
+            Framing::Dttk => Stuffing.step(buf, input),
+            Framing::Cobs => Cobs.step(buf, input),
+        }
+    }
+}
+
+pub(crate) const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 
 /// Index of the first zero byte in the little-endian word, if any (the
@@ -121,12 +101,13 @@ fn first_zero_byte(w: u64) -> Option<usize> {
     }
 }
 
-/// Scan for the first byte where `hit` holds. Chunks of 32 bytes are tested
-/// with a branch-free fold that LLVM vectorises (SSE2 compares and a mask
-/// on x86_64), then eight bytes at a time with `zero_if` (a word that has a
-/// zero byte exactly where `hit` holds), then byte by byte.
+/// Scan for the first byte where `hit` holds (the framings' delimiter and
+/// escape searches). Chunks of 32 bytes are tested with a branch-free fold
+/// that LLVM vectorises (SSE2 compares and a mask on x86_64), then eight
+/// bytes at a time with `zero_if` (a word that has a zero byte exactly where
+/// `hit` holds), then byte by byte.
 #[inline(always)]
-fn scan(s: &[u8], zero_if: impl Fn(u64) -> u64, hit: impl Fn(u8) -> bool) -> usize {
+pub(crate) fn scan(s: &[u8], zero_if: impl Fn(u64) -> u64, hit: impl Fn(u8) -> bool) -> usize {
     let mut i = 0;
     let mut wide = s.chunks_exact(32);
     for c in &mut wide {
@@ -151,25 +132,6 @@ fn scan(s: &[u8], zero_if: impl Fn(u64) -> u64, hit: impl Fn(u8) -> bool) -> usi
         .unwrap_or(chunks.remainder().len())
 }
 
-/// First byte that is 0xFE or 0xFF (or `s.len()`).
-#[inline]
-fn find_special(s: &[u8]) -> usize {
-    // b | 1 == 0xFF exactly for 0xFE and 0xFF; invert so those become zero.
-    scan(s, |w| !(w | LO), |b| b >= ESC)
-}
-
-/// First 0xFF (or `s.len()`).
-#[inline]
-fn find_flag(s: &[u8]) -> usize {
-    scan(s, |w| !w, |b| b == FLAG)
-}
-
-/// First 0x00 (or `s.len()`).
-#[inline]
-fn find_zero(s: &[u8]) -> usize {
-    scan(s, |w| w, |b| b == 0)
-}
-
 /// Counters kept by a [`Deframer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DeframerStats {
@@ -183,67 +145,53 @@ pub struct DeframerStats {
     pub protocol_violations: u64,
     /// Frames dropped for growing past the buffer.
     pub overflows: u64,
-    /// Frames whose len byte + 1 differs from their length.
+    /// Frames whose length the packet format rejects (dttk: the len byte
+    /// + 1 differs from the frame's length).
     pub bad_lengths: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    /// Skipping until a delimiter.
-    Hunt,
-    /// Collecting frame bytes.
-    Collect,
-    /// Collecting, previous byte was ESC (dttk only).
-    Escape,
-}
-
-/// Resumable deframer with an `N`-byte frame buffer.
+/// Resumable deframer with an `N`-byte frame buffer, for framing `F`,
+/// delivering frames that pass `P`'s [`FrameCheck`].
 #[derive(Clone)]
-pub struct Deframer<const N: usize = RX_BUFFER> {
-    framing: Framing,
-    state: State,
-    /// Bytes of the frame being collected in `buf`.
-    len: usize,
-    buf: [u8; N],
-    stats: DeframerStats,
+pub struct Deframer<const N: usize = RX_BUFFER, F = Framing, P = LinkMessage> {
+    framing: F,
+    buf: FrameBuf<N>,
+    format: PhantomData<fn() -> P>,
 }
 
-impl<const N: usize> Deframer<N> {
-    /// A deframer for `framing`, waiting for the first delimiter (dttk) or at
-    /// a frame start (COBS).
-    pub const fn new(framing: Framing) -> Self {
+impl<const N: usize, F: Deframe> Deframer<N, F, LinkMessage> {
+    /// A deframer for `framing` delivering dttk link messages, waiting for
+    /// the first delimiter (dttk) or at a frame start (COBS).
+    pub fn new(framing: F) -> Self {
+        Self::for_format(framing)
+    }
+}
+
+impl<const N: usize, F: Deframe, P: FrameCheck> Deframer<N, F, P> {
+    /// A deframer for `framing` delivering frames that pass `P`'s check
+    /// (a [`PacketFormat`](crate::PacketFormat), or
+    /// [`AnyFrame`](crate::profile::AnyFrame)).
+    pub fn for_format(framing: F) -> Self {
         Deframer {
+            buf: FrameBuf::new(framing.start()),
             framing,
-            state: match framing {
-                Framing::Dttk => State::Hunt,
-                Framing::Cobs => State::Collect,
-            },
-            len: 0,
-            buf: [0; N],
-            stats: DeframerStats {
-                bytes: 0,
-                frames: 0,
-                junk_bytes: 0,
-                protocol_violations: 0,
-                overflows: 0,
-                bad_lengths: 0,
-            },
+            format: PhantomData,
         }
     }
 
     /// The framing in use.
-    pub fn framing(&self) -> Framing {
-        self.framing
+    pub fn framing(&self) -> &F {
+        &self.framing
     }
 
     /// Counters so far.
     pub fn stats(&self) -> &DeframerStats {
-        &self.stats
+        self.buf.stats()
     }
 
     /// Bytes of a partial frame currently held.
     pub fn pending(&self) -> usize {
-        self.len
+        self.buf.len()
     }
 
     /// Feed `bytes`, calling `on_frame` for each complete frame.
@@ -263,161 +211,28 @@ impl<const N: usize> Deframer<N> {
         // at the end of a frame, so counting what was offered would count
         // the rest of the chunk again on every later call.
         let mut guard = perfkit::span!("framing::decode");
-        let done = match self.framing {
-            Framing::Dttk => self.step_dttk(input),
-            Framing::Cobs => self.step_cobs(input),
-        };
+        let mut done = None;
+        while let Some(n) = self.framing.step(&mut self.buf, input) {
+            if P::frame_ok(self.buf.frame(n)) {
+                self.buf.stats_mut().frames += 1;
+                done = Some(n);
+                break;
+            }
+            self.buf.stats_mut().bad_lengths += 1;
+        }
         let consumed = (before - input.len()) as u64;
         guard.add_bytes(consumed);
         drop(guard);
-        self.stats.bytes += consumed;
-        done.map(move |n| &self.buf[..n])
-    }
-
-    fn drop_frame(&mut self, state: State) {
-        self.len = 0;
-        self.state = state;
-    }
-
-    /// Append a run of plain bytes; false (and the frame dropped) on overflow.
-    #[inline]
-    fn append(&mut self, run: &[u8]) -> bool {
-        if self.len + run.len() > N {
-            self.stats.overflows += 1;
-            self.drop_frame(State::Hunt);
-            false
-        } else {
-            self.buf[self.len..self.len + run.len()].copy_from_slice(run);
-            self.len += run.len();
-            true
-        }
-    }
-
-    /// A frame is complete: length-check it. Returns its length if good.
-    fn finish(&mut self, n: usize) -> Option<usize> {
-        // n >= 1 here.
-        if self.buf[0] as usize + 1 == n {
-            self.stats.frames += 1;
-            Some(n)
-        } else {
-            self.stats.bad_lengths += 1;
-            None
-        }
-    }
-
-    fn step_dttk(&mut self, input: &mut &[u8]) -> Option<usize> {
-        while !input.is_empty() {
-            match self.state {
-                State::Hunt => {
-                    let i = find_flag(input);
-                    match (i < input.len()).then_some(i) {
-                        Some(i) => {
-                            self.stats.junk_bytes += i as u64;
-                            *input = &input[i + 1..];
-                            self.drop_frame(State::Collect);
-                        }
-                        None => {
-                            self.stats.junk_bytes += input.len() as u64;
-                            *input = &[];
-                        }
-                    }
-                }
-                State::Collect => {
-                    let run = find_special(input);
-                    let (plain, rest) = input.split_at(run);
-                    *input = rest;
-                    if !self.append(plain) {
-                        // The overflowing run counts as skipped.
-                        self.stats.junk_bytes += plain.len() as u64;
-                        continue;
-                    }
-                    let Some((&b, rest)) = input.split_first() else {
-                        break;
-                    };
-                    *input = rest;
-                    if b == ESC {
-                        self.state = State::Escape;
-                    } else if self.len == 0 {
-                        // A run of flags between frames.
-                    } else {
-                        // Closing flag; it also opens the next frame.
-                        let n = self.len;
-                        self.len = 0;
-                        if let Some(n) = self.finish(n) {
-                            return Some(n);
-                        }
-                    }
-                }
-                State::Escape => {
-                    let b = input[0];
-                    *input = &input[1..];
-                    let out = match b {
-                        ESC_FF => FLAG,
-                        ESC => ESC,
-                        FLAG => {
-                            // `0xFE 0xFF`: drop and resynchronise on this flag.
-                            self.stats.protocol_violations += 1;
-                            self.drop_frame(State::Collect);
-                            continue;
-                        }
-                        _ => {
-                            self.stats.protocol_violations += 1;
-                            self.drop_frame(State::Hunt);
-                            continue;
-                        }
-                    };
-                    self.state = State::Collect;
-                    self.append(&[out]);
-                }
-            }
-        }
-        None
-    }
-
-    fn step_cobs(&mut self, input: &mut &[u8]) -> Option<usize> {
-        while !input.is_empty() {
-            let run = find_zero(input);
-            let zero = (run < input.len()).then_some(run);
-            let (chunk, rest) = input.split_at(run);
-            match self.state {
-                State::Hunt | State::Escape => {
-                    self.stats.junk_bytes += chunk.len() as u64;
-                }
-                State::Collect => {
-                    if !self.append(chunk) {
-                        self.stats.junk_bytes += chunk.len() as u64;
-                    }
-                }
-            }
-            *input = rest;
-            if zero.is_none() {
-                break;
-            }
-            // Consume the delimiter.
-            *input = &input[1..];
-            let was_collecting = self.state == State::Collect;
-            let n = self.len;
-            self.drop_frame(State::Collect);
-            if !was_collecting || n == 0 {
-                continue;
-            }
-            match corncobs::decode_in_place(&mut self.buf[..n]) {
-                Ok(m) if m > 0 => {
-                    if let Some(m) = self.finish(m) {
-                        return Some(m);
-                    }
-                }
-                Ok(_) => self.stats.bad_lengths += 1,
-                Err(_) => self.stats.protocol_violations += 1,
-            }
-        }
-        None
+        self.buf.stats_mut().bytes += consumed;
+        done.map(move |n| self.buf.frame(n))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cobs::find_zero;
+    use crate::dttk::framing::{find_flag, find_special};
 
     fn collect<const N: usize>(
         d: &mut Deframer<N>,

@@ -18,7 +18,7 @@ pub fn deframe_receive(data: &[u8]) {
             rx.on_bytes(c, i as u64, &mut |ev| {
                 events += 1;
                 if let Event::Block { len, .. } = ev {
-                    assert!(len as usize <= crate::wire::MAX_PAYLOAD);
+                    assert!(len as usize <= crate::dttk::wire::MAX_PAYLOAD);
                 }
             });
         }

@@ -4,18 +4,24 @@
 //! # Layers
 //!
 //! ```text
-//! Source -> Sender -> wire::build (header + CRC around the block, in place)
-//!        -> Framing::encode (0xFF/0xFE stuffing or COBS) -> link
+//! Source -> Sender -> dttk::wire::build (header + CRC around the block, in place)
+//!        -> Framer::encode (dttk 0xFF/0xFE stuffing or COBS) -> link
 //! link -> Deframer (resumable, any chunk size) -> Receiver (CRC, seqno,
 //!        META, duplicates, bitmap) -> Sink (write at offset) -> SHA-256
 //! ```
 //!
-//! * [`buffer`]: a window over a byte array or slice with head- and tailroom,
-//!   so headers are prepended and CRCs appended without moving the payload.
-//! * [`wire`]: smoltcp-style `Packet<T>` view and `Repr`s for the link
-//!   message, META and END; CRC-16/SPI-FUJITSU from the `crc` crate.
-//! * [`framing`]: [`Framing::Dttk`] and [`Framing::Cobs`] encoders and the
-//!   resumable [`Deframer`] with its counters.
+//! * [`profile`]: the wire-profile seam: [`Framer`] and [`Deframe`] (the
+//!   byte-stream framing half), [`PacketFormat`] and [`PacketView`] (the
+//!   link-message half).
+//! * [`dttk`]: the dttk profile: [`dttk::wire`], smoltcp-style `Packet<T>`
+//!   view and `Repr`s for the link message, META and END
+//!   (CRC-16/SPI-FUJITSU); [`dttk::framing`], the 0xFF/0xFE stuffing;
+//!   [`dttk::LinkMessage`], the link message as a [`PacketFormat`].
+//!   `perfkit_stack::wire` is the same module under its old name.
+//! * [`cobs`]: COBS framing, the alternative to the dttk stuffing.
+//! * [`framing`]: [`Framing`], the run-time choice between the two
+//!   ([`Framing::Dttk`], [`Framing::Cobs`]), and the resumable [`Deframer`]
+//!   any framing runs in, with its counters.
 //! * [`sender`]: the tick-driven [`Sender`] with the profile's META schedule,
 //!   repeats, channel and a token-bucket throttle.
 //! * [`receiver`]: the push-based [`Receiver`] and the multi-channel [`Mux`].
@@ -24,6 +30,35 @@
 //!   (HELLO, CONFIG, the device's report), one codec for both sides.
 //! * [`stats`]: [`TransferStats`] printing the profile's
 //!   `T:.. blk:.. by:.. PPS:.. BPS:..` line, plus link counters.
+//!
+//! # Adding a wire profile
+//!
+//! A profile is implementations of the [`profile`] traits; nothing else in
+//! the stack, the engine or the harness forks.
+//!
+//! * **A byte-stream framing** (say SLIP): a file `src/slip.rs` (or
+//!   `src/<profile>/framing.rs` when it belongs to one profile) with a unit
+//!   type implementing [`Framer`] (worst-case length, encode into the
+//!   caller's buffer) and [`Deframe`] (start state, and a `step` that moves
+//!   bytes into a [`profile::FrameBuf`], counting what it drops). It then
+//!   works in [`Deframer`], [`Receiver`], [`Mux`] and the engine's pumps as
+//!   their `F` parameter. To offer it as a setting, add a variant to
+//!   [`Framing`] (two match arms per impl in `src/framing.rs`) and its name
+//!   where the harness parses `framing`.
+//! * **A link-message format** with the same transfer rules: a module
+//!   `src/<profile>/` with a `Packet<T>` view (smoltcp style, as in
+//!   [`dttk::wire`]) implementing [`PacketView`], and a marker type
+//!   implementing [`PacketFormat`]; use it as the `P` parameter
+//!   ([`Receiver::for_format`], [`Deframer::for_format`]).
+//! * **Another protocol over a byte link** (SPEAD heaps over a UART): only
+//!   the framing half is shared: frame each packet with any [`Framer`] and
+//!   recover packets with a `Deframer<N, F, AnyFrame>` ([`profile::AnyFrame`]
+//!   passes every frame; or the format's own [`FrameCheck`]); the
+//!   protocol's own receiver (for SPEAD, `perfkit-spead`'s reassembly)
+//!   takes the frames.
+//!
+//! Every wire vector a profile defines belongs in `fixtures/wire/` with a
+//! test beside `tests/golden.rs`.
 //!
 //! # Time is injected
 //!
@@ -56,14 +91,14 @@
 //! Sender::new(source: S, cfg: SenderConfig) -> Result<Sender<S>>     // hashes the source for META
 //! Sender::poll(&mut self, now_ns: u64, out: &mut [u8]) -> Result<Poll> // Message(len) | WaitUntil(ns) | Done
 //! Sender::stats() -> &TransferStats, counters() -> &SenderCounters, with_spin(fn(u64))
-//! Framing::{Dttk, Cobs}.encode(msg, out) -> Result<usize>, max_encoded_len(len)
+//! Framing::{Dttk, Cobs}.encode(msg, out) -> Result<usize>, max_encoded_len(len)   // or any Framer
 //! Deframer::<N>::new(framing); push(bytes, |frame| ..); decode(&mut &[u8]) -> Option<&[u8]>; stats()
-//! Receiver::<K, B>::new(channel, sink, framing)
+//! Receiver::<K, B>::new(channel, sink, framing)   // Receiver<K, B, F, P>::for_format for other formats
 //! Receiver::on_message(&mut self, msg: &[u8], now_ns) -> Event
 //! Receiver::on_bytes(&mut self, bytes: &[u8], now_ns, &mut impl FnMut(Event))
 //! Receiver::{state, counters, deframer_stats, stats, meta, missing_blocks, has_block, sink}
 //! Mux::<K, C, B>::new([Receiver; C], framing); on_message -> (Option<channel>, Event); on_bytes
-//! wire::{build, encapsulate, decapsulate, Packet, Repr, MetaRepr, EndRepr, Control, crc16}
+//! dttk::wire::{build, encapsulate, decapsulate, Packet, Repr, MetaRepr, EndRepr, Control, crc16}
 //! Source (MemorySource, FileSource), Sink (MemorySink, VecSink, FileSink)
 //! ```
 //!
@@ -82,7 +117,7 @@
 //!
 //! # CRC table choice
 //!
-//! See [`wire::crc`]: carry-less multiplication (PCLMULQDQ) on x86_64 hosts
+//! See [`dttk::wire::crc`]: carry-less multiplication (PCLMULQDQ) on x86_64 hosts
 //! that have it, slice-by-16 (8 KiB of tables) elsewhere and for inputs
 //! under 16 bytes, each where it measured fastest; firmware can pick the
 //! 512-byte single table (`crc-table1`) or no table (`crc-notable`).
@@ -136,14 +171,20 @@ macro_rules! stage {
 }
 
 pub mod buffer;
+pub mod cobs;
 pub mod device;
+pub mod dttk;
 pub mod error;
 pub mod framing;
 pub mod io;
+pub mod profile;
 pub mod receiver;
 pub mod sender;
 pub mod stats;
-pub mod wire;
+
+/// The dttk link message, under the path it had before the profile seam
+/// (the same module as [`dttk::wire`]).
+pub use dttk::wire;
 
 #[doc(hidden)]
 pub mod fuzzing;
@@ -156,6 +197,7 @@ pub use io::VecSink;
 #[cfg(feature = "std")]
 pub use io::{FileSink, FileSource};
 pub use io::{MemorySink, MemorySource, Sink, Source};
+pub use profile::{Deframe, FrameCheck, Framer, PacketFormat, PacketView};
 pub use receiver::{DropReason, Event, Failure, Mux, Receiver, ReceiverCounters, State};
 pub use sender::{Poll, Sender, SenderConfig, SenderCounters};
 pub use stats::{LinkCounters, TransferStats};

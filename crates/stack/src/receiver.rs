@@ -14,13 +14,21 @@
 //! costs nothing extra in the common case.
 //!
 //! [`Mux`] runs several receivers over one link, one per channel 1..=127.
+//!
+//! The rules are the dttk transfer protocol's (META and END payloads, block
+//! numbering, SHA-256). The link message they arrive in is a type parameter
+//! (any [`PacketFormat`], the dttk link message by default), and so is the
+//! byte-stream framing (any [`Deframe`], the run-time [`Framing`] choice by
+//! default): both are compiled in, with no dynamic dispatch per message.
 
 use sha2::{Digest, Sha256};
 
-use crate::framing::{Deframer, DeframerStats, Framing};
+use crate::dttk::wire::{Control, MetaRepr, CONTROL_BIT, MAX_PAYLOAD};
+use crate::dttk::LinkMessage;
+use crate::framing::{Deframer, DeframerStats, Framing, RX_BUFFER};
 use crate::io::Sink;
+use crate::profile::{Deframe, PacketFormat, PacketView};
 use crate::stats::{LinkCounters, TransferStats};
-use crate::wire::{Control, MetaRepr, Packet, CONTROL_BIT, MAX_PAYLOAD};
 
 /// Why a message was not used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,8 +216,8 @@ impl<K: Sink, const B: usize> Core<K, B> {
     }
 
     /// Handle one link message received at `now_ns`.
-    pub fn on_message(&mut self, msg: &[u8], now_ns: u64) -> Event {
-        let packet = match check_link(&mut self.counters.link, &mut self.expected_seq, msg) {
+    pub fn on_message<P: PacketFormat>(&mut self, msg: &[u8], now_ns: u64) -> Event {
+        let packet = match check_link::<P>(&mut self.counters.link, &mut self.expected_seq, msg) {
             Ok(p) => p,
             Err(dropped) => return dropped,
         };
@@ -222,7 +230,7 @@ impl<K: Sink, const B: usize> Core<K, B> {
 
     /// Handle a message whose length and CRC are verified and whose channel
     /// id is this receiver's.
-    pub fn on_verified<T: AsRef<[u8]>>(&mut self, packet: &Packet<T>, now_ns: u64) -> Event {
+    pub fn on_verified<V: PacketView>(&mut self, packet: &V, now_ns: u64) -> Event {
         if self.state == State::Failed {
             self.counters.after_failure += 1;
             return Event::Dropped(DropReason::Finished);
@@ -287,11 +295,13 @@ impl<K: Sink, const B: usize> Core<K, B> {
             }
             Control::Unknown(_) => {
                 self.counters.bad_control += 1;
-                Event::Dropped(if payload.first() == Some(&crate::wire::control::META) {
-                    DropReason::BadMeta
-                } else {
-                    DropReason::UnknownControl
-                })
+                Event::Dropped(
+                    if payload.first() == Some(&crate::dttk::wire::control::META) {
+                        DropReason::BadMeta
+                    } else {
+                        DropReason::UnknownControl
+                    },
+                )
             }
         }
     }
@@ -383,17 +393,17 @@ impl<K: Sink, const B: usize> Core<K, B> {
 /// The link-level part of handling a message, shared by [`Receiver`] and
 /// [`Mux`]: count it, check its length and CRC, and note a sequence gap.
 /// A message that fails a check comes back as the event that drops it.
-fn check_link<'m>(
+fn check_link<'m, P: PacketFormat>(
     link: &mut LinkCounters,
     expected_seq: &mut Option<u8>,
     msg: &'m [u8],
-) -> Result<Packet<&'m [u8]>, Event> {
+) -> Result<P::Packet<'m>, Event> {
     link.messages += 1;
-    let Ok(packet) = stage!("receiver::parse", Packet::new_checked(msg)) else {
+    let Ok(packet) = stage!("receiver::parse", P::packet(msg)) else {
         link.bad_lengths += 1;
         return Err(Event::Dropped(DropReason::BadLength));
     };
-    if stage!("receiver::crc_check", packet.verify_crc()).is_err() {
+    if stage!("receiver::crc_check", packet.verify()).is_err() {
         link.crc_errors += 1;
         return Err(Event::Dropped(DropReason::Crc));
     }
@@ -406,20 +416,28 @@ fn check_link<'m>(
 }
 
 /// One transfer's receiving side. `K` is the sink, `B` the bitmap size in
-/// bytes (capacity `8 * B` blocks).
-pub struct Receiver<K, const B: usize = 8192> {
+/// bytes (capacity `8 * B` blocks), `F` the framing of byte streams and `P`
+/// the link message format.
+pub struct Receiver<K, const B: usize = 8192, F = Framing, P = LinkMessage> {
     core: Core<K, B>,
-    deframer: Deframer,
+    deframer: Deframer<RX_BUFFER, F, P>,
 }
 
-impl<K: Sink, const B: usize> Receiver<K, B> {
-    /// A receiver for transfers on `channel` (0..=127; the control channel is
-    /// `0x80 | channel`) writing into `sink`; `framing` is used by
-    /// [`Receiver::on_bytes`].
-    pub fn new(channel: u8, sink: K, framing: Framing) -> Self {
+impl<K: Sink, const B: usize, F: Deframe> Receiver<K, B, F, LinkMessage> {
+    /// A receiver of dttk link messages for transfers on `channel` (0..=127;
+    /// the control channel is `0x80 | channel`) writing into `sink`;
+    /// `framing` is used by [`Receiver::on_bytes`].
+    pub fn new(channel: u8, sink: K, framing: F) -> Self {
+        Self::for_format(channel, sink, framing)
+    }
+}
+
+impl<K: Sink, const B: usize, F: Deframe, P: PacketFormat> Receiver<K, B, F, P> {
+    /// As [`Receiver::new`], for link messages of format `P`.
+    pub fn for_format(channel: u8, sink: K, framing: F) -> Self {
         Receiver {
             core: Core::new(channel, sink),
-            deframer: Deframer::new(framing),
+            deframer: Deframer::for_format(framing),
         }
     }
 
@@ -477,7 +495,7 @@ impl<K: Sink, const B: usize> Receiver<K, B> {
 
     /// Handle one link message received at `now_ns`.
     pub fn on_message(&mut self, msg: &[u8], now_ns: u64) -> Event {
-        self.core.on_message(msg, now_ns)
+        self.core.on_message::<P>(msg, now_ns)
     }
 
     /// Feed stream bytes received at `now_ns`; each complete frame goes
@@ -500,14 +518,14 @@ impl<K: Sink, const B: usize> Receiver<K, B> {
     ) {
         while let Some(frame) = self.deframer.decode(&mut bytes) {
             if !claim(frame) {
-                on_event(self.core.on_message(frame, now_ns));
+                on_event(self.core.on_message::<P>(frame, now_ns));
             }
         }
     }
 
     /// Handle a message whose length and CRC are verified and whose channel
     /// id is this receiver's.
-    pub fn on_verified<T: AsRef<[u8]>>(&mut self, packet: &Packet<T>, now_ns: u64) -> Event {
+    pub fn on_verified<V: PacketView>(&mut self, packet: &V, now_ns: u64) -> Event {
         self.core.on_verified(packet, now_ns)
     }
 }
@@ -535,28 +553,28 @@ impl<K: Sink, const B: usize> Iterator for MissingBlocks<'_, K, B> {
 
 /// Several transfers over one link: `C` receivers, each on its own channel,
 /// with link counters and one deframer shared by the link.
-pub struct Mux<K, const C: usize, const B: usize = 8192> {
-    core: MuxCore<K, C, B>,
-    deframer: Deframer,
+pub struct Mux<K, const C: usize, const B: usize = 8192, F = Framing, P = LinkMessage> {
+    core: MuxCore<K, C, B, F, P>,
+    deframer: Deframer<RX_BUFFER, F, P>,
 }
 
-struct MuxCore<K, const C: usize, const B: usize> {
-    receivers: [Receiver<K, B>; C],
+struct MuxCore<K, const C: usize, const B: usize, F, P> {
+    receivers: [Receiver<K, B, F, P>; C],
     link: LinkCounters,
     expected_seq: Option<u8>,
 }
 
-impl<K: Sink, const C: usize, const B: usize> Mux<K, C, B> {
+impl<K: Sink, const C: usize, const B: usize, F: Deframe, P: PacketFormat> Mux<K, C, B, F, P> {
     /// Multiplex `receivers` (give each a distinct channel; the first one
     /// listening on a channel gets its messages).
-    pub fn new(receivers: [Receiver<K, B>; C], framing: Framing) -> Self {
+    pub fn new(receivers: [Receiver<K, B, F, P>; C], framing: F) -> Self {
         Mux {
             core: MuxCore {
                 receivers,
                 link: LinkCounters::default(),
                 expected_seq: None,
             },
-            deframer: Deframer::new(framing),
+            deframer: Deframer::for_format(framing),
         }
     }
 
@@ -569,18 +587,18 @@ impl<K: Sink, const C: usize, const B: usize> Mux<K, C, B> {
         self.deframer.stats()
     }
     /// The receivers.
-    pub fn receivers(&self) -> &[Receiver<K, B>; C] {
+    pub fn receivers(&self) -> &[Receiver<K, B, F, P>; C] {
         &self.core.receivers
     }
     /// The receiver for `channel`.
-    pub fn receiver(&self, channel: u8) -> Option<&Receiver<K, B>> {
+    pub fn receiver(&self, channel: u8) -> Option<&Receiver<K, B, F, P>> {
         self.core
             .receivers
             .iter()
             .find(|r| r.core.channel == channel)
     }
     /// Give the receivers back.
-    pub fn into_receivers(self) -> [Receiver<K, B>; C] {
+    pub fn into_receivers(self) -> [Receiver<K, B, F, P>; C] {
         self.core.receivers
     }
 
@@ -604,11 +622,11 @@ impl<K: Sink, const C: usize, const B: usize> Mux<K, C, B> {
     }
 }
 
-impl<K: Sink, const C: usize, const B: usize> MuxCore<K, C, B> {
+impl<K: Sink, const C: usize, const B: usize, F: Deframe, P: PacketFormat> MuxCore<K, C, B, F, P> {
     /// Handle one link message; returns the channel it went to (if any) and
     /// the event.
     pub fn on_message(&mut self, msg: &[u8], now_ns: u64) -> (Option<u8>, Event) {
-        let packet = match check_link(&mut self.link, &mut self.expected_seq, msg) {
+        let packet = match check_link::<P>(&mut self.link, &mut self.expected_seq, msg) {
             Ok(p) => p,
             Err(dropped) => return (None, dropped),
         };
@@ -629,8 +647,8 @@ impl<K: Sink, const C: usize, const B: usize> MuxCore<K, C, B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dttk::wire::{self, EndRepr};
     use crate::io::MemorySink;
-    use crate::wire::{self, EndRepr};
 
     fn msg(out: &mut [u8; 256], seq: u8, chn: u8, block: u16, payload: &[u8]) -> usize {
         wire::build(out, seq, chn, block, payload.len(), |p| {

@@ -8,10 +8,10 @@
 //! The block is read from the [`Source`] straight into the message's payload
 //! position, then header and CRC are added around it: no payload copy.
 
+use crate::dttk::wire::{self, EndRepr, MetaRepr, CONTROL_BIT, MAX_PAYLOAD};
 use crate::error::{Error, Result};
 use crate::io::Source;
 use crate::stats::TransferStats;
-use crate::wire::{self, EndRepr, MetaRepr, CONTROL_BIT, MAX_PAYLOAD};
 
 /// Sender settings. [`Default`] gives the reference settings (block 50,
 /// START_META 8, META_EVERY_N 50, 3 repeats, channel 0, unthrottled).
@@ -317,8 +317,8 @@ fn spin_std(ns: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dttk::wire::{Control, Packet, Repr};
     use crate::io::MemorySource;
-    use crate::wire::{Control, Packet, Repr};
 
     fn kinds(cfg: SenderConfig, data: &[u8]) -> ([u8; 64], usize) {
         // 'M' meta, digit = block number mod 10, 'E' end.

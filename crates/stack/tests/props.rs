@@ -4,10 +4,10 @@
 //! the normal test command.
 
 use perfkit_stack::fuzzing::deframe_receive;
-use perfkit_stack::{
-    wire, Deframer, Event, Framing, MemorySource, Poll, Receiver, Sender, SenderConfig, VecSink,
-};
+use perfkit_stack::{wire, Deframer, Event, Framing, Receiver, SenderConfig, VecSink};
 use proptest::prelude::*;
+
+mod common;
 
 fn framing() -> impl Strategy<Value = Framing> {
     prop_oneof![Just(Framing::Dttk), Just(Framing::Cobs)]
@@ -22,14 +22,7 @@ fn stream(data: &[u8], block: u8, repeats: u32, framing: Framing) -> Vec<u8> {
         meta_every: 7,
         ..SenderConfig::default()
     };
-    let mut tx = Sender::new(MemorySource::new(data, b"p.bin"), cfg).unwrap();
-    let (mut msg, mut framed) = ([0u8; 256], [0u8; 600]);
-    let mut out = Vec::new();
-    while let Poll::Message(n) = tx.poll(0, &mut msg).unwrap() {
-        let m = framing.encode(&msg[..n], &mut framed).unwrap();
-        out.extend_from_slice(&framed[..m]);
-    }
-    out
+    common::framed_stream(&framing, data, cfg).0
 }
 
 proptest! {

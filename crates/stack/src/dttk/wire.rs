@@ -23,7 +23,7 @@ use crate::error::{Error, ErrorKind, Result};
 ///
 /// Four implementations: the `crc` crate's three table variants, portable
 /// and the reference, and on x86_64 a carry-less-multiplication (PCLMULQDQ)
-/// folding path ([`clmul`](self::crc::clmul), in `wire/crc_clmul.rs`).
+/// folding path ([`clmul`](self::crc::clmul), in `dttk/wire/crc_clmul.rs`).
 /// Measured on the development host (2-core AMD EPYC VM, shared;
 /// `cargo bench -p perfkit-stack --bench stages -- crc16`):
 ///

@@ -42,7 +42,7 @@
 //!
 //! Inputs shorter than [`MIN_LEN`] (16 bytes) go to the table: there is no
 //! full block to fold. From 16 bytes up folding measured faster at every
-//! length tried (see `crate::wire::crc`).
+//! length tried (see `crate::dttk::wire::crc`).
 //!
 //! MSRV note: current compilers let intrinsics be called without `unsafe`
 //! inside a function with the matching `#[target_feature]` (since Rust 1.87)
@@ -335,7 +335,7 @@ mod tests {
     extern crate std;
 
     use super::*;
-    use crate::wire::crc::{self, SLICE16};
+    use crate::dttk::wire::crc::{self, SLICE16};
     use proptest::prelude::*;
     use rand::{RngCore, SeedableRng};
     use rand_chacha::ChaCha8Rng;
