@@ -359,8 +359,9 @@ pub(crate) fn run_emulated(
                 if dev.ctl.report.is_done() {
                     break; // the device gave up early
                 }
-                policy.check(cycles_to_ns(t))?;
-                match tx.poll(cycles_to_ns(t)).map_err(host_sender_error)? {
+                let now_ns = cycles_to_ns(t);
+                policy.check(now_ns)?;
+                match tx.poll(now_ns).map_err(host_sender_error)? {
                     Next::Send(frame) => {
                         emu.write(frame)?;
                         wire_bytes += frame.len() as u64;

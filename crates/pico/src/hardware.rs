@@ -199,8 +199,9 @@ pub(crate) fn run(
         let mut wire_bytes = 0u64;
         loop {
             pump(&mut *port, &mut dev, &clock)?;
-            policy.check(clock.now_ns())?;
+            // One clock read serves the policy and the sender.
             let now_ns = clock.now_ns();
+            policy.check(now_ns)?;
             match tx.poll(now_ns).map_err(driver::host_sender_error)? {
                 Next::Send(frame) => {
                     write(&mut port, frame)?;
