@@ -59,7 +59,7 @@ pub fn params_table() -> String {
     let rows: Vec<Vec<String>> = PARAMS
         .iter()
         .map(|p| {
-            let d = (p.default)();
+            let d = p.default.clone();
             vec![
                 p.name.to_owned(),
                 format!("[{}] {}", p.section, p.key),

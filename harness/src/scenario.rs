@@ -12,6 +12,9 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use std::sync::LazyLock;
+
+use perfkit_link::registry::ParamType;
 use serde_json::Value;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
@@ -50,7 +53,7 @@ pub struct Param {
     /// Type and range.
     pub ty: Ty,
     /// Value when the scenario does not give one (`Null` = unset).
-    pub default: fn() -> Value,
+    pub default: Value,
     /// One line of help.
     pub help: &'static str,
 }
@@ -62,7 +65,7 @@ macro_rules! p {
             section: $section,
             key: $key,
             ty: $ty,
-            default: || serde_json::json!($default),
+            default: serde_json::json!($default),
             help: $help,
         }
     };
@@ -70,11 +73,18 @@ macro_rules! p {
 
 const MAX_INT: i64 = i64::MAX;
 
-/// Every parameter a scenario can set, sweep or `--set`.
-pub static PARAMS: &[Param] = &[
+/// Every parameter a scenario can set, sweep or `--set`: the table below,
+/// then each byte-stream link kind's own ([`perfkit_link::STREAM_LINKS`]).
+pub static PARAMS: LazyLock<Vec<Param>> = LazyLock::new(|| with_link_kinds(core_params()));
+
+/// The link kinds this module runs itself; byte-stream kinds come from the link crate.
+const BUILTIN_LINKS: &[&str] = &["loopback", "pipe", "uart"];
+
+#[rustfmt::skip]
+fn core_params() -> Vec<Param> { vec![
     // link
-    p!("link", "link", "kind", Ty::Choice(&["loopback", "pipe", "uart", "serial"]), "loopback",
-       "link kind: loopback (in process), pipe (two processes), uart (emulated, virtual time), serial (a real device)"),
+    p!("link", "link", "kind", Ty::Choice(BUILTIN_LINKS), "loopback",
+       "link kind: loopback (in process), pipe (two processes), uart (emulated, virtual time)"),
     p!("mtu", "link", "mtu", Ty::Int(8, 65536), 256, "loopback: largest packet the link carries, bytes"),
     p!("baud", "link", "baud", Ty::Int(300, 16_000_000), 115200, "uart/serial: line rate, bits per second"),
     p!("bits_per_char", "link", "bits_per_char", Ty::Int(7, 13), 10, "uart: bits on the wire per byte (8N1 = 10)"),
@@ -84,12 +94,11 @@ pub static PARAMS: &[Param] = &[
     p!("tx_profile", "link", "tx_profile", Ty::Str, null, "uart: cost profile of the sending device (overrides profile)"),
     p!("rx_profile", "link", "rx_profile", Ty::Str, null, "uart: cost profile of the receiving device (overrides profile)"),
     p!("device", "link", "device", Ty::Str, null, "serial: the sender's serial device (a pty pair is made when unset)"),
-    p!("peer_device", "link", "peer_device", Ty::Str, null, "serial: the receiver's serial device (wired to device)"),
     p!("sender_cmd", "link", "sender_cmd", Ty::StrList, null,
        "pipe: an external sender (argv) writing the wire profile to stdout; \"perfkit\" = the built-in one"),
     p!("receiver_cmd", "link", "receiver_cmd", Ty::StrList, null,
        "pipe: an external receiver (argv) reading the wire profile from stdin; \"perfkit\" = the built-in one"),
-    p!("chunk", "link", "chunk", Ty::Int(1, 1 << 24), 65536, "pipe/serial: largest read, bytes"),
+    p!("chunk", "link", "chunk", Ty::Int(1, 1 << 24), 65536, "pipe/serial/tcp: largest read, bytes"),
     // transfer
     p!("block_size", "transfer", "block_size", Ty::Int(1, 249), 50, "payload bytes per data message (1..=249)"),
     p!("start_meta", "transfer", "start_meta", Ty::Int(0, 65535), 8, "META messages sent on the first ticks"),
@@ -126,7 +135,61 @@ pub static PARAMS: &[Param] = &[
     p!("role", "pico", "role", Ty::Choice(&["sender", "receiver"]), "sender", "the device's role; the host takes the other"),
     p!("elf", "pico", "elf", Ty::Str, null, "firmware ELF (default: the one scripts/setup.d builds)"),
     p!("probe", "pico", "probe", Ty::Str, null, "hardware: probe selector (VID:PID[:serial])"),
-];
+]}
+
+/// Adds the byte-stream link kinds: each kind's name to `link`'s choices and
+/// its parameters to the table. A parameter another kind already declared
+/// is kept once (the kinds agree on its type; a test checks).
+fn with_link_kinds(mut params: Vec<Param>) -> Vec<Param> {
+    // Built once per process, so the composed strings live as long as the table.
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let kinds = perfkit_link::STREAM_LINKS;
+    if let Some(link) = params.iter_mut().find(|p| p.name == "link") {
+        let names: Vec<&'static str> = BUILTIN_LINKS
+            .iter()
+            .copied()
+            .chain(kinds.iter().map(|k| k.name))
+            .collect();
+        link.ty = Ty::Choice(Box::leak(names.into_boxed_slice()));
+        let mut help = link.help.to_owned();
+        for k in kinds {
+            help.push_str(&format!(", {} ({})", k.name, k.help));
+        }
+        link.help = leak(help);
+    }
+    for k in kinds {
+        for lp in k.params {
+            if params.iter().any(|p| p.name == lp.key) {
+                continue;
+            }
+            params.push(Param {
+                name: lp.key,
+                section: "link",
+                key: lp.key,
+                ty: link_ty(lp.ty),
+                default: lp.default.value(),
+                help: leak(format!("{}: {}", k.name, lp.help)),
+            });
+        }
+    }
+    params
+}
+
+/// Names of the parameters declared here, before the link kinds' are added.
+fn core_param_names() -> &'static [&'static str] {
+    static NAMES: LazyLock<Vec<&'static str>> =
+        LazyLock::new(|| core_params().iter().map(|p| p.name).collect());
+    &NAMES
+}
+
+fn link_ty(t: ParamType) -> Ty {
+    match t {
+        ParamType::Int(lo, hi) => Ty::Int(lo, hi),
+        ParamType::Float(lo, hi) => Ty::Float(lo, hi),
+        ParamType::Str => Ty::Str,
+        ParamType::Bool => Ty::Bool,
+    }
+}
 
 /// Top-level keys that are not parameters.
 const TOP_KEYS: &[&str] = &[
@@ -348,7 +411,7 @@ fn int_key(
         section: "",
         key: "",
         ty,
-        default: || Value::Null,
+        default: Value::Null,
         help: "",
     };
     convert(&param, v.get_ref())
@@ -410,7 +473,7 @@ impl Scenario {
             input: PathBuf::from("fixtures/test35k.jpg"),
             base: PARAMS
                 .iter()
-                .map(|p| (p.name.to_owned(), (p.default)()))
+                .map(|p| (p.name.to_owned(), p.default.clone()))
                 .collect(),
             sweep: Vec::new(),
             gate: BTreeMap::new(),
@@ -447,7 +510,7 @@ impl Scenario {
                             section: "",
                             key: "",
                             ty: Ty::Float(0.0, 1e6),
-                            default: || Value::Null,
+                            default: Value::Null,
                             help: "",
                         };
                         let pct = convert(&p, gv.get_ref()).map_err(|m| {
@@ -564,30 +627,43 @@ impl Scenario {
         // Keys that only make sense for another link kind are mistakes worth naming.
         for link in swept_or("link") {
             let link = link.as_str().unwrap_or("");
-            for (name, why) in [
-                ("sender_cmd", "pipe"),
-                ("receiver_cmd", "pipe"),
-                ("peer_device", "serial"),
-            ] {
+            let only = |name: &str, why: &str| {
+                ctx.err(
+                    None,
+                    Some(&format!("link.{name}")),
+                    format!("only applies to link kind `{why}`, but this scenario runs `{link}`"),
+                )
+            };
+            for (name, why) in [("sender_cmd", "pipe"), ("receiver_cmd", "pipe")] {
                 let set = !self.base[name].is_null() && self.base[name] != "perfkit";
                 if set && link != why && self.kind == "transfer" {
-                    return Err(ctx.err(
-                        None,
-                        Some(&format!("link.{name}")),
-                        format!(
-                            "only applies to link kind `{why}`, but this scenario runs `{link}`"
-                        ),
-                    ));
+                    return Err(only(name, why));
                 }
             }
-            if link == "serial"
-                && self.base["device"].is_null() != self.base["peer_device"].is_null()
-            {
-                return Err(ctx.err(
-                    None,
-                    Some("link.peer_device"),
-                    "give both device and peer_device (two wired ports), or neither (a pty pair is made)",
-                ));
+            if self.kind != "transfer" {
+                continue;
+            }
+            // A byte-stream kind's own parameters, set away from their
+            // defaults, while the run uses a kind that does not read them.
+            let reads = |kind: &str, key: &str| {
+                perfkit_link::stream_link(kind)
+                    .is_some_and(|k| k.params.iter().any(|p| p.key == key))
+            };
+            for k in perfkit_link::STREAM_LINKS {
+                for lp in k.params {
+                    let core = core_param_names().contains(&lp.key);
+                    let set = self
+                        .base
+                        .get(lp.key)
+                        .is_some_and(|v| *v != lp.default.value());
+                    if !core && set && !reads(link, lp.key) {
+                        return Err(only(lp.key, k.name));
+                    }
+                }
+            }
+            if let Some(k) = perfkit_link::stream_link(link) {
+                k.check(&k.settings(|key| self.base.get(key)))
+                    .map_err(|(key, why)| ctx.err(None, Some(&format!("link.{key}")), why))?;
             }
         }
         Ok(())
@@ -702,16 +778,18 @@ impl Config {
 }
 
 fn relevant_link_key(link: &str, key: &str) -> bool {
+    if let Some(k) = perfkit_link::stream_link(link) {
+        return key == "kind" || k.params.iter().any(|p| p.key == key);
+    }
     match key {
         "kind" => true,
         "mtu" => link == "loopback",
-        "baud" => link == "uart" || link == "serial",
+        "baud" => link == "uart",
         "bits_per_char" | "rx_buffer" | "tx_buffer" | "profile" | "tx_profile" | "rx_profile" => {
             link == "uart"
         }
-        "device" | "peer_device" => link == "serial",
         "sender_cmd" | "receiver_cmd" => link == "pipe",
-        "chunk" => link == "pipe" || link == "serial",
+        "chunk" => link == "pipe",
         _ => false,
     }
 }
@@ -854,9 +932,47 @@ mod tests {
     }
 
     #[test]
+    fn a_link_kind_shares_a_parameter_only_with_its_type() {
+        let core = core_params();
+        for k in perfkit_link::STREAM_LINKS {
+            for lp in k.params {
+                if let Some(p) = core.iter().find(|p| p.name == lp.key) {
+                    assert_eq!(
+                        describe(&p.ty),
+                        describe(&link_ty(lp.ty)),
+                        "`{}` of link kind {}",
+                        lp.key,
+                        k.name
+                    );
+                    assert_eq!(p.section, "link", "`{}`", lp.key);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn stream_link_kinds_are_choices_with_their_parameters() {
+        let link = param("link").unwrap();
+        let Ty::Choice(c) = link.ty else {
+            panic!("link is not a choice")
+        };
+        assert!(c.contains(&"serial") && c.contains(&"tcp"), "{c:?}");
+        assert_eq!(param("tcp_nodelay").unwrap().section, "link");
+        let s = parse("[link]\nkind = \"tcp\"\nsndbuf = 65536\n").unwrap();
+        assert_eq!(s.base["sndbuf"], 65536);
+        let e = parse("[link]\nkind = \"loopback\"\nsndbuf = 65536\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("link.sndbuf"));
+        assert!(e.message.contains("only applies to link kind `tcp`"), "{e}");
+        let e = parse("[link]\nkind = \"serial\"\ndevice = \"/dev/ttyUSB0\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("link.peer_device"));
+        let e = parse("[link]\nkind = \"tcp\"\nlisten = \"nowhere\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("link.listen"));
+    }
+
+    #[test]
     fn every_param_default_converts() {
-        for p in PARAMS {
-            let d = (p.default)();
+        for p in PARAMS.iter() {
+            let d = p.default.clone();
             assert!(
                 !(matches!(p.ty, Ty::Int(..)) && !d.is_null() && d.as_i64().is_none()),
                 "{}",

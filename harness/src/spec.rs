@@ -156,16 +156,13 @@ pub enum LinkSpec {
         /// Receiving device's cost profile.
         rx_profile: String,
     },
-    /// Real serial devices (a pty pair when none are named).
-    Serial {
-        /// Line rate, bits per second.
-        baud: u32,
-        /// Bits per character on the wire.
-        bits_per_char: u32,
-        /// The sender's and the receiver's device, wired together.
-        devices: Option<(String, String)>,
-        /// Largest read, bytes.
-        chunk: usize,
+    /// A byte-stream link kind from the link crate's table
+    /// ([`perfkit_link::STREAM_LINKS`]): a serial device, TCP.
+    Stream {
+        /// The kind's name (`serial`, `tcp`).
+        name: String,
+        /// Its parameters, checked by the kind.
+        settings: perfkit_link::registry::Settings,
     },
 }
 
@@ -339,16 +336,17 @@ impl RunSpec {
                     rx_profile: p.opt_str("rx_profile")?.unwrap_or(both),
                 }
             }
-            "serial" => LinkSpec::Serial {
-                baud: p.int("baud")?,
-                bits_per_char: p.int("bits_per_char")?,
-                devices: match (p.opt_str("device")?, p.opt_str("peer_device")?) {
-                    (Some(d), Some(peer)) => Some((d, peer)),
-                    _ => None,
-                },
-                chunk: p.int("chunk")?,
-            },
-            other => bail!("`link`: unknown link kind `{other}`"),
+            other => {
+                let kind = perfkit_link::stream_link(other)
+                    .ok_or_else(|| anyhow!("`link`: unknown link kind `{other}`"))?;
+                let settings = kind.settings(|key| cfg.values.get(key));
+                kind.check(&settings)
+                    .map_err(|(key, why)| anyhow!("`{key}`: {why}"))?;
+                LinkSpec::Stream {
+                    name: other.to_owned(),
+                    settings,
+                }
+            }
         };
         let faults = FaultConfig {
             seed: p.int("seed")?,
@@ -415,7 +413,7 @@ mod tests {
         Config {
             values: PARAMS
                 .iter()
-                .map(|p| (p.name.to_owned(), (p.default)()))
+                .map(|p| (p.name.to_owned(), p.default.clone()))
                 .collect(),
         }
     }
@@ -483,6 +481,24 @@ mod tests {
         };
         assert_eq!(sender, PipeEnd::Perfkit);
         assert_eq!(receiver, PipeEnd::Command(vec!["cat".into()]));
+    }
+
+    #[test]
+    fn a_stream_link_takes_its_own_parameters() {
+        let mut cfg = defaults();
+        cfg.values.insert("link".into(), "tcp".into());
+        cfg.values.insert("sndbuf".into(), serde_json::json!(4096));
+        let LinkSpec::Stream { name, settings } = RunSpec::from_config(&cfg).unwrap().link else {
+            panic!("not a stream link");
+        };
+        assert_eq!(name, "tcp");
+        assert_eq!(settings["sndbuf"], 4096);
+        assert_eq!(settings["listen"], "127.0.0.1:0");
+        assert!(!settings.contains_key("mtu"));
+        cfg.values.insert("link".into(), "serial".into());
+        cfg.values.insert("device".into(), "/dev/ttyS0".into());
+        let e = RunSpec::from_config(&cfg).unwrap_err().to_string();
+        assert!(e.starts_with("`peer_device`: give both"), "{e}");
     }
 
     #[test]

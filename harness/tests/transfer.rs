@@ -248,6 +248,31 @@ fn serial_over_a_pty_pair() {
 }
 
 #[test]
+fn the_shipped_tcp_scenario_moves_the_file_over_a_real_connection() {
+    let (o, r, _d) = run_scenario(
+        "scenarios/tcp.toml",
+        &["--set", "input_size=300000", "--set", "sndbuf=[0,8192]"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(r.runs.len(), 2 * 2 * 3, "nodelay x sndbuf x runs");
+    for run in &r.runs {
+        assert!(run.integrity.ok, "{:?}", run.integrity);
+        assert_eq!(run.rx.bytes, 300_000);
+        assert_eq!(run.config["link"], "tcp");
+        assert!(run.config.contains_key("tcp_nodelay"), "{:?}", run.config);
+        assert!(!run.config.contains_key("mtu"), "{:?}", run.config);
+    }
+    // The socket's calls are stages of their own.
+    let names: Vec<_> = r.runs[0]
+        .stages
+        .sites
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert!(names.contains(&"link.tcp.write"), "{names:?}");
+}
+
+#[test]
 fn external_receiver_is_measured_through_the_relay() {
     let dir = tempfile::tempdir().unwrap();
     let s = dir.path().join("ext.toml");

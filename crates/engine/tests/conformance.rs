@@ -12,7 +12,7 @@ use std::time::Duration;
 use perfkit_engine::{drive, Clock, Error, Policy, RecvEnd, RxPump, Stop, TxPump, WallClock};
 use perfkit_link::uart::UartConfig;
 use perfkit_link::{
-    ByteLink, ByteLoopback, LinkStats, PipeLink, ReadOutcome, SerialLink, UartLink, VirtualClock,
+    ByteLink, ByteLoopback, LinkStats, PipeLink, ReadOutcome, UartLink, VirtualClock,
 };
 use perfkit_stack::{Framing, MemorySource, Receiver, Sender, SenderConfig, VecSink};
 use rand::{RngCore, SeedableRng};
@@ -66,7 +66,8 @@ impl Wire {
 enum Kind {
     Loopback,
     Pipe,
-    Serial,
+    /// A byte-stream kind from the link crate's table, opened with its defaults.
+    Stream(&'static str),
     Uart,
 }
 
@@ -130,7 +131,7 @@ fn run(kind: Kind, data: &[u8], sc: SenderConfig, timeout_s: f64, trip: u64) -> 
             let sent = r.as_ref().map(|_| ()).map_err(Error::to_string);
             (sent, r.map(|(end, _)| end).map_err(|e| e.to_string()))
         }
-        Kind::Pipe | Kind::Serial => {
+        Kind::Pipe | Kind::Stream(_) => {
             let clock = WallClock::start();
             let mut child: Option<Child> = None;
             let (a, mut b): (Box<dyn ByteLink + Send>, Box<dyn ByteLink>) = match kind {
@@ -145,10 +146,12 @@ fn run(kind: Kind, data: &[u8], sc: SenderConfig, timeout_s: f64, trip: u64) -> 
                     child = Some(c);
                     (Box::new(a), Box::new(b))
                 }
-                _ => {
-                    let (a, b) = SerialLink::pair().expect("pty pair");
-                    (Box::new(a), Box::new(b))
+                Kind::Stream(name) => {
+                    let kind = perfkit_link::stream_link(name).expect("a registered link kind");
+                    let ends = kind.open(&kind.settings(|_| None)).expect("open");
+                    (ends.tx, ends.rx)
                 }
+                _ => unreachable!(),
             };
             let mut a = wire.around(a);
             let (sent, got) = drive::duplex(
@@ -251,6 +254,14 @@ macro_rules! conformance {
 conformance! {
     loopback => Kind::Loopback,
     pipe => Kind::Pipe,
-    serial => Kind::Serial,
+    serial => Kind::Stream("serial"),
+    tcp => Kind::Stream("tcp"),
     uart_model => Kind::Uart,
+}
+
+/// A newly registered byte-stream link kind must be added above.
+#[test]
+fn every_registered_stream_link_is_in_the_suite() {
+    let names: Vec<_> = perfkit_link::STREAM_LINKS.iter().map(|k| k.name).collect();
+    assert_eq!(names, ["serial", "tcp"]);
 }

@@ -5,7 +5,7 @@
 //!
 //! A link is either a **packet link** ([`PacketLink`]: loopback, UDP), which
 //! keeps message boundaries, or a **byte link** ([`ByteLink`]: pipe, serial
-//! device), whose reads return the stream in arbitrary chunks so the caller
+//! device, TCP), whose reads return the stream in arbitrary chunks so the caller
 //! frames its messages itself. Both are driven from a poll loop on one thread:
 //!
 //! ```
@@ -58,9 +58,16 @@
 //! The system calls that move data are measured with `perfkit`, so a run's
 //! stage table shows the links next to the stack: `link.pipe.write` (with
 //! waiting for room, and bytes), `link.pipe.read` (the read(2) alone, not
-//! the wait for data), `link.serial.write`, `link.udp.send`,
-//! `link.udp.recv`. The in-memory loopback is not measured: it costs less
+//! the wait for data), `link.serial.write`, `link.tcp.write`,
+//! `link.tcp.read`, `link.udp.send`, `link.udp.recv`. The in-memory loopback is not measured: it costs less
 //! than a measurement would.
+//!
+//! # Link kinds a scenario names
+//!
+//! Byte-stream kinds (`serial`, `tcp`) are listed in [`registry`], each with
+//! its own parameter table and settings type; the scenario loader and the
+//! harness's runner take every kind from there, so a new one is its module
+//! plus one line in [`STREAM_LINKS`].
 //!
 //! # Wrappers
 //!
@@ -91,9 +98,11 @@ pub mod faults;
 pub mod loopback;
 pub mod pipe;
 pub mod profile;
+pub mod registry;
 pub mod serial;
 pub mod sim;
 mod sys;
+pub mod tcp;
 pub mod uart;
 pub mod udp;
 
@@ -102,7 +111,9 @@ pub use error::{Error, ErrorKind, Result};
 pub use loopback::{ByteLoopback, Loopback};
 pub use pipe::{spawn_pipeline, ChildLink, PipeLink};
 pub use profile::DeviceProfile;
+pub use registry::{stream_link, StreamEnds, StreamKind, StreamLink, STREAM_LINKS};
 pub use serial::SerialLink;
+pub use tcp::TcpLink;
 pub use uart::UartLink;
 pub use udp::UdpLink;
 

@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::sys::{poll_fd, Ready};
+use crate::sys::{poll_fd, read_outcome, Ready};
 use crate::{ByteLink, Error, ErrorKind, LinkStats, ReadOutcome, Result};
 
 /// Largest single write(2): a pipe that polls writable has room for at
@@ -144,16 +144,10 @@ impl ByteLink for PipeLink {
             Ready::Yes | Ready::HangUp => {}
         }
         loop {
-            match perfkit::measure!("link.pipe.read", rd.read(buf)) {
-                Ok(0) => {
-                    self.eof = true;
-                    return Ok(ReadOutcome::Eof);
-                }
-                Ok(n) => {
-                    self.stats.received(n);
-                    return Ok(ReadOutcome::Data(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            let r = perfkit::measure!("link.pipe.read", rd.read(buf));
+            match read_outcome(r, &mut self.eof, &mut self.stats) {
+                Ok(Some(outcome)) => return Ok(outcome),
+                Ok(None) => {}
                 Err(e) => return Err(Error::io("reading from the pipe", e)),
             }
         }

@@ -164,3 +164,86 @@ impl ByteLink for SerialLink {
         self.stats
     }
 }
+
+/// The `serial` link kind: two serial devices wired together, or a fresh
+/// pty pair when none are named.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SerialSettings {
+    /// Line rate, bits per second.
+    pub baud: u32,
+    /// Bits per character on the wire (8N1 = 10), for the line's capacity.
+    pub bits_per_char: u32,
+    /// The sender's device.
+    pub device: Option<String>,
+    /// The receiver's device, wired to `device`.
+    pub peer_device: Option<String>,
+    /// Largest read, bytes.
+    pub chunk: usize,
+}
+
+impl crate::registry::StreamLink for SerialSettings {
+    const NAME: &'static str = "serial";
+    const HELP: &'static str = "a real serial device, or a pty pair when none is named";
+    const PARAMS: &'static [crate::registry::LinkParam] = {
+        use crate::registry::{LinkParam as P, ParamDefault as D, ParamType as T};
+        &[
+            P {
+                key: "baud",
+                ty: T::Int(300, 16_000_000),
+                default: D::Int(115_200),
+                help: "line rate, bits per second",
+            },
+            P {
+                key: "bits_per_char",
+                ty: T::Int(7, 13),
+                default: D::Int(10),
+                help: "bits on the wire per byte (8N1 = 10)",
+            },
+            P {
+                key: "device",
+                ty: T::Str,
+                default: D::Unset,
+                help: "the sender's serial device (a pty pair is made when unset)",
+            },
+            P {
+                key: "peer_device",
+                ty: T::Str,
+                default: D::Unset,
+                help: "the receiver's serial device (wired to device)",
+            },
+            P {
+                key: "chunk",
+                ty: T::Int(1, 1 << 24),
+                default: D::Int(65536),
+                help: "largest read, bytes",
+            },
+        ]
+    };
+
+    fn check(&self) -> std::result::Result<(), (&'static str, String)> {
+        if self.device.is_some() != self.peer_device.is_some() {
+            return Err((
+                "peer_device",
+                "give both device and peer_device (two wired ports), or neither (a pty pair is made)"
+                    .to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn open(&self) -> Result<crate::registry::StreamEnds> {
+        let (tx, rx) = match (&self.device, &self.peer_device) {
+            (Some(d), Some(p)) => (
+                SerialLink::open(d, self.baud)?,
+                SerialLink::open(p, self.baud)?,
+            ),
+            _ => SerialLink::pair()?,
+        };
+        Ok(crate::registry::StreamEnds {
+            tx: Box::new(tx),
+            rx: Box::new(rx),
+            chunk: self.chunk,
+            capacity_bytes_per_s: Some(f64::from(self.baud) / f64::from(self.bits_per_char.max(1))),
+        })
+    }
+}

@@ -48,3 +48,25 @@ pub(crate) fn poll_fd(fd: RawFd, events: libc::c_short, timeout: Duration) -> io
         }
     }
 }
+
+/// What a byte link reports for one read(2): data (counted), or end of
+/// stream (remembered in `eof`); `Ok(None)` when the call was interrupted
+/// and should be retried; other errors (would block, reset) to the caller.
+pub(crate) fn read_outcome(
+    r: io::Result<usize>,
+    eof: &mut bool,
+    stats: &mut crate::LinkStats,
+) -> io::Result<Option<crate::ReadOutcome>> {
+    match r {
+        Ok(0) => {
+            *eof = true;
+            Ok(Some(crate::ReadOutcome::Eof))
+        }
+        Ok(n) => {
+            stats.received(n);
+            Ok(Some(crate::ReadOutcome::Data(n)))
+        }
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
+        Err(e) => Err(e),
+    }
+}

@@ -6,7 +6,8 @@
 //!   external end, the bytes pass through this process, which injects the
 //!   faults and watches the wire.
 //! - `uart`: the virtual-time UART model with device cost profiles.
-//! - `serial`: real serial devices (a pty pair when none are named).
+//! - byte-stream kinds from the link crate's table (`serial`: real serial
+//!   devices or a pty pair; `tcp`: a TCP connection): one driver for all.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context};
 use perfkit_engine::{drive, Clock, Policy, RecvEnd, RxPump, TxPump, WallClock};
 use perfkit_link::faults::{FaultConfig, FaultStats, Faulty};
-use perfkit_link::{ByteLink, Loopback, PacketLink, PipeLink, ReadOutcome, SerialLink};
+use perfkit_link::{ByteLink, Loopback, PacketLink, PipeLink, ReadOutcome, StreamEnds};
 use perfkit_report::model::{Integrity, LinkStats, Side, TimeBase};
 use perfkit_stack::Deframer;
 
@@ -46,21 +47,13 @@ impl super::Kind for Transfer {
                 sender, receiver, ..
             } => pipe(ctx.config, spec, [sender, receiver], &input, ctx.cancel),
             LinkSpec::Uart { .. } => uart::run(ctx.scenario, spec, &input),
-            LinkSpec::Serial {
-                baud,
-                bits_per_char,
-                devices,
-                chunk,
-            } => {
-                let (a, b) = match devices {
-                    Some((d, p)) => (
-                        SerialLink::open(d, *baud).with_context(|| format!("cannot open {d}"))?,
-                        SerialLink::open(p, *baud).with_context(|| format!("cannot open {p}"))?,
-                    ),
-                    None => SerialLink::pair().context("cannot make a pty pair")?,
-                };
-                let line = *baud as f64 / f64::from((*bits_per_char).max(1));
-                serial(t, (a, b), line, *chunk, &input, ctx.cancel)
+            LinkSpec::Stream { name, settings } => {
+                let kind = perfkit_link::stream_link(name)
+                    .ok_or_else(|| anyhow!("unknown link kind `{name}`"))?;
+                let ends = kind
+                    .open(settings)
+                    .with_context(|| format!("cannot open the {} link", kind.name))?;
+                stream(t, ends, &input, ctx.cancel)
             }
         }
     }
@@ -482,13 +475,11 @@ fn external_rx(
     (side, integrity)
 }
 
-/// Both ends over two serial devices joined by a cable or a pty pair;
-/// `line` is the line's capacity in characters per second.
-fn serial(
+/// Both ends over a byte-stream link kind (serial devices, a pty pair, a
+/// TCP connection), the sender on a second thread.
+fn stream(
     t: &TransferSpec,
-    (mut a, mut b): (SerialLink, SerialLink),
-    line: f64,
-    chunk: usize,
+    mut ends: StreamEnds,
     input: &Input,
     cancel: &AtomicBool,
 ) -> anyhow::Result<Outcome> {
@@ -500,10 +491,10 @@ fn serial(
         &WallClock::start(),
         &policy(t, cancel),
         &mut TxPump::framed(&mut tx, framing),
-        &mut a,
+        &mut *ends.tx,
         &mut RxPump::new(&mut rx),
-        &mut b,
-        chunk,
+        &mut *ends.rx,
+        ends.chunk,
         Duration::from_secs(2),
     );
     let wire = sent?;
@@ -512,7 +503,10 @@ fn serial(
     let mut rx_side = endpoint::side(rx.stats());
     rx_side.errors = endpoint::rx_errors(&rx);
     let seconds = tx_side.seconds.max(rx_side.seconds);
-    let utilisation = (seconds > 0.0).then(|| wire as f64 / (line * seconds));
+    let utilisation = ends
+        .capacity_bytes_per_s
+        .filter(|_| seconds > 0.0)
+        .map(|cap| wire as f64 / (cap * seconds));
     Ok(Outcome {
         time_base: TimeBase::Real,
         tx: tx_side,
