@@ -21,6 +21,10 @@ pub fn load(args: &RunArgs) -> Result<Scenario, Failure> {
     for a in &args.set {
         s.set(a).map_err(|m| Failure::input(anyhow!(m)))?;
     }
+    if !args.set.is_empty() {
+        // What the file's values passed may not hold once `--set` changed them.
+        s.recheck().map_err(Failure::input)?;
+    }
     if let Some(n) = args.repeat {
         if n == 0 {
             return Err(Failure::input(anyhow!("--repeat must be at least 1")));

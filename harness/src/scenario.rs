@@ -74,7 +74,7 @@ macro_rules! p {
 const MAX_INT: i64 = i64::MAX;
 
 /// Every parameter a scenario can set, sweep or `--set`: the table below,
-/// then each byte-stream link kind's own ([`perfkit_link::STREAM_LINKS`]).
+/// then each byte-stream link kind's own ([`perfkit_link::LINK_KINDS`]).
 pub static PARAMS: LazyLock<Vec<Param>> = LazyLock::new(|| with_link_kinds(core_params()));
 
 /// The link kinds this module runs itself; byte-stream kinds come from the link crate.
@@ -143,7 +143,7 @@ fn core_params() -> Vec<Param> { vec![
 fn with_link_kinds(mut params: Vec<Param>) -> Vec<Param> {
     // Built once per process, so the composed strings live as long as the table.
     let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
-    let kinds = perfkit_link::STREAM_LINKS;
+    let kinds = perfkit_link::LINK_KINDS;
     if let Some(link) = params.iter_mut().find(|p| p.name == "link") {
         let names: Vec<&'static str> = BUILTIN_LINKS
             .iter()
@@ -608,6 +608,15 @@ impl Scenario {
         Ok(s)
     }
 
+    /// Checks again what loading checked across parameters, after `--set`
+    /// changed some (errors name the file and key; `--set` has no line).
+    pub fn recheck(&self) -> Result<(), ScenarioError> {
+        self.check_consistency(&Ctx {
+            path: &self.path,
+            text: "",
+        })
+    }
+
     fn check_consistency(&self, ctx: &Ctx<'_>) -> Result<(), ScenarioError> {
         let swept_or = |name: &str| -> Vec<Value> {
             self.sweep
@@ -646,22 +655,18 @@ impl Scenario {
             // A byte-stream kind's own parameters, set away from their
             // defaults, while the run uses a kind that does not read them.
             let reads = |kind: &str, key: &str| {
-                perfkit_link::stream_link(kind)
-                    .is_some_and(|k| k.params.iter().any(|p| p.key == key))
+                perfkit_link::link_kind(kind).is_some_and(|k| k.params.iter().any(|p| p.key == key))
             };
-            for k in perfkit_link::STREAM_LINKS {
+            for k in perfkit_link::LINK_KINDS {
                 for lp in k.params {
                     let core = core_param_names().contains(&lp.key);
-                    let set = self
-                        .base
-                        .get(lp.key)
-                        .is_some_and(|v| *v != lp.default.value());
+                    let set = swept_or(lp.key).iter().any(|v| *v != lp.default.value());
                     if !core && set && !reads(link, lp.key) {
                         return Err(only(lp.key, k.name));
                     }
                 }
             }
-            if let Some(k) = perfkit_link::stream_link(link) {
+            if let Some(k) = perfkit_link::link_kind(link) {
                 k.check(&k.settings(|key| self.base.get(key)))
                     .map_err(|(key, why)| ctx.err(None, Some(&format!("link.{key}")), why))?;
             }
@@ -778,7 +783,7 @@ impl Config {
 }
 
 fn relevant_link_key(link: &str, key: &str) -> bool {
-    if let Some(k) = perfkit_link::stream_link(link) {
+    if let Some(k) = perfkit_link::link_kind(link) {
         return key == "kind" || k.params.iter().any(|p| p.key == key);
     }
     match key {
@@ -934,7 +939,7 @@ mod tests {
     #[test]
     fn a_link_kind_shares_a_parameter_only_with_its_type() {
         let core = core_params();
-        for k in perfkit_link::STREAM_LINKS {
+        for k in perfkit_link::LINK_KINDS {
             for lp in k.params {
                 if let Some(p) = core.iter().find(|p| p.name == lp.key) {
                     assert_eq!(
@@ -963,6 +968,10 @@ mod tests {
         let e = parse("[link]\nkind = \"loopback\"\nsndbuf = 65536\n").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("link.sndbuf"));
         assert!(e.message.contains("only applies to link kind `tcp`"), "{e}");
+        let e =
+            parse("[link]\nkind = \"udp\"\n[sweep]\ntcp_nodelay = [true, false]\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("link.tcp_nodelay"));
+        assert!(parse("[link]\nkind = \"udp\"\nrcvbuf = 65536\n").is_ok());
         let e = parse("[link]\nkind = \"serial\"\ndevice = \"/dev/ttyUSB0\"\n").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("link.peer_device"));
         let e = parse("[link]\nkind = \"tcp\"\nlisten = \"nowhere\"\n").unwrap_err();

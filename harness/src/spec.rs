@@ -156,10 +156,10 @@ pub enum LinkSpec {
         /// Receiving device's cost profile.
         rx_profile: String,
     },
-    /// A byte-stream link kind from the link crate's table
-    /// ([`perfkit_link::STREAM_LINKS`]): a serial device, TCP.
-    Stream {
-        /// The kind's name (`serial`, `tcp`).
+    /// A link kind from the link crate's table
+    /// ([`perfkit_link::LINK_KINDS`]): a serial device, TCP, UDP.
+    Registered {
+        /// The kind's name (`serial`, `tcp`, `udp`).
         name: String,
         /// Its parameters, checked by the kind.
         settings: perfkit_link::registry::Settings,
@@ -337,12 +337,12 @@ impl RunSpec {
                 }
             }
             other => {
-                let kind = perfkit_link::stream_link(other)
+                let kind = perfkit_link::link_kind(other)
                     .ok_or_else(|| anyhow!("`link`: unknown link kind `{other}`"))?;
                 let settings = kind.settings(|key| cfg.values.get(key));
                 kind.check(&settings)
                     .map_err(|(key, why)| anyhow!("`{key}`: {why}"))?;
-                LinkSpec::Stream {
+                LinkSpec::Registered {
                     name: other.to_owned(),
                     settings,
                 }
@@ -484,12 +484,13 @@ mod tests {
     }
 
     #[test]
-    fn a_stream_link_takes_its_own_parameters() {
+    fn a_registered_link_takes_its_own_parameters() {
         let mut cfg = defaults();
         cfg.values.insert("link".into(), "tcp".into());
         cfg.values.insert("sndbuf".into(), serde_json::json!(4096));
-        let LinkSpec::Stream { name, settings } = RunSpec::from_config(&cfg).unwrap().link else {
-            panic!("not a stream link");
+        let LinkSpec::Registered { name, settings } = RunSpec::from_config(&cfg).unwrap().link
+        else {
+            panic!("not a registered link");
         };
         assert_eq!(name, "tcp");
         assert_eq!(settings["sndbuf"], 4096);

@@ -273,6 +273,46 @@ fn the_shipped_tcp_scenario_moves_the_file_over_a_real_connection() {
 }
 
 #[test]
+fn udp_datagrams_carry_the_file_and_count_what_they_lose() {
+    let (o, r, _d) = run_scenario(
+        "scenarios/tcp.toml",
+        &[
+            "--set",
+            "link=udp",
+            "--set",
+            "tcp_nodelay=true",
+            "--set",
+            "sndbuf=0",
+            "--set",
+            "input_size=300000",
+            "--set",
+            "rcvbuf=8388608",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for run in &r.runs {
+        assert!(run.integrity.ok, "{:?}", run.integrity);
+        let c = &run.link.counters;
+        // 300,000 bytes in 249-byte blocks, META and END besides.
+        assert!(c["packets_sent"] > 1205, "{c:?}");
+        assert_eq!(c["packets_lost"], 0, "{c:?}");
+        assert_eq!(c["packets_arrived"], c["packets_sent"], "{c:?}");
+    }
+    // A key only TCP reads, swept, is refused for a UDP run, before running.
+    let o = perfkit(&[
+        "run",
+        "scenarios/tcp.toml",
+        "--set",
+        "link=udp",
+        "--out",
+        "/nonexistent",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("link.tcp_nodelay"), "{err}");
+}
+
+#[test]
 fn external_receiver_is_measured_through_the_relay() {
     let dir = tempfile::tempdir().unwrap();
     let s = dir.path().join("ext.toml");

@@ -9,13 +9,18 @@
 //!   carries the stream from its write side to its read side (the byte
 //!   loopback, the virtual-time UART).
 //! - [`duplex`]: both ends over two byte links, the sender on a second thread.
+//! - [`send_packets`] / [`receive_packets`]: one end over a packet link
+//!   that leaves this object (UDP), one message per packet.
+//! - [`send_end`] / [`receive_end`] / [`across`]: the same for either kind
+//!   of [`End`] a link kind opens, so a runner or `perfkit agent` need not
+//!   know whether its link is a stream or datagrams.
 //! - [`simulate`](crate::simulate): both ends as two devices in virtual
 //!   time over the UART model, each charged its device's CPU costs.
 
 use std::time::Duration;
 
-use perfkit_link::{ByteLink, PacketLink, ReadOutcome};
-use perfkit_stack::{Deframe, Framer, PacketFormat, Sink, Source};
+use perfkit_link::{ByteLink, End, ErrorKind, PacketLink, ReadOutcome};
+use perfkit_stack::{Deframe, Framer, Framing, PacketFormat, Receiver, Sender, Sink, Source};
 
 use crate::{Clock, Error, Next, Policy, RecvEnd, RxPump, TxPump};
 
@@ -249,6 +254,130 @@ pub fn duplex<
         let sender = scope.spawn(|| send(clock, policy, tx, tx_link));
         let got = receive(clock, policy, rx, rx_link, chunk, idle);
         let sent = sender
+            .join()
+            .unwrap_or(Err(Error::Panicked("the sender thread")));
+        (sent, got)
+    })
+}
+
+/// Runs the sender to END over a packet link, one message per packet.
+/// Returns the bytes sent.
+pub fn send_packets<S: Source>(
+    clock: &dyn Clock,
+    policy: &Policy<'_>,
+    tx: &mut TxPump<'_, S>,
+    link: &mut dyn PacketLink,
+) -> Result<u64, Error> {
+    let mut wire = 0u64;
+    loop {
+        let now = clock.now_ns();
+        policy.check(now)?;
+        match tx.poll(now)? {
+            Next::Send(msg) => {
+                link.send(msg)?;
+                wire += msg.len() as u64;
+            }
+            Next::WaitUntil(t) => wait(clock, t),
+            Next::Done => break,
+        }
+    }
+    link.flush()?;
+    Ok(wire)
+}
+
+/// Feeds the receiver from a packet link until the transfer ends or nothing
+/// arrives for `idle` once packets have flowed (a datagram link has no end
+/// of stream). A datagram too large for the buffer is dropped and counted
+/// by the link, not fatal. Returns how it ended and the bytes received.
+pub fn receive_packets<K: Sink, const B: usize, D: Deframe, P: PacketFormat>(
+    clock: &dyn Clock,
+    policy: &Policy<'_>,
+    rx: &mut RxPump<'_, K, B, D, P>,
+    link: &mut dyn PacketLink,
+    idle: Duration,
+) -> Result<(RecvEnd, u64), Error> {
+    let mut buf = vec![0u8; 1 << 16];
+    let idle_ns = u64::try_from(idle.as_nanos()).unwrap_or(u64::MAX);
+    let (mut last, mut got) = (clock.now_ns(), 0u64);
+    loop {
+        policy.check(clock.now_ns())?;
+        match link.recv(&mut buf, POLL) {
+            Ok(Some(n)) => {
+                got += n as u64;
+                last = clock.now_ns();
+                rx.on_message(&buf[..n], last);
+                if let Some(end) = rx.ended() {
+                    return Ok((end, got));
+                }
+            }
+            Ok(None) => {
+                if got > 0 && clock.now_ns().saturating_sub(last) > idle_ns {
+                    return Ok((RecvEnd::Idle, got));
+                }
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::BufferTooSmall { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Runs a sender to END over either kind of end: framed with `framing` on
+/// a byte stream, one message per packet on datagrams. Returns the bytes
+/// put on the wire.
+pub fn send_end<S: Source>(
+    clock: &dyn Clock,
+    policy: &Policy<'_>,
+    sender: &mut Sender<S>,
+    framing: Framing,
+    end: &mut End,
+) -> Result<u64, Error> {
+    match end {
+        End::Bytes(link) => send(
+            clock,
+            policy,
+            &mut TxPump::framed(sender, framing),
+            link.as_mut(),
+        ),
+        End::Packets(link) => {
+            send_packets(clock, policy, &mut TxPump::packets(sender), link.as_mut())
+        }
+    }
+}
+
+/// Feeds a receiver from either kind of end until the transfer ends.
+pub fn receive_end<K: Sink, const B: usize>(
+    clock: &dyn Clock,
+    policy: &Policy<'_>,
+    receiver: &mut Receiver<K, B>,
+    end: &mut End,
+    chunk: usize,
+    idle: Duration,
+) -> Result<(RecvEnd, u64), Error> {
+    let mut rx = RxPump::new(receiver);
+    match end {
+        End::Bytes(link) => receive(clock, policy, &mut rx, link.as_mut(), chunk, idle),
+        End::Packets(link) => receive_packets(clock, policy, &mut rx, link.as_mut(), idle),
+    }
+}
+
+/// Both ends of a link kind's [`End`]s, the sender on a second thread, the
+/// receiver on this one, one clock and one policy.
+#[allow(clippy::too_many_arguments)]
+pub fn across<S: Source + Send, K: Sink, const B: usize>(
+    clock: &(dyn Clock + Sync),
+    policy: &Policy<'_>,
+    sender: &mut Sender<S>,
+    framing: Framing,
+    tx: &mut End,
+    receiver: &mut Receiver<K, B>,
+    rx: &mut End,
+    chunk: usize,
+    idle: Duration,
+) -> DuplexResult {
+    std::thread::scope(|scope| {
+        let sending = scope.spawn(|| send_end(clock, policy, sender, framing, tx));
+        let got = receive_end(clock, policy, receiver, rx, chunk, idle);
+        let sent = sending
             .join()
             .unwrap_or(Err(Error::Panicked("the sender thread")));
         (sent, got)

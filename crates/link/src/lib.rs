@@ -64,10 +64,12 @@
 //!
 //! # Link kinds a scenario names
 //!
-//! Byte-stream kinds (`serial`, `tcp`) are listed in [`registry`], each with
-//! its own parameter table and settings type; the scenario loader and the
-//! harness's runner take every kind from there, so a new one is its module
-//! plus one line in [`STREAM_LINKS`].
+//! The kinds that can join two ends outside one object (`serial`, `tcp`,
+//! `udp`) are listed in [`registry`], each with its own parameter table and
+//! settings type, and opened in one process or, listening and connecting,
+//! across two hosts; the scenario loader, the harness's runner and `perfkit
+//! agent` take every kind from there, so a new one is its module plus one
+//! line in [`LINK_KINDS`].
 //!
 //! # Wrappers
 //!
@@ -111,7 +113,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use loopback::{ByteLoopback, Loopback};
 pub use pipe::{spawn_pipeline, ChildLink, PipeLink};
 pub use profile::DeviceProfile;
-pub use registry::{stream_link, StreamEnds, StreamKind, StreamLink, STREAM_LINKS};
+pub use registry::{link_kind, End, Ends, LinkKind, Registered, LINK_KINDS};
 pub use serial::SerialLink;
 pub use tcp::TcpLink;
 pub use uart::UartLink;

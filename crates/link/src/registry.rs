@@ -1,24 +1,30 @@
-//! The byte-stream link kinds a scenario can name, each with its own
-//! parameter table and settings type.
+//! The link kinds a scenario can name from this crate (serial, TCP, UDP),
+//! each with its own parameter table and settings type.
 //!
-//! A kind is a settings struct that implements [`StreamLink`]: its name,
+//! A kind is a settings struct that implements [`LinkKind`]: its name,
 //! the parameters scenarios write under `[link]` (type, range, default,
-//! help), and how to open both ends. The scenario loader composes every
-//! kind's table into its own, so `perfkit params`, `[sweep]`, `--set` and
-//! the file:line:key errors cover a new kind's parameters with no change
-//! outside this crate; the harness runs every kind through the same
-//! byte-stream driver. Adding a link kind is its module plus one line in
-//! [`STREAM_LINKS`].
+//! help), and how to open both ends: in one process ([`LinkKind::open`]),
+//! or on two hosts, the receiving end listening ([`LinkKind::listen`]) and
+//! the sending end connecting to the address it gives
+//! ([`LinkKind::connect`]). An end is a byte stream or a packet link
+//! ([`End`]). The scenario loader composes every kind's table into its
+//! own, so `perfkit params`, `[sweep]`, `--set` and the file:line:key
+//! errors cover a new kind's parameters with no change outside this crate;
+//! the harness and `perfkit agent` run every kind through the same engine
+//! drivers. Adding a link kind is its module plus one line in
+//! [`LINK_KINDS`].
 //!
 //! Parameters are flat names shared across kinds: a kind that declares a
 //! name another kind (or the scenario loader) already declares must give it
 //! the same type, so one value means one thing everywhere.
 
+use std::time::Duration;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::{ByteLink, Result};
+use crate::{ByteLink, Error, PacketLink, Result};
 
 /// Settings of a link, by parameter name, as a configuration holds them.
 pub type Settings = Map<String, Value>;
@@ -77,13 +83,41 @@ pub struct LinkParam {
     pub help: &'static str,
 }
 
-/// Both ends of a byte-stream link, connected: the sender writes `tx`, the
-/// receiver reads `rx`.
-pub struct StreamEnds {
+/// One end of a link, as a driver takes it.
+pub enum End {
+    /// A byte stream: the transfer frames its messages (serial, TCP).
+    Bytes(Box<dyn ByteLink + Send>),
+    /// Datagrams: one message per packet (UDP).
+    Packets(Box<dyn PacketLink + Send>),
+}
+
+impl std::fmt::Debug for End {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            End::Bytes(_) => "End::Bytes",
+            End::Packets(_) => "End::Packets",
+        })
+    }
+}
+
+impl End {
+    /// What crossed this end so far.
+    pub fn stats(&self) -> crate::LinkStats {
+        match self {
+            End::Bytes(l) => l.stats(),
+            End::Packets(l) => l.stats(),
+        }
+    }
+}
+
+/// Both ends of a link, connected: the sender writes `tx`, the receiver
+/// reads `rx`.
+#[derive(Debug)]
+pub struct Ends {
     /// The sending end.
-    pub tx: Box<dyn ByteLink + Send>,
+    pub tx: End,
     /// The receiving end.
-    pub rx: Box<dyn ByteLink + Send>,
+    pub rx: End,
     /// Largest read the receiver makes, bytes.
     pub chunk: usize,
     /// What the line can carry, bytes per second, when it has a fixed rate
@@ -91,9 +125,17 @@ pub struct StreamEnds {
     pub capacity_bytes_per_s: Option<f64>,
 }
 
-/// A byte-stream link kind: its settings, read from a configuration by
-/// serde (field names are parameter keys), and how to open it.
-pub trait StreamLink: Serialize + DeserializeOwned {
+/// A receiving end waiting for its sender.
+pub trait Listening: Send {
+    /// The address the sending end connects to.
+    fn address(&self) -> String;
+    /// Waits at most `timeout` for the sender; the receiving end.
+    fn accept(self: Box<Self>, timeout: Duration) -> Result<End>;
+}
+
+/// A link kind: its settings, read from a configuration by serde (field
+/// names are parameter keys), and how to open it.
+pub trait LinkKind: Serialize + DeserializeOwned {
     /// The name scenarios give as `[link] kind`.
     const NAME: &'static str;
     /// One line for `perfkit params`.
@@ -107,13 +149,52 @@ pub trait StreamLink: Serialize + DeserializeOwned {
         Ok(())
     }
 
-    /// Opens and connects both ends.
-    fn open(&self) -> Result<StreamEnds>;
+    /// Largest read the receiver makes, bytes.
+    fn chunk(&self) -> usize {
+        1 << 16
+    }
+
+    /// What the line can carry, bytes per second, when it has a fixed rate.
+    fn capacity_bytes_per_s(&self) -> Option<f64> {
+        None
+    }
+
+    /// The receiving end, listening where the settings say (a kind that
+    /// cannot span hosts says so).
+    fn listen(&self) -> Result<Box<dyn Listening>> {
+        Err(Error::config(
+            "link",
+            format!("link kind `{}` cannot join two hosts", Self::NAME),
+        ))
+    }
+
+    /// The sending end, connected to a listening receiver's address.
+    fn connect(&self, address: &str) -> Result<End> {
+        let _ = address;
+        Err(Error::config(
+            "link",
+            format!("link kind `{}` cannot join two hosts", Self::NAME),
+        ))
+    }
+
+    /// Opens and connects both ends in this process: by default, listens,
+    /// connects to itself and accepts.
+    fn open(&self) -> Result<Ends> {
+        let listening = self.listen()?;
+        let tx = self.connect(&listening.address())?;
+        let rx = listening.accept(Duration::from_secs(5))?;
+        Ok(Ends {
+            tx,
+            rx,
+            chunk: self.chunk(),
+            capacity_bytes_per_s: self.capacity_bytes_per_s(),
+        })
+    }
 }
 
 /// A link kind with its settings type erased, for the table.
 #[derive(Debug)]
-pub struct StreamKind {
+pub struct Registered {
     /// The name scenarios give as `[link] kind`.
     pub name: &'static str,
     /// One line for `perfkit params`.
@@ -121,18 +202,22 @@ pub struct StreamKind {
     /// The parameters this kind reads.
     pub params: &'static [LinkParam],
     check: fn(&Settings) -> std::result::Result<(), (String, String)>,
-    open: fn(&Settings) -> Result<StreamEnds>,
+    open: fn(&Settings) -> Result<Ends>,
+    listen: fn(&Settings) -> Result<Box<dyn Listening>>,
+    connect: fn(&Settings, &str) -> Result<End>,
 }
 
-impl StreamKind {
+impl Registered {
     /// The table entry for settings type `T`.
-    pub const fn of<T: StreamLink>() -> StreamKind {
-        StreamKind {
+    pub const fn of<T: LinkKind>() -> Registered {
+        Registered {
             name: T::NAME,
             help: T::HELP,
             params: T::PARAMS,
             check: check_erased::<T>,
-            open: open_erased::<T>,
+            open: |s| typed_checked::<T>(s)?.open(),
+            listen: |s| typed_checked::<T>(s)?.listen(),
+            connect: |s, address| typed_checked::<T>(s)?.connect(address),
         }
     }
 
@@ -153,13 +238,23 @@ impl StreamKind {
         (self.check)(settings)
     }
 
-    /// Opens both ends.
-    pub fn open(&self, settings: &Settings) -> Result<StreamEnds> {
+    /// Opens both ends in this process.
+    pub fn open(&self, settings: &Settings) -> Result<Ends> {
         (self.open)(settings)
+    }
+
+    /// The receiving end of a run across two hosts, listening.
+    pub fn listen(&self, settings: &Settings) -> Result<Box<dyn Listening>> {
+        (self.listen)(settings)
+    }
+
+    /// The sending end of a run across two hosts, connected to `address`.
+    pub fn connect(&self, settings: &Settings, address: &str) -> Result<End> {
+        (self.connect)(settings, address)
     }
 }
 
-fn typed<T: StreamLink>(settings: &Settings) -> std::result::Result<T, (String, String)> {
+fn typed<T: LinkKind>(settings: &Settings) -> std::result::Result<T, (String, String)> {
     // Unset parameters are absent, so `Option` fields read as `None`.
     let present: Settings = settings
         .iter()
@@ -174,28 +269,29 @@ fn typed<T: StreamLink>(settings: &Settings) -> std::result::Result<T, (String, 
     })
 }
 
-fn check_erased<T: StreamLink>(settings: &Settings) -> std::result::Result<(), (String, String)> {
+fn check_erased<T: LinkKind>(settings: &Settings) -> std::result::Result<(), (String, String)> {
     typed::<T>(settings)?
         .check()
         .map_err(|(key, why)| (key.to_owned(), why))
 }
 
-fn open_erased<T: StreamLink>(settings: &Settings) -> Result<StreamEnds> {
-    let t = typed::<T>(settings).map_err(|(_, why)| crate::Error::config("link", why))?;
-    t.check()
-        .map_err(|(key, why)| crate::Error::config(key, why))?;
-    t.open()
+fn typed_checked<T: LinkKind>(settings: &Settings) -> Result<T> {
+    let t = typed::<T>(settings).map_err(|(_, why)| Error::config("link", why))?;
+    t.check().map_err(|(key, why)| Error::config(key, why))?;
+    Ok(t)
 }
 
-/// Every byte-stream link kind. A new kind is its module plus one line here.
-pub static STREAM_LINKS: &[StreamKind] = &[
-    StreamKind::of::<crate::serial::SerialSettings>(),
-    StreamKind::of::<crate::tcp::TcpSettings>(),
+/// Every link kind this crate offers scenarios. A new kind is its module
+/// plus one line here.
+pub static LINK_KINDS: &[Registered] = &[
+    Registered::of::<crate::serial::SerialSettings>(),
+    Registered::of::<crate::tcp::TcpSettings>(),
+    Registered::of::<crate::udp::UdpSettings>(),
 ];
 
-/// The byte-stream link kind called `name`.
-pub fn stream_link(name: &str) -> Option<&'static StreamKind> {
-    STREAM_LINKS.iter().find(|k| k.name == name)
+/// The link kind called `name`.
+pub fn link_kind(name: &str) -> Option<&'static Registered> {
+    LINK_KINDS.iter().find(|k| k.name == name)
 }
 
 #[cfg(test)]
@@ -204,9 +300,9 @@ mod tests {
 
     #[test]
     fn names_are_unique_and_keys_are_declared_once_per_kind() {
-        for (i, k) in STREAM_LINKS.iter().enumerate() {
+        for (i, k) in LINK_KINDS.iter().enumerate() {
             assert!(
-                STREAM_LINKS[..i].iter().all(|o| o.name != k.name),
+                LINK_KINDS[..i].iter().all(|o| o.name != k.name),
                 "{} twice",
                 k.name
             );
@@ -218,7 +314,7 @@ mod tests {
 
     #[test]
     fn every_kind_accepts_its_defaults() {
-        for k in STREAM_LINKS {
+        for k in LINK_KINDS {
             let s = k.settings(|_| None);
             assert_eq!(k.check(&s), Ok(()), "{}", k.name);
         }
@@ -226,8 +322,8 @@ mod tests {
 
     #[test]
     fn a_shared_key_has_one_type() {
-        for a in STREAM_LINKS {
-            for b in STREAM_LINKS {
+        for a in LINK_KINDS {
+            for b in LINK_KINDS {
                 for pa in a.params {
                     if let Some(pb) = b.params.iter().find(|p| p.key == pa.key) {
                         assert_eq!(pa.ty, pb.ty, "{} in {} and {}", pa.key, a.name, b.name);

@@ -181,7 +181,7 @@ pub struct SerialSettings {
     pub chunk: usize,
 }
 
-impl crate::registry::StreamLink for SerialSettings {
+impl crate::registry::LinkKind for SerialSettings {
     const NAME: &'static str = "serial";
     const HELP: &'static str = "a real serial device, or a pty pair when none is named";
     const PARAMS: &'static [crate::registry::LinkParam] = {
@@ -231,7 +231,17 @@ impl crate::registry::StreamLink for SerialSettings {
         Ok(())
     }
 
-    fn open(&self) -> Result<crate::registry::StreamEnds> {
+    fn chunk(&self) -> usize {
+        self.chunk
+    }
+
+    fn capacity_bytes_per_s(&self) -> Option<f64> {
+        Some(f64::from(self.baud) / f64::from(self.bits_per_char.max(1)))
+    }
+
+    /// Serial devices are local: both ends open here.
+    fn open(&self) -> Result<crate::registry::Ends> {
+        use crate::registry::End;
         let (tx, rx) = match (&self.device, &self.peer_device) {
             (Some(d), Some(p)) => (
                 SerialLink::open(d, self.baud)?,
@@ -239,11 +249,11 @@ impl crate::registry::StreamLink for SerialSettings {
             ),
             _ => SerialLink::pair()?,
         };
-        Ok(crate::registry::StreamEnds {
-            tx: Box::new(tx),
-            rx: Box::new(rx),
-            chunk: self.chunk,
-            capacity_bytes_per_s: Some(f64::from(self.baud) / f64::from(self.bits_per_char.max(1))),
+        Ok(crate::registry::Ends {
+            tx: End::Bytes(Box::new(tx)),
+            rx: End::Bytes(Box::new(rx)),
+            chunk: self.chunk(),
+            capacity_bytes_per_s: self.capacity_bytes_per_s(),
         })
     }
 }

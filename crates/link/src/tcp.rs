@@ -12,7 +12,7 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use crate::pipe::DEFAULT_WRITE_TIMEOUT;
-use crate::registry::{LinkParam, ParamDefault, ParamType, StreamEnds, StreamLink};
+use crate::registry::{End, LinkKind, LinkParam, Listening, ParamDefault, ParamType};
 use crate::sys::{poll_fd, read_outcome, Ready};
 use crate::{ByteLink, Error, ErrorKind, LinkStats, ReadOutcome, Result};
 
@@ -30,20 +30,53 @@ pub struct SocketOptions {
 }
 
 impl SocketOptions {
-    fn apply(&self, s: &TcpStream) -> io::Result<()> {
-        let sock = socket2::SockRef::from(s);
-        sock.set_tcp_nodelay(self.nodelay)?;
+    /// Sets the options on a socket (TCP_NODELAY only on a TCP one). A
+    /// buffer larger than the system's limit is forced where the process
+    /// may (SO_SNDBUFFORCE / SO_RCVBUFFORCE need CAP_NET_ADMIN), else the
+    /// kernel's cap stands.
+    pub(crate) fn apply(&self, sock: socket2::SockRef<'_>, tcp: bool) -> io::Result<()> {
+        if tcp {
+            sock.set_tcp_nodelay(self.nodelay)?;
+        }
         if self.send_buffer > 0 {
             sock.set_send_buffer_size(self.send_buffer)?;
+            #[cfg(target_os = "linux")]
+            if sock.send_buffer_size()? < self.send_buffer {
+                let _ = force_buffer(&sock, libc::SO_SNDBUFFORCE, self.send_buffer);
+            }
         }
         if self.recv_buffer > 0 {
             sock.set_recv_buffer_size(self.recv_buffer)?;
+            #[cfg(target_os = "linux")]
+            if sock.recv_buffer_size()? < self.recv_buffer {
+                let _ = force_buffer(&sock, libc::SO_RCVBUFFORCE, self.recv_buffer);
+            }
         }
         #[cfg(target_os = "linux")]
         if self.busy_poll_us > 0 {
             sock.set_busy_poll(self.busy_poll_us)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn force_buffer(sock: &socket2::SockRef<'_>, name: libc::c_int, bytes: usize) -> io::Result<()> {
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: setsockopt reads exactly size_of::<c_int>() bytes from a live int.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
@@ -65,7 +98,7 @@ impl TcpLink {
             .map_or_else(|_| "<tcp peer>".to_owned(), |a| a.to_string());
         let what = |doing: &str| format!("{doing} the connection to {peer}");
         options
-            .apply(&stream)
+            .apply(socket2::SockRef::from(&stream), true)
             .map_err(|e| Error::io(what("setting socket options on"), e))?;
         stream
             .set_nonblocking(true)
@@ -90,20 +123,14 @@ impl TcpLink {
     /// A connected pair through a listener on `listen` (port 0 = any free
     /// port): the first end connected, the second accepted.
     pub fn pair(listen: &str, options: &SocketOptions) -> Result<(Self, Self)> {
-        let listener = TcpListener::bind(resolve(listen)?)
-            .map_err(|e| Error::io(format!("listening on {listen}"), e))?;
-        let at = listener
-            .local_addr()
-            .map_err(|e| Error::io(format!("listening on {listen}"), e))?;
-        let a = TcpStream::connect_timeout(&at, Duration::from_secs(5))
-            .map_err(|e| Error::io(format!("connecting to {at}"), e))?;
-        let (b, _) = listener
-            .accept()
-            .map_err(|e| Error::io(format!("accepting on {at}"), e))?;
-        Ok((
-            Self::from_stream(a, options)?,
-            Self::from_stream(b, options)?,
-        ))
+        let listening = TcpListening::bind(listen, options)?;
+        let a = Self::connect(
+            &listening.address.to_string(),
+            options,
+            Duration::from_secs(5),
+        )?;
+        let b = listening.accept_link(Duration::from_secs(5))?;
+        Ok((a, b))
     }
 
     /// Sets how long a write may wait for the peer to take the bytes.
@@ -117,7 +144,61 @@ impl TcpLink {
     }
 }
 
-fn resolve(addr: &str) -> Result<SocketAddr> {
+/// A TCP listener waiting for the sending end.
+#[derive(Debug)]
+pub struct TcpListening {
+    listener: TcpListener,
+    address: SocketAddr,
+    options: SocketOptions,
+}
+
+impl TcpListening {
+    /// Listens on `listen` (port 0 = any free port).
+    pub fn bind(listen: &str, options: &SocketOptions) -> Result<Self> {
+        let listener = TcpListener::bind(resolve(listen)?)
+            .map_err(|e| Error::io(format!("listening on {listen}"), e))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| Error::io(format!("listening on {listen}"), e))?;
+        Ok(TcpListening {
+            listener,
+            address,
+            options: *options,
+        })
+    }
+
+    /// Waits at most `timeout` for one connection.
+    pub fn accept_link(self, timeout: Duration) -> Result<TcpLink> {
+        let what = || format!("waiting for a connection on {}", self.address);
+        match poll_fd(self.listener.as_raw_fd(), libc::POLLIN, timeout)
+            .map_err(|e| Error::io(what(), e))?
+        {
+            Ready::Yes => {}
+            _ => {
+                return Err(Error::new(ErrorKind::TimedOut {
+                    what: format!(
+                        "{}: nobody connected in {:.1} s",
+                        what(),
+                        timeout.as_secs_f64()
+                    ),
+                }))
+            }
+        }
+        let (stream, _) = self.listener.accept().map_err(|e| Error::io(what(), e))?;
+        TcpLink::from_stream(stream, &self.options)
+    }
+}
+
+impl Listening for TcpListening {
+    fn address(&self) -> String {
+        self.address.to_string()
+    }
+    fn accept(self: Box<Self>, timeout: Duration) -> Result<End> {
+        Ok(End::Bytes(Box::new(self.accept_link(timeout)?)))
+    }
+}
+
+pub(crate) fn resolve(addr: &str) -> Result<SocketAddr> {
     addr.to_socket_addrs()
         .map_err(|e| Error::io(format!("resolving {addr}"), e))?
         .next()
@@ -237,7 +318,7 @@ impl TcpSettings {
     }
 }
 
-impl StreamLink for TcpSettings {
+impl LinkKind for TcpSettings {
     const NAME: &'static str = "tcp";
     const HELP: &'static str = "a TCP connection through the kernel's network stack";
     const PARAMS: &'static [LinkParam] = &[
@@ -286,14 +367,17 @@ impl StreamLink for TcpSettings {
             .map_err(|e| ("listen", format!("`{}`: {e}", self.listen)))
     }
 
-    fn open(&self) -> Result<StreamEnds> {
-        let (tx, rx) = TcpLink::pair(&self.listen, &self.options())?;
-        Ok(StreamEnds {
-            tx: Box::new(tx),
-            rx: Box::new(rx),
-            chunk: self.chunk,
-            capacity_bytes_per_s: None,
-        })
+    fn chunk(&self) -> usize {
+        self.chunk
+    }
+
+    fn listen(&self) -> Result<Box<dyn Listening>> {
+        Ok(Box::new(TcpListening::bind(&self.listen, &self.options())?))
+    }
+
+    fn connect(&self, address: &str) -> Result<End> {
+        let link = TcpLink::connect(address, &self.options(), Duration::from_secs(5))?;
+        Ok(End::Bytes(Box::new(link)))
     }
 }
 

@@ -146,3 +146,102 @@ impl PacketLink for UdpLink {
         self.stats
     }
 }
+
+/// The `udp` link kind: one message per datagram through the kernel's
+/// network stack, so loss and reordering reach the receiver as they happen.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UdpSettings {
+    /// Where the receiving end binds.
+    pub listen: String,
+    /// SO_SNDBUF, bytes (0 = the system's default).
+    pub sndbuf: usize,
+    /// SO_RCVBUF, bytes (0 = the system's default).
+    pub rcvbuf: usize,
+    /// SO_BUSY_POLL, microseconds (0 = off).
+    pub busy_poll_us: u32,
+}
+
+impl UdpSettings {
+    fn options(&self) -> crate::tcp::SocketOptions {
+        crate::tcp::SocketOptions {
+            nodelay: false,
+            send_buffer: self.sndbuf,
+            recv_buffer: self.rcvbuf,
+            busy_poll_us: self.busy_poll_us,
+        }
+    }
+
+    fn socket(&self, local: SocketAddr) -> Result<UdpSocket> {
+        let sock =
+            UdpSocket::bind(local).map_err(|e| Error::io(format!("binding UDP {local}"), e))?;
+        self.options()
+            .apply(socket2::SockRef::from(&sock), false)
+            .map_err(|e| Error::io(format!("setting socket options on UDP {local}"), e))?;
+        Ok(sock)
+    }
+}
+
+/// A bound UDP socket: it receives from whoever sends to its address.
+#[derive(Debug)]
+struct UdpListening {
+    sock: UdpSocket,
+    address: SocketAddr,
+}
+
+impl crate::registry::Listening for UdpListening {
+    fn address(&self) -> String {
+        self.address.to_string()
+    }
+    fn accept(self: Box<Self>, _timeout: Duration) -> Result<crate::registry::End> {
+        // Nothing to wait for: datagrams arrive when the sender sends.
+        Ok(crate::registry::End::Packets(Box::new(
+            UdpLink::from_socket(self.sock),
+        )))
+    }
+}
+
+impl crate::registry::LinkKind for UdpSettings {
+    const NAME: &'static str = "udp";
+    const HELP: &'static str =
+        "UDP datagrams, one message each: loss and reordering are the network's";
+    const PARAMS: &'static [crate::registry::LinkParam] = {
+        use crate::registry::{LinkParam as P, ParamDefault as D, ParamType as T};
+        &[
+            P { key: "listen", ty: T::Str, default: D::Str("127.0.0.1:0"), help: "address the receiving end listens on (port 0 = any free port)" },
+            P { key: "sndbuf", ty: T::Int(0, 1 << 30), default: D::Int(0), help: "SO_SNDBUF, bytes (0 = the system's default)" },
+            P { key: "rcvbuf", ty: T::Int(0, 1 << 30), default: D::Int(0), help: "SO_RCVBUF, bytes (0 = the system's default; above the system's cap it is forced where permitted)" },
+            P { key: "busy_poll_us", ty: T::Int(0, 1_000_000), default: D::Int(0), help: "SO_BUSY_POLL, microseconds (0 = off; Linux)" },
+        ]
+    };
+
+    fn check(&self) -> std::result::Result<(), (&'static str, String)> {
+        crate::tcp::resolve(&self.listen)
+            .map(|_| ())
+            .map_err(|e| ("listen", format!("`{}`: {e}", self.listen)))
+    }
+
+    fn listen(&self) -> Result<Box<dyn crate::registry::Listening>> {
+        let sock = self.socket(crate::tcp::resolve(&self.listen)?)?;
+        let address = sock
+            .local_addr()
+            .map_err(|e| Error::io("UDP local address", e))?;
+        Ok(Box::new(UdpListening { sock, address }))
+    }
+
+    fn connect(&self, address: &str) -> Result<crate::registry::End> {
+        let peer = crate::tcp::resolve(address)?;
+        let any: SocketAddr = if peer.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        }
+        .parse()
+        .expect("valid address");
+        let sock = self.socket(any)?;
+        sock.connect(peer)
+            .map_err(|e| Error::io(format!("connecting UDP to {peer}"), e))?;
+        Ok(crate::registry::End::Packets(Box::new(
+            UdpLink::from_socket(sock),
+        )))
+    }
+}

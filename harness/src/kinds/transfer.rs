@@ -6,8 +6,8 @@
 //!   external end, the bytes pass through this process, which injects the
 //!   faults and watches the wire.
 //! - `uart`: the virtual-time UART model with device cost profiles.
-//! - byte-stream kinds from the link crate's table (`serial`: real serial
-//!   devices or a pty pair; `tcp`: a TCP connection): one driver for all.
+//! - the link crate's kinds (`serial`: real serial devices or a pty pair;
+//!   `tcp`: a TCP connection; `udp`: datagrams): one driver for all.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context};
 use perfkit_engine::{drive, Clock, Policy, RecvEnd, RxPump, TxPump, WallClock};
 use perfkit_link::faults::{FaultConfig, FaultStats, Faulty};
-use perfkit_link::{ByteLink, Loopback, PacketLink, PipeLink, ReadOutcome, StreamEnds};
+use perfkit_link::{ByteLink, Ends, Loopback, PacketLink, PipeLink, ReadOutcome};
 use perfkit_report::model::{Integrity, LinkStats, Side, TimeBase};
 use perfkit_stack::Deframer;
 
@@ -47,13 +47,13 @@ impl super::Kind for Transfer {
                 sender, receiver, ..
             } => pipe(ctx.config, spec, [sender, receiver], &input, ctx.cancel),
             LinkSpec::Uart { .. } => uart::run(ctx.scenario, spec, &input),
-            LinkSpec::Stream { name, settings } => {
-                let kind = perfkit_link::stream_link(name)
+            LinkSpec::Registered { name, settings } => {
+                let kind = perfkit_link::link_kind(name)
                     .ok_or_else(|| anyhow!("unknown link kind `{name}`"))?;
                 let ends = kind
                     .open(settings)
                     .with_context(|| format!("cannot open the {} link", kind.name))?;
-                stream(t, ends, &input, ctx.cancel)
+                registered(t, ends, &input, ctx.cancel)
             }
         }
     }
@@ -475,25 +475,25 @@ fn external_rx(
     (side, integrity)
 }
 
-/// Both ends over a byte-stream link kind (serial devices, a pty pair, a
-/// TCP connection), the sender on a second thread.
-fn stream(
+/// Both ends over one of the link crate's kinds (serial devices, a pty
+/// pair, TCP, UDP), the sender on a second thread.
+fn registered(
     t: &TransferSpec,
-    mut ends: StreamEnds,
+    mut ends: Ends,
     input: &Input,
     cancel: &AtomicBool,
 ) -> anyhow::Result<Outcome> {
     let name = endpoint::file_name(&input.path);
-    let framing = t.framing();
     let mut tx = endpoint::sender(t, &input.bytes, &name)?;
     let mut rx = endpoint::receiver(t.channel, t.framing());
-    let (sent, got) = drive::duplex(
+    let (sent, got) = drive::across(
         &WallClock::start(),
         &policy(t, cancel),
-        &mut TxPump::framed(&mut tx, framing),
-        &mut *ends.tx,
-        &mut RxPump::new(&mut rx),
-        &mut *ends.rx,
+        &mut tx,
+        t.framing(),
+        &mut ends.tx,
+        &mut rx,
+        &mut ends.rx,
         ends.chunk,
         Duration::from_secs(2),
     );
@@ -507,6 +507,20 @@ fn stream(
         .capacity_bytes_per_s
         .filter(|_| seconds > 0.0)
         .map(|cap| wire as f64 / (cap * seconds));
+    let mut counters = BTreeMap::from([("ended_idle".to_owned(), (end == RecvEnd::Idle) as u64)]);
+    if let perfkit_link::End::Packets(link) = &mut ends.rx {
+        // Datagrams the receiver had no need to read (it completed first)
+        // still arrived: count them, so what is left over is what was lost.
+        let mut buf = vec![0u8; 1 << 16];
+        while let Ok(Some(_)) = link.recv(&mut buf, Duration::from_millis(20)) {}
+        let (sent_link, got_link) = (ends.tx.stats(), link.stats());
+        counters.insert("packets_sent".into(), sent_link.packets_out);
+        counters.insert("packets_arrived".into(), got_link.packets_in);
+        counters.insert(
+            "packets_lost".into(),
+            sent_link.packets_out.saturating_sub(got_link.packets_in),
+        );
+    }
     Ok(Outcome {
         time_base: TimeBase::Real,
         tx: tx_side,
@@ -515,7 +529,7 @@ fn stream(
         link: LinkStats {
             wire_bytes: wire,
             utilisation,
-            counters: BTreeMap::from([("ended_idle".to_owned(), (end == RecvEnd::Idle) as u64)]),
+            counters,
         },
         ..Default::default()
     })
