@@ -10,6 +10,7 @@ mod integrity;
 mod kinds;
 mod locate;
 mod output;
+mod remote;
 mod reporting;
 mod run;
 mod scenario;
@@ -123,6 +124,28 @@ enum Command {
     Gate(reporting::GateArgs),
     /// Print every scenario parameter with its section, type and default.
     Params,
+    /// Serve the other end of transfers for `perfkit run` on other hosts.
+    #[command(after_help = "Examples:\n  \
+        PERFKIT_AGENT_TOKEN=$(cat token) perfkit agent --listen 0.0.0.0:7117\n  \
+        perfkit agent --listen 10.0.0.2:7117 --token-file /etc/perfkit/token\n\n\
+        A scenario then places one end there:\n  \
+        [hosts]\n  receiver = \"agent://10.0.0.2:7117\"")]
+    Agent(AgentArgs),
+}
+
+/// Arguments of `perfkit agent`.
+#[derive(Args)]
+pub struct AgentArgs {
+    /// Address to listen on for control connections (port 0 = any free port;
+    /// the address is printed on stdout).
+    #[arg(long, default_value = "0.0.0.0:7117")]
+    pub listen: String,
+    /// File holding the shared token (default: PERFKIT_AGENT_TOKEN).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Exit after serving this many control connections (default: serve forever).
+    #[arg(long)]
+    pub sessions: Option<u64>,
 }
 
 /// Arguments of `perfkit run`.
@@ -168,6 +191,7 @@ fn main() -> ExitCode {
             print!("{}", output::params_table());
             Ok(EXIT_OK)
         }
+        Command::Agent(args) => agent(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -176,6 +200,17 @@ fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+fn agent(args: AgentArgs) -> CmdResult {
+    let token = remote::proto::load_token(args.token_file.as_deref()).map_err(Failure::input)?;
+    remote::agent::serve(remote::agent::AgentConfig {
+        listen: args.listen,
+        token,
+        max_sessions: args.sessions,
+    })
+    .map_err(Failure::run)?;
+    Ok(EXIT_OK)
 }
 
 fn check(paths: &[PathBuf]) -> CmdResult {

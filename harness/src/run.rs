@@ -90,13 +90,30 @@ fn git_commit() -> Option<String> {
     (out.status.success() && !s.is_empty()).then_some(s)
 }
 
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_owned())
         .ok()
         .filter(|s| !s.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// The CPU model and the number of logical CPUs: what makes wall-clock
+/// figures of two hosts incomparable even under the same host name (a CI
+/// runner's container is often called `localhost`).
+pub(crate) fn host_fingerprint() -> Option<String> {
+    let cpus = std::thread::available_parallelism().ok()?.get();
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+    Some(format!("{model}; {cpus} cpus"))
 }
 
 /// Default output folder for a scenario.
@@ -216,6 +233,7 @@ pub fn run(args: RunArgs) -> CmdResult {
                         stages,
                         device_stages: o.device_stages,
                         metrics: o.metrics,
+                        hosts: o.hosts,
                         error: None,
                     }
                 }
@@ -234,6 +252,7 @@ pub fn run(args: RunArgs) -> CmdResult {
                         stages,
                         device_stages: None,
                         metrics: Default::default(),
+                        hosts: Default::default(),
                         error: Some(format!("{e:#}")),
                     }
                 }

@@ -135,6 +135,13 @@ fn core_params() -> Vec<Param> { vec![
     p!("role", "pico", "role", Ty::Choice(&["sender", "receiver"]), "sender", "the device's role; the host takes the other"),
     p!("elf", "pico", "elf", Ty::Str, null, "firmware ELF (default: the one scripts/setup.d builds)"),
     p!("probe", "pico", "probe", Ty::Str, null, "hardware: probe selector (VID:PID[:serial])"),
+    // hosts
+    p!("sender_host", "hosts", "sender", Ty::Str, "local",
+       "where the sending end runs: local, or agent://HOST:PORT (a `perfkit agent`; tcp and udp links)"),
+    p!("receiver_host", "hosts", "receiver", Ty::Str, "local",
+       "where the receiving end runs: local, or agent://HOST:PORT"),
+    p!("agent_token_file", "hosts", "token_file", Ty::Str, null,
+       "file holding the agent's shared token (default: the PERFKIT_AGENT_TOKEN environment variable)"),
 ]}
 
 /// Adds the byte-stream link kinds: each kind's name to `link`'s choices and
@@ -202,7 +209,7 @@ const TOP_KEYS: &[&str] = &[
     "sweep",
     "gate",
 ];
-const SECTIONS: &[&str] = &["link", "transfer", "faults", "heaps", "pico"];
+const SECTIONS: &[&str] = &["link", "transfer", "faults", "heaps", "pico", "hosts"];
 
 /// Looks a parameter up by flat name.
 pub fn param(name: &str) -> Option<&'static Param> {
@@ -670,6 +677,35 @@ impl Scenario {
                 k.check(&k.settings(|key| self.base.get(key)))
                     .map_err(|(key, why)| ctx.err(None, Some(&format!("link.{key}")), why))?;
             }
+            let hosts = [("sender_host", "sender"), ("receiver_host", "receiver")];
+            let mut remote = 0;
+            for (name, key) in hosts {
+                for v in swept_or(name) {
+                    let h = v.as_str().unwrap_or("");
+                    let at = Some(format!("hosts.{key}"));
+                    match crate::spec::Host::parse(h) {
+                        Err(why) => return Err(ctx.err(None, at.as_deref(), why)),
+                        Ok(crate::spec::Host::Agent(_)) => {
+                            remote += 1;
+                            if !perfkit_link::link_kind(link).is_some_and(|k| k.across_hosts) {
+                                return Err(ctx.err(
+                                    None,
+                                    at.as_deref(),
+                                    format!("link kind `{link}` cannot join two hosts (tcp and udp can)"),
+                                ));
+                            }
+                        }
+                        Ok(crate::spec::Host::Local) => {}
+                    }
+                }
+            }
+            if remote > 0 && hosts.iter().all(|(n, _)| self.base[*n] != "local") {
+                return Err(ctx.err(
+                    None,
+                    Some("hosts.receiver"),
+                    "one end must run here (local): perfkit joins this host to one agent",
+                ));
+            }
         }
         Ok(())
     }
@@ -770,6 +806,7 @@ impl Config {
                 }
                 match (kind, p.section) {
                     ("transfer", "transfer") | ("transfer", "faults") => true,
+                    ("transfer", "hosts") => p.key != "token_file",
                     ("transfer", "link") => relevant_link_key(link, p.key),
                     ("heaps", "heaps") => true,
                     ("pico", "pico") | ("pico", "transfer") => true,

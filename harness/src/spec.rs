@@ -31,6 +31,68 @@ pub struct RunSpec {
     pub heaps: HeapsSpec,
     /// The RP2040 run (pico kind).
     pub pico: PicoSpec,
+    /// Where each end runs.
+    pub hosts: HostsSpec,
+}
+
+/// Where one end of a transfer runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Host {
+    /// In this process.
+    Local,
+    /// On a `perfkit agent` at this control address (`HOST:PORT`).
+    Agent(String),
+}
+
+impl Host {
+    /// `local` or `agent://HOST:PORT`.
+    pub fn parse(s: &str) -> Result<Host, String> {
+        if s == "local" {
+            return Ok(Host::Local);
+        }
+        match s.strip_prefix("agent://") {
+            Some(addr)
+                if addr.rsplit_once(':').is_some_and(|(h, p)| {
+                    !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0)
+                }) =>
+            {
+                Ok(Host::Agent(addr.to_owned()))
+            }
+            _ => Err(format!(
+                "`{s}`: expected `local` or `agent://HOST:PORT` (a running `perfkit agent`)"
+            )),
+        }
+    }
+}
+
+impl HostsSpec {
+    /// The end an agent runs and where, with the token; `None` when both
+    /// ends run here.
+    pub fn remote(&self) -> Option<anyhow::Result<crate::remote::client::Placement>> {
+        use crate::remote::proto::{load_token, Role};
+        let (agent, role) = match (&self.sender, &self.receiver) {
+            (Host::Local, Host::Local) => return None,
+            (Host::Agent(a), Host::Local) => (a.clone(), Role::Sender),
+            (Host::Local, Host::Agent(a)) => (a.clone(), Role::Receiver),
+            (Host::Agent(_), Host::Agent(_)) => {
+                return Some(Err(anyhow!("one end must run here (local)")))
+            }
+        };
+        let token = load_token(self.token_file.as_deref().map(std::path::Path::new));
+        Some(token.map(|token| crate::remote::client::Placement { agent, role, token }))
+    }
+}
+
+/// Where the ends of a transfer run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostsSpec {
+    /// The sending end.
+    pub sender: Host,
+    /// The receiving end.
+    pub receiver: Host,
+    /// The agent's shared token, from this file (else the environment).
+    pub token_file: Option<String>,
 }
 
 /// The byte-stream framing, as scenarios name it.
@@ -394,12 +456,21 @@ impl RunSpec {
             elf: p.opt_str("elf")?,
             baud: p.int("baud")?,
         };
+        let host = |name: &str| -> anyhow::Result<Host> {
+            Host::parse(&p.str(name)?).map_err(|e| anyhow!("`{name}`: {e}"))
+        };
+        let hosts = HostsSpec {
+            sender: host("sender_host")?,
+            receiver: host("receiver_host")?,
+            token_file: p.opt_str("agent_token_file")?,
+        };
         Ok(RunSpec {
             transfer,
             link,
             faults,
             heaps,
             pico,
+            hosts,
         })
     }
 }
@@ -500,6 +571,25 @@ mod tests {
         cfg.values.insert("device".into(), "/dev/ttyS0".into());
         let e = RunSpec::from_config(&cfg).unwrap_err().to_string();
         assert!(e.starts_with("`peer_device`: give both"), "{e}");
+    }
+
+    #[test]
+    fn hosts_are_local_or_an_agent_address() {
+        assert_eq!(Host::parse("local"), Ok(Host::Local));
+        assert_eq!(
+            Host::parse("agent://10.0.0.2:7117"),
+            Ok(Host::Agent("10.0.0.2:7117".into()))
+        );
+        for bad in [
+            "agent://",
+            "agent://h",
+            "agent://:7",
+            "agent://h:0",
+            "tcp://h:1",
+            "",
+        ] {
+            assert!(Host::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -142,6 +142,9 @@ pub trait LinkKind: Serialize + DeserializeOwned {
     const HELP: &'static str;
     /// The parameters this kind reads.
     const PARAMS: &'static [LinkParam];
+    /// Whether the two ends can be on two hosts ([`LinkKind::listen`] and
+    /// [`LinkKind::connect`] work).
+    const ACROSS_HOSTS: bool = true;
 
     /// Checks what the table's types and ranges cannot express; an error
     /// names the parameter at fault.
@@ -201,6 +204,8 @@ pub struct Registered {
     pub help: &'static str,
     /// The parameters this kind reads.
     pub params: &'static [LinkParam],
+    /// Whether the two ends can be on two hosts.
+    pub across_hosts: bool,
     check: fn(&Settings) -> std::result::Result<(), (String, String)>,
     open: fn(&Settings) -> Result<Ends>,
     listen: fn(&Settings) -> Result<Box<dyn Listening>>,
@@ -214,6 +219,7 @@ impl Registered {
             name: T::NAME,
             help: T::HELP,
             params: T::PARAMS,
+            across_hosts: T::ACROSS_HOSTS,
             check: check_erased::<T>,
             open: |s| typed_checked::<T>(s)?.open(),
             listen: |s| typed_checked::<T>(s)?.listen(),

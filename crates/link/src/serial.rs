@@ -184,6 +184,7 @@ pub struct SerialSettings {
 impl crate::registry::LinkKind for SerialSettings {
     const NAME: &'static str = "serial";
     const HELP: &'static str = "a real serial device, or a pty pair when none is named";
+    const ACROSS_HOSTS: bool = false;
     const PARAMS: &'static [crate::registry::LinkParam] = {
         use crate::registry::{LinkParam as P, ParamDefault as D, ParamType as T};
         &[

@@ -118,6 +118,10 @@ pub struct RunRecord {
     /// Kind-specific figures (`heaps_per_s`, `mb_per_s`, `packets_per_s`, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metrics: BTreeMap<String, f64>,
+    /// Where each end ran when they ran on different hosts (`perfkit
+    /// agent`): `sender` / `receiver` -> `name; CPU model; N cpus; kernel`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hosts: BTreeMap<String, String>,
     /// Set when the run itself failed (as opposed to losing data honestly).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -484,6 +488,7 @@ mod tests {
             stages: Stages::default(),
             device_stages: None,
             metrics: BTreeMap::new(),
+            hosts: Default::default(),
             error: None,
         });
         r

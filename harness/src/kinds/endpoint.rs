@@ -93,7 +93,7 @@ pub fn integrity(sent_sha: &str, rx: &Rx) -> Integrity {
 
 /// What `perfkit send` / `perfkit recv` write with `--stats-json`, so a
 /// parent process can put both ends of a pipe into one record.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EndReport {
     /// This end's figures.
     pub side: Side,

@@ -15,7 +15,7 @@ use crate::spec::RunSpec;
 
 pub mod endpoint;
 pub mod heaps;
-mod input;
+pub(crate) mod input;
 pub use input::check_size;
 pub mod pico;
 pub mod transfer;
@@ -41,6 +41,8 @@ pub struct Outcome {
     pub device_stages: Option<Stages>,
     /// Kind-specific figures.
     pub metrics: BTreeMap<String, f64>,
+    /// Where each end ran, when not both here (see `RunRecord::hosts`).
+    pub hosts: BTreeMap<String, String>,
 }
 
 /// What a kind gets for one run: the scenario, the configuration (flat, as

@@ -26,6 +26,7 @@ use super::endpoint::{self, EndReport};
 use super::input::Input;
 use super::{uart, yardstick, Outcome};
 use crate::integrity::sha256_hex;
+use crate::remote::proto::Role;
 use crate::scenario::Config;
 use crate::spec::{LinkSpec, PipeEnd, RunSpec, TransferSpec};
 
@@ -47,6 +48,25 @@ impl super::Kind for Transfer {
                 sender, receiver, ..
             } => pipe(ctx.config, spec, [sender, receiver], &input, ctx.cancel),
             LinkSpec::Uart { .. } => uart::run(ctx.scenario, spec, &input),
+            LinkSpec::Registered { name, settings } if spec.hosts.remote().is_some() => {
+                let place = spec.hosts.remote().expect("checked")?;
+                let hash = sha256_hex(
+                    serde_json::to_string(&ctx.config.values)
+                        .unwrap_or_default()
+                        .as_bytes(),
+                );
+                let mut outcome = crate::remote::client::transfer(
+                    t, name, settings, &hash, &input, &place, ctx.cancel,
+                )?;
+                let here = crate::remote::proto::HostInfo::here().describe();
+                let local = if place.role == Role::Sender {
+                    "receiver"
+                } else {
+                    "sender"
+                };
+                outcome.hosts.insert(local.to_owned(), here);
+                Ok(outcome)
+            }
             LinkSpec::Registered { name, settings } => {
                 let kind = perfkit_link::link_kind(name)
                     .ok_or_else(|| anyhow!("unknown link kind `{name}`"))?;

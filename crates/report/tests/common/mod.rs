@@ -237,6 +237,7 @@ pub fn synthetic(spec: &Spec) -> Results {
                 stages: Stages { sites, folded },
                 device_stages,
                 metrics,
+                hosts: BTreeMap::new(),
                 error: None,
             });
         }

@@ -1,0 +1,292 @@
+//! The client side: a transfer whose other end runs on `perfkit agent`.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use perfkit_engine::{drive, Policy, WallClock};
+use perfkit_link::registry::Settings;
+use perfkit_report::model::{LinkStats, TimeBase};
+
+use super::proto::{self, Conn, HostInfo, InputInfo, Msg, Role, Setup, HANDSHAKE, PROTOCOL};
+use crate::integrity::hex;
+use crate::kinds::endpoint::{self, EndReport};
+use crate::kinds::input::Input;
+use crate::kinds::Outcome;
+use crate::spec::TransferSpec;
+
+/// Rounds of the clock exchange before a run.
+const TIME_ROUNDS: usize = 8;
+
+/// An authenticated control connection to an agent.
+#[derive(Debug)]
+pub struct Session {
+    conn: Conn,
+    /// What the agent runs on.
+    pub host: HostInfo,
+    /// The agent's clock minus ours, ns, from the exchange with the
+    /// shortest round trip.
+    pub offset_ns: i64,
+    /// That exchange's round trip, ns: the offset is known to within half of it.
+    pub rtt_ns: u64,
+}
+
+impl Session {
+    /// Connects, proves the token both ways, and measures the clocks.
+    pub fn open(address: &str, token: &[u8]) -> anyhow::Result<Session> {
+        let addr: SocketAddr = address
+            .to_socket_addrs()
+            .with_context(|| format!("cannot resolve agent address {address}"))?
+            .next()
+            .ok_or_else(|| anyhow!("agent address {address} resolves to nothing"))?;
+        let stream = TcpStream::connect_timeout(&addr, HANDSHAKE)
+            .with_context(|| format!("cannot reach the agent at {address}"))?;
+        let mut conn = Conn::new(stream);
+        let own = proto::nonce();
+        conn.send(&Msg::Hello {
+            protocol: PROTOCOL,
+            perfkit: env!("CARGO_PKG_VERSION").to_owned(),
+            nonce: own.clone(),
+        })?;
+        let theirs = match conn.recv(HANDSHAKE)? {
+            Msg::Challenge { nonce, .. } => nonce,
+            Msg::Busy => bail!("the agent at {address} is busy with another run"),
+            Msg::Refused { reason } => bail!("the agent at {address} refused: {reason}"),
+            other => bail!("the agent at {address} answered {other:?} to hello"),
+        };
+        conn.send(&Msg::Auth {
+            mac: proto::prove(token, "client", &own, &theirs),
+        })?;
+        let host = match conn.recv(HANDSHAKE)? {
+            Msg::Welcome { mac, host } if proto::verify(token, "agent", &theirs, &own, &mac) => {
+                host
+            }
+            Msg::Welcome { .. } => {
+                bail!("the agent at {address} could not prove the token: not the agent you meant")
+            }
+            Msg::Refused { reason } => bail!("the agent at {address} refused: {reason}"),
+            other => bail!("the agent at {address} answered {other:?} to auth"),
+        };
+        let mut s = Session {
+            conn,
+            host,
+            offset_ns: 0,
+            rtt_ns: u64::MAX,
+        };
+        s.measure_clocks()?;
+        Ok(s)
+    }
+
+    /// NTP's four timestamps, a few rounds, keeping the shortest round trip.
+    fn measure_clocks(&mut self) -> anyhow::Result<()> {
+        for _ in 0..TIME_ROUNDS {
+            let t1 = proto::wall_ns();
+            self.conn.send(&Msg::TimeRequest { t1 })?;
+            let (t2, t3) = match self.conn.recv(HANDSHAKE)? {
+                Msg::TimeReply { t1: echo, t2, t3 } if echo == t1 => (t2, t3),
+                other => bail!("expected time_reply, got {other:?}"),
+            };
+            let t4 = proto::wall_ns();
+            let rtt = (t4.saturating_sub(t1)).saturating_sub(t3.saturating_sub(t2));
+            if rtt < self.rtt_ns {
+                self.rtt_ns = rtt;
+                self.offset_ns = ((t2 as i128 - t1 as i128 + t3 as i128 - t4 as i128) / 2) as i64;
+            }
+        }
+        Ok(())
+    }
+
+    /// Says goodbye (the agent is then ready for the next client).
+    pub fn close(mut self) {
+        let _ = self.conn.send(&Msg::Bye);
+    }
+}
+
+/// Which end runs on the agent, and where.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    /// The agent's control address.
+    pub agent: String,
+    /// The agent's end.
+    pub role: Role,
+    /// The shared token.
+    pub token: Vec<u8>,
+}
+
+/// A transfer over a registered link kind with one end on an agent.
+pub fn transfer(
+    t: &TransferSpec,
+    link: &str,
+    settings: &Settings,
+    config_hash: &str,
+    input: &Input,
+    place: &Placement,
+    cancel: &AtomicBool,
+) -> anyhow::Result<Outcome> {
+    let kind =
+        perfkit_link::link_kind(link).ok_or_else(|| anyhow!("unknown link kind `{link}`"))?;
+    let mut session = Session::open(&place.agent, &place.token)?;
+    let name = endpoint::file_name(&input.path);
+    let setup = Setup {
+        role: place.role,
+        config_hash: config_hash.to_owned(),
+        transfer: t.clone(),
+        link: link.to_owned(),
+        settings: settings.clone(),
+        input: (place.role == Role::Sender).then(|| InputInfo {
+            len: input.bytes.len() as u64,
+            name: String::from_utf8_lossy(&name).into_owned(),
+            sha256: input.sha256.clone(),
+        }),
+    };
+    session.conn.send(&Msg::Setup(Box::new(setup)))?;
+    if place.role == Role::Sender {
+        session.conn.send_blob(&input.bytes)?;
+    }
+    let agent_address = match session.conn.recv(HANDSHAKE)? {
+        Msg::Ready { address } => address,
+        Msg::Failed { error } => bail!("the agent could not prepare the run: {error}"),
+        other => bail!("expected ready, got {other:?}"),
+    };
+    let policy = Policy::seconds(t.timeout_s).cancel_on(cancel);
+    let clock = WallClock::start();
+    let chunk = settings
+        .get("chunk")
+        .and_then(|v| v.as_u64())
+        .map_or(1 << 16, |c| c as usize);
+    let (local, wire) = match place.role {
+        Role::Receiver => {
+            // The agent receives: connect to it and send.
+            let address =
+                agent_address.ok_or_else(|| anyhow!("the agent named no address to send to"))?;
+            session.conn.send(&Msg::Start { address: None })?;
+            let mut end = kind
+                .connect(settings, &address)
+                .with_context(|| format!("cannot reach the agent's receiver at {address}"))?;
+            let mut tx = endpoint::sender(t, &input.bytes, &name)?;
+            let wire = drive::send_end(&clock, &policy, &mut tx, t.framing(), &mut end);
+            let wire = stop_on_error(&mut session, wire)?;
+            drop(end);
+            ((endpoint::side(tx.stats()), None), wire)
+        }
+        Role::Sender => {
+            // The agent sends: listen where it can reach us.
+            let mut local = settings.clone();
+            let ip = session.conn.stream().local_addr()?.ip();
+            local.insert("listen".into(), SocketAddr::new(ip, 0).to_string().into());
+            let listening = kind.listen(&local)?;
+            session.conn.send(&Msg::Start {
+                address: Some(listening.address()),
+            })?;
+            let mut end = listening.accept(HANDSHAKE)?;
+            let mut rx = endpoint::receiver(t.channel, t.framing());
+            let got = drive::receive_end(
+                &clock,
+                &policy,
+                &mut rx,
+                &mut end,
+                chunk,
+                Duration::from_secs(2),
+            );
+            let (_, wire) = stop_on_error(&mut session, got)?;
+            let mut side = endpoint::side(rx.stats());
+            side.errors = endpoint::rx_errors(&rx);
+            let sha = rx.meta().map(|m| hex(&m.sha256)).unwrap_or_default();
+            let integrity = endpoint::integrity(&sha, &rx);
+            ((side, Some(integrity)), wire)
+        }
+    };
+    // The agent's end reports when it is done; it gives up at its own deadline.
+    let wait = Duration::from_secs_f64(t.timeout_s + HANDSHAKE.as_secs_f64());
+    let deadline = std::time::Instant::now() + wait;
+    let mut stopped = false;
+    let theirs: EndReport = loop {
+        if cancel.load(Ordering::SeqCst) && !stopped {
+            // Ctrl-C here stops the agent's end too, within its poll.
+            let _ = session.conn.send(&Msg::Stop);
+            stopped = true;
+        }
+        if std::time::Instant::now() >= deadline {
+            bail!("the agent sent no result in {:.0} s", wait.as_secs_f64());
+        }
+        match session.conn.poll(Duration::from_millis(100))? {
+            None => {}
+            Some(Msg::Result(r)) => break *r,
+            Some(Msg::Failed { error }) => bail!("the agent's end failed: {error}"),
+            Some(other) => bail!("expected the agent's result, got {other:?}"),
+        }
+    };
+    let offset = (session.offset_ns, session.rtt_ns);
+    let agent_host = session.host.clone();
+    session.close();
+    Ok(outcome(
+        place.role,
+        local,
+        wire,
+        theirs,
+        offset,
+        &agent_host,
+    ))
+}
+
+/// A local error stops the agent's end too, before it is reported.
+fn stop_on_error<T>(
+    session: &mut Session,
+    r: Result<T, perfkit_engine::Error>,
+) -> anyhow::Result<T> {
+    r.map_err(|e| {
+        let _ = session.conn.send(&Msg::Stop);
+        anyhow!("{e}")
+    })
+}
+
+fn outcome(
+    role: Role,
+    local: (
+        perfkit_report::model::Side,
+        Option<perfkit_report::model::Integrity>,
+    ),
+    wire: u64,
+    theirs: EndReport,
+    (offset_ns, rtt_ns): (i64, u64),
+    agent: &HostInfo,
+) -> Outcome {
+    let (local_side, local_integrity) = local;
+    let (tx, rx, integrity) = match role {
+        Role::Receiver => (
+            local_side,
+            theirs.side,
+            theirs.integrity.unwrap_or_default(),
+        ),
+        Role::Sender => (theirs.side, local_side, local_integrity.unwrap_or_default()),
+    };
+    let mut metrics = BTreeMap::new();
+    metrics.insert("clock_offset_us".into(), offset_ns as f64 / 1e3);
+    metrics.insert("clock_offset_uncertainty_us".into(), rtt_ns as f64 / 2e3);
+    metrics.insert("control_rtt_us".into(), rtt_ns as f64 / 1e3);
+    let mut counters = BTreeMap::new();
+    counters.insert("agent_wire_bytes".into(), theirs.wire_bytes);
+    let mut hosts = BTreeMap::new();
+    let agent_end = match role {
+        Role::Sender => "sender",
+        Role::Receiver => "receiver",
+    };
+    hosts.insert(agent_end.to_owned(), format!("agent: {}", agent.describe()));
+    Outcome {
+        time_base: TimeBase::Real,
+        tx,
+        rx,
+        integrity,
+        link: LinkStats {
+            wire_bytes: wire,
+            utilisation: None,
+            counters,
+        },
+        peer_stages: Some(theirs.stages),
+        metrics,
+        hosts,
+        ..Default::default()
+    }
+}
