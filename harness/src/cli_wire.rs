@@ -150,6 +150,7 @@ pub fn send(args: SendArgs) -> CmdResult {
             stages: stages(),
             integrity: None,
             wire_bytes: wire,
+            counters: Default::default(),
         }
         .save(p)
         .map_err(Failure::run)?;
@@ -207,6 +208,7 @@ pub fn recv(args: RecvArgs) -> CmdResult {
             stages: stages(),
             integrity: Some(integrity.clone()),
             wire_bytes: wire,
+            counters: Default::default(),
         }
         .save(p)
         .map_err(Failure::run)?;

@@ -123,6 +123,8 @@ pub fn default_out(s: &Scenario) -> PathBuf {
 
 /// `perfkit run`.
 pub fn run(args: RunArgs) -> CmdResult {
+    // A network namespace a `netns` host made goes when this run does.
+    let _topology = crate::remote::netns::Guard;
     let s = load(&args)?;
     let out_dir = args.out.clone().unwrap_or_else(|| default_out(&s));
     std::fs::create_dir_all(&out_dir)

@@ -137,11 +137,13 @@ fn core_params() -> Vec<Param> { vec![
     p!("probe", "pico", "probe", Ty::Str, null, "hardware: probe selector (VID:PID[:serial])"),
     // hosts
     p!("sender_host", "hosts", "sender", Ty::Str, "local",
-       "where the sending end runs: local, or agent://HOST:PORT (a `perfkit agent`; tcp and udp links)"),
+       "where the sending end runs: local, agent://HOST:PORT (a `perfkit agent`), or netns (an agent in a network namespace this run makes; root); tcp and udp links"),
     p!("receiver_host", "hosts", "receiver", Ty::Str, "local",
-       "where the receiving end runs: local, or agent://HOST:PORT"),
+       "where the receiving end runs: local, agent://HOST:PORT or netns"),
     p!("agent_token_file", "hosts", "token_file", Ty::Str, null,
        "file holding the agent's shared token (default: the PERFKIT_AGENT_TOKEN environment variable)"),
+    p!("netns_rate_mbit", "hosts", "rate_mbit", Ty::Float(0.0, 1e6), 0.0,
+       "netns hosts: shape the veth pair to this rate with tbf, Mbit/s (0 = unshaped)"),
 ]}
 
 /// Adds the byte-stream link kinds: each kind's name to `link`'s choices and
@@ -685,7 +687,7 @@ impl Scenario {
                     let at = Some(format!("hosts.{key}"));
                     match crate::spec::Host::parse(h) {
                         Err(why) => return Err(ctx.err(None, at.as_deref(), why)),
-                        Ok(crate::spec::Host::Agent(_)) => {
+                        Ok(crate::spec::Host::Agent(_) | crate::spec::Host::Netns) => {
                             remote += 1;
                             if !perfkit_link::link_kind(link).is_some_and(|k| k.across_hosts) {
                                 return Err(ctx.err(

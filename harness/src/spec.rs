@@ -43,13 +43,18 @@ pub enum Host {
     Local,
     /// On a `perfkit agent` at this control address (`HOST:PORT`).
     Agent(String),
+    /// On an agent this run starts in a network namespace of its own,
+    /// joined to this one by a veth pair.
+    Netns,
 }
 
 impl Host {
     /// `local` or `agent://HOST:PORT`.
     pub fn parse(s: &str) -> Result<Host, String> {
-        if s == "local" {
-            return Ok(Host::Local);
+        match s {
+            "local" => return Ok(Host::Local),
+            "netns" => return Ok(Host::Netns),
+            _ => {}
         }
         match s.strip_prefix("agent://") {
             Some(addr)
@@ -60,7 +65,7 @@ impl Host {
                 Ok(Host::Agent(addr.to_owned()))
             }
             _ => Err(format!(
-                "`{s}`: expected `local` or `agent://HOST:PORT` (a running `perfkit agent`)"
+                "`{s}`: expected `local`, `agent://HOST:PORT` (a running `perfkit agent`) or `netns` (one started in a network namespace)"
             )),
         }
     }
@@ -71,21 +76,24 @@ impl HostsSpec {
     /// ends run here.
     pub fn remote(&self) -> Option<anyhow::Result<crate::remote::client::Placement>> {
         use crate::remote::proto::{load_token, Role};
-        let (agent, role) = match (&self.sender, &self.receiver) {
+        let (host, role) = match (&self.sender, &self.receiver) {
             (Host::Local, Host::Local) => return None,
-            (Host::Agent(a), Host::Local) => (a.clone(), Role::Sender),
-            (Host::Local, Host::Agent(a)) => (a.clone(), Role::Receiver),
-            (Host::Agent(_), Host::Agent(_)) => {
-                return Some(Err(anyhow!("one end must run here (local)")))
-            }
+            (h, Host::Local) => (h, Role::Sender),
+            (Host::Local, h) => (h, Role::Receiver),
+            _ => return Some(Err(anyhow!("one end must run here (local)"))),
         };
-        let token = load_token(self.token_file.as_deref().map(std::path::Path::new));
-        Some(token.map(|token| crate::remote::client::Placement { agent, role, token }))
+        let placed = match host {
+            Host::Agent(a) => load_token(self.token_file.as_deref().map(std::path::Path::new))
+                .map(|token| (a.clone(), token)),
+            Host::Netns => crate::remote::netns::agent(self.rate_mbit),
+            Host::Local => unreachable!("matched above"),
+        };
+        Some(placed.map(|(agent, token)| crate::remote::client::Placement { agent, role, token }))
     }
 }
 
 /// Where the ends of a transfer run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HostsSpec {
     /// The sending end.
     pub sender: Host,
@@ -93,6 +101,8 @@ pub struct HostsSpec {
     pub receiver: Host,
     /// The agent's shared token, from this file (else the environment).
     pub token_file: Option<String>,
+    /// `netns` hosts: the veth pair's rate limit, Mbit/s (0 = none).
+    pub rate_mbit: f64,
 }
 
 /// The byte-stream framing, as scenarios name it.
@@ -463,6 +473,7 @@ impl RunSpec {
             sender: host("sender_host")?,
             receiver: host("receiver_host")?,
             token_file: p.opt_str("agent_token_file")?,
+            rate_mbit: p.float("netns_rate_mbit")?,
         };
         Ok(RunSpec {
             transfer,

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Debian packages the tests use: socat (pty pairs for the serial link).
+# Debian packages the tests use: socat (pty pairs for the serial link),
+# iproute2 (ip and tc: network namespaces, veth pairs, the tbf shaper for
+# two-host runs).
 set -euo pipefail
 need=()
-for pkg in socat; do
+for pkg in socat iproute2; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

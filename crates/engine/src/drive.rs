@@ -329,7 +329,7 @@ pub fn send_end<S: Source>(
     policy: &Policy<'_>,
     sender: &mut Sender<S>,
     framing: Framing,
-    end: &mut End,
+    end: &mut End<'_>,
 ) -> Result<u64, Error> {
     match end {
         End::Bytes(link) => send(
@@ -349,7 +349,7 @@ pub fn receive_end<K: Sink, const B: usize>(
     clock: &dyn Clock,
     policy: &Policy<'_>,
     receiver: &mut Receiver<K, B>,
-    end: &mut End,
+    end: &mut End<'_>,
     chunk: usize,
     idle: Duration,
 ) -> Result<(RecvEnd, u64), Error> {
@@ -368,9 +368,9 @@ pub fn across<S: Source + Send, K: Sink, const B: usize>(
     policy: &Policy<'_>,
     sender: &mut Sender<S>,
     framing: Framing,
-    tx: &mut End,
+    tx: &mut End<'_>,
     receiver: &mut Receiver<K, B>,
-    rx: &mut End,
+    rx: &mut End<'_>,
     chunk: usize,
     idle: Duration,
 ) -> DuplexResult {

@@ -84,14 +84,17 @@ pub struct LinkParam {
 }
 
 /// One end of a link, as a driver takes it.
-pub enum End {
+/// A kind opens ends that own their links (`End<'static>`); a runner may
+/// wrap one around a link it keeps (`End::Packets(Box::new(&mut faulty))`)
+/// to read the wrapper's counters afterwards.
+pub enum End<'a> {
     /// A byte stream: the transfer frames its messages (serial, TCP).
-    Bytes(Box<dyn ByteLink + Send>),
+    Bytes(Box<dyn ByteLink + Send + 'a>),
     /// Datagrams: one message per packet (UDP).
-    Packets(Box<dyn PacketLink + Send>),
+    Packets(Box<dyn PacketLink + Send + 'a>),
 }
 
-impl std::fmt::Debug for End {
+impl std::fmt::Debug for End<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             End::Bytes(_) => "End::Bytes",
@@ -100,7 +103,7 @@ impl std::fmt::Debug for End {
     }
 }
 
-impl End {
+impl End<'_> {
     /// What crossed this end so far.
     pub fn stats(&self) -> crate::LinkStats {
         match self {
@@ -115,9 +118,9 @@ impl End {
 #[derive(Debug)]
 pub struct Ends {
     /// The sending end.
-    pub tx: End,
+    pub tx: End<'static>,
     /// The receiving end.
-    pub rx: End,
+    pub rx: End<'static>,
     /// Largest read the receiver makes, bytes.
     pub chunk: usize,
     /// What the line can carry, bytes per second, when it has a fixed rate
@@ -130,7 +133,7 @@ pub trait Listening: Send {
     /// The address the sending end connects to.
     fn address(&self) -> String;
     /// Waits at most `timeout` for the sender; the receiving end.
-    fn accept(self: Box<Self>, timeout: Duration) -> Result<End>;
+    fn accept(self: Box<Self>, timeout: Duration) -> Result<End<'static>>;
 }
 
 /// A link kind: its settings, read from a configuration by serde (field
@@ -172,7 +175,7 @@ pub trait LinkKind: Serialize + DeserializeOwned {
     }
 
     /// The sending end, connected to a listening receiver's address.
-    fn connect(&self, address: &str) -> Result<End> {
+    fn connect(&self, address: &str) -> Result<End<'static>> {
         let _ = address;
         Err(Error::config(
             "link",
@@ -209,7 +212,7 @@ pub struct Registered {
     check: fn(&Settings) -> std::result::Result<(), (String, String)>,
     open: fn(&Settings) -> Result<Ends>,
     listen: fn(&Settings) -> Result<Box<dyn Listening>>,
-    connect: fn(&Settings, &str) -> Result<End>,
+    connect: fn(&Settings, &str) -> Result<End<'static>>,
 }
 
 impl Registered {
@@ -255,7 +258,7 @@ impl Registered {
     }
 
     /// The sending end of a run across two hosts, connected to `address`.
-    pub fn connect(&self, settings: &Settings, address: &str) -> Result<End> {
+    pub fn connect(&self, settings: &Settings, address: &str) -> Result<End<'static>> {
         (self.connect)(settings, address)
     }
 }

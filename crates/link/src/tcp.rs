@@ -193,7 +193,7 @@ impl Listening for TcpListening {
     fn address(&self) -> String {
         self.address.to_string()
     }
-    fn accept(self: Box<Self>, timeout: Duration) -> Result<End> {
+    fn accept(self: Box<Self>, timeout: Duration) -> Result<End<'static>> {
         Ok(End::Bytes(Box::new(self.accept_link(timeout)?)))
     }
 }
@@ -375,7 +375,7 @@ impl LinkKind for TcpSettings {
         Ok(Box::new(TcpListening::bind(&self.listen, &self.options())?))
     }
 
-    fn connect(&self, address: &str) -> Result<End> {
+    fn connect(&self, address: &str) -> Result<End<'static>> {
         let link = TcpLink::connect(address, &self.options(), Duration::from_secs(5))?;
         Ok(End::Bytes(Box::new(link)))
     }

@@ -192,7 +192,7 @@ impl crate::registry::Listening for UdpListening {
     fn address(&self) -> String {
         self.address.to_string()
     }
-    fn accept(self: Box<Self>, _timeout: Duration) -> Result<crate::registry::End> {
+    fn accept(self: Box<Self>, _timeout: Duration) -> Result<crate::registry::End<'static>> {
         // Nothing to wait for: datagrams arrive when the sender sends.
         Ok(crate::registry::End::Packets(Box::new(
             UdpLink::from_socket(self.sock),
@@ -228,7 +228,7 @@ impl crate::registry::LinkKind for UdpSettings {
         Ok(Box::new(UdpListening { sock, address }))
     }
 
-    fn connect(&self, address: &str) -> Result<crate::registry::End> {
+    fn connect(&self, address: &str) -> Result<crate::registry::End<'static>> {
         let peer = crate::tcp::resolve(address)?;
         let any: SocketAddr = if peer.is_ipv4() {
             "0.0.0.0:0"

@@ -105,6 +105,9 @@ pub struct EndReport {
     /// Bytes this end wrote to or read from the link.
     #[serde(default)]
     pub wire_bytes: u64,
+    /// This end's link counters (datagrams sent or arrived, faults injected).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counters: BTreeMap<String, u64>,
 }
 
 impl EndReport {

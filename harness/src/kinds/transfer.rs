@@ -48,16 +48,15 @@ impl super::Kind for Transfer {
                 sender, receiver, ..
             } => pipe(ctx.config, spec, [sender, receiver], &input, ctx.cancel),
             LinkSpec::Uart { .. } => uart::run(ctx.scenario, spec, &input),
-            LinkSpec::Registered { name, settings } if spec.hosts.remote().is_some() => {
+            LinkSpec::Registered { .. } if spec.hosts.remote().is_some() => {
                 let place = spec.hosts.remote().expect("checked")?;
                 let hash = sha256_hex(
                     serde_json::to_string(&ctx.config.values)
                         .unwrap_or_default()
                         .as_bytes(),
                 );
-                let mut outcome = crate::remote::client::transfer(
-                    t, name, settings, &hash, &input, &place, ctx.cancel,
-                )?;
+                let mut outcome =
+                    crate::remote::client::transfer(spec, &hash, &input, &place, ctx.cancel)?;
                 let here = crate::remote::proto::HostInfo::here().describe();
                 let local = if place.role == Role::Sender {
                     "receiver"
@@ -73,7 +72,7 @@ impl super::Kind for Transfer {
                 let ends = kind
                     .open(settings)
                     .with_context(|| format!("cannot open the {} link", kind.name))?;
-                registered(t, ends, &input, ctx.cancel)
+                registered(t, ends, faults(spec), &input, ctx.cancel)
             }
         }
     }
@@ -84,7 +83,7 @@ fn faults(spec: &RunSpec) -> Option<&FaultConfig> {
     spec.faults.injects_any().then_some(&spec.faults)
 }
 
-fn fault_counters(f: &FaultStats, into: &mut BTreeMap<String, u64>) {
+pub(crate) fn fault_counters(f: &FaultStats, into: &mut BTreeMap<String, u64>) {
     for (k, v) in [
         ("faults.bits_flipped", f.bits_flipped),
         ("faults.bytes_dropped", f.bytes_dropped),
@@ -150,6 +149,53 @@ fn loopback(
         },
         ..Default::default()
     })
+}
+
+/// A sending end with seeded faults injected in front of it (datagrams
+/// lost, duplicated, reordered; bytes flipped, dropped, duplicated), kept
+/// so its counters can be read after the run.
+pub(crate) enum Injector {
+    /// No faults asked for.
+    Plain(Option<perfkit_link::End<'static>>),
+    /// A faulty byte stream.
+    Bytes(Faulty<Box<dyn ByteLink + Send>>),
+    /// A faulty packet link.
+    Packets(Faulty<Box<dyn PacketLink + Send>>),
+}
+
+impl Injector {
+    /// Wraps `end` when `fc` injects anything.
+    pub(crate) fn new(
+        end: perfkit_link::End<'static>,
+        fc: Option<&FaultConfig>,
+    ) -> anyhow::Result<Injector> {
+        use perfkit_link::End;
+        let fault = |e: perfkit_link::Error| anyhow!("faults: {e}");
+        Ok(match (end, fc) {
+            (end, None) => Injector::Plain(Some(end)),
+            (End::Bytes(l), Some(fc)) => Injector::Bytes(Faulty::new(l, fc).map_err(fault)?),
+            (End::Packets(l), Some(fc)) => Injector::Packets(Faulty::new(l, fc).map_err(fault)?),
+        })
+    }
+
+    /// The end to drive (once).
+    pub(crate) fn end(&mut self) -> perfkit_link::End<'_> {
+        use perfkit_link::End;
+        match self {
+            Injector::Plain(e) => e.take().expect("the end is taken once"),
+            Injector::Bytes(f) => End::Bytes(Box::new(f)),
+            Injector::Packets(f) => End::Packets(Box::new(f)),
+        }
+    }
+
+    /// What was injected, when anything could be.
+    pub(crate) fn fault_stats(&self) -> Option<FaultStats> {
+        match self {
+            Injector::Plain(_) => None,
+            Injector::Bytes(f) => Some(f.fault_stats()),
+            Injector::Packets(f) => Some(f.fault_stats()),
+        }
+    }
 }
 
 /// A link that may carry injected faults, so a runner can report them.
@@ -495,23 +541,43 @@ fn external_rx(
     (side, integrity)
 }
 
+/// Datagrams the receiver had no need to read (it completed first) still
+/// arrived: drains them and returns every datagram that arrived, so what
+/// the sender sent beyond it was lost.
+pub(crate) fn drain(rx: &mut dyn PacketLink) -> u64 {
+    let mut buf = vec![0u8; 1 << 16];
+    while let Ok(Some(_)) = rx.recv(&mut buf, Duration::from_millis(20)) {}
+    rx.stats().packets_in
+}
+
+/// `packets_sent`, `packets_arrived` and `packets_lost` from the two ends' counts.
+pub(crate) fn packet_counters(sent: u64, arrived: u64, counters: &mut BTreeMap<String, u64>) {
+    counters.insert("packets_sent".into(), sent);
+    counters.insert("packets_arrived".into(), arrived);
+    counters.insert("packets_lost".into(), sent.saturating_sub(arrived));
+}
+
 /// Both ends over one of the link crate's kinds (serial devices, a pty
-/// pair, TCP, UDP), the sender on a second thread.
+/// pair, TCP, UDP), the sender on a second thread, faults injected in front
+/// of the sender's end.
 fn registered(
     t: &TransferSpec,
     mut ends: Ends,
+    fc: Option<&FaultConfig>,
     input: &Input,
     cancel: &AtomicBool,
 ) -> anyhow::Result<Outcome> {
     let name = endpoint::file_name(&input.path);
     let mut tx = endpoint::sender(t, &input.bytes, &name)?;
     let mut rx = endpoint::receiver(t.channel, t.framing());
+    let mut injector = Injector::new(ends.tx, fc)?;
+    let mut tx_end = injector.end();
     let (sent, got) = drive::across(
         &WallClock::start(),
         &policy(t, cancel),
         &mut tx,
         t.framing(),
-        &mut ends.tx,
+        &mut tx_end,
         &mut rx,
         &mut ends.rx,
         ends.chunk,
@@ -528,18 +594,17 @@ fn registered(
         .filter(|_| seconds > 0.0)
         .map(|cap| wire as f64 / (cap * seconds));
     let mut counters = BTreeMap::from([("ended_idle".to_owned(), (end == RecvEnd::Idle) as u64)]);
+    // A fault wrapper reports the counters of the link underneath.
+    let on_wire = tx_end.stats().packets_out;
+    drop(tx_end);
+    let injected = injector.fault_stats();
+    if let Some(f) = &injected {
+        fault_counters(f, &mut counters);
+    }
     if let perfkit_link::End::Packets(link) = &mut ends.rx {
-        // Datagrams the receiver had no need to read (it completed first)
-        // still arrived: count them, so what is left over is what was lost.
-        let mut buf = vec![0u8; 1 << 16];
-        while let Ok(Some(_)) = link.recv(&mut buf, Duration::from_millis(20)) {}
-        let (sent_link, got_link) = (ends.tx.stats(), link.stats());
-        counters.insert("packets_sent".into(), sent_link.packets_out);
-        counters.insert("packets_arrived".into(), got_link.packets_in);
-        counters.insert(
-            "packets_lost".into(),
-            sent_link.packets_out.saturating_sub(got_link.packets_in),
-        );
+        let f = injected.unwrap_or_default();
+        let sent = (on_wire + f.packets_lost).saturating_sub(f.packets_duplicated);
+        packet_counters(sent, drain(link.as_mut()), &mut counters);
     }
     Ok(Outcome {
         time_base: TimeBase::Real,

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
-use perfkit_engine::{drive, Policy, WallClock};
+use perfkit_engine::{Policy, WallClock};
 use perfkit_link::registry::Settings;
 
 use super::proto::{self, Conn, HostInfo, Msg, Role, Setup, HANDSHAKE, MAX_BLOB, PROTOCOL};
-use crate::integrity::{hex, sha256_hex};
-use crate::kinds::endpoint::{self, EndReport};
+use crate::integrity::sha256_hex;
+use crate::kinds::endpoint::EndReport;
 
 /// How long an authenticated client may stay silent between runs' messages.
 const IDLE: Duration = Duration::from_secs(60);
@@ -203,7 +203,8 @@ fn run(conn: &mut Conn, setup: &Setup) -> anyhow::Result<EndReport> {
         .ok_or_else(|| anyhow!("unknown link kind `{}`", setup.link))?;
     let mut settings = setup.settings.clone();
     let t = &setup.transfer;
-    match setup.role {
+    let clock = WallClock::start();
+    let mut report = match setup.role {
         Role::Receiver => {
             settings.insert("listen".into(), local_listen(conn, &settings)?.into());
             let listening = kind.listen(&settings)?;
@@ -211,33 +212,11 @@ fn run(conn: &mut Conn, setup: &Setup) -> anyhow::Result<EndReport> {
                 address: Some(listening.address()),
             })?;
             expect_start(conn)?;
-            let mut end = listening.accept(HANDSHAKE)?;
-            let mut rx = endpoint::receiver(t.channel, t.framing());
-            let chunk = settings
-                .get("chunk")
-                .and_then(|v| v.as_u64())
-                .map_or(1 << 16, |c| c as usize);
+            let end = listening.accept(HANDSHAKE)?;
             perfkit::reset();
-            let (ended, wire) = watched(conn, t.timeout_s, |policy| {
-                drive::receive_end(
-                    &WallClock::start(),
-                    policy,
-                    &mut rx,
-                    &mut end,
-                    chunk,
-                    Duration::from_secs(2),
-                )
-            })?;
-            let _ = ended;
-            let mut side = endpoint::side(rx.stats());
-            side.errors = endpoint::rx_errors(&rx);
-            let sent_sha = rx.meta().map(|m| hex(&m.sha256)).unwrap_or_default();
-            Ok(EndReport {
-                side,
-                stages: crate::run::stages_from(&perfkit::snapshot()),
-                integrity: Some(endpoint::integrity(&sent_sha, &rx)),
-                wire_bytes: wire,
-            })
+            watched(conn, t.timeout_s, |policy| {
+                super::receive_side(&clock, policy, t, end, super::chunk(&settings))
+            })?
         }
         Role::Sender => {
             let info = setup
@@ -255,20 +234,16 @@ fn run(conn: &mut Conn, setup: &Setup) -> anyhow::Result<EndReport> {
             conn.send(&Msg::Ready { address: None })?;
             let address =
                 expect_start(conn)?.ok_or_else(|| anyhow!("start named no address to send to"))?;
-            let mut end = kind.connect(&settings, &address)?;
-            let mut tx = endpoint::sender(t, &bytes, info.name.as_bytes())?;
+            let end = kind.connect(&settings, &address)?;
             perfkit::reset();
-            let wire = watched(conn, t.timeout_s, |policy| {
-                drive::send_end(&WallClock::start(), policy, &mut tx, t.framing(), &mut end)
-            })?;
-            Ok(EndReport {
-                side: endpoint::side(tx.stats()),
-                stages: crate::run::stages_from(&perfkit::snapshot()),
-                integrity: None,
-                wire_bytes: wire,
-            })
+            watched(conn, t.timeout_s, |policy| {
+                let faults = setup.faults.as_ref().filter(|f| f.injects_any());
+                super::send_side(&clock, policy, t, &bytes, info.name.as_bytes(), end, faults)
+            })?
         }
-    }
+    };
+    report.stages = crate::run::stages_from(&perfkit::snapshot());
+    Ok(report)
 }
 
 fn expect_start(conn: &mut Conn) -> anyhow::Result<Option<String>> {
@@ -284,7 +259,7 @@ fn expect_start(conn: &mut Conn) -> anyhow::Result<Option<String>> {
 fn watched<T>(
     conn: &Conn,
     timeout_s: f64,
-    f: impl FnOnce(&Policy<'_>) -> Result<T, perfkit_engine::Error>,
+    f: impl FnOnce(&Policy<'_>) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     let cancel = AtomicBool::new(false);
     let done = AtomicBool::new(false);
@@ -304,6 +279,6 @@ fn watched<T>(
         let policy = Policy::seconds(timeout_s).cancel_on(&cancel);
         let r = f(&policy);
         done.store(true, Ordering::SeqCst);
-        r.map_err(|e| anyhow!("{e}"))
+        r
     })
 }

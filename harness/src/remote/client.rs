@@ -6,16 +6,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
-use perfkit_engine::{drive, Policy, WallClock};
-use perfkit_link::registry::Settings;
+use perfkit_engine::{Policy, WallClock};
 use perfkit_report::model::{LinkStats, TimeBase};
 
 use super::proto::{self, Conn, HostInfo, InputInfo, Msg, Role, Setup, HANDSHAKE, PROTOCOL};
-use crate::integrity::hex;
 use crate::kinds::endpoint::{self, EndReport};
 use crate::kinds::input::Input;
+use crate::kinds::transfer::packet_counters;
 use crate::kinds::Outcome;
-use crate::spec::TransferSpec;
+use crate::spec::{LinkSpec, RunSpec};
 
 /// Rounds of the clock exchange before a run.
 const TIME_ROUNDS: usize = 8;
@@ -117,14 +116,21 @@ pub struct Placement {
 
 /// A transfer over a registered link kind with one end on an agent.
 pub fn transfer(
-    t: &TransferSpec,
-    link: &str,
-    settings: &Settings,
+    spec: &RunSpec,
     config_hash: &str,
     input: &Input,
     place: &Placement,
     cancel: &AtomicBool,
 ) -> anyhow::Result<Outcome> {
+    let LinkSpec::Registered {
+        name: link,
+        settings,
+    } = &spec.link
+    else {
+        bail!("only the link crate's kinds (tcp, udp) join two hosts");
+    };
+    let t = &spec.transfer;
+    let faults = spec.faults.injects_any().then_some(&spec.faults);
     let kind =
         perfkit_link::link_kind(link).ok_or_else(|| anyhow!("unknown link kind `{link}`"))?;
     let mut session = Session::open(&place.agent, &place.token)?;
@@ -140,6 +146,7 @@ pub fn transfer(
             name: String::from_utf8_lossy(&name).into_owned(),
             sha256: input.sha256.clone(),
         }),
+        faults: faults.cloned(),
     };
     session.conn.send(&Msg::Setup(Box::new(setup)))?;
     if place.role == Role::Sender {
@@ -152,24 +159,17 @@ pub fn transfer(
     };
     let policy = Policy::seconds(t.timeout_s).cancel_on(cancel);
     let clock = WallClock::start();
-    let chunk = settings
-        .get("chunk")
-        .and_then(|v| v.as_u64())
-        .map_or(1 << 16, |c| c as usize);
-    let (local, wire) = match place.role {
+    let mine = match place.role {
         Role::Receiver => {
             // The agent receives: connect to it and send.
             let address =
                 agent_address.ok_or_else(|| anyhow!("the agent named no address to send to"))?;
             session.conn.send(&Msg::Start { address: None })?;
-            let mut end = kind
+            let end = kind
                 .connect(settings, &address)
                 .with_context(|| format!("cannot reach the agent's receiver at {address}"))?;
-            let mut tx = endpoint::sender(t, &input.bytes, &name)?;
-            let wire = drive::send_end(&clock, &policy, &mut tx, t.framing(), &mut end);
-            let wire = stop_on_error(&mut session, wire)?;
-            drop(end);
-            ((endpoint::side(tx.stats()), None), wire)
+            let r = super::send_side(&clock, &policy, t, &input.bytes, &name, end, faults);
+            stop_on_error(&mut session, r)?
         }
         Role::Sender => {
             // The agent sends: listen where it can reach us.
@@ -180,22 +180,9 @@ pub fn transfer(
             session.conn.send(&Msg::Start {
                 address: Some(listening.address()),
             })?;
-            let mut end = listening.accept(HANDSHAKE)?;
-            let mut rx = endpoint::receiver(t.channel, t.framing());
-            let got = drive::receive_end(
-                &clock,
-                &policy,
-                &mut rx,
-                &mut end,
-                chunk,
-                Duration::from_secs(2),
-            );
-            let (_, wire) = stop_on_error(&mut session, got)?;
-            let mut side = endpoint::side(rx.stats());
-            side.errors = endpoint::rx_errors(&rx);
-            let sha = rx.meta().map(|m| hex(&m.sha256)).unwrap_or_default();
-            let integrity = endpoint::integrity(&sha, &rx);
-            ((side, Some(integrity)), wire)
+            let end = listening.accept(HANDSHAKE)?;
+            let r = super::receive_side(&clock, &policy, t, end, super::chunk(settings));
+            stop_on_error(&mut session, r)?
         }
     };
     // The agent's end reports when it is done; it gives up at its own deadline.
@@ -221,70 +208,61 @@ pub fn transfer(
     let offset = (session.offset_ns, session.rtt_ns);
     let agent_host = session.host.clone();
     session.close();
-    Ok(outcome(
-        place.role,
-        local,
-        wire,
-        theirs,
-        offset,
-        &agent_host,
-    ))
+    Ok(outcome(place.role, mine, theirs, offset, &agent_host))
 }
 
 /// A local error stops the agent's end too, before it is reported.
-fn stop_on_error<T>(
-    session: &mut Session,
-    r: Result<T, perfkit_engine::Error>,
-) -> anyhow::Result<T> {
-    r.map_err(|e| {
+fn stop_on_error<T>(session: &mut Session, r: anyhow::Result<T>) -> anyhow::Result<T> {
+    r.inspect_err(|_| {
         let _ = session.conn.send(&Msg::Stop);
-        anyhow!("{e}")
     })
 }
 
 fn outcome(
     role: Role,
-    local: (
-        perfkit_report::model::Side,
-        Option<perfkit_report::model::Integrity>,
-    ),
-    wire: u64,
+    mine: EndReport,
     theirs: EndReport,
     (offset_ns, rtt_ns): (i64, u64),
     agent: &HostInfo,
 ) -> Outcome {
-    let (local_side, local_integrity) = local;
-    let (tx, rx, integrity) = match role {
-        Role::Receiver => (
-            local_side,
-            theirs.side,
-            theirs.integrity.unwrap_or_default(),
-        ),
-        Role::Sender => (theirs.side, local_side, local_integrity.unwrap_or_default()),
+    let (sent, got) = match role {
+        Role::Receiver => (mine, theirs),
+        Role::Sender => (theirs, mine),
     };
     let mut metrics = BTreeMap::new();
     metrics.insert("clock_offset_us".into(), offset_ns as f64 / 1e3);
     metrics.insert("clock_offset_uncertainty_us".into(), rtt_ns as f64 / 2e3);
     metrics.insert("control_rtt_us".into(), rtt_ns as f64 / 1e3);
-    let mut counters = BTreeMap::new();
-    counters.insert("agent_wire_bytes".into(), theirs.wire_bytes);
+    let mut counters: BTreeMap<String, u64> = sent.counters.clone();
+    counters.extend(got.counters.clone());
+    if let (Some(&s), Some(&a)) = (
+        sent.counters.get("packets_sent"),
+        got.counters.get("packets_arrived"),
+    ) {
+        packet_counters(s, a, &mut counters);
+    }
+    counters.insert("rx_wire_bytes".into(), got.wire_bytes);
     let mut hosts = BTreeMap::new();
     let agent_end = match role {
         Role::Sender => "sender",
         Role::Receiver => "receiver",
     };
     hosts.insert(agent_end.to_owned(), format!("agent: {}", agent.describe()));
+    let agent_stages = match role {
+        Role::Sender => sent.stages,
+        Role::Receiver => got.stages.clone(),
+    };
     Outcome {
         time_base: TimeBase::Real,
-        tx,
-        rx,
-        integrity,
+        tx: sent.side,
+        rx: got.side,
+        integrity: got.integrity.unwrap_or_default(),
         link: LinkStats {
-            wire_bytes: wire,
+            wire_bytes: sent.wire_bytes,
             utilisation: None,
             counters,
         },
-        peer_stages: Some(theirs.stages),
+        peer_stages: Some(agent_stages),
         metrics,
         hosts,
         ..Default::default()

@@ -6,7 +6,109 @@
 //!   challenge-response, the clock exchange); docs/specs/agent.md.
 //! - [`agent`]: the server: one run at a time, every wait bounded.
 //! - [`client`]: the transfer kind's side of a run with a remote end.
+//! - [`netns`]: a second host on this machine (a network namespace joined
+//!   by a veth pair, optionally shaped) with an agent in it.
 
 pub mod agent;
 pub mod client;
+pub mod netns;
 pub mod proto;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use perfkit_engine::{drive, Clock, Policy};
+use perfkit_link::faults::FaultConfig;
+use perfkit_link::End;
+
+use crate::integrity::hex;
+use crate::kinds::endpoint::{self, EndReport};
+use crate::kinds::transfer::{fault_counters, Injector};
+use crate::spec::TransferSpec;
+
+/// Runs one sending end to END over `end`, with `faults` injected in front
+/// of it; its report (no stages: the caller's snapshot holds them).
+#[allow(clippy::too_many_arguments)]
+pub fn send_side(
+    clock: &dyn Clock,
+    policy: &Policy<'_>,
+    t: &TransferSpec,
+    bytes: &[u8],
+    name: &[u8],
+    end: End<'static>,
+    faults: Option<&FaultConfig>,
+) -> anyhow::Result<EndReport> {
+    let mut tx = endpoint::sender(t, bytes, name)?;
+    let mut injector = Injector::new(end, faults)?;
+    let mut driven = injector.end();
+    let wire = drive::send_end(clock, policy, &mut tx, t.framing(), &mut driven)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut counters = BTreeMap::new();
+    let on_wire = matches!(driven, End::Packets(_)).then(|| driven.stats().packets_out);
+    drop(driven);
+    let injected = injector.fault_stats();
+    if let Some(f) = &injected {
+        fault_counters(f, &mut counters);
+    }
+    if let Some(n) = on_wire {
+        // What the sender sent: what left, plus what the injector dropped,
+        // less the copies it added.
+        let f = injected.unwrap_or_default();
+        counters.insert(
+            "packets_sent".to_owned(),
+            (n + f.packets_lost).saturating_sub(f.packets_duplicated),
+        );
+    }
+    Ok(EndReport {
+        side: endpoint::side(tx.stats()),
+        wire_bytes: wire,
+        counters,
+        ..Default::default()
+    })
+}
+
+/// Runs one receiving end over `end` until the transfer ends; its report
+/// with the verdict against the SHA-256 the sender's META announced.
+pub fn receive_side(
+    clock: &dyn Clock,
+    policy: &Policy<'_>,
+    t: &TransferSpec,
+    mut end: End<'static>,
+    chunk: usize,
+) -> anyhow::Result<EndReport> {
+    let mut rx = endpoint::receiver(t.channel, t.framing());
+    let (_, wire) = drive::receive_end(
+        clock,
+        policy,
+        &mut rx,
+        &mut end,
+        chunk,
+        Duration::from_secs(2),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut counters = BTreeMap::new();
+    if let End::Packets(l) = &mut end {
+        counters.insert(
+            "packets_arrived".to_owned(),
+            crate::kinds::transfer::drain(l.as_mut()),
+        );
+    }
+    let mut side = endpoint::side(rx.stats());
+    side.errors = endpoint::rx_errors(&rx);
+    let sent_sha = rx.meta().map(|m| hex(&m.sha256)).unwrap_or_default();
+    Ok(EndReport {
+        side,
+        integrity: Some(endpoint::integrity(&sent_sha, &rx)),
+        wire_bytes: wire,
+        counters,
+        ..Default::default()
+    })
+}
+
+/// The chunk a kind's settings ask for (the default read otherwise).
+pub fn chunk(settings: &perfkit_link::registry::Settings) -> usize {
+    settings
+        .get("chunk")
+        .and_then(|v| v.as_u64())
+        .map_or(1 << 16, |c| usize::try_from(c).unwrap_or(1 << 16))
+}

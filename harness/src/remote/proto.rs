@@ -70,6 +70,9 @@ pub struct Setup {
     pub settings: Settings,
     /// The input, when the agent sends.
     pub input: Option<InputInfo>,
+    /// Seeded faults to inject in front of the sending end, when it is the agent's.
+    #[serde(default)]
+    pub faults: Option<perfkit_link::faults::FaultConfig>,
 }
 
 /// What a host is, for the record.
