@@ -98,6 +98,7 @@ fn transfer(args: &SendArgs) -> TransferSpec {
         input_size: 0,
         seed: 0,
         compare_cat: false,
+        compare_iperf3: false,
         timeout_s: args.common.timeout_s,
     }
 }

@@ -158,6 +158,8 @@ pub struct TransferSpec {
     pub seed: u64,
     /// Pipe: also time `cat` over a real pipe as a yardstick.
     pub compare_cat: bool,
+    /// TCP and UDP links: also measure `iperf3` over the same path.
+    pub compare_iperf3: bool,
     /// Give up after this many (real or virtual) seconds.
     pub timeout_s: f64,
 }
@@ -388,6 +390,7 @@ impl RunSpec {
             input_size: p.int("input_size")?,
             seed: p.int("seed")?,
             compare_cat: p.bool("compare_cat")?,
+            compare_iperf3: p.bool("compare_iperf3")?,
             timeout_s: p.float("timeout_s")?,
         };
         let link = match p.str("link")?.as_str() {

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Debian packages the tests use: socat (pty pairs for the serial link),
 # iproute2 (ip and tc: network namespaces, veth pairs, the tbf shaper for
-# two-host runs).
+# two-host runs), iperf3 (the network yardstick beside them).
 set -euo pipefail
 need=()
-for pkg in socat iproute2; do
+for pkg in socat iproute2 iperf3; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -57,6 +57,12 @@ impl super::Kind for Transfer {
                 );
                 let mut outcome =
                     crate::remote::client::transfer(spec, &hash, &input, &place, ctx.cancel)?;
+                if t.compare_iperf3 {
+                    let (ns, ip) = crate::remote::netns::current()
+                        .map(|(ns, ip)| (Some(ns), ip))
+                        .ok_or_else(|| anyhow!("compare_iperf3 needs both ends on this machine (here or a netns host)"))?;
+                    iperf3_metrics(&mut outcome, &ip, ns.as_deref())?;
+                }
                 let here = crate::remote::proto::HostInfo::here().describe();
                 let local = if place.role == Role::Sender {
                     "receiver"
@@ -72,10 +78,25 @@ impl super::Kind for Transfer {
                 let ends = kind
                     .open(settings)
                     .with_context(|| format!("cannot open the {} link", kind.name))?;
-                registered(t, ends, faults(spec), &input, ctx.cancel)
+                let mut outcome = registered(t, ends, faults(spec), &input, ctx.cancel)?;
+                if t.compare_iperf3 {
+                    iperf3_metrics(&mut outcome, "127.0.0.1", None)?;
+                }
+                Ok(outcome)
             }
         }
     }
+}
+
+/// `iperf3`'s TCP throughput over the same path, beside the run's own.
+fn iperf3_metrics(o: &mut Outcome, server: &str, ns: Option<&str>) -> anyhow::Result<()> {
+    let bps = yardstick::iperf3_tcp(server, ns, 1)?;
+    o.metrics.insert("iperf3_mb_s".into(), bps / 1e6);
+    if o.rx.seconds > 0.0 {
+        o.metrics.insert("rx_mb_s".into(), o.rx.bps / 1e6);
+        o.metrics.insert("rx_vs_iperf3".into(), o.rx.bps / bps);
+    }
+    Ok(())
 }
 
 /// The seeded faults a configuration asks for, if any.

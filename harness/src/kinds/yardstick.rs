@@ -42,6 +42,58 @@ pub fn cat_through_pipe(file: &Path) -> anyhow::Result<f64> {
     Ok(secs)
 }
 
+/// TCP throughput `iperf3` measures from this host to `server` (an IP on
+/// this machine or in a network namespace here), in bytes per second of
+/// payload received, over `seconds`. `in_server_ns` runs the server there
+/// (`ip netns exec NAME`). The same path and machine as the transfer it
+/// stands beside, measured in the same run.
+pub fn iperf3_tcp(server: &str, in_server_ns: Option<&str>, seconds: u32) -> anyhow::Result<f64> {
+    let mut srv = match in_server_ns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "iperf3"]);
+            c
+        }
+        None => Command::new("iperf3"),
+    };
+    // A port of its own, so runs beside each other do not collide.
+    let port = 20_000 + (std::process::id() % 20_000);
+    let mut srv = srv
+        .args(["-s", "-B", server, "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("cannot run iperf3 (Debian package iperf3)")?;
+    // The server needs a moment to listen: retry until a client run reports.
+    let mut result = Err(anyhow::anyhow!("iperf3 could not reach its server"));
+    for _ in 0..50 {
+        let o = Command::new("iperf3")
+            .args([
+                "-c",
+                server,
+                "-p",
+                &port.to_string(),
+                "-t",
+                &seconds.to_string(),
+                "-J",
+            ])
+            .output()
+            .context("cannot run iperf3")?;
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        if let Some(b) = j["end"]["sum_received"]["bits_per_second"].as_f64() {
+            result = Ok(b / 8.0);
+            break;
+        }
+        if let Some(e) = j["error"].as_str() {
+            result = Err(anyhow::anyhow!("iperf3: {e}"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = srv.kill();
+    let _ = srv.wait();
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

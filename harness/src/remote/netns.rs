@@ -107,6 +107,18 @@ pub fn agent(rate_mbit: f64) -> anyhow::Result<(String, Vec<u8>)> {
     Ok(r)
 }
 
+/// The namespace this run made and its agent's IP, if it made one.
+pub fn current() -> Option<(String, String)> {
+    let slot = TOPOLOGY.lock().unwrap_or_else(|p| p.into_inner());
+    slot.as_ref().map(|n| {
+        let ip = n
+            .address
+            .rsplit_once(':')
+            .map_or(n.address.as_str(), |(ip, _)| ip);
+        (n.name.clone(), ip.to_owned())
+    })
+}
+
 /// Removes this run's namespace, if it made one.
 pub fn teardown() {
     let mut slot = TOPOLOGY.lock().unwrap_or_else(|p| p.into_inner());
