@@ -249,3 +249,72 @@ fn a_client_killed_mid_run_leaves_the_agent_ready_and_a_second_is_told_busy() {
     }
     assert!(agent.alive());
 }
+
+/// Open descriptors, threads and resident KiB of a process.
+fn footprint(pid: u32) -> (usize, u64, u64) {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    };
+    (fds, field("Threads:"), field("VmRSS:"))
+}
+
+#[test]
+fn a_hundred_runs_leak_no_descriptor_thread_or_memory() {
+    let agent = Agent::start();
+    let pid = agent.child.id();
+    let dir = tempfile::tempdir().unwrap();
+    let s = scenario(dir.path(), &agent, "");
+    // One session first, so what is allocated once is allocated.
+    let o = run(&s, &dir.path().join("warm"), &["input_size=20000"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::thread::sleep(Duration::from_millis(300));
+    let before = footprint(pid);
+    let o = Command::new(exe())
+        .arg("run")
+        .arg(&s)
+        .arg("--out")
+        .arg(dir.path().join("many"))
+        .args(["--no-report", "--quiet", "--set", "input_size=20000"])
+        .args(["--set", "rcvbuf=8388608"])
+        .args([
+            "--set",
+            "link=[\"tcp\",\"udp\"]",
+            "--set",
+            "seed=[1,2,3,4,5,6,7,8,9,10]",
+        ])
+        .args(["--set", "block_size=[50,100,150,200,249]"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = Results::load(dir.path().join("many/results.json")).unwrap();
+    assert_eq!(r.runs.len(), 100);
+    for x in &r.runs {
+        assert!(x.integrity.ok, "{:?}: {:?} {:?}", x.config, x.error, x.link.counters);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let after = footprint(pid);
+    assert_eq!(
+        after.0, before.0,
+        "descriptors before/after: {before:?} {after:?}"
+    );
+    assert_eq!(
+        after.1, before.1,
+        "threads before/after: {before:?} {after:?}"
+    );
+    assert!(
+        after.2 < before.2 + 8 * 1024,
+        "resident KiB grew from {} to {}",
+        before.2,
+        after.2
+    );
+    eprintln!("agent before 100 runs {before:?}, after {after:?} (fds, threads, RSS KiB)");
+}
