@@ -99,6 +99,7 @@ fn transfer(args: &SendArgs) -> TransferSpec {
         seed: 0,
         compare_cat: false,
         compare_iperf3: false,
+        latency: false,
         timeout_s: args.common.timeout_s,
     }
 }

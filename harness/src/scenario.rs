@@ -115,6 +115,8 @@ fn core_params() -> Vec<Param> { vec![
        "pipe: also time the same bytes through `cat` over a real pipe, as a yardstick (metrics.cat_mb_s)"),
     p!("compare_iperf3", "transfer", "compare_iperf3", Ty::Bool, false,
        "tcp/udp links, here or to a netns host: also measure iperf3's TCP throughput over the same path, as a yardstick (metrics.iperf3_mb_s)"),
+    p!("latency", "transfer", "latency", Ty::Bool, false,
+       "tcp/udp links: each block's one-way delay, sender's write to receiver's read (metrics.one_way_delay_*_us; across hosts, less the clocks' measured offset); costs a second deframing"),
     p!("timeout_s", "transfer", "timeout_s", Ty::Float(0.001, 86400.0), 60.0, "give up a run after this many (real or virtual) seconds"),
     // faults
     p!("seed", "faults", "seed", Ty::Int(0, MAX_INT), 1, "seed of the fault injector"),

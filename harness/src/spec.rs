@@ -160,6 +160,9 @@ pub struct TransferSpec {
     pub compare_cat: bool,
     /// TCP and UDP links: also measure `iperf3` over the same path.
     pub compare_iperf3: bool,
+    /// TCP and UDP links: measure each block's one-way delay.
+    #[serde(default)]
+    pub latency: bool,
     /// Give up after this many (real or virtual) seconds.
     pub timeout_s: f64,
 }
@@ -391,6 +394,7 @@ impl RunSpec {
             seed: p.int("seed")?,
             compare_cat: p.bool("compare_cat")?,
             compare_iperf3: p.bool("compare_iperf3")?,
+            latency: p.bool("latency")?,
             timeout_s: p.float("timeout_s")?,
         };
         let link = match p.str("link")?.as_str() {

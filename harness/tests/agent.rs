@@ -124,7 +124,11 @@ fn either_end_on_the_agent_over_tcp_and_udp_arrives_whole() {
         ] {
             let out = dir.path().join(format!("{link}-{agent_end}"));
             let link_set = format!("link={link}");
-            let o = run(&s, &out, &[&link_set, "rcvbuf=8388608", &a, &b]);
+            let o = run(
+                &s,
+                &out,
+                &[&link_set, "rcvbuf=8388608", "latency=true", &a, &b],
+            );
             assert!(
                 o.status.success(),
                 "{link}, agent {agent_end}: {}\n{}",
@@ -149,6 +153,12 @@ fn either_end_on_the_agent_over_tcp_and_udp_arrives_whole() {
                 "{names:?}"
             );
             assert!(rec.metrics.contains_key("clock_offset_us"));
+            // Every block's one-way delay, across the two ends' clocks.
+            assert_eq!(
+                rec.metrics["one_way_delay_blocks"], 1607.0,
+                "{:?}",
+                rec.metrics
+            );
         }
     }
 }
@@ -298,7 +308,11 @@ fn a_hundred_runs_leak_no_descriptor_thread_or_memory() {
     let r = Results::load(dir.path().join("many/results.json")).unwrap();
     assert_eq!(r.runs.len(), 100);
     for x in &r.runs {
-        assert!(x.integrity.ok, "{:?}: {:?} {:?}", x.config, x.error, x.link.counters);
+        assert!(
+            x.integrity.ok,
+            "{:?}: {:?} {:?}",
+            x.config, x.error, x.link.counters
+        );
     }
     std::thread::sleep(Duration::from_millis(300));
     let after = footprint(pid);

@@ -287,6 +287,8 @@ fn udp_datagrams_carry_the_file_and_count_what_they_lose() {
             "input_size=300000",
             "--set",
             "rcvbuf=8388608",
+            "--set",
+            "latency=true",
         ],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -297,6 +299,17 @@ fn udp_datagrams_carry_the_file_and_count_what_they_lose() {
         assert!(c["packets_sent"] > 1205, "{c:?}");
         assert_eq!(c["packets_lost"], 0, "{c:?}");
         assert_eq!(c["packets_arrived"], c["packets_sent"], "{c:?}");
+        // Every block's one-way delay (300,000 / 249 rounded up), one clock.
+        assert_eq!(
+            run.metrics["one_way_delay_blocks"], 1205.0,
+            "{:?}",
+            run.metrics
+        );
+        assert!(
+            run.metrics["one_way_delay_min_us"] > 0.0,
+            "{:?}",
+            run.metrics
+        );
     }
     // A key only TCP reads, swept, is refused for a UDP run, before running.
     let o = perfkit(&[

@@ -16,6 +16,7 @@ use crate::spec::RunSpec;
 pub mod endpoint;
 pub mod heaps;
 pub(crate) mod input;
+pub(crate) mod latency;
 pub use input::check_size;
 pub mod pico;
 pub mod transfer;

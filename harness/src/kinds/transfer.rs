@@ -24,6 +24,7 @@ use perfkit_stack::Deframer;
 
 use super::endpoint::{self, EndReport};
 use super::input::Input;
+use super::latency::{self, Stamper};
 use super::{uart, yardstick, Outcome};
 use crate::integrity::sha256_hex;
 use crate::remote::proto::Role;
@@ -583,7 +584,7 @@ pub(crate) fn packet_counters(sent: u64, arrived: u64, counters: &mut BTreeMap<S
 /// of the sender's end.
 fn registered(
     t: &TransferSpec,
-    mut ends: Ends,
+    ends: Ends,
     fc: Option<&FaultConfig>,
     input: &Input,
     cancel: &AtomicBool,
@@ -592,7 +593,10 @@ fn registered(
     let mut tx = endpoint::sender(t, &input.bytes, &name)?;
     let mut rx = endpoint::receiver(t.channel, t.framing());
     let mut injector = Injector::new(ends.tx, fc)?;
-    let mut tx_end = injector.end();
+    let mut tx_stamper = Stamper::new(injector.end(), t.latency, t.channel, t.framing());
+    let mut rx_stamper = Stamper::new(ends.rx, t.latency, t.channel, t.framing());
+    let mut tx_end = tx_stamper.end();
+    let mut rx_end = rx_stamper.end();
     let (sent, got) = drive::across(
         &WallClock::start(),
         &policy(t, cancel),
@@ -600,10 +604,11 @@ fn registered(
         t.framing(),
         &mut tx_end,
         &mut rx,
-        &mut ends.rx,
+        &mut rx_end,
         ends.chunk,
         Duration::from_secs(2),
     );
+    drop(rx_end);
     let wire = sent?;
     let (end, _read) = got?;
     let tx_side = endpoint::side(tx.stats());
@@ -618,11 +623,17 @@ fn registered(
     // A fault wrapper reports the counters of the link underneath.
     let on_wire = tx_end.stats().packets_out;
     drop(tx_end);
+    let mut metrics = BTreeMap::new();
+    if let (Some(a), Some(b)) = (&tx_stamper.stamps, &rx_stamper.stamps) {
+        // One clock at both ends: no offset.
+        latency::metrics(latency::delays(&a.pairs(), &b.pairs(), 0), &mut metrics);
+    }
+    drop(tx_stamper);
     let injected = injector.fault_stats();
     if let Some(f) = &injected {
         fault_counters(f, &mut counters);
     }
-    if let perfkit_link::End::Packets(link) = &mut ends.rx {
+    if let perfkit_link::End::Packets(link) = rx_stamper.inner() {
         let f = injected.unwrap_or_default();
         let sent = (on_wire + f.packets_lost).saturating_sub(f.packets_duplicated);
         packet_counters(sent, drain(link.as_mut()), &mut counters);
@@ -637,6 +648,7 @@ fn registered(
             utilisation,
             counters,
         },
+        metrics,
         ..Default::default()
     })
 }

@@ -12,7 +12,6 @@ use perfkit_link::registry::Settings;
 
 use super::proto::{self, Conn, HostInfo, Msg, Role, Setup, HANDSHAKE, MAX_BLOB, PROTOCOL};
 use crate::integrity::sha256_hex;
-use crate::kinds::endpoint::EndReport;
 
 /// How long an authenticated client may stay silent between runs' messages.
 const IDLE: Duration = Duration::from_secs(60);
@@ -166,16 +165,21 @@ fn session(conn: &mut Conn, token: &[u8]) -> anyhow::Result<u32> {
             }
             Msg::Setup(setup) => {
                 runs += 1;
-                let reply = match run(conn, &setup) {
-                    Ok(report) => Msg::Result(Box::new(report)),
-                    Err(e) => Msg::Failed {
-                        error: format!("{e:#}"),
-                    },
-                };
-                if let Msg::Failed { error } = &reply {
-                    log(&format!("{}: run {runs} failed: {error}", conn.peer()));
+                match run(conn, &setup) {
+                    Ok((report, stamps)) => {
+                        conn.send(&Msg::Result(Box::new(report)))?;
+                        // When the run measures latency, the stamps follow as a blob.
+                        if setup.transfer.latency {
+                            let blob = stamps.map(|s| encode_pairs(&s)).unwrap_or_default();
+                            conn.send_blob(&blob)?;
+                        }
+                    }
+                    Err(e) => {
+                        let error = format!("{e:#}");
+                        log(&format!("{}: run {runs} failed: {error}", conn.peer()));
+                        conn.send(&Msg::Failed { error })?;
+                    }
                 }
-                conn.send(&reply)?;
             }
             Msg::Bye => return Ok(runs),
             other => bail!("unexpected {other:?}"),
@@ -197,8 +201,16 @@ fn local_listen(conn: &Conn, settings: &Settings) -> anyhow::Result<String> {
     Ok(SocketAddr::new(ip, port).to_string())
 }
 
+/// (block, ns) pairs as [`crate::kinds::latency::Stamps::encode`] writes them.
+pub(crate) fn encode_pairs(pairs: &[(u16, u64)]) -> Vec<u8> {
+    pairs
+        .iter()
+        .flat_map(|(b, t)| b.to_be_bytes().into_iter().chain(t.to_be_bytes()))
+        .collect()
+}
+
 /// Runs the agent's end of one transfer and reports it.
-fn run(conn: &mut Conn, setup: &Setup) -> anyhow::Result<EndReport> {
+fn run(conn: &mut Conn, setup: &Setup) -> anyhow::Result<super::Side> {
     let kind = perfkit_link::link_kind(&setup.link)
         .ok_or_else(|| anyhow!("unknown link kind `{}`", setup.link))?;
     let mut settings = setup.settings.clone();
@@ -242,7 +254,7 @@ fn run(conn: &mut Conn, setup: &Setup) -> anyhow::Result<EndReport> {
             })?
         }
     };
-    report.stages = crate::run::stages_from(&perfkit::snapshot());
+    report.0.stages = crate::run::stages_from(&perfkit::snapshot());
     Ok(report)
 }
 

@@ -12,6 +12,7 @@ use perfkit_report::model::{LinkStats, TimeBase};
 use super::proto::{self, Conn, HostInfo, InputInfo, Msg, Role, Setup, HANDSHAKE, PROTOCOL};
 use crate::kinds::endpoint::{self, EndReport};
 use crate::kinds::input::Input;
+use crate::kinds::latency::{self, Stamps};
 use crate::kinds::transfer::packet_counters;
 use crate::kinds::Outcome;
 use crate::spec::{LinkSpec, RunSpec};
@@ -205,10 +206,39 @@ pub fn transfer(
             Some(other) => bail!("expected the agent's result, got {other:?}"),
         }
     };
+    let their_stamps = if t.latency {
+        let blob = session.conn.recv_blob(HANDSHAKE, 10 << 16)?;
+        Some(
+            Stamps::decode(&blob)
+                .ok_or_else(|| anyhow!("the agent's block stamps are malformed"))?,
+        )
+    } else {
+        None
+    };
     let offset = (session.offset_ns, session.rtt_ns);
     let agent_host = session.host.clone();
     session.close();
-    Ok(outcome(place.role, mine, theirs, offset, &agent_host))
+    let (mine, my_stamps) = mine;
+    let mut o = outcome(place.role, mine, theirs, offset, &agent_host);
+    if let (Some(a), Some(b)) = (my_stamps, their_stamps) {
+        // The receiver's clock minus the sender's.
+        let (tx, rx, off) = match place.role {
+            Role::Receiver => (a, b, session_offset(offset.0, true)),
+            Role::Sender => (b, a, session_offset(offset.0, false)),
+        };
+        latency::metrics(latency::delays(&tx, &rx, off), &mut o.metrics);
+    }
+    Ok(o)
+}
+
+/// The offset to take from a delay: `agent - client` when the agent
+/// receives, its negation when the agent sends.
+fn session_offset(agent_minus_client: i64, agent_receives: bool) -> i64 {
+    if agent_receives {
+        agent_minus_client
+    } else {
+        -agent_minus_client
+    }
 }
 
 /// A local error stops the agent's end too, before it is reported.

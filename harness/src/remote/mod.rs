@@ -23,8 +23,12 @@ use perfkit_link::End;
 
 use crate::integrity::hex;
 use crate::kinds::endpoint::{self, EndReport};
+use crate::kinds::latency::{Stamper, Stamps};
 use crate::kinds::transfer::{fault_counters, Injector};
 use crate::spec::TransferSpec;
+
+/// One end's report and, when the transfer measures latency, its stamps.
+pub type Side = (EndReport, Option<Vec<(u16, u64)>>);
 
 /// Runs one sending end to END over `end`, with `faults` injected in front
 /// of it; its report (no stages: the caller's snapshot holds them).
@@ -37,15 +41,18 @@ pub fn send_side(
     name: &[u8],
     end: End<'static>,
     faults: Option<&FaultConfig>,
-) -> anyhow::Result<EndReport> {
+) -> anyhow::Result<Side> {
     let mut tx = endpoint::sender(t, bytes, name)?;
     let mut injector = Injector::new(end, faults)?;
-    let mut driven = injector.end();
+    let mut stamper = Stamper::new(injector.end(), t.latency, t.channel, t.framing());
+    let mut driven = stamper.end();
     let wire = drive::send_end(clock, policy, &mut tx, t.framing(), &mut driven)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut counters = BTreeMap::new();
     let on_wire = matches!(driven, End::Packets(_)).then(|| driven.stats().packets_out);
     drop(driven);
+    let stamps = stamper.stamps.as_ref().map(Stamps::pairs);
+    drop(stamper);
     let injected = injector.fault_stats();
     if let Some(f) = &injected {
         fault_counters(f, &mut counters);
@@ -59,12 +66,13 @@ pub fn send_side(
             (n + f.packets_lost).saturating_sub(f.packets_duplicated),
         );
     }
-    Ok(EndReport {
+    let report = EndReport {
         side: endpoint::side(tx.stats()),
         wire_bytes: wire,
         counters,
         ..Default::default()
-    })
+    };
+    Ok((report, stamps))
 }
 
 /// Runs one receiving end over `end` until the transfer ends; its report
@@ -73,21 +81,25 @@ pub fn receive_side(
     clock: &dyn Clock,
     policy: &Policy<'_>,
     t: &TransferSpec,
-    mut end: End<'static>,
+    end: End<'static>,
     chunk: usize,
-) -> anyhow::Result<EndReport> {
+) -> anyhow::Result<Side> {
     let mut rx = endpoint::receiver(t.channel, t.framing());
+    let mut stamper = Stamper::new(end, t.latency, t.channel, t.framing());
+    let mut driven = stamper.end();
     let (_, wire) = drive::receive_end(
         clock,
         policy,
         &mut rx,
-        &mut end,
+        &mut driven,
         chunk,
         Duration::from_secs(2),
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
+    drop(driven);
+    let stamps = stamper.stamps.as_ref().map(Stamps::pairs);
     let mut counters = BTreeMap::new();
-    if let End::Packets(l) = &mut end {
+    if let End::Packets(l) = stamper.inner() {
         counters.insert(
             "packets_arrived".to_owned(),
             crate::kinds::transfer::drain(l.as_mut()),
@@ -96,13 +108,14 @@ pub fn receive_side(
     let mut side = endpoint::side(rx.stats());
     side.errors = endpoint::rx_errors(&rx);
     let sent_sha = rx.meta().map(|m| hex(&m.sha256)).unwrap_or_default();
-    Ok(EndReport {
+    let report = EndReport {
         side,
         integrity: Some(endpoint::integrity(&sent_sha, &rx)),
         wire_bytes: wire,
         counters,
         ..Default::default()
-    })
+    };
+    Ok((report, stamps))
 }
 
 /// The chunk a kind's settings ask for (the default read otherwise).
