@@ -13,6 +13,9 @@ use perfkit_link::registry::Settings;
 use super::proto::{self, Conn, HostInfo, Msg, Role, Setup, HANDSHAKE, MAX_BLOB, PROTOCOL};
 use crate::integrity::sha256_hex;
 
+/// Clients told "busy" at once, at most.
+const MAX_TELLING: usize = 16;
+
 /// How long an authenticated client may stay silent between runs' messages.
 const IDLE: Duration = Duration::from_secs(60);
 
@@ -39,6 +42,7 @@ pub fn serve(cfg: AgentConfig) -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION")
     ));
     let busy = Arc::new(AtomicBool::new(false));
+    let telling = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let served = Arc::new(AtomicU64::new(0));
     let token: Arc<[u8]> = cfg.token.into();
     let mut sessions: Vec<std::thread::JoinHandle<()>> = Vec::new();
@@ -60,11 +64,18 @@ pub fn serve(cfg: AgentConfig) -> anyhow::Result<()> {
         sessions.retain(|h| !h.is_finished());
         if busy.swap(true, Ordering::SeqCst) {
             // Told on a thread of its own, so a client that never reads
-            // cannot stall the accept loop.
-            std::thread::spawn(move || {
-                let mut c = Conn::new(stream);
-                let _ = c.send(&Msg::Busy);
-            });
+            // cannot stall the accept loop; a flood beyond a few at once is
+            // just closed.
+            if telling.fetch_add(1, Ordering::SeqCst) < MAX_TELLING {
+                let telling = telling.clone();
+                std::thread::spawn(move || {
+                    let mut c = Conn::new(stream);
+                    let _ = c.send(&Msg::Busy);
+                    telling.fetch_sub(1, Ordering::SeqCst);
+                });
+            } else {
+                telling.fetch_sub(1, Ordering::SeqCst);
+            }
             log(&format!("{peer}: busy with another run, refused"));
             continue;
         }
@@ -293,4 +304,141 @@ fn watched<T>(
         done.store(true, Ordering::SeqCst);
         r
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, RngCore, SeedableRng};
+    use std::io::Write;
+
+    const TOKEN: &[u8] = b"0123456789abcdef0123";
+
+    /// A session on a real connection fed `bytes`; it must end (with an
+    /// error or not) and never panic.
+    fn feed(bytes: &[u8]) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        let agent = std::thread::spawn(move || {
+            let mut conn = Conn::new(s);
+            let _ = session(&mut conn, TOKEN);
+        });
+        let _ = c.write_all(bytes);
+        let _ = c.shutdown(std::net::Shutdown::Write);
+        agent.join().expect("the session panicked");
+    }
+
+    fn frame(body: &[u8]) -> Vec<u8> {
+        let mut f = (body.len() as u32).to_be_bytes().to_vec();
+        f.extend_from_slice(body);
+        f
+    }
+
+    /// Valid messages, then mutated ones: bytes flipped, cut, spliced.
+    fn samples() -> Vec<Vec<u8>> {
+        let msgs = [
+            Msg::Hello {
+                protocol: PROTOCOL,
+                perfkit: "x".into(),
+                nonce: proto::nonce(),
+            },
+            Msg::Auth {
+                mac: "00".repeat(32),
+            },
+            Msg::TimeRequest { t1: 1 },
+            Msg::Start {
+                address: Some("127.0.0.1:1".into()),
+            },
+            Msg::Bye,
+        ];
+        msgs.iter()
+            .map(|m| serde_json::to_vec(m).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn malformed_control_messages_never_panic_the_agent() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
+        let valid = samples();
+        for i in 0..400 {
+            let mut stream = Vec::new();
+            for _ in 0..rng.random_range(1..4) {
+                let mut body = valid[rng.random_range(0..valid.len())].clone();
+                match i % 4 {
+                    0 => {
+                        let k = rng.random_range(0..body.len());
+                        body[k] ^= 1 << rng.random_range(0..8);
+                    }
+                    1 => body.truncate(rng.random_range(0..body.len())),
+                    2 => {
+                        let mut junk = vec![0u8; rng.random_range(0..64)];
+                        rng.fill_bytes(&mut junk);
+                        let at = rng.random_range(0..=body.len());
+                        body.splice(at..at, junk);
+                    }
+                    _ => {}
+                }
+                stream.extend(frame(&body));
+            }
+            if i % 7 == 0 {
+                // A lying length prefix.
+                let n = stream.len();
+                stream[rng.random_range(0..4.min(n))] = rng.random();
+            }
+            feed(&stream);
+        }
+        // After a real handshake: mutated set-ups and stray messages.
+        let setup = serde_json::to_vec(&Msg::Setup(Box::new(Setup {
+            role: Role::Receiver,
+            config_hash: "h".into(),
+            transfer: crate::spec::RunSpec::from_config(&crate::scenario::Config {
+                values: crate::scenario::PARAMS
+                    .iter()
+                    .map(|p| (p.name.to_owned(), p.default.clone()))
+                    .collect(),
+            })
+            .unwrap()
+            .transfer,
+            link: "tcp".into(),
+            settings: Default::default(),
+            input: None,
+            faults: None,
+        })))
+        .unwrap();
+        for i in 0..60 {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let at = l.local_addr().unwrap().to_string();
+            let agent = std::thread::spawn(move || {
+                let (s, _) = l.accept().unwrap();
+                let mut conn = Conn::new(s);
+                let _ = session(&mut conn, TOKEN);
+            });
+            let mut client = super::super::client::Session::open(&at, TOKEN).unwrap();
+            let mut body = setup.clone();
+            for _ in 0..rng.random_range(1..6) {
+                let k = rng.random_range(0..body.len());
+                body[k] = rng.random();
+            }
+            if i % 3 == 0 {
+                body = serde_json::to_vec(&Msg::Welcome {
+                    mac: "x".into(),
+                    host: HostInfo::default(),
+                })
+                .unwrap();
+            }
+            let conn = client.conn();
+            let _ = conn.send_blob(&body);
+            // The agent answers (failed, or a ready it will wait on) or ends.
+            let _ = conn.recv(Duration::from_secs(2));
+            drop(client);
+            agent.join().expect("the session panicked");
+        }
+        // And raw noise.
+        for _ in 0..100 {
+            let mut junk = vec![0u8; rng.random_range(0..300)];
+            rng.fill_bytes(&mut junk);
+            feed(&junk);
+        }
+    }
 }

@@ -98,6 +98,12 @@ impl Session {
         Ok(())
     }
 
+    /// The control connection.
+    #[cfg(test)]
+    pub(crate) fn conn(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+
     /// Says goodbye (the agent is then ready for the next client).
     pub fn close(mut self) {
         let _ = self.conn.send(&Msg::Bye);
