@@ -39,6 +39,18 @@ impl Places {
         Places::new(root, scenario, std::env::current_dir().ok())
     }
 
+    /// The places for a process that runs no scenario file (`perfkit
+    /// agent`): the environment's project folder and the current folder.
+    pub fn here() -> Places {
+        Places {
+            root: std::env::var_os(ROOT_VAR)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            scenario_dir: None,
+            cwd: std::env::current_dir().ok(),
+        }
+    }
+
     fn new(root: Option<PathBuf>, scenario: &Path, cwd: Option<PathBuf>) -> Places {
         // Absolute, so that "the folders above" a relative scenario path
         // reach past the current folder.

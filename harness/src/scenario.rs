@@ -815,6 +815,7 @@ impl Config {
                     ("transfer", "hosts") => p.key != "token_file",
                     ("transfer", "link") => relevant_link_key(link, p.key),
                     ("heaps", "heaps") => true,
+                    ("heaps", "hosts") => p.key != "token_file",
                     ("pico", "pico") | ("pico", "transfer") => true,
                     ("pico", "link") => matches!(p.key, "baud" | "device"),
                     _ => false,

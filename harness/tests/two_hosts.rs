@@ -219,3 +219,54 @@ fn ctrl_c_mid_run_removes_the_namespace() {
         namespaces()
     );
 }
+
+#[test]
+fn heaps_cross_the_veth_pair_both_ways_from_perfkit_and_spead2() {
+    if !is_root() {
+        return;
+    }
+    let _one = serial();
+    for (sender, receiver) in [("local", "netns"), ("netns", "local")] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(exe());
+        cmd.args([
+            "run",
+            "scenarios/two-hosts-heaps.toml",
+            "--no-report",
+            "--quiet",
+        ])
+        .arg("--out")
+        .arg(dir.path())
+        .args([
+            "--set",
+            "volume_mb=8",
+            "--set",
+            &format!("sender_host={sender}"),
+        ])
+        .args(["--set", &format!("receiver_host={receiver}")])
+        .current_dir(root());
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let r = Results::load(dir.path().join("results.json")).unwrap();
+        assert_eq!(r.runs.len(), 2 * 3);
+        for rec in &r.runs {
+            assert!(rec.integrity.ok, "{:?}: {:?}", rec.config, rec.rx.errors);
+            assert_eq!(rec.rx.blocks, 128, "8 MiB in 64 KiB heaps");
+            let agent_end = if sender == "netns" {
+                "sender"
+            } else {
+                "receiver"
+            };
+            assert!(
+                rec.hosts[agent_end].starts_with("agent: "),
+                "{:?}",
+                rec.hosts
+            );
+            assert!(rec
+                .stages
+                .sites
+                .iter()
+                .any(|s| s.name.starts_with("spead.")));
+        }
+    }
+}

@@ -23,7 +23,7 @@ use crate::reasm::{self, Heap, Stream};
 use crate::recv::{self, UdpReceiver};
 use crate::send::{self, HeapRef, Mode, UdpSender};
 use crate::wire::{self, id};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::borrow::ToOwned;
 use std::format;
 use std::io::{self, BufRead, Read};
@@ -140,7 +140,7 @@ pub struct Spead2Sender {
 }
 
 /// Receiver-side results.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RxStats {
     /// Data heaps the sender reported sending.
     pub heaps_expected: u64,
@@ -174,6 +174,8 @@ pub struct RxStats {
     pub gro: bool,
     /// SO_RCVBUF granted.
     pub rcvbuf: usize,
+    /// From the first datagram to the last one received, seconds.
+    pub seconds: f64,
 }
 
 /// Results of one run.
@@ -350,17 +352,29 @@ struct RxOutcome {
     stats: RxStats,
 }
 
+/// When a receiver whose sender has gone quiet gives up on the stop heap.
+#[derive(Clone, Copy)]
+enum Done<'a> {
+    /// The sender (in this process) raises the flag when it is done; 500 ms
+    /// of silence after that ends the run.
+    Flag(&'a AtomicBool),
+    /// The sender is elsewhere: this long without a datagram, once some
+    /// have arrived, ends the run.
+    Idle(Duration),
+}
+
 fn receiver_thread(
     mut rx: UdpReceiver,
     config: reasm::Config,
     heap_size: usize,
-    sender_done: &AtomicBool,
+    done: Done<'_>,
     cancel: &AtomicBool,
     hard_deadline: Instant,
 ) -> io::Result<RxOutcome> {
     let mut stream = Stream::new(config);
     let (mut verified, mut failed) = (0u64, 0u64);
     let mut idle_since: Option<Instant> = None;
+    let (mut first, mut last): (Option<Instant>, Option<Instant>) = (None, None);
     let mut on_heap = |h: &Heap, _: &[ItemDescriptor]| match verify_heap(h, heap_size) {
         Some(true) => verified += 1,
         Some(false) => failed += 1,
@@ -371,19 +385,31 @@ fn receiver_thread(
         &mut stream,
         |n| {
             let now = Instant::now();
+            if n > 0 {
+                first.get_or_insert(now);
+                last = Some(now);
+            }
             if now > hard_deadline || cancel.load(Ordering::Relaxed) {
                 return false;
             }
-            if n > 0 || !sender_done.load(Ordering::Acquire) {
+            let (quiet_for, sender_done) = match done {
+                Done::Flag(f) => (Duration::from_millis(500), f.load(Ordering::Acquire)),
+                Done::Idle(d) => (d, first.is_some()),
+            };
+            if n > 0 || !sender_done {
                 idle_since = None;
                 return true;
             }
             // Sender finished and nothing arrives: the stop heap was lost.
             let since = *idle_since.get_or_insert(now);
-            now - since < Duration::from_millis(500)
+            now - since < quiet_for
         },
         &mut on_heap,
     )?;
+    let seconds = match (first, last) {
+        (Some(f), Some(l)) => (l - f).as_secs_f64(),
+        _ => 0.0,
+    };
     let c = *stream.counters();
     let (calls, _) = rx.counts();
     Ok(RxOutcome {
@@ -406,20 +432,31 @@ fn receiver_thread(
             recv_calls: calls,
             gro: rx.gro(),
             rcvbuf: rx.rcvbuf(),
+            seconds,
             ..RxStats::default()
         },
     })
 }
 
-struct TxOutcome {
-    send_messages: u64,
-    heaps: u64,
-    packets: u64,
-    seconds: f64,
-    cpu_seconds: f64,
-    send_calls: u64,
-    gso_fallbacks: u64,
-    gso_active: bool,
+/// A sender's figures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TxOutcome {
+    /// Messages handed to the kernel.
+    pub send_messages: u64,
+    /// Data heaps sent.
+    pub heaps: u64,
+    /// Datagrams sent.
+    pub packets: u64,
+    /// Sending seconds (data heaps).
+    pub seconds: f64,
+    /// CPU seconds the sender used.
+    pub cpu_seconds: f64,
+    /// `sendmmsg` calls.
+    pub send_calls: u64,
+    /// Times GSO was refused.
+    pub gso_fallbacks: u64,
+    /// GSO still on at the end.
+    pub gso_active: bool,
 }
 
 /// Runs one measured transfer. Setting `cancel` stops both ends within one
@@ -456,7 +493,8 @@ pub fn run(cfg: &RunConfig, cancel: &AtomicBool) -> Result<RunStats, Error> {
             .name("spead-recv".into())
             .spawn_scoped(s, || {
                 let (config, size) = (cfg.reasm, cfg.heap_size);
-                receiver_thread(rx, config, size, &sender_done, cancel, hard_deadline)
+                let done = Done::Flag(&sender_done);
+                receiver_thread(rx, config, size, done, cancel, hard_deadline)
             })
             .map_err(|e| Error::io("starting the receiver thread", e))?;
         let tx = match cfg.implementation {
@@ -514,6 +552,53 @@ pub fn run(cfg: &RunConfig, cancel: &AtomicBool) -> Result<RunStats, Error> {
         rx: rxs,
         stages,
     })
+}
+
+/// Sends the configuration's heaps (perfkit's sender or spead2's) to a
+/// receiver elsewhere, at `dest`; the stop heap ends the stream.
+pub fn send_to(cfg: &RunConfig, dest: SocketAddr, cancel: &AtomicBool) -> Result<TxOutcome, Error> {
+    let n_heaps = (cfg.volume_bytes / cfg.heap_size.max(1) as u64).max(1);
+    match cfg.implementation {
+        Impl::Perfkit => perfkit_send(cfg, dest, n_heaps, cancel),
+        Impl::Spead2 => spead2_send(cfg, dest, n_heaps, cancel),
+    }
+}
+
+/// A receiver bound and waiting for a sender elsewhere.
+pub struct Receiving {
+    rx: UdpReceiver,
+    address: SocketAddr,
+}
+
+impl Receiving {
+    /// Binds `addr` (port 0 = any free port).
+    pub fn bind(addr: SocketAddr) -> Result<Receiving, Error> {
+        let rx = UdpReceiver::bind(addr, recv::Config::default())
+            .map_err(|e| Error::io(&format!("binding the receiver on {addr}"), e))?;
+        let address = rx
+            .local_addr()
+            .map_err(|e| Error::io("receiver address", e))?;
+        Ok(Receiving { rx, address })
+    }
+
+    /// Where senders send.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Receives, reassembles and verifies heaps until the stop heap, or 2 s
+    /// without a datagram once some have arrived, or the time cap (plus
+    /// 30 s), or `cancel`.
+    pub fn receive(self, cfg: &RunConfig, cancel: &AtomicBool) -> Result<RxStats, Error> {
+        let deadline = Instant::now() + cfg.time_cap + Duration::from_secs(30);
+        let done = Done::Idle(Duration::from_secs(2));
+        let out = receiver_thread(self.rx, cfg.reasm, cfg.heap_size, done, cancel, deadline)
+            .map_err(|e| Error::io("receiving", e))?;
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::interrupted());
+        }
+        Ok(out.stats)
+    }
 }
 
 /// The items of pattern heap `i` (timestamp, samples), preceded by the two

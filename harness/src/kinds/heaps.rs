@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use perfkit_report::model::{Integrity, LinkStats, Side, TimeBase};
-use perfkit_spead::run::{self, Impl, RunConfig, Spead2Sender};
+use perfkit_spead::run::{self, Impl, RunConfig, RxStats, Spead2Sender, TxOutcome};
 use perfkit_spead::send::Mode;
 
 use super::Outcome;
 use crate::locate::Places;
 use crate::scenario::Scenario;
-use crate::spec::{HeapMode, HeapSender, HeapsSpec};
+use crate::spec::{HeapMode, HeapSender, HeapsSpec, RunSpec};
 
 /// The `heaps` kind.
 pub struct Heaps;
@@ -26,12 +26,42 @@ impl super::Kind for Heaps {
         "heaps"
     }
     fn run(&self, ctx: &super::RunCtx<'_>) -> anyhow::Result<Outcome> {
-        run(ctx.scenario, &ctx.spec.heaps, ctx.cancel)
+        run(ctx.scenario, ctx.spec, ctx.cancel)
     }
 }
 
-/// Runs one heaps configuration.
-fn run(s: &Scenario, h: &HeapsSpec, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
+/// Runs one heaps configuration: both ends here, or one on an agent.
+fn run(s: &Scenario, spec: &RunSpec, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
+    let h = &spec.heaps;
+    let rc = config(&Places::for_scenario(&s.path), h)?;
+    if let Some(place) = spec.hosts.remote() {
+        let hash = crate::integrity::sha256_hex(
+            serde_json::to_string(spec).unwrap_or_default().as_bytes(),
+        );
+        return crate::remote::client::heaps(&rc, h, &hash, &place?, cancel);
+    }
+    let st = run::run(&rc, cancel).map_err(|e| anyhow!("{e}"))?;
+    let tx = TxOutcome {
+        send_messages: st.send_messages,
+        heaps: st.heaps,
+        packets: st.packets,
+        seconds: st.seconds,
+        cpu_seconds: st.sender_cpu_seconds,
+        send_calls: st.send_calls,
+        gso_fallbacks: st.gso_fallbacks,
+        gso_active: st.gso_active,
+    };
+    let mut o = outcome(&rc, &tx, &st.rx);
+    // Both ends here: the receiver's rate is read over the sender's time,
+    // as the record always has.
+    o.rx = Side::new(st.seconds, st.rx.verified_heaps, st.rx.payload_bytes);
+    o.rx.errors = rx_errors(&st.rx);
+    Ok(o)
+}
+
+/// The spead crate's settings for one configuration, with spead2's Python
+/// and sender script found in `places` when spead2 sends.
+pub(crate) fn config(places: &Places, h: &HeapsSpec) -> anyhow::Result<RunConfig> {
     let mode = match h.mode {
         HeapMode::Heap => Mode::Heap,
         HeapMode::Batch => Mode::Batch,
@@ -43,7 +73,6 @@ fn run(s: &Scenario, h: &HeapsSpec, cancel: &AtomicBool) -> anyhow::Result<Outco
     };
     let spead2 = match implementation {
         Impl::Spead2 => {
-            let places = Places::for_scenario(&s.path);
             let script = places.default(
                 "scripts/spead2/send.py",
                 "spead2 sender script",
@@ -56,7 +85,7 @@ fn run(s: &Scenario, h: &HeapsSpec, cancel: &AtomicBool) -> anyhow::Result<Outco
         }
         Impl::Perfkit => None,
     };
-    let rc = RunConfig {
+    Ok(RunConfig {
         heap_size: h.heap_size,
         packet_size: h.packet_size,
         mode,
@@ -66,57 +95,80 @@ fn run(s: &Scenario, h: &HeapsSpec, cancel: &AtomicBool) -> anyhow::Result<Outco
         rate_bytes_per_s: (h.rate_mb_s * 1024.0 * 1024.0) as u64,
         spead2,
         ..RunConfig::default()
+    })
+}
+
+fn rx_errors(rx: &RxStats) -> BTreeMap<String, u64> {
+    BTreeMap::from([
+        ("heaps_incomplete".to_owned(), rx.heaps_incomplete),
+        ("heaps_lost".to_owned(), rx.heaps_lost),
+        ("duplicates".to_owned(), rx.duplicates),
+        ("bad_packets".to_owned(), rx.bad_packets),
+        ("verify_failures".to_owned(), rx.verify_failures),
+    ])
+}
+
+/// One run's record from the sender's and the receiver's figures (each
+/// side's rate over its own time: the sender's sending, the receiver's
+/// first to last datagram).
+pub(crate) fn outcome(cfg: &RunConfig, tx: &TxOutcome, rx: &RxStats) -> Outcome {
+    let n_heaps = (cfg.volume_bytes / cfg.heap_size.max(1) as u64).max(1);
+    let mut rx = rx.clone();
+    rx.heaps_expected = tx.heaps;
+    rx.heaps_lost = tx
+        .heaps
+        .saturating_sub(rx.verified_heaps + rx.verify_failures);
+    let bytes = tx.heaps * cfg.heap_size as u64;
+    let per_s = |x: f64| {
+        if tx.seconds > 0.0 {
+            x / tx.seconds
+        } else {
+            0.0
+        }
     };
-    let st = run::run(&rc, cancel).map_err(|e| anyhow!("{e}"))?;
-    let tx = Side::new(st.seconds, st.heaps, st.bytes);
-    let mut rx = Side::new(st.seconds, st.rx.verified_heaps, st.rx.payload_bytes);
-    rx.errors = BTreeMap::from([
-        ("heaps_incomplete".to_owned(), st.rx.heaps_incomplete),
-        ("heaps_lost".to_owned(), st.rx.heaps_lost),
-        ("duplicates".to_owned(), st.rx.duplicates),
-        ("bad_packets".to_owned(), st.rx.bad_packets),
-        ("verify_failures".to_owned(), st.rx.verify_failures),
-    ]);
+    let tx_side = Side::new(tx.seconds, tx.heaps, bytes);
+    let mut rx_side = Side::new(rx.seconds, rx.verified_heaps, rx.payload_bytes);
+    rx_side.errors = rx_errors(&rx);
     let metrics = BTreeMap::from([
-        ("heaps_per_s".to_owned(), st.heaps_per_s),
-        ("packets_per_s".to_owned(), st.packets_per_s),
-        ("mb_per_s".to_owned(), st.mb_per_s),
+        ("heaps_per_s".to_owned(), per_s(tx.heaps as f64)),
+        ("packets_per_s".to_owned(), per_s(tx.packets as f64)),
+        ("mb_per_s".to_owned(), per_s(bytes as f64) / 1e6),
         (
             "rx_complete_fraction".to_owned(),
-            if st.heaps > 0 {
-                st.rx.verified_heaps as f64 / st.heaps as f64
+            if tx.heaps > 0 {
+                rx.verified_heaps as f64 / tx.heaps as f64
             } else {
                 0.0
             },
         ),
     ]);
     let counters = BTreeMap::from([
-        ("packets".to_owned(), st.packets),
-        ("send_calls".to_owned(), st.send_calls),
-        ("gso_fallbacks".to_owned(), st.gso_fallbacks),
-        ("gso_active".to_owned(), st.gso_active as u64),
-        ("time_capped".to_owned(), st.time_capped as u64),
-        ("rx_packets".to_owned(), st.rx.packets),
-        ("rx_recv_calls".to_owned(), st.rx.recv_calls),
-        ("rx_gro".to_owned(), st.rx.gro as u64),
-        ("stopped_cleanly".to_owned(), st.rx.stopped_cleanly as u64),
+        ("packets".to_owned(), tx.packets),
+        ("send_calls".to_owned(), tx.send_calls),
+        ("gso_fallbacks".to_owned(), tx.gso_fallbacks),
+        ("gso_active".to_owned(), tx.gso_active as u64),
+        ("time_capped".to_owned(), (tx.heaps < n_heaps) as u64),
+        ("rx_packets".to_owned(), rx.packets),
+        ("rx_recv_calls".to_owned(), rx.recv_calls),
+        ("rx_gro".to_owned(), rx.gro as u64),
+        ("stopped_cleanly".to_owned(), rx.stopped_cleanly as u64),
     ]);
-    Ok(Outcome {
+    Outcome {
         time_base: TimeBase::Real,
-        tx,
-        rx,
+        tx: tx_side,
+        rx: rx_side,
         // Every heap sent arrived and matched its pattern. Loss on loopback
         // under overload is reported here, not hidden.
         integrity: Integrity {
-            ok: st.rx.verified_ok && st.rx.heaps_lost == 0 && st.rx.verify_failures == 0,
+            ok: rx.verified_ok && rx.heaps_lost == 0 && rx.verify_failures == 0,
             ..Default::default()
         },
         link: LinkStats {
-            wire_bytes: st.bytes,
+            wire_bytes: bytes,
             utilisation: None,
             counters,
         },
         metrics,
         ..Default::default()
-    })
+    }
 }

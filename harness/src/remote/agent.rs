@@ -10,7 +10,7 @@ use anyhow::{anyhow, bail, Context};
 use perfkit_engine::{Policy, WallClock};
 use perfkit_link::registry::Settings;
 
-use super::proto::{self, Conn, HostInfo, Msg, Role, Setup, HANDSHAKE, MAX_BLOB, PROTOCOL};
+use super::proto::{self, Conn, HostInfo, Msg, Role, Work, HANDSHAKE, MAX_BLOB, PROTOCOL};
 use crate::integrity::sha256_hex;
 
 /// Clients told "busy" at once, at most.
@@ -176,20 +176,38 @@ fn session(conn: &mut Conn, token: &[u8]) -> anyhow::Result<u32> {
             }
             Msg::Setup(setup) => {
                 runs += 1;
-                match run(conn, &setup) {
-                    Ok((report, stamps)) => {
-                        conn.send(&Msg::Result(Box::new(report)))?;
-                        // When the run measures latency, the stamps follow as a blob.
-                        if setup.transfer.latency {
-                            let blob = stamps.map(|s| encode_pairs(&s)).unwrap_or_default();
-                            conn.send_blob(&blob)?;
-                        }
+                let done = match &setup.work {
+                    Work::Transfer {
+                        transfer,
+                        link,
+                        settings,
+                        input,
+                        faults,
+                    } => {
+                        let job = Job {
+                            t: transfer,
+                            link,
+                            settings,
+                            input: input.as_ref(),
+                            faults: faults.as_ref(),
+                        };
+                        transfer_run(conn, setup.role, &job).and_then(|(report, stamps)| {
+                            conn.send(&Msg::Result(Box::new(report)))?;
+                            // When the run measures latency, the stamps follow as a blob.
+                            if transfer.latency {
+                                let blob = stamps.map(|s| encode_pairs(&s)).unwrap_or_default();
+                                conn.send_blob(&blob)?;
+                            }
+                            Ok(())
+                        })
                     }
-                    Err(e) => {
-                        let error = format!("{e:#}");
-                        log(&format!("{}: run {runs} failed: {error}", conn.peer()));
-                        conn.send(&Msg::Failed { error })?;
-                    }
+                    Work::Heaps { heaps } => heaps_run(conn, setup.role, heaps)
+                        .and_then(|report| conn.send(&Msg::HeapsResult(Box::new(report)))),
+                };
+                if let Err(e) = done {
+                    let error = format!("{e:#}");
+                    log(&format!("{}: run {runs} failed: {error}", conn.peer()));
+                    conn.send(&Msg::Failed { error })?;
                 }
             }
             Msg::Bye => return Ok(runs),
@@ -220,14 +238,23 @@ pub(crate) fn encode_pairs(pairs: &[(u16, u64)]) -> Vec<u8> {
         .collect()
 }
 
+/// A transfer's settings as the agent takes them from `setup`.
+struct Job<'a> {
+    t: &'a crate::spec::TransferSpec,
+    link: &'a str,
+    settings: &'a Settings,
+    input: Option<&'a proto::InputInfo>,
+    faults: Option<&'a perfkit_link::faults::FaultConfig>,
+}
+
 /// Runs the agent's end of one transfer and reports it.
-fn run(conn: &mut Conn, setup: &Setup) -> anyhow::Result<super::Side> {
-    let kind = perfkit_link::link_kind(&setup.link)
-        .ok_or_else(|| anyhow!("unknown link kind `{}`", setup.link))?;
-    let mut settings = setup.settings.clone();
-    let t = &setup.transfer;
+fn transfer_run(conn: &mut Conn, role: Role, job: &Job<'_>) -> anyhow::Result<super::Side> {
+    let kind = perfkit_link::link_kind(job.link)
+        .ok_or_else(|| anyhow!("unknown link kind `{}`", job.link))?;
+    let mut settings = job.settings.clone();
+    let t = job.t;
     let clock = WallClock::start();
-    let mut report = match setup.role {
+    let mut report = match role {
         Role::Receiver => {
             settings.insert("listen".into(), local_listen(conn, &settings)?.into());
             let listening = kind.listen(&settings)?;
@@ -242,9 +269,8 @@ fn run(conn: &mut Conn, setup: &Setup) -> anyhow::Result<super::Side> {
             })?
         }
         Role::Sender => {
-            let info = setup
+            let info = job
                 .input
-                .as_ref()
                 .ok_or_else(|| anyhow!("a sending agent needs the input"))?;
             let bytes = conn.recv_blob(HANDSHAKE, MAX_BLOB)?;
             if bytes.len() as u64 != info.len || sha256_hex(&bytes) != info.sha256 {
@@ -260,12 +286,58 @@ fn run(conn: &mut Conn, setup: &Setup) -> anyhow::Result<super::Side> {
             let end = kind.connect(&settings, &address)?;
             perfkit::reset();
             watched(conn, t.timeout_s, |policy| {
-                let faults = setup.faults.as_ref().filter(|f| f.injects_any());
+                let faults = job.faults.filter(|f| f.injects_any());
                 super::send_side(&clock, policy, t, &bytes, info.name.as_bytes(), end, faults)
             })?
         }
     };
     report.0.stages = crate::run::stages_from(&perfkit::snapshot());
+    Ok(report)
+}
+
+/// Runs the agent's end of a heaps run: perfkit's receiver, or perfkit's or
+/// spead2's sender (found where this agent runs, as a run would find it).
+fn heaps_run(
+    conn: &mut Conn,
+    role: Role,
+    h: &crate::spec::HeapsSpec,
+) -> anyhow::Result<proto::HeapsReport> {
+    use perfkit_spead::run::{send_to, Receiving};
+    let rc = crate::kinds::heaps::config(&crate::locate::Places::here(), h)?;
+    let timeout_s = rc.time_cap.as_secs_f64() + 30.0;
+    let mut report = match role {
+        Role::Receiver => {
+            let ip = conn.stream().local_addr()?.ip();
+            let receiving = Receiving::bind(SocketAddr::new(ip, 0)).map_err(|e| anyhow!("{e}"))?;
+            conn.send(&Msg::Ready {
+                address: Some(receiving.address().to_string()),
+            })?;
+            expect_start(conn)?;
+            perfkit::reset();
+            let rx = watched_flag(conn, timeout_s, |cancel| {
+                receiving.receive(&rc, cancel).map_err(|e| anyhow!("{e}"))
+            })?;
+            proto::HeapsReport {
+                rx: Some(rx),
+                ..Default::default()
+            }
+        }
+        Role::Sender => {
+            conn.send(&Msg::Ready { address: None })?;
+            let dest: SocketAddr = expect_start(conn)?
+                .ok_or_else(|| anyhow!("start named no address to send to"))?
+                .parse()?;
+            perfkit::reset();
+            let tx = watched_flag(conn, timeout_s, |cancel| {
+                send_to(&rc, dest, cancel).map_err(|e| anyhow!("{e}"))
+            })?;
+            proto::HeapsReport {
+                tx: Some(tx),
+                ..Default::default()
+            }
+        }
+    };
+    report.stages = crate::run::stages_from(&perfkit::snapshot());
     Ok(report)
 }
 
@@ -284,6 +356,18 @@ fn watched<T>(
     timeout_s: f64,
     f: impl FnOnce(&Policy<'_>) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
+    watched_flag(conn, timeout_s, |cancel| {
+        f(&Policy::seconds(timeout_s).cancel_on(cancel))
+    })
+}
+
+/// Runs `f` with a cancel flag that a watcher of the control connection
+/// raises when the client says `stop` or goes away.
+fn watched_flag<T>(
+    conn: &Conn,
+    _timeout_s: f64,
+    f: impl FnOnce(&AtomicBool) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let cancel = AtomicBool::new(false);
     let done = AtomicBool::new(false);
     let mut watch = conn.try_clone()?;
@@ -299,8 +383,7 @@ fn watched<T>(
                 }
             }
         });
-        let policy = Policy::seconds(timeout_s).cancel_on(&cancel);
-        let r = f(&policy);
+        let r = f(&cancel);
         done.store(true, Ordering::SeqCst);
         r
     })
@@ -389,21 +472,24 @@ mod tests {
             feed(&stream);
         }
         // After a real handshake: mutated set-ups and stray messages.
-        let setup = serde_json::to_vec(&Msg::Setup(Box::new(Setup {
+        let transfer = crate::spec::RunSpec::from_config(&crate::scenario::Config {
+            values: crate::scenario::PARAMS
+                .iter()
+                .map(|p| (p.name.to_owned(), p.default.clone()))
+                .collect(),
+        })
+        .unwrap()
+        .transfer;
+        let setup = serde_json::to_vec(&Msg::Setup(Box::new(proto::Setup {
             role: Role::Receiver,
             config_hash: "h".into(),
-            transfer: crate::spec::RunSpec::from_config(&crate::scenario::Config {
-                values: crate::scenario::PARAMS
-                    .iter()
-                    .map(|p| (p.name.to_owned(), p.default.clone()))
-                    .collect(),
-            })
-            .unwrap()
-            .transfer,
-            link: "tcp".into(),
-            settings: Default::default(),
-            input: None,
-            faults: None,
+            work: Work::Transfer {
+                transfer,
+                link: "tcp".into(),
+                settings: Default::default(),
+                input: None,
+                faults: None,
+            },
         })))
         .unwrap();
         for i in 0..60 {

@@ -9,7 +9,9 @@ use anyhow::{anyhow, bail, Context};
 use perfkit_engine::{Policy, WallClock};
 use perfkit_report::model::{LinkStats, TimeBase};
 
-use super::proto::{self, Conn, HostInfo, InputInfo, Msg, Role, Setup, HANDSHAKE, PROTOCOL};
+use super::proto::{
+    self, Conn, HeapsReport, HostInfo, InputInfo, Msg, Role, Setup, Work, HANDSHAKE, PROTOCOL,
+};
 use crate::kinds::endpoint::{self, EndReport};
 use crate::kinds::input::Input;
 use crate::kinds::latency::{self, Stamps};
@@ -145,15 +147,17 @@ pub fn transfer(
     let setup = Setup {
         role: place.role,
         config_hash: config_hash.to_owned(),
-        transfer: t.clone(),
-        link: link.to_owned(),
-        settings: settings.clone(),
-        input: (place.role == Role::Sender).then(|| InputInfo {
-            len: input.bytes.len() as u64,
-            name: String::from_utf8_lossy(&name).into_owned(),
-            sha256: input.sha256.clone(),
-        }),
-        faults: faults.cloned(),
+        work: Work::Transfer {
+            transfer: t.clone(),
+            link: link.to_owned(),
+            settings: settings.clone(),
+            input: (place.role == Role::Sender).then(|| InputInfo {
+                len: input.bytes.len() as u64,
+                name: String::from_utf8_lossy(&name).into_owned(),
+                sha256: input.sha256.clone(),
+            }),
+            faults: faults.cloned(),
+        },
     };
     session.conn.send(&Msg::Setup(Box::new(setup)))?;
     if place.role == Role::Sender {
@@ -193,24 +197,9 @@ pub fn transfer(
         }
     };
     // The agent's end reports when it is done; it gives up at its own deadline.
-    let wait = Duration::from_secs_f64(t.timeout_s + HANDSHAKE.as_secs_f64());
-    let deadline = std::time::Instant::now() + wait;
-    let mut stopped = false;
-    let theirs: EndReport = loop {
-        if cancel.load(Ordering::SeqCst) && !stopped {
-            // Ctrl-C here stops the agent's end too, within its poll.
-            let _ = session.conn.send(&Msg::Stop);
-            stopped = true;
-        }
-        if std::time::Instant::now() >= deadline {
-            bail!("the agent sent no result in {:.0} s", wait.as_secs_f64());
-        }
-        match session.conn.poll(Duration::from_millis(100))? {
-            None => {}
-            Some(Msg::Result(r)) => break *r,
-            Some(Msg::Failed { error }) => bail!("the agent's end failed: {error}"),
-            Some(other) => bail!("expected the agent's result, got {other:?}"),
-        }
+    let theirs = match wait_result(&mut session, t.timeout_s, cancel)? {
+        Msg::Result(r) => *r,
+        other => bail!("expected the agent's result, got {other:?}"),
     };
     let their_stamps = if t.latency {
         let blob = session.conn.recv_blob(HANDSHAKE, 10 << 16)?;
@@ -235,6 +224,107 @@ pub fn transfer(
         latency::metrics(latency::delays(&tx, &rx, off), &mut o.metrics);
     }
     Ok(o)
+}
+
+/// Waits for the agent's result, passing a Ctrl-C on as `stop` (the agent's
+/// end stops within its poll); `failed` becomes the error.
+fn wait_result(session: &mut Session, timeout_s: f64, cancel: &AtomicBool) -> anyhow::Result<Msg> {
+    let wait = Duration::from_secs_f64(timeout_s + HANDSHAKE.as_secs_f64());
+    let deadline = std::time::Instant::now() + wait;
+    let mut stopped = false;
+    loop {
+        if cancel.load(Ordering::SeqCst) && !stopped {
+            let _ = session.conn.send(&Msg::Stop);
+            stopped = true;
+        }
+        if std::time::Instant::now() >= deadline {
+            bail!("the agent sent no result in {:.0} s", wait.as_secs_f64());
+        }
+        match session.conn.poll(Duration::from_millis(100))? {
+            None => {}
+            Some(Msg::Failed { error }) => bail!("the agent's end failed: {error}"),
+            Some(m) => return Ok(m),
+        }
+    }
+}
+
+/// SPEAD heaps with one end on an agent: perfkit's receiver at either end,
+/// perfkit's or spead2's sender at the other.
+pub fn heaps(
+    rc: &perfkit_spead::run::RunConfig,
+    h: &crate::spec::HeapsSpec,
+    config_hash: &str,
+    place: &Placement,
+    cancel: &AtomicBool,
+) -> anyhow::Result<Outcome> {
+    use perfkit_spead::run::{send_to, Receiving};
+    let mut session = Session::open(&place.agent, &place.token)?;
+    session.conn.send(&Msg::Setup(Box::new(Setup {
+        role: place.role,
+        config_hash: config_hash.to_owned(),
+        work: Work::Heaps { heaps: h.clone() },
+    })))?;
+    let agent_address = match session.conn.recv(HANDSHAKE)? {
+        Msg::Ready { address } => address,
+        Msg::Failed { error } => bail!("the agent could not prepare the run: {error}"),
+        other => bail!("expected ready, got {other:?}"),
+    };
+    let mine = match place.role {
+        Role::Receiver => {
+            let address =
+                agent_address.ok_or_else(|| anyhow!("the agent named no address to send to"))?;
+            let dest: SocketAddr = address.parse()?;
+            session.conn.send(&Msg::Start { address: None })?;
+            let r = send_to(rc, dest, cancel).map_err(|e| anyhow!("{e}"));
+            HeapsReport {
+                tx: Some(stop_on_error(&mut session, r)?),
+                ..Default::default()
+            }
+        }
+        Role::Sender => {
+            let ip = session.conn.stream().local_addr()?.ip();
+            let receiving = Receiving::bind(SocketAddr::new(ip, 0)).map_err(|e| anyhow!("{e}"))?;
+            session.conn.send(&Msg::Start {
+                address: Some(receiving.address().to_string()),
+            })?;
+            let r = receiving.receive(rc, cancel).map_err(|e| anyhow!("{e}"));
+            HeapsReport {
+                rx: Some(stop_on_error(&mut session, r)?),
+                ..Default::default()
+            }
+        }
+    };
+    let timeout = rc.time_cap.as_secs_f64() + 30.0;
+    let theirs = match wait_result(&mut session, timeout, cancel)? {
+        Msg::HeapsResult(r) => *r,
+        other => bail!("expected the agent's heaps result, got {other:?}"),
+    };
+    let offset = (session.offset_ns, session.rtt_ns);
+    let agent = session.host.clone();
+    session.close();
+    let (tx, rx) = match (mine.tx.or(theirs.tx), mine.rx.or(theirs.rx)) {
+        (Some(tx), Some(rx)) => (tx, rx),
+        _ => bail!("the agent's report lacks its end's figures"),
+    };
+    let mut o = crate::kinds::heaps::outcome(rc, &tx, &rx);
+    o.peer_stages = Some(theirs.stages);
+    clock_metrics(&mut o.metrics, offset);
+    o.hosts.insert(
+        match place.role {
+            Role::Sender => "sender",
+            Role::Receiver => "receiver",
+        }
+        .to_owned(),
+        format!("agent: {}", agent.describe()),
+    );
+    Ok(o)
+}
+
+/// The clock exchange's figures.
+fn clock_metrics(metrics: &mut BTreeMap<String, f64>, (offset_ns, rtt_ns): (i64, u64)) {
+    metrics.insert("clock_offset_us".into(), offset_ns as f64 / 1e3);
+    metrics.insert("clock_offset_uncertainty_us".into(), rtt_ns as f64 / 2e3);
+    metrics.insert("control_rtt_us".into(), rtt_ns as f64 / 1e3);
 }
 
 /// The offset to take from a delay: `agent - client` when the agent
@@ -266,9 +356,7 @@ fn outcome(
         Role::Sender => (theirs, mine),
     };
     let mut metrics = BTreeMap::new();
-    metrics.insert("clock_offset_us".into(), offset_ns as f64 / 1e3);
-    metrics.insert("clock_offset_uncertainty_us".into(), rtt_ns as f64 / 2e3);
-    metrics.insert("control_rtt_us".into(), rtt_ns as f64 / 1e3);
+    clock_metrics(&mut metrics, (offset_ns, rtt_ns));
     let mut counters: BTreeMap<String, u64> = sent.counters.clone();
     counters.extend(got.counters.clone());
     if let (Some(&s), Some(&a)) = (

@@ -62,17 +62,44 @@ pub struct Setup {
     /// SHA-256 of the flat configuration the client resolved (recorded by
     /// both sides, so a record can be matched to what each ran).
     pub config_hash: String,
-    /// The transfer's settings.
-    pub transfer: TransferSpec,
-    /// The link kind (`tcp`, `udp`).
-    pub link: String,
-    /// Its settings.
-    pub settings: Settings,
-    /// The input, when the agent sends.
-    pub input: Option<InputInfo>,
-    /// Seeded faults to inject in front of the sending end, when it is the agent's.
-    #[serde(default)]
-    pub faults: Option<perfkit_link::faults::FaultConfig>,
+    /// The run.
+    pub work: Work,
+}
+
+/// The two kinds of run an agent takes an end of.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Work {
+    /// A dttk file transfer over a link kind.
+    Transfer {
+        /// The transfer's settings.
+        transfer: TransferSpec,
+        /// The link kind (`tcp`, `udp`).
+        link: String,
+        /// Its settings.
+        settings: Settings,
+        /// The input, when the agent sends.
+        input: Option<InputInfo>,
+        /// Seeded faults to inject in front of the sending end, when it is the agent's.
+        #[serde(default)]
+        faults: Option<perfkit_link::faults::FaultConfig>,
+    },
+    /// SPEAD heaps over UDP.
+    Heaps {
+        /// The heaps' settings.
+        heaps: crate::spec::HeapsSpec,
+    },
+}
+
+/// The agent's end of a heaps run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HeapsReport {
+    /// Its figures when it sent.
+    pub tx: Option<perfkit_spead::run::TxOutcome>,
+    /// Its figures when it received.
+    pub rx: Option<perfkit_spead::run::RxStats>,
+    /// Its perfkit snapshot.
+    pub stages: perfkit_report::model::Stages,
 }
 
 /// What a host is, for the record.
@@ -178,6 +205,8 @@ pub enum Msg {
     Stop,
     /// Agent: its end's figures, stages and verdict.
     Result(Box<EndReport>),
+    /// Agent: its end of a heaps run.
+    HeapsResult(Box<HeapsReport>),
     /// Agent: its end failed.
     Failed {
         /// Why.
@@ -203,6 +232,7 @@ impl Msg {
             Msg::Start { .. } => "start",
             Msg::Stop => "stop",
             Msg::Result(_) => "result",
+            Msg::HeapsResult(_) => "heaps_result",
             Msg::Failed { .. } => "failed",
             Msg::Bye => "bye",
         }
