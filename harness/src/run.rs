@@ -15,15 +15,15 @@ use crate::output;
 use crate::scenario::Scenario;
 use crate::{CmdResult, Failure, RunArgs, EXIT_OK, EXIT_RUN_FAILED};
 
-/// Loads the scenario named by the arguments and applies `--set` and `--repeat`.
+/// Loads the scenario named by the arguments and applies `--set` and `--runs`.
 pub fn load(args: &RunArgs) -> Result<Scenario, Failure> {
     let mut s = Scenario::load(&args.scenario).map_err(Failure::input)?;
     for a in &args.set {
         s.set(a).map_err(|m| Failure::input(anyhow!(m)))?;
     }
-    if let Some(n) = args.repeat {
+    if let Some(n) = args.runs {
         if n == 0 {
-            return Err(Failure::input(anyhow!("--repeat must be at least 1")));
+            return Err(Failure::input(anyhow!("--runs must be at least 1")));
         }
         s.runs = n;
     }
@@ -63,6 +63,7 @@ fn meta(s: &Scenario) -> Meta {
         perfkit_version: env!("CARGO_PKG_VERSION").to_owned(),
         git_commit: git_commit(),
         host: host_name(),
+        host_fingerprint: host_fingerprint(),
         date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         scenario: ScenarioRef {
             name: s.name.clone(),
@@ -93,6 +94,23 @@ fn host_name() -> String {
         .filter(|s| !s.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// The CPU model and the number of logical CPUs: what makes wall-clock
+/// figures of two hosts incomparable even under the same host name (a CI
+/// runner's container is often called `localhost`).
+fn host_fingerprint() -> Option<String> {
+    let cpus = std::thread::available_parallelism().ok()?.get();
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+    Some(format!("{model}; {cpus} cpus"))
 }
 
 /// Default output folder for a scenario.
