@@ -17,6 +17,7 @@ loud() {
   printf '!! %s\n' "$@" >&2
   printf '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\n' >&2
 }
+t0=$(date +%s)
 fallback=
 if ! base=$(git rev-parse -q --verify 'HEAD~1^{commit}'); then
   fallback="there is no parent commit here (first commit, or a shallow clone: fetch with depth 2 or more)"
@@ -29,7 +30,6 @@ if [ -n "$fallback" ]; then
   base=HEAD
 fi
 mkdir -p "$out"
-t0=$(date +%s)
 set +e
 "$bin" gate --against "$base" "$scenario" --out "$out" --summary-md "$out/summary.md"
 code=$?
