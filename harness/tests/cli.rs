@@ -376,7 +376,7 @@ fn send_refuses_a_file_the_wire_profile_cannot_describe() {
 }
 
 #[test]
-fn append_adds_repeats_and_refuses_unlike_runs() {
+fn append_adds_runs_and_refuses_unlike_ones() {
     let d = Dir::new();
     d.write(
         "lb.toml",
