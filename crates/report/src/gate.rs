@@ -574,14 +574,26 @@ pub fn update_baseline(current: &Results, path: &Path) -> Result<(), model::Erro
 fn other_host(baseline: &Results, current: &Results, rows: &[GateRow]) -> Option<String> {
     let (b, c) = (baseline.meta.host_identity(), current.meta.host_identity());
     let unpaired_wall_clock = rows.iter().any(|r| !r.deterministic && !r.paired);
-    (unpaired_wall_clock && b != c).then(|| {
+    if !unpaired_wall_clock || b == c {
+        return None;
+    }
+    let why = if baseline.meta.host_fingerprint.is_none() && baseline.meta.host == current.meta.host
+    {
         format!(
-            "the baseline's wall-clock runs were recorded on another host ({b}; this host: {c}); \
-             their times say nothing about this machine, so the wall-clock verdicts above are \
-             not evidence either way. Measure both builds here instead: \
-             perfkit gate --against REV SCENARIO.toml"
+            "the baseline records no host fingerprint (only the name `{}`), so nothing shows \
+             its wall-clock runs were made on this machine ({c})",
+            baseline.meta.host
         )
-    })
+    } else {
+        format!(
+            "the baseline's wall-clock runs were recorded on another host ({b}; this host: {c})"
+        )
+    };
+    Some(format!(
+        "{why}; times from another machine say nothing about this one, so the wall-clock \
+         verdicts above are not evidence either way. Measure both builds here instead: \
+         perfkit gate --against REV SCENARIO.toml"
+    ))
 }
 
 fn incompatible(why: String) -> GateError {

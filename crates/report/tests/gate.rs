@@ -628,6 +628,10 @@ fn wall_clock_baseline_from_another_host_warns() {
     }));
     let c = cfg(&["tx.bps=10"]);
     assert!(evaluate(&base, &cur, &c).unwrap().warnings.is_empty());
+    let mut base = base;
+    base.meta.host_fingerprint = Some("A CPU; 2 cpus".into());
+    cur.meta.host_fingerprint = Some("A CPU; 2 cpus".into());
+    assert!(evaluate(&base, &cur, &c).unwrap().warnings.is_empty());
     cur.meta.host_fingerprint = Some("Other CPU; 2 cpus".into());
     let r = evaluate(&base, &cur, &c).unwrap();
     assert_eq!(r.warnings.len(), 1, "{}", r.console_table());
@@ -636,6 +640,18 @@ fn wall_clock_baseline_from_another_host_warns() {
         .console_table()
         .contains("WARNING: the baseline's wall-clock runs"));
     assert!(r.markdown().contains("WARNING"));
+
+    // An older baseline with no fingerprint cannot show it is this host.
+    let mut named = cur.clone();
+    named.meta.host = base.meta.host.clone();
+    let mut old = base.clone();
+    old.meta.host_fingerprint = None;
+    let r = evaluate(&old, &named, &c).unwrap();
+    assert!(
+        r.warnings[0].contains("records no host fingerprint"),
+        "{}",
+        r.warnings[0]
+    );
 
     let mut v = synthetic(&one_config(Spec {
         virtual_time: true,
