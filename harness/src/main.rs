@@ -5,6 +5,7 @@
 //! Exit codes: 0 success, 1 regression found by the gate, 2 bad input or
 //! usage, 3 a run failed.
 
+mod against;
 mod cli_wire;
 mod integrity;
 mod kinds;
@@ -66,7 +67,7 @@ pub type CmdResult = Result<u8, Failure>;
     about = "Measure communication code: run transfer scenarios, report, compare and gate them",
     after_help = "Examples:\n  \
       perfkit run scenarios/uart-throttled.toml\n  \
-      perfkit run scenarios/uart-sweep.toml --set repeats=1 --repeat 3\n  \
+      perfkit run scenarios/uart-sweep.toml --set repeats=1 --runs 3\n  \
       perfkit send fixtures/test35k.jpg | perfkit recv /tmp/out.jpg\n  \
       perfkit check scenarios/*.toml\n  \
       perfkit list\n\n\
@@ -82,7 +83,7 @@ enum Command {
     /// Run every configuration of a scenario and write results.json.
     #[command(after_help = "Examples:\n  \
         perfkit run scenarios/uart-throttled.toml\n  \
-        perfkit run scenarios/loopback.toml --set block_size=[50,249] --repeat 5 --out /tmp/lb\n  \
+        perfkit run scenarios/loopback.toml --set block_size=[50,249] --runs 5 --out /tmp/lb\n  \
         perfkit run scenarios/pipe.toml --quiet")]
     Run(RunArgs),
     /// Send a file as the wire profile on stdout (or a serial device).
@@ -117,10 +118,17 @@ enum Command {
         after_help = "Example:\n  perfkit compare old/results.json new/results.json -o /tmp/compare.html"
     )]
     Compare(reporting::CompareArgs),
-    /// Fail (exit 1) when results regress against a baseline.
+    /// Fail (exit 1) when results regress against a baseline file, or when
+    /// this build regresses against another revision measured here.
     #[command(after_help = "Examples:\n  \
         perfkit gate --baseline fixtures/baselines/uart-sweep.json reports/uart-sweep/results.json\n  \
-        perfkit gate --baseline base.json results.json --threshold rx.bps=5 --summary-md summary.md")]
+        perfkit gate --baseline base.json results.json --threshold rx.bps=5 --summary-md summary.md\n  \
+        perfkit gate --against HEAD~1 scenarios/gate-loopback.toml\n\n\
+        --baseline judges a results file against a committed one: right for deterministic \
+        metrics (virtual time) and for runs made on the same machine. --against REV builds \
+        REV in a cached git worktree (target/perfkit-gate/) and measures it and this build \
+        in alternating rounds on this machine until the verdict is clear: right for \
+        wall-clock metrics on any machine.")]
     Gate(reporting::GateArgs),
     /// Print every scenario parameter with its section, type and default.
     Params,
@@ -160,8 +168,11 @@ pub struct RunArgs {
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     /// Measured runs per configuration (overrides the scenario's `runs`).
-    #[arg(long)]
-    pub repeat: Option<u32>,
+    // `--repeat` stays accepted, unlisted, for scripts and for older builds'
+    // callers; it is not named so anywhere a person reads, because
+    // `repeats` is the transfer parameter (extra copies of each block).
+    #[arg(long, alias = "repeat", value_name = "N")]
+    pub runs: Option<u32>,
     /// Print only the summary table.
     #[arg(long, short)]
     pub quiet: bool,
@@ -169,8 +180,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_report: bool,
     /// Add the records to the results.json already in the output folder
-    /// (same scenario file and configurations), numbering repeats after the
-    /// ones there. Alternating `--repeat 1 --append` runs of two builds
+    /// (same scenario file and configurations), numbering runs after the
+    /// ones there. Alternating `--runs 1 --append` runs of two builds
     /// spreads a machine's slow spells over both (see docs/gate.md).
     #[arg(long)]
     pub append: bool,

@@ -37,20 +37,34 @@ pub struct CompareArgs {
 /// Arguments of `perfkit gate`.
 #[derive(Args)]
 pub struct GateArgs {
-    /// The baseline results file.
-    #[arg(long, value_name = "BASELINE.json")]
-    pub baseline: PathBuf,
-    /// The results to judge.
-    pub results: PathBuf,
+    /// The baseline results file (deterministic metrics, or runs made on this machine).
+    #[arg(
+        long,
+        value_name = "BASELINE.json",
+        required_unless_present = "against",
+        conflicts_with = "against"
+    )]
+    pub baseline: Option<PathBuf>,
+    /// A git revision to build and measure here against this build, in
+    /// alternating rounds (wall-clock metrics, on any machine).
+    #[arg(long, value_name = "REV")]
+    pub against: Option<String>,
+    /// The results to judge (with --baseline), or the scenario to run (with --against).
+    #[arg(value_name = "RESULTS.json|SCENARIO.toml")]
+    pub input: PathBuf,
     /// A threshold, e.g. `rx.bps=5` (percent); overrides the scenario's [gate] table. Repeatable.
     #[arg(long = "threshold", value_name = "METRIC=PCT")]
     pub thresholds: Vec<String>,
     /// Write the verdict table as Markdown (for a CI job summary).
     #[arg(long, value_name = "FILE")]
     pub summary_md: Option<PathBuf>,
-    /// After judging, write the results as the new baseline (atomically).
-    #[arg(long)]
+    /// After judging, write the results as the new baseline (atomically);
+    /// a missing baseline is created without judging.
+    #[arg(long, conflicts_with = "against")]
     pub update_baseline: bool,
+    /// Options of --against.
+    #[command(flatten)]
+    pub against_opts: crate::against::AgainstArgs,
 }
 
 fn load(paths: &[PathBuf]) -> Result<Vec<(PathBuf, model::Results)>, Failure> {
@@ -98,24 +112,54 @@ pub fn compare(args: CompareArgs) -> CmdResult {
 
 /// `perfkit gate`.
 pub fn gate(args: GateArgs) -> CmdResult {
-    let baseline = model::Results::load(&args.baseline).map_err(|e| {
+    let base_path = match (&args.against, &args.baseline) {
+        (Some(rev), _) => {
+            return crate::against::gate(
+                rev,
+                &args.input,
+                &args.thresholds,
+                args.summary_md.as_deref(),
+                &args.against_opts,
+            )
+        }
+        (None, Some(p)) => p,
+        (None, None) => {
+            return Err(Failure::input(anyhow!(
+                "pass --baseline BASELINE.json or --against REV"
+            )))
+        }
+    };
+    let current = model::Results::load(&args.input).map_err(|e| Failure::input(anyhow!(e)))?;
+    if args.update_baseline && !base_path.exists() {
+        // Nothing to judge against yet: this run becomes the baseline.
+        gate::update_baseline(&current, base_path).map_err(|e| Failure::run(anyhow!(e)))?;
+        println!(
+            "baseline created: {} (from {}); later runs are judged against it",
+            base_path.display(),
+            args.input.display()
+        );
+        return Ok(EXIT_OK);
+    }
+    let baseline = model::Results::load(base_path).map_err(|e| {
         Failure::input(anyhow!(
             "{e}\n(make a baseline with `perfkit gate --baseline {} RESULTS.json --update-baseline`)",
-            args.baseline.display()
+            base_path.display()
         ))
     })?;
-    let current = model::Results::load(&args.results).map_err(|e| Failure::input(anyhow!(e)))?;
     let cfg = gate::GateConfig::from_flags_and_meta(&args.thresholds, &current.meta.gate)
         .map_err(|e| Failure::input(anyhow!(e)))?;
     let report =
         gate::evaluate(&baseline, &current, &cfg).map_err(|e| Failure::input(anyhow!(e)))?;
     print!("{}", report.console_table());
+    for w in &report.warnings {
+        eprintln!("perfkit: warning: {w}");
+    }
     if let Some(p) = &args.summary_md {
         write(p, &report.markdown())?;
     }
     if args.update_baseline {
-        gate::update_baseline(&current, &args.baseline).map_err(|e| Failure::run(anyhow!(e)))?;
-        println!("baseline updated: {}", args.baseline.display());
+        gate::update_baseline(&current, base_path).map_err(|e| Failure::run(anyhow!(e)))?;
+        println!("baseline updated: {}", base_path.display());
     }
     if report.regressed() {
         eprintln!("perfkit: gate: regression beyond the threshold");

@@ -15,7 +15,7 @@ use crate::output;
 use crate::scenario::Scenario;
 use crate::{CmdResult, Failure, RunArgs, EXIT_OK, EXIT_RUN_FAILED};
 
-/// Loads the scenario named by the arguments and applies `--set` and `--repeat`.
+/// Loads the scenario named by the arguments and applies `--set` and `--runs`.
 pub fn load(args: &RunArgs) -> Result<Scenario, Failure> {
     let mut s = Scenario::load(&args.scenario).map_err(Failure::input)?;
     for a in &args.set {
@@ -25,9 +25,9 @@ pub fn load(args: &RunArgs) -> Result<Scenario, Failure> {
         // What the file's values passed may not hold once `--set` changed them.
         s.recheck().map_err(Failure::input)?;
     }
-    if let Some(n) = args.repeat {
+    if let Some(n) = args.runs {
         if n == 0 {
-            return Err(Failure::input(anyhow!("--repeat must be at least 1")));
+            return Err(Failure::input(anyhow!("--runs must be at least 1")));
         }
         s.runs = n;
     }
@@ -67,6 +67,7 @@ fn meta(s: &Scenario) -> Meta {
         perfkit_version: env!("CARGO_PKG_VERSION").to_owned(),
         git_commit: git_commit(),
         host: host_name(),
+        host_fingerprint: host_fingerprint(),
         date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         scenario: ScenarioRef {
             name: s.name.clone(),

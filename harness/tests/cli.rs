@@ -107,7 +107,7 @@ fn missing_input_file_fails_the_run_and_says_which() {
 }
 
 #[test]
-fn bad_set_and_repeat_exit_2() {
+fn bad_set_and_runs_exit_2() {
     let d = Dir::new();
     d.write("s.toml", "[link]\nkind = \"loopback\"\n");
     let o = d.perfkit(&["run", "s.toml", "--set", "block_size=999"]);
@@ -117,8 +117,13 @@ fn bad_set_and_repeat_exit_2() {
         "{}",
         stderr(&o)
     );
-    let o = d.perfkit(&["run", "s.toml", "--repeat", "0"]);
+    let o = d.perfkit(&["run", "s.toml", "--runs", "0"]);
     assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--runs must be at least 1"),
+        "{}",
+        stderr(&o)
+    );
     let o = d.perfkit(&["run", "s.toml", "--bogus-flag"]);
     assert_eq!(o.status.code(), Some(2), "clap usage errors are exit 2");
 }
@@ -371,7 +376,7 @@ fn send_refuses_a_file_the_wire_profile_cannot_describe() {
 }
 
 #[test]
-fn append_adds_repeats_and_refuses_unlike_runs() {
+fn append_adds_runs_and_refuses_unlike_ones() {
     let d = Dir::new();
     d.write(
         "lb.toml",
@@ -401,7 +406,7 @@ fn append_adds_repeats_and_refuses_unlike_runs() {
     // --append on a folder with no results starts a new file.
     let o = run(&["--append"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let o = run(&["--append", "--repeat", "2"]);
+    let o = run(&["--append", "--runs", "2"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let mut got = repeats(&d);
     got.sort();
@@ -433,4 +438,203 @@ fn append_adds_repeats_and_refuses_unlike_runs() {
     let o = run(&[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(repeats(&d).len(), 2);
+}
+
+/// The number of runs is `--runs` wherever a person reads it; `repeats` is
+/// the transfer parameter and never names it. `--repeat` is still accepted.
+#[test]
+fn the_run_count_is_runs_not_repeats() {
+    let d = Dir::new();
+    let o = d.perfkit(&["run", "--help"]);
+    let help = stdout(&o);
+    assert!(help.contains("--runs <N>"), "{help}");
+    assert!(!help.contains("repeat"), "{help}");
+    d.write(
+        "lb.toml",
+        "name = \"lb\"\nwarmup = 0\n[link]\nkind = \"loopback\"\n[transfer]\ninput_size = 2000\n",
+    );
+    for flag in ["--runs", "--repeat"] {
+        let o = d.perfkit(&[
+            "run",
+            "lb.toml",
+            flag,
+            "2",
+            "--quiet",
+            "--no-report",
+            "--out",
+            "o",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{flag}: {}", stderr(&o));
+        let text = std::fs::read_to_string(d.path().join("o/results.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["runs"].as_array().unwrap().len(), 2, "{flag}");
+    }
+}
+
+/// `--update-baseline` with no baseline yet creates it (folders included)
+/// instead of failing on the missing file; later gates judge against it.
+#[test]
+fn update_baseline_creates_a_missing_baseline() {
+    let d = Dir::new();
+    let a = uart_results(&d, "a", &[]);
+    let a = a.to_str().unwrap();
+    let o = d.perfkit(&["gate", "--baseline", "new/base.json", a]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--update-baseline"), "{}", stderr(&o));
+    let o = d.perfkit(&[
+        "gate",
+        "--baseline",
+        "new/base.json",
+        a,
+        "--update-baseline",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("baseline created"), "{}", stdout(&o));
+    let o = d.perfkit(&[
+        "gate",
+        "--baseline",
+        "new/base.json",
+        a,
+        "--threshold",
+        "rx.bps=1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+}
+
+/// A git repository in `d` with one commit; returns the commit.
+fn git_repo(d: &Dir) -> String {
+    let git = |args: &[&str]| {
+        let o = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .current_dir(d.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout).trim().to_owned()
+    };
+    git(&["init", "-q"]);
+    d.write("README", "x\n");
+    git(&["add", "README"]);
+    git(&["commit", "-q", "-m", "one"]);
+    git(&["rev-parse", "HEAD"])
+}
+
+/// `gate --against`: a revision that is not there, or that cannot build,
+/// is no silent pass but exit 2 saying so.
+#[test]
+fn gate_against_a_missing_or_unbuildable_revision_exits_2() {
+    let d = Dir::new();
+    let scenario = root().join("scenarios/gate-loopback.toml");
+    let s = scenario.to_str().unwrap();
+    let o = d.perfkit(&["gate", "--against", "HEAD~1", s]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot build the base revision `HEAD~1`"),
+        "{}",
+        stderr(&o)
+    );
+    git_repo(&d);
+    let o = d.perfkit(&["gate", "--against", "HEAD~1", s]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no commit `HEAD~1`"), "{}", stderr(&o));
+    // HEAD exists but is no Cargo workspace: the build fails, loudly.
+    let o = d.perfkit(&["gate", "--against", "HEAD", s]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cargo build failed"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no wall-clock verdict"),
+        "{}",
+        stderr(&o)
+    );
+    let o = d.perfkit(&["gate", "--against", "HEAD", s, "--baseline", "b.json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "--against and --baseline conflict"
+    );
+}
+
+/// `gate --against` end to end, with this very binary standing in for the
+/// base revision's cached build: rounds of both builds alternate, the
+/// deterministic scenario passes at the first look, and a build made slower
+/// per packet (`--head-set`) fails naming the metric, with its power.
+#[test]
+fn gate_against_measures_both_builds_in_rounds() {
+    let d = Dir::new();
+    let sha = git_repo(&d);
+    let cached = d.path().join("target/perfkit-gate/bin").join(&sha);
+    std::fs::create_dir_all(&cached).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_perfkit"), cached.join("perfkit")).unwrap();
+
+    let uart = root().join("scenarios/uart-throttled.toml");
+    let o = d.perfkit(&[
+        "gate",
+        "--against",
+        "HEAD",
+        uart.to_str().unwrap(),
+        "--min-rounds",
+        "3",
+        "--max-rounds",
+        "4",
+        "--summary-md",
+        "s.md",
+        "--threshold",
+        "rx.bps=1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("from the cache"), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("3 rounds of uart-throttled"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("3 pairs") || stdout(&o).contains("exact"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(std::fs::read_to_string(d.path().join("s.md"))
+        .unwrap()
+        .contains("pass"));
+    let base = d
+        .path()
+        .join("build/gate-against/uart-throttled/base/results.json");
+    let text = std::fs::read_to_string(base).unwrap();
+    assert_eq!(
+        text.matches("\"config_id\"").count(),
+        3,
+        "one run per round"
+    );
+
+    // 200 packets, each 50 us slower in the candidate: many times the
+    // loopback's own cost per packet, so no noise hides it.
+    d.write(
+        "lb.toml",
+        "name = \"lb\"\nwarmup = 0\n[link]\nkind = \"loopback\"\n\
+         [transfer]\nblock_size = 100\ninput_size = 20000\n[gate]\n\"tx.seconds\" = 10\n",
+    );
+    let o = d.perfkit(&[
+        "gate",
+        "--against",
+        "HEAD",
+        "lb.toml",
+        "--min-rounds",
+        "5",
+        "--max-rounds",
+        "8",
+        "--head-set",
+        "slowdown_ns_per_packet=50000",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("FAIL: 1 of 1 checks regressed or changed in lb: tx.seconds"),
+        "{out}"
+    );
+    assert!(
+        out.contains("power: every check would have caught"),
+        "{out}"
+    );
+    assert!(out.contains("5 pairs"), "{out}");
 }

@@ -9,8 +9,22 @@
 //!   rarely fails a build. When the interval is wider than the threshold
 //!   allows (half-width above the threshold) and does not already lie beyond
 //!   it, the gate cannot tell a regression from noise: it refuses to judge
-//!   ([`GateErrorKind::TooFewRepeats`]) and says how many repeats would do.
-//!   Fewer than [`MIN_REPEATS`] repeats on either side is refused outright.
+//!   ([`GateErrorKind::TooFewRuns`]) and says how many repeats would do.
+//!   Fewer than [`MIN_REPEATS`] runs on either side is refused outright.
+//! - **Sequential looks** ([`Decision::Sequential`], for `perfkit gate
+//!   --against`, which measures two builds round by round until the verdict
+//!   is clear): a check regresses when its whole interval lies above *half*
+//!   the threshold and passes when it lies wholly below half, so a change of
+//!   the whole threshold is caught and no change passes, each with the
+//!   interval's confidence; otherwise the gate measures another round. At the
+//!   last look an undecided check passes only when its interval excludes a
+//!   change of the whole threshold.
+//! - **Power.** Every wall-clock row carries the smallest worsening its rule
+//!   would have caught at the noise measured ([`GateRow::detectable`]), and
+//!   the verdict's headline names the least sensitive check.
+//! - **Another host.** A wall-clock baseline recorded on another host (by
+//!   its fingerprint) is no evidence about this one: the report carries a
+//!   warning ([`GateReport::warnings`]) with the verdict.
 //! - **Interleaved runs** (baseline and candidate run in alternation, as the
 //!   runs' start times show) are compared pair by pair, with the same
 //!   choice of statistics as `compare` ([`crate::analysis::metric_change`]).
@@ -20,6 +34,10 @@
 //!   direction, is reported as `changed` and fails the gate, because a model
 //!   that gives different numbers is a different model; refresh the baseline
 //!   with `--update-baseline` when the change is intended.
+//!
+//! "Runs" are always the samples here; `repeats` is a transfer parameter
+//! (extra copies of each block), and the gate's messages never use the word
+//! for the number of runs.
 //!
 //! # Exit codes
 //! [`GateReport::exit_code`] is 0 (no regression) or 1 (regression);
@@ -36,7 +54,7 @@ use crate::model::{self, Results};
 use crate::stats::{Bootstrap, Change};
 use crate::table;
 
-/// Fewer repeats than this on either side and a wall-clock metric is not judged.
+/// Fewer runs than this on either side and a wall-clock metric is not judged.
 pub const MIN_REPEATS: usize = 3;
 
 /// A threshold for one metric (or a `*` pattern of metrics).
@@ -105,6 +123,65 @@ pub struct GateConfig {
     pub thresholds: Vec<Threshold>,
     /// Bootstrap settings (seeded: the same files always give the same verdict).
     pub bootstrap: Bootstrap,
+    /// How a wall-clock check's interval becomes a verdict.
+    pub decision: Decision,
+}
+
+/// How a wall-clock check's interval becomes a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Decision {
+    /// One look at a fixed set of runs (e.g. a committed baseline): a
+    /// regression when the whole interval lies beyond the threshold; refused
+    /// when the interval is wider than the threshold and does not.
+    #[default]
+    Fixed,
+    /// One look of a sequence that adds rounds until every check is decided:
+    /// a regression when the whole interval lies beyond half the threshold,
+    /// a pass when it lies wholly on the good side of half, undecided
+    /// otherwise. At the `last` look an undecided check passes when its
+    /// interval excludes a worsening of the whole threshold, and is refused
+    /// otherwise.
+    Sequential {
+        /// No more rounds will come.
+        last: bool,
+    },
+}
+
+impl Decision {
+    /// The worsening (a fraction, positive = worse) beyond which a whole
+    /// interval is a regression, for a threshold `tp` (a fraction).
+    fn fail_line(self, tp: f64) -> f64 {
+        match self {
+            Decision::Fixed => tp,
+            Decision::Sequential { .. } => tp / 2.0,
+        }
+    }
+
+    /// The verdict on a worsening interval `[wlo, whi]` (positive = worse)
+    /// with half-width `hw`, for a threshold `tp`: `None` when undecided.
+    fn verdict(self, wlo: f64, whi: f64, hw: f64, tp: f64) -> Option<GateVerdict> {
+        let line = self.fail_line(tp);
+        if wlo > line {
+            return Some(GateVerdict::Regression);
+        }
+        if whi < -line {
+            return Some(GateVerdict::Improved);
+        }
+        let decided = match self {
+            Decision::Fixed => hw <= tp,
+            Decision::Sequential { last: false } => whi < line,
+            Decision::Sequential { last: true } => whi < tp,
+        };
+        decided.then_some(GateVerdict::Pass)
+    }
+
+    /// The smallest worsening this rule catches reliably at half-width `hw`:
+    /// an interval centred on `line + 2 hw` lies wholly beyond the line
+    /// unless the estimate falls a whole half-width short, which a 95 %
+    /// interval's estimate does about one time in forty.
+    pub fn detectable(self, tp: f64, hw: f64) -> f64 {
+        self.fail_line(tp) + 2.0 * hw
+    }
 }
 
 impl GateConfig {
@@ -127,6 +204,7 @@ impl GateConfig {
         Ok(GateConfig {
             thresholds,
             bootstrap: Bootstrap::default(),
+            decision: Decision::default(),
         })
     }
 }
@@ -177,13 +255,17 @@ pub struct GateRow {
     pub direction: Direction,
     /// Compared exactly (virtual time).
     pub deterministic: bool,
-    /// Repeats (baseline, current).
-    pub repeats: (usize, usize),
+    /// Runs (baseline, current).
+    pub runs: (usize, usize),
     /// The runs were interleaved in time and compared pair by pair: the
     /// change is the median of per-pair changes.
     pub paired: bool,
     /// The verdict.
     pub verdict: GateVerdict,
+    /// The smallest worsening (a fraction) this check would have caught at
+    /// the noise measured; 0 when compared exactly (any change is caught),
+    /// `None` when no interval could be formed.
+    pub detectable: Option<f64>,
 }
 
 /// Everything the gate found.
@@ -193,6 +275,9 @@ pub struct GateReport {
     pub scenario: String,
     /// One row per configuration and metric.
     pub rows: Vec<GateRow>,
+    /// What makes the verdict weaker than it looks (a wall-clock baseline
+    /// from another host), printed with it.
+    pub warnings: Vec<String>,
 }
 
 impl GateReport {
@@ -213,24 +298,65 @@ impl GateReport {
     }
 
     fn headline(&self) -> String {
-        let bad = self
+        let bad: Vec<&str> = self
             .rows
             .iter()
             .filter(|r| matches!(r.verdict, GateVerdict::Regression | GateVerdict::Changed))
-            .count();
-        if bad > 0 {
-            format!(
-                "perfkit gate: FAIL: {bad} of {} checks regressed or changed in {}",
-                self.rows.len(),
-                self.scenario
-            )
-        } else {
+            .map(|r| r.metric.as_str())
+            .collect();
+        let mut out = if bad.is_empty() {
             format!(
                 "perfkit gate: pass: no regression in {} ({} checks)",
                 self.scenario,
                 self.rows.len()
             )
+        } else {
+            let mut names = bad.clone();
+            names.dedup();
+            format!(
+                "perfkit gate: FAIL: {} of {} checks regressed or changed in {}: {}",
+                bad.len(),
+                self.rows.len(),
+                self.scenario,
+                names.join(", ")
+            )
+        };
+        if let Some(p) = self.power() {
+            out.push('\n');
+            out.push_str(&p);
         }
+        for w in &self.warnings {
+            out.push_str("\nWARNING: ");
+            out.push_str(w);
+        }
+        out
+    }
+
+    /// The gate's power at the noise measured, in one sentence: the least
+    /// sensitive wall-clock check and the smallest worsening it would have
+    /// caught. `None` when every check compared exactly.
+    pub fn power(&self) -> Option<String> {
+        let worst = self
+            .rows
+            .iter()
+            .filter(|r| !r.deterministic)
+            .max_by(|a, b| {
+                let d = |r: &GateRow| r.detectable.unwrap_or(f64::INFINITY);
+                d(a).total_cmp(&d(b))
+            })?;
+        Some(match worst.detectable {
+            Some(d) if d.is_finite() => format!(
+                "power: every check would have caught a worsening of {:.1} % or more at this \
+                 noise (least sensitive: {}, {})",
+                d * 100.0,
+                worst.metric,
+                worst.config
+            ),
+            _ => format!(
+                "power: unknown: no interval for {} ({})",
+                worst.metric, worst.config
+            ),
+        })
     }
 
     fn table_rows(&self) -> Vec<Vec<String>> {
@@ -255,9 +381,14 @@ impl GateReport {
                         format!("{dir}{}%", r.threshold)
                     },
                     if r.paired {
-                        format!("{} pairs", r.repeats.0)
+                        format!("{} pairs", r.runs.0)
                     } else {
-                        format!("{}/{}", r.repeats.0, r.repeats.1)
+                        format!("{}/{}", r.runs.0, r.runs.1)
+                    },
+                    match r.detectable {
+                        Some(d) if r.deterministic || d == 0.0 => "any change".into(),
+                        Some(d) => format!(">= {:.1} %", d * 100.0),
+                        None => "n/a".into(),
                     },
                     r.verdict.to_string(),
                 ]
@@ -265,7 +396,7 @@ impl GateReport {
             .collect()
     }
 
-    const HEADERS: [&'static str; 9] = [
+    const HEADERS: [&'static str; 10] = [
         "metric",
         "configuration",
         "baseline",
@@ -273,7 +404,8 @@ impl GateReport {
         "change",
         "95% CI",
         "threshold",
-        "repeats",
+        "runs",
+        "catches",
         "verdict",
     ];
 
@@ -290,9 +422,12 @@ impl GateReport {
         let mark = if self.regressed() { "❌" } else { "✅" };
         format!(
             "### {mark} {}\n\n{}\nA regression is flagged only when the whole 95 % bootstrap \
-             interval of the median's change lies beyond the threshold (runs interleaved in \
-             time are compared pair by pair); virtual-time metrics compare exactly.\n",
-            self.headline(),
+             interval of the median's change lies beyond the threshold (half the threshold \
+             when both builds were measured round by round until the verdict was clear; runs \
+             interleaved in time are compared pair by pair); virtual-time metrics compare \
+             exactly. `catches` is the smallest worsening each check would have caught at \
+             the noise measured.\n",
+            self.headline().replace('\n', "\n\n"),
             table::markdown(&Self::HEADERS, &self.table_rows())
         )
     }
@@ -333,15 +468,15 @@ pub enum GateErrorKind {
         /// What differs.
         why: String,
     },
-    /// Too few repeats to reach a verdict at the threshold.
-    TooFewRepeats {
+    /// Too few runs to reach a verdict at the threshold.
+    TooFewRuns {
         /// Configuration.
         config: String,
         /// Metric.
         metric: String,
-        /// Repeats in baseline and current.
+        /// Runs in baseline and current.
         have: (usize, usize),
-        /// Repeats per side that should resolve the threshold.
+        /// Runs per side that should resolve the threshold.
         need: usize,
         /// The threshold in percent.
         threshold: f64,
@@ -406,7 +541,7 @@ impl fmt::Display for GateError {
                  of the same scenario, or refresh it with --update-baseline if the scenario \
                  changed on purpose"
             ),
-            GateErrorKind::TooFewRepeats {
+            GateErrorKind::TooFewRuns {
                 config,
                 metric,
                 have,
@@ -416,10 +551,10 @@ impl fmt::Display for GateError {
                 count,
             } => write!(
                 f,
-                "too few repeats to judge {metric} for {config} at {threshold}%: \
-                 {} baseline and {} current repeats resolve only +/-{resolution:.1}% \
-                 ({count} check(s) inconclusive); raise `repeats` to about {need} in the scenario \
-                 (for both baseline and current runs) or raise the threshold",
+                "too few runs to judge {metric} for {config} at {threshold}%: \
+                 {} baseline and {} current runs resolve only +/-{resolution:.1}% \
+                 ({count} check(s) inconclusive); make about {need} runs of each side \
+                 (`runs` in the scenario, or `perfkit run --runs {need}`) or raise the threshold",
                 have.0, have.1
             ),
         }
@@ -431,6 +566,34 @@ impl std::error::Error for GateError {}
 /// Writes `current` as the new baseline, atomically.
 pub fn update_baseline(current: &Results, path: &Path) -> Result<(), model::Error> {
     current.write_atomic(path)
+}
+
+/// The warning for wall-clock rows judged against runs from another host:
+/// the two sides' runs were not interleaved (so not paired) and the hosts'
+/// fingerprints differ. Such a verdict is given, never silently.
+fn other_host(baseline: &Results, current: &Results, rows: &[GateRow]) -> Option<String> {
+    let (b, c) = (baseline.meta.host_identity(), current.meta.host_identity());
+    let unpaired_wall_clock = rows.iter().any(|r| !r.deterministic && !r.paired);
+    if !unpaired_wall_clock || b == c {
+        return None;
+    }
+    let why = if baseline.meta.host_fingerprint.is_none() && baseline.meta.host == current.meta.host
+    {
+        format!(
+            "the baseline records no host fingerprint (only the name `{}`), so nothing shows \
+             its wall-clock runs were made on this machine ({c})",
+            baseline.meta.host
+        )
+    } else {
+        format!(
+            "the baseline's wall-clock runs were recorded on another host ({b}; this host: {c})"
+        )
+    };
+    Some(format!(
+        "{why}; times from another machine say nothing about this one, so the wall-clock \
+         verdicts above are not evidence either way. Measure both builds here instead: \
+         perfkit gate --against REV SCENARIO.toml"
+    ))
 }
 
 fn incompatible(why: String) -> GateError {
@@ -469,14 +632,16 @@ pub fn evaluate(
     current: &Results,
     cfg: &GateConfig,
 ) -> Result<GateReport, GateError> {
-    if cfg.thresholds.is_empty() {
-        return Err(GateError::new(GateErrorKind::NoThresholds));
-    }
+    // A baseline of another scenario is the first thing to say: it is why
+    // nothing else lines up, thresholds included.
     if baseline.meta.scenario.name != current.meta.scenario.name {
         return Err(incompatible(format!(
             "the baseline is for scenario `{}`, the results for `{}`",
             baseline.meta.scenario.name, current.meta.scenario.name
         )));
+    }
+    if cfg.thresholds.is_empty() {
+        return Err(GateError::new(GateErrorKind::NoThresholds));
     }
     let keys = union_swept(&[baseline, current]);
     // The current results' configurations first: the table follows their order.
@@ -552,20 +717,18 @@ pub fn evaluate(
                     }
                 };
                 let tp = t.percent / 100.0;
-                let (change, verdict) = if deterministic {
+                let (change, verdict, detectable) = if deterministic {
                     let ch = Change::exact(rel(mc));
                     let same =
                         (mc - mb).abs() <= EXACT_TOLERANCE * mb.abs().max(mc.abs()) || mc == mb;
-                    (
-                        ch,
-                        if same {
-                            GateVerdict::Pass
-                        } else {
-                            GateVerdict::Changed
-                        },
-                    )
+                    let v = if same {
+                        GateVerdict::Pass
+                    } else {
+                        GateVerdict::Changed
+                    };
+                    (ch, v, Some(0.0))
                 } else if sb.len() < MIN_REPEATS || sc.len() < MIN_REPEATS {
-                    inconclusive.push(GateErrorKind::TooFewRepeats {
+                    inconclusive.push(GateErrorKind::TooFewRuns {
                         config: label.clone(),
                         metric: m.clone(),
                         have: (sb.len(), sc.len()),
@@ -574,40 +737,38 @@ pub fn evaluate(
                         resolution: f64::INFINITY,
                         count: 0,
                     });
-                    (Change::exact(rel(mc)), GateVerdict::Inconclusive)
+                    (Change::exact(rel(mc)), GateVerdict::Inconclusive, None)
                 } else {
                     match a.change {
-                        None => (Change::exact(rel(mc)), GateVerdict::Inconclusive),
+                        None => (Change::exact(rel(mc)), GateVerdict::Inconclusive, None),
                         Some(ch) => {
                             // `worse` as a range where positive means worse.
                             let (wlo, whi) = match direction {
                                 Direction::HigherIsBetter => (-ch.hi, -ch.lo),
                                 Direction::LowerIsBetter => (ch.lo, ch.hi),
                             };
-                            let v = if wlo > tp {
-                                GateVerdict::Regression
-                            } else if whi < -tp {
-                                GateVerdict::Improved
-                            } else if ch.half_width() > tp {
+                            let hw = ch.half_width();
+                            let v = cfg.decision.verdict(wlo, whi, hw, tp).unwrap_or_else(|| {
                                 let n = sb.len().min(sc.len()) as f64;
-                                let need = (n * (ch.half_width() / tp.max(1e-6)).powi(2) * 1.3)
+                                // Half-width shrinks about as 1/sqrt(runs); aim
+                                // at the width the rule needs, with a margin.
+                                let want = cfg.decision.fail_line(tp).max(1e-6);
+                                let need = (n * (hw / want).powi(2) * 1.3)
                                     .ceil()
                                     .clamp(n + 1.0, 10_000.0)
                                     as usize;
-                                inconclusive.push(GateErrorKind::TooFewRepeats {
+                                inconclusive.push(GateErrorKind::TooFewRuns {
                                     config: label.clone(),
                                     metric: m.clone(),
                                     have: (sb.len(), sc.len()),
                                     need,
                                     threshold: t.percent,
-                                    resolution: ch.half_width() * 100.0,
+                                    resolution: hw * 100.0,
                                     count: 0,
                                 });
                                 GateVerdict::Inconclusive
-                            } else {
-                                GateVerdict::Pass
-                            };
-                            (ch, v)
+                            });
+                            (ch, v, Some(cfg.decision.detectable(tp, hw)))
                         }
                     }
                 };
@@ -620,9 +781,10 @@ pub fn evaluate(
                     threshold: t.percent,
                     direction,
                     deterministic,
-                    repeats: (sb.len(), sc.len()),
+                    runs: (sb.len(), sc.len()),
                     paired: matches!(a.method, Method::Paired { .. }),
                     verdict,
+                    detectable,
                 });
             }
         }
@@ -635,16 +797,18 @@ pub fn evaluate(
             }));
         }
     }
+    let warnings = other_host(baseline, current, &rows).into_iter().collect();
     let report = GateReport {
         scenario: current.meta.scenario.name.clone(),
         rows,
+        warnings,
     };
     // A clear regression is worth reporting even if other checks could not
     // be judged; otherwise an inconclusive check must not pass silently.
     if !report.regressed() {
         let count = inconclusive.len();
         if let Some(mut first) = inconclusive.into_iter().next() {
-            if let GateErrorKind::TooFewRepeats { count: c, .. } = &mut first {
+            if let GateErrorKind::TooFewRuns { count: c, .. } = &mut first {
                 *c = count;
             }
             return Err(GateError::new(first));

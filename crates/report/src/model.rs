@@ -39,6 +39,11 @@ pub struct Meta {
     pub git_commit: Option<String>,
     /// Host name of the machine.
     pub host: String,
+    /// What the machine is, beyond its name: CPU model and logical CPUs
+    /// (`AMD EPYC 7B13; 2 cpus`). Wall-clock figures are comparable only
+    /// between runs with the same host and fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_fingerprint: Option<String>,
     /// Start of the run, RFC 3339 in UTC.
     pub date: String,
     /// The scenario that was run.
@@ -50,6 +55,17 @@ pub struct Meta {
     /// Gate thresholds from the scenario's `[gate]` table, `metric -> percent`.
     #[serde(default)]
     pub gate: BTreeMap<String, f64>,
+}
+
+impl Meta {
+    /// The host as wall-clock comparisons must match it: the name and, when
+    /// recorded, the fingerprint.
+    pub fn host_identity(&self) -> String {
+        match &self.host_fingerprint {
+            Some(f) => format!("{}, {f}", self.host),
+            None => self.host.clone(),
+        }
+    }
 }
 
 /// The scenario file a run came from.
@@ -464,6 +480,7 @@ mod tests {
             perfkit_version: "0.1.0".into(),
             git_commit: None,
             host: "h".into(),
+            host_fingerprint: None,
             date: "2026-11-21T00:00:00Z".into(),
             scenario: ScenarioRef {
                 name: "s".into(),

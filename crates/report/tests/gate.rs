@@ -10,7 +10,7 @@ use common::{synthetic, Spec};
 use perfkit_report::analysis::Method;
 use perfkit_report::compare::{compare, Verdict};
 use perfkit_report::gate::{
-    evaluate, update_baseline, GateConfig, GateErrorKind, GateVerdict, Threshold,
+    evaluate, update_baseline, Decision, GateConfig, GateErrorKind, GateVerdict, Threshold,
 };
 use perfkit_report::stats::Bootstrap;
 use perfkit_report::Results;
@@ -130,21 +130,24 @@ fn error_rates_on_synthetic_noise() {
 }
 
 #[test]
-fn too_few_repeats_is_refused_with_advice() {
+fn too_few_runs_is_refused_with_advice() {
     let base = synthetic(&Spec {
-        repeats: 2,
+        runs: 2,
         ..Spec::default()
     });
     let cur = synthetic(&Spec {
-        repeats: 2,
+        runs: 2,
         seed: 5,
         ..Spec::default()
     });
     let e = evaluate(&base, &cur, &cfg(&["tx.bps=10"])).unwrap_err();
     assert_eq!(e.exit_code(), 2);
-    assert!(matches!(e.kind(), GateErrorKind::TooFewRepeats { .. }));
+    assert!(matches!(e.kind(), GateErrorKind::TooFewRuns { .. }));
     let msg = e.to_string();
-    assert!(msg.contains("repeats") && msg.contains("raise"), "{msg}");
+    // The advice names the run count, never `repeats` (a transfer
+    // parameter: following such advice would change the workload).
+    assert!(msg.contains("`runs`") && msg.contains("--runs"), "{msg}");
+    assert!(!msg.contains("repeat"), "{msg}");
 }
 
 #[test]
@@ -154,10 +157,10 @@ fn threshold_below_the_noise_is_refused() {
     let base = synthetic(&one_config(Spec::default()));
     let e = evaluate(&base, &base, &cfg(&["tx.bps=0.5"])).unwrap_err();
     match e.kind() {
-        GateErrorKind::TooFewRepeats {
+        GateErrorKind::TooFewRuns {
             need, resolution, ..
         } => {
-            assert!(*need > 5, "suggests more repeats: {need}");
+            assert!(*need > 5, "suggests more runs: {need}");
             assert!(*resolution > 0.5);
         }
         k => panic!("{k:?}"),
@@ -194,7 +197,7 @@ fn virtual_time_compares_exactly() {
 fn single_repeat_virtual_time_is_enough() {
     let v = Spec {
         virtual_time: true,
-        repeats: 1,
+        runs: 1,
         ..Spec::default()
     };
     let r = evaluate(&synthetic(&v), &synthetic(&v), &cfg(&["rx.pps=1"])).unwrap();
@@ -378,7 +381,7 @@ fn slowdown_knob_does_not_change_the_configuration() {
 /// One configuration, 10 runs, 1 % noise, slowed by `slowdown`.
 fn spell_spec(seed: u64, slowdown: f64) -> Spec {
     one_config(Spec {
-        repeats: 10,
+        runs: 10,
         noise: 0.01,
         seed,
         slowdown,
@@ -529,4 +532,153 @@ fn compare_pairs_interleaved_runs_as_the_gate_does() {
     ]);
     let rv = cmp_v.rows.iter().find(|r| r.metric == "tx.bps").unwrap();
     assert!(rv.deterministic && rv.deltas[0].method == Method::Exact);
+}
+
+/// Interleaved runs (so paired) of one configuration: the candidate is the
+/// baseline times `k` with 1 % noise.
+fn paired(k: f64, seed: u64) -> (Results, Results) {
+    let mut b = synthetic(&spell_spec(seed, 1.0));
+    let mut c = synthetic(&spell_spec(seed + 100, k));
+    spell(&mut b, 0.0, true);
+    spell(&mut c, 1.0, true);
+    (b, c)
+}
+
+fn sequential(flags: &[&str], last: bool) -> GateConfig {
+    GateConfig {
+        decision: Decision::Sequential { last },
+        ..cfg(flags)
+    }
+}
+
+/// The sequential rule decides on which side of half the threshold a change
+/// lies: a 10 % threshold fails a clear 7 % slowdown that the fixed rule
+/// (whole interval beyond 10 %) passes, passes no change, and leaves a
+/// change near the half undecided until the last look.
+#[test]
+fn sequential_looks_judge_against_half_the_threshold() {
+    let (b, slow7) = paired(1.07, 11);
+    let fixed = evaluate(&b, &slow7, &cfg(&["tx.seconds=10"])).unwrap();
+    assert!(!fixed.regressed(), "{}", fixed.console_table());
+    let seq = evaluate(&b, &slow7, &sequential(&["tx.seconds=10"], false)).unwrap();
+    assert!(seq.regressed(), "{}", seq.console_table());
+    assert!(seq
+        .console_table()
+        .contains("FAIL: 1 of 1 checks regressed or changed in synthetic-sweep: tx.seconds"));
+
+    let (b, same) = paired(1.0, 12);
+    let seq = evaluate(&b, &same, &sequential(&["tx.seconds=10"], false)).unwrap();
+    assert!(!seq.regressed(), "{}", seq.console_table());
+
+    // 5 %, right at the half: undecided, so measure on; at the last look it
+    // passes only if a change of the whole threshold is excluded.
+    let (b, half) = paired(1.05, 13);
+    let e = evaluate(&b, &half, &sequential(&["tx.seconds=10"], false)).unwrap_err();
+    assert!(matches!(e.kind(), GateErrorKind::TooFewRuns { .. }), "{e}");
+    let last = evaluate(&b, &half, &sequential(&["tx.seconds=10"], true)).unwrap();
+    assert_eq!(last.exit_code(), 0, "{}", last.console_table());
+    // Too noisy to exclude the whole threshold even at the last look: refused.
+    let mut wide = half.clone();
+    for (i, r) in wide.runs.iter_mut().enumerate() {
+        r.tx.seconds *= if i % 2 == 0 { 1.12 } else { 0.97 };
+    }
+    let e = evaluate(&b, &wide, &sequential(&["tx.seconds=10"], true)).unwrap_err();
+    assert!(matches!(e.kind(), GateErrorKind::TooFewRuns { .. }), "{e}");
+}
+
+/// Every verdict carries its power: per row the smallest worsening the rule
+/// would catch at the noise measured, and the least sensitive in the
+/// headline; exact rows catch any change.
+#[test]
+fn every_verdict_states_its_power() {
+    let (b, c) = paired(1.0, 14);
+    let r = evaluate(&b, &c, &sequential(&["tx.seconds=10"], false)).unwrap();
+    let row = &r.rows[0];
+    let hw = row.change.half_width();
+    let d = row.detectable.unwrap();
+    assert!((d - (0.05 + 2.0 * hw)).abs() < 1e-12, "{d} {hw}");
+    let text = r.console_table();
+    assert!(
+        text.contains("power: every check would have caught a worsening of"),
+        "{text}"
+    );
+    assert!(text.contains("least sensitive: tx.seconds"), "{text}");
+    assert!(text.contains("catches"), "{text}");
+    assert!(r.markdown().contains("power:"), "{}", r.markdown());
+
+    let v = synthetic(&Spec {
+        virtual_time: true,
+        ..Spec::default()
+    });
+    let r = evaluate(&v, &v, &cfg(&["tx.bps=1"])).unwrap();
+    assert!(r.rows.iter().all(|r| r.detectable == Some(0.0)));
+    assert_eq!(r.power(), None, "exact checks need no power statement");
+    assert!(r.console_table().contains("any change"));
+}
+
+/// A wall-clock baseline from another host gives its verdict with a warning
+/// that says it is no evidence; the same host, deterministic metrics, or
+/// runs interleaved here carry none.
+#[test]
+fn wall_clock_baseline_from_another_host_warns() {
+    let base = synthetic(&one_config(Spec::default()));
+    let mut cur = synthetic(&one_config(Spec {
+        seed: 3,
+        ..Spec::default()
+    }));
+    let c = cfg(&["tx.bps=10"]);
+    assert!(evaluate(&base, &cur, &c).unwrap().warnings.is_empty());
+    let mut base = base;
+    base.meta.host_fingerprint = Some("A CPU; 2 cpus".into());
+    cur.meta.host_fingerprint = Some("A CPU; 2 cpus".into());
+    assert!(evaluate(&base, &cur, &c).unwrap().warnings.is_empty());
+    cur.meta.host_fingerprint = Some("Other CPU; 2 cpus".into());
+    let r = evaluate(&base, &cur, &c).unwrap();
+    assert_eq!(r.warnings.len(), 1, "{}", r.console_table());
+    assert!(r.warnings[0].contains("another host"), "{}", r.warnings[0]);
+    assert!(r
+        .console_table()
+        .contains("WARNING: the baseline's wall-clock runs"));
+    assert!(r.markdown().contains("WARNING"));
+
+    // An older baseline with no fingerprint cannot show it is this host.
+    let mut named = cur.clone();
+    named.meta.host = base.meta.host.clone();
+    let mut old = base.clone();
+    old.meta.host_fingerprint = None;
+    let r = evaluate(&old, &named, &c).unwrap();
+    assert!(
+        r.warnings[0].contains("records no host fingerprint"),
+        "{}",
+        r.warnings[0]
+    );
+
+    let mut v = synthetic(&one_config(Spec {
+        virtual_time: true,
+        ..Spec::default()
+    }));
+    let vb = v.clone();
+    v.meta.host = "elsewhere".into();
+    assert!(evaluate(&vb, &v, &c).unwrap().warnings.is_empty());
+
+    let (b, mut k) = paired(1.0, 15);
+    k.meta.host = "elsewhere".into();
+    assert!(evaluate(&b, &k, &c).unwrap().warnings.is_empty());
+}
+
+/// Without any threshold, a baseline of another scenario is reported as
+/// such, not as "nothing to gate".
+#[test]
+fn scenario_mismatch_is_reported_before_missing_thresholds() {
+    let base = synthetic(&Spec::default());
+    let mut other = base.clone();
+    other.meta.scenario.name = "other".into();
+    let e = evaluate(&base, &other, &cfg(&[])).unwrap_err();
+    assert!(
+        matches!(e.kind(), GateErrorKind::Incompatible { .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("scenario `synthetic-sweep`"), "{e}");
+    let e = evaluate(&base, &base, &cfg(&[])).unwrap_err();
+    assert!(matches!(e.kind(), GateErrorKind::NoThresholds), "{e}");
 }

@@ -17,8 +17,8 @@ use serde_json::{json, Value};
 pub struct Spec {
     /// Swept parameters and their values.
     pub params: Vec<(String, Vec<Value>)>,
-    /// Repeats per configuration.
-    pub repeats: u32,
+    /// Runs per configuration.
+    pub runs: u32,
     /// Stages per record.
     pub stages: usize,
     /// Relative noise (coefficient of variation) of wall-clock figures.
@@ -43,7 +43,7 @@ impl Default for Spec {
                 ),
                 ("framing".into(), vec![json!("cobs"), json!("slip")]),
             ],
-            repeats: 5,
+            runs: 5,
             stages: 4,
             noise: 0.03,
             slowdown: 1.0,
@@ -79,7 +79,7 @@ impl Spec {
                     ],
                 ),
             ],
-            repeats: 5,
+            runs: 5,
             stages: 10,
             ..Spec::default()
         }
@@ -116,6 +116,7 @@ pub fn synthetic(spec: &Spec) -> Results {
         perfkit_version: "0.1.0".into(),
         git_commit: Some("0123456789abcdef".into()),
         host: "testhost".into(),
+        host_fingerprint: None,
         date: "2026-11-21T12:00:00Z".into(),
         scenario: ScenarioRef {
             name: "synthetic-sweep".into(),
@@ -128,7 +129,7 @@ pub fn synthetic(spec: &Spec) -> Results {
         gate: BTreeMap::new(),
     });
     for (id, mut config) in combinations(&spec.params).into_iter().enumerate() {
-        config.insert("runs".into(), json!(spec.repeats));
+        config.insert("runs".into(), json!(spec.runs));
         // A deterministic "true" cost per configuration.
         let size = config
             .values()
@@ -139,7 +140,7 @@ pub fn synthetic(spec: &Spec) -> Results {
         let blocks = 1000u64;
         let bytes = (blocks as f64 * size) as u64;
         let base_seconds = 0.002 + bytes as f64 / 80e6 * cat_factor;
-        for repeat in 0..spec.repeats {
+        for repeat in 0..spec.runs {
             let jitter = if spec.virtual_time {
                 1.0
             } else {
