@@ -6,6 +6,7 @@
 //! usage, 3 a run failed.
 
 mod cli_wire;
+mod history;
 mod integrity;
 mod kinds;
 mod locate;
@@ -123,6 +124,12 @@ enum Command {
     Gate(reporting::GateArgs),
     /// Print every scenario parameter with its section, type and default.
     Params,
+    /// The results history: import, list, show trends, export, prune.
+    #[command(after_help = "Examples:\n  \
+        perfkit run scenarios/uart-sweep.toml --record\n  \
+        perfkit history show rx.bps --scenario uart-sweep --config baud=115200\n  \
+        perfkit history export --format openmetrics --db postgres://ci@db.lab/perf")]
+    History(history::HistoryArgs),
 }
 
 /// Arguments of `perfkit run`.
@@ -151,6 +158,14 @@ pub struct RunArgs {
     /// spreads a machine's slow spells over both (see docs/gate.md).
     #[arg(long)]
     pub append: bool,
+    /// Store the results in the history database (also `record = true` in
+    /// the scenario).
+    #[arg(long)]
+    pub record: bool,
+    /// The history database: a SQLite file or a postgres:// URL (default:
+    /// $PERFKIT_DB, else .perfkit/history.db in the project).
+    #[arg(long, value_name = "PATH|URL")]
+    pub db: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -164,6 +179,7 @@ fn main() -> ExitCode {
         Command::Report(args) => reporting::report(args),
         Command::Compare(args) => reporting::compare(args),
         Command::Gate(args) => reporting::gate(args),
+        Command::History(args) => history::history(args),
         Command::Params => {
             print!("{}", output::params_table());
             Ok(EXIT_OK)

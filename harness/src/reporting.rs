@@ -38,8 +38,12 @@ pub struct CompareArgs {
 #[derive(Args)]
 pub struct GateArgs {
     /// The baseline results file.
-    #[arg(long, value_name = "BASELINE.json")]
-    pub baseline: PathBuf,
+    #[arg(
+        long,
+        value_name = "BASELINE.json",
+        required_unless_present = "history"
+    )]
+    pub baseline: Option<PathBuf>,
     /// The results to judge.
     pub results: PathBuf,
     /// A threshold, e.g. `rx.bps=5` (percent); overrides the scenario's [gate] table. Repeatable.
@@ -51,6 +55,8 @@ pub struct GateArgs {
     /// After judging, write the results as the new baseline (atomically).
     #[arg(long)]
     pub update_baseline: bool,
+    #[command(flatten)]
+    pub history: crate::history::GateHistoryArgs,
 }
 
 fn load(paths: &[PathBuf]) -> Result<Vec<(PathBuf, model::Results)>, Failure> {
@@ -98,10 +104,18 @@ pub fn compare(args: CompareArgs) -> CmdResult {
 
 /// `perfkit gate`.
 pub fn gate(args: GateArgs) -> CmdResult {
-    let baseline = model::Results::load(&args.baseline).map_err(|e| {
+    let Some(baseline_path) = args.baseline.as_deref().filter(|_| !args.history.history) else {
+        return crate::history::gate(
+            &args.history,
+            &args.results,
+            &args.thresholds,
+            args.summary_md.as_deref(),
+        );
+    };
+    let baseline = model::Results::load(baseline_path).map_err(|e| {
         Failure::input(anyhow!(
             "{e}\n(make a baseline with `perfkit gate --baseline {} RESULTS.json --update-baseline`)",
-            args.baseline.display()
+            baseline_path.display()
         ))
     })?;
     let current = model::Results::load(&args.results).map_err(|e| Failure::input(anyhow!(e)))?;
@@ -114,8 +128,8 @@ pub fn gate(args: GateArgs) -> CmdResult {
         write(p, &report.markdown())?;
     }
     if args.update_baseline {
-        gate::update_baseline(&current, &args.baseline).map_err(|e| Failure::run(anyhow!(e)))?;
-        println!("baseline updated: {}", args.baseline.display());
+        gate::update_baseline(&current, baseline_path).map_err(|e| Failure::run(anyhow!(e)))?;
+        println!("baseline updated: {}", baseline_path.display());
     }
     if report.regressed() {
         eprintln!("perfkit: gate: regression beyond the threshold");

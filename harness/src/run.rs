@@ -258,6 +258,9 @@ pub fn run(args: RunArgs) -> CmdResult {
 
     println!("\n{}", output::summary(&results.runs, &swept));
     println!("results: {}", results_path.display());
+    if (args.record || s.record) && !results.runs.is_empty() {
+        crate::history::record(&results, args.db.as_deref())?;
+    }
     if !args.no_report && !results.runs.is_empty() {
         let html = out_dir.join("report.html");
         crate::reporting::write_report(&results_path, &html)?;

@@ -21,8 +21,8 @@ use crate::{flatten, Latest};
 
 /// `scenario` or `scenario[k=v,k=v]`, with the host class when the export
 /// holds several (the same benchmark measured on unlike machines).
-fn benchmark_name(l: &Latest, many_hosts: bool) -> String {
-    let cfg = config_text(&l.config);
+fn benchmark_name(l: &Latest, labels: &Labels, many_hosts: bool) -> String {
+    let cfg = labels.get(&l.config);
     let mut name = l.scenario.clone();
     if !cfg.is_empty() {
         name.push_str(&format!("[{cfg}]"));
@@ -33,16 +33,60 @@ fn benchmark_name(l: &Latest, many_hosts: bool) -> String {
     name
 }
 
-/// A configuration identity (JSON object) as `k=v,k=v`.
-pub fn config_text(identity: &str) -> String {
-    let map: BTreeMap<String, Value> = serde_json::from_str(identity).unwrap_or_default();
-    map.iter()
-        .map(|(k, v)| match v {
-            Value::String(s) => format!("{k}={s}"),
-            v => format!("{k}={v}"),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+/// Short names for configuration identities: `k=v,k=v` over the
+/// parameters whose values differ between them (the swept ones), since a
+/// recorded configuration lists every parameter.
+#[derive(Debug, Clone, Default)]
+pub struct Labels(BTreeMap<String, String>);
+
+impl Labels {
+    /// Labels for a set of identities (canonical JSON objects).
+    pub fn new<'a>(identities: impl IntoIterator<Item = &'a str>) -> Labels {
+        let maps: BTreeMap<&str, BTreeMap<String, Value>> = identities
+            .into_iter()
+            .map(|i| (i, serde_json::from_str(i).unwrap_or_default()))
+            .collect();
+        let keys: BTreeSet<&String> = maps.values().flat_map(|m| m.keys()).collect();
+        let varying: Vec<&String> = keys
+            .into_iter()
+            .filter(|k| {
+                let mut values = maps.values().map(|m| m.get(*k));
+                let first = values.next().flatten();
+                values.any(|v| v != first)
+            })
+            .collect();
+        Labels(
+            maps.iter()
+                .map(|(i, m)| {
+                    let text = varying
+                        .iter()
+                        .filter_map(|k| {
+                            m.get(*k).map(|v| match v {
+                                Value::String(s) => format!("{k}={s}"),
+                                v => format!("{k}={v}"),
+                            })
+                        })
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    (i.to_string(), text)
+                })
+                .collect(),
+        )
+    }
+
+    /// The label of an identity given to [`Labels::new`] (else empty).
+    pub fn get(&self, identity: &str) -> String {
+        self.0.get(identity).cloned().unwrap_or_default()
+    }
+}
+
+/// Labels per scenario: configurations are told apart within a scenario.
+fn labels_by_scenario(latest: &[Latest]) -> BTreeMap<&str, Labels> {
+    let mut ids: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for l in latest {
+        ids.entry(&l.scenario).or_default().push(&l.config);
+    }
+    ids.into_iter().map(|(s, v)| (s, Labels::new(v))).collect()
 }
 
 fn many_hosts(latest: &[Latest]) -> bool {
@@ -57,10 +101,11 @@ fn many_hosts(latest: &[Latest]) -> bool {
 /// Bencher Metric Format (pretty JSON).
 pub fn bmf(latest: &[Latest]) -> String {
     let many = many_hosts(latest);
+    let labels = labels_by_scenario(latest);
     let mut doc = Map::new();
     for l in latest {
         let bench = doc
-            .entry(benchmark_name(l, many))
+            .entry(benchmark_name(l, &labels[l.scenario.as_str()], many))
             .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(measures) = bench {
             measures.insert(
@@ -76,12 +121,13 @@ pub fn bmf(latest: &[Latest]) -> String {
 /// (`customBiggerIsBetter` for [`Direction::HigherIsBetter`]).
 pub fn gab(latest: &[Latest], direction: Direction) -> String {
     let many = many_hosts(latest);
+    let labels = labels_by_scenario(latest);
     let items: Vec<Value> = latest
         .iter()
         .filter(|l| Direction::of(&l.metric) == direction)
         .map(|l| {
             json!({
-                "name": format!("{} {}", benchmark_name(l, many), l.metric),
+                "name": format!("{} {}", benchmark_name(l, &labels[l.scenario.as_str()], many), l.metric),
                 "unit": perfkit_report::metric::unit(&l.metric),
                 "value": l.value,
                 "range": format!("{}..{}", l.range.0, l.range.1),
@@ -115,6 +161,7 @@ fn label(v: &str) -> String {
 pub fn openmetrics(latest: &[Latest]) -> String {
     // Families must not interleave: group samples by family first.
     let mut families: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
+    let labels = labels_by_scenario(latest);
     for l in latest {
         if !l.value.is_finite() {
             continue;
@@ -122,7 +169,10 @@ pub fn openmetrics(latest: &[Latest]) -> String {
         let (_, stage, _) = flatten::keys(&l.metric);
         let mut labels = vec![
             format!("scenario=\"{}\"", label(&l.scenario)),
-            format!("config=\"{}\"", label(&config_text(&l.config))),
+            format!(
+                "config=\"{}\"",
+                label(&labels[l.scenario.as_str()].get(&l.config))
+            ),
         ];
         if !stage.is_empty() {
             labels.push(format!("stage=\"{}\"", label(&stage)));
@@ -163,9 +213,13 @@ mod tests {
     use super::*;
 
     fn l(metric: &str, value: f64) -> Latest {
+        lc(metric, value, r#"{"baud":115200,"link":"uart"}"#)
+    }
+
+    fn lc(metric: &str, value: f64, config: &str) -> Latest {
         Latest {
             scenario: "uart".into(),
-            config: r#"{"baud":115200,"link":"uart"}"#.into(),
+            config: config.into(),
             metric: metric.into(),
             commit: "abc".into(),
             branch: "main".into(),
@@ -180,7 +234,7 @@ mod tests {
         let text = openmetrics(&[
             l("rx.bps", 1.0),
             l("stage.wire::crc16.p99_ns", 2.0),
-            l("rx.bps", 3.0),
+            lc("rx.bps", 3.0, r#"{"baud":9600,"link":"uart"}"#),
         ]);
         assert!(text.ends_with("# EOF\n"));
         let types: Vec<_> = text.lines().filter(|l| l.starts_with("# TYPE")).collect();
@@ -192,7 +246,8 @@ mod tests {
             ]
         );
         assert!(text.contains("stage=\"wire::crc16\""), "{text}");
-        assert!(text.contains("config=\"baud=115200,link=uart\""), "{text}");
+        assert!(text.contains("config=\"baud=115200\""), "{text}");
+        assert!(text.contains("config=\"baud=9600\""), "{text}");
     }
 
     #[test]
@@ -204,12 +259,20 @@ mod tests {
         assert_eq!(bigger[0]["unit"], "bytes/s");
         let smaller: Vec<Value> =
             serde_json::from_str(&gab(&all, Direction::LowerIsBetter)).unwrap();
-        assert_eq!(smaller[0]["name"], "uart[baud=115200,link=uart] rx.seconds");
+        assert_eq!(
+            smaller[0]["name"], "uart rx.seconds",
+            "one configuration: no label"
+        );
     }
 
     #[test]
     fn bmf_nests_measures_under_benchmarks() {
-        let v: Value = serde_json::from_str(&bmf(&[l("rx.bps", 5.0)])).unwrap();
-        assert_eq!(v["uart[baud=115200,link=uart]"]["rx.bps"]["value"], 5.0);
+        let v: Value = serde_json::from_str(&bmf(&[
+            l("rx.bps", 5.0),
+            lc("rx.bps", 6.0, r#"{"baud":9600,"link":"uart"}"#),
+        ]))
+        .unwrap();
+        assert_eq!(v["uart[baud=115200]"]["rx.bps"]["value"], 5.0);
+        assert_eq!(v["uart[baud=9600]"]["rx.bps"]["value"], 6.0);
     }
 }

@@ -35,7 +35,10 @@ fn side(out: &mut Vec<(String, f64)>, name: &str, s: &Side) {
 }
 
 fn stages(out: &mut Vec<(String, f64)>, prefix: &str, st: &Stages) {
-    for site in &st.sites {
+    // Two call sites may share a name (crc16 on both ends of a transfer);
+    // a metric name reads the first, as `perfkit_report::metric::value` does.
+    let mut seen = std::collections::HashSet::new();
+    for site in st.sites.iter().filter(|s| seen.insert(s.name.as_str())) {
         for col in Stage::COLUMNS.iter().chain(&["bytes", "cum_cycles"]) {
             if let Some(v) = site.column(col) {
                 out.push((format!("{prefix}.{}.{col}", site.name), v as f64));
@@ -61,6 +64,27 @@ pub fn keys(metric: &str) -> (String, String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_site_name_twice_gives_its_figures_once() {
+        let mut rec = crate::synthetic::results("s", 0, 1, 1, &mut |_, _| 1.0)
+            .runs
+            .remove(0);
+        let first = rec.stages.sites[0].clone();
+        let mut twin = first.clone();
+        twin.calls += 1;
+        rec.stages.sites.push(twin);
+        let f = figures(&rec);
+        let calls: Vec<_> = f
+            .iter()
+            .filter(|(n, _)| *n == format!("stage.{}.calls", first.name))
+            .collect();
+        assert_eq!(
+            calls,
+            [&(format!("stage.{}.calls", first.name), first.calls as f64)]
+        );
+        assert_eq!(f.len(), crate::synthetic::FIGURES_PER_RECORD);
+    }
 
     #[test]
     fn stage_names_with_dots_keep_the_field_last() {

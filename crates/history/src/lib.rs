@@ -24,6 +24,7 @@
 //!   MAD) over a window of recent commits, a search over where a change
 //!   began, and a step or a ramp model, so a sudden step and a slow drift
 //!   are both caught and the first commit of the change is named.
+//! - **Gate** ([`mod@gate`]): a results file judged against its history.
 //! - **Exports** ([`export`]): Bencher Metric Format, github-action-benchmark's
 //!   custom JSON, OpenMetrics text.
 #![deny(missing_docs)]
@@ -32,6 +33,7 @@ pub mod changepoint;
 pub mod engine;
 pub mod export;
 pub mod flatten;
+pub mod gate;
 pub mod schema;
 mod store;
 pub mod synthetic;

@@ -219,6 +219,14 @@ impl Store {
     /// again after `--append` added runs to it, stores each record once.
     pub fn import(&mut self, results: &Results, prov: &Provenance) -> Result<Imported, Error> {
         let m = &results.meta;
+        // A run is its file's identity: two runs started in the same second
+        // on one host (parallel CI jobs) differ in their first record's
+        // start time, which `--append` never changes.
+        let first_start = results
+            .runs
+            .first()
+            .and_then(|r| r.started_unix_s)
+            .map_or(String::new(), |t| format!("{t:?}"));
         let run_key = {
             let mut h = Sha256::new();
             for part in [
@@ -226,6 +234,7 @@ impl Store {
                 m.scenario.sha256.as_str(),
                 m.host.as_str(),
                 m.date.as_str(),
+                first_start.as_str(),
                 prov.commit.as_str(),
                 prov.source.as_str(),
             ] {

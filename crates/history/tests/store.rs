@@ -88,7 +88,21 @@ suite!(
     latest_is_the_newest_run_per_scenario,
     failed_records_keep_no_figures,
     reopening_keeps_data_and_a_newer_schema_is_refused,
+    runs_started_in_the_same_second_stay_apart,
 );
+
+fn runs_started_in_the_same_second_stay_apart(db: &Db) {
+    let mut s = Store::open(&db.url).unwrap();
+    let a = synthetic::results("lb", 1, 2, 1, &mut flat(1.0));
+    let mut b = a.clone();
+    for r in &mut b.runs {
+        r.started_unix_s = r.started_unix_s.map(|t| t + 0.25);
+    }
+    s.import(&a, &prov(1, "main")).unwrap();
+    let done = s.import(&b, &prov(1, "main")).unwrap();
+    assert_eq!(done.added, 2, "a parallel job's run is not a re-import");
+    assert_eq!(s.counts().unwrap().0, 2);
+}
 
 fn importing_twice_adds_nothing(db: &Db) {
     let mut s = Store::open(&db.url).unwrap();

@@ -18,6 +18,7 @@
 //!   its interval, exact, paired (runs interleaved in time) or unpaired.
 //! - [`mod@compare`]: N-way comparison with verdicts ([`compare()`]).
 //! - [`gate`]: the CI gate ([`gate::evaluate`]).
+//! - [`table`]: console and Markdown tables, shared with other perfkit crates.
 //! - [`html`]: the self-contained report ([`html::render_report`],
 //!   [`html::render_compare`]).
 //!
@@ -57,7 +58,7 @@ pub mod html;
 pub mod metric;
 pub mod model;
 pub mod stats;
-mod table;
+pub mod table;
 
 pub use compare::{compare, Comparison};
 pub use gate::{evaluate, GateConfig, GateError, GateReport, Threshold};
