@@ -563,6 +563,16 @@ pub fn gate(
         .iter()
         .filter(|c| !matches!(c.verdict, Verdict::TooShort))
         .count();
+    let suspects = report
+        .checks
+        .iter()
+        .filter(|c| matches!(c.verdict, Verdict::Suspect(_)))
+        .count();
+    if suspects > 0 {
+        eprintln!(
+            "perfkit: gate: {suspects} suspect(s): one commit far out, not failed; the next run confirms or clears"
+        );
+    }
     if report.regressed() {
         eprintln!(
             "perfkit: gate: regression against the history of {}",

@@ -16,10 +16,14 @@
 //!   the change over its standard error (the variance of a median of `n`
 //!   normal values is `pi/2 * sigma^2 / n`);
 //! - a split is a change when `z` in the bad direction exceeds [`Rule::z`]
-//!   ([`Rule::z_single`] for a tail of one point, the newest alone, which
-//!   is indistinguishable from an outlier unless far out) *and* the relative
-//!   change exceeds the metric's threshold, so a statistically clear but
-//!   immaterial shift does not fail CI.
+//!   *and* the relative change exceeds the metric's threshold, so a
+//!   statistically clear but immaterial shift does not fail CI; of a tail's
+//!   two middle values the less bad one counts, so two points must both
+//!   have moved;
+//! - the newest point alone (a tail of one) cannot be told from a slow
+//!   spell of the machine: past [`Rule::z_single`] it is a
+//!   [`Verdict::Suspect`], reported but not failed, and the next commit
+//!   confirms it. In virtual time (no noise) one point is enough.
 //!
 //! A sudden step shows up as a short tail with a large `z`; a slow drift as
 //! a longer tail whose median has moved past the threshold although no
@@ -30,8 +34,13 @@
 //! A deterministic metric (virtual time) has zero scale: any change past
 //! the threshold is then a change.
 //!
-//! Measured error rates on synthetic series are in `tests/changepoint.rs`
-//! and `examples/changepoint_rates.rs`.
+//! Measured on synthetic series (`examples/changepoint_rates.rs`, asserted
+//! in `tests/changepoint.rs`) with the default rule, 1,000 series each, a
+//! lower-is-better metric whose commits are medians of 3 repeats with 2 %
+//! noise and, on 3 % of commits, a slow spell of 3-12 %: a +10 % step at
+//! commit 120 fails by commit 122 in 99.9 % of series (a suspect at 120 in
+//! about half), named as beginning at 120 in 95 %; a 1 %/commit drift over
+//! 15 commits fails in 100 %; A/A series fail at 0.2 % of evaluations.
 
 /// Which way is better (from `perfkit_report::metric::Direction`).
 pub use perfkit_report::metric::Direction;
@@ -45,9 +54,9 @@ pub struct Rule {
     pub max_tail: usize,
     /// Fewest head points needed to judge at all.
     pub min_head: usize,
-    /// `z` a tail of two or more points must exceed.
+    /// `z` a tail of two or more points must exceed to fail.
     pub z: f64,
-    /// `z` the newest point alone must exceed.
+    /// `z` the newest point alone must exceed to be a suspect.
     pub z_single: f64,
     /// Relative change (percent) in the bad direction that matters.
     pub threshold_pct: f64,
@@ -98,6 +107,10 @@ pub enum Verdict {
     Steady,
     /// A regression.
     Regressed(Finding),
+    /// The newest point alone is far out: a step or a slow spell of the
+    /// machine, which one point cannot tell apart. Reported, not failed;
+    /// the next commit confirms it (as [`Verdict::Regressed`]) or not.
+    Suspect(Finding),
 }
 
 fn median(xs: &mut [f64]) -> f64 {
@@ -107,6 +120,22 @@ fn median(xs: &mut [f64]) -> f64 {
         xs[n / 2]
     } else {
         (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+/// The tail's median, taking of two middle values the one less bad, so a
+/// tail of two points needs both to have moved: the mean of a slow spell
+/// and a normal commit is not a change.
+fn cautious_median(xs: &[f64], sign: f64) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else if sign > 0.0 {
+        v[n / 2 - 1]
+    } else {
+        v[n / 2]
     }
 }
 
@@ -132,13 +161,15 @@ pub fn judge(series: &[f64], direction: Direction, rule: &Rule) -> Verdict {
         Direction::HigherIsBetter => -1.0,
         Direction::LowerIsBetter => 1.0,
     };
-    let mut best: Option<(usize, f64, f64, f64)> = None; // (split, z, head median, change)
+    // (z, change) of the most significant tail of 2+ points, and of the
+    // newest point alone.
+    let mut best: Option<(f64, f64)> = None;
+    let mut single: Option<(f64, f64)> = None;
     for m in 1..=rule.max_tail.min(n - rule.min_head) {
         let split = n - m;
         let head = &s[..split];
         let (mh, scale) = location_scale(head);
-        let mut tail = s[split..].to_vec();
-        let mt = median(&mut tail);
+        let mt = cautious_median(&s[split..], sign);
         let change = if mh != 0.0 { (mt - mh) / mh.abs() } else { 0.0 };
         if sign * change * 100.0 <= rule.threshold_pct {
             continue;
@@ -151,65 +182,71 @@ pub fn judge(series: &[f64], direction: Direction, rule: &Rule) -> Verdict {
         } else {
             f64::INFINITY
         };
-        let need = if m == 1 { rule.z_single } else { rule.z };
-        if z > need && best.is_none_or(|b| z > b.1) {
-            best = Some((split, z, mh, change));
+        if m == 1 {
+            if z > rule.z_single {
+                single = Some((z, change));
+            }
+        } else if z > rule.z && best.is_none_or(|b| z > b.0) {
+            best = Some((z, change));
         }
     }
-    let Some((split, z, level, change)) = best else {
-        return Verdict::Steady;
+    let finding = |(z, change): (f64, f64)| {
+        let (began, shape) = began(s, rule.max_tail);
+        Finding {
+            began_at: start + began,
+            shape,
+            change_pct: change * 100.0,
+            z,
+        }
     };
-    let (began, shape) = began(s, split, level);
-    Verdict::Regressed(Finding {
-        began_at: start + began,
-        shape,
-        change_pct: change * 100.0,
-        z,
-    })
+    match (best, single) {
+        (Some(b), _) => Verdict::Regressed(finding(b)),
+        // Without noise (virtual time) one point is proof.
+        (None, Some(s)) if s.0.is_infinite() => Verdict::Regressed(finding(s)),
+        (None, Some(s)) => Verdict::Suspect(finding(s)),
+        (None, None) => Verdict::Steady,
+    }
 }
 
-/// Where the change began, and its shape: the step at `split` against the
-/// best ramp starting anywhere in the span a ramp could explain, by squared
-/// error over the points from the earliest candidate on.
-fn began(s: &[f64], split: usize, level: f64) -> (usize, Shape) {
+/// Where the change began, and its shape. Least absolute deviations, so a
+/// slow spell next to the change does not move it: a step (two levels,
+/// each its median) with its split anywhere in the last `max_tail` points,
+/// against a ramp (a level, then a straight line from some commit, its
+/// slope the median of the per-commit slopes). The ramp has one more free
+/// parameter, so it must explain clearly more to be called a drift.
+fn began(s: &[f64], max_tail: usize) -> (usize, Shape) {
     let n = s.len();
-    // A ramp may have begun up to as many points before the step's split
-    // as there are after it (the step then sits near the ramp's middle).
-    let from = split.saturating_sub(n - split).max(1);
-    let step_level = {
-        let mut t = s[split..].to_vec();
-        median(&mut t)
-    };
-    let sse = |f: &dyn Fn(usize) -> f64| -> f64 { (from..n).map(|t| (s[t] - f(t)).powi(2)).sum() };
-    let step_sse = sse(&|t| if t < split { level } else { step_level });
-    let mut best_ramp = (f64::INFINITY, split);
-    for b in from..n.saturating_sub(2) {
-        // Least squares slope through (b - 1, level): the commit before
-        // `b` is the last at the old level.
-        let (mut num, mut den) = (0.0, 0.0);
-        for (t, y) in s.iter().enumerate().skip(b) {
-            let x = (t + 1 - b) as f64;
-            num += (y - level) * x;
-            den += x * x;
-        }
-        let slope = num / den;
-        let e = sse(&|t| {
-            if t < b {
-                level
-            } else {
-                level + slope * (t + 1 - b) as f64
-            }
-        });
-        if e < best_ramp.0 {
-            best_ramp = (e, b);
+    let lo = n.saturating_sub(2 * max_tail);
+    let first = n.saturating_sub(max_tail).max(lo + 1);
+    let med = |xs: &[f64]| median(&mut xs.to_vec());
+    let dev = |xs: &[f64], m: f64| xs.iter().map(|x| (x - m).abs()).sum::<f64>();
+    let mut step = (f64::INFINITY, n - 1);
+    for c in first..n {
+        let (head, tail) = (&s[lo..c], &s[c..]);
+        let cost = dev(head, med(head)) + dev(tail, med(tail));
+        if cost < step.0 {
+            step = (cost, c);
         }
     }
-    // The ramp has one more free parameter than the step: ask it to explain
-    // clearly more before calling the change a drift.
-    if best_ramp.0 < 0.7 * step_sse {
-        (best_ramp.1, Shape::Drift)
+    let mut ramp = (f64::INFINITY, n - 1);
+    for b in first..n.saturating_sub(2) {
+        let head = &s[lo..b];
+        let level = med(head);
+        let x = |t: usize| (t + 1 - b) as f64;
+        let slopes: Vec<f64> = (b..n).map(|t| (s[t] - level) / x(t)).collect();
+        let slope = med(&slopes);
+        let cost = dev(head, level)
+            + (b..n)
+                .map(|t| (s[t] - level - slope * x(t)).abs())
+                .sum::<f64>();
+        if cost < ramp.0 {
+            ramp = (cost, b);
+        }
+    }
+    if ramp.0 < 0.8 * step.0 {
+        (ramp.1, Shape::Drift)
     } else {
-        (split, Shape::Step)
+        (step.1, Shape::Step)
     }
 }
 

@@ -118,7 +118,7 @@ pub fn evaluate(store: &mut Store, current: &Results, opts: &Options) -> Result<
             };
             let verdict = changepoint::judge(&series, Direction::of(metric_name), &rule);
             let began = match verdict {
-                Verdict::Regressed(f) => Some(
+                Verdict::Regressed(f) | Verdict::Suspect(f) => Some(
                     past.get(f.began_at)
                         .map_or_else(|| opts.commit.clone(), |p| p.commit.clone()),
                 ),
@@ -165,11 +165,9 @@ impl Report {
                 } else {
                     "-".into()
                 };
-                let verdict = match c.verdict {
-                    Verdict::TooShort => "not judged: too little history".to_owned(),
-                    Verdict::Steady => format!("ok (threshold {}%)", c.threshold_pct),
-                    Verdict::Regressed(f) => format!(
-                        "REGRESSION: {} of {:+.1}% began at {} (z {:.1})",
+                let describe = |f: &changepoint::Finding| {
+                    format!(
+                        "{} of {:+.1}% began at {} (z {:.1})",
                         match f.shape {
                             Shape::Step => "step",
                             Shape::Drift => "drift",
@@ -177,6 +175,15 @@ impl Report {
                         f.change_pct,
                         c.began.as_deref().map_or("?", short),
                         f.z.min(999.0)
+                    )
+                };
+                let verdict = match &c.verdict {
+                    Verdict::TooShort => "not judged: too little history".to_owned(),
+                    Verdict::Steady => format!("ok (threshold {}%)", c.threshold_pct),
+                    Verdict::Regressed(f) => format!("REGRESSION: {}", describe(f)),
+                    Verdict::Suspect(f) => format!(
+                        "suspect (one commit; the next confirms or clears it): {}",
+                        describe(f)
                     ),
                 };
                 vec![
