@@ -40,8 +40,8 @@ fn records(results: &Path) -> usize {
 }
 
 /// `N run(s), N record(s), N figure(s)` from `history list`.
-fn counts(dir: &Path, db: &Path) -> (u64, u64, u64) {
-    let o = perfkit(dir, &["history", "list"], Some(db));
+fn counts(dir: &Path, db: impl AsRef<std::ffi::OsStr>) -> (u64, u64, u64) {
+    let o = perfkit(dir, &["history", "list"], Some(Path::new(db.as_ref())));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let t = text(&o);
     let last = t.lines().rfind(|l| l.contains("record(s)")).unwrap();
@@ -101,20 +101,19 @@ fn record_key_in_a_scenario_records_without_the_flag() {
     assert_eq!(counts(d.path(), &db).1, 1);
 }
 
-#[test]
-fn concurrent_recording_processes_lose_nothing() {
-    let d = tempfile::tempdir().unwrap();
-    let db = d.path().join("shared.db");
-    let scenario = common::root().join("scenarios/uart-sweep.toml");
-    let outs: Vec<PathBuf> = (0..3).map(|i| d.path().join(format!("o{i}"))).collect();
+/// Five `perfkit run --record` processes at once into `db` (short runs of
+/// equal length, so their writes meet); every record must arrive.
+fn record_concurrently(dir: &Path, db: &str) {
+    let scenario = common::root().join("scenarios/loopback.toml");
+    let outs: Vec<PathBuf> = (0..5).map(|i| dir.join(format!("o{i}"))).collect();
     let children: Vec<_> = outs
         .iter()
         .map(|out| {
             let mut args = run_args(scenario.to_str().unwrap(), out.to_str().unwrap());
-            args.extend(["--record", "--db", db.to_str().unwrap()]);
+            args.extend(["--record", "--db", db]);
             Command::new(common::exe())
                 .args(&args)
-                .current_dir(d.path())
+                .current_dir(dir)
                 .env("PERFKIT_ROOT", common::root())
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
@@ -127,13 +126,43 @@ fn concurrent_recording_processes_lose_nothing() {
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     }
     let want: usize = outs.iter().map(|o| records(&o.join("results.json"))).sum();
-    let (runs, recs, figures) = counts(d.path(), &db);
-    assert_eq!(runs, 3);
+    let (runs, recs, figures) = counts(dir, db);
+    assert_eq!(runs, 5);
     assert_eq!(recs as usize, want);
     assert!(
         figures > 50 * want as u64,
         "every record's figures: {figures}"
     );
+}
+
+#[test]
+fn concurrent_recording_processes_lose_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("shared.db");
+    record_concurrently(d.path(), db.to_str().unwrap());
+}
+
+/// The same against PostgreSQL when `PERFKIT_TEST_POSTGRES` names a server
+/// (scripts/test.d/50-history-postgres.sh), in a schema of its own.
+#[test]
+fn concurrent_recording_into_postgres_loses_nothing() {
+    let Some(base) = std::env::var("PERFKIT_TEST_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty())
+    else {
+        eprintln!("PERFKIT_TEST_POSTGRES not set: PostgreSQL not tried");
+        return;
+    };
+    let schema = format!("harness_{}", std::process::id());
+    let mut c = postgres::Client::connect(&base, postgres::NoTls).unwrap();
+    c.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+    ))
+    .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
+    let d = tempfile::tempdir().unwrap();
+    record_concurrently(d.path(), &url);
 }
 
 /// A copy of `results` as if measured at another commit, its rates scaled.
