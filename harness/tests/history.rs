@@ -276,3 +276,51 @@ fn bad_requests_exit_2_with_a_message() {
     let o = perfkit(d.path(), &["gate", "results.json"], Some(&db));
     assert_eq!(o.status.code(), Some(2), "neither --baseline nor --history");
 }
+
+/// Runs scripts/validate-export.py (needs scripts/setup.d/35-export-validators.sh
+/// and scripts/env.sh, as every test run does).
+fn validate(format: &str, file: &Path) -> Output {
+    Command::new("python3")
+        .arg(common::root().join("scripts/validate-export.py"))
+        .args([format, file.to_str().unwrap()])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn exports_are_accepted_by_their_consumers_parsers() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("h.db");
+    let scenario = common::root().join("scenarios/loopback.toml");
+    let out = d.path().join("out");
+    let mut args = run_args(scenario.to_str().unwrap(), out.to_str().unwrap());
+    args.push("--record");
+    let o = perfkit(d.path(), &args, Some(&db));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    for (format, extra) in [
+        ("openmetrics", None),
+        ("bmf", None),
+        ("gab", Some("bigger")),
+        ("gab", Some("smaller")),
+    ] {
+        let file = d.path().join(format!("export.{format}"));
+        let mut args = vec!["history", "export", "--format", format, "-o"];
+        args.push(file.to_str().unwrap());
+        if let Some(dir) = extra {
+            args.extend(["--direction", dir]);
+        }
+        let o = perfkit(d.path(), &args, Some(&db));
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let v = validate(format, &file);
+        assert!(
+            v.status.success(),
+            "{format} rejected (validators installed? bash scripts/setup.d/35-export-validators.sh): {}",
+            text(&v)
+        );
+    }
+    // The validators do reject: OpenMetrics without its `# EOF`.
+    let om = std::fs::read_to_string(d.path().join("export.openmetrics")).unwrap();
+    let cut = d.path().join("cut.openmetrics");
+    std::fs::write(&cut, om.replace("# EOF\n", "")).unwrap();
+    assert!(!validate("openmetrics", &cut).status.success());
+}
