@@ -18,7 +18,7 @@ use std::process::Command;
 use anyhow::{anyhow, Context};
 use clap::{Args, Subcommand, ValueEnum};
 use perfkit_history::changepoint::{Direction, Rule, Verdict};
-use perfkit_history::{export, gate as hgate, Provenance, Prune, SeriesQuery, Store};
+use perfkit_history::{export, foreign, gate as hgate, Provenance, Prune, SeriesQuery, Store};
 use perfkit_report::{gate::GateConfig, model, table};
 
 use crate::{CmdResult, Failure, EXIT_OK, EXIT_REGRESSION};
@@ -89,11 +89,32 @@ pub struct KeyArgs {
 
 #[derive(Args)]
 struct ImportArgs {
-    /// Results files written by `perfkit run`.
+    /// Results files written by `perfkit run`; with --from hyperfine, its
+    /// --export-json files; with --from criterion, estimates.json files or
+    /// folders to search for them (criterion's target/criterion).
     #[arg(required = true)]
     results: Vec<PathBuf>,
+    /// The tool that wrote the files.
+    #[arg(long, value_enum, default_value = "perfkit")]
+    from: Tool,
+    /// With --from hyperfine|criterion: the scenario to file them under.
+    #[arg(long, required_if_eq_any = [("from", "hyperfine"), ("from", "criterion")])]
+    scenario: Option<String>,
+    /// With --from hyperfine|criterion: the commit measured (default: git's HEAD).
+    #[arg(long, value_name = "SHA")]
+    commit: Option<String>,
     #[command(flatten)]
     keys: KeyArgs,
+}
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum Tool {
+    /// perfkit's results.json.
+    Perfkit,
+    /// hyperfine --export-json.
+    Hyperfine,
+    /// criterion's estimates.json.
+    Criterion,
 }
 
 #[derive(Args)]
@@ -337,32 +358,7 @@ pub fn history(args: HistoryArgs) -> CmdResult {
     let mut store = open(&location)?;
     let db_err = |e: perfkit_history::Error| Failure::input(anyhow!(e));
     match args.command {
-        HistoryCommand::Import(a) => {
-            let mut total = perfkit_history::Imported::default();
-            for path in &a.results {
-                let results = model::Results::load(path).map_err(|e| Failure::input(anyhow!(e)))?;
-                let prov = provenance(&results, &a.keys);
-                let done = store
-                    .import(&results, &prov)
-                    .with_context(|| format!("importing {}", path.display()))
-                    .map_err(Failure::run)?;
-                println!(
-                    "{}: {} record(s) added, {} already stored",
-                    path.display(),
-                    done.added,
-                    done.present
-                );
-                total.added += done.added;
-                total.present += done.present;
-                total.figures += done.figures;
-            }
-            println!(
-                "history: {} record(s), {} figure(s) added -> {}",
-                total.added,
-                total.figures,
-                perfkit_history::engine::redact(&location)
-            );
-        }
+        HistoryCommand::Import(a) => import(&mut store, &a, &location)?,
         HistoryCommand::List { scenario, limit } => {
             let runs = store.runs(scenario.as_deref()).map_err(db_err)?;
             let rows: Vec<Vec<String>> = runs
@@ -433,6 +429,139 @@ pub fn history(args: HistoryArgs) -> CmdResult {
         }
     }
     Ok(EXIT_OK)
+}
+
+/// The files of an import as results documents, each with a name for messages.
+fn import_inputs(a: &ImportArgs) -> Result<Vec<(String, model::Results)>, Failure> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).map_err(|e| Failure::input(anyhow!("{}: {e}", p.display())))
+    };
+    let origin = |paths: &[&Path]| -> Result<foreign::Origin, Failure> {
+        let mut newest = std::time::UNIX_EPOCH;
+        for p in paths {
+            let m = std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .map_err(|e| Failure::input(anyhow!("{}: {e}", p.display())))?;
+            newest = newest.max(m);
+        }
+        Ok(foreign::Origin {
+            scenario: a.scenario.clone().unwrap_or_default(),
+            commit: a.commit.clone().or_else(|| git(&["rev-parse", "HEAD"])),
+            host: this_host_name(),
+            date: humantime::format_rfc3339_seconds(newest).to_string(),
+            unix_s: newest
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+        })
+    };
+    let input = |e: perfkit_history::Error| Failure::input(anyhow!(e));
+    match a.from {
+        Tool::Perfkit => a
+            .results
+            .iter()
+            .map(|p| {
+                let mut r = model::Results::load(p).map_err(|e| Failure::input(anyhow!(e)))?;
+                if r.meta.git_commit.is_none() {
+                    r.meta.git_commit = a.commit.clone();
+                }
+                Ok((p.display().to_string(), r))
+            })
+            .collect(),
+        Tool::Hyperfine => a
+            .results
+            .iter()
+            .map(|p| {
+                let r = foreign::hyperfine(p, &read(p)?, &origin(&[p])?).map_err(input)?;
+                Ok((p.display().to_string(), r))
+            })
+            .collect(),
+        Tool::Criterion => {
+            let mut files = Vec::new();
+            for p in &a.results {
+                criterion_files(p, p, &mut files)?;
+            }
+            if files.is_empty() {
+                return Err(Failure::input(anyhow!(
+                    "no criterion estimates.json (under */new/) in {}",
+                    a.results
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            let texts = files
+                .iter()
+                .map(|(id, p)| Ok((id.clone(), p.as_path(), read(p)?)))
+                .collect::<Result<Vec<_>, Failure>>()?;
+            let paths: Vec<&Path> = files.iter().map(|(_, p)| p.as_path()).collect();
+            let r = foreign::criterion(&texts, &origin(&paths)?).map_err(input)?;
+            Ok(vec![(format!("{} criterion benchmark(s)", files.len()), r)])
+        }
+    }
+}
+
+/// Criterion's `<id>/new/estimates.json` files under `p` (or `p` itself),
+/// with the id relative to `root`.
+fn criterion_files(root: &Path, p: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), Failure> {
+    if p.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+            .map_err(|e| Failure::input(anyhow!("{}: {e}", p.display())))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for e in entries {
+            criterion_files(root, &e, out)?;
+        }
+        return Ok(());
+    }
+    let in_new = p
+        .parent()
+        .filter(|d| d.file_name().is_some_and(|n| n == "new"));
+    if let (Some(true), Some(new)) = (p.file_name().map(|n| n == "estimates.json"), in_new) {
+        let bench = new.parent().unwrap_or(new);
+        let id = bench
+            .strip_prefix(root)
+            .ok()
+            .filter(|r| !r.as_os_str().is_empty())
+            .unwrap_or_else(|| Path::new(bench.file_name().unwrap_or_default()));
+        // criterion writes a `report` folder beside the benchmarks, never a `new`.
+        out.push((id.display().to_string(), p.to_owned()));
+    } else if p == root {
+        return Err(Failure::input(anyhow!(
+            "{}: not a criterion <benchmark>/new/estimates.json",
+            p.display()
+        )));
+    }
+    Ok(())
+}
+
+fn import(store: &mut Store, a: &ImportArgs, location: &str) -> Result<(), Failure> {
+    let mut total = perfkit_history::Imported::default();
+    for (name, results) in import_inputs(a)? {
+        let mut prov = provenance(&results, &a.keys);
+        if a.from != Tool::Perfkit {
+            prov.source = results.meta.scenario.kind.clone();
+        }
+        let done = store
+            .import(&results, &prov)
+            .with_context(|| format!("importing {name}"))
+            .map_err(Failure::run)?;
+        println!(
+            "{name}: {} record(s) added, {} already stored",
+            done.added, done.present
+        );
+        total.added += done.added;
+        total.present += done.present;
+        total.figures += done.figures;
+    }
+    println!(
+        "history: {} record(s), {} figure(s) added -> {}",
+        total.added,
+        total.figures,
+        perfkit_history::engine::redact(location)
+    );
+    Ok(())
 }
 
 fn show(store: &mut Store, a: &ShowArgs) -> Result<(), Failure> {

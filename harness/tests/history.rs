@@ -324,3 +324,94 @@ fn exports_are_accepted_by_their_consumers_parsers() {
     std::fs::write(&cut, om.replace("# EOF\n", "")).unwrap();
     assert!(!validate("openmetrics", &cut).status.success());
 }
+
+#[test]
+fn hyperfine_and_criterion_figures_import_beside_perfkits() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("h.db");
+    let hf = d.path().join("hf.json");
+    std::fs::write(
+        &hf,
+        r#"{"results":[{"command":"perfkit send x","mean":0.25,"stddev":0.01,"median":0.24,
+        "user":0.2,"system":0.03,"min":0.23,"max":0.3,"times":[0.23,0.3],"exit_codes":[0,0]}]}"#,
+    )
+    .unwrap();
+    let crit = d.path().join("criterion");
+    for (bench, mean) in [("render/one", 1500.0), ("render/many", 9100.0)] {
+        for sub in ["new", "base"] {
+            let dir = crit.join(bench).join(sub);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(
+                dir.join("estimates.json"),
+                format!(
+                    r#"{{"mean":{{"point_estimate":{mean}}},"median":{{"point_estimate":{mean}}}}}"#
+                ),
+            )
+            .unwrap();
+        }
+    }
+    std::fs::create_dir_all(crit.join("report")).unwrap();
+    for _ in 0..2 {
+        let o = perfkit(
+            d.path(),
+            &[
+                "history",
+                "import",
+                "--from",
+                "hyperfine",
+                "--scenario",
+                "cli",
+                hf.to_str().unwrap(),
+            ],
+            Some(&db),
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let o = perfkit(
+            d.path(),
+            &[
+                "history",
+                "import",
+                "--from",
+                "criterion",
+                "--scenario",
+                "benches",
+                crit.to_str().unwrap(),
+            ],
+            Some(&db),
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    }
+    assert_eq!(
+        counts(d.path(), &db),
+        (2, 3, 7 + 2 * 2),
+        "twice imported, stored once"
+    );
+    let o = perfkit(
+        d.path(),
+        &[
+            "history",
+            "show",
+            "metrics.mean_ns",
+            "--scenario",
+            "benches",
+            "--config",
+            "benchmark=render/many",
+        ],
+        Some(&db),
+    );
+    assert!(text(&o).contains("9100"), "{}", text(&o));
+    let o = perfkit(
+        d.path(),
+        &[
+            "history",
+            "import",
+            "--from",
+            "criterion",
+            "--scenario",
+            "b",
+            hf.to_str().unwrap(),
+        ],
+        Some(&db),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}

@@ -4,21 +4,27 @@
 
 use perfkit_report::model::{RunRecord, Side, Stage, Stages};
 
-/// Every figure of a record that the history keeps.
-pub fn figures(rec: &RunRecord) -> Vec<(String, f64)> {
+/// Every figure of a record that the history keeps; `kind` is the
+/// scenario's (records imported from other tools carry `metrics.*` only).
+pub fn figures(rec: &RunRecord, kind: &str) -> Vec<(String, f64)> {
     let mut out = Vec::with_capacity(16 + 10 * rec.stages.sites.len());
-    side(&mut out, "tx", &rec.tx);
-    side(&mut out, "rx", &rec.rx);
-    out.push(("link.wire_bytes".into(), rec.link.wire_bytes as f64));
-    if let Some(u) = rec.link.utilisation {
-        out.push(("link.utilisation".into(), u));
+    let own = !crate::foreign::KINDS.contains(&kind);
+    if own {
+        side(&mut out, "tx", &rec.tx);
+        side(&mut out, "rx", &rec.rx);
+        out.push(("link.wire_bytes".into(), rec.link.wire_bytes as f64));
+        if let Some(u) = rec.link.utilisation {
+            out.push(("link.utilisation".into(), u));
+        }
     }
     for (k, v) in &rec.metrics {
         out.push((format!("metrics.{k}"), *v));
     }
-    stages(&mut out, "stage", &rec.stages);
-    if let Some(d) = &rec.device_stages {
-        stages(&mut out, "device_stage", d);
+    if own {
+        stages(&mut out, "stage", &rec.stages);
+        if let Some(d) = &rec.device_stages {
+            stages(&mut out, "device_stage", d);
+        }
     }
     // A results file is validated on load, but `metrics.*` may hold
     // anything a kind computed; NaN has no place in a trend.
@@ -74,7 +80,7 @@ mod tests {
         let mut twin = first.clone();
         twin.calls += 1;
         rec.stages.sites.push(twin);
-        let f = figures(&rec);
+        let f = figures(&rec, "transfer");
         let calls: Vec<_> = f
             .iter()
             .filter(|(n, _)| *n == format!("stage.{}.calls", first.name))

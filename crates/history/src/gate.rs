@@ -77,7 +77,7 @@ pub fn evaluate(store: &mut Store, current: &Results, opts: &Options) -> Result<
     let mut now: BTreeMap<String, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
     for rec in current.runs.iter().filter(|r| r.error.is_none()) {
         let per = now.entry(identity(&rec.config)).or_default();
-        for (name, v) in flatten::figures(rec) {
+        for (name, v) in flatten::figures(rec, &current.meta.scenario.kind) {
             per.entry(name).or_default().push(v);
         }
     }

@@ -25,6 +25,8 @@
 //!   began, and a step or a ramp model, so a sudden step and a slow drift
 //!   are both caught and the first commit of the change is named.
 //! - **Gate** ([`mod@gate`]): a results file judged against its history.
+//! - **Imports from other tools** ([`foreign`]): hyperfine and criterion
+//!   figures become records of their own scenarios.
 //! - **Exports** ([`export`]): Bencher Metric Format, github-action-benchmark's
 //!   custom JSON, OpenMetrics text.
 #![deny(missing_docs)]
@@ -33,6 +35,7 @@ pub mod changepoint;
 pub mod engine;
 pub mod export;
 pub mod flatten;
+pub mod foreign;
 pub mod gate;
 pub mod schema;
 mod store;

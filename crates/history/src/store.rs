@@ -321,7 +321,7 @@ impl Store {
                 if rec.error.is_some() {
                     continue;
                 }
-                for (name, value) in flatten::figures(rec) {
+                for (name, value) in flatten::figures(rec, &m.scenario.kind) {
                     let metric_id = match metric_ids.get(&name) {
                         Some(id) => *id,
                         None => {
