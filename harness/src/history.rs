@@ -17,8 +17,9 @@ use std::process::Command;
 
 use anyhow::{anyhow, Context};
 use clap::{Args, Subcommand, ValueEnum};
-use perfkit_history::changepoint::{Direction, Rule, Verdict};
+use perfkit_history::changepoint::{self, Direction, Rule, Verdict};
 use perfkit_history::{export, foreign, gate as hgate, Provenance, Prune, SeriesQuery, Store};
+use perfkit_report::trend::{StageTrend, TrendChart, TrendSeries, Trends};
 use perfkit_report::{gate::GateConfig, model, table};
 
 use crate::{CmdResult, Failure, EXIT_OK, EXIT_REGRESSION};
@@ -642,6 +643,116 @@ fn show(store: &mut Store, a: &ShowArgs) -> Result<(), Failure> {
         .collect();
     out(&table::console(&head, &rows));
     Ok(())
+}
+
+/// The report's trends for `current` from the history: a chart per
+/// headline metric (the scenario's gated metrics, else tx.bps and rx.bps)
+/// with a line per configuration (up to eight), and a p50 sparkline per
+/// stage of the first configuration.
+pub fn trends(current: &model::Results, db: Option<&str>) -> Result<Trends, Failure> {
+    const MAX_SERIES: usize = 8;
+    let mut store = open(&database(db))?;
+    let host = provenance(current, &KeyArgs::default()).host_fingerprint;
+    let commit = current.meta.git_commit.clone().unwrap_or_default();
+    let mut headline: Vec<String> = current
+        .meta
+        .gate
+        .keys()
+        .filter(|m| !m.contains('*'))
+        .cloned()
+        .collect();
+    if headline.is_empty() {
+        headline = vec!["tx.bps".into(), "rx.bps".into()];
+    }
+    let query = |metric: &str| SeriesQuery {
+        scenario: current.meta.scenario.name.clone(),
+        metric: metric.to_owned(),
+        config: Vec::new(),
+        branch: None,
+        host_fingerprint: Some(host.clone()),
+    };
+    let db_err = |e: perfkit_history::Error| Failure::input(anyhow!(e));
+    let mut out = Trends::default();
+    for metric in &headline {
+        let points = store.series(&query(metric)).map_err(db_err)?;
+        let mut commits: Vec<(String, i64)> = Vec::new();
+        for p in &points {
+            if !commits.iter().any(|(c, _)| *c == p.commit) {
+                commits.push((p.commit.clone(), p.commit_time));
+            }
+        }
+        if commits.len() < 2 {
+            continue;
+        }
+        let labels = export::Labels::new(points.iter().map(|p| p.config.as_str()));
+        let mut configs: Vec<&str> = Vec::new();
+        for p in &points {
+            if !configs.contains(&p.config.as_str()) {
+                configs.push(&p.config);
+            }
+        }
+        let series = configs
+            .iter()
+            .take(MAX_SERIES)
+            .map(|cfg| {
+                let mut values = vec![None; commits.len()];
+                for p in points.iter().filter(|p| p.config == *cfg) {
+                    if let Some(i) = commits.iter().position(|(c, _)| *c == p.commit) {
+                        values[i] = Some(p.value);
+                    }
+                }
+                let present: Vec<(usize, f64)> = values
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, v)| v.map(|v| (i, v)))
+                    .collect();
+                let ys: Vec<f64> = present.iter().map(|(_, v)| *v).collect();
+                let change_at =
+                    match changepoint::judge(&ys, Direction::of(metric), &Rule::default()) {
+                        Verdict::Regressed(f) | Verdict::Suspect(f) => {
+                            present.get(f.began_at).map(|(i, _)| *i)
+                        }
+                        _ => None,
+                    };
+                TrendSeries {
+                    name: labels.get(cfg),
+                    values,
+                    change_at,
+                }
+            })
+            .collect();
+        out.charts.push(TrendChart {
+            metric: metric.clone(),
+            current: commits.iter().position(|(c, _)| *c == commit),
+            commits: commits
+                .iter()
+                .map(|(c, t)| format!("{} {}", c.get(..7).unwrap_or(c), &date(*t)[..10]))
+                .collect(),
+            series,
+        });
+    }
+    if let Some(first) = current.runs.iter().find(|r| r.error.is_none()) {
+        let ident = perfkit_history::identity(&first.config);
+        let mut seen = std::collections::HashSet::new();
+        for site in first.stages.sites.iter().filter(|s| seen.insert(&s.name)) {
+            let metric = format!("stage.{}.p50_ns", site.name);
+            let values: Vec<f64> = store
+                .series(&query(&metric))
+                .map_err(db_err)?
+                .iter()
+                .filter(|p| p.config == ident)
+                .map(|p| p.value)
+                .collect();
+            if values.len() >= 2 {
+                out.stages.push(StageTrend {
+                    stage: site.name.clone(),
+                    field: "p50_ns".into(),
+                    values,
+                });
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `perfkit gate --history`.

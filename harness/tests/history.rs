@@ -230,6 +230,23 @@ fn gate_against_history_flags_a_step_and_names_its_commit() {
         text(&o)
     );
 
+    // The report's trends: a chart per headline metric across the commits.
+    let html = d.path().join("r.html");
+    let o = perfkit(
+        d.path(),
+        &[
+            "report",
+            "--history",
+            same.to_str().unwrap(),
+            "-o",
+            html.to_str().unwrap(),
+        ],
+        Some(&db),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<figure class=\"chart trend\" data-metric=\"rx.bps\""));
+
     // The trend, one row per commit; exports parse.
     let o = perfkit(
         d.path(),

@@ -79,12 +79,22 @@ fn prepare(inputs: &[(PathBuf, Results)]) -> Vec<Input<'_>> {
 /// dimension of the series), per-stage tables and share charts per
 /// configuration (device-side too when recorded) and a flamegraph per input.
 pub fn render_report(inputs: &[(PathBuf, Results)]) -> String {
+    render_report_with_trends(inputs, &crate::trend::Trends::default())
+}
+
+/// [`render_report`] with a section of trends across commits (from the
+/// results history) after the summary.
+pub fn render_report_with_trends(
+    inputs: &[(PathBuf, Results)],
+    trends: &crate::trend::Trends,
+) -> String {
     let ins = prepare(inputs);
     let mut body = String::new();
     let title = title_of(&ins, "report");
     let _ = writeln!(body, "<h1>{}</h1>", escape(&title));
     header(&mut body, &ins);
     summary(&mut body, &ins);
+    body.push_str(&crate::trend::section(trends));
     charts(&mut body, &ins);
     stages(&mut body, &ins);
     flamegraphs(&mut body, &ins);
@@ -403,7 +413,7 @@ fn figure(
 }
 
 /// Makes plotters' SVG fit the page: accessible name, scalable width.
-fn svg_tag(svg: &str, title: &str) -> String {
+pub(crate) fn svg_tag(svg: &str, title: &str) -> String {
     let svg = svg.trim_start();
     let svg = match svg.find("<svg") {
         Some(i) => &svg[i..],
