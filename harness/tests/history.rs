@@ -368,35 +368,26 @@ fn hyperfine_and_criterion_figures_import_beside_perfkits() {
         }
     }
     std::fs::create_dir_all(crit.join("report")).unwrap();
+    let import = |tool: &str, scenario: &str, path: &Path| {
+        perfkit(
+            d.path(),
+            &[
+                "history",
+                "import",
+                "--from",
+                tool,
+                "--scenario",
+                scenario,
+                path.to_str().unwrap(),
+            ],
+            Some(&db),
+        )
+    };
     for _ in 0..2 {
-        let o = perfkit(
-            d.path(),
-            &[
-                "history",
-                "import",
-                "--from",
-                "hyperfine",
-                "--scenario",
-                "cli",
-                hf.to_str().unwrap(),
-            ],
-            Some(&db),
-        );
-        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-        let o = perfkit(
-            d.path(),
-            &[
-                "history",
-                "import",
-                "--from",
-                "criterion",
-                "--scenario",
-                "benches",
-                crit.to_str().unwrap(),
-            ],
-            Some(&db),
-        );
-        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        for (tool, scenario, path) in [("hyperfine", "cli", &hf), ("criterion", "benches", &crit)] {
+            let o = import(tool, scenario, path);
+            assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        }
     }
     assert_eq!(
         counts(d.path(), &db),
@@ -417,18 +408,6 @@ fn hyperfine_and_criterion_figures_import_beside_perfkits() {
         Some(&db),
     );
     assert!(text(&o).contains("9100"), "{}", text(&o));
-    let o = perfkit(
-        d.path(),
-        &[
-            "history",
-            "import",
-            "--from",
-            "criterion",
-            "--scenario",
-            "b",
-            hf.to_str().unwrap(),
-        ],
-        Some(&db),
-    );
+    let o = import("criterion", "b", &hf);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }

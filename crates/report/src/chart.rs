@@ -128,6 +128,18 @@ fn chart_height(n_series: usize) -> u32 {
     BASE_H.max(60 + 18 * n_series as u32)
 }
 
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+
+/// A white canvas for a chart with `n_series` legend rows: the whole, the
+/// plot on the left and the legend column on the right.
+fn canvas(svg: &mut String, n_series: usize) -> DrawResult<(Area<'_>, Area<'_>, Area<'_>)> {
+    let root = SVGBackend::with_string(svg, (PLOT_W + LEGEND_W, chart_height(n_series)))
+        .into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let (plot, side) = root.split_horizontally(PLOT_W);
+    Ok((root, plot, side))
+}
+
 /// A comparison chart of one metric against one parameter.
 pub(crate) fn metric_chart(
     title: &str,
@@ -136,12 +148,9 @@ pub(crate) fn metric_chart(
     x: &XAxis,
     series: &[Series],
 ) -> DrawResult<String> {
-    let h = chart_height(series.len());
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (PLOT_W + LEGEND_W, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let (plot, side) = root.split_horizontally(PLOT_W);
+        let (root, plot, side) = canvas(&mut svg, series.len())?;
         legend(&side, series)?;
         let (ylo, yhi) = y_range(series);
         let label_style = TextStyle::from(("sans-serif", 12).into_font()).color(&BLACK);
@@ -403,12 +412,9 @@ pub(crate) fn trend_chart(
     current: Option<usize>,
     series: &[crate::trend::TrendSeries],
 ) -> DrawResult<String> {
-    let h = chart_height(series.len());
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (PLOT_W + LEGEND_W, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let (plot, side) = root.split_horizontally(PLOT_W);
+        let (root, plot, side) = canvas(&mut svg, series.len())?;
         let named: Vec<Series> = series
             .iter()
             .map(|s| Series {
