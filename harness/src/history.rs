@@ -647,8 +647,8 @@ fn show(store: &mut Store, a: &ShowArgs) -> Result<(), Failure> {
 
 /// The report's trends for `current` from the history: a chart per
 /// headline metric (the scenario's gated metrics, else tx.bps and rx.bps)
-/// with a line per configuration (up to eight), and a p50 sparkline per
-/// stage of the first configuration.
+/// with a line per configuration (up to eight), and per configuration a
+/// p50 sparkline per stage.
 pub fn trends(current: &model::Results, db: Option<&str>) -> Result<Trends, Failure> {
     const MAX_SERIES: usize = 8;
     let mut store = open(&database(db))?;
@@ -731,25 +731,35 @@ pub fn trends(current: &model::Results, db: Option<&str>) -> Result<Trends, Fail
             series,
         });
     }
-    if let Some(first) = current.runs.iter().find(|r| r.error.is_none()) {
-        let ident = perfkit_history::identity(&first.config);
-        let mut seen = std::collections::HashSet::new();
-        for site in first.stages.sites.iter().filter(|s| seen.insert(&s.name)) {
-            let metric = format!("stage.{}.p50_ns", site.name);
-            let values: Vec<f64> = store
-                .series(&query(&metric))
-                .map_err(db_err)?
-                .iter()
-                .filter(|p| p.config == ident)
-                .map(|p| p.value)
-                .collect();
-            if values.len() >= 2 {
-                out.stages.push(StageTrend {
-                    stage: site.name.clone(),
-                    field: "p50_ns".into(),
-                    values,
-                });
+    // Per configuration of this run, each host stage's p50 across commits.
+    let ids: std::collections::HashMap<String, usize> = current
+        .runs
+        .iter()
+        .map(|r| (perfkit_history::identity(&r.config), r.config_id))
+        .collect();
+    let mut sites: Vec<&str> = Vec::new();
+    for site in current.runs.iter().flat_map(|r| &r.stages.sites) {
+        if !sites.contains(&site.name.as_str()) {
+            sites.push(&site.name);
+        }
+    }
+    for site in sites {
+        let points = store
+            .series(&query(&format!("stage.{site}.p50_ns")))
+            .map_err(db_err)?;
+        let mut by_config: std::collections::BTreeMap<usize, Vec<f64>> = Default::default();
+        for p in &points {
+            if let Some(id) = ids.get(&p.config) {
+                by_config.entry(*id).or_default().push(p.value);
             }
+        }
+        for (config_id, values) in by_config.into_iter().filter(|(_, v)| v.len() >= 2) {
+            out.stages.push(StageTrend {
+                config_id,
+                stage: site.to_owned(),
+                field: "p50_ns".into(),
+                values,
+            });
         }
     }
     Ok(out)

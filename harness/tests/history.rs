@@ -246,6 +246,7 @@ fn gate_against_history_flags_a_step_and_names_its_commit() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("<figure class=\"chart trend\" data-metric=\"rx.bps\""));
+    assert!(page.contains("<svg class=\"spark\""), "stage sparklines");
 
     // The trend, one row per commit; exports parse.
     let o = perfkit(

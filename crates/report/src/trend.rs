@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 
 use crate::chart;
-use crate::html::{escape, ns};
+use crate::html::escape;
 
 /// Everything the trends section shows.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -43,9 +43,12 @@ pub struct TrendSeries {
     pub change_at: Option<usize>,
 }
 
-/// One stage's figure across commits (oldest first).
+/// One host stage's figure across commits (oldest first), shown as a
+/// sparkline in the stage table of its configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StageTrend {
+    /// The configuration (`config_id` in the reported results).
+    pub config_id: usize,
     /// Site name.
     pub stage: String,
     /// Which figure (`p50_ns`).
@@ -56,7 +59,7 @@ pub struct StageTrend {
 
 /// A tiny inline SVG line of `values` (scaled to its own range), the last
 /// point dotted: the newest commit.
-fn sparkline(values: &[f64]) -> String {
+pub(crate) fn sparkline(values: &[f64]) -> String {
     let (w, h) = (120.0, 24.0);
     let (lo, hi) = values
         .iter()
@@ -89,10 +92,10 @@ fn sparkline(values: &[f64]) -> String {
     )
 }
 
-/// The trends section's HTML.
+/// The trends section's HTML (the stage sparklines go in the stage tables).
 pub fn section(t: &Trends) -> String {
     let mut body = String::new();
-    if t.charts.is_empty() && t.stages.is_empty() {
+    if t.charts.is_empty() {
         return body;
     }
     body.push_str("<h2 id=\"trends\">Trends across commits</h2>\n<p class=\"lead\">From the results history: one point per commit (the median of its runs), oldest first; the red line is this run, a ring and dashed line mark where a change began.</p>\n");
@@ -125,23 +128,6 @@ pub fn section(t: &Trends) -> String {
             }
         }
     }
-    if !t.stages.is_empty() {
-        body.push_str("<table class=\"stages trend\"><caption class=\"l\">Per-stage trends</caption>\n<tr><th class=\"l\">stage</th><th class=\"l\">figure</th><th>trend</th><th>first</th><th>now</th></tr>\n");
-        for s in &t.stages {
-            let (first, last) = match (s.values.first(), s.values.last()) {
-                (Some(f), Some(l)) => (ns(*f), ns(*l)),
-                _ => ("–".into(), "–".into()),
-            };
-            let _ = writeln!(
-                body,
-                "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{first}</td><td>{last}</td></tr>",
-                escape(&s.stage),
-                escape(&s.field),
-                sparkline(&s.values)
-            );
-        }
-        body.push_str("</table>\n");
-    }
     body
 }
 
@@ -166,6 +152,7 @@ mod tests {
                 }],
             }],
             stages: vec![StageTrend {
+                config_id: 0,
                 stage: "wire::crc16".into(),
                 field: "p50_ns".into(),
                 values: vec![10.0, 11.0, 30.0],
@@ -174,15 +161,78 @@ mod tests {
     }
 
     #[test]
-    fn section_has_a_chart_per_metric_and_a_sparkline_per_stage() {
+    fn section_has_a_chart_per_metric() {
         let html = section(&sample());
         let doc = scraper::Html::parse_fragment(&html);
         let sel = |s: &str| scraper::Selector::parse(s).unwrap();
         assert_eq!(doc.select(&sel("figure.trend svg")).count(), 1);
-        assert_eq!(doc.select(&sel("table.trend svg.spark")).count(), 1);
         assert!(html.contains("this run"), "the current run is marked");
         assert!(html.contains("c00021"), "commit labels on the x axis");
         assert!(!html.contains("<b>"), "labels escaped");
         assert!(section(&Trends::default()).is_empty());
+    }
+
+    #[test]
+    fn stage_tables_of_the_reported_configuration_get_sparklines() {
+        use crate::model::*;
+        use std::collections::BTreeMap;
+        let mut r = Results::new(Meta {
+            perfkit_version: "0".into(),
+            git_commit: None,
+            host: "h".into(),
+            date: "2026-12-01T00:00:00Z".into(),
+            scenario: ScenarioRef {
+                name: "s".into(),
+                path: "s.toml".into(),
+                sha256: "0".into(),
+                description: String::new(),
+                kind: "transfer".into(),
+            },
+            swept: vec!["block_size".into()],
+            gate: BTreeMap::new(),
+        });
+        for id in 0..2 {
+            r.runs.push(RunRecord {
+                config_id: id,
+                repeat: 0,
+                started_unix_s: None,
+                config: BTreeMap::from([("block_size".into(), serde_json::json!(50 + id))]),
+                time_base: TimeBase::Real,
+                tx: Side::new(1.0, 10, 100),
+                rx: Side::new(1.0, 10, 100),
+                integrity: Integrity::default(),
+                link: LinkStats::default(),
+                stages: Stages {
+                    sites: vec![Stage {
+                        name: "wire::crc16".into(),
+                        calls: 10,
+                        min_ns: 1,
+                        max_ns: 9,
+                        cum_ns: 50,
+                        p50_ns: 5,
+                        p90_ns: 8,
+                        p99_ns: 9,
+                        p999_ns: 9,
+                        bytes: None,
+                        cum_cycles: None,
+                    }],
+                    folded: vec![],
+                },
+                device_stages: None,
+                metrics: BTreeMap::new(),
+                error: None,
+            });
+        }
+        let html = crate::html::render_report_with_trends(
+            &[(std::path::PathBuf::from("r.json"), r)],
+            &sample(),
+        );
+        let doc = scraper::Html::parse_document(&html);
+        let sel = |s: &str| scraper::Selector::parse(s).unwrap();
+        let tables: Vec<_> = doc.select(&sel("table.stages")).collect();
+        assert_eq!(tables.len(), 2);
+        let sparks = |t: &scraper::ElementRef<'_>| t.select(&sel("svg.spark")).count();
+        assert_eq!(sparks(&tables[0]), 1, "configuration 0 has a trend");
+        assert_eq!(sparks(&tables[1]), 0, "configuration 1 has none");
     }
 }
