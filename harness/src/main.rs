@@ -7,6 +7,7 @@
 
 mod against;
 mod cli_wire;
+mod history;
 mod integrity;
 mod kinds;
 mod locate;
@@ -139,6 +140,12 @@ enum Command {
         A scenario then places one end there:\n  \
         [hosts]\n  receiver = \"agent://10.0.0.2:7117\"")]
     Agent(AgentArgs),
+    /// The results history: import, list, show trends, export, prune.
+    #[command(after_help = "Examples:\n  \
+        perfkit run scenarios/uart-sweep.toml --record\n  \
+        perfkit history show rx.bps --scenario uart-sweep --config baud=115200\n  \
+        perfkit history export --format openmetrics --db postgres://ci@db.lab/perf")]
+    History(history::HistoryArgs),
 }
 
 /// Arguments of `perfkit agent`.
@@ -185,6 +192,14 @@ pub struct RunArgs {
     /// spreads a machine's slow spells over both (see docs/gate.md).
     #[arg(long)]
     pub append: bool,
+    /// Store the results in the history database (also `record = true` in
+    /// the scenario).
+    #[arg(long)]
+    pub record: bool,
+    /// The history database: a SQLite file or a postgres:// URL (default:
+    /// $PERFKIT_DB, else .perfkit/history.db in the project).
+    #[arg(long, value_name = "PATH|URL")]
+    pub db: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -198,6 +213,7 @@ fn main() -> ExitCode {
         Command::Report(args) => reporting::report(args),
         Command::Compare(args) => reporting::compare(args),
         Command::Gate(args) => reporting::gate(args),
+        Command::History(args) => history::history(args),
         Command::Params => {
             print!("{}", output::params_table());
             Ok(EXIT_OK)

@@ -18,6 +18,14 @@ pub struct ReportArgs {
     /// Where to write the HTML (default: report.html beside the first results file).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Add trends across commits from the results history (the first file's
+    /// scenario and host class).
+    #[arg(long)]
+    pub history: bool,
+    /// With --history: the database (default: $PERFKIT_DB, else
+    /// .perfkit/history.db in the project).
+    #[arg(long, value_name = "PATH|URL", requires = "history")]
+    pub db: Option<String>,
 }
 
 /// Arguments of `perfkit compare`.
@@ -41,7 +49,7 @@ pub struct GateArgs {
     #[arg(
         long,
         value_name = "BASELINE.json",
-        required_unless_present = "against",
+        required_unless_present_any = ["against", "history"],
         conflicts_with = "against"
     )]
     pub baseline: Option<PathBuf>,
@@ -65,6 +73,9 @@ pub struct GateArgs {
     /// Options of --against.
     #[command(flatten)]
     pub against_opts: crate::against::AgainstArgs,
+    /// Options of --history.
+    #[command(flatten)]
+    pub history: crate::history::GateHistoryArgs,
 }
 
 fn load(paths: &[PathBuf]) -> Result<Vec<(PathBuf, model::Results)>, Failure> {
@@ -75,10 +86,20 @@ fn write(path: &Path, text: &str) -> Result<(), Failure> {
     model::write_atomic(path, text.as_bytes()).map_err(|e| Failure::run(anyhow!(e)))
 }
 
-/// Renders `report.html` for one results file (used by `perfkit run`).
-pub fn write_report(results: &Path, output: &Path) -> Result<(), Failure> {
+/// Renders `report.html` for one results file (used by `perfkit run`),
+/// with trends from the history when `history` names a database (or
+/// `Some(None)`, the default one).
+pub fn write_report(
+    results: &Path,
+    output: &Path,
+    history: Option<Option<&str>>,
+) -> Result<(), Failure> {
     let inputs = load(&[results.to_owned()])?;
-    write(output, &html::render_report(&inputs))
+    let trends = match history {
+        Some(db) => crate::history::trends(&inputs[0].1, db)?,
+        None => Default::default(),
+    };
+    write(output, &html::render_report_with_trends(&inputs, &trends))
 }
 
 /// `perfkit report`.
@@ -90,7 +111,12 @@ pub fn report(args: ReportArgs) -> CmdResult {
             .unwrap_or(Path::new("."))
             .join("report.html")
     });
-    write(&out, &html::render_report(&inputs))?;
+    let trends = if args.history {
+        crate::history::trends(&inputs[0].1, args.db.as_deref())?
+    } else {
+        Default::default()
+    };
+    write(&out, &html::render_report_with_trends(&inputs, &trends))?;
     println!("report: {}", out.display());
     Ok(EXIT_OK)
 }
@@ -122,11 +148,14 @@ pub fn gate(args: GateArgs) -> CmdResult {
                 &args.against_opts,
             )
         }
-        (None, Some(p)) => p,
-        (None, None) => {
-            return Err(Failure::input(anyhow!(
-                "pass --baseline BASELINE.json or --against REV"
-            )))
+        (None, Some(p)) if !args.history.history => p,
+        (None, _) => {
+            return crate::history::gate(
+                &args.history,
+                &args.input,
+                &args.thresholds,
+                args.summary_md.as_deref(),
+            )
         }
     };
     let current = model::Results::load(&args.input).map_err(|e| Failure::input(anyhow!(e)))?;

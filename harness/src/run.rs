@@ -284,9 +284,13 @@ pub fn run(args: RunArgs) -> CmdResult {
 
     println!("\n{}", output::summary(&results.runs, &swept));
     println!("results: {}", results_path.display());
+    let record = (args.record || s.record) && !results.runs.is_empty();
+    if record {
+        crate::history::record(&results, args.db.as_deref())?;
+    }
     if !args.no_report && !results.runs.is_empty() {
         let html = out_dir.join("report.html");
-        crate::reporting::write_report(&results_path, &html)?;
+        crate::reporting::write_report(&results_path, &html, record.then_some(args.db.as_deref()))?;
         println!("report:  {}", html.display());
     }
     if cancel.load(Ordering::SeqCst) {

@@ -214,6 +214,7 @@ const TOP_KEYS: &[&str] = &[
     "input",
     "sweep",
     "gate",
+    "record",
 ];
 const SECTIONS: &[&str] = &["link", "transfer", "faults", "heaps", "pico", "hosts"];
 
@@ -247,6 +248,9 @@ pub struct Scenario {
     pub sweep: Vec<(String, Vec<Value>)>,
     /// `[gate]` thresholds, metric -> percent.
     pub gate: BTreeMap<String, f64>,
+    /// `record = true`: every run is stored in the results history, as
+    /// with `perfkit run --record`.
+    pub record: bool,
 }
 
 /// Why a scenario could not be loaded.
@@ -442,6 +446,16 @@ fn str_key(ctx: &Ctx<'_>, key: &str, v: &Spanned<DeValue<'_>>) -> Result<String,
     })
 }
 
+fn bool_key(ctx: &Ctx<'_>, key: &str, v: &Spanned<DeValue<'_>>) -> Result<bool, ScenarioError> {
+    v.get_ref().as_bool().ok_or_else(|| {
+        ctx.err(
+            Some(v.span()),
+            Some(key),
+            format!("expected true or false, found {}", v.get_ref().type_str()),
+        )
+    })
+}
+
 impl Scenario {
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
@@ -490,6 +504,7 @@ impl Scenario {
                 .collect(),
             sweep: Vec::new(),
             gate: BTreeMap::new(),
+            record: false,
         };
         let mut sweep_table = None;
 
@@ -514,6 +529,7 @@ impl Scenario {
                 "warmup" => s.warmup = int_key(&ctx, key, v, 0, 10_000)? as u32,
                 "input" => s.input = PathBuf::from(str_key(&ctx, key, v)?),
                 "sweep" => sweep_table = Some(expect_table(&ctx, key, v)?),
+                "record" => s.record = bool_key(&ctx, key, v)?,
                 "gate" => {
                     for (gk, gv) in expect_table(&ctx, key, v)?.iter() {
                         let metric = gk.get_ref().as_ref();
@@ -978,6 +994,14 @@ mod tests {
         assert_eq!(s.gate["rx.bps"], 5.0);
         let e = parse("[gate]\n\"rx.bps\" = \"five\"\n").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("gate.rx.bps"));
+    }
+
+    #[test]
+    fn record_key() {
+        assert!(!parse("").unwrap().record);
+        assert!(parse("record = true\n").unwrap().record);
+        let e = parse("record = \"yes\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("record"));
     }
 
     #[test]

@@ -128,6 +128,18 @@ fn chart_height(n_series: usize) -> u32 {
     BASE_H.max(60 + 18 * n_series as u32)
 }
 
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+
+/// A white canvas for a chart with `n_series` legend rows: the whole, the
+/// plot on the left and the legend column on the right.
+fn canvas(svg: &mut String, n_series: usize) -> DrawResult<(Area<'_>, Area<'_>, Area<'_>)> {
+    let root = SVGBackend::with_string(svg, (PLOT_W + LEGEND_W, chart_height(n_series)))
+        .into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let (plot, side) = root.split_horizontally(PLOT_W);
+    Ok((root, plot, side))
+}
+
 /// A comparison chart of one metric against one parameter.
 pub(crate) fn metric_chart(
     title: &str,
@@ -136,12 +148,9 @@ pub(crate) fn metric_chart(
     x: &XAxis,
     series: &[Series],
 ) -> DrawResult<String> {
-    let h = chart_height(series.len());
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (PLOT_W + LEGEND_W, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let (plot, side) = root.split_horizontally(PLOT_W);
+        let (root, plot, side) = canvas(&mut svg, series.len())?;
         legend(&side, series)?;
         let (ylo, yhi) = y_range(series);
         let label_style = TextStyle::from(("sans-serif", 12).into_font()).color(&BLACK);
@@ -386,6 +395,131 @@ pub(crate) fn share_chart(title: &str, stages: &[(String, f64)]) -> DrawResult<S
             ))
             .map_err(err)?;
             let _ = px;
+        }
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+/// A metric across commits: x is commit order, labelled with `labels`
+/// (short hash and date, thinned to about ten); one line per series; the
+/// run being reported marked by a vertical line at `current`; where a
+/// series' change began marked by a ring and a dashed line.
+pub(crate) fn trend_chart(
+    title: &str,
+    y_desc: &str,
+    labels: &[String],
+    current: Option<usize>,
+    series: &[crate::trend::TrendSeries],
+) -> DrawResult<String> {
+    let mut svg = String::new();
+    {
+        let (root, plot, side) = canvas(&mut svg, series.len())?;
+        let named: Vec<Series> = series
+            .iter()
+            .map(|s| Series {
+                name: s.name.clone(),
+                points: s
+                    .values
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(x, v)| {
+                        v.map(|v| Point {
+                            x: x as f64,
+                            median: v,
+                            min: v,
+                            max: v,
+                        })
+                    })
+                    .collect(),
+            })
+            .collect();
+        legend(&side, &named)?;
+        let (ylo, yhi) = y_range(&named);
+        let n = labels.len().max(1) as f64;
+        let label_style = TextStyle::from(("sans-serif", 11).into_font()).color(&BLACK);
+        let mut chart = ChartBuilder::on(&plot)
+            .caption(title, ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(56)
+            .y_label_area_size(64)
+            .build_cartesian_2d(-0.5..(n - 0.5), ylo..yhi)
+            .map_err(err)?;
+        let step = labels.len().div_ceil(10).max(1);
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_desc("commit (oldest first)")
+            .y_desc(y_desc)
+            .x_labels(0)
+            .y_label_formatter(&|v| si(*v))
+            .label_style(label_style.clone())
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(err)?;
+        for (i, l) in labels.iter().enumerate().step_by(step) {
+            let (px, py) = chart.backend_coord(&(i as f64, ylo));
+            for (k, line) in l.split(' ').enumerate() {
+                plot.draw(&Text::new(
+                    line.to_string(),
+                    (px, py + 6 + 13 * k as i32),
+                    label_style.pos(Pos::new(HPos::Center, VPos::Top)),
+                ))
+                .map_err(err)?;
+            }
+        }
+        if let Some(c) = current {
+            let red = RGBColor(200, 30, 30);
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(c as f64, ylo), (c as f64, yhi)],
+                    red.stroke_width(2),
+                )))
+                .map_err(err)?;
+            let (px, py) = chart.backend_coord(&(c as f64, yhi));
+            plot.draw(&Text::new(
+                "this run",
+                (px - 4, py + 2),
+                label_style
+                    .color(&red)
+                    .pos(Pos::new(HPos::Right, VPos::Top)),
+            ))
+            .map_err(err)?;
+        }
+        for (i, s) in named.iter().enumerate() {
+            let c = PALETTE[i % PALETTE.len()];
+            chart
+                .draw_series(LineSeries::new(
+                    s.points.iter().map(|p| (p.x, p.median)),
+                    c.stroke_width(2),
+                ))
+                .map_err(err)?;
+            chart
+                .draw_series(
+                    s.points
+                        .iter()
+                        .map(|p| Circle::new((p.x, p.median), 2, c.filled())),
+                )
+                .map_err(err)?;
+            if let Some(at) = series[i].change_at {
+                if let Some(p) = s.points.iter().find(|p| p.x == at as f64) {
+                    chart
+                        .draw_series(std::iter::once(Circle::new(
+                            (p.x, p.median),
+                            7,
+                            c.stroke_width(2),
+                        )))
+                        .map_err(err)?;
+                    let dash = (0..12).map(|k| {
+                        let y0 = ylo + (yhi - ylo) * k as f64 / 12.0;
+                        PathElement::new(
+                            vec![(p.x, y0), (p.x, y0 + (yhi - ylo) / 24.0)],
+                            c.stroke_width(1),
+                        )
+                    });
+                    chart.draw_series(dash).map_err(err)?;
+                }
+            }
         }
         root.present().map_err(err)?;
     }

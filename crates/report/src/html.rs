@@ -79,14 +79,24 @@ fn prepare(inputs: &[(PathBuf, Results)]) -> Vec<Input<'_>> {
 /// dimension of the series), per-stage tables and share charts per
 /// configuration (device-side too when recorded) and a flamegraph per input.
 pub fn render_report(inputs: &[(PathBuf, Results)]) -> String {
+    render_report_with_trends(inputs, &crate::trend::Trends::default())
+}
+
+/// [`render_report`] with a section of trends across commits (from the
+/// results history) after the summary.
+pub fn render_report_with_trends(
+    inputs: &[(PathBuf, Results)],
+    trends: &crate::trend::Trends,
+) -> String {
     let ins = prepare(inputs);
     let mut body = String::new();
     let title = title_of(&ins, "report");
     let _ = writeln!(body, "<h1>{}</h1>", escape(&title));
     header(&mut body, &ins);
     summary(&mut body, &ins);
+    body.push_str(&crate::trend::section(trends));
     charts(&mut body, &ins);
-    stages(&mut body, &ins);
+    stages(&mut body, &ins, &trends.stages);
     flamegraphs(&mut body, &ins);
     page(&title, &body)
 }
@@ -403,7 +413,7 @@ fn figure(
 }
 
 /// Makes plotters' SVG fit the page: accessible name, scalable width.
-fn svg_tag(svg: &str, title: &str) -> String {
+pub(crate) fn svg_tag(svg: &str, title: &str) -> String {
     let svg = svg.trim_start();
     let svg = match svg.find("<svg") {
         Some(i) => &svg[i..],
@@ -503,19 +513,42 @@ pub fn ns(x: f64) -> String {
     }
 }
 
-fn stage_section(body: &mut String, title: &str, rows: &[StageRow], kind: &str) {
+/// `sparks`: trends across commits of this configuration's stages (from a
+/// results history); a column of sparklines when there are any.
+fn stage_section(
+    body: &mut String,
+    title: &str,
+    rows: &[StageRow],
+    kind: &str,
+    sparks: &[&crate::trend::StageTrend],
+) {
     if rows.is_empty() {
         return;
     }
+    let trend_head = if sparks.is_empty() {
+        ""
+    } else {
+        "<th>p50 across commits</th>"
+    };
     let _ = writeln!(
         body,
-        "<table class=\"stages\" data-kind=\"{kind}\"><caption class=\"l\">{}</caption>\n<tr><th class=\"l\">stage</th><th>calls</th><th>min</th><th>max</th><th>cumulative</th><th>p50</th><th>p99</th><th>share of total</th><th>MB/s</th></tr>",
+        "<table class=\"stages\" data-kind=\"{kind}\"><caption class=\"l\">{}</caption>\n<tr><th class=\"l\">stage</th><th>calls</th><th>min</th><th>max</th><th>cumulative</th><th>p50</th><th>p99</th><th>share of total</th><th>MB/s</th>{trend_head}</tr>",
         escape(title)
     );
     for r in rows {
+        let spark = if sparks.is_empty() {
+            String::new()
+        } else {
+            let line = sparks
+                .iter()
+                .find(|s| s.stage == r.name)
+                .map(|s| crate::trend::sparkline(&s.values))
+                .unwrap_or_default();
+            format!("<td>{line}</td>")
+        };
         let _ = writeln!(
             body,
-            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} %</td><td>{}</td></tr>",
+            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} %</td><td>{}</td>{spark}</tr>",
             escape(&r.name),
             table::num(r.calls),
             ns(r.min as f64),
@@ -548,7 +581,7 @@ fn stage_section(body: &mut String, title: &str, rows: &[StageRow], kind: &str) 
     }
 }
 
-fn stages(body: &mut String, ins: &[Input<'_>]) {
+fn stages(body: &mut String, ins: &[Input<'_>], trends: &[crate::trend::StageTrend]) {
     let keys = swept_for(ins);
     body.push_str("<h2 id=\"stages\">Per-stage timing</h2>\n<p class=\"lead\">Per configuration, combined over repeats (median; min of minima, max of maxima). Share is each stage's cumulative time over the measured total (time under any measured site); nested stages overlap their parents, so shares can add up to more than 100&nbsp;%.</p>\n");
     let n_configs: usize = ins.iter().map(|i| i.groups.len()).sum();
@@ -574,8 +607,19 @@ fn stages(body: &mut String, ins: &[Input<'_>]) {
                 if open { " open" } else { "" },
                 escape(&name)
             );
-            stage_section(body, &format!("{name}: host stages"), &host, "host");
-            stage_section(body, &format!("{name}: device stages"), &dev, "device");
+            // Trends are of the first input's (the reported run's) configurations.
+            let sparks: Vec<_> = trends
+                .iter()
+                .filter(|t| std::ptr::eq(i, &ins[0]) && t.config_id == g.config_id)
+                .collect();
+            stage_section(
+                body,
+                &format!("{name}: host stages"),
+                &host,
+                "host",
+                &sparks,
+            );
+            stage_section(body, &format!("{name}: device stages"), &dev, "device", &[]);
             body.push_str("</details></section>\n");
         }
     }

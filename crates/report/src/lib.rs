@@ -18,6 +18,8 @@
 //!   its interval, exact, paired (runs interleaved in time) or unpaired.
 //! - [`mod@compare`]: N-way comparison with verdicts ([`compare()`]).
 //! - [`gate`]: the CI gate ([`gate::evaluate`]).
+//! - [`table`]: console and Markdown tables, shared with other perfkit crates.
+//! - [`trend`]: the report's trends across commits, handed in from a results history.
 //! - [`html`]: the self-contained report ([`html::render_report`],
 //!   [`html::render_compare`]).
 //!
@@ -57,11 +59,12 @@ pub mod html;
 pub mod metric;
 pub mod model;
 pub mod stats;
-mod table;
+pub mod table;
+pub mod trend;
 
 pub use compare::{compare, Comparison};
 pub use gate::{evaluate, GateConfig, GateError, GateReport, Threshold};
-pub use html::{render_compare, render_report};
+pub use html::{render_compare, render_report, render_report_with_trends};
 pub use model::{Results, SCHEMA_VERSION};
 
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! Plain-text and Markdown tables for the console and CI summaries.
 
 /// Renders rows as an aligned console table with a header rule.
-pub(crate) fn console(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub fn console(headers: &[&str], rows: &[Vec<String>]) -> String {
     let n = headers.len();
     let mut w: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for r in rows {
@@ -33,7 +33,7 @@ pub(crate) fn console(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// Renders rows as a GitHub-flavoured Markdown table (pipes escaped).
-pub(crate) fn markdown(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub fn markdown(headers: &[&str], rows: &[Vec<String>]) -> String {
     let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
     let mut out = String::new();
     out.push('|');
@@ -56,7 +56,7 @@ pub(crate) fn markdown(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// A relative change as a signed percentage: `+4.2 %`.
-pub(crate) fn pct(x: f64) -> String {
+pub fn pct(x: f64) -> String {
     format!("{:+.1} %", x * 100.0)
 }
 
@@ -81,6 +81,6 @@ pub(crate) fn change_cells(
 }
 
 /// A number for tables: SI-scaled with a few significant digits.
-pub(crate) fn num(x: f64) -> String {
+pub fn num(x: f64) -> String {
     crate::chart::si(x)
 }

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The history store's test suite against a real PostgreSQL server: a
+# throwaway cluster in build/pg (scripts/pg.sh), stopped afterwards. The same
+# suite runs on SQLite in the workspace test run.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bash scripts/pg.sh start
+trap 'bash scripts/pg.sh stop' EXIT
+PERFKIT_TEST_POSTGRES="$(bash scripts/pg.sh url)"
+export PERFKIT_TEST_POSTGRES
+cargo test -p perfkit-history --test store --locked
+cargo test -p perfkit-harness --test history --locked -- postgres
