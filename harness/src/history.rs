@@ -243,39 +243,6 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// This machine's host class: architecture, logical CPUs and CPU model, so
-/// CI runners of one type share a history whatever their host names.
-pub fn this_host_class() -> String {
-    if let Some(c) = env("PERFKIT_HOST_CLASS") {
-        return c;
-    }
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name") || l.starts_with("Model"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_owned())
-        })
-        .unwrap_or_default();
-    let slug: String = model
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect::<String>()
-        .split('-')
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join("-");
-    format!("{}-{cpus}c-{slug}", std::env::consts::ARCH)
-}
-
-fn this_host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default()
-}
-
 /// The keys of a results file: flags, environment, git, the file.
 fn provenance(results: &model::Results, keys: &KeyArgs) -> Provenance {
     let commit = results.meta.git_commit.clone().unwrap_or_default();
@@ -301,8 +268,8 @@ fn provenance(results: &model::Results, keys: &KeyArgs) -> Provenance {
         .and_then(|s| s.parse().ok())
         .unwrap_or(run_time);
     let host_fingerprint = keys.host_class.clone().unwrap_or_else(|| {
-        if results.meta.host == this_host_name() {
-            this_host_class()
+        if results.meta.host == crate::host::name() {
+            crate::host::class()
         } else {
             format!("host:{}", results.meta.host)
         }
@@ -448,7 +415,7 @@ fn import_inputs(a: &ImportArgs) -> Result<Vec<(String, model::Results)>, Failur
         Ok(foreign::Origin {
             scenario: a.scenario.clone().unwrap_or_default(),
             commit: a.commit.clone().or_else(|| git(&["rev-parse", "HEAD"])),
-            host: this_host_name(),
+            host: crate::host::name(),
             date: humantime::format_rfc3339_seconds(newest).to_string(),
             unix_s: newest
                 .duration_since(std::time::UNIX_EPOCH)

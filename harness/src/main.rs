@@ -8,6 +8,7 @@
 mod against;
 mod cli_wire;
 mod history;
+mod host;
 mod integrity;
 mod kinds;
 mod locate;

@@ -66,8 +66,8 @@ fn meta(s: &Scenario) -> Meta {
     Meta {
         perfkit_version: env!("CARGO_PKG_VERSION").to_owned(),
         git_commit: git_commit(),
-        host: host_name(),
-        host_fingerprint: host_fingerprint(),
+        host: crate::host::name(),
+        host_fingerprint: Some(crate::host::fingerprint()),
         date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         scenario: ScenarioRef {
             name: s.name.clone(),
@@ -89,32 +89,6 @@ fn git_commit() -> Option<String> {
         .ok()?;
     let s = String::from_utf8(out.stdout).ok()?.trim().to_owned();
     (out.status.success() && !s.is_empty()).then_some(s)
-}
-
-pub(crate) fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// The CPU model and the number of logical CPUs: what makes wall-clock
-/// figures of two hosts incomparable even under the same host name (a CI
-/// runner's container is often called `localhost`).
-pub(crate) fn host_fingerprint() -> Option<String> {
-    let cpus = std::thread::available_parallelism().ok()?.get();
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
-    Some(format!("{model}; {cpus} cpus"))
 }
 
 /// Default output folder for a scenario.

@@ -121,15 +121,10 @@ impl HostInfo {
 
     /// This machine.
     pub fn here() -> HostInfo {
-        let read = |p: &str| {
-            std::fs::read_to_string(p)
-                .map(|s| s.trim().to_owned())
-                .unwrap_or_default()
-        };
         HostInfo {
-            name: crate::run::host_name(),
-            fingerprint: crate::run::host_fingerprint().unwrap_or_default(),
-            kernel: read("/proc/sys/kernel/osrelease"),
+            name: crate::host::name(),
+            fingerprint: crate::host::fingerprint(),
+            kernel: crate::host::kernel(),
         }
     }
 }
