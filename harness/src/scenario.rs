@@ -826,6 +826,12 @@ impl Config {
                 if v.is_null() {
                     return false;
                 }
+                // How a run is observed or where its ends run, at the
+                // default, is what every record before these existed did:
+                // left out, so those records keep their identity.
+                if QUIET_AT_DEFAULT.contains(&name.as_str()) && **v == p.default {
+                    return false;
+                }
                 match (kind, p.section) {
                     ("transfer", "transfer") | ("transfer", "faults") => true,
                     ("transfer", "hosts") => p.key != "token_file",
@@ -841,6 +847,18 @@ impl Config {
             .collect()
     }
 }
+
+/// Parameters recorded only when set away from their defaults: they say how
+/// a run is observed (`latency`, `compare_iperf3`) or where its ends run
+/// (`[hosts]`), not what is run, and records made before they existed must
+/// keep matching (a gate pairs configurations by their recorded values).
+const QUIET_AT_DEFAULT: &[&str] = &[
+    "latency",
+    "compare_iperf3",
+    "sender_host",
+    "receiver_host",
+    "netns_rate_mbit",
+];
 
 fn relevant_link_key(link: &str, key: &str) -> bool {
     if let Some(k) = perfkit_link::link_kind(link) {
@@ -1044,6 +1062,19 @@ mod tests {
         assert_eq!(e.key.as_deref(), Some("link.peer_device"));
         let e = parse("[link]\nkind = \"tcp\"\nlisten = \"nowhere\"\n").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("link.listen"));
+    }
+
+    #[test]
+    fn observation_and_placement_are_recorded_only_when_set() {
+        let s = parse("[link]\nkind = \"tcp\"\n[transfer]\nlatency = true\n").unwrap();
+        let r = s.configs()[0].recorded("transfer", &[]);
+        assert_eq!(r["latency"], true);
+        assert!(!r.contains_key("compare_iperf3"), "{r:?}");
+        assert!(!r.contains_key("sender_host"), "{r:?}");
+        let s = parse("[hosts]\nreceiver = \"netns\"\n[link]\nkind = \"udp\"\n").unwrap();
+        let r = s.configs()[0].recorded("transfer", &[]);
+        assert_eq!(r["receiver_host"], "netns");
+        assert!(!r.contains_key("latency"), "{r:?}");
     }
 
     #[test]
