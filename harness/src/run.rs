@@ -107,6 +107,10 @@ pub fn run(args: RunArgs) -> CmdResult {
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create output folder {}", out_dir.display()))
         .map_err(Failure::input)?;
+    // Held until the process ends: a second run into this folder would
+    // interleave its writes of results.json with ours and lose records.
+    let _lock = lock_out_dir(&out_dir)?;
+    remove_stale_temporaries(&out_dir);
     let results_path = out_dir.join("results.json");
 
     let cancel = Arc::new(AtomicBool::new(false));
@@ -279,6 +283,55 @@ pub fn run(args: RunArgs) -> CmdResult {
         return Ok(EXIT_RUN_FAILED);
     }
     Ok(EXIT_OK)
+}
+
+/// The lock file inside an output folder.
+pub const LOCK_FILE: &str = ".perfkit.lock";
+
+/// Takes the advisory lock on `dir` for this run; refuses (exit 2) when
+/// another run holds it. The kernel drops the lock when the process ends,
+/// however it ends.
+fn lock_out_dir(dir: &Path) -> Result<std::fs::File, Failure> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))
+        .map_err(Failure::input)?;
+    // SAFETY: flock on a descriptor this function owns and keeps open.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(Failure::input(if e.kind() == std::io::ErrorKind::WouldBlock {
+            anyhow!(
+                "output folder {} is in use by another `perfkit run` (it holds {}); \
+                 wait for that run to finish, or choose another --out",
+                dir.display(),
+                path.display()
+            )
+        } else {
+            anyhow!("cannot lock {}: {e}", path.display())
+        }));
+    }
+    Ok(file)
+}
+
+/// Clears temporary files a killed run left half-written in `dir` (safe:
+/// this run holds the folder's lock), and says so.
+fn remove_stale_temporaries(dir: &Path) {
+    match perfkit_report::model::remove_stale_temporaries(dir) {
+        Ok(0) => {}
+        Ok(n) => eprintln!(
+            "perfkit: removed {n} unfinished temporary file(s) an interrupted run left in {}",
+            dir.display()
+        ),
+        Err(e) => eprintln!(
+            "perfkit: warning: cannot clear old temporary files in {}: {e}",
+            dir.display()
+        ),
+    }
 }
 
 /// The results already in `path`, when this run may add to them: written for

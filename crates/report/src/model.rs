@@ -424,6 +424,25 @@ impl Results {
     }
 }
 
+/// How the temporary files [`write_atomic`] creates begin. One left behind
+/// (the process was killed between create and rename) holds nothing a
+/// reader needs; [`remove_stale_temporaries`] clears them.
+pub const TEMP_PREFIX: &str = ".perfkit-tmp";
+
+/// Removes the temporary files an interrupted [`write_atomic`] left in
+/// `dir`; returns how many. Call it only while no other writer uses `dir`.
+pub fn remove_stale_temporaries(dir: &Path) -> std::io::Result<usize> {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        if e.file_name().to_string_lossy().starts_with(TEMP_PREFIX) && e.file_type()?.is_file() {
+            std::fs::remove_file(e.path())?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// Writes `bytes` to `path` atomically (temporary file beside it, fsync, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let io = |e: std::io::Error| Error {
@@ -435,7 +454,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(io)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(dir)
+        .map_err(io)?;
     // Temporary files are created owner-only; results and reports are
     // ordinary files that CI artifacts and colleagues need to read.
     #[cfg(unix)]

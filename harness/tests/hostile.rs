@@ -1,0 +1,109 @@
+//! Hostile input and concurrent use of the real `perfkit` binary: each test
+//! reproduces a way it was once broken.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn perfkit(dir: &Path, args: &[&str]) -> Output {
+    Command::new(common::exe())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A scenario of in-process loopback runs of about a second each (a small
+/// input, throttled), long enough for a second process to meet the first.
+fn loopback(dir: &Path, name: &str, runs: u32) -> String {
+    std::fs::write(dir.join("input.bin"), [7u8; 1000]).unwrap();
+    let text = format!(
+        "name = \"{name}\"\ninput = \"input.bin\"\nruns = {runs}\n\n\
+         [link]\nkind = \"loopback\"\n\n[transfer]\nthrottle_pps = 100\n"
+    );
+    let file = format!("{name}.toml");
+    std::fs::write(dir.join(&file), text).unwrap();
+    file
+}
+
+fn runs_in(results: &Path) -> usize {
+    let text = std::fs::read_to_string(results).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["runs"].as_array().unwrap().len()
+}
+
+/// Waits until `path` exists (the first run's first record is written).
+fn wait_for(path: &Path) {
+    let t = Instant::now();
+    while !path.exists() {
+        assert!(t.elapsed() < Duration::from_secs(60), "{} never appeared", path.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_second_run_into_a_busy_output_folder_is_refused_and_loses_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let long = loopback(d.path(), "long", 3);
+    let out = d.path().join("out");
+    let mut first = Command::new(common::exe())
+        .args(["run", &long, "--quiet", "--no-report", "--out", "out"])
+        .current_dir(d.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&out.join("results.json"));
+    for extra in [&[][..], &["--append"][..]] {
+        let mut args = vec!["run", &long, "--quiet", "--no-report", "--out", "out"];
+        args.extend(extra);
+        let o = perfkit(d.path(), &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("is in use by another `perfkit run`"), "{}", stderr(&o));
+    }
+    let still_running = first.try_wait().unwrap().is_none();
+    assert!(first.wait().unwrap().success());
+    assert_eq!(runs_in(&out.join("results.json")), 3);
+    assert!(still_running, "the first run ended before the second started");
+    // Once the first run is over the folder is free again.
+    let o = perfkit(d.path(), &["run", &long, "--quiet", "--no-report", "--out", "out", "--repeat", "1", "--append"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(runs_in(&out.join("results.json")), 4);
+}
+
+#[test]
+fn a_killed_run_frees_its_folder_and_its_leftovers_are_cleared() {
+    let d = tempfile::tempdir().unwrap();
+    let long = loopback(d.path(), "long", 3);
+    let out = d.path().join("out");
+    let mut first = Command::new(common::exe())
+        .args(["run", &long, "--quiet", "--no-report", "--out", "out"])
+        .current_dir(d.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&out.join("results.json"));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // What a kill between creating and renaming a temporary file leaves.
+    let stale = out.join(format!("{}Ab12Cd", perfkit_report::model::TEMP_PREFIX));
+    std::fs::write(&stale, "{\"schema_ver").unwrap();
+    let short = loopback(d.path(), "short", 1);
+    let o = perfkit(d.path(), &["run", &short, "--quiet", "--no-report", "--out", "out"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stale.exists());
+    assert!(stderr(&o).contains("removed 1 unfinished temporary file(s)"), "{}", stderr(&o));
+    let left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp") || n.starts_with(perfkit_report::model::TEMP_PREFIX))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
