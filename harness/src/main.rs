@@ -3,7 +3,7 @@
 //! The binary is thin: argument parsing and exit codes live here, the work in
 //! the modules beside it and in the library crates under `crates/`.
 //! Exit codes: 0 success, 1 regression found by the gate, 2 bad input or
-//! usage, 3 a run failed.
+//! usage, 3 a run failed, 4 runs completed but lost or corrupted data.
 
 mod cli_wire;
 mod integrity;
@@ -28,6 +28,9 @@ pub const EXIT_REGRESSION: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 /// Exit code: a run failed.
 pub const EXIT_RUN_FAILED: u8 = 3;
+/// Exit code: runs completed but data was lost or corrupted (unless the
+/// scenario declares `expect = "loss"`).
+pub const EXIT_DATA_LOST: u8 = 4;
 
 /// A failure with its exit code.
 #[derive(Debug)]
@@ -69,7 +72,8 @@ pub type CmdResult = Result<u8, Failure>;
       perfkit send fixtures/test35k.jpg | perfkit recv /tmp/out.jpg\n  \
       perfkit check scenarios/*.toml\n  \
       perfkit list\n\n\
-      Exit codes: 0 success, 1 regression found by the gate, 2 bad input or usage, 3 a run failed."
+      Exit codes: 0 success, 1 regression found by the gate, 2 bad input or usage, 3 a run failed,\n  \
+      4 a run lost or corrupted data (unless the scenario declares expect = \"loss\")."
 )]
 struct Cli {
     #[command(subcommand)]

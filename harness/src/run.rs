@@ -13,7 +13,7 @@ use perfkit_report::model::{Folded, Meta, Results, RunRecord, ScenarioRef, Stage
 use crate::kinds;
 use crate::output;
 use crate::scenario::Scenario;
-use crate::{CmdResult, Failure, RunArgs, EXIT_OK, EXIT_RUN_FAILED};
+use crate::{CmdResult, Failure, RunArgs, EXIT_DATA_LOST, EXIT_OK, EXIT_RUN_FAILED};
 
 /// Loads the scenario named by the arguments and applies `--set` and `--repeat`.
 pub fn load(args: &RunArgs) -> Result<Scenario, Failure> {
@@ -70,6 +70,7 @@ fn meta(s: &Scenario) -> Meta {
             sha256: s.sha256.clone(),
             description: s.description.clone(),
             kind: s.kind.clone(),
+            expect: s.expect_loss.then(|| "loss".to_owned()),
         },
         swept: s.swept(),
         gate: s.gate.clone(),
@@ -282,6 +283,19 @@ pub fn run(args: RunArgs) -> CmdResult {
         );
         return Ok(EXIT_RUN_FAILED);
     }
+    let lost = results
+        .runs
+        .iter()
+        .filter(|r| r.error.is_none() && !r.integrity.ok)
+        .count();
+    if lost > 0 && !s.expect_loss {
+        eprintln!(
+            "perfkit: {lost} run(s) lost or corrupted data (integrity FAILED) in {}; \
+             a scenario that shows loss on purpose declares `expect = \"loss\"`",
+            results_path.display()
+        );
+        return Ok(EXIT_DATA_LOST);
+    }
     Ok(EXIT_OK)
 }
 
@@ -304,16 +318,18 @@ fn lock_out_dir(dir: &Path) -> Result<std::fs::File, Failure> {
     // SAFETY: flock on a descriptor this function owns and keeps open.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         let e = std::io::Error::last_os_error();
-        return Err(Failure::input(if e.kind() == std::io::ErrorKind::WouldBlock {
-            anyhow!(
-                "output folder {} is in use by another `perfkit run` (it holds {}); \
+        return Err(Failure::input(
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                anyhow!(
+                    "output folder {} is in use by another `perfkit run` (it holds {}); \
                  wait for that run to finish, or choose another --out",
-                dir.display(),
-                path.display()
-            )
-        } else {
-            anyhow!("cannot lock {}: {e}", path.display())
-        }));
+                    dir.display(),
+                    path.display()
+                )
+            } else {
+                anyhow!("cannot lock {}: {e}", path.display())
+            },
+        ));
     }
     Ok(file)
 }

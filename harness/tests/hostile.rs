@@ -42,7 +42,11 @@ fn runs_in(results: &Path) -> usize {
 fn wait_for(path: &Path) {
     let t = Instant::now();
     while !path.exists() {
-        assert!(t.elapsed() < Duration::from_secs(60), "{} never appeared", path.display());
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "{} never appeared",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -65,14 +69,34 @@ fn a_second_run_into_a_busy_output_folder_is_refused_and_loses_nothing() {
         args.extend(extra);
         let o = perfkit(d.path(), &args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
-        assert!(stderr(&o).contains("is in use by another `perfkit run`"), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("is in use by another `perfkit run`"),
+            "{}",
+            stderr(&o)
+        );
     }
     let still_running = first.try_wait().unwrap().is_none();
     assert!(first.wait().unwrap().success());
     assert_eq!(runs_in(&out.join("results.json")), 3);
-    assert!(still_running, "the first run ended before the second started");
+    assert!(
+        still_running,
+        "the first run ended before the second started"
+    );
     // Once the first run is over the folder is free again.
-    let o = perfkit(d.path(), &["run", &long, "--quiet", "--no-report", "--out", "out", "--repeat", "1", "--append"]);
+    let o = perfkit(
+        d.path(),
+        &[
+            "run",
+            &long,
+            "--quiet",
+            "--no-report",
+            "--out",
+            "out",
+            "--repeat",
+            "1",
+            "--append",
+        ],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(runs_in(&out.join("results.json")), 4);
 }
@@ -96,14 +120,155 @@ fn a_killed_run_frees_its_folder_and_its_leftovers_are_cleared() {
     let stale = out.join(format!("{}Ab12Cd", perfkit_report::model::TEMP_PREFIX));
     std::fs::write(&stale, "{\"schema_ver").unwrap();
     let short = loopback(d.path(), "short", 1);
-    let o = perfkit(d.path(), &["run", &short, "--quiet", "--no-report", "--out", "out"]);
+    let o = perfkit(
+        d.path(),
+        &["run", &short, "--quiet", "--no-report", "--out", "out"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(!stale.exists());
-    assert!(stderr(&o).contains("removed 1 unfinished temporary file(s)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("removed 1 unfinished temporary file(s)"),
+        "{}",
+        stderr(&o)
+    );
     let left: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with(".tmp") || n.starts_with(perfkit_report::model::TEMP_PREFIX))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn lost_data_exits_4_unless_the_scenario_expects_loss() {
+    let d = tempfile::tempdir().unwrap();
+    let shipped =
+        std::fs::read_to_string(common::root().join("scenarios/uart-unthrottled.toml")).unwrap();
+    let input = common::root().join("fixtures/test35k.jpg");
+    let plain: String = shipped
+        .lines()
+        .filter(|l| !l.starts_with("expect") && !l.starts_with("input"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let plain = format!("input = {:?}\n{plain}", input.display().to_string());
+    std::fs::write(d.path().join("lossy.toml"), &plain).unwrap();
+    let o = perfkit(
+        d.path(),
+        &["run", "lossy.toml", "--quiet", "--no-report", "--out", "a"],
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("lost or corrupted data"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(
+        d.path().join("lossy.toml"),
+        format!("expect = \"loss\"\n{plain}"),
+    )
+    .unwrap();
+    let o = perfkit(
+        d.path(),
+        &["run", "lossy.toml", "--quiet", "--no-report", "--out", "b"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = std::fs::read_to_string(d.path().join("b/results.json")).unwrap();
+    assert!(text.contains("\"expect\": \"loss\""));
+    std::fs::write(
+        d.path().join("lossy.toml"),
+        format!("expect = \"some\"\n{plain}"),
+    )
+    .unwrap();
+    let o = perfkit(d.path(), &["check", "lossy.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("lossy.toml:1:10: key `expect`: `some` is not one of intact, loss"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+fn list(from: u32, n: u32) -> String {
+    let v: Vec<String> = (from..from + n).map(|i| i.to_string()).collect();
+    format!("[{}]", v.join(","))
+}
+
+#[test]
+fn sweeps_too_large_to_count_are_refused_without_building_them() {
+    let d = tempfile::tempdir().unwrap();
+    // 256^8 = 2^64 configurations: a product that wraps to 0 in a usize.
+    let mut text = String::from("name = \"huge\"\n[sweep]\n");
+    for (key, from) in [
+        ("start_meta", 0),
+        ("meta_every", 1),
+        ("seed", 0),
+        ("slowdown_ns_per_packet", 0),
+        ("input_size", 0),
+        ("mtu", 8),
+        ("chunk", 1),
+        ("baud", 300),
+    ] {
+        text.push_str(&format!("{key} = {}\n", list(from, 256)));
+    }
+    std::fs::write(d.path().join("huge.toml"), text).unwrap();
+    let o = perfkit(d.path(), &["check", "huge.toml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("key `sweep`: more than"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("too many (at most 100000)"),
+        "{}",
+        stderr(&o)
+    );
+    // `--set` sweeps meet the same cap and the same duplicate check.
+    std::fs::write(d.path().join("small.toml"), "name = \"small\"\n").unwrap();
+    for (set, says) in [
+        (
+            vec![
+                "--set",
+                &*format!("seed={}", list(0, 400)),
+                "--set",
+                &*format!("mtu={}", list(8, 400)),
+            ],
+            "--set mtu: 160000 configurations: too many",
+        ),
+        (vec!["--set", "seed=[1,2,1]"], "--set seed: 1 appears twice"),
+    ] {
+        let mut args = vec!["run", "small.toml", "--out", "x"];
+        args.extend(set.iter().map(|s| &**s));
+        let o = perfkit(d.path(), &args);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn scenario_names_that_are_not_safe_folder_names_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    for (name, says) in [
+        ("../../../tmp/x", "is not a safe folder name"),
+        ("", "must not be empty"),
+        ("..", "is not a safe folder name"),
+        ("a/b", "is not a safe folder name"),
+    ] {
+        std::fs::write(d.path().join("s.toml"), format!("\nname = {name:?}\n")).unwrap();
+        for cmd in ["check", "run"] {
+            let o = perfkit(d.path(), &[cmd, "s.toml"]);
+            assert_eq!(o.status.code(), Some(2), "{name:?}: {}", stderr(&o));
+            let e = stderr(&o);
+            assert!(
+                e.contains("s.toml:2:8: key `name`: ") && e.contains(says),
+                "{name:?}: {e}"
+            );
+        }
+    }
+    assert!(!d.path().join("reports").exists());
+    std::fs::write(d.path().join("s.toml"), "name = \"ok-name_1.2\"\n").unwrap();
+    assert_eq!(
+        perfkit(d.path(), &["check", "s.toml"]).status.code(),
+        Some(0)
+    );
 }

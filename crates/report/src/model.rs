@@ -68,6 +68,10 @@ pub struct ScenarioRef {
     /// Scenario kind: `transfer` (loopback, pipe, uart, serial), `heaps`, `pico`.
     #[serde(default)]
     pub kind: String,
+    /// `loss` when the scenario declares that its runs lose data (a failed
+    /// integrity check is then what it shows, not a failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<String>,
 }
 
 /// How a run's seconds were counted.
@@ -489,6 +493,7 @@ mod tests {
                 sha256: "00".into(),
                 description: String::new(),
                 kind: "transfer".into(),
+                expect: None,
             },
             swept: vec![],
             gate: BTreeMap::new(),

@@ -37,7 +37,10 @@ fn hostile(cnt: u64, length: u64, offset: u64, payload: usize) -> Vec<u8> {
     p.set_item_pointer(0, ItemPointer::immediate(id::HEAP_CNT, cnt));
     p.set_item_pointer(1, ItemPointer::immediate(id::HEAP_LENGTH, length));
     p.set_item_pointer(2, ItemPointer::immediate(id::PAYLOAD_OFFSET, offset));
-    p.set_item_pointer(3, ItemPointer::immediate(id::PAYLOAD_LENGTH, payload as u64));
+    p.set_item_pointer(
+        3,
+        ItemPointer::immediate(id::PAYLOAD_LENGTH, payload as u64),
+    );
     b
 }
 
@@ -47,7 +50,10 @@ fn main() -> std::io::Result<()> {
         .and_then(|a| a.parse().ok())
         .unwrap_or(28_000);
     let limits = RunConfig::default().reasm;
-    let mut rx = UdpReceiver::bind(SocketAddr::from(([127, 0, 0, 1], 0)), recv::Config::default())?;
+    let mut rx = UdpReceiver::bind(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        recv::Config::default(),
+    )?;
     let dest = rx.local_addr()?;
     let (before, _) = rss_mb();
     let done = AtomicBool::new(false);

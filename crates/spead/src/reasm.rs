@@ -168,8 +168,7 @@ impl Heap {
                 let value = if p.is_immediate() {
                     ItemValue::Immediate(p.value())
                 } else {
-                    let (start, end) =
-                        (p.value(), end_of(p.value()).min(self.len as u64));
+                    let (start, end) = (p.value(), end_of(p.value()).min(self.len as u64));
                     if start > end {
                         return None;
                     }

@@ -41,7 +41,10 @@ fn hostile(cnt: u64, length: u64, offset: u64, payload: usize) -> Vec<u8> {
     p.set_item_pointer(0, ItemPointer::immediate(id::HEAP_CNT, cnt));
     p.set_item_pointer(1, ItemPointer::immediate(id::HEAP_LENGTH, length));
     p.set_item_pointer(2, ItemPointer::immediate(id::PAYLOAD_OFFSET, offset));
-    p.set_item_pointer(3, ItemPointer::immediate(id::PAYLOAD_LENGTH, payload as u64));
+    p.set_item_pointer(
+        3,
+        ItemPointer::immediate(id::PAYLOAD_LENGTH, payload as u64),
+    );
     b
 }
 
@@ -83,7 +86,10 @@ fn hostile_heaps_stay_within_the_memory_budget() {
     let samples: Vec<u8> = (0..len as usize).map(|i| i as u8).collect();
     let items = [Item::addressed(0x3300, &samples)];
     let mut got = None;
-    for p in Packetizer::new(5000, &items, 9000).unwrap().into_datagrams() {
+    for p in Packetizer::new(5000, &items, 9000)
+        .unwrap()
+        .into_datagrams()
+    {
         stream.add_packet(&p, &mut |h: &Heap, _: &[_]| {
             got = Some(h.item(0x3300) == Some(ItemValue::Bytes(&samples[..])));
         });
