@@ -272,3 +272,61 @@ fn scenario_names_that_are_not_safe_folder_names_are_refused() {
         Some(0)
     );
 }
+
+#[test]
+fn every_numeric_flag_refuses_extreme_values_with_exit_2() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("in.bin"), [1u8; 100]).unwrap();
+    let extremes = [
+        "inf",
+        "-inf",
+        "nan",
+        "1e300",
+        "-1",
+        "-0.5",
+        "18446744073709551615",
+        "99999999999999999999999",
+    ];
+    let flags: [(&str, &str); 12] = [
+        ("send", "--block-size"),
+        ("send", "--start-meta"),
+        ("send", "--meta-every"),
+        ("send", "--repeats"),
+        ("send", "--throttle-pps"),
+        ("send", "--slowdown-ns"),
+        ("send", "--timeout-s"),
+        ("send", "--channel"),
+        ("recv", "--timeout-s"),
+        ("recv", "--idle-s"),
+        ("recv", "--chunk"),
+        ("recv", "--channel"),
+    ];
+    for (cmd, flag) in flags {
+        for v in extremes {
+            let target = if cmd == "send" { "in.bin" } else { "out.bin" };
+            let o = Command::new(common::exe())
+                .args([cmd, target, &format!("{flag}={v}"), "--quiet"])
+                .current_dir(d.path())
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            let e = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{cmd} {flag} {v}: {e}");
+            assert!(
+                e.contains(flag) && !e.contains("panicked"),
+                "{cmd} {flag} {v}: {e}"
+            );
+        }
+    }
+    let o = perfkit(
+        d.path(),
+        &["run", "x.toml", "--repeat", "18446744073709551615"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // Serial speeds take the same care.
+    let o = perfkit(
+        d.path(),
+        &["send", "in.bin", "--serial", "/dev/null", "--baud", "0"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
