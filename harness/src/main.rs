@@ -185,7 +185,8 @@ fn main() -> ExitCode {
 fn check(paths: &[PathBuf]) -> CmdResult {
     let mut bad = 0;
     for path in paths {
-        match scenario::Scenario::load(path) {
+        // The same checks a run makes before its first configuration.
+        match scenario::Scenario::load(path).and_then(|s| kinds::preflight(&s).map(|()| s)) {
             Ok(s) => println!(
                 "{}: ok ({} kind, {} configuration(s) x {} run(s))",
                 path.display(),

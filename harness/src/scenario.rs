@@ -687,6 +687,18 @@ impl Scenario {
         Ok(())
     }
 
+    /// An error about `key` (`section.key`, a top-level key, or "" for
+    /// none), placed at the line that sets or sweeps it.
+    pub fn error_at(&self, key: &str, message: impl Into<String>) -> ScenarioError {
+        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        ScenarioError {
+            path: self.path.clone(),
+            at: key_position(&text, key),
+            key: (!key.is_empty()).then(|| key.to_owned()),
+            message: message.into(),
+        }
+    }
+
     /// Refuses a sweep of more than [`MAX_CONFIGS`] configurations, counted
     /// without overflow (a product of list lengths wraps easily).
     fn check_sweep_size(&self) -> Result<(), String> {
@@ -731,6 +743,32 @@ impl Scenario {
         }
         out.into_iter().map(|values| Config { values }).collect()
     }
+}
+
+/// Line and column of the line that sets `key` (`section.key` or a
+/// top-level key) in its section, or sweeps it.
+fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
+    if key.is_empty() {
+        return None;
+    }
+    let (section, name) = key.split_once('.').unwrap_or(("", key));
+    let flat = PARAMS
+        .iter()
+        .find(|p| p.section == section && p.key == name)
+        .map(|p| p.name);
+    let mut current = "";
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_start();
+        if let Some(h) = t.strip_prefix('[') {
+            current = h.split(']').next().unwrap_or("").trim();
+            continue;
+        }
+        let k = t.split('=').next().unwrap_or("").trim();
+        if (current == section && k == name) || (current == "sweep" && Some(k) == flat) {
+            return Some((i + 1, line.len() - t.len() + 1));
+        }
+    }
+    None
 }
 
 /// One resolved configuration.

@@ -266,7 +266,12 @@ fn scenario_names_that_are_not_safe_folder_names_are_refused() {
         }
     }
     assert!(!d.path().join("reports").exists());
-    std::fs::write(d.path().join("s.toml"), "name = \"ok-name_1.2\"\n").unwrap();
+    let image = common::root().join("fixtures/test35k.jpg");
+    let text = format!(
+        "name = \"ok-name_1.2\"\ninput = {:?}\n",
+        image.display().to_string()
+    );
+    std::fs::write(d.path().join("s.toml"), text).unwrap();
     assert_eq!(
         perfkit(d.path(), &["check", "s.toml"]).status.code(),
         Some(0)
@@ -329,4 +334,57 @@ fn every_numeric_flag_refuses_extreme_values_with_exit_2() {
         &["send", "in.bin", "--serial", "/dev/null", "--baud", "0"],
     );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn values_every_run_would_refuse_fail_check_and_run_up_front() {
+    let d = tempfile::tempdir().unwrap();
+    let image = common::root().join("fixtures/test35k.jpg");
+    let input = format!("input = {:?}\n", image.display().to_string());
+    for (text, says) in [
+        (
+            format!("{input}[transfer]\nmeta_every = 1\n"),
+            "s.toml:3:1: key `transfer.meta_every`: 1 makes every tick",
+        ),
+        (
+            format!("{input}[link]\nkind = \"loopback\"\nmtu = 40\n"),
+            "s.toml:4:1: key `link.mtu`: 40 is below the largest message",
+        ),
+        (
+            format!("{input}[sweep]\nmtu = [256, 40]\n"),
+            "s.toml:3:1: key `link.mtu`: 40 is below",
+        ),
+        (
+            "input = \"no-such-file.bin\"\n".to_owned(),
+            "s.toml:1:1: key `input`: ",
+        ),
+        (
+            "kind = \"heaps\"\n[heaps]\nheap_size = 67108865\n".to_owned(),
+            "s.toml:3:1: key `heaps.heap_size`: heap size 67108865 must be between 1 and 67108864",
+        ),
+        (
+            format!("kind = \"pico\"\n{input}[pico]\nelf = \"no-such.elf\"\n"),
+            "s.toml:4:1: key `pico.elf`: ",
+        ),
+        (
+            format!("{input}[link]\nkind = \"uart\"\nprofile = \"no-such-profile\"\n"),
+            "s.toml:4:1: key `link.profile`: ",
+        ),
+    ] {
+        std::fs::write(d.path().join("s.toml"), &text).unwrap();
+        for cmd in ["check", "run"] {
+            let args = &[cmd, "s.toml", "--out", "x"][..if cmd == "run" { 4 } else { 2 }];
+            // The firmware's runner is found; the ELF named is not.
+            let o = Command::new(common::exe())
+                .args(args)
+                .env("PERFKIT_ROOT", common::root())
+                .current_dir(d.path())
+                .output()
+                .unwrap();
+            let e = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{cmd} {text}: {e}");
+            assert!(e.contains(says), "{cmd} {text}: {e}");
+        }
+        assert!(!d.path().join("x").exists(), "{text}: nothing runs");
+    }
 }

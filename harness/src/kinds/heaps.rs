@@ -28,10 +28,23 @@ impl super::Kind for Heaps {
     fn run(&self, ctx: &super::RunCtx<'_>) -> anyhow::Result<Outcome> {
         run(ctx.scenario, &ctx.spec.heaps, ctx.cancel)
     }
+    fn preflight(&self, s: &Scenario, spec: &crate::spec::RunSpec) -> Result<(), super::Refusal> {
+        let rc = config(s, &spec.heaps)
+            .map_err(|e| super::Refusal::new("heaps.implementation", format!("{e:#}")))?;
+        rc.validate().map_err(|e| {
+            let key = match e.to_string() {
+                m if m.contains("heap size") => "heaps.heap_size",
+                m if m.contains("packet size") => "heaps.packet_size",
+                _ => "heaps.implementation",
+            };
+            super::Refusal::new(key, e.to_string())
+        })
+    }
 }
 
-/// Runs one heaps configuration.
-fn run(s: &Scenario, h: &HeapsSpec, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
+/// The spead crate's settings for one heaps configuration, with spead2's
+/// sender found when it is the one to run.
+fn config(s: &Scenario, h: &HeapsSpec) -> anyhow::Result<RunConfig> {
     let mode = match h.mode {
         HeapMode::Heap => Mode::Heap,
         HeapMode::Batch => Mode::Batch,
@@ -56,7 +69,7 @@ fn run(s: &Scenario, h: &HeapsSpec, cancel: &AtomicBool) -> anyhow::Result<Outco
         }
         Impl::Perfkit => None,
     };
-    let rc = RunConfig {
+    Ok(RunConfig {
         heap_size: h.heap_size,
         packet_size: h.packet_size,
         mode,
@@ -66,7 +79,12 @@ fn run(s: &Scenario, h: &HeapsSpec, cancel: &AtomicBool) -> anyhow::Result<Outco
         rate_bytes_per_s: (h.rate_mb_s * 1024.0 * 1024.0) as u64,
         spead2,
         ..RunConfig::default()
-    };
+    })
+}
+
+/// Runs one heaps configuration.
+fn run(s: &Scenario, h: &HeapsSpec, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
+    let rc = config(s, h)?;
     let st = run::run(&rc, cancel).map_err(|e| anyhow!("{e}"))?;
     let tx = Side::new(st.seconds, st.heaps, st.bytes);
     let mut rx = Side::new(st.seconds, st.rx.verified_heaps, st.rx.payload_bytes);
