@@ -186,6 +186,18 @@ pub fn send(args: SendArgs) -> CmdResult {
 
 /// `perfkit recv`.
 pub fn recv(args: RecvArgs) -> CmdResult {
+    // Checked before receiving: the output's folder is the caller's to make.
+    let folder = match args.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(Failure::input(anyhow!(
+            "{}: the folder {} does not exist",
+            args.out.display(),
+            folder.display()
+        )));
+    }
     let mut rx = endpoint::receiver(args.common.channel, args.common.framing.framing());
     let mut link = open(&args.common).map_err(Failure::input)?;
     let clock = WallClock::start();
@@ -248,12 +260,19 @@ pub fn recv(args: RecvArgs) -> CmdResult {
         }
         Ok(EXIT_OK)
     } else {
-        let why = RecvEnd::why_incomplete(end);
-        eprintln!(
-            "perfkit: error: {why}; {} block(s) missing; {} not written",
-            integrity.missing_blocks.len(),
-            args.out.display()
-        );
+        let why = match (rx.failure(), rx.meta()) {
+            (Some(f), _) => format!("the transfer failed: {f}"),
+            (None, None) => {
+                "no META arrived, so the file's size and which blocks are missing are unknown"
+                    .to_owned()
+            }
+            (None, Some(_)) => format!(
+                "{}; {}",
+                RecvEnd::why_incomplete(end),
+                crate::output::failure(&integrity)
+            ),
+        };
+        eprintln!("perfkit: error: {why}; {} not written", args.out.display());
         Ok(EXIT_RUN_FAILED)
     }
 }

@@ -271,9 +271,16 @@ pub fn run(args: RunArgs) -> CmdResult {
         println!("report:  {}", html.display());
     }
     if cancel.load(Ordering::SeqCst) {
+        // The run under way when interrupted is recorded with its error; it
+        // did not complete.
+        let completed = results.runs.iter().filter(|r| r.error.is_none()).count();
+        let cut = if failed > 0 {
+            format!(" ({failed} failed or cut short, recorded with their error)")
+        } else {
+            String::new()
+        };
         eprintln!(
-            "perfkit: interrupted; {} completed record(s) kept in {}",
-            results.runs.len(),
+            "perfkit: interrupted; {completed} completed run(s) kept in {}{cut}",
             results_path.display()
         );
         return Ok(EXIT_RUN_FAILED);

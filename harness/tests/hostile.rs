@@ -388,3 +388,88 @@ fn values_every_run_would_refuse_fail_check_and_run_up_front() {
         assert!(!d.path().join("x").exists(), "{text}: nothing runs");
     }
 }
+
+#[test]
+fn messages_say_what_is_known_once() {
+    let d = tempfile::tempdir().unwrap();
+    // No META ever arrived: nothing is known about missing blocks.
+    let mut rx = Command::new(common::exe())
+        .args(["recv", "out.bin", "--quiet"])
+        .current_dir(d.path())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    rx.stdin
+        .take()
+        .unwrap()
+        .write_all(b"no frames here\xff\x01\x02")
+        .unwrap();
+    let o = rx.wait_with_output().unwrap();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{e}");
+    assert!(
+        e.contains("no META arrived") && !e.contains("0 block(s) missing"),
+        "{e}"
+    );
+    // An OS error is printed once.
+    let o = perfkit(d.path(), &["report", "no-such.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o).matches("(os error 2)").count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
+    let o = perfkit(d.path(), &["recv", "--serial", "/dev/no-such-tty", "x.bin"]);
+    assert_eq!(
+        stderr(&o).matches("No such file or directory").count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
+    // recv does not make the folder it is told to write into.
+    let o = perfkit(d.path(), &["recv", "no/such/dir/out.bin"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the folder no/such/dir does not exist"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!d.path().join("no").exists());
+}
+
+#[test]
+fn an_interrupted_run_is_not_counted_as_completed() {
+    let d = tempfile::tempdir().unwrap();
+    let long = loopback(d.path(), "long", 5);
+    let out = d.path().join("out");
+    let child = Command::new(common::exe())
+        .args(["run", &long, "--quiet", "--no-report", "--out", "out"])
+        .current_dir(d.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&out.join("results.json"));
+    // Into the second run (a second each): interrupt it mid-run.
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: signalling a child this test started.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{e}");
+    let text = std::fs::read_to_string(out.join("results.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let runs = v["runs"].as_array().unwrap();
+    let done = runs.iter().filter(|r| r["error"].is_null()).count();
+    assert!(
+        done < runs.len(),
+        "the interrupted run is recorded with its error: {text}"
+    );
+    assert!(
+        e.contains(&format!("interrupted; {done} completed run(s) kept")),
+        "{e}"
+    );
+}

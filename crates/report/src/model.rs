@@ -322,14 +322,9 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
-            ErrorKind::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+// No `source`: the message already includes the OS error, and a chain
+// printer (`{:#}`) would print it twice.
+impl std::error::Error for Error {}
 
 impl Results {
     /// A results document with no runs yet.
