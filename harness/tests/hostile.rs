@@ -51,19 +51,25 @@ fn wait_for(path: &Path) {
     }
 }
 
+/// Starts `perfkit run SCENARIO --out out` and waits for its first record.
+fn start_run(dir: &Path, scenario: &str, stderr: Stdio) -> std::process::Child {
+    let child = Command::new(common::exe())
+        .args(["run", scenario, "--quiet", "--no-report", "--out", "out"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    wait_for(&dir.join("out/results.json"));
+    child
+}
+
 #[test]
 fn a_second_run_into_a_busy_output_folder_is_refused_and_loses_nothing() {
     let d = tempfile::tempdir().unwrap();
     let long = loopback(d.path(), "long", 3);
     let out = d.path().join("out");
-    let mut first = Command::new(common::exe())
-        .args(["run", &long, "--quiet", "--no-report", "--out", "out"])
-        .current_dir(d.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for(&out.join("results.json"));
+    let mut first = start_run(d.path(), &long, Stdio::null());
     for extra in [&[][..], &["--append"][..]] {
         let mut args = vec!["run", &long, "--quiet", "--no-report", "--out", "out"];
         args.extend(extra);
@@ -106,14 +112,7 @@ fn a_killed_run_frees_its_folder_and_its_leftovers_are_cleared() {
     let d = tempfile::tempdir().unwrap();
     let long = loopback(d.path(), "long", 3);
     let out = d.path().join("out");
-    let mut first = Command::new(common::exe())
-        .args(["run", &long, "--quiet", "--no-report", "--out", "out"])
-        .current_dir(d.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for(&out.join("results.json"));
+    let mut first = start_run(d.path(), &long, Stdio::null());
     first.kill().unwrap();
     first.wait().unwrap();
     // What a kill between creating and renaming a temporary file leaves.
@@ -445,14 +444,7 @@ fn an_interrupted_run_is_not_counted_as_completed() {
     let d = tempfile::tempdir().unwrap();
     let long = loopback(d.path(), "long", 5);
     let out = d.path().join("out");
-    let child = Command::new(common::exe())
-        .args(["run", &long, "--quiet", "--no-report", "--out", "out"])
-        .current_dir(d.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for(&out.join("results.json"));
+    let child = start_run(d.path(), &long, Stdio::piped());
     // Into the second run (a second each): interrupt it mid-run.
     std::thread::sleep(Duration::from_millis(300));
     // SAFETY: signalling a child this test started.

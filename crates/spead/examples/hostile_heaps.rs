@@ -7,10 +7,9 @@
 //! cargo run --release -p perfkit-spead --example hostile_heaps -- 28000
 //! ```
 
-use perfkit_spead::reasm::Stream;
+use perfkit_spead::reasm::{probe_packet, Stream};
 use perfkit_spead::recv::{self, UdpReceiver};
 use perfkit_spead::run::RunConfig;
-use perfkit_spead::wire::{id, ItemPointer, Packet};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -30,19 +29,6 @@ fn rss_mb() -> (f64, f64) {
 
 /// One packet of heap `cnt` declaring `length` bytes, carrying `payload`
 /// bytes at `offset`.
-fn hostile(cnt: u64, length: u64, offset: u64, payload: usize) -> Vec<u8> {
-    let mut b = vec![0u8; 8 + 4 * 8 + payload];
-    let mut p = Packet::new_unchecked(&mut b[..]);
-    p.set_header(4);
-    p.set_item_pointer(0, ItemPointer::immediate(id::HEAP_CNT, cnt));
-    p.set_item_pointer(1, ItemPointer::immediate(id::HEAP_LENGTH, length));
-    p.set_item_pointer(2, ItemPointer::immediate(id::PAYLOAD_OFFSET, offset));
-    p.set_item_pointer(
-        3,
-        ItemPointer::immediate(id::PAYLOAD_LENGTH, payload as u64),
-    );
-    b
-}
 
 fn main() -> std::io::Result<()> {
     let n: u64 = std::env::args()
@@ -77,7 +63,7 @@ fn main() -> std::io::Result<()> {
         for cnt in 1..=n {
             // Alternate: a few bytes at the start, then a few at the end.
             let offset = if cnt % 2 == 0 { len - 25 } else { 0 };
-            tx.send_to(&hostile(cnt, len, offset, 25), dest)?;
+            tx.send_to(&probe_packet(cnt, len, offset, 25), dest)?;
             if cnt % 256 == 0 {
                 // Loopback drops what the receiver has no room for; pace a little.
                 std::thread::sleep(std::time::Duration::from_millis(2));
@@ -89,7 +75,7 @@ fn main() -> std::io::Result<()> {
     let (after, peak) = rss_mb();
     println!(
         "{n} hostile datagrams ({} bytes each): {} received, RSS before {before:.1} MB, after {after:.1} MB, peak {peak:.1} MB",
-        hostile(0, 0, 0, 25).len(),
+        probe_packet(0, 0, 0, 25).len(),
         received.packets
     );
     println!("{received:?}");

@@ -660,6 +660,22 @@ impl Stream {
     }
 }
 
+/// One packet of heap `cnt` that declares `length` bytes and carries
+/// `payload` zero bytes at `offset`: the memory-amplification probe that the
+/// budget's tests and the `hostile_heaps` example send.
+#[doc(hidden)]
+pub fn probe_packet(cnt: u64, length: u64, offset: u64, payload: usize) -> Vec<u8> {
+    let r = Repr {
+        heap_cnt: cnt,
+        heap_length: Some(length),
+        payload_offset: offset,
+        payload_length: payload as u64,
+    };
+    let mut b = alloc::vec![0u8; r.buffer_len()];
+    r.emit(&mut Packet::new_unchecked(&mut b[..]));
+    b
+}
+
 /// Feeds hostile input through the decoder, reassembly, item and descriptor
 /// decoding with small limits; used by the fuzz target and the property
 /// tests. `data` is split into datagrams by 2-byte big-endian length prefixes.

@@ -6,8 +6,7 @@
 //! reassembles afterwards.
 
 use perfkit_spead::packetize::{Item, Packetizer};
-use perfkit_spead::reasm::{Config, Heap, ItemValue, Stream};
-use perfkit_spead::wire::{id, ItemPointer, Packet};
+use perfkit_spead::reasm::{probe_packet, Config, Heap, ItemValue, Stream};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -34,20 +33,6 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn hostile(cnt: u64, length: u64, offset: u64, payload: usize) -> Vec<u8> {
-    let mut b = vec![0u8; 8 + 4 * 8 + payload];
-    let mut p = Packet::new_unchecked(&mut b[..]);
-    p.set_header(4);
-    p.set_item_pointer(0, ItemPointer::immediate(id::HEAP_CNT, cnt));
-    p.set_item_pointer(1, ItemPointer::immediate(id::HEAP_LENGTH, length));
-    p.set_item_pointer(2, ItemPointer::immediate(id::PAYLOAD_OFFSET, offset));
-    p.set_item_pointer(
-        3,
-        ItemPointer::immediate(id::PAYLOAD_LENGTH, payload as u64),
-    );
-    b
-}
-
 #[test]
 fn hostile_heaps_stay_within_the_memory_budget() {
     let config = Config {
@@ -68,11 +53,11 @@ fn hostile_heaps_stay_within_the_memory_budget() {
             1 => len - 20,
             _ => (cnt * 7919) % (len - 20),
         };
-        stream.add_packet(&hostile(cnt, len, offset, 20), &mut on_heap);
+        stream.add_packet(&probe_packet(cnt, len, offset, 20), &mut on_heap);
     }
     // One heap, many scattered 1-byte slices: its range list counts too.
     for k in 0..20_000u64 {
-        stream.add_packet(&hostile(1000, len, (k * 2 + 1) % len, 1), &mut on_heap);
+        stream.add_packet(&probe_packet(1000, len, (k * 2 + 1) % len, 1), &mut on_heap);
     }
     let peak = PEAK.load(Ordering::Relaxed) - base;
     let slack = 512 << 10;
