@@ -177,6 +177,9 @@ pub struct RxStats {
     pub duplicates: u64,
     /// Datagrams that were not valid SPEAD-64-40.
     pub bad_packets: u64,
+    /// Heaps evicted and packets dropped to keep the receiver's memory
+    /// within its budget.
+    pub over_budget: u64,
     /// Datagrams received.
     pub packets: u64,
     /// Payload bytes accepted.
@@ -415,6 +418,7 @@ fn receiver_thread(
             heaps_incomplete: c.heaps_incomplete,
             duplicates: c.duplicate_packets + c.duplicate_heaps,
             bad_packets: c.bad_packets,
+            over_budget: c.over_budget,
             packets: c.packets,
             payload_bytes: c.payload_bytes,
             verified_heaps: verified,

@@ -3,7 +3,8 @@
 
 use crate::framing::{Deframer, Framing};
 use crate::io::MemorySink;
-use crate::receiver::{Event, Mux, Receiver};
+use crate::receiver::{Event, Mux, Receiver, State};
+use sha2::{Digest as _, Sha256};
 
 /// Feed `data` to a dttk and a COBS receiver (split into chunks whose sizes
 /// come from the data itself) and to a two-channel multiplexer, checking
@@ -30,6 +31,12 @@ pub fn deframe_receive(data: &[u8]) {
             rx.missing_blocks().count() as u32,
             rx.block_count() - rx.blocks_held()
         );
+        // Complete means the bytes held hash to the SHA-256 META announced,
+        // checked here independently of the receiver's own hashing.
+        if rx.state() == State::Complete {
+            let meta = rx.meta().expect("a complete transfer has a META");
+            assert_eq!(Sha256::digest(rx.sink().data()).as_slice(), &meta.sha256);
+        }
         // Every frame the deframer yields is one message and one event.
         assert_eq!(rx.counters().link.messages, events);
         assert_eq!(s.frames, events);

@@ -93,6 +93,7 @@ fn run(s: &Scenario, h: &HeapsSpec, cancel: &AtomicBool) -> anyhow::Result<Outco
         ("heaps_lost".to_owned(), st.rx.heaps_lost),
         ("duplicates".to_owned(), st.rx.duplicates),
         ("bad_packets".to_owned(), st.rx.bad_packets),
+        ("over_budget".to_owned(), st.rx.over_budget),
         ("verify_failures".to_owned(), st.rx.verify_failures),
     ]);
     let metrics = BTreeMap::from([
