@@ -27,9 +27,6 @@ fn rss_mb() -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-/// One packet of heap `cnt` declaring `length` bytes, carrying `payload`
-/// bytes at `offset`.
-
 fn main() -> std::io::Result<()> {
     let n: u64 = std::env::args()
         .nth(1)
