@@ -2,9 +2,13 @@
 //! its resident memory: a UDP receiver with the heaps run's limits, then
 //! hostile datagrams that each open a new heap declaring the largest
 //! accepted HEAP_LENGTH but carrying a few bytes, at its start or at its end.
+//! With a payload size, datagrams carry that many bytes and fill heaps for
+//! real (1024 per heap, spread over it, never completing it): memory then
+//! grows to the receiver's budget and stops there.
 //!
 //! ```sh
 //! cargo run --release -p perfkit-spead --example hostile_heaps -- 28000
+//! cargo run --release -p perfkit-spead --example hostile_heaps -- 8192 60000
 //! ```
 
 use perfkit_spead::reasm::{probe_packet, Stream};
@@ -32,6 +36,7 @@ fn main() -> std::io::Result<()> {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(28_000);
+    let fill: Option<usize> = std::env::args().nth(2).and_then(|a| a.parse().ok());
     let limits = RunConfig::default().reasm;
     let mut rx = UdpReceiver::bind(
         SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -57,11 +62,15 @@ fn main() -> std::io::Result<()> {
         });
         let tx = UdpSocket::bind("127.0.0.1:0")?;
         let len = limits.max_heap_size;
-        for cnt in 1..=n {
-            // Alternate: a few bytes at the start, then a few at the end.
-            let offset = if cnt % 2 == 0 { len - 25 } else { 0 };
-            tx.send_to(&probe_packet(cnt, len, offset, 25), dest)?;
-            if cnt % 256 == 0 {
+        for i in 1..=n {
+            let packet = match fill {
+                // 1024 datagrams per heap, each at the start of its 1024th.
+                Some(size) => probe_packet(i / 1024, len, (i % 1024) * (len / 1024), size),
+                // Alternate: a few bytes at the start, then a few at the end.
+                None => probe_packet(i, len, if i % 2 == 0 { len - 25 } else { 0 }, 25),
+            };
+            tx.send_to(&packet, dest)?;
+            if i % if fill.is_some() { 16 } else { 256 } == 0 {
                 // Loopback drops what the receiver has no room for; pace a little.
                 std::thread::sleep(std::time::Duration::from_millis(2));
             }
@@ -72,7 +81,7 @@ fn main() -> std::io::Result<()> {
     let (after, peak) = rss_mb();
     println!(
         "{n} hostile datagrams ({} bytes each): {} received, RSS before {before:.1} MB, after {after:.1} MB, peak {peak:.1} MB",
-        probe_packet(0, 0, 0, 25).len(),
+        probe_packet(0, 0, 0, fill.unwrap_or(25)).len(),
         received.packets
     );
     println!("{received:?}");
