@@ -28,11 +28,12 @@ pub struct Common {
     /// Use this serial device instead of stdin/stdout.
     #[arg(long, value_name = "PATH")]
     pub serial: Option<String>,
-    /// Baud rate of the serial device.
-    #[arg(long, default_value_t = 115200, requires = "serial")]
+    /// Baud rate of the serial device (300..=16000000).
+    #[arg(long, default_value_t = 115200, requires = "serial",
+          value_parser = clap::value_parser!(u32).range(300..=16_000_000))]
     pub baud: u32,
-    /// Give up after this many seconds.
-    #[arg(long, default_value_t = 600.0)]
+    /// Give up after this many seconds (0.001..=86400).
+    #[arg(long, default_value_t = 600.0, value_parser = timeout_arg)]
     pub timeout_s: f64,
     /// Write this end's figures and perfkit snapshot as JSON here.
     #[arg(long, value_name = "FILE")]
@@ -50,20 +51,21 @@ pub struct SendArgs {
     /// Payload bytes per data message (1..=249).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(1..=249))]
     pub block_size: u8,
-    /// META on the first N ticks.
-    #[arg(long, default_value_t = 8)]
+    /// META on the first N ticks (0..=65535).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(0..=65535))]
     pub start_meta: u32,
-    /// A META every N ticks after that.
-    #[arg(long, default_value_t = 50)]
+    /// A META every N ticks after that (1..=65535).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=65535))]
     pub meta_every: u32,
-    /// Extra copies of every block.
-    #[arg(long, default_value_t = 3)]
+    /// Extra copies of every block (0..=255).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=255))]
     pub repeats: u32,
-    /// Packets per second (0 = unthrottled).
-    #[arg(long, default_value_t = 0.0)]
+    /// Packets per second (0 = unthrottled; at most 1e9).
+    #[arg(long, default_value_t = 0.0, value_parser = pps_arg)]
     pub throttle_pps: f64,
-    /// Deliberate busy-wait per packet, ns (to test regression gates).
-    #[arg(long, default_value_t = 0)]
+    /// Deliberate busy-wait per packet, ns (to test regression gates; at most 1e9).
+    #[arg(long, default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=1_000_000_000))]
     pub slowdown_ns: u64,
     #[command(flatten)]
     pub common: Common,
@@ -74,12 +76,13 @@ pub struct SendArgs {
 pub struct RecvArgs {
     /// Where to write the file once it is complete and verified.
     pub out: PathBuf,
-    /// Stop when nothing arrives for this many seconds after the transfer started.
-    #[arg(long, default_value_t = 5.0)]
+    /// Stop when nothing arrives for this many seconds after the transfer
+    /// started (0.01..=86400).
+    #[arg(long, default_value_t = 5.0, value_parser = idle_arg)]
     pub idle_s: f64,
-    /// Largest read from the link, bytes.
-    #[arg(long, default_value_t = 65536)]
-    pub chunk: usize,
+    /// Largest read from the link, bytes (1..=16777216).
+    #[arg(long, default_value_t = 65536, value_parser = clap::value_parser!(u32).range(1..=1 << 24))]
+    pub chunk: u32,
     #[command(flatten)]
     pub common: Common,
 }
@@ -102,6 +105,30 @@ fn transfer(args: &SendArgs) -> TransferSpec {
         latency: false,
         timeout_s: args.common.timeout_s,
     }
+}
+
+/// A finite number in `lo..=hi`: durations and rates become `Duration`s
+/// and sleeps, which infinities, NaN and huge values would break.
+fn number_in(s: &str, lo: f64, hi: f64) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && (lo..=hi).contains(&x) => Ok(x),
+        Ok(_) => Err(format!(
+            "`{s}` is out of range: expected a number {lo}..={hi}"
+        )),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
+fn timeout_arg(s: &str) -> Result<f64, String> {
+    number_in(s, 0.001, 86_400.0)
+}
+
+fn idle_arg(s: &str) -> Result<f64, String> {
+    number_in(s, 0.01, 86_400.0)
+}
+
+fn pps_arg(s: &str) -> Result<f64, String> {
+    number_in(s, 0.0, 1e9)
 }
 
 fn framing_arg(s: &str) -> Result<FramingSpec, String> {
@@ -162,17 +189,29 @@ pub fn send(args: SendArgs) -> CmdResult {
 
 /// `perfkit recv`.
 pub fn recv(args: RecvArgs) -> CmdResult {
+    // Checked before receiving: the output's folder is the caller's to make.
+    let folder = match args.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(Failure::input(anyhow!(
+            "{}: the folder {} does not exist",
+            args.out.display(),
+            folder.display()
+        )));
+    }
     let mut rx = endpoint::receiver(args.common.channel, args.common.framing.framing());
     let mut link = open(&args.common).map_err(Failure::input)?;
     let clock = WallClock::start();
     let policy = Policy::seconds(args.common.timeout_s);
-    let idle = Duration::from_secs_f64(args.idle_s.max(0.01));
+    let idle = Duration::from_secs_f64(args.idle_s);
     let (end, wire) = drive::receive(
         &clock,
         &policy,
         &mut RxPump::new(&mut rx),
         link.as_mut(),
-        args.chunk,
+        args.chunk as usize,
         idle,
     )
     .map_err(Failure::run)?;
@@ -225,12 +264,19 @@ pub fn recv(args: RecvArgs) -> CmdResult {
         }
         Ok(EXIT_OK)
     } else {
-        let why = RecvEnd::why_incomplete(end);
-        eprintln!(
-            "perfkit: error: {why}; {} block(s) missing; {} not written",
-            integrity.missing_blocks.len(),
-            args.out.display()
-        );
+        let why = match (rx.failure(), rx.meta()) {
+            (Some(f), _) => format!("the transfer failed: {f}"),
+            (None, None) => {
+                "no META arrived, so the file's size and which blocks are missing are unknown"
+                    .to_owned()
+            }
+            (None, Some(_)) => format!(
+                "{}; {}",
+                RecvEnd::why_incomplete(end),
+                crate::output::failure(&integrity)
+            ),
+        };
+        eprintln!("perfkit: error: {why}; {} not written", args.out.display());
         Ok(EXIT_RUN_FAILED)
     }
 }

@@ -3,7 +3,7 @@
 //! The binary is thin: argument parsing and exit codes live here, the work in
 //! the modules beside it and in the library crates under `crates/`.
 //! Exit codes: 0 success, 1 regression found by the gate, 2 bad input or
-//! usage, 3 a run failed.
+//! usage, 3 a run failed, 4 runs completed but lost or corrupted data.
 
 mod against;
 mod cli_wire;
@@ -32,6 +32,9 @@ pub const EXIT_REGRESSION: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 /// Exit code: a run failed.
 pub const EXIT_RUN_FAILED: u8 = 3;
+/// Exit code: runs completed but data was lost or corrupted (unless the
+/// scenario declares `expect = "loss"`).
+pub const EXIT_DATA_LOST: u8 = 4;
 
 /// A failure with its exit code.
 #[derive(Debug)]
@@ -73,7 +76,8 @@ pub type CmdResult = Result<u8, Failure>;
       perfkit send fixtures/test35k.jpg | perfkit recv /tmp/out.jpg\n  \
       perfkit check scenarios/*.toml\n  \
       perfkit list\n\n\
-      Exit codes: 0 success, 1 regression found by the gate, 2 bad input or usage, 3 a run failed."
+      Exit codes: 0 success, 1 regression found by the gate, 2 bad input or usage, 3 a run failed,\n  \
+      4 a run lost or corrupted data (unless the scenario declares expect = \"loss\")."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -244,7 +248,8 @@ fn agent(args: AgentArgs) -> CmdResult {
 fn check(paths: &[PathBuf]) -> CmdResult {
     let mut bad = 0;
     for path in paths {
-        match scenario::Scenario::load(path) {
+        // The same checks a run makes before its first configuration.
+        match scenario::Scenario::load(path).and_then(|s| kinds::preflight(&s).map(|()| s)) {
             Ok(s) => println!(
                 "{}: ok ({} kind, {} configuration(s) x {} run(s))",
                 path.display(),

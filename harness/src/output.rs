@@ -1,6 +1,6 @@
 //! Console output: aligned tables and the field's familiar lines.
 
-use perfkit_report::model::{RunRecord, Side};
+use perfkit_report::model::{Integrity, RunRecord, Side};
 
 use crate::scenario::{describe, PARAMS};
 
@@ -146,19 +146,7 @@ pub fn run_lines(r: &RunRecord) -> String {
             short(&r.integrity.sha256_received)
         ));
     } else {
-        let missing = &r.integrity.missing_blocks;
-        let shown: Vec<String> = missing.iter().take(20).map(|b| b.to_string()).collect();
-        let more = if missing.len() > 20 {
-            format!(" (+{} more)", missing.len() - 20)
-        } else {
-            String::new()
-        };
-        s.push_str(&format!(
-            "integrity: FAILED, {} block(s) missing: {}{}\n",
-            missing.len(),
-            shown.join(","),
-            more
-        ));
+        s.push_str(&format!("integrity: FAILED, {}\n", failure(&r.integrity)));
     }
     for (k, v) in &r.metrics {
         s.push_str(&format!("{k}: {}\n", si(*v)));
@@ -167,6 +155,36 @@ pub fn run_lines(r: &RunRecord) -> String {
         s.push_str(&format!("run failed: {e}\n"));
     }
     s
+}
+
+/// Why an integrity check failed, from what the record knows: the blocks
+/// missing, or a SHA-256 that differs, or that no META ever said what to
+/// expect (then nothing is known about missing blocks).
+pub fn failure(i: &Integrity) -> String {
+    let missing = &i.missing_blocks;
+    if !missing.is_empty() {
+        let shown: Vec<String> = missing.iter().take(20).map(|b| b.to_string()).collect();
+        let more = if missing.len() > 20 {
+            format!(" (+{} more)", missing.len() - 20)
+        } else {
+            String::new()
+        };
+        format!(
+            "{} block(s) missing: {}{more}",
+            missing.len(),
+            shown.join(",")
+        )
+    } else if !i.sha256_received.is_empty() {
+        format!(
+            "SHA-256 {} differs from the sent {}",
+            short(&i.sha256_received),
+            short(&i.sha256_sent)
+        )
+    } else if !i.sha256_sent.is_empty() {
+        "no META arrived, so which blocks are missing is unknown".into()
+    } else {
+        "data lost or corrupted (see the counters)".into()
+    }
 }
 
 fn short(hex: &str) -> &str {

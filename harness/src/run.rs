@@ -13,7 +13,7 @@ use perfkit_report::model::{Folded, Meta, Results, RunRecord, ScenarioRef, Stage
 use crate::kinds;
 use crate::output;
 use crate::scenario::Scenario;
-use crate::{CmdResult, Failure, RunArgs, EXIT_OK, EXIT_RUN_FAILED};
+use crate::{CmdResult, Failure, RunArgs, EXIT_DATA_LOST, EXIT_OK, EXIT_RUN_FAILED};
 
 /// Loads the scenario named by the arguments and applies `--set` and `--runs`.
 pub fn load(args: &RunArgs) -> Result<Scenario, Failure> {
@@ -75,6 +75,7 @@ fn meta(s: &Scenario) -> Meta {
             sha256: s.sha256.clone(),
             description: s.description.clone(),
             kind: s.kind.clone(),
+            expect: s.expect_loss.then(|| "loss".to_owned()),
         },
         swept: s.swept(),
         gate: s.gate.clone(),
@@ -101,10 +102,16 @@ pub fn run(args: RunArgs) -> CmdResult {
     // A network namespace a `netns` host made goes when this run does.
     let _topology = crate::remote::netns::Guard;
     let s = load(&args)?;
+    // Everything knowable before running is bad input now, not a failed run later.
+    kinds::preflight(&s).map_err(Failure::input)?;
     let out_dir = args.out.clone().unwrap_or_else(|| default_out(&s));
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create output folder {}", out_dir.display()))
         .map_err(Failure::input)?;
+    // Held until the process ends: a second run into this folder would
+    // interleave its writes of results.json with ours and lose records.
+    let _lock = lock_out_dir(&out_dir)?;
+    remove_stale_temporaries(&out_dir);
     let results_path = out_dir.join("results.json");
 
     let cancel = Arc::new(AtomicBool::new(false));
@@ -268,9 +275,16 @@ pub fn run(args: RunArgs) -> CmdResult {
         println!("report:  {}", html.display());
     }
     if cancel.load(Ordering::SeqCst) {
+        // The run under way when interrupted is recorded with its error; it
+        // did not complete.
+        let completed = results.runs.iter().filter(|r| r.error.is_none()).count();
+        let cut = if failed > 0 {
+            format!(" ({failed} failed or cut short, recorded with their error)")
+        } else {
+            String::new()
+        };
         eprintln!(
-            "perfkit: interrupted; {} completed record(s) kept in {}",
-            results.runs.len(),
+            "perfkit: interrupted; {completed} completed run(s) kept in {}{cut}",
             results_path.display()
         );
         return Ok(EXIT_RUN_FAILED);
@@ -282,7 +296,71 @@ pub fn run(args: RunArgs) -> CmdResult {
         );
         return Ok(EXIT_RUN_FAILED);
     }
+    let lost = results
+        .runs
+        .iter()
+        .filter(|r| r.error.is_none() && !r.integrity.ok)
+        .count();
+    if lost > 0 && !s.expect_loss {
+        eprintln!(
+            "perfkit: {lost} run(s) lost or corrupted data (integrity FAILED) in {}; \
+             a scenario that shows loss on purpose declares `expect = \"loss\"`",
+            results_path.display()
+        );
+        return Ok(EXIT_DATA_LOST);
+    }
     Ok(EXIT_OK)
+}
+
+/// The lock file inside an output folder.
+pub const LOCK_FILE: &str = ".perfkit.lock";
+
+/// Takes the advisory lock on `dir` for this run; refuses (exit 2) when
+/// another run holds it. The kernel drops the lock when the process ends,
+/// however it ends.
+fn lock_out_dir(dir: &Path) -> Result<std::fs::File, Failure> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))
+        .map_err(Failure::input)?;
+    // SAFETY: flock on a descriptor this function owns and keeps open.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(Failure::input(
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                anyhow!(
+                    "output folder {} is in use by another `perfkit run` (it holds {}); \
+                 wait for that run to finish, or choose another --out",
+                    dir.display(),
+                    path.display()
+                )
+            } else {
+                anyhow!("cannot lock {}: {e}", path.display())
+            },
+        ));
+    }
+    Ok(file)
+}
+
+/// Clears temporary files a killed run left half-written in `dir` (safe:
+/// this run holds the folder's lock), and says so.
+fn remove_stale_temporaries(dir: &Path) {
+    match perfkit_report::model::remove_stale_temporaries(dir) {
+        Ok(0) => {}
+        Ok(n) => eprintln!(
+            "perfkit: removed {n} unfinished temporary file(s) an interrupted run left in {}",
+            dir.display()
+        ),
+        Err(e) => eprintln!(
+            "perfkit: warning: cannot clear old temporary files in {}: {e}",
+            dir.display()
+        ),
+    }
 }
 
 /// The results already in `path`, when this run may add to them: written for

@@ -212,10 +212,14 @@ const TOP_KEYS: &[&str] = &[
     "runs",
     "warmup",
     "input",
+    "expect",
     "sweep",
     "gate",
     "record",
 ];
+
+/// Most configurations a sweep may expand to.
+const MAX_CONFIGS: usize = 100_000;
 const SECTIONS: &[&str] = &["link", "transfer", "faults", "heaps", "pico", "hosts"];
 
 /// Looks a parameter up by flat name.
@@ -251,6 +255,9 @@ pub struct Scenario {
     /// `record = true`: every run is stored in the results history, as
     /// with `perfkit run --record`.
     pub record: bool,
+    /// `expect = "loss"`: the scenario shows data being lost, so a failed
+    /// integrity check is its expected outcome rather than exit 4.
+    pub expect_loss: bool,
 }
 
 /// Why a scenario could not be loaded.
@@ -456,6 +463,24 @@ fn bool_key(ctx: &Ctx<'_>, key: &str, v: &Spanned<DeValue<'_>>) -> Result<bool, 
     })
 }
 
+/// A scenario name becomes a folder under reports/: non-empty, at most 100
+/// characters of letters, digits, `-`, `_` and `.`, not starting with `.`
+/// (so never `..`, a path or a hidden file).
+fn check_name(name: &str) -> Result<(), String> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if name.is_empty() {
+        Err("must not be empty".into())
+    } else if name.len() > 100 {
+        Err(format!("{} characters: at most 100", name.len()))
+    } else if name.starts_with('.') || !name.chars().all(ok_char) {
+        Err(format!(
+            "{name:?} is not a safe folder name: use letters, digits, `-`, `_` and `.`, not first"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 impl Scenario {
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
@@ -505,14 +530,33 @@ impl Scenario {
             sweep: Vec::new(),
             gate: BTreeMap::new(),
             record: false,
+            expect_loss: false,
         };
         let mut sweep_table = None;
+        let mut named = false;
 
         for (k, v) in doc.iter() {
             let key = k.get_ref().as_ref();
             let kspan = Some(k.span());
             match key {
-                "name" => s.name = str_key(&ctx, key, v)?,
+                "name" => {
+                    s.name = str_key(&ctx, key, v)?;
+                    named = true;
+                    check_name(&s.name).map_err(|m| ctx.err(Some(v.span()), Some(key), m))?;
+                }
+                "expect" => {
+                    s.expect_loss = match str_key(&ctx, key, v)?.as_str() {
+                        "loss" => true,
+                        "intact" => false,
+                        other => {
+                            return Err(ctx.err(
+                                Some(v.span()),
+                                Some(key),
+                                format!("`{other}` is not one of intact, loss"),
+                            ))
+                        }
+                    }
+                }
                 "description" => s.description = str_key(&ctx, key, v)?,
                 "kind" => {
                     let kind = str_key(&ctx, key, v)?;
@@ -633,6 +677,15 @@ impl Scenario {
                 s.sweep.push((name.to_owned(), values));
             }
         }
+        if !named {
+            check_name(&s.name).map_err(|m| {
+                ctx.err(
+                    None,
+                    Some("name"),
+                    format!("the file name gives the scenario's name: {m}; add a `name` key"),
+                )
+            })?;
+        }
         s.check_consistency(&ctx)?;
         Ok(s)
     }
@@ -654,14 +707,8 @@ impl Scenario {
                 .map(|(_, v)| v.clone())
                 .unwrap_or_else(|| vec![self.base[name].clone()])
         };
-        let count: usize = self.sweep.iter().map(|(_, v)| v.len()).product();
-        if count > 100_000 {
-            return Err(ctx.err(
-                None,
-                Some("sweep"),
-                format!("{count} configurations: too many (at most 100000)"),
-            ));
-        }
+        self.check_sweep_size()
+            .map_err(|m| ctx.err(None, Some("sweep"), m))?;
         // Keys that only make sense for another link kind are mistakes worth naming.
         for link in swept_or("link") {
             let link = link.as_str().unwrap_or("");
@@ -762,12 +809,52 @@ impl Scenario {
             if values.is_empty() {
                 return Err(format!("--set {name}: a sweep needs at least one value"));
             }
+            if let Some(v) = values
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| values[..i].contains(v).then_some(v))
+            {
+                return Err(format!("--set {name}: {v} appears twice"));
+            }
             self.sweep.push((name.to_owned(), values));
+            self.check_sweep_size()
+                .map_err(|m| format!("--set {name}: {m}"))?;
         } else {
             let v = convert(p, &value).map_err(|m| format!("--set {name}: {m}"))?;
             self.base.insert(name.to_owned(), v);
         }
         Ok(())
+    }
+
+    /// An error about `key` (`section.key`, a top-level key, or "" for
+    /// none), placed at the line that sets or sweeps it.
+    pub fn error_at(&self, key: &str, message: impl Into<String>) -> ScenarioError {
+        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        ScenarioError {
+            path: self.path.clone(),
+            at: key_position(&text, key),
+            key: (!key.is_empty()).then(|| key.to_owned()),
+            message: message.into(),
+        }
+    }
+
+    /// Refuses a sweep of more than [`MAX_CONFIGS`] configurations, counted
+    /// without overflow (a product of list lengths wraps easily).
+    fn check_sweep_size(&self) -> Result<(), String> {
+        let count = self
+            .sweep
+            .iter()
+            .try_fold(1usize, |n, (_, v)| n.checked_mul(v.len()));
+        match count {
+            Some(n) if n <= MAX_CONFIGS => Ok(()),
+            Some(n) => Err(format!(
+                "{n} configurations: too many (at most {MAX_CONFIGS})"
+            )),
+            None => Err(format!(
+                "more than {} configurations: too many (at most {MAX_CONFIGS})",
+                usize::MAX
+            )),
+        }
     }
 
     /// Names of the swept parameters (more than one value), in file order.
@@ -795,6 +882,32 @@ impl Scenario {
         }
         out.into_iter().map(|values| Config { values }).collect()
     }
+}
+
+/// Line and column of the line that sets `key` (`section.key` or a
+/// top-level key) in its section, or sweeps it.
+fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
+    if key.is_empty() {
+        return None;
+    }
+    let (section, name) = key.split_once('.').unwrap_or(("", key));
+    let flat = PARAMS
+        .iter()
+        .find(|p| p.section == section && p.key == name)
+        .map(|p| p.name);
+    let mut current = "";
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_start();
+        if let Some(h) = t.strip_prefix('[') {
+            current = h.split(']').next().unwrap_or("").trim();
+            continue;
+        }
+        let k = t.split('=').next().unwrap_or("").trim();
+        if (current == section && k == name) || (current == "sweep" && Some(k) == flat) {
+            return Some((i + 1, line.len() - t.len() + 1));
+        }
+    }
+    None
 }
 
 /// One resolved configuration.

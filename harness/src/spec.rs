@@ -180,7 +180,9 @@ impl TransferSpec {
             throttle_burst: 1,
             slowdown_ns_per_packet: self.slowdown_ns_per_packet,
         };
-        c.validate().map_err(|e| anyhow!("sender settings: {e}"))?;
+        // Kept as the stack's error, so a check can tell which key it names.
+        c.validate()
+            .map_err(|e| anyhow::Error::new(e).context("sender settings"))?;
         Ok(c)
     }
 

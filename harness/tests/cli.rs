@@ -91,19 +91,16 @@ fn missing_scenario_file_exits_2() {
 }
 
 #[test]
-fn missing_input_file_fails_the_run_and_says_which() {
+fn missing_input_file_is_bad_input_naming_the_key() {
     let d = Dir::new();
     d.write(
         "s.toml",
         "input = \"no-such.jpg\"\n[link]\nkind = \"loopback\"\n",
     );
     let o = d.perfkit(&["run", "s.toml", "--quiet"]);
-    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    let results = std::fs::read_to_string(d.path().join("reports/s/results.json")).unwrap();
-    assert!(
-        results.contains("no-such.jpg"),
-        "the record names the missing input"
-    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("s.toml:1:1: key `input`: input no-such.jpg not found"));
+    assert!(!d.path().join("reports").exists(), "nothing runs");
 }
 
 #[test]

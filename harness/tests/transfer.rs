@@ -139,8 +139,9 @@ fn uart_unthrottled_reports_its_losses() {
     let (o, r, _d) = run_scenario("scenarios/uart-unthrottled.toml", &[]);
     assert!(
         o.status.success(),
-        "losing data honestly is not a failed run"
+        "a scenario that declares its loss is not a failed run"
     );
+    assert_eq!(r.meta.scenario.expect.as_deref(), Some("loss"));
     let rec = &r.runs[0];
     assert!(!rec.integrity.ok);
     assert!(!rec.integrity.missing_blocks.is_empty());

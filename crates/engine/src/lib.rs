@@ -70,15 +70,10 @@ impl fmt::Display for Error {
     }
 }
 
+// No `source`: the message already is the link's, and a chain printer
+// (`{:#}`) would print it twice.
 #[cfg(feature = "std")]
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Link(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+impl std::error::Error for Error {}
 
 impl From<Stop> for Error {
     fn from(s: Stop) -> Self {

@@ -23,7 +23,7 @@ impl RecvEnd {
     /// Why a transfer that ended this way left no verified file.
     pub fn why_incomplete(self) -> &'static str {
         match self {
-            RecvEnd::Failed => "the transfer failed (conflicting META or SHA-256 mismatch)",
+            RecvEnd::Failed => "the transfer failed (the receiver's failure says why)",
             RecvEnd::EndIncomplete => "END arrived with blocks missing",
             RecvEnd::Eof => "the stream ended before the transfer completed",
             RecvEnd::Idle => "the link went quiet before the transfer completed",

@@ -48,6 +48,7 @@ fn results(origin: &Origin, kind: &str, path: &Path) -> Results {
         host: origin.host.clone(),
         date: origin.date.clone(),
         scenario: ScenarioRef {
+            expect: None,
             name: origin.scenario.clone(),
             path: path.display().to_string(),
             sha256: String::new(),

@@ -39,6 +39,7 @@ pub fn results(
             commit % 24
         ),
         scenario: ScenarioRef {
+            expect: None,
             name: scenario.into(),
             path: format!("scenarios/{scenario}.toml"),
             sha256: "00".into(),

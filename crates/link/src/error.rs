@@ -150,12 +150,6 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
-            ErrorKind::Io { source, .. } => Some(source),
-            ErrorKind::Serial { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+// No `source`: the message already includes the OS error, and a chain
+// printer (`{:#}`) would print it twice.
+impl std::error::Error for Error {}

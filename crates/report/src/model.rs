@@ -84,6 +84,10 @@ pub struct ScenarioRef {
     /// Scenario kind: `transfer` (loopback, pipe, uart, serial), `heaps`, `pico`.
     #[serde(default)]
     pub kind: String,
+    /// `loss` when the scenario declares that its runs lose data (a failed
+    /// integrity check is then what it shows, not a failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<String>,
 }
 
 /// How a run's seconds were counted.
@@ -338,14 +342,9 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
-            ErrorKind::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+// No `source`: the message already includes the OS error, and a chain
+// printer (`{:#}`) would print it twice.
+impl std::error::Error for Error {}
 
 impl Results {
     /// A results document with no runs yet.
@@ -444,6 +443,25 @@ impl Results {
     }
 }
 
+/// How the temporary files [`write_atomic`] creates begin. One left behind
+/// (the process was killed between create and rename) holds nothing a
+/// reader needs; [`remove_stale_temporaries`] clears them.
+pub const TEMP_PREFIX: &str = ".perfkit-tmp";
+
+/// Removes the temporary files an interrupted [`write_atomic`] left in
+/// `dir`; returns how many. Call it only while no other writer uses `dir`.
+pub fn remove_stale_temporaries(dir: &Path) -> std::io::Result<usize> {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        if e.file_name().to_string_lossy().starts_with(TEMP_PREFIX) && e.file_type()?.is_file() {
+            std::fs::remove_file(e.path())?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// Writes `bytes` to `path` atomically (temporary file beside it, fsync, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let io = |e: std::io::Error| Error {
@@ -455,7 +473,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(io)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(dir)
+        .map_err(io)?;
     // Temporary files are created owner-only; results and reports are
     // ordinary files that CI artifacts and colleagues need to read.
     #[cfg(unix)]
@@ -488,6 +509,7 @@ mod tests {
                 sha256: "00".into(),
                 description: String::new(),
                 kind: "transfer".into(),
+                expect: None,
             },
             swept: vec![],
             gate: BTreeMap::new(),

@@ -183,6 +183,7 @@ mod tests {
             host: "h".into(),
             date: "2026-12-01T00:00:00Z".into(),
             scenario: ScenarioRef {
+                expect: None,
                 name: "s".into(),
                 path: "s.toml".into(),
                 sha256: "0".into(),

@@ -6,8 +6,13 @@
 //! [`Config::max_heap_size`] is dropped packet by packet (counted), at most
 //! [`Config::max_live_heaps`] heaps are under assembly at once (the oldest is
 //! evicted as incomplete when a new one starts), and a heap keeps at most
-//! [`Config::max_pointers`] item pointers. Payload buffers are recycled, so a
-//! steady stream allocates nothing once warm.
+//! [`Config::max_pointers`] item pointers. A heap's buffer grows with the
+//! bytes that arrive (up to the furthest byte received), never to the
+//! HEAP_LENGTH a packet merely declares, and all buffers of live heaps and
+//! of the recycle pool together stay within [`Config::max_bytes`]: a packet
+//! that needs more evicts the oldest other heaps first (counted in
+//! [`Counters::over_budget`]). Payload buffers are recycled, so a steady
+//! stream allocates nothing once warm.
 //!
 //! Each live heap keeps the byte ranges it has received as sorted, merged
 //! intervals: in-order arrival extends the last interval (O(1)), and a packet
@@ -30,6 +35,9 @@ pub struct Config {
     pub max_pointers: usize,
     /// Descriptors a [`Stream`] keeps.
     pub max_descriptors: usize,
+    /// Bytes held at once by the payload buffers and received-range lists
+    /// of all live heaps plus the recycle pool.
+    pub max_bytes: u64,
 }
 
 impl Default for Config {
@@ -39,6 +47,7 @@ impl Default for Config {
             max_live_heaps: 16,
             max_pointers: 4096,
             max_descriptors: 1024,
+            max_bytes: 256 << 20,
         }
     }
 }
@@ -64,18 +73,32 @@ pub struct Counters {
     pub heaps_complete: u64,
     /// Heaps evicted or flushed before all their bytes arrived.
     pub heaps_incomplete: u64,
+    /// Heaps evicted, and packets dropped, to stay within `max_bytes`.
+    pub over_budget: u64,
 }
 
 /// A reassembled heap.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Heap {
     /// HEAP_CNT.
     pub cnt: u64,
     /// Whether every payload byte arrived.
     pub complete: bool,
+    /// The buffer, of which the first `len` bytes are the payload; the rest
+    /// is room kept for reuse.
     payload: Vec<u8>,
+    len: usize,
     pointers: Vec<ItemPointer>,
 }
+
+impl PartialEq for Heap {
+    fn eq(&self, other: &Self) -> bool {
+        (self.cnt, self.complete, self.payload(), &self.pointers)
+            == (other.cnt, other.complete, other.payload(), &other.pointers)
+    }
+}
+
+impl Eq for Heap {}
 
 /// A decoded item value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,9 +133,12 @@ pub struct Item<'a> {
 }
 
 impl Heap {
-    /// The heap payload (bytes that never arrived read as zero).
+    /// The heap payload. A complete heap has all of it; one flushed
+    /// incomplete runs to the furthest byte received, gaps read as zero; one
+    /// evicted while other heaps were arriving is empty (its memory went to
+    /// the heaps that arrive).
     pub fn payload(&self) -> &[u8] {
-        &self.payload
+        &self.payload[..self.len]
     }
 
     /// The heap's own item pointers (not the per-packet ones).
@@ -133,7 +159,7 @@ impl Heap {
         addrs.sort_unstable();
         let end_of = |start: u64| {
             let i = addrs.partition_point(|&a| a <= start);
-            addrs.get(i).copied().unwrap_or(self.payload.len() as u64)
+            addrs.get(i).copied().unwrap_or(self.len as u64)
         };
         self.pointers
             .iter()
@@ -142,12 +168,11 @@ impl Heap {
                 let value = if p.is_immediate() {
                     ItemValue::Immediate(p.value())
                 } else {
-                    let (start, end) =
-                        (p.value(), end_of(p.value()).min(self.payload.len() as u64));
+                    let (start, end) = (p.value(), end_of(p.value()).min(self.len as u64));
                     if start > end {
                         return None;
                     }
-                    ItemValue::Bytes(&self.payload[start as usize..end as usize])
+                    ItemValue::Bytes(&self.payload()[start as usize..end as usize])
                 };
                 Some(Item { id: p.id(), value })
             })
@@ -164,7 +189,7 @@ impl Heap {
         if p.is_immediate() {
             return Some(ItemValue::Immediate(p.value()));
         }
-        let len = self.payload.len() as u64;
+        let len = self.len as u64;
         let start = p.value();
         let end = self
             .pointers
@@ -174,7 +199,7 @@ impl Heap {
             .min()
             .unwrap_or(len)
             .min(len);
-        (start <= end).then(|| ItemValue::Bytes(&self.payload[start as usize..end as usize]))
+        (start <= end).then(|| ItemValue::Bytes(&self.payload()[start as usize..end as usize]))
     }
 
     /// Whether this heap carries STREAM_CTRL = stop.
@@ -189,36 +214,45 @@ impl Heap {
 struct Live {
     cnt: u64,
     length: Option<u64>,
+    /// Initialised throughout (zeroed when new, stale bytes when
+    /// recycled); grows when a byte past its end arrives.
     buf: Vec<u8>,
+    /// End of the furthest byte received.
+    hi: u64,
+    /// Whether bytes not received read as zero (a buffer the allocator
+    /// zeroed, not a recycled one).
+    clean: bool,
     received: u64,
     ranges: Vec<(u64, u64)>,
     pointers: Vec<ItemPointer>,
 }
 
-/// Why [`Live::insert`] refused.
-struct Overlap;
-
 impl Live {
-    /// Records `[s, e)` as received; refuses overlaps.
-    fn insert(&mut self, s: u64, e: u64) -> Result<(), Overlap> {
+    /// Whether `[s, e)` overlaps bytes already received.
+    fn overlaps(&self, s: u64, e: u64) -> bool {
+        let r = &self.ranges;
+        if s == e || r.last().is_some_and(|last| last.1 == s) {
+            return false;
+        }
+        let i = r.partition_point(|&(_, end)| end < s);
+        (i < r.len() && r[i].0 < e && s < r[i].1)
+            || (i + 1 < r.len() && r[i].1 == s && r[i + 1].0 < e)
+    }
+
+    /// Records `[s, e)`, which must not overlap, as received.
+    fn insert(&mut self, s: u64, e: u64) {
         if s == e {
-            return Ok(());
+            return;
         }
         let r = &mut self.ranges;
         // Fast path: in-order arrival extends the last range.
         if let Some(last) = r.last_mut() {
             if last.1 == s {
                 last.1 = e;
-                return Ok(());
+                return;
             }
         }
         let i = r.partition_point(|&(_, end)| end < s);
-        if i < r.len() && r[i].0 < e && s < r[i].1 {
-            return Err(Overlap);
-        }
-        if i + 1 < r.len() && r[i].1 == s && r[i + 1].0 < e {
-            return Err(Overlap);
-        }
         if i < r.len() && r[i].1 == s {
             r[i].1 = e;
             if i + 1 < r.len() && r[i + 1].0 == e {
@@ -230,7 +264,11 @@ impl Live {
         } else {
             r.insert(i, (s, e));
         }
-        Ok(())
+    }
+
+    /// Bytes this heap holds against the budget.
+    fn footprint(&self) -> u64 {
+        (self.buf.capacity() + self.ranges.capacity() * RANGE_BYTES) as u64
     }
 
     fn is_complete(&self) -> bool {
@@ -249,9 +287,13 @@ pub struct Reassembler {
     recent: VecDeque<u64>,
     pool: Vec<Vec<u8>>,
     counters: Counters,
+    /// Bytes held by live heaps and the pool: the sum of their footprints
+    /// and capacities, kept within `config.max_bytes`.
+    held: u64,
 }
 
 const RECENT: usize = 64;
+const RANGE_BYTES: usize = core::mem::size_of::<(u64, u64)>();
 
 impl Reassembler {
     /// A reassembler with these limits.
@@ -262,7 +304,14 @@ impl Reassembler {
             recent: VecDeque::with_capacity(RECENT),
             pool: Vec::new(),
             counters: Counters::default(),
+            held: 0,
         }
+    }
+
+    /// Bytes held now by the heaps under assembly and the recycle pool
+    /// (never more than [`Config::max_bytes`]).
+    pub fn held_bytes(&self) -> u64 {
+        self.held
     }
 
     /// Counters so far.
@@ -307,21 +356,23 @@ impl Reassembler {
                 }
                 if self.live.len() >= self.config.max_live_heaps.max(1) {
                     let old = self.live.remove(0);
-                    self.finish(old, out);
+                    self.evict(old, out);
                 }
-                let mut buf = self.pool.pop().unwrap_or_default();
-                // A recycled buffer keeps its (initialised) bytes: a complete
-                // heap overwrites them all, an incomplete one has its gaps
-                // zeroed in `finish`, so no memset per heap.
-                match repr.heap_length {
-                    Some(l) if buf.len() >= l as usize => buf.truncate(l as usize),
-                    Some(l) => buf.resize(l as usize, 0),
-                    None => buf.clear(),
-                }
+                // A pooled buffer stays counted in `held` and keeps its
+                // stale bytes (a complete heap overwrites them, `finish`
+                // zeroes an incomplete one's gaps), so no memset per heap.
+                // Without one, the buffer grows as bytes arrive: a declared
+                // length alone costs nothing.
+                let (buf, clean) = match self.pool.pop() {
+                    Some(b) => (b, false),
+                    None => (Vec::new(), true),
+                };
                 self.live.push(Live {
                     cnt: repr.heap_cnt,
                     length: repr.heap_length,
                     buf,
+                    hi: 0,
+                    clean,
                     received: 0,
                     ranges: Vec::new(),
                     pointers: Vec::new(),
@@ -329,11 +380,17 @@ impl Reassembler {
                 self.live.len() - 1
             }
         };
-        let live = &mut self.live[idx];
-        if live.insert(repr.payload_offset, end).is_err() {
+        if self.live[idx].overlaps(repr.payload_offset, end) {
             self.counters.duplicate_packets += 1;
             return Ok(());
         }
+        let Some(idx) = self.reserve(idx, end, out) else {
+            self.counters.over_budget += 1;
+            return Ok(());
+        };
+        let live = &mut self.live[idx];
+        let before = live.footprint();
+        live.insert(repr.payload_offset, end);
         for p in packet
             .item_pointers()
             .filter(|p| p.id() > id::PAYLOAD_LENGTH || p.id() == id::NULL)
@@ -347,11 +404,9 @@ impl Reassembler {
                 self.counters.dropped_pointers += 1;
             }
         }
-        let data = repr.payload(&packet);
-        if live.buf.len() < end as usize {
-            live.buf.resize(end as usize, 0);
-        }
-        live.buf[repr.payload_offset as usize..end as usize].copy_from_slice(data);
+        live.buf[repr.payload_offset as usize..end as usize].copy_from_slice(repr.payload(&packet));
+        live.hi = live.hi.max(end);
+        self.held = self.held - before + live.footprint();
         live.received += repr.payload_length;
         self.counters.payload_bytes += repr.payload_length;
         if live.is_complete() {
@@ -359,6 +414,65 @@ impl Reassembler {
             self.finish(done, out);
         }
         Ok(())
+    }
+
+    /// Makes room, within the budget, for live heap `idx` to hold bytes up
+    /// to `end` and one more received range, and grows it. Frees pool
+    /// buffers first, then evicts the oldest other heaps. Returns the heap's
+    /// index afterwards, or `None` when the budget cannot hold it.
+    fn reserve(&mut self, mut idx: usize, end: u64, out: &mut impl FnMut(Heap)) -> Option<usize> {
+        let l = &self.live[idx];
+        let size = l.buf.len() as u64;
+        // Amortised doubling while the budget allows, never past the heap's
+        // declared (or largest accepted) length.
+        let limit = l.length.unwrap_or(self.config.max_heap_size);
+        let mut grow_to = if end > size {
+            (size * 2).min(limit).max(end)
+        } else {
+            0
+        };
+        let ranges = if l.ranges.len() == l.ranges.capacity() {
+            l.ranges.capacity().max(4)
+        } else {
+            0
+        };
+        let range_bytes = (ranges * RANGE_BYTES) as u64;
+        // The old buffer is freed only after its bytes are copied over, so
+        // the new one must fit beside it.
+        if self.held + grow_to + range_bytes > self.config.max_bytes {
+            grow_to = grow_to.min(end);
+        }
+        while self.held + grow_to + range_bytes > self.config.max_bytes {
+            if let Some(b) = self.pool.pop() {
+                self.held -= b.capacity() as u64;
+                continue;
+            }
+            let victim = usize::from(idx == 0);
+            if victim >= self.live.len() {
+                return None;
+            }
+            let old = self.live.remove(victim);
+            if victim < idx {
+                idx -= 1;
+            }
+            self.counters.over_budget += 1;
+            self.evict(old, out);
+        }
+        let l = &mut self.live[idx];
+        let before = l.footprint();
+        if grow_to > 0 {
+            // Zeroed by the allocator: fresh pages are only touched, and
+            // only count in the resident set, where bytes land.
+            let mut buf = alloc::vec![0u8; grow_to as usize];
+            for &(s, e) in &l.ranges {
+                buf[s as usize..e as usize].copy_from_slice(&l.buf[s as usize..e as usize]);
+            }
+            l.buf = buf;
+            l.clean = true;
+        }
+        l.ranges.reserve_exact(ranges);
+        self.held = self.held - before + l.footprint();
+        Some(idx)
     }
 
     /// Delivers every heap still under assembly (as incomplete unless all
@@ -370,29 +484,51 @@ impl Reassembler {
         }
     }
 
-    /// Returns a delivered heap's buffer for reuse.
+    /// Returns a delivered heap's buffer for reuse (kept while the pool
+    /// and the budget have room).
     pub fn recycle(&mut self, heap: Heap) {
-        if self.pool.len() < self.config.max_live_heaps.max(1) {
-            self.pool.push(heap.payload);
+        self.pool_buffer(heap.payload);
+    }
+
+    fn pool_buffer(&mut self, buf: Vec<u8>) {
+        let cap = buf.capacity() as u64;
+        if cap > 0
+            && self.pool.len() < self.config.max_live_heaps.max(1)
+            && self.held + cap <= self.config.max_bytes
+        {
+            self.held += cap;
+            self.pool.push(buf);
         }
     }
 
+    /// Ends a heap while others are arriving: delivered incomplete without
+    /// its payload, whose buffer returns to the pool, so eviction never
+    /// holds more memory than the budget.
+    fn evict(&mut self, mut l: Live, out: &mut impl FnMut(Heap)) {
+        let buf = core::mem::take(&mut l.buf);
+        self.held -= buf.capacity() as u64;
+        self.pool_buffer(buf);
+        self.finish(l, out);
+    }
+
     fn finish(&mut self, mut l: Live, out: &mut impl FnMut(Heap)) {
+        self.held -= l.footprint();
         // Without HEAP_LENGTH a heap is complete when its bytes are contiguous from 0.
         let complete =
             l.is_complete() || (l.length.is_none() && l.ranges.len() == 1 && l.ranges[0].0 == 0);
+        let len = (l.hi as usize).min(l.buf.len());
         if complete {
             self.counters.heaps_complete += 1;
-        } else {
+        } else if !l.clean {
             self.counters.heaps_incomplete += 1;
             // Gaps hold stale bytes from a recycled buffer: zero them.
-            let mut at = 0u64;
+            let mut at = 0;
             for &(s, e) in &l.ranges {
-                l.buf[at as usize..s as usize].fill(0);
+                l.buf[(at as usize).min(len)..(s as usize).min(len)].fill(0);
                 at = e;
             }
-            let n = l.buf.len();
-            l.buf[(at as usize).min(n)..].fill(0);
+        } else {
+            self.counters.heaps_incomplete += 1;
         }
         if self.recent.len() == RECENT {
             self.recent.pop_front();
@@ -402,6 +538,7 @@ impl Reassembler {
             cnt: l.cnt,
             complete,
             payload: l.buf,
+            len,
             pointers: l.pointers,
         });
     }
@@ -523,17 +660,34 @@ impl Stream {
     }
 }
 
+/// One packet of heap `cnt` that declares `length` bytes and carries
+/// `payload` zero bytes at `offset`: the memory-amplification probe that the
+/// budget's tests and the `hostile_heaps` example send.
+#[doc(hidden)]
+pub fn probe_packet(cnt: u64, length: u64, offset: u64, payload: usize) -> Vec<u8> {
+    let r = Repr {
+        heap_cnt: cnt,
+        heap_length: Some(length),
+        payload_offset: offset,
+        payload_length: payload as u64,
+    };
+    let mut b = alloc::vec![0u8; r.buffer_len()];
+    r.emit(&mut Packet::new_unchecked(&mut b[..]));
+    b
+}
+
 /// Feeds hostile input through the decoder, reassembly, item and descriptor
 /// decoding with small limits; used by the fuzz target and the property
 /// tests. `data` is split into datagrams by 2-byte big-endian length prefixes.
 /// Returns the counters; must never panic and never hold more than
-/// `max_live_heaps * max_heap_size` payload bytes.
+/// `max_bytes`, whose accounting it checks against the buffers themselves.
 pub fn decode_datagrams(data: &[u8]) -> Counters {
     let config = Config {
         max_heap_size: 1 << 16,
         max_live_heaps: 4,
         max_pointers: 64,
         max_descriptors: 8,
+        max_bytes: 1 << 17,
     };
     let mut stream = Stream::new(config);
     let mut rest = data;
@@ -550,7 +704,12 @@ pub fn decode_datagrams(data: &[u8]) -> Counters {
     while rest.len() >= 2 {
         let n = usize::from(u16::from_be_bytes([rest[0], rest[1]])).min(rest.len() - 2);
         stream.add_packet(&rest[2..2 + n], &mut on_heap);
-        assert!(stream.reasm.live.len() <= config.max_live_heaps);
+        let r = &stream.reasm;
+        assert!(r.live.len() <= config.max_live_heaps);
+        let held: u64 = r.live.iter().map(Live::footprint).sum::<u64>()
+            + r.pool.iter().map(|b| b.capacity() as u64).sum::<u64>();
+        assert_eq!(held, r.held);
+        assert!(held <= config.max_bytes);
         rest = &rest[2 + n..];
     }
     stream.flush(&mut on_heap);

@@ -130,6 +130,29 @@ impl Default for RunConfig {
     }
 }
 
+impl RunConfig {
+    /// What [`run`] refuses before starting: sizes out of range, a spead2
+    /// sender without its command.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.heap_size == 0 || self.heap_size as u64 > self.reasm.max_heap_size {
+            return Err(Error::config(format!(
+                "heap size {} must be between 1 and {} bytes",
+                self.heap_size, self.reasm.max_heap_size
+            )));
+        }
+        if self.packet_size < 64 || self.packet_size > 65_000 {
+            return Err(Error::config(format!(
+                "packet size {} must be between 64 and 65000 bytes",
+                self.packet_size
+            )));
+        }
+        if self.implementation == Impl::Spead2 {
+            spead2_command(self)?;
+        }
+        Ok(())
+    }
+}
+
 /// The command that runs spead2's sender: `PYTHON SCRIPT --mode ... HOST PORT`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spead2Sender {
@@ -154,6 +177,9 @@ pub struct RxStats {
     pub duplicates: u64,
     /// Datagrams that were not valid SPEAD-64-40.
     pub bad_packets: u64,
+    /// Heaps evicted and packets dropped to keep the receiver's memory
+    /// within its budget.
+    pub over_budget: u64,
     /// Datagrams received.
     pub packets: u64,
     /// Payload bytes accepted.
@@ -418,6 +444,7 @@ fn receiver_thread(
             heaps_incomplete: c.heaps_incomplete,
             duplicates: c.duplicate_packets + c.duplicate_heaps,
             bad_packets: c.bad_packets,
+            over_budget: c.over_budget,
             packets: c.packets,
             payload_bytes: c.payload_bytes,
             verified_heaps: verified,
@@ -462,21 +489,7 @@ pub struct TxOutcome {
 /// Runs one measured transfer. Setting `cancel` stops both ends within one
 /// poll (50 ms) with an [`ErrorKind::Interrupted`] error.
 pub fn run(cfg: &RunConfig, cancel: &AtomicBool) -> Result<RunStats, Error> {
-    if cfg.heap_size == 0 || cfg.heap_size as u64 > cfg.reasm.max_heap_size {
-        return Err(Error::config(format!(
-            "heap size {} must be between 1 and {} bytes",
-            cfg.heap_size, cfg.reasm.max_heap_size
-        )));
-    }
-    if cfg.packet_size < 64 || cfg.packet_size > 65_000 {
-        return Err(Error::config(format!(
-            "packet size {} must be between 64 and 65000 bytes",
-            cfg.packet_size
-        )));
-    }
-    if cfg.implementation == Impl::Spead2 {
-        spead2_command(cfg)?;
-    }
+    cfg.validate()?;
     let n_heaps = (cfg.volume_bytes / cfg.heap_size as u64).max(1);
     let rx = UdpReceiver::bind(cfg.addr, recv::Config::default())
         .map_err(|e| Error::io(&format!("binding the receiver on {}", cfg.addr), e))?;

@@ -330,6 +330,33 @@ impl Repr {
         // parse() checked the length fits.
         &packet.payload()[..self.payload_length as usize]
     }
+
+    /// Bytes of a packet carrying just these fields (HEAP_LENGTH given or
+    /// not) and `payload_length` payload bytes.
+    pub fn buffer_len(&self) -> usize {
+        let pointers = 3 + usize::from(self.heap_length.is_some());
+        HEADER_LEN + POINTER_LEN * pointers + self.payload_length as usize
+    }
+
+    /// Writes the header and these fields' pointers into a buffer of
+    /// [`buffer_len`](Self::buffer_len) bytes; the payload is the caller's.
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) {
+        let mut ptrs = [
+            ItemPointer::immediate(id::HEAP_CNT, self.heap_cnt),
+            ItemPointer::immediate(id::PAYLOAD_OFFSET, self.payload_offset),
+            ItemPointer::immediate(id::PAYLOAD_LENGTH, self.payload_length),
+            ItemPointer::default(),
+        ];
+        let mut n = 3;
+        if let Some(l) = self.heap_length {
+            ptrs[n] = ItemPointer::immediate(id::HEAP_LENGTH, l);
+            n += 1;
+        }
+        packet.set_header(n as u16);
+        for (i, p) in ptrs[..n].iter().enumerate() {
+            packet.set_item_pointer(i, *p);
+        }
+    }
 }
 
 impl fmt::Display for Repr {

@@ -85,3 +85,16 @@ proptest! {
         prop_assert_eq!(c.duplicate_packets + c.duplicate_heaps, dups.len() as u64);
     }
 }
+
+/// The committed fuzz seeds are real heaps: they must reassemble here.
+#[test]
+fn fuzz_seed_heaps_reassemble() {
+    let c = decode_datagrams(include_bytes!(
+        "../../../fuzz/seeds/spead_decode/heap-and-stop"
+    ));
+    assert_eq!((c.heaps_complete, c.bad_packets), (2, 0));
+    let c = decode_datagrams(include_bytes!(
+        "../../../fuzz/seeds/spead_decode/heap-reversed"
+    ));
+    assert_eq!((c.heaps_complete, c.bad_packets), (1, 0));
+}

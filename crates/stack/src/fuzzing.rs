@@ -1,9 +1,10 @@
 //! The entry point shared by the cargo-fuzz target (`fuzz/`) and the
 //! property tests: arbitrary bytes through the deframer and receiver.
 
-use crate::framing::Framing;
+use crate::framing::{Deframer, Framing};
 use crate::io::MemorySink;
-use crate::receiver::{Event, Mux, Receiver};
+use crate::receiver::{Event, Mux, Receiver, State};
+use sha2::{Digest as _, Sha256};
 
 /// Feed `data` to a dttk and a COBS receiver (split into chunks whose sizes
 /// come from the data itself) and to a two-channel multiplexer, checking
@@ -30,9 +31,29 @@ pub fn deframe_receive(data: &[u8]) {
             rx.missing_blocks().count() as u32,
             rx.block_count() - rx.blocks_held()
         );
+        // Complete means the bytes held hash to the SHA-256 META announced,
+        // checked here independently of the receiver's own hashing.
+        if rx.state() == State::Complete {
+            let meta = rx.meta().expect("a complete transfer has a META");
+            assert_eq!(Sha256::digest(rx.sink().data()).as_slice(), &meta.sha256);
+        }
         // Every frame the deframer yields is one message and one event.
         assert_eq!(rx.counters().link.messages, events);
         assert_eq!(s.frames, events);
+    }
+    // The deframers' frames and statistics are a function of the bytes
+    // alone: one call with everything, or many with pieces, agree.
+    for framing in [Framing::Dttk, Framing::Cobs] {
+        let mut one: Deframer<64> = Deframer::new(framing);
+        let mut whole = Digest::default();
+        one.push(data, |f| whole.add(f));
+        let mut many: Deframer<64> = Deframer::new(framing);
+        let mut pieces = Digest::default();
+        for c in data.chunks(chunk) {
+            many.push(c, |f| pieces.add(f));
+        }
+        assert_eq!(whole, pieces);
+        assert_eq!(one.stats(), many.stats());
     }
     // Also as whole messages on a packet link, through a multiplexer.
     let mut mux: Mux<_, 2, 16> = Mux::new(
@@ -47,5 +68,24 @@ pub fn deframe_receive(data: &[u8]) {
         let n = (n as usize).min(tail.len());
         let _ = mux.on_message(&tail[..n], 0);
         rest = &tail[n..];
+    }
+}
+
+/// FNV-1a over the frames delivered, each followed by its length (no
+/// allocation: this runs in `no_std` builds too).
+#[derive(Debug, PartialEq, Eq)]
+struct Digest(u64);
+
+impl Default for Digest {
+    fn default() -> Self {
+        Digest(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Digest {
+    fn add(&mut self, frame: &[u8]) {
+        for &b in frame.iter().chain(&(frame.len() as u64).to_le_bytes()) {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
     }
 }

@@ -131,12 +131,16 @@ impl<const N: usize> FrameBuf<N> {
     }
 
     /// Append a run of frame bytes. On overflow the frame is dropped,
-    /// counted, the state set to [`DeframeState::Hunt`], and `false`
-    /// returned.
+    /// counted, its bytes held so far counted as junk (the caller counts
+    /// the run's), the state set to [`DeframeState::Hunt`], and `false`
+    /// returned. Counting the held bytes keeps the statistics a function of
+    /// the byte stream alone: however the stream was chunked, the frame's
+    /// bytes are junk once.
     #[inline]
     pub fn append(&mut self, run: &[u8]) -> bool {
         if self.len + run.len() > N {
             self.stats.overflows += 1;
+            self.stats.junk_bytes += self.len as u64;
             self.drop_frame(DeframeState::Hunt);
             false
         } else {

@@ -71,6 +71,26 @@ pub enum Failure {
     Sink(crate::ErrorKind),
 }
 
+impl core::fmt::Display for Failure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Failure::MetaConflict => f.write_str("a META differing from the first one arrived"),
+            Failure::ShaMismatch => {
+                f.write_str("every block arrived but the SHA-256 differs from META's")
+            }
+            Failure::TooManyBlocks { blocks, capacity } => write!(
+                f,
+                "META announces {blocks} blocks, more than this receiver holds ({capacity})"
+            ),
+            Failure::Sink(kind) => write!(
+                f,
+                "the output refused the file META describes: {}",
+                crate::Error::from(*kind)
+            ),
+        }
+    }
+}
+
 /// What one message did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
@@ -159,6 +179,7 @@ struct Core<K, const B: usize> {
     /// The accepted META's numbers; its name stays in `meta`.
     info: Option<MetaRepr<'static>>,
     state: State,
+    failure: Option<Failure>,
     hasher: Sha256,
     hashed: u32,
     expected_seq: Option<u8>,
@@ -177,6 +198,7 @@ impl<K: Sink, const B: usize> Core<K, B> {
             meta_len: 0,
             info: None,
             state: State::WaitMeta,
+            failure: None,
             hasher: Sha256::new(),
             hashed: 0,
             expected_seq: None,
@@ -245,6 +267,7 @@ impl<K: Sink, const B: usize> Core<K, B> {
 
     fn fail(&mut self, f: Failure) -> Event {
         self.state = State::Failed;
+        self.failure = Some(f);
         Event::Failed(f)
     }
 
@@ -451,6 +474,10 @@ impl<K: Sink, const B: usize, F: Deframe, P: PacketFormat> Receiver<K, B, F, P> 
     /// Transfer state.
     pub fn state(&self) -> State {
         self.core.state
+    }
+    /// Why the transfer failed, once it has.
+    pub fn failure(&self) -> Option<Failure> {
+        self.core.failure
     }
     /// Counters.
     pub fn counters(&self) -> &ReceiverCounters {
@@ -762,6 +789,13 @@ mod tests {
             rx.on_message(&m[..n], 0),
             Event::Failed(Failure::Sink(_))
         ));
+        // The receiver says why it failed, not a guess between two causes.
+        let mut why = std::string::String::new();
+        core::fmt::write(&mut why, format_args!("{}", rx.failure().unwrap())).unwrap();
+        assert!(
+            why.starts_with("the output refused the file META describes"),
+            "{why}"
+        );
         let mut rx: Receiver<_, 8> = Receiver::new(0, MemorySink::new([0u8; 64]), Framing::Dttk);
         assert_eq!(rx.on_message(&[], 0), Event::Dropped(DropReason::BadLength));
         m[n - 1] ^= 1;

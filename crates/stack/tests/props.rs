@@ -29,6 +29,33 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
+    fn deframer_statistics_do_not_depend_on_chunking(
+        body in prop::collection::vec(prop_oneof![8 => 0u8..0xFE, 1 => Just(0xFEu8), 1 => Just(0xFFu8)], 0..2000),
+        long in 60usize..400,
+        cuts in prop::collection::vec(1usize..80, 1..100),
+        framing in framing(),
+    ) {
+        // Frames too long for the buffer among ordinary ones and noise.
+        let mut stream = vec![0xFF, 0x00];
+        stream.extend(std::iter::repeat_n(0x41, long));
+        stream.extend_from_slice(&[0xFF, 0x00]);
+        stream.extend_from_slice(&body);
+        let mut one: Deframer<64> = Deframer::new(framing);
+        let mut whole = Vec::new();
+        one.push(&stream, |f| whole.push(f.to_vec()));
+        let mut many: Deframer<64> = Deframer::new(framing);
+        let mut pieces = Vec::new();
+        let (mut rest, mut cuts) = (&stream[..], cuts.iter().cycle());
+        while !rest.is_empty() {
+            let c = (*cuts.next().unwrap()).min(rest.len());
+            many.push(&rest[..c], |f| pieces.push(f.to_vec()));
+            rest = &rest[c..];
+        }
+        prop_assert_eq!(whole, pieces);
+        prop_assert_eq!(one.stats(), many.stats());
+    }
+
+    #[test]
     fn messages_survive_any_chunking(
         payloads in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..=249), 1..6),
         cuts in prop::collection::vec(1usize..40, 0..200),

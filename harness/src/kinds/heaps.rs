@@ -28,6 +28,18 @@ impl super::Kind for Heaps {
     fn run(&self, ctx: &super::RunCtx<'_>) -> anyhow::Result<Outcome> {
         run(ctx.scenario, ctx.spec, ctx.cancel)
     }
+    fn preflight(&self, s: &Scenario, spec: &crate::spec::RunSpec) -> Result<(), super::Refusal> {
+        let rc = config(&Places::for_scenario(&s.path), &spec.heaps)
+            .map_err(|e| super::Refusal::new("heaps.implementation", format!("{e:#}")))?;
+        rc.validate().map_err(|e| {
+            let key = match e.to_string() {
+                m if m.contains("heap size") => "heaps.heap_size",
+                m if m.contains("packet size") => "heaps.packet_size",
+                _ => "heaps.implementation",
+            };
+            super::Refusal::new(key, e.to_string())
+        })
+    }
 }
 
 /// Runs one heaps configuration: both ends here, or one on an agent.
@@ -104,6 +116,7 @@ fn rx_errors(rx: &RxStats) -> BTreeMap<String, u64> {
         ("heaps_lost".to_owned(), rx.heaps_lost),
         ("duplicates".to_owned(), rx.duplicates),
         ("bad_packets".to_owned(), rx.bad_packets),
+        ("over_budget".to_owned(), rx.over_budget),
         ("verify_failures".to_owned(), rx.verify_failures),
     ])
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 
 use perfkit_report::model::{Integrity, LinkStats, Side, Stages, TimeBase};
 
-use crate::scenario::{Config, Scenario};
+use crate::scenario::{Config, Scenario, ScenarioError};
 use crate::spec::RunSpec;
 
 pub mod endpoint;
@@ -19,6 +19,7 @@ pub(crate) mod input;
 pub(crate) mod latency;
 pub use input::check_size;
 pub mod pico;
+mod preflight;
 pub mod transfer;
 mod uart;
 mod yardstick;
@@ -65,6 +66,45 @@ pub trait Kind: Sync {
     fn name(&self) -> &'static str;
     /// Runs one configuration once.
     fn run(&self, ctx: &RunCtx<'_>) -> anyhow::Result<Outcome>;
+    /// Checks what a run of this configuration would refuse and can be
+    /// known without running it (files to find, values out of reach).
+    fn preflight(&self, _s: &Scenario, _spec: &RunSpec) -> Result<(), Refusal> {
+        Ok(())
+    }
+}
+
+/// A value a run would refuse: its key (`section.key`, or a top-level key)
+/// and why.
+#[derive(Debug)]
+pub struct Refusal {
+    /// The key, as written in the scenario.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Refusal {
+    /// A refusal of `key`.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Refusal {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Checks every configuration of `s` as its runs would, before any runs:
+/// what can be known up front is an error naming the file, line and key.
+pub fn preflight(s: &Scenario) -> Result<(), ScenarioError> {
+    let Some(kind) = KINDS.iter().find(|k| k.name() == s.kind) else {
+        return Err(s.error_at("kind", format!("unknown scenario kind `{}`", s.kind)));
+    };
+    for cfg in s.configs() {
+        let spec = RunSpec::from_config(&cfg).map_err(|e| s.error_at("", format!("{e:#}")))?;
+        kind.preflight(s, &spec)
+            .map_err(|r| s.error_at(&r.key, r.message))?;
+    }
+    Ok(())
 }
 
 /// Every kind: a new one is a module here and one line in this list.

@@ -27,15 +27,30 @@ impl super::Kind for Pico {
     fn run(&self, ctx: &super::RunCtx<'_>) -> anyhow::Result<Outcome> {
         run(ctx.scenario, &ctx.spec.pico, &ctx.spec.transfer, ctx.cancel)
     }
+    fn preflight(&self, s: &Scenario, spec: &crate::spec::RunSpec) -> Result<(), super::Refusal> {
+        super::preflight::sender(&spec.transfer)?;
+        super::preflight::input(s, &spec.transfer)?;
+        config(s, &spec.pico, &spec.transfer, None)
+            .map(drop)
+            .map_err(|e| {
+                let key = match format!("{e:#}") {
+                    m if m.contains("pico.elf") => "pico.elf",
+                    m if m.contains("link.device") => "link.device",
+                    _ => "pico.target",
+                };
+                super::Refusal::new(key, super::preflight::strip(s, &e))
+            })
+    }
 }
 
-/// Runs one pico configuration.
-fn run(
+/// The device run's settings: firmware, runner and input found, the sender
+/// settings validated.
+fn config<'a>(
     s: &Scenario,
     p: &PicoSpec,
     transfer: &TransferSpec,
-    cancel: &AtomicBool,
-) -> anyhow::Result<Outcome> {
+    cancel: Option<&'a AtomicBool>,
+) -> anyhow::Result<PicoRunConfig<'a>> {
     let places = Places::for_scenario(&s.path);
     let setup = "run scripts/setup.d/40-firmware.sh, from the perfkit repository or with PERFKIT_ROOT set to it";
     let role = match p.device_receives {
@@ -69,7 +84,7 @@ fn run(
     )?;
     // The same settings, validated the same way, as a host-side sender.
     let sc = transfer.sender_config()?;
-    let pc = PicoRunConfig {
+    Ok(PicoRunConfig {
         target,
         role,
         baud: p.baud,
@@ -82,8 +97,18 @@ fn run(
         input,
         output: None,
         timeout_s: transfer.timeout_s,
-        cancel: Some(cancel),
-    };
+        cancel,
+    })
+}
+
+/// Runs one pico configuration.
+fn run(
+    s: &Scenario,
+    p: &PicoSpec,
+    transfer: &TransferSpec,
+    cancel: &AtomicBool,
+) -> anyhow::Result<Outcome> {
+    let pc = config(s, p, transfer, Some(cancel))?;
     let o = perfkit_pico::run(&pc).map_err(|e| anyhow!("{e}"))?;
     let mut link = o.link;
     for (k, v) in o.device_counters {

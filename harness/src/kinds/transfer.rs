@@ -38,7 +38,13 @@ impl super::Kind for Transfer {
     fn name(&self) -> &'static str {
         "transfer"
     }
-
+    fn preflight(
+        &self,
+        s: &crate::scenario::Scenario,
+        spec: &RunSpec,
+    ) -> Result<(), super::Refusal> {
+        super::preflight::transfer(s, spec)
+    }
     fn run(&self, ctx: &super::RunCtx<'_>) -> anyhow::Result<Outcome> {
         let spec = ctx.spec;
         let t = &spec.transfer;

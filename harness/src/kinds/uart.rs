@@ -19,15 +19,17 @@ use crate::scenario::Scenario;
 use crate::spec::{LinkSpec, RunSpec};
 
 fn profile(s: &Scenario, name: &str, key: &str) -> anyhow::Result<DeviceProfile> {
-    // A name in fixtures/profiles/, then a path as given or beside the scenario.
-    DeviceProfile::resolve(name)
-        .or_else(
-            |e| match super::input::resolve(s, std::path::Path::new(name)) {
-                Some(p) => DeviceProfile::load(&p),
-                None => Err(e),
-            },
-        )
-        .map_err(|e| anyhow!("{}: key `link.{key}`: {e}", s.path.display()))
+    load_profile(s, name).map_err(|e| anyhow!("{}: key `link.{key}`: {e}", s.path.display()))
+}
+
+/// A name in fixtures/profiles/, then a path as given or beside the scenario.
+pub(super) fn load_profile(s: &Scenario, name: &str) -> perfkit_link::Result<DeviceProfile> {
+    DeviceProfile::resolve(name).or_else(|e| {
+        match super::input::resolve(s, std::path::Path::new(name)) {
+            Some(p) => DeviceProfile::load(&p),
+            None => Err(e),
+        }
+    })
 }
 
 /// Runs one uart configuration.

@@ -304,6 +304,7 @@ fn heaps_run(
 ) -> anyhow::Result<proto::HeapsReport> {
     use perfkit_spead::run::{send_to, Receiving};
     let rc = crate::kinds::heaps::config(&crate::locate::Places::here(), h)?;
+    rc.validate().map_err(|e| anyhow!("{e}"))?;
     let timeout_s = rc.time_cap.as_secs_f64() + 30.0;
     let mut report = match role {
         Role::Receiver => {

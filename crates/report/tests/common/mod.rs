@@ -124,6 +124,7 @@ pub fn synthetic(spec: &Spec) -> Results {
             sha256: "ab".repeat(32),
             description: "generated <b>sweep</b> & friends".into(),
             kind: "transfer".into(),
+            expect: None,
         },
         swept: spec.params.iter().map(|(k, _)| k.clone()).collect(),
         gate: BTreeMap::new(),

@@ -165,7 +165,10 @@ fn step<const N: usize>(fb: &mut FrameBuf<N>, input: &mut &[u8]) -> Option<usize
                     }
                 };
                 fb.set_state(DeframeState::Collect);
-                fb.append(&[out]);
+                if !fb.append(&[out]) {
+                    // The escape pair that overflowed counts as skipped.
+                    fb.stats_mut().junk_bytes += 2;
+                }
             }
         }
     }

@@ -1,0 +1,94 @@
+//! What can be known before running a configuration: files to find and
+//! values the stack would refuse. `perfkit check` and `perfkit run` (before
+//! the first configuration) call this through [`super::preflight`], so a
+//! value that would fail every run is a bad-input error (exit 2) naming the
+//! file, line and key, never a run failure (exit 3) minutes later.
+
+use perfkit_stack::dttk::wire::{META_FIXED_LEN, OVERHEAD};
+use perfkit_stack::error::ErrorKind;
+
+use super::Refusal;
+use crate::scenario::Scenario;
+use crate::spec::{LinkSpec, RunSpec, TransferSpec};
+
+/// The sender settings, as the stack validates them.
+pub fn sender(t: &TransferSpec) -> Result<(), Refusal> {
+    t.sender_config().map(drop).map_err(|e| {
+        match e
+            .downcast_ref::<perfkit_stack::error::Error>()
+            .map(|x| x.kind())
+        {
+            Some(ErrorKind::Config { key, reason }) => {
+                Refusal::new(format!("transfer.{key}"), *reason)
+            }
+            _ => Refusal::new("transfer", format!("{e:#}")),
+        }
+    })
+}
+
+/// The input file: found, and small enough for the wire profile. Returns
+/// the name its META carries.
+pub fn input(s: &Scenario, t: &TransferSpec) -> Result<Vec<u8>, Refusal> {
+    if t.input_size > 0 {
+        return Ok(format!("input-{}.bin", t.input_size).into_bytes());
+    }
+    let path = super::input::locate(s).map_err(|e| Refusal::new("input", strip(s, &e)))?;
+    let len = std::fs::metadata(&path)
+        .map_err(|e| Refusal::new("input", format!("cannot read {}: {e}", path.display())))?
+        .len();
+    super::input::check_size(&path, len as usize, u64::from(t.block_size.max(1)))
+        .map_err(|e| Refusal::new("input", e.to_string()))?;
+    Ok(super::endpoint::file_name(&path))
+}
+
+/// A transfer configuration: sender settings, input, and the link.
+pub fn transfer(s: &Scenario, spec: &RunSpec) -> Result<(), Refusal> {
+    let t = &spec.transfer;
+    sender(t)?;
+    let name = input(s, t)?;
+    match &spec.link {
+        LinkSpec::Loopback { mtu, .. } => {
+            // A loopback keeps packet boundaries: every message must fit.
+            let largest = (usize::from(t.block_size) + OVERHEAD)
+                .max(META_FIXED_LEN + name.len() + 1 + OVERHEAD);
+            if *mtu < largest {
+                return Err(Refusal::new(
+                    "link.mtu",
+                    format!(
+                        "{mtu} is below the largest message this transfer sends ({largest} bytes: \
+                         META naming the file, or a {}-byte block, plus {OVERHEAD} bytes of header and CRC)",
+                        t.block_size
+                    ),
+                ));
+            }
+        }
+        LinkSpec::Uart {
+            tx_profile,
+            rx_profile,
+            ..
+        } => {
+            // One profile for both ends is what `profile` sets.
+            let keys = match tx_profile == rx_profile {
+                true => ["profile", "profile"],
+                false => ["tx_profile", "rx_profile"],
+            };
+            for (name, key) in [(tx_profile, keys[0]), (rx_profile, keys[1])] {
+                super::uart::load_profile(s, name)
+                    .map_err(|e| Refusal::new(format!("link.{key}"), e.to_string()))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// An error message without the `FILE: key `K`: ` prefix the caller adds again.
+pub fn strip(s: &Scenario, e: &anyhow::Error) -> String {
+    let text = format!("{e:#}");
+    let prefix = format!("{}: ", s.path.display());
+    let rest = text.strip_prefix(&prefix).unwrap_or(&text);
+    match rest.strip_prefix("key `") {
+        Some(r) => r.split_once("`: ").map_or(rest, |(_, m)| m).to_owned(),
+        None => rest.to_owned(),
+    }
+}

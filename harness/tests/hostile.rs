@@ -1,0 +1,467 @@
+//! Hostile input and concurrent use of the real `perfkit` binary: each test
+//! reproduces a way it was once broken.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn perfkit(dir: &Path, args: &[&str]) -> Output {
+    Command::new(common::exe())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A scenario of in-process loopback runs of about a second each (a small
+/// input, throttled), long enough for a second process to meet the first.
+fn loopback(dir: &Path, name: &str, runs: u32) -> String {
+    std::fs::write(dir.join("input.bin"), [7u8; 1000]).unwrap();
+    let text = format!(
+        "name = \"{name}\"\ninput = \"input.bin\"\nruns = {runs}\n\n\
+         [link]\nkind = \"loopback\"\n\n[transfer]\nthrottle_pps = 100\n"
+    );
+    let file = format!("{name}.toml");
+    std::fs::write(dir.join(&file), text).unwrap();
+    file
+}
+
+fn runs_in(results: &Path) -> usize {
+    let text = std::fs::read_to_string(results).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["runs"].as_array().unwrap().len()
+}
+
+/// Waits until `path` exists (the first run's first record is written).
+fn wait_for(path: &Path) {
+    let t = Instant::now();
+    while !path.exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Starts `perfkit run SCENARIO --out out` and waits for its first record.
+fn start_run(dir: &Path, scenario: &str, stderr: Stdio) -> std::process::Child {
+    let child = Command::new(common::exe())
+        .args(["run", scenario, "--quiet", "--no-report", "--out", "out"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    wait_for(&dir.join("out/results.json"));
+    child
+}
+
+#[test]
+fn a_second_run_into_a_busy_output_folder_is_refused_and_loses_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let long = loopback(d.path(), "long", 3);
+    let out = d.path().join("out");
+    let mut first = start_run(d.path(), &long, Stdio::null());
+    for extra in [&[][..], &["--append"][..]] {
+        let mut args = vec!["run", &long, "--quiet", "--no-report", "--out", "out"];
+        args.extend(extra);
+        let o = perfkit(d.path(), &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("is in use by another `perfkit run`"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let still_running = first.try_wait().unwrap().is_none();
+    assert!(first.wait().unwrap().success());
+    assert_eq!(runs_in(&out.join("results.json")), 3);
+    assert!(
+        still_running,
+        "the first run ended before the second started"
+    );
+    // Once the first run is over the folder is free again.
+    let o = perfkit(
+        d.path(),
+        &[
+            "run",
+            &long,
+            "--quiet",
+            "--no-report",
+            "--out",
+            "out",
+            "--repeat",
+            "1",
+            "--append",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(runs_in(&out.join("results.json")), 4);
+}
+
+#[test]
+fn a_killed_run_frees_its_folder_and_its_leftovers_are_cleared() {
+    let d = tempfile::tempdir().unwrap();
+    let long = loopback(d.path(), "long", 3);
+    let out = d.path().join("out");
+    let mut first = start_run(d.path(), &long, Stdio::null());
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // What a kill between creating and renaming a temporary file leaves.
+    let stale = out.join(format!("{}Ab12Cd", perfkit_report::model::TEMP_PREFIX));
+    std::fs::write(&stale, "{\"schema_ver").unwrap();
+    let short = loopback(d.path(), "short", 1);
+    let o = perfkit(
+        d.path(),
+        &["run", &short, "--quiet", "--no-report", "--out", "out"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stale.exists());
+    assert!(
+        stderr(&o).contains("removed 1 unfinished temporary file(s)"),
+        "{}",
+        stderr(&o)
+    );
+    let left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp") || n.starts_with(perfkit_report::model::TEMP_PREFIX))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn lost_data_exits_4_unless_the_scenario_expects_loss() {
+    let d = tempfile::tempdir().unwrap();
+    let shipped =
+        std::fs::read_to_string(common::root().join("scenarios/uart-unthrottled.toml")).unwrap();
+    let input = common::root().join("fixtures/test35k.jpg");
+    let plain: String = shipped
+        .lines()
+        .filter(|l| !l.starts_with("expect") && !l.starts_with("input"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let plain = format!("input = {:?}\n{plain}", input.display().to_string());
+    std::fs::write(d.path().join("lossy.toml"), &plain).unwrap();
+    let o = perfkit(
+        d.path(),
+        &["run", "lossy.toml", "--quiet", "--no-report", "--out", "a"],
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("lost or corrupted data"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(
+        d.path().join("lossy.toml"),
+        format!("expect = \"loss\"\n{plain}"),
+    )
+    .unwrap();
+    let o = perfkit(
+        d.path(),
+        &["run", "lossy.toml", "--quiet", "--no-report", "--out", "b"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = std::fs::read_to_string(d.path().join("b/results.json")).unwrap();
+    assert!(text.contains("\"expect\": \"loss\""));
+    std::fs::write(
+        d.path().join("lossy.toml"),
+        format!("expect = \"some\"\n{plain}"),
+    )
+    .unwrap();
+    let o = perfkit(d.path(), &["check", "lossy.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("lossy.toml:1:10: key `expect`: `some` is not one of intact, loss"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+fn list(from: u32, n: u32) -> String {
+    let v: Vec<String> = (from..from + n).map(|i| i.to_string()).collect();
+    format!("[{}]", v.join(","))
+}
+
+#[test]
+fn sweeps_too_large_to_count_are_refused_without_building_them() {
+    let d = tempfile::tempdir().unwrap();
+    // 256^8 = 2^64 configurations: a product that wraps to 0 in a usize.
+    let mut text = String::from("name = \"huge\"\n[sweep]\n");
+    for (key, from) in [
+        ("start_meta", 0),
+        ("meta_every", 1),
+        ("seed", 0),
+        ("slowdown_ns_per_packet", 0),
+        ("input_size", 0),
+        ("mtu", 8),
+        ("chunk", 1),
+        ("baud", 300),
+    ] {
+        text.push_str(&format!("{key} = {}\n", list(from, 256)));
+    }
+    std::fs::write(d.path().join("huge.toml"), text).unwrap();
+    let o = perfkit(d.path(), &["check", "huge.toml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("key `sweep`: more than"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("too many (at most 100000)"),
+        "{}",
+        stderr(&o)
+    );
+    // `--set` sweeps meet the same cap and the same duplicate check.
+    std::fs::write(d.path().join("small.toml"), "name = \"small\"\n").unwrap();
+    for (set, says) in [
+        (
+            vec![
+                "--set",
+                &*format!("seed={}", list(0, 400)),
+                "--set",
+                &*format!("mtu={}", list(8, 400)),
+            ],
+            "--set mtu: 160000 configurations: too many",
+        ),
+        (vec!["--set", "seed=[1,2,1]"], "--set seed: 1 appears twice"),
+    ] {
+        let mut args = vec!["run", "small.toml", "--out", "x"];
+        args.extend(set.iter().map(|s| &**s));
+        let o = perfkit(d.path(), &args);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn scenario_names_that_are_not_safe_folder_names_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    for (name, says) in [
+        ("../../../tmp/x", "is not a safe folder name"),
+        ("", "must not be empty"),
+        ("..", "is not a safe folder name"),
+        ("a/b", "is not a safe folder name"),
+    ] {
+        std::fs::write(d.path().join("s.toml"), format!("\nname = {name:?}\n")).unwrap();
+        for cmd in ["check", "run"] {
+            let o = perfkit(d.path(), &[cmd, "s.toml"]);
+            assert_eq!(o.status.code(), Some(2), "{name:?}: {}", stderr(&o));
+            let e = stderr(&o);
+            assert!(
+                e.contains("s.toml:2:8: key `name`: ") && e.contains(says),
+                "{name:?}: {e}"
+            );
+        }
+    }
+    assert!(!d.path().join("reports").exists());
+    let image = common::root().join("fixtures/test35k.jpg");
+    let text = format!(
+        "name = \"ok-name_1.2\"\ninput = {:?}\n",
+        image.display().to_string()
+    );
+    std::fs::write(d.path().join("s.toml"), text).unwrap();
+    assert_eq!(
+        perfkit(d.path(), &["check", "s.toml"]).status.code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn every_numeric_flag_refuses_extreme_values_with_exit_2() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("in.bin"), [1u8; 100]).unwrap();
+    let extremes = [
+        "inf",
+        "-inf",
+        "nan",
+        "1e300",
+        "-1",
+        "-0.5",
+        "18446744073709551615",
+        "99999999999999999999999",
+    ];
+    let flags: [(&str, &str); 12] = [
+        ("send", "--block-size"),
+        ("send", "--start-meta"),
+        ("send", "--meta-every"),
+        ("send", "--repeats"),
+        ("send", "--throttle-pps"),
+        ("send", "--slowdown-ns"),
+        ("send", "--timeout-s"),
+        ("send", "--channel"),
+        ("recv", "--timeout-s"),
+        ("recv", "--idle-s"),
+        ("recv", "--chunk"),
+        ("recv", "--channel"),
+    ];
+    for (cmd, flag) in flags {
+        for v in extremes {
+            let target = if cmd == "send" { "in.bin" } else { "out.bin" };
+            let o = Command::new(common::exe())
+                .args([cmd, target, &format!("{flag}={v}"), "--quiet"])
+                .current_dir(d.path())
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            let e = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{cmd} {flag} {v}: {e}");
+            assert!(
+                e.contains(flag) && !e.contains("panicked"),
+                "{cmd} {flag} {v}: {e}"
+            );
+        }
+    }
+    let o = perfkit(
+        d.path(),
+        &["run", "x.toml", "--repeat", "18446744073709551615"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // Serial speeds take the same care.
+    let o = perfkit(
+        d.path(),
+        &["send", "in.bin", "--serial", "/dev/null", "--baud", "0"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn values_every_run_would_refuse_fail_check_and_run_up_front() {
+    let d = tempfile::tempdir().unwrap();
+    let image = common::root().join("fixtures/test35k.jpg");
+    let input = format!("input = {:?}\n", image.display().to_string());
+    for (text, says) in [
+        (
+            format!("{input}[transfer]\nmeta_every = 1\n"),
+            "s.toml:3:1: key `transfer.meta_every`: 1 makes every tick",
+        ),
+        (
+            format!("{input}[link]\nkind = \"loopback\"\nmtu = 40\n"),
+            "s.toml:4:1: key `link.mtu`: 40 is below the largest message",
+        ),
+        (
+            format!("{input}[sweep]\nmtu = [256, 40]\n"),
+            "s.toml:3:1: key `link.mtu`: 40 is below",
+        ),
+        (
+            "input = \"no-such-file.bin\"\n".to_owned(),
+            "s.toml:1:1: key `input`: ",
+        ),
+        (
+            "kind = \"heaps\"\n[heaps]\nheap_size = 67108865\n".to_owned(),
+            "s.toml:3:1: key `heaps.heap_size`: heap size 67108865 must be between 1 and 67108864",
+        ),
+        (
+            format!("kind = \"pico\"\n{input}[pico]\nelf = \"no-such.elf\"\n"),
+            "s.toml:4:1: key `pico.elf`: ",
+        ),
+        (
+            format!("{input}[link]\nkind = \"uart\"\nprofile = \"no-such-profile\"\n"),
+            "s.toml:4:1: key `link.profile`: ",
+        ),
+    ] {
+        std::fs::write(d.path().join("s.toml"), &text).unwrap();
+        for cmd in ["check", "run"] {
+            let args = &[cmd, "s.toml", "--out", "x"][..if cmd == "run" { 4 } else { 2 }];
+            // The firmware's runner is found; the ELF named is not.
+            let o = Command::new(common::exe())
+                .args(args)
+                .env("PERFKIT_ROOT", common::root())
+                .current_dir(d.path())
+                .output()
+                .unwrap();
+            let e = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{cmd} {text}: {e}");
+            assert!(e.contains(says), "{cmd} {text}: {e}");
+        }
+        assert!(!d.path().join("x").exists(), "{text}: nothing runs");
+    }
+}
+
+#[test]
+fn messages_say_what_is_known_once() {
+    let d = tempfile::tempdir().unwrap();
+    // No META ever arrived: nothing is known about missing blocks.
+    let mut rx = Command::new(common::exe())
+        .args(["recv", "out.bin", "--quiet"])
+        .current_dir(d.path())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    rx.stdin
+        .take()
+        .unwrap()
+        .write_all(b"no frames here\xff\x01\x02")
+        .unwrap();
+    let o = rx.wait_with_output().unwrap();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{e}");
+    assert!(
+        e.contains("no META arrived") && !e.contains("0 block(s) missing"),
+        "{e}"
+    );
+    // An OS error is printed once.
+    let o = perfkit(d.path(), &["report", "no-such.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o).matches("(os error 2)").count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
+    let o = perfkit(d.path(), &["recv", "--serial", "/dev/no-such-tty", "x.bin"]);
+    assert_eq!(
+        stderr(&o).matches("No such file or directory").count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
+    // recv does not make the folder it is told to write into.
+    let o = perfkit(d.path(), &["recv", "no/such/dir/out.bin"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the folder no/such/dir does not exist"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!d.path().join("no").exists());
+}
+
+#[test]
+fn an_interrupted_run_is_not_counted_as_completed() {
+    let d = tempfile::tempdir().unwrap();
+    let long = loopback(d.path(), "long", 5);
+    let out = d.path().join("out");
+    let child = start_run(d.path(), &long, Stdio::piped());
+    // Into the second run (a second each): interrupt it mid-run.
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: signalling a child this test started.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{e}");
+    let text = std::fs::read_to_string(out.join("results.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let runs = v["runs"].as_array().unwrap();
+    let done = runs.iter().filter(|r| r["error"].is_null()).count();
+    assert!(
+        done < runs.len(),
+        "the interrupted run is recorded with its error: {text}"
+    );
+    assert!(
+        e.contains(&format!("interrupted; {done} completed run(s) kept")),
+        "{e}"
+    );
+}
