@@ -998,6 +998,75 @@ mod tests {
         Scenario::parse(Path::new("t.toml"), text)
     }
 
+    /// Mutated shipped scenarios and random `--set`s: every outcome is a
+    /// scenario or an error naming the file, never a panic, and a loaded one
+    /// expands to its configurations within the cap.
+    #[test]
+    fn mutated_scenarios_and_sets_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let shipped: Vec<String> = [
+            include_str!("../../scenarios/uart-sweep.toml"),
+            include_str!("../../scenarios/two-hosts.toml"),
+            include_str!("../../scenarios/batched-heaps.toml"),
+            include_str!("../../scenarios/pipe-implementations.toml"),
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let pieces = [
+            "=",
+            "[",
+            "]",
+            "\"",
+            "'",
+            "\n",
+            "[sweep]\n",
+            "1e400",
+            "-1",
+            "nan",
+            "inf",
+            "[[x]]",
+            "{a=1}",
+            "\u{0}",
+            "block_size = [",
+            "999999999999999999999",
+            "kind = \"heaps\"\n",
+            "[hosts]\nreceiver = \"netns\"\n",
+            "name = \"../x\"\n",
+        ];
+        for _ in 0..3000 {
+            let mut text = shipped[rng.random_range(0..shipped.len())].clone();
+            for _ in 0..rng.random_range(1..4) {
+                let at = rng.random_range(0..=text.len());
+                let at = (0..=at)
+                    .rev()
+                    .find(|&i| text.is_char_boundary(i))
+                    .unwrap_or(0);
+                match rng.random_range(0..3) {
+                    0 => text.insert_str(at, pieces[rng.random_range(0..pieces.len())]),
+                    1 => {
+                        let end = (at + rng.random_range(0..20)).min(text.len());
+                        let end = (end..=text.len())
+                            .find(|&i| text.is_char_boundary(i))
+                            .unwrap();
+                        text.replace_range(at..end, "");
+                    }
+                    _ => text.insert(at, char::from(rng.random_range(0x20u8..0x7f))),
+                }
+            }
+            let Ok(mut s) = parse(&text) else { continue };
+            let names: Vec<&str> = PARAMS.iter().map(|p| p.name).collect();
+            for _ in 0..rng.random_range(0..3) {
+                let name = names[rng.random_range(0..names.len())];
+                let value = pieces[rng.random_range(0..pieces.len())];
+                let _ = s.set(&format!("{name}={value}"));
+            }
+            if s.recheck().is_ok() {
+                assert!(s.swept().len() <= s.sweep.len());
+            }
+        }
+    }
+
     #[test]
     fn defaults_and_values() {
         let s =
