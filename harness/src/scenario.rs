@@ -131,6 +131,8 @@ fn core_params() -> Vec<Param> { vec![
     p!("packet_size", "heaps", "packet_size", Ty::Int(64, 65507), 9000, "largest UDP payload"),
     p!("mode", "heaps", "mode", Ty::Choice(&["heap", "batch", "batch+gso"]), "batch", "one heap per call, a batch per call, or a batch with UDP GSO"),
     p!("implementation", "heaps", "implementation", Ty::Choice(&["perfkit", "spead2"]), "perfkit", "which sender"),
+    p!("receiver_implementation", "heaps", "receiver", Ty::Choice(&["perfkit", "spead2"]), "perfkit",
+       "which receiver: perfkit's, or spead2's (its Python receiver, each heap checked against the pattern)"),
     p!("volume_mb", "heaps", "volume_mb", Ty::Float(0.001, 1e6), 256.0, "payload to move per run, MiB"),
     p!("time_cap_s", "heaps", "time_cap_s", Ty::Float(0.01, 3600.0), 5.0, "stop a run after this many seconds"),
     p!("rate_mb_s", "heaps", "rate_mb_s", Ty::Float(0.0, 1e6), 0.0, "sender rate limit, MiB/s (0 = unlimited)"),
@@ -971,6 +973,7 @@ const QUIET_AT_DEFAULT: &[&str] = &[
     "sender_host",
     "receiver_host",
     "netns_rate_mbit",
+    "receiver_implementation",
 ];
 
 fn relevant_link_key(link: &str, key: &str) -> bool {

@@ -279,12 +279,19 @@ pub struct HeapsSpec {
     pub mode: HeapMode,
     /// Whose sender.
     pub implementation: HeapSender,
+    /// Whose receiver (perfkit's or spead2's).
+    #[serde(default = "perfkit_receiver")]
+    pub receiver: HeapSender,
     /// Payload to move per run, MiB.
     pub volume_mb: f64,
     /// Stop a run after this many seconds.
     pub time_cap_s: f64,
     /// Sender rate limit, MiB/s (0 = unlimited).
     pub rate_mb_s: f64,
+}
+
+fn perfkit_receiver() -> HeapSender {
+    HeapSender::Perfkit
 }
 
 /// Where the firmware runs.
@@ -453,6 +460,11 @@ impl RunSpec {
                 "perfkit" => HeapSender::Perfkit,
                 "spead2" => HeapSender::Spead2,
                 other => bail!("`implementation`: unknown sender `{other}`"),
+            },
+            receiver: match p.str("receiver_implementation")?.as_str() {
+                "perfkit" => HeapSender::Perfkit,
+                "spead2" => HeapSender::Spead2,
+                other => bail!("`receiver_implementation`: unknown receiver `{other}`"),
             },
             volume_mb: p.float("volume_mb")?,
             time_cap_s: p.float("time_cap_s")?,

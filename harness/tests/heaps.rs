@@ -1,5 +1,6 @@
-//! A cancelled heaps run stops: Ctrl-C during a long `heaps` scenario ends
-//! the run part way and records it as interrupted.
+//! Heaps runs: spead2's receiver as the peer of perfkit's and spead2's
+//! senders, and Ctrl-C during a long run ends it part way, recorded as
+//! interrupted.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -53,4 +54,49 @@ fn ctrl_c_stops_a_heaps_run() {
     let results = Results::load(out.join("results.json")).unwrap();
     assert_eq!(results.runs.len(), 1);
     assert_eq!(results.runs[0].error.as_deref(), Some("interrupted"));
+}
+
+#[test]
+fn spead2_receives_what_perfkit_and_spead2_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_perfkit"))
+        .args([
+            "run",
+            "scenarios/batched-heaps.toml",
+            "--no-report",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .args([
+            "--set",
+            "receiver_implementation=spead2",
+            "--set",
+            "heap_size=65536",
+        ])
+        .args([
+            "--set",
+            "mode=batch",
+            "--set",
+            "volume_mb=8",
+            "--set",
+            "rate_mb_s=100",
+        ])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = Results::load(out.join("results.json")).unwrap();
+    assert_eq!(r.runs.len(), 2, "perfkit's and spead2's senders");
+    for run in &r.runs {
+        assert_eq!(run.config["receiver_implementation"], "spead2");
+        assert!(run.integrity.ok, "{:?}: {:?}", run.config, run.rx.errors);
+        // 8 MiB in 64 KiB heaps, every one checked against the pattern.
+        assert_eq!(run.rx.blocks, 128);
+        assert_eq!(run.rx.errors["verify_failures"], 0);
+    }
 }

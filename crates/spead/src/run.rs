@@ -614,6 +614,138 @@ impl Receiving {
     }
 }
 
+/// spead2's receiver (`scripts/spead2/recv.py`) bound and waiting for a
+/// sender elsewhere: the interop peer on the receiving side. It reports each
+/// heap's items as a summary line, checked here against the pattern.
+pub struct Spead2Receiving {
+    child: Child,
+    lines: io::Lines<io::BufReader<std::process::ChildStdout>>,
+    address: SocketAddr,
+}
+
+impl Spead2Receiving {
+    /// Starts `script` with `python` bound to `ip` (a free port), giving up
+    /// on the stream after `timeout` without its stop heap.
+    pub fn start(
+        python: &std::path::Path,
+        script: &std::path::Path,
+        ip: std::net::IpAddr,
+        max_packet: usize,
+        timeout: Duration,
+    ) -> Result<Spead2Receiving, Error> {
+        let mut child = Command::new(python)
+            .arg(script)
+            .args(["--host", &ip.to_string(), "--port", "0"])
+            .args(["--timeout", &timeout.as_secs_f64().to_string()])
+            .args(["--max-packet", &(max_packet + 64).to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                Error::spead2(format!(
+                    "cannot start {} (install spead2 with scripts/setup.d/30-spead2.sh): {e}",
+                    python.display()
+                ))
+            })?;
+        let out = child
+            .stdout
+            .take()
+            .ok_or_else(|| Error::spead2("spead2 receiver has no stdout".into()))?;
+        let mut lines = io::BufReader::new(out).lines();
+        let ready: serde_json::Value = lines
+            .next()
+            .and_then(|l| l.ok())
+            .and_then(|l| serde_json::from_str(&l).ok())
+            .unwrap_or_default();
+        let port = ready["ready"]
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .ok_or_else(|| Error::spead2("spead2 receiver did not report its port".into()))?;
+        Ok(Spead2Receiving {
+            child,
+            lines,
+            address: SocketAddr::new(ip, port),
+        })
+    }
+
+    /// Where senders send.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Reads spead2's report until its stream ends, checking every data
+    /// heap against the pattern (`timestamp = i * heap_size`, every sample
+    /// byte `i mod 256`).
+    pub fn receive(mut self, cfg: &RunConfig, cancel: &AtomicBool) -> Result<RxStats, Error> {
+        let hs = cfg.heap_size as u64;
+        let mut st = RxStats::default();
+        let (mut first, mut last): (Option<Instant>, Option<Instant>) = (None, None);
+        let pid = self.child.id();
+        let done = AtomicBool::new(false);
+        let lines = &mut self.lines;
+        thread::scope(|scope| {
+            // The lines are read on this thread; a cancel kills the child,
+            // which ends them.
+            scope.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    if cancel.load(Ordering::Relaxed) {
+                        // SAFETY: kill(2) of this process's own child.
+                        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                        break;
+                    }
+                    thread::sleep(CHILD_POLL);
+                }
+            });
+            for line in lines.by_ref() {
+                let Ok(line) = line else { break };
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                    continue;
+                };
+                if let Some(items) = v.get("items") {
+                    let now = Instant::now();
+                    first.get_or_insert(now);
+                    last = Some(now);
+                    st.heaps_complete += 1;
+                    let (Some(ts), Some(samples)) =
+                        (items["timestamp"].as_u64(), items.get("adc_samples"))
+                    else {
+                        continue;
+                    };
+                    let i = ts / hs.max(1);
+                    let ok = ts % hs.max(1) == 0
+                        && samples["len"].as_u64() == Some(hs)
+                        && samples["uniform"].as_bool() == Some(true)
+                        && samples["first"].as_u64() == Some(i % 256);
+                    if ok {
+                        st.verified_heaps += 1;
+                        st.payload_bytes += hs;
+                    } else {
+                        st.verify_failures += 1;
+                    }
+                } else if let Some(name) = v["descriptor"]["name"].as_str() {
+                    st.descriptors.push(name.to_owned());
+                } else if v.get("stop").is_some() {
+                    st.stopped_cleanly = v["stop"].as_bool() == Some(true);
+                    st.heaps_incomplete = v["incomplete"].as_u64().unwrap_or(0);
+                    break;
+                }
+            }
+            done.store(true, Ordering::Relaxed);
+        });
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::interrupted());
+        }
+        st.verified_ok = st.verify_failures == 0 && st.verified_heaps > 0;
+        st.seconds = match (first, last) {
+            (Some(f), Some(l)) => (l - f).as_secs_f64(),
+            _ => 0.0,
+        };
+        Ok(st)
+    }
+}
+
 /// The items of pattern heap `i` (timestamp, samples), preceded by the two
 /// descriptor items when `descriptors` is given (the first heap). Held in
 /// place, so building a heap allocates nothing.

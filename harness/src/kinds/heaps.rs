@@ -52,6 +52,21 @@ fn run(s: &Scenario, spec: &RunSpec, cancel: &AtomicBool) -> anyhow::Result<Outc
         );
         return crate::remote::client::heaps(&rc, h, &hash, &place?, cancel);
     }
+    if h.receiver == HeapSender::Spead2 {
+        // spead2 receives: its receiver here, the sender on a second thread.
+        let places = Places::for_scenario(&s.path);
+        let waiting = Waiting::bind(&places, h, &rc, std::net::Ipv4Addr::LOCALHOST.into())?;
+        let dest = waiting.address();
+        let (tx, rx) = std::thread::scope(|scope| {
+            let rx = scope.spawn(|| waiting.receive(&rc, cancel));
+            let tx = run::send_to(&rc, dest, cancel).map_err(|e| anyhow!("{e}"));
+            let rx = rx
+                .join()
+                .unwrap_or_else(|_| Err(anyhow!("the receiving thread panicked")));
+            (tx, rx)
+        });
+        return Ok(outcome(&rc, &tx?, &rx?));
+    }
     let st = run::run(&rc, cancel).map_err(|e| anyhow!("{e}"))?;
     let tx = TxOutcome {
         send_messages: st.send_messages,
@@ -108,6 +123,66 @@ pub(crate) fn config(places: &Places, h: &HeapsSpec) -> anyhow::Result<RunConfig
         spead2,
         ..RunConfig::default()
     })
+}
+
+/// A receiver bound and waiting for heaps: perfkit's or spead2's.
+pub(crate) enum Waiting {
+    /// perfkit's reassembler.
+    Perfkit(run::Receiving),
+    /// spead2's Python receiver.
+    Spead2(run::Spead2Receiving),
+}
+
+impl Waiting {
+    /// The configuration's receiver, bound on `ip` (a free port).
+    pub(crate) fn bind(
+        places: &Places,
+        h: &HeapsSpec,
+        rc: &RunConfig,
+        ip: std::net::IpAddr,
+    ) -> anyhow::Result<Waiting> {
+        let at = std::net::SocketAddr::new(ip, 0);
+        Ok(match h.receiver {
+            HeapSender::Perfkit => {
+                Waiting::Perfkit(run::Receiving::bind(at).map_err(|e| anyhow!("{e}"))?)
+            }
+            HeapSender::Spead2 => {
+                let script = places.default(
+                    "scripts/spead2/recv.py",
+                    "spead2 receiver script",
+                    "run from the perfkit repository or set PERFKIT_ROOT to it",
+                )?;
+                let timeout = rc.time_cap + Duration::from_secs(30);
+                Waiting::Spead2(
+                    run::Spead2Receiving::start(
+                        &places.spead2_python(),
+                        &script,
+                        ip,
+                        rc.packet_size,
+                        timeout,
+                    )
+                    .map_err(|e| anyhow!("{e}"))?,
+                )
+            }
+        })
+    }
+
+    /// Where senders send.
+    pub(crate) fn address(&self) -> std::net::SocketAddr {
+        match self {
+            Waiting::Perfkit(r) => r.address(),
+            Waiting::Spead2(r) => r.address(),
+        }
+    }
+
+    /// Receives until the stream ends.
+    pub(crate) fn receive(self, rc: &RunConfig, cancel: &AtomicBool) -> anyhow::Result<RxStats> {
+        match self {
+            Waiting::Perfkit(r) => r.receive(rc, cancel),
+            Waiting::Spead2(r) => r.receive(rc, cancel),
+        }
+        .map_err(|e| anyhow!("{e}"))
+    }
 }
 
 fn rx_errors(rx: &RxStats) -> BTreeMap<String, u64> {

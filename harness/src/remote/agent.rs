@@ -302,22 +302,21 @@ fn heaps_run(
     role: Role,
     h: &crate::spec::HeapsSpec,
 ) -> anyhow::Result<proto::HeapsReport> {
-    use perfkit_spead::run::{send_to, Receiving};
+    use perfkit_spead::run::send_to;
     let rc = crate::kinds::heaps::config(&crate::locate::Places::here(), h)?;
     rc.validate().map_err(|e| anyhow!("{e}"))?;
     let timeout_s = rc.time_cap.as_secs_f64() + 30.0;
     let mut report = match role {
         Role::Receiver => {
             let ip = conn.stream().local_addr()?.ip();
-            let receiving = Receiving::bind(SocketAddr::new(ip, 0)).map_err(|e| anyhow!("{e}"))?;
+            let places = crate::locate::Places::here();
+            let receiving = crate::kinds::heaps::Waiting::bind(&places, h, &rc, ip)?;
             conn.send(&Msg::Ready {
                 address: Some(receiving.address().to_string()),
             })?;
             expect_start(conn)?;
             perfkit::reset();
-            let rx = watched_flag(conn, timeout_s, |cancel| {
-                receiving.receive(&rc, cancel).map_err(|e| anyhow!("{e}"))
-            })?;
+            let rx = watched_flag(conn, timeout_s, |cancel| receiving.receive(&rc, cancel))?;
             proto::HeapsReport {
                 rx: Some(rx),
                 ..Default::default()

@@ -257,7 +257,7 @@ pub fn heaps(
     place: &Placement,
     cancel: &AtomicBool,
 ) -> anyhow::Result<Outcome> {
-    use perfkit_spead::run::{send_to, Receiving};
+    use perfkit_spead::run::send_to;
     let mut session = Session::open(&place.agent, &place.token)?;
     session.conn.send(&Msg::Setup(Box::new(Setup {
         role: place.role,
@@ -283,11 +283,12 @@ pub fn heaps(
         }
         Role::Sender => {
             let ip = session.conn.stream().local_addr()?.ip();
-            let receiving = Receiving::bind(SocketAddr::new(ip, 0)).map_err(|e| anyhow!("{e}"))?;
+            let places = crate::locate::Places::here();
+            let receiving = crate::kinds::heaps::Waiting::bind(&places, h, rc, ip)?;
             session.conn.send(&Msg::Start {
                 address: Some(receiving.address().to_string()),
             })?;
-            let r = receiving.receive(rc, cancel).map_err(|e| anyhow!("{e}"));
+            let r = receiving.receive(rc, cancel);
             HeapsReport {
                 rx: Some(stop_on_error(&mut session, r)?),
                 ..Default::default()
