@@ -232,68 +232,43 @@ pub trait ByteLink {
     fn stats(&self) -> LinkStats;
 }
 
-impl<L: PacketLink + ?Sized> PacketLink for Box<L> {
-    fn send(&mut self, packet: &[u8]) -> Result<()> {
-        (**self).send(packet)
-    }
-    fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> Result<Option<usize>> {
-        (**self).recv(buf, timeout)
-    }
-    fn mtu(&self) -> usize {
-        (**self).mtu()
-    }
-    fn flush(&mut self) -> Result<()> {
-        (**self).flush()
-    }
-    fn stats(&self) -> LinkStats {
-        (**self).stats()
-    }
+/// Both link traits through a box or a borrow, so a runner may hold a link
+/// of either kind behind `Box<dyn ...>` or lend one it keeps.
+macro_rules! forward_links {
+    ($($ptr:ty),*) => {$(
+        impl<L: PacketLink + ?Sized> PacketLink for $ptr {
+            fn send(&mut self, packet: &[u8]) -> Result<()> {
+                (**self).send(packet)
+            }
+            fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> Result<Option<usize>> {
+                (**self).recv(buf, timeout)
+            }
+            fn mtu(&self) -> usize {
+                (**self).mtu()
+            }
+            fn flush(&mut self) -> Result<()> {
+                (**self).flush()
+            }
+            fn stats(&self) -> LinkStats {
+                (**self).stats()
+            }
+        }
+
+        impl<L: ByteLink + ?Sized> ByteLink for $ptr {
+            fn write(&mut self, bytes: &[u8]) -> Result<()> {
+                (**self).write(bytes)
+            }
+            fn read(&mut self, buf: &mut [u8], timeout: Duration) -> Result<ReadOutcome> {
+                (**self).read(buf, timeout)
+            }
+            fn flush(&mut self) -> Result<()> {
+                (**self).flush()
+            }
+            fn stats(&self) -> LinkStats {
+                (**self).stats()
+            }
+        }
+    )*};
 }
 
-impl<L: PacketLink + ?Sized> PacketLink for &mut L {
-    fn send(&mut self, packet: &[u8]) -> Result<()> {
-        (**self).send(packet)
-    }
-    fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> Result<Option<usize>> {
-        (**self).recv(buf, timeout)
-    }
-    fn mtu(&self) -> usize {
-        (**self).mtu()
-    }
-    fn flush(&mut self) -> Result<()> {
-        (**self).flush()
-    }
-    fn stats(&self) -> LinkStats {
-        (**self).stats()
-    }
-}
-
-impl<L: ByteLink + ?Sized> ByteLink for &mut L {
-    fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        (**self).write(bytes)
-    }
-    fn read(&mut self, buf: &mut [u8], timeout: Duration) -> Result<ReadOutcome> {
-        (**self).read(buf, timeout)
-    }
-    fn flush(&mut self) -> Result<()> {
-        (**self).flush()
-    }
-    fn stats(&self) -> LinkStats {
-        (**self).stats()
-    }
-}
-
-impl<L: ByteLink + ?Sized> ByteLink for Box<L> {
-    fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        (**self).write(bytes)
-    }
-    fn read(&mut self, buf: &mut [u8], timeout: Duration) -> Result<ReadOutcome> {
-        (**self).read(buf, timeout)
-    }
-    fn flush(&mut self) -> Result<()> {
-        (**self).flush()
-    }
-    fn stats(&self) -> LinkStats {
-        (**self).stats()
-    }
-}
+forward_links!(Box<L>, &mut L);

@@ -521,8 +521,14 @@ pub fn run(cfg: &RunConfig, cancel: &AtomicBool) -> Result<RunStats, Error> {
             .map_err(|e| Error::io("receiving", e))?;
         Ok((tx, rx))
     })?;
-    let tx = tx?;
-    let mut rxs = rx.stats;
+    Ok(combine(cfg, tx?, rx.stats))
+}
+
+/// One run's figures from its sender's and its receiver's, wherever each
+/// ran: what the receiver lost is what the sender sent beyond what it
+/// verified, and every rate is over the sender's time.
+pub fn combine(cfg: &RunConfig, tx: TxOutcome, mut rxs: RxStats) -> RunStats {
+    let n_heaps = (cfg.volume_bytes / cfg.heap_size.max(1) as u64).max(1);
     rxs.heaps_expected = tx.heaps;
     rxs.heaps_lost = tx
         .heaps
@@ -540,7 +546,7 @@ pub fn run(cfg: &RunConfig, cancel: &AtomicBool) -> Result<RunStats, Error> {
         .into_iter()
         .filter(|s| s.name.starts_with("spead."))
         .collect();
-    Ok(RunStats {
+    RunStats {
         implementation: cfg.implementation,
         mode: cfg.mode.as_str().to_owned(),
         heap_size: cfg.heap_size,
@@ -564,7 +570,7 @@ pub fn run(cfg: &RunConfig, cancel: &AtomicBool) -> Result<RunStats, Error> {
         time_capped: tx.heaps < n_heaps,
         rx: rxs,
         stages,
-    })
+    }
 }
 
 /// Sends the configuration's heaps (perfkit's sender or spead2's) to a
@@ -633,20 +639,14 @@ impl Spead2Receiving {
         max_packet: usize,
         timeout: Duration,
     ) -> Result<Spead2Receiving, Error> {
-        let mut child = Command::new(python)
-            .arg(script)
+        let mut cmd = Command::new(python);
+        cmd.arg(script)
             .args(["--host", &ip.to_string(), "--port", "0"])
             .args(["--timeout", &timeout.as_secs_f64().to_string()])
             .args(["--max-packet", &(max_packet + 64).to_string()])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                Error::spead2(format!(
-                    "cannot start {} (install spead2 with scripts/setup.d/30-spead2.sh): {e}",
-                    python.display()
-                ))
-            })?;
+            .stderr(Stdio::null());
+        let mut child = spawn_spead2(&mut cmd, python)?;
         let out = child
             .stdout
             .take()
@@ -956,6 +956,17 @@ fn spead2_command(cfg: &RunConfig) -> Result<&Spead2Sender, Error> {
 const CHILD_POLL: Duration = Duration::from_millis(10);
 
 /// Waits for `child`, killing it once `cancel` is set.
+/// Starts one of spead2's Python scripts, saying how to install spead2
+/// when its Python is missing.
+fn spawn_spead2(cmd: &mut Command, python: &std::path::Path) -> Result<Child, Error> {
+    cmd.spawn().map_err(|e| {
+        Error::spead2(format!(
+            "cannot start {} (install spead2 with scripts/setup.d/30-spead2.sh): {e}",
+            python.display()
+        ))
+    })
+}
+
 fn wait_or_cancel(child: &mut Child, cancel: &AtomicBool) -> Result<ExitStatus, Error> {
     loop {
         if cancel.load(Ordering::Relaxed) {
@@ -989,8 +1000,8 @@ fn spead2_send(
     } else {
         "batch"
     };
-    let mut child = Command::new(python)
-        .arg(script)
+    let mut cmd = Command::new(python);
+    cmd.arg(script)
         .args(["--mode", mode])
         .args(["--heaps", &n_heaps.to_string()])
         .args(["--heap-size", &cfg.heap_size.to_string()])
@@ -1000,14 +1011,8 @@ fn spead2_send(
         .arg(dest.ip().to_string())
         .arg(dest.port().to_string())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            Error::spead2(format!(
-                "cannot start {} (install spead2 with scripts/setup.d/30-spead2.sh): {e}",
-                python.display()
-            ))
-        })?;
+        .stderr(Stdio::piped());
+    let mut child = spawn_spead2(&mut cmd, python)?;
     // The child's output is read on threads so that this one can watch the
     // cancel flag; killing the child closes the pipes and ends them.
     let (status, report, err) = thread::scope(|s| {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use perfkit_report::model::{Integrity, LinkStats, Side, TimeBase};
-use perfkit_spead::run::{self, Impl, RunConfig, RxStats, Spead2Sender, TxOutcome};
+use perfkit_spead::run::{self, Impl, RunConfig, RunStats, RxStats, Spead2Sender};
 use perfkit_spead::send::Mode;
 
 use super::Outcome;
@@ -65,22 +65,12 @@ fn run(s: &Scenario, spec: &RunSpec, cancel: &AtomicBool) -> anyhow::Result<Outc
                 .unwrap_or_else(|_| Err(anyhow!("the receiving thread panicked")));
             (tx, rx)
         });
-        return Ok(outcome(&rc, &tx?, &rx?));
+        return Ok(outcome(&run::combine(&rc, tx?, rx?)));
     }
     let st = run::run(&rc, cancel).map_err(|e| anyhow!("{e}"))?;
-    let tx = TxOutcome {
-        send_messages: st.send_messages,
-        heaps: st.heaps,
-        packets: st.packets,
-        seconds: st.seconds,
-        cpu_seconds: st.sender_cpu_seconds,
-        send_calls: st.send_calls,
-        gso_fallbacks: st.gso_fallbacks,
-        gso_active: st.gso_active,
-    };
-    let mut o = outcome(&rc, &tx, &st.rx);
-    // Both ends here: the receiver's rate is read over the sender's time,
-    // as the record always has.
+    let mut o = outcome(&st);
+    // Both ends in one run: the receiver's rate is read over the sender's
+    // time, as the record always has.
     o.rx = Side::new(st.seconds, st.rx.verified_heaps, st.rx.payload_bytes);
     o.rx.errors = rx_errors(&st.rx);
     Ok(o)
@@ -196,46 +186,32 @@ fn rx_errors(rx: &RxStats) -> BTreeMap<String, u64> {
     ])
 }
 
-/// One run's record from the sender's and the receiver's figures (each
-/// side's rate over its own time: the sender's sending, the receiver's
-/// first to last datagram).
-pub(crate) fn outcome(cfg: &RunConfig, tx: &TxOutcome, rx: &RxStats) -> Outcome {
-    let n_heaps = (cfg.volume_bytes / cfg.heap_size.max(1) as u64).max(1);
-    let mut rx = rx.clone();
-    rx.heaps_expected = tx.heaps;
-    rx.heaps_lost = tx
-        .heaps
-        .saturating_sub(rx.verified_heaps + rx.verify_failures);
-    let bytes = tx.heaps * cfg.heap_size as u64;
-    let per_s = |x: f64| {
-        if tx.seconds > 0.0 {
-            x / tx.seconds
-        } else {
-            0.0
-        }
-    };
-    let tx_side = Side::new(tx.seconds, tx.heaps, bytes);
+/// One run's record from its figures (each side's rate over its own time:
+/// the sender's sending, the receiver's first to last datagram).
+pub(crate) fn outcome(st: &RunStats) -> Outcome {
+    let rx = &st.rx;
+    let tx_side = Side::new(st.seconds, st.heaps, st.bytes);
     let mut rx_side = Side::new(rx.seconds, rx.verified_heaps, rx.payload_bytes);
-    rx_side.errors = rx_errors(&rx);
+    rx_side.errors = rx_errors(rx);
     let metrics = BTreeMap::from([
-        ("heaps_per_s".to_owned(), per_s(tx.heaps as f64)),
-        ("packets_per_s".to_owned(), per_s(tx.packets as f64)),
-        ("mb_per_s".to_owned(), per_s(bytes as f64) / 1e6),
+        ("heaps_per_s".to_owned(), st.heaps_per_s),
+        ("packets_per_s".to_owned(), st.packets_per_s),
+        ("mb_per_s".to_owned(), st.mb_per_s),
         (
             "rx_complete_fraction".to_owned(),
-            if tx.heaps > 0 {
-                rx.verified_heaps as f64 / tx.heaps as f64
+            if st.heaps > 0 {
+                rx.verified_heaps as f64 / st.heaps as f64
             } else {
                 0.0
             },
         ),
     ]);
     let counters = BTreeMap::from([
-        ("packets".to_owned(), tx.packets),
-        ("send_calls".to_owned(), tx.send_calls),
-        ("gso_fallbacks".to_owned(), tx.gso_fallbacks),
-        ("gso_active".to_owned(), tx.gso_active as u64),
-        ("time_capped".to_owned(), (tx.heaps < n_heaps) as u64),
+        ("packets".to_owned(), st.packets),
+        ("send_calls".to_owned(), st.send_calls),
+        ("gso_fallbacks".to_owned(), st.gso_fallbacks),
+        ("gso_active".to_owned(), st.gso_active as u64),
+        ("time_capped".to_owned(), st.time_capped as u64),
         ("rx_packets".to_owned(), rx.packets),
         ("rx_recv_calls".to_owned(), rx.recv_calls),
         ("rx_gro".to_owned(), rx.gro as u64),
@@ -252,7 +228,7 @@ pub(crate) fn outcome(cfg: &RunConfig, tx: &TxOutcome, rx: &RxStats) -> Outcome 
             ..Default::default()
         },
         link: LinkStats {
-            wire_bytes: bytes,
+            wire_bytes: st.bytes,
             utilisation: None,
             counters,
         },

@@ -307,7 +307,7 @@ pub fn heaps(
         (Some(tx), Some(rx)) => (tx, rx),
         _ => bail!("the agent's report lacks its end's figures"),
     };
-    let mut o = crate::kinds::heaps::outcome(rc, &tx, &rx);
+    let mut o = crate::kinds::heaps::outcome(&perfkit_spead::run::combine(rc, tx, rx));
     o.peer_stages = Some(theirs.stages);
     clock_metrics(&mut o.metrics, offset);
     o.hosts.insert(
