@@ -16,7 +16,7 @@ use perfkit_spead::send::Mode;
 use super::Outcome;
 use crate::locate::Places;
 use crate::scenario::Scenario;
-use crate::spec::{HeapMode, HeapSender, HeapsSpec, RunSpec};
+use crate::spec::{HeapMode, HeapSender, HeapsSpec};
 
 /// The `heaps` kind.
 pub struct Heaps;
@@ -26,7 +26,7 @@ impl super::Kind for Heaps {
         "heaps"
     }
     fn run(&self, ctx: &super::RunCtx<'_>) -> anyhow::Result<Outcome> {
-        run(ctx.scenario, ctx.spec, ctx.cancel)
+        run(ctx)
     }
     fn preflight(&self, s: &Scenario, spec: &crate::spec::RunSpec) -> Result<(), super::Refusal> {
         let rc = config(&Places::for_scenario(&s.path), &spec.heaps)
@@ -43,14 +43,13 @@ impl super::Kind for Heaps {
 }
 
 /// Runs one heaps configuration: both ends here, or one on an agent.
-fn run(s: &Scenario, spec: &RunSpec, cancel: &AtomicBool) -> anyhow::Result<Outcome> {
+fn run(ctx: &super::RunCtx<'_>) -> anyhow::Result<Outcome> {
+    let (s, spec, cancel) = (ctx.scenario, ctx.spec, ctx.cancel);
     let h = &spec.heaps;
     let rc = config(&Places::for_scenario(&s.path), h)?;
     if let Some(place) = spec.hosts.remote() {
-        let hash = crate::integrity::sha256_hex(
-            serde_json::to_string(spec).unwrap_or_default().as_bytes(),
-        );
-        return crate::remote::client::heaps(&rc, h, &hash, &place?, cancel);
+        let hash = crate::remote::config_hash(ctx.config);
+        return crate::remote::client::heaps(&rc, h, &hash, &place?, ctx.cancel);
     }
     if h.receiver == HeapSender::Spead2 {
         // spead2 receives: its receiver here, the sender on a second thread.

@@ -27,7 +27,6 @@ use super::input::Input;
 use super::latency::{self, Stamper};
 use super::{uart, yardstick, Outcome};
 use crate::integrity::sha256_hex;
-use crate::remote::proto::Role;
 use crate::scenario::Config;
 use crate::spec::{LinkSpec, PipeEnd, RunSpec, TransferSpec};
 
@@ -55,31 +54,19 @@ impl super::Kind for Transfer {
                 sender, receiver, ..
             } => pipe(ctx.config, spec, [sender, receiver], &input, ctx.cancel),
             LinkSpec::Uart { .. } => uart::run(ctx.scenario, spec, &input),
-            LinkSpec::Registered { .. } if spec.hosts.remote().is_some() => {
-                let place = spec.hosts.remote().expect("checked")?;
-                let hash = sha256_hex(
-                    serde_json::to_string(&ctx.config.values)
-                        .unwrap_or_default()
-                        .as_bytes(),
-                );
-                let mut outcome =
-                    crate::remote::client::transfer(spec, &hash, &input, &place, ctx.cancel)?;
-                if t.compare_iperf3 {
-                    let (ns, ip) = crate::remote::netns::current()
-                        .map(|(ns, ip)| (Some(ns), ip))
-                        .ok_or_else(|| anyhow!("compare_iperf3 needs both ends on this machine (here or a netns host)"))?;
-                    iperf3_metrics(&mut outcome, &ip, ns.as_deref())?;
-                }
-                let here = crate::remote::proto::HostInfo::here().describe();
-                let local = if place.role == Role::Sender {
-                    "receiver"
-                } else {
-                    "sender"
-                };
-                outcome.hosts.insert(local.to_owned(), here);
-                Ok(outcome)
-            }
             LinkSpec::Registered { name, settings } => {
+                if let Some(place) = spec.hosts.remote() {
+                    let hash = crate::remote::config_hash(ctx.config);
+                    let mut outcome =
+                        crate::remote::client::transfer(spec, &hash, &input, &place?, ctx.cancel)?;
+                    if t.compare_iperf3 {
+                        let (ns, ip) = crate::remote::netns::current().ok_or_else(|| {
+                            anyhow!("compare_iperf3 needs both ends on this machine (here or a netns host)")
+                        })?;
+                        iperf3_metrics(&mut outcome, &ip, Some(&ns))?;
+                    }
+                    return Ok(outcome);
+                }
                 let kind = perfkit_link::link_kind(name)
                     .ok_or_else(|| anyhow!("unknown link kind `{name}`"))?;
                 let ends = kind

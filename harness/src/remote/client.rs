@@ -310,15 +310,21 @@ pub fn heaps(
     let mut o = crate::kinds::heaps::outcome(&perfkit_spead::run::combine(rc, tx, rx));
     o.peer_stages = Some(theirs.stages);
     clock_metrics(&mut o.metrics, offset);
-    o.hosts.insert(
-        match place.role {
-            Role::Sender => "sender",
-            Role::Receiver => "receiver",
-        }
-        .to_owned(),
-        format!("agent: {}", agent.describe()),
-    );
+    o.hosts = hosts(place.role, &agent);
     Ok(o)
+}
+
+/// Where each end ran: the agent's host for the end it ran, this one for
+/// the other.
+fn hosts(agent_role: Role, agent: &HostInfo) -> BTreeMap<String, String> {
+    let (theirs, ours) = match agent_role {
+        Role::Sender => ("sender", "receiver"),
+        Role::Receiver => ("receiver", "sender"),
+    };
+    BTreeMap::from([
+        (theirs.to_owned(), format!("agent: {}", agent.describe())),
+        (ours.to_owned(), HostInfo::here().describe()),
+    ])
 }
 
 /// The clock exchange's figures.
@@ -367,12 +373,6 @@ fn outcome(
         packet_counters(s, a, &mut counters);
     }
     counters.insert("rx_wire_bytes".into(), got.wire_bytes);
-    let mut hosts = BTreeMap::new();
-    let agent_end = match role {
-        Role::Sender => "sender",
-        Role::Receiver => "receiver",
-    };
-    hosts.insert(agent_end.to_owned(), format!("agent: {}", agent.describe()));
     let agent_stages = match role {
         Role::Sender => sent.stages,
         Role::Receiver => got.stages.clone(),
@@ -389,7 +389,7 @@ fn outcome(
         },
         peer_stages: Some(agent_stages),
         metrics,
-        hosts,
+        hosts: hosts(role, agent),
         ..Default::default()
     }
 }

@@ -118,6 +118,15 @@ pub fn receive_side(
     Ok((report, stamps))
 }
 
+/// SHA-256 of a configuration's flat values, as `setup` carries it.
+pub fn config_hash(cfg: &crate::scenario::Config) -> String {
+    crate::integrity::sha256_hex(
+        serde_json::to_string(&cfg.values)
+            .unwrap_or_default()
+            .as_bytes(),
+    )
+}
+
 /// The chunk a kind's settings ask for (the default read otherwise).
 pub fn chunk(settings: &perfkit_link::registry::Settings) -> usize {
     settings
