@@ -369,6 +369,14 @@ fn values_every_run_would_refuse_fail_check_and_run_up_front() {
             format!("{input}[link]\nkind = \"uart\"\nprofile = \"no-such-profile\"\n"),
             "s.toml:4:1: key `link.profile`: ",
         ),
+        (
+            format!("{input}[link]\nkind = \"pipe\"\nreceiver_cmd = [\"no-such-program-7q\"]\n"),
+            "s.toml:4:1: key `link.receiver_cmd`: program `no-such-program-7q` is not found on PATH",
+        ),
+        (
+            format!("{input}[link]\nkind = \"pipe\"\nsender_cmd = [\"./no/such.py\", \"{{input}}\"]\n"),
+            "s.toml:4:1: key `link.sender_cmd`: program `./no/such.py` is not an executable file",
+        ),
     ] {
         std::fs::write(d.path().join("s.toml"), &text).unwrap();
         for cmd in ["check", "run"] {
