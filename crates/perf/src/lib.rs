@@ -19,7 +19,7 @@
 //! # #[cfg(all(feature = "std", not(feature = "off")))] {
 //! let snap = perfkit::snapshot();
 //! assert_eq!(snap.site("crc16").unwrap().calls, 1);
-//! print!("{snap}");                         // crc16 measure: calls:1 min:0 ...
+//! print!("{snap}");                         // crc16 measure: calls:1 min:41ns ...
 //! print!("{}", snap.folded());              // send;frame.encode 41
 //! # }
 //! # let _ = n;
@@ -115,13 +115,13 @@ pub mod tracing;
 
 pub use clock::{set_clock, ticks_per_second, Clock, ClockAlreadySet};
 pub use record::SiteRecord;
-pub use site::{for_each_site, Site};
+pub use site::{for_each_site, Site, SiteKind};
 pub use stack::{
     dropped_paths, enabled, flush, for_each_path, set_enabled, Guard, Instrumented, PathStats,
 };
 
 #[cfg(feature = "std")]
-pub use snapshot::{snapshot, SiteSnapshot, Snapshot, StackSnapshot};
+pub use snapshot::{format_ns, site_line, snapshot, SiteSnapshot, Snapshot, StackSnapshot};
 
 /// Zero every site and stack path (sites stay registered).
 pub fn reset() {
@@ -140,7 +140,7 @@ pub use perfkit_macros::measured;
 /// Internals the macros expand to. Not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::site::Site;
+    pub use crate::site::{Site, SiteKind};
     pub use crate::stack::{Guard, Instrumented};
 
     /// Start a measurement of `site`.
@@ -229,7 +229,8 @@ macro_rules! measure {
 #[macro_export]
 macro_rules! span {
     ($name:expr $(,)?) => {{
-        static __PERFKIT_SITE: $crate::__private::Site = $crate::__private::Site::new(
+        static __PERFKIT_SITE: $crate::__private::Site = $crate::__private::Site::with_kind(
+            $crate::__private::SiteKind::Span,
             $name,
             ::core::module_path!(),
             ::core::file!(),
@@ -238,7 +239,8 @@ macro_rules! span {
         $crate::__private::enter(&__PERFKIT_SITE)
     }};
     ($name:expr, bytes = $bytes:expr $(,)?) => {{
-        static __PERFKIT_SITE: $crate::__private::Site = $crate::__private::Site::new(
+        static __PERFKIT_SITE: $crate::__private::Site = $crate::__private::Site::with_kind(
+            $crate::__private::SiteKind::Span,
             $name,
             ::core::module_path!(),
             ::core::file!(),
