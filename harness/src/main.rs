@@ -13,6 +13,7 @@ mod integrity;
 mod kinds;
 mod locate;
 mod output;
+mod progress;
 mod remote;
 mod reporting;
 mod run;

@@ -635,3 +635,33 @@ fn gate_against_measures_both_builds_in_rounds() {
     );
     assert!(out.contains("5 pairs"), "{out}");
 }
+
+#[test]
+fn a_run_into_a_pipe_prints_progress_lines_even_when_quiet() {
+    let d = Dir::new();
+    let scenario = root().join("scenarios/uart-throttled.toml");
+    let out = d.path().join("out");
+    // stderr is a pipe here, as in a CI log; a short period so the test is quick.
+    let o = Command::new(env!("CARGO_BIN_EXE_perfkit"))
+        .args(["run", scenario.to_str().unwrap(), "--quiet", "--no-report"])
+        .args(["--runs", "4", "--out", out.to_str().unwrap()])
+        .env("PERFKIT_PROGRESS_MS", "20")
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("perfkit: configuration 1/1, run "))
+        .collect();
+    assert!(!lines.is_empty(), "no progress lines in\n{err}");
+    for l in &lines {
+        assert!(l.contains("/4 runs done, elapsed "), "{l}");
+        assert!(l.contains(", ETA "), "{l}");
+    }
+    // Once a run is done the ETA is a time, not "unknown".
+    assert!(lines.iter().any(|l| !l.contains("ETA unknown")), "{err}");
+    // Progress goes to stderr only; stdout keeps the summary for scripts.
+    assert!(!stdout(&o).contains("runs done"), "{}", stdout(&o));
+}
