@@ -389,12 +389,8 @@ fn describe_config(cfg: &crate::scenario::Config, swept: &[String]) -> String {
         .iter()
         .map(|k| {
             let v = cfg.values.get(k).cloned().unwrap_or_default();
-            format!(
-                "{k}={}",
-                v.as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| v.to_string())
-            )
+            // Command lines as their label: the full argv is in results.json.
+            format!("{k}={}", output::value_label(&v).0)
         })
         .collect::<Vec<_>>()
         .join(" ")
