@@ -23,9 +23,10 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let right: Vec<bool> = (0..n)
         .map(|i| {
             !rows.is_empty()
-                && rows
-                    .iter()
-                    .all(|r| r.get(i).is_none_or(|c| numeric(c) || c == "-"))
+                && rows.iter().all(|r| {
+                    r.get(i)
+                        .is_none_or(|c| numeric(c) || c == "-" || c.is_empty())
+                })
         })
         .collect();
     let mut out = String::new();
@@ -54,8 +55,11 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// `perfkit params`.
-pub fn params_table() -> String {
+/// `perfkit params`, fitted to `width` characters when given: the table as
+/// it is when it fits, else with its `meaning` column wrapped, else (a
+/// narrow terminal) one block per parameter, its description indented.
+pub fn params_table(width: Option<usize>) -> String {
+    let header = ["parameter", "written as", "type", "default", "meaning"];
     let rows: Vec<Vec<String>> = PARAMS
         .iter()
         .map(|p| {
@@ -73,19 +77,164 @@ pub fn params_table() -> String {
             ]
         })
         .collect();
-    table(
-        &["parameter", "written as", "type", "default", "meaning"],
-        &rows,
-    )
+    fit(&header, &rows, width).unwrap_or_else(|| {
+        stacked(&rows, width, |r| {
+            format!("{} ({})\n{}, default {}", r[0], r[1], r[2], r[3])
+        })
+    })
 }
 
-/// `perfkit list`.
-pub fn list_table(rows: &[(String, String, String, String)]) -> String {
+/// The narrow form of a table: per row, `head(row)` (its lines wrapped to
+/// `width`, all but the first indented), then the last column indented.
+fn stacked(
+    rows: &[Vec<String>],
+    width: Option<usize>,
+    head: impl Fn(&[String]) -> String,
+) -> String {
+    let width = width.unwrap_or(usize::MAX).max(20);
+    let mut out = String::new();
+    let mut put = |indent: &str, text: &str| {
+        for l in wrap(text, width - indent.len()) {
+            out.push_str(indent);
+            out.push_str(&l);
+            out.push('\n');
+        }
+    };
+    for r in rows {
+        for (i, part) in head(r).lines().enumerate() {
+            put(if i == 0 { "" } else { "    " }, part);
+        }
+        put("    ", r.last().map(String::as_str).unwrap_or(""));
+    }
+    out
+}
+
+/// The table fitted to `width` characters: as it is when it fits (or no
+/// width is given), else with its last column wrapped when that leaves the
+/// column at least 30 characters; `None` when even that is too wide.
+pub fn fit(header: &[&str], rows: &[Vec<String>], width: Option<usize>) -> Option<String> {
+    let plain = table(header, rows);
+    let Some(width) = width else {
+        return Some(plain);
+    };
+    if plain.lines().all(|l| l.chars().count() <= width) {
+        return Some(plain);
+    }
+    let last = header.len().checked_sub(1)?;
+    // Columns before the last and their separators.
+    let lead: usize = (0..last)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .chain([header[i].chars().count()])
+                .max()
+                .unwrap_or(0)
+                + 2
+        })
+        .sum();
+    if lead + 30 > width {
+        return None;
+    }
+    let mut wrapped = Vec::new();
+    for r in rows {
+        let text = r.get(last).map(String::as_str).unwrap_or("");
+        for (i, part) in wrap(text, width - lead).into_iter().enumerate() {
+            let mut row = if i == 0 {
+                r[..last.min(r.len())].to_vec()
+            } else {
+                vec![String::new(); last]
+            };
+            row.resize(last, String::new());
+            row.push(part);
+            wrapped.push(row);
+        }
+    }
+    Some(table(header, &wrapped))
+}
+
+/// `text` in lines of at most `width` characters, broken between words (a
+/// word longer than a line is cut).
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let used = line.chars().count();
+            let room = if used == 0 {
+                width
+            } else {
+                width.saturating_sub(used + 1)
+            };
+            if word.len() <= room {
+                if used > 0 {
+                    line.push(' ');
+                }
+                line.extend(word);
+                break;
+            }
+            if used > 0 {
+                lines.push(std::mem::take(&mut line));
+                continue;
+            }
+            // A word longer than a whole line.
+            let rest = word.split_off(width);
+            lines.push(word.into_iter().collect());
+            word = rest;
+        }
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// Prints `text` on stdout; a reader that went away (`perfkit params |
+/// head`) ends the output quietly instead of with a panic.
+pub fn print_out(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("perfkit: cannot write to stdout: {e}");
+        }
+    }
+}
+
+/// The width to fit output to: the terminal's when stdout is one, else
+/// `$COLUMNS` when set, else none (output to files and pipes is not wrapped).
+pub fn terminal_width() -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    let stdout = std::io::stdout();
+    if std::io::IsTerminal::is_terminal(&stdout) {
+        // SAFETY: TIOCGWINSZ fills a winsize; both live for the call.
+        let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+        if unsafe { libc::ioctl(stdout.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) } == 0
+            && ws.ws_col > 0
+        {
+            return Some(usize::from(ws.ws_col));
+        }
+    }
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse().ok())
+        .filter(|&c: &usize| c > 0)
+}
+
+/// `perfkit list`, its descriptions wrapped to `width` when given.
+pub fn list_table(rows: &[(String, String, String, String)], width: Option<usize>) -> String {
+    let header = ["scenario", "kind", "configs", "description"];
     let rows: Vec<Vec<String>> = rows
         .iter()
         .map(|(a, b, c, d)| vec![a.clone(), b.clone(), c.clone(), d.clone()])
         .collect();
-    table(&["scenario", "kind", "configs", "description"], &rows)
+    fit(&header, &rows, width).unwrap_or_else(|| {
+        stacked(&rows, width, |r| {
+            format!("{}  {}  {} configuration(s)", r[0], r[1], r[2])
+        })
+    })
 }
 
 /// A short human rate: 1.23 M, 456 k, 78.9.
@@ -438,6 +587,44 @@ mod tests {
         let (label, full) = value_label(&json!(long));
         assert_eq!(label.chars().count(), MAX_CELL);
         assert_eq!(full.as_deref(), Some(long.as_str()));
+    }
+
+    #[test]
+    fn wrap_breaks_between_words_and_cuts_long_ones() {
+        assert_eq!(wrap("aa bb cc", 5), ["aa bb", "cc"]);
+        assert_eq!(wrap("abcdefgh x", 3), ["abc", "def", "gh", "x"]);
+        assert_eq!(wrap("", 10), [""]);
+    }
+
+    #[test]
+    fn params_fit_any_width() {
+        let plain = params_table(None);
+        for width in [40, 80, 120, 200, 1000] {
+            let t = params_table(Some(width));
+            for l in t.lines() {
+                assert!(l.chars().count() <= width, "{width}: {l:?}");
+            }
+            // Nothing is lost: every word of the plain table is there.
+            let words = |s: &str| {
+                // The narrow form adds a comma and parentheses.
+                let mut w: Vec<String> = s
+                    .split_whitespace()
+                    .map(|w| w.trim_matches(|c| "(),".contains(c)).to_owned())
+                    .collect();
+                w.sort();
+                w
+            };
+            let (mut a, mut b) = (words(&plain), words(&t));
+            // The narrow form says `default` once per parameter instead of in the header.
+            a.retain(|w| {
+                !["parameter", "written", "as", "type", "default", "meaning"].contains(&w.as_str())
+            });
+            b.retain(|w| {
+                !["parameter", "written", "as", "type", "default", "meaning"].contains(&w.as_str())
+            });
+            assert_eq!(a, b, "{width}");
+        }
+        assert_eq!(params_table(Some(1000)), plain);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::{CmdResult, Failure, RunArgs, EXIT_DATA_LOST, EXIT_OK, EXIT_RUN_FAILE
 
 /// Loads the scenario named by the arguments and applies `--set` and `--runs`.
 pub fn load(args: &RunArgs) -> Result<Scenario, Failure> {
-    let mut s = Scenario::load(&args.scenario).map_err(Failure::input)?;
+    let mut s = crate::shipped::load(&args.scenario).map_err(Failure::input)?;
     for a in &args.set {
         s.set(a).map_err(|m| Failure::input(anyhow!(m)))?;
     }

@@ -665,3 +665,84 @@ fn a_run_into_a_pipe_prints_progress_lines_even_when_quiet() {
     // Progress goes to stderr only; stdout keeps the summary for scripts.
     assert!(!stdout(&o).contains("runs done"), "{}", stdout(&o));
 }
+
+/// The binary copied elsewhere, as an install puts it, run from a folder
+/// with none of the project's files and no PERFKIT_ROOT.
+fn installed(d: &Dir, args: &[&str], columns: Option<&str>) -> Output {
+    let bin = d.path().join("bin/perfkit");
+    if !bin.exists() {
+        std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+        std::fs::copy(env!("CARGO_BIN_EXE_perfkit"), &bin).unwrap();
+    }
+    let work = d.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let mut c = Command::new(&bin);
+    c.args(args).current_dir(&work).env_remove("PERFKIT_ROOT");
+    match columns {
+        Some(n) => c.env("COLUMNS", n),
+        None => c.env_remove("COLUMNS"),
+    };
+    c.output().unwrap()
+}
+
+#[test]
+fn an_installed_binary_lists_and_runs_its_shipped_scenarios() {
+    let d = Dir::new();
+    let o = installed(&d, &["list"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    for name in ["uart-throttled ", "uart-sweep ", "batched-heaps "] {
+        assert!(out.lines().any(|l| l.starts_with(name)), "{name}: {out}");
+    }
+    assert!(out.contains("throttled to 40 packets/s"), "{out}");
+    assert!(out.contains("perfkit run NAME"), "{out}");
+
+    // The main job by name, its input the binary's own copy of the test image.
+    let o = installed(
+        &d,
+        &[
+            "run",
+            "uart-throttled",
+            "--quiet",
+            "--no-report",
+            "--out",
+            "r",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let results = std::fs::read_to_string(d.path().join("work/r/results.json")).unwrap();
+    assert!(
+        results.contains("5bbd826fbd47f8c1"),
+        "the test image arrived: {results}"
+    );
+
+    let o = installed(&d, &["run", "uart-throttle"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("see `perfkit list`"), "{}", stderr(&o));
+}
+
+#[test]
+fn params_wrap_to_the_width_and_list_descriptions_too() {
+    let d = Dir::new();
+    for cols in ["60", "100", "200"] {
+        for cmd in ["params", "list"] {
+            let o = installed(&d, &[cmd], Some(cols));
+            assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+            let out = stdout(&o);
+            let width: usize = cols.parse().unwrap();
+            for l in out.lines() {
+                assert!(l.chars().count() <= width, "{cmd} at {cols}: {l:?}");
+            }
+            assert!(out.contains("throttle_pps") || cmd == "list", "{out}");
+        }
+    }
+    // Into a pipe with no COLUMNS: one line per parameter, for grep.
+    let o = installed(&d, &["params"], None);
+    let out = stdout(&o);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("throttle_pps ") && l.contains("[transfer] throttle_pps")),
+        "{out}"
+    );
+}
