@@ -123,6 +123,31 @@ pub use stack::{
 #[cfg(feature = "std")]
 pub use snapshot::{format_ns, site_line, snapshot, SiteSnapshot, Snapshot, StackSnapshot};
 
+/// The project's Markdown, so `cargo test --doc` compiles (and, unless
+/// marked `no_run`, runs) every Rust block a reader may copy; other blocks
+/// carry their language (`text`, `sh`, `toml`) and are skipped.
+#[cfg(doctest)]
+mod markdown {
+    #[doc = include_str!("../README.md")]
+    mod crate_readme {}
+    #[doc = include_str!("../../../README.md")]
+    mod readme {}
+    #[doc = include_str!("../../../scenarios/README.md")]
+    mod scenarios {}
+    #[doc = include_str!("../../../docs/architecture.md")]
+    mod architecture {}
+    #[doc = include_str!("../../../docs/gate.md")]
+    mod gate {}
+    #[doc = include_str!("../../../docs/report.md")]
+    mod report {}
+    #[doc = include_str!("../../../docs/specs/agent.md")]
+    mod spec_agent {}
+    #[doc = include_str!("../../../docs/specs/dttk-wire.md")]
+    mod spec_dttk_wire {}
+    #[doc = include_str!("../../../docs/specs/spead.md")]
+    mod spec_spead {}
+}
+
 /// Zero every site and stack path (sites stay registered).
 pub fn reset() {
     for_each_site(|s| s.clear());
