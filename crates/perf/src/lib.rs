@@ -79,7 +79,8 @@
 //!   end up: a snapshot, a results file, a firmware report (with its binary
 //!   codec, see [`record`]). Serde for it is the `serde` feature.
 //! - **`std`** adds per-thread stacks, the TSC clock, `snapshot()` /
-//!   `reset()`, the text dump, folded stacks and JSON; **`tracing`** adds
+//!   `reset()`, the text dump, folded stacks, JSON and flamegraph SVGs
+//!   (inferno's library); **`tracing`** adds
 //!   `perfkit::tracing::PerfkitLayer`.
 //!
 //! # Costs and limits

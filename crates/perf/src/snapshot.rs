@@ -128,6 +128,44 @@ impl Snapshot {
         out
     }
 
+    /// A flamegraph of the stack paths' self time as an SVG document
+    /// (inferno's, with its zoom and search), titled `title`. An error when
+    /// no path has self time to draw (nothing nested was measured).
+    pub fn flamegraph_svg(&self, title: &str) -> std::io::Result<String> {
+        let folded = self.folded();
+        if folded.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "no stack paths with self time to draw a flamegraph of",
+            ));
+        }
+        let mut opt = inferno::flamegraph::Options::default();
+        opt.title = title.into();
+        opt.count_name = "ns".into();
+        // The same snapshot gives the same file (colours from names, not random).
+        opt.deterministic = true;
+        opt.hash = true;
+        let mut svg = Vec::new();
+        inferno::flamegraph::from_lines(&mut opt, folded.lines(), &mut svg)
+            .map_err(|e| std::io::Error::other(format!("flamegraph: {e}")))?;
+        String::from_utf8(svg).map_err(|e| std::io::Error::other(format!("flamegraph: {e}")))
+    }
+
+    /// Writes [`Snapshot::flamegraph_svg`] to `path`, titled after the
+    /// file, so `perfkit::snapshot().write_flamegraph_svg("perf.svg")` gives
+    /// a flamegraph without inferno's command-line tools.
+    pub fn write_flamegraph_svg(&self, path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
+        let path = path.as_ref();
+        let title = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "perfkit".into());
+        let svg = self.flamegraph_svg(&title)?;
+        std::fs::write(path, svg).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()))
+        })
+    }
+
     /// The text dump (same as `Display`).
     pub fn text(&self) -> String {
         self.to_string()
