@@ -16,10 +16,12 @@ mod integrity;
 pub mod kinds;
 mod locate;
 pub mod output;
+mod progress;
 pub mod remote;
 pub mod reporting;
 pub mod run;
 pub mod scenario;
+pub mod shipped;
 mod spec;
 
 use std::path::PathBuf;
@@ -84,7 +86,8 @@ pub struct RunArgs {
     // `repeats` is the transfer parameter (extra copies of each block).
     #[arg(long, alias = "repeat", value_name = "N")]
     pub runs: Option<u32>,
-    /// Print only the summary table.
+    /// Print only the summary table (progress still shows on stderr: a bar
+    /// on a terminal, else a line every 10 s).
     #[arg(long, short)]
     pub quiet: bool,
     /// Do not write report.html beside results.json.

@@ -10,8 +10,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use perfkit_harness::{
-    cli_wire, history, kinds, output, remote, reporting, run, scenario, CmdResult, Failure,
-    RunArgs, EXIT_BAD_INPUT, EXIT_OK,
+    cli_wire, history, kinds, output, remote, reporting, run, scenario, shipped, CmdResult,
+    Failure, RunArgs, EXIT_BAD_INPUT, EXIT_OK,
 };
 
 #[derive(Parser)]
@@ -59,9 +59,9 @@ enum Command {
     },
     /// List the scenarios in a folder with their descriptions.
     List {
-        /// Folder to look in.
-        #[arg(default_value = "scenarios")]
-        dir: PathBuf,
+        /// Folder to look in (default: the project's scenarios/ when found
+        /// here or under $PERFKIT_ROOT, else the scenarios built into perfkit).
+        dir: Option<PathBuf>,
     },
     /// Render an HTML report from one or more results files.
     #[command(
@@ -124,13 +124,13 @@ fn main() -> ExitCode {
         Command::Send(args) => cli_wire::send(args),
         Command::Recv(args) => cli_wire::recv(args),
         Command::Check { scenarios } => check(&scenarios),
-        Command::List { dir } => list(&dir),
+        Command::List { dir } => list(dir),
         Command::Report(args) => reporting::report(args),
         Command::Compare(args) => reporting::compare(args),
         Command::Gate(args) => reporting::gate(args),
         Command::History(args) => history::history(args),
         Command::Params => {
-            print!("{}", output::params_table());
+            output::print_out(&output::params_table(output::terminal_width()));
             Ok(EXIT_OK)
         }
         Command::Agent(args) => agent(args),
@@ -159,7 +159,7 @@ fn check(paths: &[PathBuf]) -> CmdResult {
     let mut bad = 0;
     for path in paths {
         // The same checks a run makes before its first configuration.
-        match scenario::Scenario::load(path).and_then(|s| kinds::preflight(&s).map(|()| s)) {
+        match shipped::load(path).and_then(|s| kinds::preflight(&s).map(|()| s)) {
             Ok(s) => println!(
                 "{}: ok ({} kind, {} configuration(s) x {} run(s))",
                 path.display(),
@@ -176,31 +176,55 @@ fn check(paths: &[PathBuf]) -> CmdResult {
     Ok(if bad == 0 { EXIT_OK } else { EXIT_BAD_INPUT })
 }
 
-fn list(dir: &std::path::Path) -> CmdResult {
-    let entries = std::fs::read_dir(dir)
+fn list(dir: Option<PathBuf>) -> CmdResult {
+    let Some(dir) = dir.or_else(shipped::scenarios_dir) else {
+        return list_shipped();
+    };
+    let entries = std::fs::read_dir(&dir)
         .map_err(|e| Failure::input(anyhow::anyhow!("{}: {e}", dir.display())))?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     files.sort();
-    let mut rows = Vec::new();
-    for f in files {
-        match scenario::Scenario::load(&f) {
-            Ok(s) => rows.push((
-                f.display().to_string(),
-                s.kind.clone(),
-                s.configs().len().to_string(),
-                s.description.clone(),
-            )),
-            Err(e) => rows.push((
-                f.display().to_string(),
-                "invalid".into(),
-                "-".into(),
-                e.to_string(),
-            )),
-        }
-    }
-    print!("{}", output::list_table(&rows));
+    let rows = files
+        .iter()
+        .map(|f| list_row(f.display().to_string(), scenario::Scenario::load(f)))
+        .collect::<Vec<_>>();
+    output::print_out(&output::list_table(&rows, output::terminal_width()));
     Ok(EXIT_OK)
+}
+
+/// `perfkit list` where the project's files are not: the built-in copies.
+fn list_shipped() -> CmdResult {
+    let rows = shipped::SCENARIOS
+        .iter()
+        .map(|(file, text)| {
+            let name = file.strip_suffix(".toml").unwrap_or(file);
+            list_row(
+                name.to_owned(),
+                scenario::Scenario::parse(std::path::Path::new(file), text),
+            )
+        })
+        .collect::<Vec<_>>();
+    output::print_out(&format!(
+        "{}(built into this perfkit: run one with `perfkit run NAME`)\n",
+        output::list_table(&rows, output::terminal_width())
+    ));
+    Ok(EXIT_OK)
+}
+
+fn list_row(
+    shown: String,
+    loaded: Result<scenario::Scenario, scenario::ScenarioError>,
+) -> (String, String, String, String) {
+    match loaded {
+        Ok(s) => (
+            shown,
+            s.kind.clone(),
+            s.configs().len().to_string(),
+            s.description.clone(),
+        ),
+        Err(e) => (shown, "invalid".into(), "-".into(), e.to_string()),
+    }
 }

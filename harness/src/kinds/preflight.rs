@@ -32,10 +32,16 @@ pub fn input(s: &Scenario, t: &TransferSpec) -> Result<Vec<u8>, Refusal> {
     if t.input_size > 0 {
         return Ok(format!("input-{}.bin", t.input_size).into_bytes());
     }
-    let path = super::input::locate(s).map_err(|e| Refusal::new("input", strip(s, &e)))?;
-    let len = std::fs::metadata(&path)
-        .map_err(|e| Refusal::new("input", format!("cannot read {}: {e}", path.display())))?
-        .len();
+    let (path, len) = match super::input::source(s) {
+        Ok(super::input::Source::File(path)) => {
+            let len = std::fs::metadata(&path)
+                .map_err(|e| Refusal::new("input", format!("cannot read {}: {e}", path.display())))?
+                .len();
+            (path, len)
+        }
+        Ok(super::input::Source::Shipped(bytes)) => (s.input.clone(), bytes.len() as u64),
+        Err(e) => return Err(Refusal::new("input", strip(s, &e))),
+    };
     super::input::check_size(&path, len as usize, u64::from(t.block_size.max(1)))
         .map_err(|e| Refusal::new("input", e.to_string()))?;
     Ok(super::endpoint::file_name(&path))
