@@ -8,7 +8,7 @@ mod common;
 
 use common::root;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// The Markdown a reader meets: the READMEs and everything under docs/.
 fn markdown() -> Vec<PathBuf> {
@@ -83,19 +83,10 @@ fn every_code_block_is_labelled_and_checked() {
                     }
                 }
                 "sh" => {
-                    let mut bash = Command::new("bash")
-                        .arg("-n")
-                        .stdin(Stdio::piped())
-                        .stderr(Stdio::piped())
-                        .spawn()
+                    let o = Command::new("bash")
+                        .args(["-n", "-c", &body])
+                        .output()
                         .unwrap();
-                    use std::io::Write;
-                    bash.stdin
-                        .take()
-                        .unwrap()
-                        .write_all(body.as_bytes())
-                        .unwrap();
-                    let o = bash.wait_with_output().unwrap();
                     assert!(
                         o.status.success(),
                         "{at}: {}",
