@@ -119,6 +119,9 @@ pub struct AgentArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.only_reads_and_prints() {
+        die_quietly_on_closed_stdout();
+    }
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Send(args) => cli_wire::send(args),
@@ -141,6 +144,34 @@ fn main() -> ExitCode {
             eprintln!("perfkit: error: {:#}", f.error);
             ExitCode::from(f.code)
         }
+    }
+}
+
+impl Command {
+    /// Commands whose only pipe is their own stdout: no child's stdin, no
+    /// data link that must see a broken pipe as an error.
+    fn only_reads_and_prints(&self) -> bool {
+        matches!(
+            self,
+            Command::Check { .. }
+                | Command::List { .. }
+                | Command::Report(_)
+                | Command::Compare(_)
+                | Command::Gate(_)
+                | Command::History(_)
+                | Command::Params
+        )
+    }
+}
+
+/// `perfkit compare a b | head`: when the reader goes away, end as Unix
+/// tools do (by SIGPIPE, silently) rather than panic in `println!` (Rust
+/// ignores SIGPIPE, so every write after that is an error).
+fn die_quietly_on_closed_stdout() {
+    // SAFETY: restoring a signal's default disposition at start-up, before
+    // any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
