@@ -75,7 +75,8 @@ const MAX_INT: i64 = i64::MAX;
 
 /// Every parameter a scenario can set, sweep or `--set`: the table below,
 /// then each byte-stream link kind's own ([`perfkit_link::LINK_KINDS`]).
-pub static PARAMS: LazyLock<Vec<Param>> = LazyLock::new(|| with_link_kinds(core_params()));
+pub static PARAMS: LazyLock<Vec<Param>> =
+    LazyLock::new(|| with_device_stages(with_link_kinds(core_params())));
 
 /// The link kinds this module runs itself; byte-stream kinds come from the link crate.
 const BUILTIN_LINKS: &[&str] = &["loopback", "pipe", "uart"];
@@ -190,6 +191,73 @@ fn with_link_kinds(mut params: Vec<Param>) -> Vec<Param> {
     params
 }
 
+/// Adds the device model's parameters (uart links): every stage's cost on
+/// either side (`device.send.crc16.per_call_us`), a stage both sides have
+/// on both at once (`device.crc16.per_byte_us`), a side's scale factor
+/// (`device.receive.scale`), the spread's seed and the receiver's poll
+/// interval. All unset by default: the profile's figures.
+fn with_device_stages(mut params: Vec<Param>) -> Vec<Param> {
+    use perfkit_link::stages::Side;
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let mut add = |key: String, ty: Ty, help: String| {
+        params.push(Param {
+            name: leak(format!("device.{key}")),
+            section: "device",
+            key: leak(key),
+            ty,
+            default: Value::Null,
+            help: leak(help),
+        })
+    };
+    let fields = [
+        ("per_call_us", "fixed cost per call, us"),
+        ("per_byte_us", "cost per byte, us"),
+        ("scale", "multiplies the profile's figures"),
+    ];
+    let (send, receive) = (Side::Send.stages(), Side::Receive.stages());
+    for side in [Side::Send, Side::Receive] {
+        for stage in side.stages() {
+            for (f, what) in fields {
+                add(
+                    format!("{}.{stage}.{f}", side.name()),
+                    Ty::Float(0.0, 1e9),
+                    format!("uart: the {} device's `{stage}` stage: {what}", side.name()),
+                );
+            }
+        }
+    }
+    for stage in send.iter().filter(|s| receive.contains(s)) {
+        for (f, what) in fields {
+            add(
+                format!("{stage}.{f}"),
+                Ty::Float(0.0, 1e9),
+                format!("uart: `{stage}` on both devices: {what}"),
+            );
+        }
+    }
+    for side in [Side::Send, Side::Receive] {
+        add(
+            format!("{}.scale", side.name()),
+            Ty::Float(0.0, 1e9),
+            format!(
+                "uart: multiplies every stage cost of the {} device",
+                side.name()
+            ),
+        );
+    }
+    add(
+        "spread_seed".into(),
+        Ty::Int(0, MAX_INT),
+        "uart: draw each stage call's fixed cost from its profile's min..max with this seed (0 = every call costs its mean)".into(),
+    );
+    add(
+        "receive.poll_interval_us".into(),
+        Ty::Float(0.0, 1e9),
+        "uart: the receiving device looks at its buffer only every this many us when idle (0 = as soon as a byte arrives, as an interrupt or callback would)".into(),
+    );
+    params
+}
+
 /// Names of the parameters declared here, before the link kinds' are added.
 fn core_param_names() -> &'static [&'static str] {
     static NAMES: LazyLock<Vec<&'static str>> =
@@ -222,7 +290,9 @@ const TOP_KEYS: &[&str] = &[
 
 /// Most configurations a sweep may expand to.
 const MAX_CONFIGS: usize = 100_000;
-const SECTIONS: &[&str] = &["link", "transfer", "faults", "heaps", "pico", "hosts"];
+const SECTIONS: &[&str] = &[
+    "link", "transfer", "faults", "heaps", "pico", "hosts", "device",
+];
 
 /// Looks a parameter up by flat name.
 pub fn param(name: &str) -> Option<&'static Param> {
@@ -393,6 +463,23 @@ fn convert(p: &Param, v: &DeValue<'_>) -> Result<Value, String> {
                 return Err("expected a non-empty command (array of strings)".into());
             }
             Ok(Value::Array(out))
+        }
+    }
+}
+
+/// A section's entries; with `nested`, tables inside it become dotted
+/// keys (`[device.send.crc16] per_call_us` is `send.crc16.per_call_us`).
+fn flatten<'a, 'i>(
+    t: &'a DeTable<'i>,
+    prefix: &str,
+    nested: bool,
+    out: &mut Vec<(String, &'a Spanned<DeValue<'i>>)>,
+) {
+    for (k, v) in t.iter() {
+        let key = format!("{prefix}{}", k.get_ref().as_ref());
+        match v.get_ref().as_table() {
+            Some(inner) if nested => flatten(inner, &format!("{key}."), nested, out),
+            _ => out.push((key, v)),
         }
     }
 }
@@ -600,8 +687,15 @@ impl Scenario {
                     }
                 }
                 section if SECTIONS.contains(&section) => {
-                    for (pk, pv) in expect_table(&ctx, key, v)?.iter() {
-                        let pkey = pk.get_ref().as_ref();
+                    let mut entries = Vec::new();
+                    flatten(
+                        expect_table(&ctx, key, v)?,
+                        "",
+                        section == "device",
+                        &mut entries,
+                    );
+                    for (pk, pv) in entries {
+                        let pkey = pk.as_str();
                         let full = format!("{section}.{pkey}");
                         let p = PARAMS
                             .iter()
@@ -613,7 +707,7 @@ impl Scenario {
                                     .map(|p| p.key)
                                     .collect();
                                 ctx.err(
-                                    Some(pk.span()),
+                                    Some(pv.span()),
                                     Some(&full),
                                     format!("unknown key; [{section}] takes: {}", known.join(", ")),
                                 )
@@ -729,6 +823,17 @@ impl Scenario {
             }
             if self.kind != "transfer" {
                 continue;
+            }
+            if link != "uart" {
+                if let Some(p) = PARAMS.iter().find(|p| {
+                    p.section == "device" && swept_or(p.name).iter().any(|v| !v.is_null())
+                }) {
+                    return Err(ctx.err(
+                        None,
+                        Some(p.name),
+                        format!("the device model runs on link kind `uart`, but this scenario runs `{link}`"),
+                    ));
+                }
             }
             // A byte-stream kind's own parameters, set away from their
             // defaults, while the run uses a kind that does not read them.
@@ -951,6 +1056,7 @@ impl Config {
                     ("transfer", "transfer") | ("transfer", "faults") => true,
                     ("transfer", "hosts") => p.key != "token_file",
                     ("transfer", "link") => relevant_link_key(link, p.key),
+                    ("transfer", "device") => link == "uart",
                     ("heaps", "heaps") => true,
                     ("heaps", "hosts") => p.key != "token_file",
                     ("pico", "pico") | ("pico", "transfer") => true,

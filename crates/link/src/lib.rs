@@ -93,6 +93,7 @@
 //! derivation is written next to its numbers (see `fixtures/profiles/`).
 #![deny(missing_docs)]
 
+pub mod bottleneck;
 pub mod capture;
 mod clock;
 mod error;
@@ -103,8 +104,10 @@ pub mod profile;
 pub mod registry;
 pub mod serial;
 pub mod sim;
+pub mod stages;
 mod sys;
 pub mod tcp;
+pub mod timeline;
 pub mod uart;
 pub mod udp;
 

@@ -121,7 +121,7 @@ pub use stack::{
 };
 
 #[cfg(feature = "std")]
-pub use snapshot::{snapshot, SiteSnapshot, Snapshot, StackSnapshot};
+pub use snapshot::{snapshot, us, SiteSnapshot, Snapshot, StackSnapshot};
 
 /// Zero every site and stack path (sites stay registered).
 pub fn reset() {

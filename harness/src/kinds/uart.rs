@@ -41,6 +41,7 @@ pub fn run(s: &Scenario, spec: &RunSpec, input: &Input) -> anyhow::Result<Outcom
         tx_buffer,
         tx_profile,
         rx_profile,
+        device,
     } = &spec.link
     else {
         anyhow::bail!("the uart runner was given another link");
@@ -57,6 +58,7 @@ pub fn run(s: &Scenario, spec: &RunSpec, input: &Input) -> anyhow::Result<Outcom
         sc.uart.tx_buffer = n;
     }
     sc.time_cap_ns = (t.timeout_s * 1e9) as u64;
+    super::device_model::apply(&mut sc, &tx_profile, &rx_profile, device)?;
 
     let name = endpoint::file_name(&input.path);
     let framing = t.framing();
@@ -82,6 +84,7 @@ pub fn run(s: &Scenario, spec: &RunSpec, input: &Input) -> anyhow::Result<Outcom
         ("rx_high_water".to_owned(), report.rx_high_water as u64),
         ("timed_out".to_owned(), report.timed_out as u64),
     ]);
+    let (device_stages, device_model) = super::device_model::outcome(&sc, &report);
     let mut metrics = BTreeMap::new();
     metrics.insert("virtual_seconds".to_owned(), report.end_ns as f64 / 1e9);
     metrics.insert(
@@ -103,6 +106,8 @@ pub fn run(s: &Scenario, spec: &RunSpec, input: &Input) -> anyhow::Result<Outcom
             counters,
         },
         metrics,
+        device_stages,
+        device_model: Some(device_model),
         ..Default::default()
     })
 }
