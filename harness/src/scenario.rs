@@ -235,6 +235,11 @@ fn with_device_stages(mut params: Vec<Param>) -> Vec<Param> {
             );
         }
     }
+    add(
+        "scale".into(),
+        Ty::Float(0.0, 1e9),
+        "uart: multiplies every stage cost of both devices".into(),
+    );
     for side in [Side::Send, Side::Receive] {
         add(
             format!("{}.scale", side.name()),

@@ -41,6 +41,11 @@ pub fn apply(
             ["receive", "poll_interval_us"] => {
                 sc.receive.poll_interval_ns = (v * 1000.0).round() as u64
             }
+            ["scale"] => {
+                for s in [Side::Send, Side::Receive] {
+                    st.scale_side(s, v).map_err(err)?;
+                }
+            }
             [s, "scale"] => {
                 let s = side(s).ok_or_else(|| anyhow!("`device.{key}`: unknown device"))?;
                 st.scale_side(s, v).map_err(err)?;
