@@ -1384,4 +1384,24 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn device_stages_are_written_as_nested_tables_or_swept_by_flat_name() {
+        let s = parse(
+            "[link]\nkind = \"uart\"\n[device.send.crc16]\nper_call_us = 700\n\
+             [device]\nspread_seed = 3\n[sweep]\n\"device.receive.scale\" = [1.0, 0.5]\n",
+        )
+        .unwrap();
+        assert_eq!(s.base["device.send.crc16.per_call_us"], 700.0);
+        assert_eq!(s.base["device.spread_seed"], 3);
+        assert_eq!(s.configs().len(), 2);
+        let rec = s.configs()[0].recorded("transfer", &s.swept());
+        assert!(rec.contains_key("device.send.crc16.per_call_us"));
+        // Unset, a device parameter is not recorded: earlier records keep their identity.
+        assert!(!rec.contains_key("device.send.meta.per_call_us"));
+        let e = parse("[device.send.crc]\nper_call_us = 1\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("device.send.crc.per_call_us"));
+        let e = parse("[link]\nkind = \"loopback\"\n[device]\nscale = 2\n").unwrap_err();
+        assert!(e.message.contains("uart"), "{e}");
+    }
 }

@@ -49,7 +49,7 @@ pub struct Timeline {
 const MAX_CHARTS: usize = 12;
 
 /// The report section: a verdict table over every modelled configuration
-/// and a timeline chart per configuration (the first [`MAX_CHARTS`]).
+/// and a timeline chart per configuration (the first twelve).
 /// Empty when no run carries a device model.
 pub fn section(inputs: &[(PathBuf, Results)]) -> String {
     let mut rows = Vec::new();
