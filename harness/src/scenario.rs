@@ -251,6 +251,11 @@ fn with_device_stages(mut params: Vec<Param>) -> Vec<Param> {
         );
     }
     add(
+        "send.write_chunk".into(),
+        Ty::Int(0, 65536),
+        "uart: the sending device writes each frame in calls of at most this many bytes, each charged its `uart_write` stage (0 = one call per frame)".into(),
+    );
+    add(
         "spread_seed".into(),
         Ty::Int(0, MAX_INT),
         "uart: draw each stage call's fixed cost from its profile's min..max with this seed (0 = every call costs its mean)".into(),

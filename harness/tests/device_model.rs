@@ -131,3 +131,40 @@ fn the_main_job_prints_its_device_stage_lines_and_keeps_its_figures() {
     let n = t["in_flight"].as_array().unwrap().len();
     assert!((100..=256).contains(&n), "{n} samples");
 }
+
+#[test]
+fn the_buffer_sweep_finds_a_wire_bound_optimum_and_chunks_cost_only_without_overlap() {
+    let (runs, _) = run("chunk-and-buffers");
+    let key = |r: &Value, k: &str| r["config"][k].as_f64().unwrap_or(-1.0);
+    let best = runs
+        .iter()
+        .filter(|r| r["integrity"]["ok"] == true)
+        .max_by(|a, b| {
+            let f = |r: &Value| r["rx"]["bps"].as_f64().unwrap();
+            f(a).total_cmp(&f(b))
+        })
+        .unwrap();
+    assert_eq!(
+        (
+            key(best, "block_size"),
+            key(best, "tx_buffer"),
+            key(best, "rx_buffer")
+        ),
+        (249.0, 256.0, 2048.0)
+    );
+    assert_eq!(best["device_model"]["bottleneck"], "wire");
+    // No transmit buffer: 16-byte chunks are slower than whole frames.
+    let bps = |chunk: f64| {
+        runs.iter()
+            .find(|r| {
+                key(r, "block_size") == 249.0
+                    && key(r, "tx_buffer") == 0.0
+                    && key(r, "rx_buffer") == 544.0
+                    && key(r, "device.send.write_chunk") == chunk
+            })
+            .unwrap()["tx"]["bps"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(bps(16.0) < 0.95 * bps(0.0), "{} vs {}", bps(16.0), bps(0.0));
+}

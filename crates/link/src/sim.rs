@@ -99,6 +99,10 @@ pub struct SimConfig {
     /// Seed of the stages' spread (0: every call costs its mean).
     #[serde(default)]
     pub spread_seed: u64,
+    /// The sender writes each frame in calls of at most this many bytes,
+    /// each charged the `uart_write` stage (0: one call per frame).
+    #[serde(default)]
+    pub write_chunk: usize,
 }
 
 impl SimConfig {
@@ -126,6 +130,7 @@ impl SimConfig {
                 receive: receiver.stages().receive,
             }),
             spread_seed: 0,
+            write_chunk: 0,
         }
     }
 }
@@ -304,6 +309,8 @@ pub fn run(
     let mut charges: Vec<Charge> = Vec::new();
     let mut frame: Vec<u8> = Vec::new();
     let mut infos: Vec<MessageInfo> = Vec::new();
+    // Each write call of the current frame: (its CPU and wait, bytes).
+    let mut writes: Vec<(u64, u64)> = Vec::new();
     let mut timeline = Timeline::new();
     // The receiver's current get_next_packet_into call began here.
     let mut rx_call_from: u64 = 0;
@@ -363,17 +370,31 @@ pub fn run(
                         None => cfg.send.cost_ns(1, frame.len() as u64),
                     };
                     let start = s_time.saturating_add(cost);
-                    let done = line.write(start, &frame);
+                    // One write call per chunk, each its CPU then its wait.
+                    let chunk = match cfg.write_chunk {
+                        0 => frame.len().max(1),
+                        n => n,
+                    };
+                    let (mut done, mut write_cpu) = (start, 0u64);
+                    writes.clear();
+                    for piece in frame.chunks(chunk) {
+                        let c = charger.as_mut().map_or(0, |ch| ch.write_call(piece.len()));
+                        let at = done.saturating_add(c);
+                        done = line.write(at, piece);
+                        write_cpu = write_cpu.saturating_add(c);
+                        writes.push((done - at + c, piece.len() as u64));
+                    }
+                    let wait = done - start - write_cpu;
                     if charger.is_some() {
-                        record_send(&mut rec, &charges, done - start);
+                        record_send(&mut rec, &charges, &writes);
                     }
                     timeline.observe(start, sample(&line, start));
                     tx.first_message_ns.get_or_insert(start);
                     tx.last_message_ns = Some(done);
                     tx.messages += 1;
                     tx.bytes += frame.len() as u64;
-                    tx.busy_ns += cost;
-                    tx.write_wait_ns += done - start;
+                    tx.busy_ns += cost + write_cpu;
+                    tx.write_wait_ns += wait;
                     s_time = done;
                 }
                 // Always move on by at least 1 ns, so a sender that keeps
@@ -466,13 +487,15 @@ impl SenderStep<'_> {
 }
 
 /// One message's send stages: `add_header_and_send` holds `crc16` and the
-/// write's wait (`uart.write`); `read_block` and `meta` run before it.
-fn record_send(rec: &mut Recorder, charges: &[Charge], wait_ns: u64) {
+/// write calls (`uart.write`: each call's CPU and its wait for room);
+/// `read_block` and `meta` run before it.
+fn record_send(rec: &mut Recorder, charges: &[Charge], writes: &[(u64, u64)]) {
     let inside = |c: &&Charge| matches!(c.stage, "add_header_and_send" | "crc16");
+    let written = writes.iter().fold(0u64, |a, w| a.saturating_add(w.0));
     let call = charges
         .iter()
         .filter(inside)
-        .fold(wait_ns, |a, c| a.saturating_add(c.ns));
+        .fold(written, |a, c| a.saturating_add(c.ns));
     let bytes = charges
         .iter()
         .find(|c| c.stage == "add_header_and_send")
@@ -489,8 +512,10 @@ fn record_send(rec: &mut Recorder, charges: &[Charge], wait_ns: u64) {
         }
         rec.fold(stack, c.ns);
     }
-    rec.call("send.uart.write".into(), wait_ns, 0);
-    rec.fold("send;add_header_and_send;uart.write".into(), wait_ns);
+    for &(ns, bytes) in writes {
+        rec.call("send.uart.write".into(), ns, bytes);
+    }
+    rec.fold("send;add_header_and_send;uart.write".into(), written);
 }
 
 /// One wake-up's receive stages. `get_next_packet_into` is timed as the
@@ -598,6 +623,7 @@ mod tests {
             time_cap_ns: u64::MAX,
             stages: None,
             spread_seed: 0,
+            write_chunk: 0,
         }
     }
 
@@ -671,6 +697,32 @@ mod tests {
         let mut rx = Calls::every(3);
         let r = run(&c, &mut tx, &mut rx).unwrap();
         assert!(r.timed_out);
+    }
+
+    #[test]
+    fn chunked_writes_pay_each_call_and_leave_the_line_idle_between() {
+        let mut c = cfg(64, 0);
+        c.send = Costs::default();
+        let mut st = Stages::default();
+        st.send.uart_write.per_call_us = 1.0;
+        c.stages = Some(st);
+        c.write_chunk = 4;
+        let mut tx = Frames::new(1, 0, vec![7; 10]);
+        let mut rx = Calls::every(10);
+        let r = run(&c, &mut tx, &mut rx).unwrap();
+        // Three calls (4 + 4 + 2 bytes), each 1 us of CPU after the last
+        // returned; a blocking write returns when its bytes are sent.
+        let w = |n| c.uart.wire_ns(n);
+        assert_eq!(r.sender.last_message_ns, Some(3_000 + w(4) + w(4) + w(2)));
+        assert_eq!(r.sender.busy_ns, 3_000);
+        let t = r.device.unwrap();
+        let calls = t
+            .sites
+            .iter()
+            .find(|s| s.name == "send.uart.write")
+            .unwrap();
+        assert_eq!((calls.calls, calls.bytes), (3, Some(10)));
+        assert_eq!(calls.max_ns, 1_000 + w(4));
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! | send | `meta` | every control message (META, END) | message |
 //! | send | `add_header_and_send` | every message | frame on the wire |
 //! | send | `crc16` (inside `add_header_and_send`) | every message | CRC'd bytes (message - 2) |
+//! | send | `uart_write` (inside `add_header_and_send`) | every write call (a frame, or each chunk of it) | bytes written |
 //! | receive | `get_next_packet_into` | every byte taken from the buffer | those bytes |
 //! | receive | `parse` | every completed message | message |
 //! | receive | `crc16` | every completed message | CRC'd bytes |
@@ -165,6 +166,10 @@ pub struct SendStages {
     /// The message's CRC.
     #[serde(default)]
     pub crc16: StageCost,
+    /// One call of the UART driver's write: its own CPU per call and per
+    /// byte handed over (the wait for room is the line's, not this cost).
+    #[serde(default)]
+    pub uart_write: StageCost,
 }
 
 /// The receiving device's stages.
@@ -189,7 +194,13 @@ pub struct ReceiveStages {
 }
 
 /// Names of the send stages, as profiles, parameters and tables write them.
-pub const SEND_STAGES: &[&str] = &["read_block", "meta", "add_header_and_send", "crc16"];
+pub const SEND_STAGES: &[&str] = &[
+    "read_block",
+    "meta",
+    "add_header_and_send",
+    "crc16",
+    "uart_write",
+];
 /// Names of the receive stages.
 pub const RECEIVE_STAGES: &[&str] = &["get_next_packet_into", "parse", "crc16", "store", "meta"];
 
@@ -254,6 +265,7 @@ impl Stages {
             (Side::Send, "meta") => &mut s.meta,
             (Side::Send, "add_header_and_send") => &mut s.add_header_and_send,
             (Side::Send, "crc16") => &mut s.crc16,
+            (Side::Send, "uart_write") => &mut s.uart_write,
             (Side::Receive, "get_next_packet_into") => &mut r.get_next_packet_into,
             (Side::Receive, "parse") => &mut r.parse,
             (Side::Receive, "crc16") => &mut r.crc16,
@@ -379,6 +391,15 @@ impl Charger {
             frame_len as u64,
         );
         self.one(out, "crc16", s.crc16, m.crc_bytes());
+    }
+
+    /// The CPU of one UART write call handing over `bytes`, ns.
+    pub fn write_call(&mut self, bytes: usize) -> u64 {
+        let c = self.stages.send.uart_write;
+        if c.is_free() {
+            return 0;
+        }
+        c.charge(bytes as u64, self.rng.as_mut())
     }
 
     /// The receiver's stages for `bytes` taken from the buffer, which

@@ -167,6 +167,7 @@ proptest! {
             time_cap_ns: 3_600_000_000_000,
             stages: None,
             spread_seed: 0,
+            write_chunk: 0,
         };
         let r = run(&cfg, &mut tx, &mut rx).unwrap();
         // The same costs as stages give the same run to the nanosecond.

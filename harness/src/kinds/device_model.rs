@@ -38,6 +38,7 @@ pub fn apply(
         let parts: Vec<&str> = key.split('.').collect();
         match parts.as_slice() {
             ["spread_seed"] => sc.spread_seed = v as u64,
+            ["send", "write_chunk"] => sc.write_chunk = v as usize,
             ["receive", "poll_interval_us"] => {
                 sc.receive.poll_interval_ns = (v * 1000.0).round() as u64
             }
