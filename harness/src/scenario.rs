@@ -118,6 +118,8 @@ fn core_params() -> Vec<Param> { vec![
        "tcp/udp links, here or to a netns host: also measure iperf3's TCP throughput over the same path, as a yardstick (metrics.iperf3_mb_s)"),
     p!("latency", "transfer", "latency", Ty::Bool, false,
        "tcp/udp links: each block's one-way delay, sender's write to receiver's read (metrics.one_way_delay_*_us; across hosts, less the clocks' measured offset); costs a second deframing"),
+    p!("mux_transfers", "transfer", "mux_transfers", Ty::Int(1, 4), 1,
+       "uart: this many transfers of the input at once over the one link, on channels `channel`, `channel`+1, ..., multiplexed message by message"),
     p!("timeout_s", "transfer", "timeout_s", Ty::Float(0.001, 86400.0), 60.0, "give up a run after this many (real or virtual) seconds"),
     // faults
     p!("seed", "faults", "seed", Ty::Int(0, MAX_INT), 1, "seed of the fault injector"),
@@ -1084,6 +1086,7 @@ impl Config {
 /// (`[hosts]`), not what is run, and records made before they existed must
 /// keep matching (a gate pairs configurations by their recorded values).
 const QUIET_AT_DEFAULT: &[&str] = &[
+    "mux_transfers",
     "latency",
     "compare_iperf3",
     "sender_host",

@@ -165,6 +165,13 @@ pub struct TransferSpec {
     pub latency: bool,
     /// Give up after this many (real or virtual) seconds.
     pub timeout_s: f64,
+    /// Transfers multiplexed over the one link (uart), on consecutive channels.
+    #[serde(default = "one")]
+    pub mux_transfers: u8,
+}
+
+fn one() -> u8 {
+    1
 }
 
 impl TransferSpec {
@@ -420,6 +427,7 @@ impl RunSpec {
             compare_iperf3: p.bool("compare_iperf3")?,
             latency: p.bool("latency")?,
             timeout_s: p.float("timeout_s")?,
+            mux_transfers: p.int("mux_transfers")?,
         };
         let link = match p.str("link")?.as_str() {
             "loopback" => LinkSpec::Loopback { mtu: p.int("mtu")? },

@@ -168,3 +168,25 @@ fn the_buffer_sweep_finds_a_wire_bound_optimum_and_chunks_cost_only_without_over
     };
     assert!(bps(16.0) < 0.95 * bps(0.0), "{} vs {}", bps(16.0), bps(0.0));
 }
+
+#[test]
+fn multiplexed_transfers_share_the_link_fairly() {
+    let (runs, _) = run("mux-transfers");
+    for r in &runs {
+        assert_eq!(r["integrity"]["ok"], true, "{}", r["config"]);
+    }
+    let four = runs
+        .iter()
+        .find(|r| r["config"]["mux_transfers"] == 4 && r["config"]["device.scale"] == 1.0)
+        .unwrap();
+    let one = runs
+        .iter()
+        .find(|r| r["config"]["mux_transfers"] == 1 && r["config"]["device.scale"] == 1.0)
+        .unwrap();
+    let agg = |r: &Value| r["rx"]["bps"].as_f64().unwrap();
+    assert!((agg(four) / agg(one) - 1.0).abs() < 0.01);
+    let m = &four["metrics"];
+    assert!(m["fairness_jain"].as_f64().unwrap() > 0.99);
+    let each = m["transfer3.rx_bps"].as_f64().unwrap();
+    assert!((each * 4.0 / agg(four) - 1.0).abs() < 0.02, "{each}");
+}

@@ -57,7 +57,7 @@ impl<K: Sink, const B: usize, D: Deframe, P: PacketFormat> SimReceiver for RxPum
                 lens.push(m.len());
                 false
             },
-            |ev| kinds.push(kind_of(ev)),
+            |ev| kinds.push(message_kind(ev)),
         );
         out.extend(
             lens.into_iter()
@@ -72,7 +72,7 @@ impl<K: Sink, const B: usize, D: Deframe, P: PacketFormat> SimReceiver for RxPum
 }
 
 /// What a receiver's event says a message was, for its stage costs.
-fn kind_of(ev: Event) -> MessageKind {
+pub fn message_kind(ev: Event) -> MessageKind {
     match ev {
         Event::Block { .. } | Event::Duplicate { .. } | Event::Complete { .. } => MessageKind::Data,
         Event::Meta { .. } | Event::MetaRepeat | Event::End { .. } => MessageKind::Control,

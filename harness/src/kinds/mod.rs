@@ -18,6 +18,7 @@ pub mod endpoint;
 pub mod heaps;
 pub(crate) mod input;
 pub(crate) mod latency;
+mod mux;
 pub use input::check_size;
 pub mod pico;
 mod preflight;
