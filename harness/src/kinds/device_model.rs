@@ -152,3 +152,142 @@ pub fn console_lines(r: &RunRecord) -> String {
     }
     out
 }
+
+/// The verdict for a firmware run (emulated or real Pico), from what the
+/// device and the link reported: the device's CPU per message (its
+/// `*_message_cycles_mean` counter) over the run, the line's utilisation,
+/// receive overruns on either side, and the throttle. No timeline: the
+/// emulator reports totals only.
+pub fn pico_verdict(
+    device_receives: bool,
+    throttle_pps: f64,
+    seconds: f64,
+    link: &perfkit_report::model::LinkStats,
+    cpu_hz: f64,
+) -> DeviceModel {
+    let c = |k: &str| link.counters.get(k).copied().unwrap_or(0) as f64;
+    let (role, cycles) = match device_receives {
+        true => ("receiver", c("device.rx_message_cycles_mean")),
+        false => ("sender", c("device.tx_message_cycles_mean")),
+    };
+    let busy = if seconds > 0.0 && cpu_hz > 0.0 {
+        cycles * c("device.messages") / cpu_hz / seconds
+    } else {
+        0.0
+    };
+    let util = link.utilisation.unwrap_or(0.0);
+    let lost = c("uart_rx_overruns") + c("device.uart_rx_errors") + c("device.frame_overflows");
+    let pct = |x: f64| format!("{:.0} %", x * 100.0);
+    let (bottleneck, why) = if lost > 0.0 {
+        (
+            "buffer overflow".to_owned(),
+            format!(
+                "{lost} receive overruns or dropped frames; the device ({role}) was busy {}",
+                pct(busy)
+            ),
+        )
+    } else if util >= 0.9 {
+        (
+            "wire".to_owned(),
+            format!(
+                "line utilisation {}; the device ({role}) computed {} of the run",
+                pct(util),
+                pct(busy)
+            ),
+        )
+    } else if throttle_pps > 0.0 {
+        (
+            "sender throttle".to_owned(),
+            format!("throttled to {throttle_pps} messages/s: line utilisation {}, the device ({role}) busy {}", pct(util), pct(busy)),
+        )
+    } else if busy >= 0.5 {
+        (
+            format!("{role} CPU"),
+            format!(
+                "the device ({role}) computed {} of the run; line utilisation {}",
+                pct(busy),
+                pct(util)
+            ),
+        )
+    } else {
+        (
+            format!("{} CPU", if device_receives { "sender" } else { "receiver" }),
+            format!("neither the line ({}) nor the device ({role}, busy {}) was saturated, so the host end set the pace", pct(util), pct(busy)),
+        )
+    };
+    DeviceModel {
+        bottleneck,
+        why,
+        evidence: BTreeMap::from([
+            (format!("device_{role}_busy"), busy),
+            ("utilisation".to_owned(), util),
+            ("overflow_bytes".to_owned(), lost),
+        ]),
+        timeline: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use perfkit_report::model::LinkStats;
+
+    fn link(util: f64, counters: &[(&str, u64)]) -> LinkStats {
+        LinkStats {
+            wire_bytes: 1,
+            utilisation: Some(util),
+            counters: counters.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        }
+    }
+
+    #[test]
+    fn pico_verdicts_follow_the_evidence() {
+        let busy = [
+            ("device.messages", 1000),
+            ("device.tx_message_cycles_mean", 1_000_000),
+        ];
+        // 1000 x 1M cycles at 125 MHz = 8 s of a 10 s run.
+        let v = pico_verdict(false, 0.0, 10.0, &link(0.5, &busy), 125e6);
+        assert_eq!(v.bottleneck, "sender CPU");
+        assert!((v.evidence["device_sender_busy"] - 0.8).abs() < 1e-9);
+        assert_eq!(
+            pico_verdict(false, 0.0, 10.0, &link(0.99, &busy), 125e6).bottleneck,
+            "wire"
+        );
+        assert_eq!(
+            pico_verdict(false, 40.0, 10.0, &link(0.2, &[]), 125e6).bottleneck,
+            "sender throttle"
+        );
+        let lost = [("uart_rx_overruns", 3)];
+        assert_eq!(
+            pico_verdict(true, 0.0, 10.0, &link(0.2, &lost), 125e6).bottleneck,
+            "buffer overflow"
+        );
+        assert_eq!(
+            pico_verdict(true, 0.0, 10.0, &link(0.2, &[]), 125e6).bottleneck,
+            "sender CPU"
+        );
+    }
+
+    #[test]
+    fn stage_parameters_land_on_their_stage_and_scales_come_last() {
+        let pico = DeviceProfile::builtin("pico-micropython").unwrap();
+        let mut sc = SimConfig::from_profiles(115_200, 10, &pico, &pico);
+        let device = BTreeMap::from([
+            ("send.crc16.per_call_us".to_owned(), 700.0),
+            ("send.scale".to_owned(), 2.0),
+            ("crc16.per_byte_us".to_owned(), 1.0),
+            ("receive.poll_interval_us".to_owned(), 5.0),
+            ("send.write_chunk".to_owned(), 16.0),
+        ]);
+        apply(&mut sc, &pico, &pico, &device).unwrap();
+        let st = sc.stages.unwrap();
+        assert_eq!(st.send.crc16.per_call_us, 1400.0);
+        assert_eq!(st.send.crc16.per_byte_us, 2.0);
+        assert_eq!(st.receive.crc16.per_byte_us, 1.0);
+        assert_eq!(sc.receive.poll_interval_ns, 5_000);
+        assert_eq!(sc.write_chunk, 16);
+        let bad = BTreeMap::from([("send.crc.per_call_us".to_owned(), 1.0)]);
+        assert!(apply(&mut sc, &pico, &pico, &bad).is_err());
+    }
+}
