@@ -91,6 +91,9 @@
 //! milliseconds of wall time. The trade-off is fidelity: the model knows only
 //! what the profile says, so a profile is derived from measurements and its
 //! derivation is written next to its numbers (see `fixtures/profiles/`).
+//! [`stages`] splits a device's costs into the stages the field timed and
+//! gives the simulation's stage tables, [`timeline`] samples the link over
+//! time, and [`bottleneck`] names what bounded a run.
 #![deny(missing_docs)]
 
 pub mod bottleneck;
