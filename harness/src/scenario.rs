@@ -485,13 +485,13 @@ fn flatten<'a, 'i>(
     t: &'a DeTable<'i>,
     prefix: &str,
     nested: bool,
-    out: &mut Vec<(String, &'a Spanned<DeValue<'i>>)>,
+    out: &mut Vec<(String, Range<usize>, &'a Spanned<DeValue<'i>>)>,
 ) {
     for (k, v) in t.iter() {
         let key = format!("{prefix}{}", k.get_ref().as_ref());
         match v.get_ref().as_table() {
             Some(inner) if nested => flatten(inner, &format!("{key}."), nested, out),
-            _ => out.push((key, v)),
+            _ => out.push((key, k.span(), v)),
         }
     }
 }
@@ -706,7 +706,7 @@ impl Scenario {
                         section == "device",
                         &mut entries,
                     );
-                    for (pk, pv) in entries {
+                    for (pk, kspan, pv) in entries {
                         let pkey = pk.as_str();
                         let full = format!("{section}.{pkey}");
                         let p = PARAMS
@@ -719,7 +719,7 @@ impl Scenario {
                                     .map(|p| p.key)
                                     .collect();
                                 ctx.err(
-                                    Some(pv.span()),
+                                    Some(kspan),
                                     Some(&full),
                                     format!("unknown key; [{section}] takes: {}", known.join(", ")),
                                 )

@@ -189,9 +189,11 @@ fn timeline_svg(t: &Timeline) -> String {
     let axis_y = h - 8.0;
     for k in 0..=4 {
         let x = LEFT + plot_w * k as f64 / 4.0;
+        // The last label ends at the axis's end, so it is not cut off.
+        let anchor = if k == 4 { "end" } else { "middle" };
         let _ = write!(
             s,
-            "<text x=\"{x:.1}\" y=\"{axis_y}\" text-anchor=\"middle\">{:.1} s</text>",
+            "<text x=\"{x:.1}\" y=\"{axis_y}\" text-anchor=\"{anchor}\">{:.1} s</text>",
             span * k as f64 / 4.0
         );
     }
