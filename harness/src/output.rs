@@ -526,6 +526,7 @@ mod tests {
             link: Default::default(),
             stages: Default::default(),
             device_stages: None,
+            device_model: None,
             metrics: Default::default(),
             hosts: Default::default(),
             error: None,

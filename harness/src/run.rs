@@ -197,6 +197,7 @@ pub fn run(args: RunArgs) -> CmdResult {
                         link: o.link,
                         stages,
                         device_stages: o.device_stages,
+                        device_model: o.device_model,
                         metrics: o.metrics,
                         hosts: o.hosts,
                         error: None,
@@ -216,6 +217,7 @@ pub fn run(args: RunArgs) -> CmdResult {
                         link: Default::default(),
                         stages,
                         device_stages: None,
+                        device_model: None,
                         metrics: Default::default(),
                         hosts: Default::default(),
                         error: Some(format!("{e:#}")),
@@ -229,7 +231,11 @@ pub fn run(args: RunArgs) -> CmdResult {
                     head.push_str(&format!(" ({d})"));
                 }
                 head.push_str(&format!(" run {}/{}\n", repeat - first + 1, s.runs));
-                progress.say(&(head + &output::run_lines(&record)));
+                progress.say(
+                    &(head
+                        + &output::run_lines(&record)
+                        + &kinds::device_model::console_lines(&record)),
+                );
             }
             results.runs.push(record);
             results

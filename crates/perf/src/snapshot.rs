@@ -227,6 +227,12 @@ pub fn format_ns(ns: u64) -> String {
     }
 }
 
+/// Whole microseconds with thousands separators, the field's own form for
+/// device stage lines: 3988123 ns -> `"3,988"`.
+pub fn us(ns: u64) -> String {
+    thousands(ns / 1000)
+}
+
 /// `1234567` -> `"1,234,567"`.
 fn thousands(n: u64) -> String {
     let digits = n.to_string();
