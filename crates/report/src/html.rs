@@ -15,6 +15,7 @@ use crate::chart::{self, Point, Series, XAxis};
 use crate::compare::{self, input_labels, Comparison, Verdict};
 use crate::flame;
 use crate::group::{self, config_label, value_label, ConfigGroup};
+use crate::headline;
 use crate::metric;
 use crate::model::{Results, RunRecord, Stages};
 use crate::stats::Sample;
@@ -92,6 +93,7 @@ pub fn render_report_with_trends(
     let mut body = String::new();
     let title = title_of(&ins, "report");
     let _ = writeln!(body, "<h1>{}</h1>", escape(&title));
+    sweep_headline(&mut body, &ins);
     header(&mut body, &ins);
     summary(&mut body, &ins);
     body.push_str(&crate::trend::section(trends));
@@ -118,6 +120,8 @@ pub fn render_compare(inputs: &[(PathBuf, Results)], cmp: &Comparison) -> String
          The method column says which applied.</p>",
         escape(cmp.inputs.first().map(String::as_str).unwrap_or("-"))
     );
+    let files: Vec<&Results> = ins.iter().map(|i| i.results).collect();
+    body.push_str(&headline::comparison(cmp, &files));
     header(&mut body, &ins);
     compare_table(&mut body, cmp);
     summary(&mut body, &ins);
@@ -146,6 +150,21 @@ fn title_of(ins: &[Input<'_>], what: &str) -> String {
         }
     }
     format!("perfkit {what}: {}", names.join(", "))
+}
+
+fn parts<'a>(ins: &'a [Input<'a>]) -> Vec<headline::Part<'a>> {
+    ins.iter()
+        .map(|i| headline::Part {
+            label: &i.label,
+            groups: &i.groups,
+        })
+        .collect()
+}
+
+fn sweep_headline(body: &mut String, ins: &[Input<'_>]) {
+    let keys = swept_for(ins);
+    let metrics = metric::headline(ins.iter().flat_map(|i| i.results.runs.iter()));
+    body.push_str(&headline::sweep(&parts(ins), &keys, &metrics));
 }
 
 fn header(body: &mut String, ins: &[Input<'_>]) {

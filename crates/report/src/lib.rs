@@ -55,6 +55,7 @@ pub mod compare;
 mod flame;
 pub mod gate;
 pub mod group;
+mod headline;
 pub mod html;
 pub mod metric;
 pub mod model;
