@@ -115,7 +115,7 @@ fn points_of<'a>(parts: &[Part<'a>], m: &str) -> Vec<Point<'a>> {
 /// The headline of a report of one or more results files: the section's HTML.
 pub(crate) fn sweep(parts: &[Part<'_>], keys: &[String], metrics: &[String]) -> String {
     let mut body =
-        String::from("<section class=\"headline\" id=\"headline\">\n<h2>Headline</h2>\n");
+        String::from("<section class=\"headline\">\n<h2 id=\"headline\">Headline</h2>\n");
     let n_configs: usize = parts.iter().map(|p| p.groups.len()).sum();
     let label = |p: &Point<'_>| -> String {
         let cfg = p.group.label(keys);
@@ -397,7 +397,7 @@ fn differences(files: &[&Results]) -> (Vec<(String, Vec<String>)>, Vec<&'static 
 /// The headline of a comparison: one sentence per headline metric and
 /// candidate, a count over the stages, and what differs between the inputs.
 pub(crate) fn comparison(cmp: &Comparison, files: &[&Results]) -> String {
-    let mut body = String::from("<section class=\"headline\" id=\"headline\">\n<h2>Headline</h2>\n<ul class=\"headline\">\n");
+    let mut body = String::from("<section class=\"headline\">\n<h2 id=\"headline\">Headline</h2>\n<ul class=\"headline\">\n");
     let mut metrics: Vec<&str> = Vec::new();
     for r in &cmp.rows {
         if !r.metric.starts_with("stage.") && !metrics.contains(&r.metric.as_str()) {

@@ -100,7 +100,7 @@ pub fn render_report_with_trends(
     charts(&mut body, &ins);
     stages(&mut body, &ins, &trends.stages);
     flamegraphs(&mut body, &ins);
-    page(&title, &body)
+    page(&title, &with_toc(body))
 }
 
 /// Renders `compare`: the comparison table with verdicts, the charts with
@@ -138,7 +138,7 @@ pub fn render_compare(inputs: &[(PathBuf, Results)], cmp: &Comparison) -> String
             ),
         }
     }
-    page(&title, &body)
+    page(&title, &with_toc(body))
 }
 
 fn title_of(ins: &[Input<'_>], what: &str) -> String {
@@ -297,6 +297,12 @@ fn param_values(ins: &[Input<'_>], param: &str) -> (bool, Vec<Value>) {
     (numeric, vals)
 }
 
+/// The "off" value declared for `param` in any input.
+fn sentinel_of(ins: &[Input<'_>], param: &str) -> Option<crate::model::Sentinel> {
+    ins.iter()
+        .find_map(|i| i.results.meta.sentinels.get(param).cloned())
+}
+
 fn charts(body: &mut String, ins: &[Input<'_>]) {
     let keys = swept_for(ins);
     body.push_str("<h2 id=\"charts\">Comparison charts</h2>\n");
@@ -306,12 +312,24 @@ fn charts(body: &mut String, ins: &[Input<'_>]) {
     }
     let all_runs = || ins.iter().flat_map(|i| i.results.runs.iter());
     let metrics = metric::headline(all_runs());
+    let open = open_section(ins, &keys, &metrics);
+    if open.is_some() {
+        body.push_str("<p class=\"lead\">Many charts: each parameter's section folds; the one open is the parameter that moves the received throughput most (see the headline). Printing unfolds them all.</p>\n");
+    }
     for p in &keys {
         let (numeric, vals) = param_values(ins, p);
+        let sentinel = sentinel_of(ins, p);
+        let sentinel = sentinel.as_ref().map(|s| (s.value, s.means.as_str()));
         let others: Vec<String> = keys.iter().filter(|k| *k != p).cloned().collect();
         let _ = writeln!(
             body,
-            "<h3>Against {}</h3>\n<div class=\"charts\">",
+            "<details class=\"charts\"{}><summary><h3 id=\"{}\">Against {}</h3></summary>\n<div class=\"charts\">",
+            if open.as_deref().is_none_or(|o| o == p) {
+                " open"
+            } else {
+                ""
+            },
+            anchor("charts-", p),
             escape(p)
         );
         for m in &metrics {
@@ -376,17 +394,24 @@ fn charts(body: &mut String, ins: &[Input<'_>]) {
                                 median: s.median(),
                                 min: s.min(),
                                 max: s.max(),
+                                off: numeric && sentinel.is_some_and(|(v, _)| v == x),
                             })
                         })
                         .collect(),
                 })
                 .collect();
             let axis = if numeric {
-                let xs: Vec<f64> = vals.iter().filter_map(|v| v.as_f64()).collect();
+                // The scale is of the values that are amounts, not the "off" one.
+                let xs: Vec<f64> = vals
+                    .iter()
+                    .filter_map(|v| v.as_f64())
+                    .filter(|x| sentinel.is_none_or(|(v, _)| v != *x))
+                    .collect();
                 let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
                 let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 XAxis::Numeric {
                     log: lo > 0.0 && hi / lo >= 16.0,
+                    off: sentinel.map(|(v, means)| format!("{} = {means}", chart::si(v))),
                 }
             } else {
                 XAxis::Categories(vals.iter().map(value_label).collect())
@@ -395,8 +420,106 @@ fn charts(body: &mut String, ins: &[Input<'_>]) {
             let svg = chart::metric_chart(&title, p, &metric::label(m), &axis, &list);
             figure(body, svg, p, m, &list, &title);
         }
-        body.push_str("</div>\n");
+        body.push_str("</div></details>\n");
     }
+}
+
+/// An id for an anchor: `prefix` and `name` with anything but ASCII
+/// letters, digits, `-` and `_` replaced.
+fn anchor(prefix: &str, name: &str) -> String {
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("{prefix}{clean}")
+}
+
+/// With more charts than fit on a screen or two, one parameter's section
+/// stays open: the one that moves the received throughput most (the
+/// headline's measure), else the first headline metric; `None` keeps all open.
+fn open_section(ins: &[Input<'_>], keys: &[String], metrics: &[String]) -> Option<String> {
+    if keys.len() * metrics.len() <= MAX_OPEN_CHARTS {
+        return None;
+    }
+    let m = metrics
+        .iter()
+        .find(|m| *m == "rx.bps")
+        .or(metrics.first())?;
+    headline::movers(&parts(ins), keys, m)
+        .into_iter()
+        .next()
+        .map(|(k, _)| k)
+        .or_else(|| keys.first().cloned())
+}
+
+/// Most charts a report shows unfolded; beyond, sections fold and a table
+/// of contents leads to them.
+const MAX_OPEN_CHARTS: usize = 8;
+
+/// A table of contents of the `<h2 id>` and `<h3 id>` headings in `body`,
+/// when the page holds more than [`MAX_OPEN_CHARTS`] figures.
+fn toc(body: &str) -> String {
+    if body.matches("<figure").count() <= MAX_OPEN_CHARTS {
+        return String::new();
+    }
+    let mut out = String::from("<nav class=\"toc\"><b>Contents</b>\n<ul>\n");
+    let mut in_sub = false;
+    let mut rest = body;
+    while let Some(at) = rest.find("<h") {
+        rest = &rest[at..];
+        let level = match rest.get(..8) {
+            Some("<h2 id=\"") => 2,
+            Some("<h3 id=\"") => 3,
+            _ => {
+                rest = &rest[2..];
+                continue;
+            }
+        };
+        let after = &rest[8..];
+        let (Some(q), Some(end)) = (after.find('"'), after.find("</h")) else {
+            break;
+        };
+        let id = &after[..q];
+        let text = after[q..end].split_once('>').map(|x| x.1).unwrap_or("");
+        match (level, in_sub) {
+            (2, true) => {
+                out.push_str("</ul></li>\n");
+                in_sub = false;
+            }
+            (3, false) => {
+                out.push_str("<li><ul>\n");
+                in_sub = true;
+            }
+            _ => {}
+        }
+        let _ = writeln!(out, "<li><a href=\"#{id}\">{text}</a></li>");
+        rest = &after[end..];
+    }
+    if in_sub {
+        out.push_str("</ul></li>\n");
+    }
+    out.push_str("</ul></nav>\n");
+    out
+}
+
+/// Puts the table of contents after the headline (or the title).
+fn with_toc(body: String) -> String {
+    let t = toc(&body);
+    if t.is_empty() {
+        return body;
+    }
+    let at = body
+        .find("</section>\n")
+        .map(|i| i + "</section>\n".len())
+        .or_else(|| body.find("</h1>\n").map(|i| i + "</h1>\n".len()))
+        .unwrap_or(0);
+    format!("{}{t}{}", &body[..at], &body[at..])
 }
 
 fn figure(

@@ -55,6 +55,21 @@ pub struct Meta {
     /// Gate thresholds from the scenario's `[gate]` table, `metric -> percent`.
     #[serde(default)]
     pub gate: BTreeMap<String, f64>,
+    /// Swept parameters whose value range holds an "off" value, `name ->`
+    /// that value and what it means (`throttle_pps`: 0, unthrottled), so a
+    /// chart draws it as a labelled category, not as a point on the scale.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sentinels: BTreeMap<String, Sentinel>,
+}
+
+/// A parameter value that means "off" rather than an amount.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sentinel {
+    /// The value (`0`).
+    pub value: f64,
+    /// What it means (`unthrottled`).
+    pub means: String,
 }
 
 impl Meta {
@@ -513,6 +528,7 @@ mod tests {
             },
             swept: vec![],
             gate: BTreeMap::new(),
+            sentinels: BTreeMap::new(),
         });
         r.runs.push(RunRecord {
             config_id: 0,
