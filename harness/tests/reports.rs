@@ -49,3 +49,62 @@ fn a_swept_off_value_is_recorded_and_labelled() {
     assert!(charts >= 5, "{charts} charts");
     assert_eq!(html.matches("unthrottled").count(), charts);
 }
+
+/// Nested measurements, so the snapshot has stack paths with self time.
+fn work() -> u64 {
+    let _outer = perfkit::span!("report_test::outer");
+    let mut acc = 0u64;
+    for i in 0..200u64 {
+        acc = acc.wrapping_add(perfkit::measure!("report_test::inner", {
+            (0..500u64).fold(i, |a, x| a.wrapping_mul(31).wrapping_add(x))
+        }));
+    }
+    acc
+}
+
+#[test]
+fn report_takes_a_snapshot_file() {
+    std::hint::black_box(work());
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("snap.json"), perfkit::snapshot().to_json()).unwrap();
+    let o = perfkit(d.path(), &["report", "snap.json", "-o", "snap.html"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let html = std::fs::read_to_string(d.path().join("snap.html")).unwrap();
+    let table = &html[html.find("<table class=\"stages\"").expect("a stage table")..];
+    let table = &table[..table.find("</table>").unwrap()];
+    for site in ["report_test::outer", "report_test::inner"] {
+        assert!(table.contains(site), "{site} in the stage table: {table}");
+    }
+    let frame = &html[html
+        .find("<iframe class=\"flamegraph\"")
+        .expect("a flamegraph")..];
+    // The nested site is a frame of the flamegraph (inferno's SVG, escaped in srcdoc).
+    assert!(
+        frame.contains("report_test::inner"),
+        "the nested site is a frame"
+    );
+    assert!(frame.contains("&lt;svg"), "an SVG inside the frame");
+
+    // Not a snapshot nor results: a clear error, exit 2.
+    std::fs::write(d.path().join("other.json"), "{\"sites\": 3}").unwrap();
+    let o = perfkit(d.path(), &["report", "other.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("other.json"));
+    std::fs::write(
+        d.path().join("bad.json"),
+        "{\"sites\": [], \"stacks\": [1]}",
+    )
+    .unwrap();
+    let o = perfkit(d.path(), &["report", "bad.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not a valid perfkit snapshot"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -588,8 +588,12 @@ fn med(xs: Vec<f64>) -> f64 {
 
 fn stage_rows(runs: &[&RunRecord], pick: fn(&RunRecord) -> Option<&Stages>) -> Vec<StageRow> {
     let snaps: Vec<&Stages> = runs.iter().filter_map(|r| pick(r)).collect();
+    rows_of(&snaps)
+}
+
+fn rows_of(snaps: &[&Stages]) -> Vec<StageRow> {
     let mut names: Vec<&str> = Vec::new();
-    for s in &snaps {
+    for s in snaps {
         for site in &s.sites {
             if !names.contains(&site.name.as_str()) {
                 names.push(&site.name);
@@ -900,4 +904,52 @@ fn compare_table(body: &mut String, cmp: &Comparison) {
             escape(cfg)
         );
     }
+}
+
+/// Renders the report of a perfkit snapshot file (the JSON of
+/// `perfkit::snapshot().to_json()`): its stage table, share chart and
+/// flamegraph.
+pub fn render_snapshot(path: &std::path::Path, snap: &perfkit::Snapshot) -> String {
+    let stages = crate::model::stages_of(snap);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let title = format!("perfkit snapshot: {name}");
+    let mut body = String::new();
+    let _ = writeln!(body, "<h1>{}</h1>", escape(&title));
+    let rows = rows_of(&[&stages]);
+    body.push_str("<section class=\"headline\">\n<h2 id=\"headline\">Headline</h2>\n");
+    let top = rows.iter().max_by(|a, b| a.cum.total_cmp(&b.cum));
+    let _ = writeln!(
+        body,
+        "<p class=\"headline\">{} measured call site{}, {} stack path{}{}.</p>\n</section>",
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" },
+        snap.stacks.len(),
+        if snap.stacks.len() == 1 { "" } else { "s" },
+        top.map(|t| format!(
+            "; the most time is under <b>{}</b>: {} in {} calls",
+            escape(&t.name),
+            ns(t.cum),
+            table::num(t.calls)
+        ))
+        .unwrap_or_default()
+    );
+    let _ = writeln!(
+        body,
+        "<p class=\"lead\">From <code>{}</code>: one process's measurements, as <code>perfkit::snapshot()</code> took them.</p>",
+        escape(&path.display().to_string())
+    );
+    body.push_str("<h2 id=\"stages\">Per-stage timing</h2>\n");
+    if rows.is_empty() {
+        body.push_str("<p class=\"note\">The snapshot holds no call site with calls.</p>\n");
+    }
+    stage_section(&mut body, "call sites", &rows, "host", &[]);
+    body.push_str("<h2 id=\"flamegraphs\">Flamegraph</h2>\n");
+    match flame::flamegraph(&name, &stages.folded_text()) {
+        Some(svg) => embed_flamegraph(&mut body, &svg, "host"),
+        None => body.push_str("<p class=\"note\">No nested measurements were recorded (no stack paths with self time).</p>\n"),
+    }
+    page(&title, &body)
 }

@@ -267,6 +267,60 @@ pub struct Folded {
     pub self_ns: u64,
 }
 
+/// A perfkit snapshot's sites and stack paths as a results file stores them.
+pub fn stages_of(snap: &perfkit::Snapshot) -> Stages {
+    Stages {
+        sites: snap.sites.iter().map(|s| s.record.clone()).collect(),
+        folded: snap
+            .stacks
+            .iter()
+            .filter(|s| s.self_ns > 0)
+            .map(|s| Folded {
+                stack: s.stack.clone(),
+                self_ns: s.self_ns,
+            })
+            .collect(),
+    }
+}
+
+/// What a JSON file given to `perfkit report` holds.
+#[derive(Debug)]
+pub enum Loaded {
+    /// A results file (`perfkit run`), boxed: it is much the larger.
+    Results(Box<Results>),
+    /// A snapshot file (`perfkit::snapshot().to_json()`).
+    Snapshot(perfkit::Snapshot),
+}
+
+/// Reads a results file or a perfkit snapshot file, telling them apart by
+/// their top-level keys: a results file has `schema_version`, a snapshot
+/// `sites` and `stacks` and no `schema_version`.
+pub fn load_any(path: impl AsRef<Path>) -> Result<Loaded, Error> {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).map_err(|e| Error {
+        path: path.to_owned(),
+        kind: ErrorKind::Io(e),
+    })?;
+    let parse_err = |e: serde_json::Error| Error {
+        path: path.to_owned(),
+        kind: ErrorKind::Parse {
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        },
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(parse_err)?;
+    let is_snapshot = value.get("schema_version").is_none()
+        && value.get("sites").is_some_and(|v| v.is_array())
+        && value.get("stacks").is_some_and(|v| v.is_array());
+    if is_snapshot {
+        let snap = perfkit::Snapshot::from_json(&text)
+            .map_err(|e| Error::invalid(path, format!("not a valid perfkit snapshot file: {e}")))?;
+        return Ok(Loaded::Snapshot(snap));
+    }
+    Results::from_json(path, &text).map(|r| Loaded::Results(Box::new(r)))
+}
+
 impl Stages {
     /// The folded text inferno reads: one `stack self_ns` line per entry.
     pub fn folded_text(&self) -> String {
