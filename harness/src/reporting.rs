@@ -67,6 +67,9 @@ pub struct GateArgs {
     /// Write the verdict table as Markdown (for a CI job summary).
     #[arg(long, value_name = "FILE")]
     pub summary_md: Option<PathBuf>,
+    /// Write the verdict and its table as an HTML page (with --baseline).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["against", "history"])]
+    pub summary_html: Option<PathBuf>,
     /// After judging, write the results as the new baseline (atomically);
     /// a missing baseline is created without judging.
     #[arg(long, conflicts_with = "against")]
@@ -201,6 +204,9 @@ pub fn gate(args: GateArgs) -> CmdResult {
     }
     if let Some(p) = &args.summary_md {
         write(p, &report.markdown())?;
+    }
+    if let Some(p) = &args.summary_html {
+        write(p, &html::render_gate(&report))?;
     }
     if args.update_baseline {
         gate::update_baseline(&current, base_path).map_err(|e| Failure::run(anyhow!(e)))?;

@@ -108,3 +108,46 @@ fn report_takes_a_snapshot_file() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn gate_writes_its_summary_as_a_page() {
+    let d = tempfile::tempdir().unwrap();
+    let base = common::root().join("fixtures/baselines/uart-sweep.json");
+    let base = base.to_str().unwrap();
+    let o = perfkit(
+        d.path(),
+        &[
+            "gate",
+            "--baseline",
+            base,
+            base,
+            "--summary-html",
+            "gate.html",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let html = std::fs::read_to_string(d.path().join("gate.html")).unwrap();
+    assert!(
+        html.contains("perfkit gate: pass"),
+        "the verdict heads the page"
+    );
+    assert!(html.contains("<table class=\"gate\">") && html.contains("rx.bps"));
+    // Not with --against, which has its own report.
+    let o = perfkit(
+        d.path(),
+        &[
+            "gate",
+            "--against",
+            "HEAD",
+            "x.toml",
+            "--summary-html",
+            "g.html",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+}

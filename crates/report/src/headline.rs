@@ -211,6 +211,19 @@ fn magnitude(x: f64) -> String {
     format!("{:.1} %", x.abs() * 100.0)
 }
 
+/// The word for a change: rates and times are faster or slower; other
+/// figures (utilisation, counts) higher or lower.
+fn comparative(m: &str, worse: bool, change: f64) -> &'static str {
+    let unit = metric::unit(m);
+    let speed = unit.ends_with("/s") || unit == "s" || unit == "ns" || unit == "per s";
+    match (speed, worse, change > 0.0) {
+        (true, true, _) => "slower",
+        (true, false, _) => "faster",
+        (false, _, true) => "higher",
+        (false, _, false) => "lower",
+    }
+}
+
 /// One sentence about `metric` for candidate `k` against the reference.
 fn sentence(cmp: &Comparison, m: &str, k: usize) -> Option<String> {
     let deltas: Vec<&Delta> = cmp
@@ -269,7 +282,7 @@ fn sentence(cmp: &Comparison, m: &str, k: usize) -> Option<String> {
         Some(c) if slower == n || faster == n => format!(
             "{label}: <b>{b} is {} {} than {a}</b> in {} (median change {}, {interval}{range}).",
             magnitude(c),
-            if slower == n { "slower" } else { "faster" },
+            comparative(m, slower == n, c),
             configs(n),
             table::pct(c)
         ),

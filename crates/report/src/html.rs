@@ -468,8 +468,9 @@ fn toc(body: &str) -> String {
     if body.matches("<figure").count() <= MAX_OPEN_CHARTS {
         return String::new();
     }
-    let mut out = String::from("<nav class=\"toc\"><b>Contents</b>\n<ul>\n");
-    let mut in_sub = false;
+    let mut out = String::from("<nav class=\"toc\"><b>Contents</b>\n<ul>");
+    // Each h2 opens an item that its h3s nest in; the next h2 closes it.
+    let (mut open_item, mut in_sub) = (false, false);
     let mut rest = body;
     while let Some(at) = rest.find("<h") {
         rest = &rest[at..];
@@ -487,24 +488,33 @@ fn toc(body: &str) -> String {
         };
         let id = &after[..q];
         let text = after[q..end].split_once('>').map(|x| x.1).unwrap_or("");
-        match (level, in_sub) {
-            (2, true) => {
-                out.push_str("</ul></li>\n");
+        let link = format!("<a href=\"#{id}\">{text}</a>");
+        if level == 2 {
+            if in_sub {
+                out.push_str("</ul>");
                 in_sub = false;
             }
-            (3, false) => {
-                out.push_str("<li><ul>\n");
+            if open_item {
+                out.push_str("</li>");
+            }
+            let _ = write!(out, "\n<li>{link}");
+            open_item = true;
+        } else {
+            if !in_sub {
+                out.push_str("<ul>");
                 in_sub = true;
             }
-            _ => {}
+            let _ = write!(out, "<li>{link}</li>");
         }
-        let _ = writeln!(out, "<li><a href=\"#{id}\">{text}</a></li>");
         rest = &after[end..];
     }
     if in_sub {
-        out.push_str("</ul></li>\n");
+        out.push_str("</ul>");
     }
-    out.push_str("</ul></nav>\n");
+    if open_item {
+        out.push_str("</li>");
+    }
+    out.push_str("\n</ul></nav>\n");
     out
 }
 
@@ -951,5 +961,37 @@ pub fn render_snapshot(path: &std::path::Path, snap: &perfkit::Snapshot) -> Stri
         Some(svg) => embed_flamegraph(&mut body, &svg, "host"),
         None => body.push_str("<p class=\"note\">No nested measurements were recorded (no stack paths with self time).</p>\n"),
     }
+    page(&title, &body)
+}
+
+/// Renders the gate's verdict as a page: the verdict, its power and
+/// warnings, and the table of every check, as `--summary-md` has them for CI.
+pub fn render_gate(report: &crate::gate::GateReport) -> String {
+    use crate::gate::{GateReport, GateVerdict};
+    let title = format!("perfkit gate: {}", report.scenario);
+    let mut body = String::new();
+    let _ = writeln!(body, "<h1>{}</h1>", escape(&title));
+    let cls = if report.regressed() { "bad" } else { "ok" };
+    body.push_str("<section class=\"headline\">\n<h2 id=\"headline\">Verdict</h2>\n");
+    for (i, line) in report.headline().lines().enumerate() {
+        let c = if i == 0 { cls } else { "" };
+        let _ = writeln!(body, "<p class=\"headline {c}\">{}</p>", escape(line));
+    }
+    body.push_str("</section>\n<h2 id=\"checks\">Checks</h2>\n");
+    let rows = report.table_rows();
+    let mut table = table::html("gate", &GateReport::HEADERS, &rows, &[0, 1, 9]);
+    // Mark failing rows, so they stand out without reading the last column.
+    for (r, row) in report.rows.iter().zip(&rows) {
+        if matches!(r.verdict, GateVerdict::Regression | GateVerdict::Changed) {
+            let last = format!("<td class=\"l\">{}</td></tr>", escape(&row[row.len() - 1]));
+            let marked = format!(
+                "<td class=\"l bad\">{}</td></tr>",
+                escape(&row[row.len() - 1])
+            );
+            table = table.replacen(&last, &marked, 1);
+        }
+    }
+    body.push_str(&table);
+    body.push_str("<p class=\"lead\">A check fails when the whole 95&nbsp;% interval of the median's change lies beyond its threshold in the worse direction; virtual-time figures compare exactly. <i>catches</i> is the smallest worsening the check would have caught at the noise measured.</p>\n");
     page(&title, &body)
 }

@@ -66,7 +66,9 @@ pub mod trend;
 
 pub use compare::{compare, Comparison};
 pub use gate::{evaluate, GateConfig, GateError, GateReport, Threshold};
-pub use html::{render_compare, render_report, render_report_with_trends, render_snapshot};
+pub use html::{
+    render_compare, render_gate, render_report, render_report_with_trends, render_snapshot,
+};
 pub use model::{Results, SCHEMA_VERSION};
 
 use std::path::{Path, PathBuf};
