@@ -47,7 +47,17 @@ fn a_swept_off_value_is_recorded_and_labelled() {
     // Each chart against throttle_pps (one per headline metric) labels the slot.
     let charts = html.matches("data-param=\"throttle_pps\"").count();
     assert!(charts >= 5, "{charts} charts");
-    assert_eq!(html.matches("unthrottled").count(), charts);
+    let slots = html
+        .split("unthrottled")
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0].trim_end().ends_with('>') && w[1].trim_start().starts_with('<'))
+        .count();
+    assert_eq!(slots, charts, "a text of its own on each chart's axis");
+    assert!(
+        html.contains("throttle_pps=0.0 (unthrottled), repeats=0"),
+        "named in the summary"
+    );
 }
 
 /// Nested measurements, so the snapshot has stack paths with self time.

@@ -26,6 +26,7 @@ use crate::table;
 pub(crate) struct Part<'a> {
     pub label: &'a str,
     pub groups: &'a [ConfigGroup<'a>],
+    pub results: &'a Results,
 }
 
 /// A metric's value with its unit, as the headline writes it.
@@ -117,8 +118,9 @@ pub(crate) fn sweep(parts: &[Part<'_>], keys: &[String], metrics: &[String]) -> 
     let mut body =
         String::from("<section class=\"headline\">\n<h2 id=\"headline\">Headline</h2>\n");
     let n_configs: usize = parts.iter().map(|p| p.groups.len()).sum();
+    let files: Vec<&Results> = parts.iter().map(|p| p.results).collect();
     let label = |p: &Point<'_>| -> String {
-        let cfg = p.group.label(keys);
+        let cfg = crate::html::label_of(&files, p.group.config, keys);
         if parts.len() > 1 {
             format!("{}: {cfg}", parts[p.input].label)
         } else {

@@ -14,7 +14,7 @@ use crate::analysis::Method;
 use crate::chart::{self, Point, Series, XAxis};
 use crate::compare::{self, input_labels, Comparison, Verdict};
 use crate::flame;
-use crate::group::{self, config_label, value_label, ConfigGroup};
+use crate::group::{self, value_label, ConfigGroup};
 use crate::headline;
 use crate::metric;
 use crate::model::{Results, RunRecord, Stages};
@@ -157,6 +157,7 @@ fn parts<'a>(ins: &'a [Input<'a>]) -> Vec<headline::Part<'a>> {
         .map(|i| headline::Part {
             label: &i.label,
             groups: &i.groups,
+            results: i.results,
         })
         .collect()
 }
@@ -219,6 +220,7 @@ fn swept_for(ins: &[Input<'_>]) -> Vec<String> {
 
 fn summary(body: &mut String, ins: &[Input<'_>]) {
     let keys = swept_for(ins);
+    let files: Vec<&Results> = ins.iter().map(|i| i.results).collect();
     let has_util = ins
         .iter()
         .any(|i| i.results.runs.iter().any(|r| r.link.utilisation.is_some()));
@@ -242,7 +244,7 @@ fn summary(body: &mut String, ins: &[Input<'_>]) {
             let _ = write!(
                 body,
                 "<td class=\"l\">{}</td><td>{}</td>",
-                escape(&g.label(&keys)),
+                escape(&label_of(&files, g.config, &keys)),
                 g.ok_runs().count()
             );
             for m in ["tx.pps", "tx.bps", "rx.pps", "rx.bps"] {
@@ -297,6 +299,19 @@ fn param_values(ins: &[Input<'_>], param: &str) -> (bool, Vec<Value>) {
     (numeric, vals)
 }
 
+/// A configuration's label with its "off" values explained
+/// (`throttle_pps=0 (unthrottled)`), from the sentinels of `results`.
+pub(crate) fn label_of(
+    results: &[&Results],
+    config: &BTreeMap<String, Value>,
+    keys: &[String],
+) -> String {
+    group::config_label_noted(config, keys, &|k, v| {
+        let s = results.iter().find_map(|r| r.meta.sentinels.get(k))?;
+        (v.as_f64() == Some(s.value)).then(|| s.means.clone())
+    })
+}
+
 /// The "off" value declared for `param` in any input.
 fn sentinel_of(ins: &[Input<'_>], param: &str) -> Option<crate::model::Sentinel> {
     ins.iter()
@@ -318,6 +333,7 @@ fn charts(body: &mut String, ins: &[Input<'_>]) {
     }
     for p in &keys {
         let (numeric, vals) = param_values(ins, p);
+        let files: Vec<&Results> = ins.iter().map(|i| i.results).collect();
         let sentinel = sentinel_of(ins, p);
         let sentinel = sentinel.as_ref().map(|s| (s.value, s.means.as_str()));
         let others: Vec<String> = keys.iter().filter(|k| *k != p).cloned().collect();
@@ -346,7 +362,7 @@ fn charts(body: &mut String, ins: &[Input<'_>]) {
                     let mut name = if others.is_empty() {
                         String::new()
                     } else {
-                        config_label(g.config, &others)
+                        label_of(&files, g.config, &others)
                     };
                     if ins.len() > 1 {
                         name = if name.is_empty() {

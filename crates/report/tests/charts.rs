@@ -53,8 +53,12 @@ fn a_declared_off_value_is_labelled_at_the_axis_end() {
     // The x-axis labels in drawing order: the amounts, then the off value
     // and what it means.
     assert!(t.ends_with("|40|100|200|0|unthrottled"), "{t}");
-    // Only the parameter that declares it: block_size has no slot.
-    assert!(!chart_text(&html, "block_size").contains("unthrottled"));
+    // Only the parameter that declares it has a slot; elsewhere the off
+    // value is explained in the series' names.
+    let t = chart_text(&html, "block_size");
+    assert!(t.ends_with("|50|249"), "{t}");
+    assert!(t.contains("throttle_pps=0 (unthrottled)"), "{t}");
+    assert!(html.contains("<td class=\"l\">throttle_pps=0 (unthrottled), block_size=50</td>"));
 
     // Nothing declared (an older results file): 0 is a point on the scale.
     r.meta.sentinels.clear();
