@@ -4,15 +4,14 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn perfkit(dir: &Path, args: &[&str]) -> Output {
-    Command::new(common::exe())
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
+use common::perfkit_in as perfkit;
+
+/// Asserts exit 0, showing stderr otherwise.
+fn succeeded(o: &Output) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
 }
 
 #[test]
@@ -29,12 +28,7 @@ fn a_swept_off_value_is_recorded_and_labelled() {
     )
     .unwrap();
     let o = perfkit(d.path(), &["run", "s.toml", "--quiet", "--out", "out"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    succeeded(&o);
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.path().join("out/results.json")).unwrap())
             .unwrap();
@@ -78,12 +72,7 @@ fn report_takes_a_snapshot_file() {
     let d = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("snap.json"), perfkit::snapshot().to_json()).unwrap();
     let o = perfkit(d.path(), &["report", "snap.json", "-o", "snap.html"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    succeeded(&o);
     let html = std::fs::read_to_string(d.path().join("snap.html")).unwrap();
     let table = &html[html.find("<table class=\"stages\"").expect("a stage table")..];
     let table = &table[..table.find("</table>").unwrap()];
@@ -135,12 +124,7 @@ fn gate_writes_its_summary_as_a_page() {
             "gate.html",
         ],
     );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    succeeded(&o);
     let html = std::fs::read_to_string(d.path().join("gate.html")).unwrap();
     assert!(
         html.contains("perfkit gate: pass"),

@@ -7,6 +7,7 @@
 //! they never hide data.
 
 use plotters::chart::LabelAreaPosition;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
@@ -335,24 +336,12 @@ fn numeric(
         .y_label_area_size(64)
         .build_cartesian_2d((xlo - pad)..(right + pad), ylo..yhi)
         .map_err(err)?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_desc(if log {
-            format!("{} (log scale)", f.x_desc)
-        } else {
-            f.x_desc.to_string()
-        })
-        .y_desc(f.y_desc)
-        // The swept values are the ticks (below): plotters' nice numbers
-        // would put 2.5 on an integer axis and 63.1 on a log one.
-        .x_labels(0)
-        .y_label_formatter(&|v| si(*v))
-        .label_style(f.label.clone())
-        .light_line_style(RGBColor(235, 235, 235))
-        .set_tick_mark_size(LabelAreaPosition::Bottom, 0)
-        .draw()
-        .map_err(err)?;
+    let x_desc = if log {
+        format!("{} (log scale)", f.x_desc)
+    } else {
+        f.x_desc.to_string()
+    };
+    mesh(&mut chart, f, &x_desc)?;
     let mut last_px: Option<i32> = None;
     for v in &values {
         let (px, py) = chart.backend_coord(&(tx(*v), ylo));
@@ -428,6 +417,29 @@ fn numeric(
     Ok(())
 }
 
+/// Axes, descriptions and horizontal grid lines of a comparison chart. The
+/// x axis gets no labels of plotters' choosing: the caller writes the swept
+/// values or categories there (nice numbers would put 2.5 on an integer
+/// axis and 63.1 on a log one).
+fn mesh(
+    chart: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    f: &Frame<'_>,
+    x_desc: &str,
+) -> DrawResult<()> {
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_desc(x_desc)
+        .y_desc(f.y_desc)
+        .x_labels(0)
+        .y_label_formatter(&|v| si(*v))
+        .label_style(f.label.clone())
+        .light_line_style(RGBColor(235, 235, 235))
+        .set_tick_mark_size(LabelAreaPosition::Bottom, 0)
+        .draw()
+        .map_err(err)
+}
+
 /// A polyline in the look's colour and dash pattern.
 fn draw_line<DB: DrawingBackend, X, Y>(
     chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
@@ -484,18 +496,7 @@ fn categories(
         .y_label_area_size(64)
         .build_cartesian_2d(-0.5..(k - 0.5), ylo..yhi)
         .map_err(err)?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_desc(f.x_desc)
-        .y_desc(f.y_desc)
-        .x_label_formatter(&|_| String::new())
-        .y_label_formatter(&|v| si(*v))
-        .label_style(f.label.clone())
-        .light_line_style(RGBColor(235, 235, 235))
-        .set_tick_mark_size(LabelAreaPosition::Bottom, 0)
-        .draw()
-        .map_err(err)?;
+    mesh(&mut chart, f, f.x_desc)?;
     let n = series.len().max(1) as f64;
     let w = 0.8 / n;
     for (i, s) in series.iter().enumerate() {
@@ -763,6 +764,22 @@ mod tests {
         assert_eq!(si(38_600.0), "38.6k");
     }
 
+    fn numeric(log: bool, off: Option<&str>) -> XAxis {
+        XAxis::Numeric {
+            log,
+            off: off.map(str::to_owned),
+        }
+    }
+
+    /// A one-series chart on a numeric axis.
+    fn one_series(name: &str, points: Vec<Point>, log: bool, off: Option<&str>) -> String {
+        let s = vec![Series {
+            name: name.into(),
+            points,
+        }];
+        metric_chart("t", "param", "metric (bytes/s)", &numeric(log, off), &s).unwrap()
+    }
+
     fn pt(x: f64, median: f64, off: bool) -> Point {
         Point {
             x,
@@ -797,37 +814,22 @@ mod tests {
 
     #[test]
     fn numeric_chart_has_text_labels_and_series() {
-        let s = vec![Series {
-            name: "framing=cobs".into(),
-            points: vec![pt(64.0, 10.0, false), pt(4096.0, 30.0, false)],
-        }];
-        let axis = XAxis::Numeric {
-            log: true,
-            off: None,
-        };
-        let svg = metric_chart("t", "block_size", "tx throughput (bytes/s)", &axis, &s).unwrap();
+        let points = vec![pt(64.0, 10.0, false), pt(4096.0, 30.0, false)];
+        let svg = one_series("framing=cobs", points, true, None);
         assert!(svg.contains("<text"));
         assert!(svg.contains("framing=cobs"));
-        assert!(svg.contains("tx throughput (bytes/s)"));
+        assert!(svg.contains("metric (bytes/s)") && svg.contains("param (log scale)"));
     }
 
     #[test]
     fn the_off_value_sits_in_a_labelled_slot_right_of_the_scale() {
-        let s = vec![Series {
-            name: "block_size=50".into(),
-            points: vec![
-                pt(0.0, 50.0, true),
-                pt(40.0, 10.0, false),
-                pt(100.0, 20.0, false),
-                pt(200.0, 30.0, false),
-            ],
-        }];
-        let axis = XAxis::Numeric {
-            log: false,
-            off: Some("0 = unthrottled".into()),
-        };
-        let svg = metric_chart("t", "throttle_pps", "rx", &axis, &s).unwrap();
-        let t = texts(&svg);
+        let points = vec![
+            pt(0.0, 50.0, true),
+            pt(40.0, 10.0, false),
+            pt(100.0, 20.0, false),
+            pt(200.0, 30.0, false),
+        ];
+        let t = texts(&one_series("b", points, false, Some("0 = unthrottled")));
         let x_of = |label: &str| {
             t.iter()
                 .find(|(_, s)| s == label)
@@ -848,15 +850,8 @@ mod tests {
 
     #[test]
     fn without_a_declared_off_value_zero_is_a_point_on_the_scale() {
-        let s = vec![Series {
-            name: "a".into(),
-            points: vec![pt(0.0, 50.0, false), pt(40.0, 10.0, false)],
-        }];
-        let axis = XAxis::Numeric {
-            log: false,
-            off: None,
-        };
-        let t = texts(&metric_chart("t", "x", "y", &axis, &s).unwrap());
+        let points = vec![pt(0.0, 50.0, false), pt(40.0, 10.0, false)];
+        let t = texts(&one_series("a", points, false, None));
         let x0 = t.iter().find(|(_, s)| s == "0").unwrap().0;
         let x40 = t.iter().find(|(_, s)| s == "40").unwrap().0;
         assert!(x0 < x40);
@@ -884,10 +879,7 @@ mod tests {
                 points: vec![pt(1.0, i as f64, false), pt(2.0, i as f64 + 1.0, false)],
             })
             .collect();
-        let axis = XAxis::Numeric {
-            log: false,
-            off: None,
-        };
+        let axis = numeric(false, None);
         let svg = metric_chart("t", "x", "y", &axis, &series).unwrap();
         assert!(
             svg.matches("<polygon").count() >= 12 * 3,

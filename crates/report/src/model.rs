@@ -267,6 +267,26 @@ pub struct Folded {
     pub self_ns: u64,
 }
 
+/// A file's text, or an error naming it.
+fn read(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|e| Error {
+        path: path.to_owned(),
+        kind: ErrorKind::Io(e),
+    })
+}
+
+/// A JSON syntax or shape error, with the file, line and column.
+fn parse_error(path: &Path, e: serde_json::Error) -> Error {
+    Error {
+        path: path.to_owned(),
+        kind: ErrorKind::Parse {
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        },
+    }
+}
+
 /// A perfkit snapshot's sites and stack paths as a results file stores them.
 pub fn stages_of(snap: &perfkit::Snapshot) -> Stages {
     Stages {
@@ -297,19 +317,8 @@ pub enum Loaded {
 /// `sites` and `stacks` and no `schema_version`.
 pub fn load_any(path: impl AsRef<Path>) -> Result<Loaded, Error> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|e| Error {
-        path: path.to_owned(),
-        kind: ErrorKind::Io(e),
-    })?;
-    let parse_err = |e: serde_json::Error| Error {
-        path: path.to_owned(),
-        kind: ErrorKind::Parse {
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
-        },
-    };
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(parse_err)?;
+    let text = read(path)?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| parse_error(path, e))?;
     let is_snapshot = value.get("schema_version").is_none()
         && value.get("sites").is_some_and(|v| v.is_array())
         && value.get("stacks").is_some_and(|v| v.is_array());
@@ -428,23 +437,12 @@ impl Results {
     /// Reads and checks a results file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error {
-            path: path.to_owned(),
-            kind: ErrorKind::Io(e),
-        })?;
-        Self::from_json(path, &text)
+        Self::from_json(path, &read(path)?)
     }
 
     /// Parses results from text; `path` is used in messages only.
     pub fn from_json(path: &Path, text: &str) -> Result<Self, Error> {
-        let parse_err = |e: serde_json::Error| Error {
-            path: path.to_owned(),
-            kind: ErrorKind::Parse {
-                line: e.line(),
-                column: e.column(),
-                message: e.to_string(),
-            },
-        };
+        let parse_err = |e| parse_error(path, e);
         // Look at the version before the shape, so a newer file gets the
         // "upgrade" message rather than a confusing field error.
         let value: serde_json::Value = serde_json::from_str(text).map_err(parse_err)?;

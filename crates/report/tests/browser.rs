@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{synthetic, Spec};
+use common::{before_after, synthetic, Spec};
 use perfkit_report::model::Sentinel;
 use perfkit_report::{compare, gate, render_compare, render_gate, render_report};
 use scraper::{Html, Selector};
@@ -247,13 +247,7 @@ fn sweep() -> perfkit_report::Results {
 }
 
 fn pair() -> Vec<(PathBuf, perfkit_report::Results)> {
-    let a = synthetic(&Spec::default());
-    let mut b = synthetic(&Spec {
-        slowdown: 1.3,
-        seed: 2,
-        ..Spec::default()
-    });
-    b.meta.git_commit = Some("fedcba9876543210fedcba9876543210fedcba98".into());
+    let (a, b) = before_after(1.3);
     vec![
         (PathBuf::from("reports/a/results.json"), a),
         (PathBuf::from("reports/b/results.json"), b),

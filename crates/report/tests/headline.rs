@@ -6,7 +6,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{synthetic, Spec};
+use common::{before_after, synthetic, Spec};
 use perfkit_report::{compare, render_compare, render_report};
 use scraper::{Html, Selector};
 use serde_json::json;
@@ -63,13 +63,7 @@ fn one_configuration_gets_its_figures_in_a_sentence() {
 
 #[test]
 fn comparison_headline_says_how_much_slower_and_what_differs() {
-    let a = synthetic(&Spec::default());
-    let mut b = synthetic(&Spec {
-        slowdown: 1.5,
-        seed: 2,
-        ..Spec::default()
-    });
-    b.meta.git_commit = Some("fedcba9876543210".into());
+    let (a, mut b) = before_after(1.5);
     b.meta.host = "otherhost".into();
     for r in &mut b.runs {
         r.config

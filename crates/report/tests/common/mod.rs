@@ -247,3 +247,16 @@ pub fn synthetic(spec: &Spec) -> Results {
     }
     results
 }
+
+/// A reference and a candidate `slowdown` times slower (other noise, other
+/// commit): the pair comparisons and gates are shown on.
+pub fn before_after(slowdown: f64) -> (Results, Results) {
+    let a = synthetic(&Spec::default());
+    let mut b = synthetic(&Spec {
+        slowdown,
+        seed: 2,
+        ..Spec::default()
+    });
+    b.meta.git_commit = Some("fedcba9876543210".into());
+    (a, b)
+}
