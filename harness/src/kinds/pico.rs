@@ -118,6 +118,13 @@ fn run(
         ("run_seconds".to_owned(), o.run_seconds),
         ("device_cpu_hz".to_owned(), o.device_cpu_hz as f64),
     ]);
+    let verdict = super::device_model::pico_verdict(
+        p.device_receives,
+        transfer.throttle_pps,
+        o.tx.seconds.max(o.rx.seconds),
+        &link,
+        o.device_cpu_hz as f64,
+    );
     Ok(Outcome {
         time_base: match pc.target {
             Target::Emulator { .. } => TimeBase::Virtual,
@@ -128,6 +135,7 @@ fn run(
         integrity: o.integrity,
         link,
         device_stages: Some(o.device_stages),
+        device_model: Some(verdict),
         metrics,
         ..Default::default()
     })
