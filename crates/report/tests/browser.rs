@@ -16,6 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{before_after, synthetic, Spec};
+use perfkit_report::device::{DeviceModel, Timeline};
 use perfkit_report::model::Sentinel;
 use perfkit_report::{compare, gate, render_compare, render_gate, render_report};
 use scraper::{Html, Selector};
@@ -243,6 +244,30 @@ fn sweep() -> perfkit_report::Results {
             means: "unthrottled".into(),
         },
     );
+    // The device section of a modelled UART run, with a sentence as long
+    // as the model writes.
+    let model = DeviceModel {
+        bottleneck: "sender throttle".into(),
+        why: "the sender idled 65 % of its time waiting for its throttle, with the line \
+              20.6 % used and the receiver busy 21 % of the run: a faster throttle moves more"
+            .into(),
+        evidence: [
+            ("tx_idle".to_owned(), 0.65),
+            ("utilisation".to_owned(), 0.206),
+        ]
+        .into_iter()
+        .collect(),
+        timeline: Some(Timeline {
+            interval_s: 1.0,
+            in_flight: (0..40).map(|i| 30 + i % 7).collect(),
+            rx_fill: (0..40).map(|i| i % 5).collect(),
+            throughput_bps: (0..40).map(|i| 480.0 + (i % 3) as f64).collect(),
+            dropped: vec![0; 40],
+        }),
+    };
+    for run in &mut r.runs {
+        run.device_model = Some(model.clone());
+    }
     r
 }
 
