@@ -79,7 +79,23 @@ fn meta(s: &Scenario) -> Meta {
         },
         swept: s.swept(),
         gate: s.gate.clone(),
+        sentinels: sentinels(&s.swept()),
     }
+}
+
+/// The declared "off" values of the swept parameters, for the report.
+fn sentinels(swept: &[String]) -> BTreeMap<String, perfkit_report::model::Sentinel> {
+    swept
+        .iter()
+        .filter_map(|k| {
+            let (value, means) = crate::scenario::param(k)?.sentinel?;
+            let s = perfkit_report::model::Sentinel {
+                value,
+                means: means.to_owned(),
+            };
+            Some((k.clone(), s))
+        })
+        .collect()
 }
 
 fn git_commit() -> Option<String> {

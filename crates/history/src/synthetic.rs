@@ -48,6 +48,7 @@ pub fn results(
         },
         swept: vec!["block_size".into()],
         gate: BTreeMap::new(),
+        sentinels: BTreeMap::new(),
     });
     for c in 0..configs {
         for repeat in 0..repeats {

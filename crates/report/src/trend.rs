@@ -192,6 +192,7 @@ mod tests {
             },
             swept: vec!["block_size".into()],
             gate: BTreeMap::new(),
+            sentinels: BTreeMap::new(),
         });
         for id in 0..2 {
             r.runs.push(RunRecord {

@@ -128,6 +128,7 @@ pub fn synthetic(spec: &Spec) -> Results {
         },
         swept: spec.params.iter().map(|(k, _)| k.clone()).collect(),
         gate: BTreeMap::new(),
+        sentinels: BTreeMap::new(),
     });
     for (id, mut config) in combinations(&spec.params).into_iter().enumerate() {
         config.insert("runs".into(), json!(spec.runs));
@@ -246,4 +247,17 @@ pub fn synthetic(spec: &Spec) -> Results {
         }
     }
     results
+}
+
+/// A reference and a candidate `slowdown` times slower (other noise, other
+/// commit): the pair comparisons and gates are shown on.
+pub fn before_after(slowdown: f64) -> (Results, Results) {
+    let a = synthetic(&Spec::default());
+    let mut b = synthetic(&Spec {
+        slowdown,
+        seed: 2,
+        ..Spec::default()
+    });
+    b.meta.git_commit = Some("fedcba9876543210".into());
+    (a, b)
 }
