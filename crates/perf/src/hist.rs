@@ -37,6 +37,16 @@ pub const fn bucket_of(v: u64) -> usize {
     if v < SUB {
         return v as usize;
     }
+    if v <= u32::MAX as u64 {
+        // Short durations, nearly all of them: 32-bit arithmetic, which on
+        // a 32-bit core (thumbv6m has no CLZ either) is one count of leading
+        // zeros and one shift instead of two and a 64-bit shift.
+        let v = v as u32;
+        let p = 31 - v.leading_zeros();
+        let group = (p - SUB_BITS + 1) as usize;
+        let sub = ((v >> (p - SUB_BITS)) & (SUB as u32 - 1)) as usize;
+        return (group << SUB_BITS) | sub;
+    }
     let p = 63 - v.leading_zeros();
     if p > MAX_POW {
         return BUCKETS - 1;
