@@ -91,6 +91,7 @@ pub fn results(
                 stages: Stages {
                     sites: vec![stage("wire::crc16", ns), stage("framing::encode", ns / 2)],
                     folded: vec![],
+                    probe_ns_per_scope: None,
                 },
                 device_stages: None,
                 metrics: BTreeMap::new(),

@@ -58,6 +58,7 @@ pub mod group;
 pub mod html;
 pub mod metric;
 pub mod model;
+pub mod probe;
 pub mod stats;
 pub mod table;
 pub mod trend;

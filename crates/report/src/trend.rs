@@ -220,6 +220,7 @@ mod tests {
                         cum_cycles: None,
                     }],
                     folded: vec![],
+                    probe_ns_per_scope: None,
                 },
                 device_stages: None,
                 metrics: BTreeMap::new(),
