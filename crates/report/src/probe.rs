@@ -15,7 +15,10 @@
 //! all its calls (an upper bound when the site is also reached outside the
 //! stage). Without stacks (the device sends none) only the stage's own
 //! calls count. Counting the stage's own scope whole makes the figure an
-//! upper bound: it is what the probe *could* be, not a correction.
+//! upper bound (only the clock reads around its body fall inside its own
+//! time; the share is capped at 100 %): it is what the probe *could* be,
+//! not a correction. perfkit's calibration sites (`perfkit::*`) are the
+//! probe itself and are left out.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -45,10 +48,13 @@ pub struct ProbeShare {
 }
 
 impl ProbeShare {
-    /// `probe_ns / cum_ns` (0 for a stage with no time).
+    /// `probe_ns / cum_ns`, at most 1 (0 for a stage with no time). The
+    /// own scope counts whole although only the clock reads around the
+    /// body fall inside the stage's time, so a short leaf stage can come
+    /// out above 1: the probe could then be all of it.
     pub fn share(&self) -> f64 {
         if self.cum_ns > 0.0 {
-            self.probe_ns / self.cum_ns
+            (self.probe_ns / self.cum_ns).min(1.0)
         } else {
             0.0
         }
@@ -92,7 +98,9 @@ pub fn shares<'a>(
             e.1 = e.1.saturating_add(s.cum_ns);
         }
         let below = nested_sites(st);
-        for (&name, &(calls, cum)) in &by_name {
+        // The calibration's own sites are the probe itself.
+        let stages = by_name.iter().filter(|(n, _)| !n.starts_with("perfkit::"));
+        for (&name, &(calls, cum)) in stages {
             let nested: u64 = below
                 .get(name)
                 .into_iter()
@@ -200,7 +208,7 @@ pub fn section(inputs: &[(PathBuf, Results)]) -> String {
         return body;
     }
     format!(
-        "<h2 id=\"probe\">Probe cost</h2>\n<p class=\"lead\">What share of each stage's time could be perfkit's own: (calls of the stage + calls of every site nested below it in the stack paths) &times; the cost of one empty nested scope calibrated at the start of the run, over the stage's cumulative time. An upper bound; nothing is subtracted from the figures above. Stages over 10&nbsp;% are flagged.</p>\n{body}"
+        "<h2 id=\"probe\">Probe cost</h2>\n<p class=\"lead\">What share of each stage's time could be perfkit's own: (calls of the stage + calls of every site nested below it in the stack paths) &times; the cost of one empty nested scope calibrated at the start of the run, over the stage's cumulative time. An upper bound (the own scope counts whole, though only its clock reads fall inside the stage, so short stages can reach 100&nbsp;%); nothing is subtracted from the figures above. Stages over 10&nbsp;% are flagged.</p>\n{body}"
     )
 }
 
@@ -236,6 +244,8 @@ mod tests {
                 site("a", 10, 10_000),
                 site("b", 20, 4_000),
                 site("c", 5, 500),
+                site("d", 100, 10),
+                site("perfkit::empty", 64, 100),
             ],
             folded: vec![
                 Folded {
@@ -261,6 +271,9 @@ mod tests {
         let c = rows.iter().find(|r| r.name == "c").expect("c");
         assert_eq!(c.nested_calls, 0);
         assert!(c.flagged());
+        let d = rows.iter().find(|r| r.name == "d").expect("d");
+        assert_eq!(d.share(), 1.0);
+        assert!(!rows.iter().any(|r| r.name.starts_with("perfkit::")));
     }
 
     #[test]
