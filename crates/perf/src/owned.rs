@@ -89,6 +89,12 @@ pub(crate) fn bump(a: &Owned64, d: u64) {
     a.store(a.load().wrapping_add(d));
 }
 
+// What a `Counter` is made of (see `Counter`).
+#[cfg(not(feature = "single-core"))]
+type CounterCell = Native64;
+#[cfg(feature = "single-core")]
+type CounterCell = Owned64;
+
 /// A 64-bit statistic that every recording adds to (a site's counters, a
 /// histogram bucket).
 ///
@@ -101,52 +107,11 @@ pub(crate) fn bump(a: &Owned64, d: u64) {
 /// a hardware spinlock) into four 32-bit moves. Recording from a second
 /// context there can lose or garble that context's updates of a shared
 /// site, never more: every access is still atomic.
-#[cfg(not(feature = "single-core"))]
-pub(crate) struct Counter(portable_atomic::AtomicU64);
+pub(crate) struct Counter(CounterCell);
 
-/// A 64-bit statistic (see the `single-core` feature's variant).
-#[cfg(feature = "single-core")]
-pub(crate) struct Counter(Owned64);
-
-#[cfg(not(feature = "single-core"))]
 impl Counter {
     pub(crate) const fn new(v: u64) -> Self {
-        Counter(portable_atomic::AtomicU64::new(v))
-    }
-    #[inline(always)]
-    pub(crate) fn load(&self) -> u64 {
-        self.0.load(Relaxed)
-    }
-    #[inline(always)]
-    pub(crate) fn store(&self, v: u64) {
-        self.0.store(v, Relaxed)
-    }
-    #[inline(always)]
-    pub(crate) fn add(&self, d: u64) {
-        self.0.fetch_add(d, Relaxed);
-    }
-    /// Lower to `v` if above; a plain load first, since after warm-up the
-    /// minimum almost never changes and a load is far cheaper than a locked
-    /// read-modify-write.
-    #[inline(always)]
-    pub(crate) fn lower_to(&self, v: u64) {
-        if v < self.load() {
-            self.0.fetch_min(v, Relaxed);
-        }
-    }
-    /// Raise to `v` if below (a plain load first, as in `lower_to`).
-    #[inline(always)]
-    pub(crate) fn raise_to(&self, v: u64) {
-        if v > self.load() {
-            self.0.fetch_max(v, Relaxed);
-        }
-    }
-}
-
-#[cfg(feature = "single-core")]
-impl Counter {
-    pub(crate) const fn new(v: u64) -> Self {
-        Counter(Owned64::new(v))
+        Counter(CounterCell::new(v))
     }
     #[inline(always)]
     pub(crate) fn load(&self) -> u64 {
@@ -158,17 +123,30 @@ impl Counter {
     }
     #[inline(always)]
     pub(crate) fn add(&self, d: u64) {
+        #[cfg(not(feature = "single-core"))]
+        self.0 .0.fetch_add(d, Relaxed);
+        #[cfg(feature = "single-core")]
         bump(&self.0, d);
     }
+    /// Lower to `v` if above. A plain load first: after warm-up the
+    /// minimum almost never changes, and a load is far cheaper than a
+    /// locked read-modify-write.
     #[inline(always)]
     pub(crate) fn lower_to(&self, v: u64) {
         if v < self.load() {
+            #[cfg(not(feature = "single-core"))]
+            self.0 .0.fetch_min(v, Relaxed);
+            #[cfg(feature = "single-core")]
             self.store(v);
         }
     }
+    /// Raise to `v` if below (a plain load first, as in `lower_to`).
     #[inline(always)]
     pub(crate) fn raise_to(&self, v: u64) {
         if v > self.load() {
+            #[cfg(not(feature = "single-core"))]
+            self.0 .0.fetch_max(v, Relaxed);
+            #[cfg(feature = "single-core")]
             self.store(v);
         }
     }
