@@ -100,6 +100,7 @@ pub fn render_report_with_trends(
     body.push_str(&crate::device::section(inputs));
     charts(&mut body, &ins);
     stages(&mut body, &ins, &trends.stages);
+    body.push_str(&crate::probe::section(inputs));
     flamegraphs(&mut body, &ins);
     page(&title, &with_toc(body))
 }

@@ -61,6 +61,7 @@ mod headline;
 pub mod html;
 pub mod metric;
 pub mod model;
+pub mod probe;
 pub mod stats;
 pub mod table;
 pub mod trend;

@@ -255,6 +255,13 @@ pub struct Stages {
     /// Folded stacks: `a;b;c` with the self time spent there.
     #[serde(default)]
     pub folded: Vec<Folded>,
+    /// What one empty measured scope nested in another costs on this side,
+    /// in nanoseconds, calibrated when the run started (host: empty
+    /// `measure!`s timed with perfkit's clock; device: the firmware's
+    /// `probe_cycles_per_scope`). Nothing is subtracted from the stages
+    /// for it: the report shows what share of each stage it could be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_ns_per_scope: Option<f64>,
 }
 
 /// Statistics of one measured call site: perfkit's one record, so a

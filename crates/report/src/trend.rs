@@ -221,6 +221,7 @@ mod tests {
                         cum_cycles: None,
                     }],
                     folded: vec![],
+                    probe_ns_per_scope: None,
                 },
                 device_stages: None,
                 device_model: None,

@@ -213,6 +213,7 @@ pub fn synthetic(spec: &Spec) -> Results {
                     stack: "main;fw::uart_rx".into(),
                     self_ns: blocks * 2000,
                 }],
+                probe_ns_per_scope: None,
             });
             let mut metrics = BTreeMap::new();
             metrics.insert("mb_per_s".to_string(), bytes as f64 / secs / 1e6);
@@ -237,7 +238,11 @@ pub fn synthetic(spec: &Spec) -> Results {
                     utilisation: Some((0.9 / spec.slowdown / jitter).min(1.0)),
                     counters: BTreeMap::new(),
                 },
-                stages: Stages { sites, folded },
+                stages: Stages {
+                    sites,
+                    folded,
+                    probe_ns_per_scope: None,
+                },
                 device_stages,
                 device_model: None,
                 metrics,
