@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
-use perfkit_report::model::{Folded, Meta, Results, RunRecord, ScenarioRef, Stages};
+use perfkit_report::model::{Meta, Results, RunRecord, ScenarioRef, Stages};
 
 use crate::kinds;
 use crate::output;
@@ -36,18 +36,7 @@ pub fn load(args: &RunArgs) -> Result<Scenario, Failure> {
 
 /// Converts perfkit's in-process snapshot to the results file's form.
 pub fn stages_from(snap: &perfkit::Snapshot) -> Stages {
-    Stages {
-        sites: snap.sites.iter().map(|s| s.record.clone()).collect(),
-        folded: snap
-            .stacks
-            .iter()
-            .map(|f| Folded {
-                stack: f.stack.clone(),
-                self_ns: f.self_ns,
-            })
-            .collect(),
-        probe_ns_per_scope: None,
-    }
+    perfkit_report::model::stages_of(snap)
 }
 
 /// What one empty `measure!` nested in a span costs on this host, in

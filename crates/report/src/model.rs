@@ -298,7 +298,9 @@ fn parse_error(path: &Path, e: serde_json::Error) -> Error {
     }
 }
 
-/// A perfkit snapshot's sites and stack paths as a results file stores them.
+/// A perfkit snapshot's sites and stack paths as a results file stores them
+/// (stack paths with no time of their own are left out: they add nothing to
+/// a flamegraph). No probe calibration: the caller adds its own.
 pub fn stages_of(snap: &perfkit::Snapshot) -> Stages {
     Stages {
         sites: snap.sites.iter().map(|s| s.record.clone()).collect(),
@@ -311,6 +313,7 @@ pub fn stages_of(snap: &perfkit::Snapshot) -> Stages {
                 self_ns: s.self_ns,
             })
             .collect(),
+        probe_ns_per_scope: None,
     }
 }
 
