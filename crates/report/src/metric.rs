@@ -21,9 +21,10 @@ pub enum Direction {
 }
 
 impl Direction {
-    /// The direction of a metric from its name: `seconds`, `*_ns`, `*_cycles`
-    /// and `calls` are lower-is-better, everything else (rates, utilisation,
-    /// `metrics.*` figures such as `mb_per_s`) is higher-is-better.
+    /// The direction of a metric from its name: `seconds`, `*_ns`, `*_cycles`,
+    /// `calls` and `*_busy_fraction` (the same work in less of a CPU's time)
+    /// are lower-is-better, everything else (rates, utilisation, `metrics.*`
+    /// figures such as `mb_per_s`) is higher-is-better.
     pub fn of(metric: &str) -> Direction {
         let last = metric.rsplit('.').next().unwrap_or(metric);
         if last == "seconds"
@@ -32,6 +33,7 @@ impl Direction {
             || last.ends_with("_seconds")
             || last.ends_with("_s") && !last.contains("per_s")
             || last == "calls"
+            || last.ends_with("_busy_fraction")
         {
             Direction::LowerIsBetter
         } else {
@@ -226,6 +228,10 @@ mod tests {
         assert_eq!(Direction::of("link.utilisation"), Direction::HigherIsBetter);
         assert_eq!(Direction::of("metrics.mb_per_s"), Direction::HigherIsBetter);
         assert_eq!(Direction::of("tx.seconds"), Direction::LowerIsBetter);
+        assert_eq!(
+            Direction::of("metrics.rx_busy_fraction"),
+            Direction::LowerIsBetter
+        );
         assert_eq!(
             Direction::of("stage.crc16.p99_ns"),
             Direction::LowerIsBetter
