@@ -9,6 +9,7 @@ mod against;
 mod cli_wire;
 mod history;
 mod host;
+mod instructions;
 mod integrity;
 mod kinds;
 mod locate;
@@ -92,6 +93,16 @@ enum Command {
         perfkit run scenarios/loopback.toml --set block_size=[50,249] --runs 5 --out /tmp/lb\n  \
         perfkit run scenarios/pipe.toml --quiet")]
     Run(RunArgs),
+    /// One configuration under callgrind (started by `run --measure instructions`).
+    #[command(name = "__count-instructions", hide = true)]
+    CountInstructions {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// The configuration's parameters (JSON).
+        config: PathBuf,
+        /// Where the outcome goes (JSON).
+        out: PathBuf,
+    },
     /// Send a file as the wire profile on stdout (or a serial device).
     #[command(
         after_help = "Example:\n  perfkit send fixtures/test35k.jpg | perfkit recv /tmp/out.jpg"
@@ -185,6 +196,11 @@ pub struct RunArgs {
     // `repeats` is the transfer parameter (extra copies of each block).
     #[arg(long, alias = "repeat", value_name = "N")]
     pub runs: Option<u32>,
+    /// What to measure: `wall` (stage times) or `instructions` (each
+    /// configuration under valgrind's callgrind: instructions per stage,
+    /// exact; the `measure` parameter).
+    #[arg(long, value_name = "wall|instructions")]
+    pub measure: Option<String>,
     /// Print only the summary table.
     #[arg(long, short)]
     pub quiet: bool,
@@ -211,6 +227,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(args),
+        Command::CountInstructions {
+            scenario,
+            config,
+            out,
+        } => instructions::child(&scenario, &config, &out),
         Command::Send(args) => cli_wire::send(args),
         Command::Recv(args) => cli_wire::recv(args),
         Command::Check { scenarios } => check(&scenarios),
