@@ -10,9 +10,10 @@
 //! never-inlined function whose symbol names its site
 //! (`__perfkit_site_<hex>`): callgrind's inclusive cost of that function is
 //! the site's instructions, without the timing around it. The sending side
-//! is everything under `TxPump::poll` plus building the sender (it hashes
-//! the file), the receiving side everything under the `RxPump` entry
-//! points; both include perfkit's own timing of their stages.
+//! is everything under `TxPump::poll` plus the `sender::sha256` site (the
+//! sender hashes the file when it is built), the receiving side everything
+//! under the `RxPump` entry points; both include perfkit's own timing of
+//! their stages.
 //!
 //! The counts go into `metrics` as `instr.<site>.per_call`,
 //! `instr.<site>.per_byte` (where the site counts bytes), `instr.<site>.calls`,
@@ -24,13 +25,19 @@
 //! The measured process reads no clock to decide anything: the loopback
 //! link does not pace, the input is seeded, and perfkit's stage clock is
 //! replaced by a counter (one tick per reading), so its histograms take the
-//! same paths every run. Stage times in such a record are therefore clock
-//! readings, not nanoseconds. Counts depend on the build and on the CPU
+//! same paths every run. The record's times, stages and integrity come from
+//! the same configuration run once more natively, right after (a transfer
+//! that arrived damaged under callgrind is recorded as damaged), so the
+//! report can set stage time shares against instruction shares. Counts depend on the build and on the CPU
 //! features the C library and the CRC code pick (valgrind reports the
 //! host's): a baseline holds for one build on one machine type.
 //!
 //! Links: `loopback`. Other links run in several processes or wait on
 //! the clock, and are refused with a clear message.
+//!
+//! The emulated RP2040 (`pico` kind) needs none of this: it runs in
+//! cycle-counted virtual time, and [`device_cycles`] turns its per-site
+//! cycle counts into `cycles.*` metrics, counted the same way.
 
 mod callgrind;
 
@@ -59,12 +66,13 @@ pub const INSTRUCTIONS: &str = "instructions";
 const SITE_SYMBOL: &str = "__perfkit_site_";
 
 /// Functions whose inclusive cost is each side's (prefixes of demangled
-/// names).
-const TX_ROOTS: &[&str] = &[
-    "perfkit_engine::tx::TxPump<",
-    "perfkit_stack::sender::Sender<S>::new",
-];
+/// names; the engine keeps them out of line).
+const TX_ROOTS: &[&str] = &["perfkit_engine::tx::TxPump<"];
 const RX_ROOTS: &[&str] = &["perfkit_engine::rx::RxPump<"];
+/// Sites of a side that run before its pump: the sender hashes the file
+/// when it is built. Named by site, so the count does not depend on
+/// whether the code around them was inlined.
+const TX_SITES: &[&str] = &["sender::sha256"];
 
 /// Runs one configuration: under callgrind when it asks for instruction
 /// counts, else as every other run.
@@ -72,7 +80,16 @@ pub fn run_one(s: &Scenario, cfg: &Config, cancel: &AtomicBool) -> anyhow::Resul
     if cfg.str("measure") != Some(INSTRUCTIONS) {
         return kinds::run_one(s, cfg, cancel);
     }
-    counted(s, cfg)
+    let mut counted = counted(s, cfg)?;
+    // The same configuration natively, for the record's times and stages:
+    // times under callgrind say nothing, and the report sets stage times
+    // against instruction shares of the same run.
+    let mut native = kinds::run_one(s, cfg, cancel)?;
+    if !counted.integrity.ok {
+        native.integrity = counted.integrity;
+    }
+    native.metrics.append(&mut counted.metrics);
+    Ok(native)
 }
 
 /// What the measured child hands back: the run's outcome and its stages.
@@ -144,7 +161,6 @@ fn counted(s: &Scenario, cfg: &Config) -> anyhow::Result<Outcome> {
         rx: child.rx,
         integrity: child.integrity,
         link: child.link,
-        peer_stages: Some(child.stages),
         metrics,
         ..Default::default()
     })
@@ -158,9 +174,13 @@ pub fn counts(profile: &Profile, stages: &Stages, file_bytes: u64) -> BTreeMap<S
     let (mut tx, mut rx) = (0u64, 0u64);
     for (name, f) in &profile.fns {
         if let Some(site) = site_of(name) {
+            if TX_SITES.contains(&site.as_str()) {
+                tx += f.inclusive;
+            }
             let e = sites.entry(site).or_default();
             e.0 += f.inclusive;
             e.1 += f.calls;
+            continue;
         }
         if TX_ROOTS.iter().any(|r| name.starts_with(r)) {
             tx += f.inclusive;
@@ -169,23 +189,7 @@ pub fn counts(profile: &Profile, stages: &Stages, file_bytes: u64) -> BTreeMap<S
             rx += f.inclusive;
         }
     }
-    let mut out = BTreeMap::new();
-    for (site, (instr, calls)) in sites {
-        let bytes: u64 = stages
-            .sites
-            .iter()
-            .filter(|s| s.name == site)
-            .filter_map(|s| s.bytes)
-            .sum();
-        let key = |what: &str| format!("instr.{site}.{what}");
-        out.insert(key("calls"), calls as f64);
-        if calls > 0 {
-            out.insert(key("per_call"), instr as f64 / calls as f64);
-        }
-        if bytes > 0 {
-            out.insert(key("per_byte"), instr as f64 / bytes as f64);
-        }
-    }
+    let mut out = per_site("instr", sites, stages);
     for (side, total) in [("tx", tx), ("rx", rx)] {
         out.insert(format!("instr.{side}.total"), total as f64);
         if file_bytes > 0 {
@@ -196,6 +200,51 @@ pub fn counts(profile: &Profile, stages: &Stages, file_bytes: u64) -> BTreeMap<S
         }
     }
     out
+}
+
+/// `<unit>.<site>.calls`, `.per_call` and `.per_byte` (where `stages` counts
+/// the site's bytes) from each site's count and calls.
+fn per_site(
+    unit: &str,
+    sites: BTreeMap<String, (u64, u64)>,
+    stages: &Stages,
+) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for (site, (count, calls)) in sites {
+        let bytes: u64 = stages
+            .sites
+            .iter()
+            .filter(|s| s.name == site)
+            .filter_map(|s| s.bytes)
+            .sum();
+        let key = |what: &str| format!("{unit}.{site}.{what}");
+        out.insert(key("calls"), calls as f64);
+        if calls > 0 {
+            out.insert(key("per_call"), count as f64 / calls as f64);
+        }
+        if bytes > 0 {
+            out.insert(key("per_byte"), count as f64 / bytes as f64);
+        }
+    }
+    out
+}
+
+/// The emulated device's cycles per site as counted metrics
+/// (`cycles.<site>.per_call`, `.per_byte`, `.calls`): the emulator counts
+/// every instruction's cycles in virtual time, so these repeat exactly for
+/// one firmware build. Inclusive of nested sites and of the device's own
+/// measuring; sites of one name are summed. Sites without a cycle count
+/// (a device clock that does not tick at the CPU's rate) are left out.
+pub fn device_cycles(stages: &Stages) -> BTreeMap<String, f64> {
+    let mut sites: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for s in &stages.sites {
+        if let Some(c) = s.cum_cycles {
+            let e = sites.entry(s.name.clone()).or_default();
+            e.0 += c;
+            e.1 += s.calls;
+        }
+    }
+    per_site("cycles", sites, stages)
 }
 
 /// The site a symbol's last path segment names, if it is an outlined body
@@ -263,6 +312,37 @@ pub fn child(scenario: &Path, config: &Path, out: &Path) -> CmdResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use perfkit_report::model::Stage;
+
+    fn site(name: &str, calls: u64, bytes: Option<u64>, cycles: Option<u64>) -> Stage {
+        Stage {
+            name: name.to_owned(),
+            calls,
+            bytes,
+            cum_cycles: cycles,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn device_cycles_per_call_and_byte_sum_sites_of_one_name() {
+        let stages = Stages {
+            sites: vec![
+                site("wire::crc16", 10, Some(500), Some(3_000)),
+                site("wire::crc16", 2, Some(100), Some(600)),
+                site("sender::add_header", 4, None, Some(800)),
+                site("timed::only", 4, None, None),
+            ],
+            folded: vec![],
+        };
+        let m = device_cycles(&stages);
+        assert_eq!(m["cycles.wire::crc16.calls"], 12.0);
+        assert_eq!(m["cycles.wire::crc16.per_call"], 300.0);
+        assert_eq!(m["cycles.wire::crc16.per_byte"], 6.0);
+        assert_eq!(m["cycles.sender::add_header.per_call"], 200.0);
+        assert!(!m.contains_key("cycles.sender::add_header.per_byte"));
+        assert!(!m.keys().any(|k| k.contains("timed::only")));
+    }
 
     #[test]
     fn site_names_come_back_from_symbols() {
