@@ -97,6 +97,7 @@ pub fn render_report_with_trends(
     body.push_str(&crate::trend::section(trends));
     charts(&mut body, &ins);
     stages(&mut body, &ins, &trends.stages);
+    body.push_str(&crate::crosscheck::section(inputs));
     flamegraphs(&mut body, &ins);
     page(&title, &body)
 }

@@ -52,6 +52,7 @@
 pub mod analysis;
 mod chart;
 pub mod compare;
+pub mod crosscheck;
 mod flame;
 pub mod gate;
 pub mod group;
