@@ -104,16 +104,26 @@ struct ChildOutcome {
     metrics: BTreeMap<String, f64>,
 }
 
-fn counted(s: &Scenario, cfg: &Config) -> anyhow::Result<Outcome> {
+/// Refuses, before any run, a configuration that asks for instruction
+/// counts where they would not repeat.
+pub fn preflight(s: &Scenario, cfg: &Config) -> Result<(), kinds::Refusal> {
     let link = cfg.str("link").unwrap_or("loopback");
-    if s.kind != "transfer" || link != "loopback" {
-        bail!(
+    if cfg.str("measure") != Some(INSTRUCTIONS) || s.kind == "transfer" && link == "loopback" {
+        return Ok(());
+    }
+    Err(kinds::Refusal::new(
+        "transfer.measure",
+        format!(
             "measure = \"instructions\" runs transfers over the loopback link; this \
              configuration is a `{}` run over `{link}` (its ends wait on the clock or run in \
              other processes, so their counts would not repeat)",
             s.kind
-        );
-    }
+        ),
+    ))
+}
+
+fn counted(s: &Scenario, cfg: &Config) -> anyhow::Result<Outcome> {
+    preflight(s, cfg).map_err(|r| anyhow!(r.message))?;
     let dir = tempfile::Builder::new()
         .prefix("perfkit-callgrind-")
         .tempdir()

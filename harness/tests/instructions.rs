@@ -142,3 +142,33 @@ fn counts_repeat_exactly_and_the_exact_gate_catches_extra_work_in_one_stage() {
         );
     }
 }
+
+#[test]
+fn counting_is_refused_up_front_where_counts_would_not_repeat() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        SCENARIO.replace("kind = \"loopback\"\nmtu = 256", "kind = \"pipe\""),
+    )
+    .unwrap();
+    for args in [
+        &["run", "p.toml", "--measure", "instructions"][..],
+        &["run", "p.toml", "--set", "measure=instructions"][..],
+    ] {
+        let o = Command::new(exe())
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("transfer.measure"), "{err}");
+    }
+    let o = Command::new(exe())
+        .current_dir(dir.path())
+        .args(["run", "p.toml", "--measure", "cycles"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--measure"));
+}

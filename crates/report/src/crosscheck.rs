@@ -471,16 +471,22 @@ mod tests {
             "uart-pico.json",
             include_str!("../../../fixtures/baselines/uart-pico.json"),
         );
-        let html = section(&[instr.clone()]);
+        let html = section(std::slice::from_ref(&instr));
         assert!(html.contains("Stages against each side"), "{html}");
         assert!(html.contains("both (one thread)"), "{html}");
-        assert!(html.contains("Stage time against counted instructions"), "{html}");
+        assert!(
+            html.contains("Stage time against counted instructions"),
+            "{html}"
+        );
         assert!(html.contains("receiver::crc_check"), "{html}");
         // The per-byte table needs both a host and a device input.
         assert!(!html.contains("RP2040 cycles/byte"));
         let html = section(&[instr, pico]);
         assert!(html.contains("RP2040 cycles/byte"), "{html}");
-        assert!(html.contains("<td class=\"l\">sender::read_block</td>"), "{html}");
+        assert!(
+            html.contains("<td class=\"l\">sender::read_block</td>"),
+            "{html}"
+        );
         // Nothing to cross-check: no section.
         assert_eq!(section(&[]), "");
     }
