@@ -105,6 +105,7 @@ fn transfer(args: &SendArgs) -> TransferSpec {
         compare_iperf3: false,
         latency: false,
         timeout_s: args.common.timeout_s,
+        mux_transfers: 1,
     }
 }
 

@@ -13,6 +13,9 @@
 //!
 //! Without an explicit value the project-relative default is looked for by
 //! steps 2 to 4; so is a relative explicit value that is not found as given.
+//! Where none of them has it, the copies built into the binary
+//! ([`crate::shipped`]: the shipped scenarios, by name, and the test image)
+//! stand in, so an installed `perfkit` runs its own scenarios anywhere.
 
 use std::path::{Path, PathBuf};
 

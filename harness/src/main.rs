@@ -5,66 +5,14 @@
 //! Exit codes: 0 success, 1 regression found by the gate, 2 bad input or
 //! usage, 3 a run failed, 4 runs completed but lost or corrupted data.
 
-mod against;
-mod cli_wire;
-mod history;
-mod host;
-mod instructions;
-mod integrity;
-mod kinds;
-mod locate;
-mod output;
-mod remote;
-mod reporting;
-mod run;
-mod scenario;
-mod spec;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-
-/// Exit code: success.
-pub const EXIT_OK: u8 = 0;
-/// Exit code: the gate found a regression.
-pub const EXIT_REGRESSION: u8 = 1;
-/// Exit code: bad input or usage.
-pub const EXIT_BAD_INPUT: u8 = 2;
-/// Exit code: a run failed.
-pub const EXIT_RUN_FAILED: u8 = 3;
-/// Exit code: runs completed but data was lost or corrupted (unless the
-/// scenario declares `expect = "loss"`).
-pub const EXIT_DATA_LOST: u8 = 4;
-
-/// A failure with its exit code.
-#[derive(Debug)]
-pub struct Failure {
-    /// Process exit code.
-    pub code: u8,
-    /// What to print.
-    pub error: anyhow::Error,
-}
-
-impl Failure {
-    /// Bad input or usage (exit 2).
-    pub fn input(error: impl Into<anyhow::Error>) -> Self {
-        Failure {
-            code: EXIT_BAD_INPUT,
-            error: error.into(),
-        }
-    }
-    /// A run failed (exit 3).
-    pub fn run(error: impl Into<anyhow::Error>) -> Self {
-        Failure {
-            code: EXIT_RUN_FAILED,
-            error: error.into(),
-        }
-    }
-}
-
-/// Result of a command.
-pub type CmdResult = Result<u8, Failure>;
+use perfkit_harness::{
+    cli_wire, history, kinds, output, remote, reporting, run, scenario, shipped, CmdResult,
+    Failure, RunArgs, EXIT_BAD_INPUT, EXIT_OK,
+};
 
 #[derive(Parser)]
 #[command(
@@ -121,9 +69,9 @@ enum Command {
     },
     /// List the scenarios in a folder with their descriptions.
     List {
-        /// Folder to look in.
-        #[arg(default_value = "scenarios")]
-        dir: PathBuf,
+        /// Folder to look in (default: the project's scenarios/ when found
+        /// here or under $PERFKIT_ROOT, else the scenarios built into perfkit).
+        dir: Option<PathBuf>,
     },
     /// Render an HTML report from one or more results files.
     #[command(
@@ -179,69 +127,28 @@ pub struct AgentArgs {
     pub sessions: Option<u64>,
 }
 
-/// Arguments of `perfkit run`.
-#[derive(Args)]
-pub struct RunArgs {
-    /// The scenario file.
-    pub scenario: PathBuf,
-    /// Output folder (default: reports/<scenario name>/).
-    #[arg(long, short)]
-    pub out: Option<PathBuf>,
-    /// Override a parameter: KEY=VALUE, or KEY=[V1,V2] to sweep it. Repeatable.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
-    /// Measured runs per configuration (overrides the scenario's `runs`).
-    // `--repeat` stays accepted, unlisted, for scripts and for older builds'
-    // callers; it is not named so anywhere a person reads, because
-    // `repeats` is the transfer parameter (extra copies of each block).
-    #[arg(long, alias = "repeat", value_name = "N")]
-    pub runs: Option<u32>,
-    /// What to measure: `wall` (stage times) or `instructions` (each
-    /// configuration under valgrind's callgrind: instructions per stage,
-    /// exact; the `measure` parameter).
-    #[arg(long, value_name = "wall|instructions")]
-    pub measure: Option<String>,
-    /// Print only the summary table.
-    #[arg(long, short)]
-    pub quiet: bool,
-    /// Do not write report.html beside results.json.
-    #[arg(long)]
-    pub no_report: bool,
-    /// Add the records to the results.json already in the output folder
-    /// (same scenario file and configurations), numbering runs after the
-    /// ones there. Alternating `--runs 1 --append` runs of two builds
-    /// spreads a machine's slow spells over both (see docs/gate.md).
-    #[arg(long)]
-    pub append: bool,
-    /// Store the results in the history database (also `record = true` in
-    /// the scenario).
-    #[arg(long)]
-    pub record: bool,
-    /// The history database: a SQLite file or a postgres:// URL (default:
-    /// $PERFKIT_DB, else .perfkit/history.db in the project).
-    #[arg(long, value_name = "PATH|URL")]
-    pub db: Option<String>,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.only_reads_and_prints() {
+        die_quietly_on_closed_stdout();
+    }
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::CountInstructions {
             scenario,
             config,
             out,
-        } => instructions::child(&scenario, &config, &out),
+        } => perfkit_harness::instructions::child(&scenario, &config, &out),
         Command::Send(args) => cli_wire::send(args),
         Command::Recv(args) => cli_wire::recv(args),
         Command::Check { scenarios } => check(&scenarios),
-        Command::List { dir } => list(&dir),
+        Command::List { dir } => list(dir),
         Command::Report(args) => reporting::report(args),
         Command::Compare(args) => reporting::compare(args),
         Command::Gate(args) => reporting::gate(args),
         Command::History(args) => history::history(args),
         Command::Params => {
-            print!("{}", output::params_table());
+            output::print_out(&output::params_table(output::terminal_width()));
             Ok(EXIT_OK)
         }
         Command::Agent(args) => agent(args),
@@ -252,6 +159,34 @@ fn main() -> ExitCode {
             eprintln!("perfkit: error: {:#}", f.error);
             ExitCode::from(f.code)
         }
+    }
+}
+
+impl Command {
+    /// Commands whose only pipe is their own stdout: no child's stdin, no
+    /// data link that must see a broken pipe as an error.
+    fn only_reads_and_prints(&self) -> bool {
+        matches!(
+            self,
+            Command::Check { .. }
+                | Command::List { .. }
+                | Command::Report(_)
+                | Command::Compare(_)
+                | Command::Gate(_)
+                | Command::History(_)
+                | Command::Params
+        )
+    }
+}
+
+/// `perfkit compare a b | head`: when the reader goes away, end as Unix
+/// tools do (by SIGPIPE, silently) rather than panic in `println!` (Rust
+/// ignores SIGPIPE, so every write after that is an error).
+fn die_quietly_on_closed_stdout() {
+    // SAFETY: restoring a signal's default disposition at start-up, before
+    // any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
@@ -270,7 +205,7 @@ fn check(paths: &[PathBuf]) -> CmdResult {
     let mut bad = 0;
     for path in paths {
         // The same checks a run makes before its first configuration.
-        match scenario::Scenario::load(path).and_then(|s| kinds::preflight(&s).map(|()| s)) {
+        match shipped::load(path).and_then(|s| kinds::preflight(&s).map(|()| s)) {
             Ok(s) => println!(
                 "{}: ok ({} kind, {} configuration(s) x {} run(s))",
                 path.display(),
@@ -287,31 +222,55 @@ fn check(paths: &[PathBuf]) -> CmdResult {
     Ok(if bad == 0 { EXIT_OK } else { EXIT_BAD_INPUT })
 }
 
-fn list(dir: &std::path::Path) -> CmdResult {
-    let entries = std::fs::read_dir(dir)
+fn list(dir: Option<PathBuf>) -> CmdResult {
+    let Some(dir) = dir.or_else(shipped::scenarios_dir) else {
+        return list_shipped();
+    };
+    let entries = std::fs::read_dir(&dir)
         .map_err(|e| Failure::input(anyhow::anyhow!("{}: {e}", dir.display())))?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     files.sort();
-    let mut rows = Vec::new();
-    for f in files {
-        match scenario::Scenario::load(&f) {
-            Ok(s) => rows.push((
-                f.display().to_string(),
-                s.kind.clone(),
-                s.configs().len().to_string(),
-                s.description.clone(),
-            )),
-            Err(e) => rows.push((
-                f.display().to_string(),
-                "invalid".into(),
-                "-".into(),
-                e.to_string(),
-            )),
-        }
-    }
-    print!("{}", output::list_table(&rows));
+    let rows = files
+        .iter()
+        .map(|f| list_row(f.display().to_string(), scenario::Scenario::load(f)))
+        .collect::<Vec<_>>();
+    output::print_out(&output::list_table(&rows, output::terminal_width()));
     Ok(EXIT_OK)
+}
+
+/// `perfkit list` where the project's files are not: the built-in copies.
+fn list_shipped() -> CmdResult {
+    let rows = shipped::SCENARIOS
+        .iter()
+        .map(|(file, text)| {
+            let name = file.strip_suffix(".toml").unwrap_or(file);
+            list_row(
+                name.to_owned(),
+                scenario::Scenario::parse(std::path::Path::new(file), text),
+            )
+        })
+        .collect::<Vec<_>>();
+    output::print_out(&format!(
+        "{}(built into this perfkit: run one with `perfkit run NAME`)\n",
+        output::list_table(&rows, output::terminal_width())
+    ));
+    Ok(EXIT_OK)
+}
+
+fn list_row(
+    shown: String,
+    loaded: Result<scenario::Scenario, scenario::ScenarioError>,
+) -> (String, String, String, String) {
+    match loaded {
+        Ok(s) => (
+            shown,
+            s.kind.clone(),
+            s.configs().len().to_string(),
+            s.description.clone(),
+        ),
+        Err(e) => (shown, "invalid".into(), "-".into(), e.to_string()),
+    }
 }

@@ -7,17 +7,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
-use indicatif::{ProgressBar, ProgressStyle};
 use perfkit_report::model::{Folded, Meta, Results, RunRecord, ScenarioRef, Stages};
 
 use crate::kinds;
 use crate::output;
+use crate::progress::Progress;
 use crate::scenario::Scenario;
 use crate::{CmdResult, Failure, RunArgs, EXIT_DATA_LOST, EXIT_OK, EXIT_RUN_FAILED};
 
 /// Loads the scenario named by the arguments and applies `--set` and `--runs`.
 pub fn load(args: &RunArgs) -> Result<Scenario, Failure> {
-    let mut s = Scenario::load(&args.scenario).map_err(Failure::input)?;
+    let mut s = crate::shipped::load(&args.scenario).map_err(Failure::input)?;
     for a in &args.set {
         s.set(a).map_err(|m| Failure::input(anyhow!(m)))?;
     }
@@ -128,7 +128,6 @@ pub fn run(args: RunArgs) -> CmdResult {
 
     let configs = s.configs();
     let swept = s.swept();
-    let total = configs.len() as u64 * s.runs as u64;
     // Each configuration's parameters as recorded, worked out once.
     let recorded: Vec<_> = configs
         .iter()
@@ -161,23 +160,7 @@ pub fn run(args: RunArgs) -> CmdResult {
             results_path.display()
         );
     }
-    let bar = if !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        let b = ProgressBar::new(total);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        Some(b)
-    } else {
-        None
-    };
-    let say = |text: &str| match &bar {
-        Some(b) => b.println(text.trim_end()),
-        None => print!("{text}"),
-    };
-
+    let progress = Progress::start(configs.len(), s.runs);
     // Warm-up: unrecorded runs of the first configuration.
     for _ in 0..s.warmup {
         if let Some(c) = configs.first() {
@@ -192,9 +175,7 @@ pub fn run(args: RunArgs) -> CmdResult {
             if cancel.load(Ordering::SeqCst) {
                 break 'configs;
             }
-            if let Some(b) = &bar {
-                b.set_message(describe_config(cfg, &swept));
-            }
+            progress.begin(id, repeat - first, &describe_config(cfg, &swept));
             perfkit::reset();
             let started_unix_s = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -220,6 +201,7 @@ pub fn run(args: RunArgs) -> CmdResult {
                         link: o.link,
                         stages,
                         device_stages: o.device_stages,
+                        device_model: o.device_model,
                         metrics: o.metrics,
                         hosts: o.hosts,
                         error: None,
@@ -239,6 +221,7 @@ pub fn run(args: RunArgs) -> CmdResult {
                         link: Default::default(),
                         stages,
                         device_stages: None,
+                        device_model: None,
                         metrics: Default::default(),
                         hosts: Default::default(),
                         error: Some(format!("{e:#}")),
@@ -252,20 +235,20 @@ pub fn run(args: RunArgs) -> CmdResult {
                     head.push_str(&format!(" ({d})"));
                 }
                 head.push_str(&format!(" run {}/{}\n", repeat - first + 1, s.runs));
-                say(&(head + &output::run_lines(&record)));
+                progress.say(
+                    &(head
+                        + &output::run_lines(&record)
+                        + &kinds::device_model::console_lines(&record)),
+                );
             }
             results.runs.push(record);
             results
                 .write_atomic(&results_path)
                 .map_err(|e| Failure::run(anyhow!(e)))?;
-            if let Some(b) = &bar {
-                b.inc(1);
-            }
+            progress.end();
         }
     }
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    drop(progress);
 
     println!("\n{}", output::summary(&results.runs, &swept));
     println!("results: {}", results_path.display());
@@ -416,12 +399,8 @@ fn describe_config(cfg: &crate::scenario::Config, swept: &[String]) -> String {
         .iter()
         .map(|k| {
             let v = cfg.values.get(k).cloned().unwrap_or_default();
-            format!(
-                "{k}={}",
-                v.as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| v.to_string())
-            )
+            // Command lines as their label: the full argv is in results.json.
+            format!("{k}={}", output::value_label(&v).0)
         })
         .collect::<Vec<_>>()
         .join(" ")

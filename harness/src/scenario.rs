@@ -75,7 +75,8 @@ const MAX_INT: i64 = i64::MAX;
 
 /// Every parameter a scenario can set, sweep or `--set`: the table below,
 /// then each byte-stream link kind's own ([`perfkit_link::LINK_KINDS`]).
-pub static PARAMS: LazyLock<Vec<Param>> = LazyLock::new(|| with_link_kinds(core_params()));
+pub static PARAMS: LazyLock<Vec<Param>> =
+    LazyLock::new(|| with_device_stages(with_link_kinds(core_params())));
 
 /// The link kinds this module runs itself; byte-stream kinds come from the link crate.
 const BUILTIN_LINKS: &[&str] = &["loopback", "pipe", "uart"];
@@ -121,6 +122,8 @@ fn core_params() -> Vec<Param> { vec![
        "tcp/udp links, here or to a netns host: also measure iperf3's TCP throughput over the same path, as a yardstick (metrics.iperf3_mb_s)"),
     p!("latency", "transfer", "latency", Ty::Bool, false,
        "tcp/udp links: each block's one-way delay, sender's write to receiver's read (metrics.one_way_delay_*_us; across hosts, less the clocks' measured offset); costs a second deframing"),
+    p!("mux_transfers", "transfer", "mux_transfers", Ty::Int(1, 4), 1,
+       "uart: this many transfers of the input at once over the one link, on channels `channel`, `channel`+1, ..., multiplexed message by message"),
     p!("timeout_s", "transfer", "timeout_s", Ty::Float(0.001, 86400.0), 60.0, "give up a run after this many (real or virtual) seconds"),
     // faults
     p!("seed", "faults", "seed", Ty::Int(0, MAX_INT), 1, "seed of the fault injector"),
@@ -194,6 +197,83 @@ fn with_link_kinds(mut params: Vec<Param>) -> Vec<Param> {
     params
 }
 
+/// Adds the device model's parameters (uart links): every stage's cost on
+/// either side (`device.send.crc16.per_call_us`), a stage both sides have
+/// on both at once (`device.crc16.per_byte_us`), a side's scale factor
+/// (`device.receive.scale`), the spread's seed and the receiver's poll
+/// interval. All unset by default: the profile's figures.
+fn with_device_stages(mut params: Vec<Param>) -> Vec<Param> {
+    use perfkit_link::stages::Side;
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let mut add = |key: String, ty: Ty, help: String| {
+        params.push(Param {
+            name: leak(format!("device.{key}")),
+            section: "device",
+            key: leak(key),
+            ty,
+            default: Value::Null,
+            help: leak(help),
+        })
+    };
+    let fields = [
+        ("per_call_us", "fixed cost per call, us"),
+        ("per_byte_us", "cost per byte, us"),
+        ("scale", "multiplies the profile's figures"),
+    ];
+    let (send, receive) = (Side::Send.stages(), Side::Receive.stages());
+    for side in [Side::Send, Side::Receive] {
+        for stage in side.stages() {
+            for (f, what) in fields {
+                add(
+                    format!("{}.{stage}.{f}", side.name()),
+                    Ty::Float(0.0, 1e9),
+                    format!("uart: the {} device's `{stage}` stage: {what}", side.name()),
+                );
+            }
+        }
+    }
+    for stage in send.iter().filter(|s| receive.contains(s)) {
+        for (f, what) in fields {
+            add(
+                format!("{stage}.{f}"),
+                Ty::Float(0.0, 1e9),
+                format!("uart: `{stage}` on both devices: {what}"),
+            );
+        }
+    }
+    add(
+        "scale".into(),
+        Ty::Float(0.0, 1e9),
+        "uart: multiplies every stage cost of both devices".into(),
+    );
+    for side in [Side::Send, Side::Receive] {
+        add(
+            format!("{}.scale", side.name()),
+            Ty::Float(0.0, 1e9),
+            format!(
+                "uart: multiplies every stage cost of the {} device",
+                side.name()
+            ),
+        );
+    }
+    add(
+        "send.write_chunk".into(),
+        Ty::Int(0, 65536),
+        "uart: the sending device writes each frame in calls of at most this many bytes, each charged its `uart_write` stage (0 = one call per frame)".into(),
+    );
+    add(
+        "spread_seed".into(),
+        Ty::Int(0, MAX_INT),
+        "uart: draw each stage call's fixed cost from its profile's min..max with this seed (0 = every call costs its mean)".into(),
+    );
+    add(
+        "receive.poll_interval_us".into(),
+        Ty::Float(0.0, 1e9),
+        "uart: the receiving device looks at its buffer only every this many us when idle (0 = as soon as a byte arrives, as an interrupt or callback would)".into(),
+    );
+    params
+}
+
 /// Names of the parameters declared here, before the link kinds' are added.
 fn core_param_names() -> &'static [&'static str] {
     static NAMES: LazyLock<Vec<&'static str>> =
@@ -226,7 +306,9 @@ const TOP_KEYS: &[&str] = &[
 
 /// Most configurations a sweep may expand to.
 const MAX_CONFIGS: usize = 100_000;
-const SECTIONS: &[&str] = &["link", "transfer", "faults", "heaps", "pico", "hosts"];
+const SECTIONS: &[&str] = &[
+    "link", "transfer", "faults", "heaps", "pico", "hosts", "device",
+];
 
 /// Looks a parameter up by flat name.
 pub fn param(name: &str) -> Option<&'static Param> {
@@ -397,6 +479,23 @@ fn convert(p: &Param, v: &DeValue<'_>) -> Result<Value, String> {
                 return Err("expected a non-empty command (array of strings)".into());
             }
             Ok(Value::Array(out))
+        }
+    }
+}
+
+/// A section's entries; with `nested`, tables inside it become dotted
+/// keys (`[device.send.crc16] per_call_us` is `send.crc16.per_call_us`).
+fn flatten<'a, 'i>(
+    t: &'a DeTable<'i>,
+    prefix: &str,
+    nested: bool,
+    out: &mut Vec<(String, Range<usize>, &'a Spanned<DeValue<'i>>)>,
+) {
+    for (k, v) in t.iter() {
+        let key = format!("{prefix}{}", k.get_ref().as_ref());
+        match v.get_ref().as_table() {
+            Some(inner) if nested => flatten(inner, &format!("{key}."), nested, out),
+            _ => out.push((key, k.span(), v)),
         }
     }
 }
@@ -604,8 +703,15 @@ impl Scenario {
                     }
                 }
                 section if SECTIONS.contains(&section) => {
-                    for (pk, pv) in expect_table(&ctx, key, v)?.iter() {
-                        let pkey = pk.get_ref().as_ref();
+                    let mut entries = Vec::new();
+                    flatten(
+                        expect_table(&ctx, key, v)?,
+                        "",
+                        section == "device",
+                        &mut entries,
+                    );
+                    for (pk, kspan, pv) in entries {
+                        let pkey = pk.as_str();
                         let full = format!("{section}.{pkey}");
                         let p = PARAMS
                             .iter()
@@ -617,7 +723,7 @@ impl Scenario {
                                     .map(|p| p.key)
                                     .collect();
                                 ctx.err(
-                                    Some(pk.span()),
+                                    Some(kspan),
                                     Some(&full),
                                     format!("unknown key; [{section}] takes: {}", known.join(", ")),
                                 )
@@ -733,6 +839,17 @@ impl Scenario {
             }
             if self.kind != "transfer" {
                 continue;
+            }
+            if link != "uart" {
+                if let Some(p) = PARAMS.iter().find(|p| {
+                    p.section == "device" && swept_or(p.name).iter().any(|v| !v.is_null())
+                }) {
+                    return Err(ctx.err(
+                        None,
+                        Some(p.name),
+                        format!("the device model runs on link kind `uart`, but this scenario runs `{link}`"),
+                    ));
+                }
             }
             // A byte-stream kind's own parameters, set away from their
             // defaults, while the run uses a kind that does not read them.
@@ -955,6 +1072,7 @@ impl Config {
                     ("transfer", "transfer") | ("transfer", "faults") => true,
                     ("transfer", "hosts") => p.key != "token_file",
                     ("transfer", "link") => relevant_link_key(link, p.key),
+                    ("transfer", "device") => link == "uart",
                     ("heaps", "heaps") => true,
                     ("heaps", "hosts") => p.key != "token_file",
                     ("pico", "pico") | ("pico", "transfer") => true,
@@ -973,6 +1091,7 @@ impl Config {
 /// (`[hosts]`), not what is run, and records made before they existed must
 /// keep matching (a gate pairs configurations by their recorded values).
 const QUIET_AT_DEFAULT: &[&str] = &[
+    "mux_transfers",
     "latency",
     "compare_iperf3",
     "sender_host",
@@ -1279,5 +1398,25 @@ mod tests {
                 p.name
             );
         }
+    }
+
+    #[test]
+    fn device_stages_are_written_as_nested_tables_or_swept_by_flat_name() {
+        let s = parse(
+            "[link]\nkind = \"uart\"\n[device.send.crc16]\nper_call_us = 700\n\
+             [device]\nspread_seed = 3\n[sweep]\n\"device.receive.scale\" = [1.0, 0.5]\n",
+        )
+        .unwrap();
+        assert_eq!(s.base["device.send.crc16.per_call_us"], 700.0);
+        assert_eq!(s.base["device.spread_seed"], 3);
+        assert_eq!(s.configs().len(), 2);
+        let rec = s.configs()[0].recorded("transfer", &s.swept());
+        assert!(rec.contains_key("device.send.crc16.per_call_us"));
+        // Unset, a device parameter is not recorded: earlier records keep their identity.
+        assert!(!rec.contains_key("device.send.meta.per_call_us"));
+        let e = parse("[device.send.crc]\nper_call_us = 1\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("device.send.crc.per_call_us"));
+        let e = parse("[link]\nkind = \"loopback\"\n[device]\nscale = 2\n").unwrap_err();
+        assert!(e.message.contains("uart"), "{e}");
     }
 }

@@ -169,6 +169,13 @@ pub struct TransferSpec {
     pub latency: bool,
     /// Give up after this many (real or virtual) seconds.
     pub timeout_s: f64,
+    /// Transfers multiplexed over the one link (uart), on consecutive channels.
+    #[serde(default = "one")]
+    pub mux_transfers: u8,
+}
+
+fn one() -> u8 {
+    1
 }
 
 impl TransferSpec {
@@ -239,6 +246,10 @@ pub enum LinkSpec {
         tx_profile: String,
         /// Receiving device's cost profile.
         rx_profile: String,
+        /// The device model's parameters that were set (`send.crc16.per_call_us`
+        /// -> value, without the `device.` prefix).
+        #[serde(default)]
+        device: std::collections::BTreeMap<String, f64>,
     },
     /// A link kind from the link crate's table
     /// ([`perfkit_link::LINK_KINDS`]): a serial device, TCP, UDP.
@@ -370,6 +381,17 @@ impl Params<'_> {
         self.opt_str(name)?
             .ok_or_else(|| anyhow!("the configuration has no `{name}`"))
     }
+    /// Every `device.*` parameter that is set.
+    fn device(&self) -> anyhow::Result<std::collections::BTreeMap<String, f64>> {
+        let mut out = std::collections::BTreeMap::new();
+        for (name, v) in &self.0.values {
+            if let (Some(key), false) = (name.strip_prefix("device."), v.is_null()) {
+                out.insert(key.to_owned(), self.float(name)?);
+            }
+        }
+        Ok(out)
+    }
+
     fn pipe_end(&self, name: &str) -> anyhow::Result<PipeEnd> {
         match self.0.values.get(name) {
             None | Some(Value::Null) => Ok(PipeEnd::Perfkit),
@@ -411,6 +433,7 @@ impl RunSpec {
             compare_iperf3: p.bool("compare_iperf3")?,
             latency: p.bool("latency")?,
             timeout_s: p.float("timeout_s")?,
+            mux_transfers: p.int("mux_transfers")?,
         };
         let link = match p.str("link")?.as_str() {
             "loopback" => LinkSpec::Loopback { mtu: p.int("mtu")? },
@@ -428,6 +451,7 @@ impl RunSpec {
                     tx_buffer: p.opt_int("tx_buffer")?,
                     tx_profile: p.opt_str("tx_profile")?.unwrap_or_else(|| both.clone()),
                     rx_profile: p.opt_str("rx_profile")?.unwrap_or(both),
+                    device: p.device()?,
                 }
             }
             other => {

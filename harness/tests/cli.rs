@@ -635,3 +635,114 @@ fn gate_against_measures_both_builds_in_rounds() {
     );
     assert!(out.contains("5 pairs"), "{out}");
 }
+
+#[test]
+fn a_run_into_a_pipe_prints_progress_lines_even_when_quiet() {
+    let d = Dir::new();
+    let scenario = root().join("scenarios/uart-throttled.toml");
+    let out = d.path().join("out");
+    // stderr is a pipe here, as in a CI log; a short period so the test is quick.
+    let o = Command::new(env!("CARGO_BIN_EXE_perfkit"))
+        .args(["run", scenario.to_str().unwrap(), "--quiet", "--no-report"])
+        .args(["--runs", "4", "--out", out.to_str().unwrap()])
+        .env("PERFKIT_PROGRESS_MS", "20")
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("perfkit: configuration 1/1, run "))
+        .collect();
+    assert!(!lines.is_empty(), "no progress lines in\n{err}");
+    for l in &lines {
+        assert!(l.contains("/4 runs done, elapsed "), "{l}");
+        assert!(l.contains(", ETA "), "{l}");
+    }
+    // Once a run is done the ETA is a time, not "unknown".
+    assert!(lines.iter().any(|l| !l.contains("ETA unknown")), "{err}");
+    // Progress goes to stderr only; stdout keeps the summary for scripts.
+    assert!(!stdout(&o).contains("runs done"), "{}", stdout(&o));
+}
+
+/// The binary copied elsewhere, as an install puts it, run from a folder
+/// with none of the project's files and no PERFKIT_ROOT.
+fn installed(d: &Dir, args: &[&str], columns: Option<&str>) -> Output {
+    let bin = d.path().join("bin/perfkit");
+    if !bin.exists() {
+        std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+        std::fs::copy(env!("CARGO_BIN_EXE_perfkit"), &bin).unwrap();
+    }
+    let work = d.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let mut c = Command::new(&bin);
+    c.args(args).current_dir(&work).env_remove("PERFKIT_ROOT");
+    match columns {
+        Some(n) => c.env("COLUMNS", n),
+        None => c.env_remove("COLUMNS"),
+    };
+    c.output().unwrap()
+}
+
+#[test]
+fn an_installed_binary_lists_and_runs_its_shipped_scenarios() {
+    let d = Dir::new();
+    let o = installed(&d, &["list"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    for name in ["uart-throttled ", "uart-sweep ", "batched-heaps "] {
+        assert!(out.lines().any(|l| l.starts_with(name)), "{name}: {out}");
+    }
+    assert!(out.contains("throttled to 40 packets/s"), "{out}");
+    assert!(out.contains("perfkit run NAME"), "{out}");
+
+    // The main job by name, its input the binary's own copy of the test image.
+    let o = installed(
+        &d,
+        &[
+            "run",
+            "uart-throttled",
+            "--quiet",
+            "--no-report",
+            "--out",
+            "r",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let results = std::fs::read_to_string(d.path().join("work/r/results.json")).unwrap();
+    assert!(
+        results.contains("5bbd826fbd47f8c1"),
+        "the test image arrived: {results}"
+    );
+
+    let o = installed(&d, &["run", "uart-throttle"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("see `perfkit list`"), "{}", stderr(&o));
+}
+
+#[test]
+fn params_wrap_to_the_width_and_list_descriptions_too() {
+    let d = Dir::new();
+    for cols in ["60", "100", "200"] {
+        for cmd in ["params", "list"] {
+            let o = installed(&d, &[cmd], Some(cols));
+            assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+            let out = stdout(&o);
+            let width: usize = cols.parse().unwrap();
+            for l in out.lines() {
+                assert!(l.chars().count() <= width, "{cmd} at {cols}: {l:?}");
+            }
+            assert!(out.contains("throttle_pps") || cmd == "list", "{out}");
+        }
+    }
+    // Into a pipe with no COLUMNS: one line per parameter, for grep.
+    let o = installed(&d, &["params"], None);
+    let out = stdout(&o);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("throttle_pps ") && l.contains("[transfer] throttle_pps")),
+        "{out}"
+    );
+}

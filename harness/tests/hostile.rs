@@ -369,6 +369,14 @@ fn values_every_run_would_refuse_fail_check_and_run_up_front() {
             format!("{input}[link]\nkind = \"uart\"\nprofile = \"no-such-profile\"\n"),
             "s.toml:4:1: key `link.profile`: ",
         ),
+        (
+            format!("{input}[link]\nkind = \"pipe\"\nreceiver_cmd = [\"no-such-program-7q\"]\n"),
+            "s.toml:4:1: key `link.receiver_cmd`: program `no-such-program-7q` is not found on PATH",
+        ),
+        (
+            format!("{input}[link]\nkind = \"pipe\"\nsender_cmd = [\"./no/such.py\", \"{{input}}\"]\n"),
+            "s.toml:4:1: key `link.sender_cmd`: program `./no/such.py` is not an executable file",
+        ),
     ] {
         std::fs::write(d.path().join("s.toml"), &text).unwrap();
         for cmd in ["check", "run"] {
@@ -464,4 +472,37 @@ fn an_interrupted_run_is_not_counted_as_completed() {
         e.contains(&format!("interrupted; {done} completed run(s) kept")),
         "{e}"
     );
+}
+
+#[test]
+fn printing_commands_end_quietly_when_the_reader_has_gone() {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::process::ExitStatusExt;
+    let d = tempfile::tempdir().unwrap();
+    let scenario = common::root().join("scenarios/uart-sweep.toml");
+    let scenario = scenario.to_str().unwrap();
+    for args in [&["check", scenario][..], &["params"], &["list"]] {
+        // A pipe whose reading end is closed before the command writes:
+        // `perfkit ... | head` once head has exited.
+        let mut fds = [0; 2];
+        // SAFETY: pipe(2) fills both descriptors, each owned once below.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: fresh descriptors from pipe(2), not used elsewhere.
+        let (read, write) = unsafe {
+            (
+                std::fs::File::from_raw_fd(fds[0]),
+                std::fs::File::from_raw_fd(fds[1]),
+            )
+        };
+        drop(read);
+        let o = Command::new(common::exe())
+            .args(args)
+            .current_dir(d.path())
+            .stdout(write)
+            .output()
+            .unwrap();
+        let e = stderr(&o);
+        assert!(!e.contains("panicked"), "{args:?}: {e}");
+        assert_eq!(o.status.signal(), Some(libc::SIGPIPE), "{args:?}: {e}");
+    }
 }

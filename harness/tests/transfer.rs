@@ -77,6 +77,37 @@ fn send_pipe_recv_moves_the_image_byte_exact() {
         rx.contains("rx transfer: T:0 blk:695 by:34710 PPS:"),
         "{rx}"
     );
+    // The per-site lines: the field's order, every time with its unit, and
+    // `span!` sites labelled as spans.
+    for (side, text, span_site) in [
+        ("tx", &tx, "link.pipe.write"),
+        ("rx", &rx, "framing::decode"),
+    ] {
+        assert!(
+            text.contains(&format!("\n{span_site} span: calls:")),
+            "{side}: {text}"
+        );
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains(" measure: ") || l.contains(" span: "))
+            .collect();
+        assert!(lines.len() >= 4, "{side}: {text}");
+        for line in lines {
+            let (_, figures) = line.split_once(": ").unwrap();
+            let fields: Vec<&str> = figures.split(' ').collect();
+            let keys: Vec<&str> = fields
+                .iter()
+                .map(|f| f.split(':').next().unwrap())
+                .collect();
+            assert_eq!(keys[..4], ["calls", "min", "max", "cum"], "{line}");
+            for f in &fields[1..8] {
+                let v = f.split(':').nth(1).unwrap();
+                let unit =
+                    v.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ',');
+                assert!(["ns", "us", "ms", "s"].contains(&unit), "{f} in {line}");
+            }
+        }
+    }
 }
 
 #[test]

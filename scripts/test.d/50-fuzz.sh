@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Fuzz every cargo-fuzz target in fuzz/ for a bounded time, starting from the
 # committed seed corpora (fuzz/seeds/<target>, real streams and files); any
-# crash fails the test command. FUZZ_SECONDS per target (default 40: four
-# targets, under three minutes after the first build). For a longer
+# crash fails the test command. FUZZ_SECONDS per target (default 30: six
+# targets, three minutes after the first build). For a longer
 # campaign: scripts/fuzz-campaign.sh. Needs the nightly toolchain; installs
 # cargo-fuzz once.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-secs="${FUZZ_SECONDS:-40}"
+secs="${FUZZ_SECONDS:-30}"
 if ! cargo +nightly --version >/dev/null 2>&1; then
   echo "fuzz: the nightly toolchain is missing (rustup toolchain install nightly)" >&2
   exit 1

@@ -39,7 +39,7 @@ pub use policy::{Policy, Stop};
 pub use rx::{RecvEnd, RxPump};
 pub use tx::{Next, TxPump};
 #[cfg(feature = "std")]
-pub use virtual_time::simulate;
+pub use virtual_time::{message_kind, simulate};
 
 use core::fmt;
 

@@ -33,6 +33,8 @@ pub struct TxPump<'s, S, F = Framing> {
     sender: &'s mut Sender<S>,
     framing: Option<F>,
     msg: [u8; MESSAGE],
+    /// Length of the last message built (in `msg`).
+    last: usize,
     framed: [u8; FRAMED],
 }
 
@@ -54,6 +56,7 @@ impl<'s, S: Source, F: Framer> TxPump<'s, S, F> {
             sender,
             framing,
             msg: [0; MESSAGE],
+            last: 0,
             framed: [0; FRAMED],
         }
     }
@@ -61,6 +64,11 @@ impl<'s, S: Source, F: Framer> TxPump<'s, S, F> {
     /// The framing on the link (`None` for packets).
     pub fn framing(&self) -> Option<&F> {
         self.framing.as_ref()
+    }
+
+    /// The last message [`poll`](Self::poll) built, before framing.
+    pub fn last_message(&self) -> &[u8] {
+        &self.msg[..self.last.min(MESSAGE)]
     }
 
     /// The sender, for its stats and counters.
@@ -78,15 +86,18 @@ impl<'s, S: Source, F: Framer> TxPump<'s, S, F> {
             .poll(now_ns, &mut self.msg)
             .map_err(|e| crate::Error::Stack("sender", e))?
         {
-            Poll::Message(n) => match &self.framing {
-                None => Ok(Next::Send(&self.msg[..n])),
-                Some(f) => {
-                    let m = f
-                        .encode(&self.msg[..n], &mut self.framed)
-                        .map_err(|e| crate::Error::Stack("framing", e))?;
-                    Ok(Next::Send(&self.framed[..m]))
+            Poll::Message(n) => {
+                self.last = n;
+                match &self.framing {
+                    None => Ok(Next::Send(&self.msg[..n])),
+                    Some(f) => {
+                        let m = f
+                            .encode(&self.msg[..n], &mut self.framed)
+                            .map_err(|e| crate::Error::Stack("framing", e))?;
+                        Ok(Next::Send(&self.framed[..m]))
+                    }
                 }
-            },
+            }
             Poll::WaitUntil(t) => Ok(Next::WaitUntil(t)),
             Poll::Done => Ok(Next::Done),
         }

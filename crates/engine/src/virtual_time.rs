@@ -3,7 +3,8 @@
 //! charged its device profile's CPU costs.
 
 use perfkit_link::sim::{self, SenderStep, SimConfig, SimReceiver, SimReport, SimSender};
-use perfkit_stack::{Deframe, Framer, PacketFormat, Sink, Source};
+use perfkit_link::stages::{MessageInfo, MessageKind};
+use perfkit_stack::{Deframe, Event, Framer, PacketFormat, Sink, Source};
 
 use crate::{Error, Next, RxPump, TxPump};
 
@@ -24,6 +25,18 @@ impl<S: Source, F: Framer> SimSender for Tx<'_, '_, S, F> {
             }
         }
     }
+
+    fn message_info(&self) -> MessageInfo {
+        let m = self.pump.last_message();
+        MessageInfo {
+            len: m.len(),
+            // The channel byte's top bit marks control messages (META, END).
+            kind: match m.get(2) {
+                Some(chn) if chn & 0x80 != 0 => MessageKind::Control,
+                _ => MessageKind::Data,
+            },
+        }
+    }
 }
 
 impl<K: Sink, const B: usize, D: Deframe, P: PacketFormat> SimReceiver for RxPump<'_, K, B, D, P> {
@@ -32,8 +45,38 @@ impl<K: Sink, const B: usize, D: Deframe, P: PacketFormat> SimReceiver for RxPum
         // spends its per-message cost on.
         RxPump::on_bytes(self, bytes, now_ns)
     }
+    fn on_bytes_info(&mut self, now_ns: u64, bytes: &[u8], out: &mut Vec<MessageInfo>) -> u32 {
+        // Each deframed message is offered to `claim` (which only notes its
+        // length) and then yields one event, in order.
+        let mut lens = Vec::new();
+        let mut kinds = Vec::new();
+        let n = self.on_bytes_shared(
+            bytes,
+            now_ns,
+            |m| {
+                lens.push(m.len());
+                false
+            },
+            |ev| kinds.push(message_kind(ev)),
+        );
+        out.extend(
+            lens.into_iter()
+                .zip(kinds)
+                .map(|(len, kind)| MessageInfo { len, kind }),
+        );
+        n
+    }
     fn finished(&self) -> bool {
         RxPump::finished(self)
+    }
+}
+
+/// What a receiver's event says a message was, for its stage costs.
+pub fn message_kind(ev: Event) -> MessageKind {
+    match ev {
+        Event::Block { .. } | Event::Duplicate { .. } | Event::Complete { .. } => MessageKind::Data,
+        Event::Meta { .. } | Event::MetaRepeat | Event::End { .. } => MessageKind::Control,
+        Event::Failed(_) | Event::Dropped(_) => MessageKind::Other,
     }
 }
 

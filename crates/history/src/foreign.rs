@@ -79,6 +79,7 @@ fn record(
         link: Default::default(),
         stages: Default::default(),
         device_stages: None,
+        device_model: None,
         metrics,
         error: None,
     }

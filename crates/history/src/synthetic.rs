@@ -93,6 +93,7 @@ pub fn results(
                     folded: vec![],
                 },
                 device_stages: None,
+                device_model: None,
                 metrics: BTreeMap::new(),
                 error: None,
             });

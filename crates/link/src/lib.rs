@@ -91,8 +91,12 @@
 //! milliseconds of wall time. The trade-off is fidelity: the model knows only
 //! what the profile says, so a profile is derived from measurements and its
 //! derivation is written next to its numbers (see `fixtures/profiles/`).
+//! [`stages`] splits a device's costs into the stages the field timed and
+//! gives the simulation's stage tables, [`timeline`] samples the link over
+//! time, and [`bottleneck`] names what bounded a run.
 #![deny(missing_docs)]
 
+pub mod bottleneck;
 pub mod capture;
 mod clock;
 mod error;
@@ -103,8 +107,10 @@ pub mod profile;
 pub mod registry;
 pub mod serial;
 pub mod sim;
+pub mod stages;
 mod sys;
 pub mod tcp;
+pub mod timeline;
 pub mod uart;
 pub mod udp;
 

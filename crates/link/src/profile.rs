@@ -25,6 +25,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::stages::Stages;
 use crate::{Error, ErrorKind, Result};
 
 /// CPU costs of one activity.
@@ -82,7 +83,7 @@ pub struct UartBuffers {
 }
 
 /// What one device spends to send and receive, and its UART buffers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceProfile {
     /// Short name (`host`, `pico-micropython`).
@@ -90,12 +91,20 @@ pub struct DeviceProfile {
     /// What the numbers come from.
     #[serde(default)]
     pub description: String,
-    /// Building and writing a message.
+    /// Building and writing a message (may be left out when `stages` are given).
+    #[serde(default)]
     pub send: Costs,
-    /// Processing received bytes and messages.
+    /// Processing received bytes and messages, and the poll interval.
+    #[serde(default)]
     pub receive: ReceiveCosts,
     /// UART buffer sizes.
     pub uart: UartBuffers,
+    /// Per-stage costs ([`crate::stages`]), which the simulation charges
+    /// instead of `send` and `receive` when given. A profile without them
+    /// is charged its lump costs, as stages that add up to them
+    /// ([`Stages::from_lumps`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<Stages>,
 }
 
 const BUILTIN: &[(&str, &str)] = &[
@@ -104,9 +113,20 @@ const BUILTIN: &[(&str, &str)] = &[
         "pico-micropython",
         include_str!("../../../fixtures/profiles/pico-micropython.toml"),
     ),
+    (
+        "pico-micropython-copying",
+        include_str!("../../../fixtures/profiles/pico-micropython-copying.toml"),
+    ),
 ];
 
 impl DeviceProfile {
+    /// The stages the simulation charges: the profile's own, or its lump
+    /// costs as stages.
+    pub fn stages(&self) -> Stages {
+        self.stages
+            .unwrap_or_else(|| Stages::from_lumps(&self.send, &self.receive))
+    }
+
     /// Names of the built-in profiles.
     pub fn builtin_names() -> impl Iterator<Item = &'static str> {
         BUILTIN.iter().map(|(n, _)| *n)
@@ -146,6 +166,17 @@ impl DeviceProfile {
     /// Parses profile text; `origin` names it in errors.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self> {
         let profile: Self = toml::from_str(text).map_err(|e| toml_error(text, origin, &e))?;
+        if let Some(st) = &profile.stages {
+            st.check().map_err(|e| {
+                Error::new(ErrorKind::Parse {
+                    path: origin.to_owned(),
+                    line: 0,
+                    column: 0,
+                    key: None,
+                    message: e.to_string(),
+                })
+            })?;
+        }
         if profile.uart.rx_buffer == 0 {
             return Err(Error::new(ErrorKind::Parse {
                 path: origin.to_owned(),

@@ -27,7 +27,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use perfkit::SiteRecord;
+
 use crate::profile::{Costs, DeviceProfile, ReceiveCosts};
+use crate::stages::{Charge, Charger, MessageInfo, Stages};
+use crate::timeline::{Sample, Timeline};
 use crate::uart::{Line, UartConfig};
 use crate::Result;
 
@@ -46,6 +50,12 @@ pub enum SenderStep<'a> {
 pub trait SimSender {
     /// Called at virtual time `now_ns` when the sender is ready to do work.
     fn poll(&mut self, now_ns: u64) -> SenderStep<'_>;
+
+    /// What the frame the last [`poll`](Self::poll) returned carries, for
+    /// the per-stage model (by default: a data message of unknown length).
+    fn message_info(&self) -> MessageInfo {
+        MessageInfo::default()
+    }
 }
 
 /// The receiving end, driven in virtual time.
@@ -53,6 +63,15 @@ pub trait SimReceiver {
     /// Bytes taken from the receive buffer at `now_ns`; returns how many
     /// messages they completed (each is charged the per-message cost).
     fn on_bytes(&mut self, now_ns: u64, bytes: &[u8]) -> u32;
+
+    /// As [`on_bytes`](Self::on_bytes), also saying what each completed
+    /// message was (pushed to `out` in order), for the per-stage model.
+    /// By default every message is a data message of unknown length.
+    fn on_bytes_info(&mut self, now_ns: u64, bytes: &[u8], out: &mut Vec<MessageInfo>) -> u32 {
+        let n = self.on_bytes(now_ns, bytes);
+        out.extend((0..n).map(|_| MessageInfo::default()));
+        n
+    }
 
     /// True once the receiver needs nothing more (e.g. the file is complete);
     /// reported as [`SimReport::receiver_finished`].
@@ -62,7 +81,7 @@ pub trait SimReceiver {
 }
 
 /// Settings of one simulation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SimConfig {
     /// The line from sender to receiver.
     pub uart: UartConfig,
@@ -72,6 +91,18 @@ pub struct SimConfig {
     pub receive: ReceiveCosts,
     /// Stop at this virtual time even if the transfer is not over.
     pub time_cap_ns: u64,
+    /// Per-stage costs ([`crate::stages`]): when set they replace the costs
+    /// of `send` and `receive` (not its poll interval), and the report
+    /// carries each device's stage table.
+    #[serde(default)]
+    pub stages: Option<Stages>,
+    /// Seed of the stages' spread (0: every call costs its mean).
+    #[serde(default)]
+    pub spread_seed: u64,
+    /// The sender writes each frame in calls of at most this many bytes,
+    /// each charged the `uart_write` stage (0: one call per frame).
+    #[serde(default)]
+    pub write_chunk: usize,
 }
 
 impl SimConfig {
@@ -94,6 +125,12 @@ impl SimConfig {
             send: sender.send,
             receive: receiver.receive,
             time_cap_ns: 3_600_000_000_000,
+            stages: Some(Stages {
+                send: sender.stages().send,
+                receive: receiver.stages().receive,
+            }),
+            spread_seed: 0,
+            write_chunk: 0,
         }
     }
 }
@@ -113,6 +150,10 @@ pub struct SideReport {
     pub last_message_ns: Option<u64>,
     /// Virtual CPU time charged.
     pub busy_ns: u64,
+    /// Sender: time blocked in writes, waiting for room in the transmit
+    /// buffer (the line's pace).
+    #[serde(default)]
+    pub write_wait_ns: u64,
 }
 
 impl SideReport {
@@ -126,7 +167,7 @@ impl SideReport {
 }
 
 /// Outcome of a simulation.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SimReport {
     /// The sender's activity.
     pub sender: SideReport,
@@ -151,6 +192,98 @@ pub struct SimReport {
     pub receiver_finished: bool,
     /// Events processed (sender polls and receiver wake-ups).
     pub events: u64,
+    /// Each device's stage table in virtual time, when the run charged
+    /// stages ([`SimConfig::stages`]).
+    #[serde(default)]
+    pub device: Option<StageTable>,
+    /// The link over time.
+    #[serde(default)]
+    pub timeline: Timeline,
+    /// Longest a byte waited in the receive buffer before the receiver
+    /// took it, ns.
+    #[serde(default)]
+    pub max_byte_wait_ns: u64,
+    /// Mean of that wait over every byte taken, ns.
+    #[serde(default)]
+    pub mean_byte_wait_ns: f64,
+}
+
+/// The simulated devices' stage tables: per stage (`send.crc16`,
+/// `receive.get_next_packet_into`, ...) calls, min, max and cumulative
+/// virtual time, and the folded stacks (`send;add_header_and_send;crc16`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageTable {
+    /// One record per stage that ran, durations in virtual ns.
+    pub sites: Vec<SiteRecord<String>>,
+    /// Folded stacks with their self time, ns.
+    pub folded: Vec<(String, u64)>,
+}
+
+/// Collects stage calls during a run.
+#[derive(Debug, Default)]
+struct Recorder {
+    sites: Vec<(String, Vec<u64>, u64)>,
+    folded: Vec<(String, u64)>,
+}
+
+impl Recorder {
+    fn call(&mut self, name: String, ns: u64, bytes: u64) {
+        match self.sites.iter_mut().find(|(n, _, _)| *n == name) {
+            Some((_, d, b)) => {
+                d.push(ns);
+                *b += bytes;
+            }
+            None => self.sites.push((name, vec![ns], bytes)),
+        }
+    }
+
+    fn fold(&mut self, stack: String, ns: u64) {
+        match self.folded.iter_mut().find(|(s, _)| *s == stack) {
+            Some((_, t)) => *t = t.saturating_add(ns),
+            None => self.folded.push((stack, ns)),
+        }
+    }
+
+    fn finish(self) -> StageTable {
+        let sites = self
+            .sites
+            .into_iter()
+            .map(|(name, mut d, bytes)| {
+                d.sort_unstable();
+                // Nearest rank: the smallest value with at least q of the calls at or below it.
+                let q = |q: f64| d[((q * d.len() as f64).ceil() as usize).clamp(1, d.len()) - 1];
+                SiteRecord {
+                    name,
+                    calls: d.len() as u64,
+                    min_ns: d[0],
+                    max_ns: d[d.len() - 1],
+                    cum_ns: d.iter().fold(0u64, |a, &x| a.saturating_add(x)),
+                    p50_ns: q(0.5),
+                    p90_ns: q(0.9),
+                    p99_ns: q(0.99),
+                    p999_ns: q(0.999),
+                    bytes: (bytes > 0).then_some(bytes),
+                    cum_cycles: None,
+                }
+            })
+            .collect();
+        StageTable {
+            sites,
+            folded: self.folded,
+        }
+    }
+}
+
+/// The state of the line at `t` for the timeline, without moving it.
+fn sample(line: &Line, t: u64) -> Sample {
+    let (rx_fill, pending_drops, pending) = line.peek(t);
+    let st = line.stats();
+    Sample {
+        in_flight: line.in_flight(t) as u64,
+        rx_fill: rx_fill as u64,
+        arrived: st.delivered + st.overflow + pending,
+        dropped: st.overflow + pending_drops,
+    }
 }
 
 /// Runs `sender` and `receiver` over a virtual UART per `cfg`.
@@ -171,6 +304,17 @@ pub fn run(
     let mut timed_out = false;
     let mut end_ns = 0u64;
     let poll = cfg.receive.poll_interval_ns;
+    let mut charger = cfg.stages.map(|s| Charger::new(s, cfg.spread_seed));
+    let mut rec = Recorder::default();
+    let mut charges: Vec<Charge> = Vec::new();
+    let mut frame: Vec<u8> = Vec::new();
+    let mut infos: Vec<MessageInfo> = Vec::new();
+    // Each write call of the current frame: (its CPU and wait, bytes).
+    let mut writes: Vec<(u64, u64)> = Vec::new();
+    let mut timeline = Timeline::new();
+    // The receiver's current get_next_packet_into call began here.
+    let mut rx_call_from: u64 = 0;
+    let (mut wait_max, mut wait_sum, mut waited) = (0u64, 0u128, 0u64);
 
     loop {
         // When does the receiver next take bytes?
@@ -207,35 +351,87 @@ pub fn run(
         }
         events += 1;
         if sender_turn {
-            match sender.poll(s_time) {
-                SenderStep::Frame(frame) => {
-                    let cost = cfg.send.cost_ns(1, frame.len() as u64);
+            // The frame is copied out so the sender can be asked what it is.
+            let step = match sender.poll(s_time) {
+                SenderStep::Frame(f) => {
+                    frame.clear();
+                    frame.extend_from_slice(f);
+                    None
+                }
+                other => Some(other.clone_step()),
+            };
+            match step {
+                None => {
+                    let cost = match charger.as_mut() {
+                        Some(ch) => {
+                            ch.send(&sender.message_info(), frame.len(), &mut charges);
+                            charges.iter().fold(0u64, |a, c| a.saturating_add(c.ns))
+                        }
+                        None => cfg.send.cost_ns(1, frame.len() as u64),
+                    };
                     let start = s_time.saturating_add(cost);
-                    let done = line.write(start, frame);
+                    // One write call per chunk, each its CPU then its wait.
+                    let chunk = match cfg.write_chunk {
+                        0 => frame.len().max(1),
+                        n => n,
+                    };
+                    let (mut done, mut write_cpu) = (start, 0u64);
+                    writes.clear();
+                    for piece in frame.chunks(chunk) {
+                        let c = charger.as_mut().map_or(0, |ch| ch.write_call(piece.len()));
+                        let at = done.saturating_add(c);
+                        done = line.write(at, piece);
+                        write_cpu = write_cpu.saturating_add(c);
+                        writes.push((done - at + c, piece.len() as u64));
+                    }
+                    let wait = done - start - write_cpu;
+                    if charger.is_some() {
+                        record_send(&mut rec, &charges, &writes);
+                    }
+                    timeline.observe(start, sample(&line, start));
                     tx.first_message_ns.get_or_insert(start);
                     tx.last_message_ns = Some(done);
                     tx.messages += 1;
                     tx.bytes += frame.len() as u64;
-                    tx.busy_ns += cost;
+                    tx.busy_ns += cost + write_cpu;
+                    tx.write_wait_ns += wait;
                     s_time = done;
                 }
                 // Always move on by at least 1 ns, so a sender that keeps
                 // asking to wait for the past cannot stall the loop.
-                SenderStep::WaitUntil(until) => s_time = until.max(s_time.saturating_add(1)),
-                SenderStep::Done => {
+                Some(Step::WaitUntil(until)) => s_time = until.max(s_time.saturating_add(1)),
+                Some(Step::Done) => {
                     s_done = true;
                     end_ns = end_ns.max(s_time);
                 }
             }
         } else {
-            let n = line.read(t, &mut buf);
+            // Arrivals by now go into the buffer (as the read would do), so
+            // the timeline sees the fill the receiver finds.
+            line.advance(t);
+            timeline.observe(t, sample(&line, t));
+            let (n, w_max, w_sum) = line.read_timed(t, &mut buf);
             if n == 0 {
                 // Woke for an arrival that was lost; look again.
                 r_ready = t;
                 continue;
             }
-            let messages = receiver.on_bytes(t, &buf[..n]);
-            let cost = cfg.receive.cost_ns(messages as u64, n as u64);
+            wait_max = wait_max.max(w_max);
+            wait_sum += w_sum as u128;
+            waited += n as u64;
+            infos.clear();
+            let messages = receiver.on_bytes_info(t, &buf[..n], &mut infos);
+            let cost = match charger.as_mut() {
+                Some(ch) => {
+                    ch.receive(n, &infos, &mut charges);
+                    charges.iter().fold(0u64, |a, c| a.saturating_add(c.ns))
+                }
+                None => cfg.receive.cost_ns(messages as u64, n as u64),
+            };
+            if charger.is_some() && messages > 0 {
+                record_receive(&mut rec, &charges, t.saturating_sub(rx_call_from), messages);
+                rx_call_from = t.saturating_add(cost);
+            }
             r_ready = t.saturating_add(cost);
             rx.bytes += n as u64;
             rx.busy_ns += cost;
@@ -264,7 +460,87 @@ pub fn run(
         timed_out,
         receiver_finished: receiver.finished(),
         events,
+        device: charger.is_some().then(|| rec.finish()),
+        timeline,
+        max_byte_wait_ns: wait_max,
+        mean_byte_wait_ns: if waited > 0 {
+            wait_sum as f64 / waited as f64
+        } else {
+            0.0
+        },
     })
+}
+
+/// A sender step without the frame's borrow.
+enum Step {
+    WaitUntil(u64),
+    Done,
+}
+
+impl SenderStep<'_> {
+    fn clone_step(&self) -> Step {
+        match *self {
+            SenderStep::WaitUntil(t) => Step::WaitUntil(t),
+            _ => Step::Done,
+        }
+    }
+}
+
+/// One message's send stages: `add_header_and_send` holds `crc16` and the
+/// write calls (`uart.write`: each call's CPU and its wait for room);
+/// `read_block` and `meta` run before it.
+fn record_send(rec: &mut Recorder, charges: &[Charge], writes: &[(u64, u64)]) {
+    let inside = |c: &&Charge| matches!(c.stage, "add_header_and_send" | "crc16");
+    let written = writes.iter().fold(0u64, |a, w| a.saturating_add(w.0));
+    let call = charges
+        .iter()
+        .filter(inside)
+        .fold(written, |a, c| a.saturating_add(c.ns));
+    let bytes = charges
+        .iter()
+        .find(|c| c.stage == "add_header_and_send")
+        .map_or(0, |c| c.bytes);
+    rec.call("send.add_header_and_send".into(), call, bytes);
+    for c in charges {
+        let stack = match c.stage {
+            "add_header_and_send" => "send;add_header_and_send".to_owned(),
+            "crc16" => "send;add_header_and_send;crc16".to_owned(),
+            other => format!("send;{other}"),
+        };
+        if c.stage != "add_header_and_send" {
+            rec.call(format!("send.{}", c.stage), c.ns, c.bytes);
+        }
+        rec.fold(stack, c.ns);
+    }
+    for &(ns, bytes) in writes {
+        rec.call("send.uart.write".into(), ns, bytes);
+    }
+    rec.fold("send;add_header_and_send;uart.write".into(), written);
+}
+
+/// One wake-up's receive stages. `get_next_packet_into` is timed as the
+/// field timed it, waiting included: from the end of the previous message's
+/// processing to the bytes that complete this one (`waited_ns`) plus taking
+/// them; further messages completed by the same bytes return at once.
+fn record_receive(rec: &mut Recorder, charges: &[Charge], waited_ns: u64, messages: u32) {
+    let take = charges
+        .iter()
+        .find(|c| c.stage == "get_next_packet_into")
+        .copied();
+    let first = waited_ns + take.map_or(0, |c| c.ns);
+    for k in 0..messages {
+        let (d, b) = if k == 0 {
+            (first, take.map_or(0, |c| c.bytes))
+        } else {
+            (0, 0)
+        };
+        rec.call("receive.get_next_packet_into".into(), d, b);
+    }
+    rec.fold("receive;get_next_packet_into".into(), first);
+    for c in charges.iter().filter(|c| c.stage != "get_next_packet_into") {
+        rec.call(format!("receive.{}", c.stage), c.ns, c.bytes);
+        rec.fold(format!("receive;{}", c.stage), c.ns);
+    }
 }
 
 #[cfg(test)]
@@ -345,6 +621,9 @@ mod tests {
             },
             receive: ReceiveCosts::default(),
             time_cap_ns: u64::MAX,
+            stages: None,
+            spread_seed: 0,
+            write_chunk: 0,
         }
     }
 
@@ -418,6 +697,32 @@ mod tests {
         let mut rx = Calls::every(3);
         let r = run(&c, &mut tx, &mut rx).unwrap();
         assert!(r.timed_out);
+    }
+
+    #[test]
+    fn chunked_writes_pay_each_call_and_leave_the_line_idle_between() {
+        let mut c = cfg(64, 0);
+        c.send = Costs::default();
+        let mut st = Stages::default();
+        st.send.uart_write.per_call_us = 1.0;
+        c.stages = Some(st);
+        c.write_chunk = 4;
+        let mut tx = Frames::new(1, 0, vec![7; 10]);
+        let mut rx = Calls::every(10);
+        let r = run(&c, &mut tx, &mut rx).unwrap();
+        // Three calls (4 + 4 + 2 bytes), each 1 us of CPU after the last
+        // returned; a blocking write returns when its bytes are sent.
+        let w = |n| c.uart.wire_ns(n);
+        assert_eq!(r.sender.last_message_ns, Some(3_000 + w(4) + w(4) + w(2)));
+        assert_eq!(r.sender.busy_ns, 3_000);
+        let t = r.device.unwrap();
+        let calls = t
+            .sites
+            .iter()
+            .find(|s| s.name == "send.uart.write")
+            .unwrap();
+        assert_eq!((calls.calls, calls.bytes), (3, Some(10)));
+        assert_eq!(calls.max_ns, 1_000 + w(4));
     }
 
     #[test]

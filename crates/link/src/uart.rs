@@ -119,7 +119,8 @@ pub struct Line {
     /// Bytes on the wire or in the transmit buffer, with their arrival time
     /// (the end of their stop bit), in order.
     wire: VecDeque<(u64, u8)>,
-    rx: VecDeque<u8>,
+    /// Bytes in the receive buffer with their arrival time.
+    rx: VecDeque<(u64, u8)>,
     burst_origin: u64,
     burst_len: u64,
     /// Latest time the receiving side has been advanced to.
@@ -195,7 +196,7 @@ impl Line {
             }
             self.wire.pop_front();
             if self.rx.len() < self.cfg.rx_buffer {
-                self.rx.push_back(b);
+                self.rx.push_back((end, b));
                 self.stats.delivered += 1;
                 self.stats.rx_high_water = self.stats.rx_high_water.max(self.rx.len());
             } else {
@@ -206,13 +207,43 @@ impl Line {
 
     /// Takes up to `buf.len()` bytes from the receive buffer at time `now`.
     pub fn read(&mut self, now: u64, buf: &mut [u8]) -> usize {
+        self.read_timed(now, buf).0
+    }
+
+    /// As [`read`](Self::read), also returning how long the bytes taken
+    /// had waited in the buffer: the longest wait and the sum, ns.
+    pub fn read_timed(&mut self, now: u64, buf: &mut [u8]) -> (usize, u64, u64) {
         self.advance(now);
+        let now = self.rx_now;
         let n = buf.len().min(self.rx.len());
-        for (dst, src) in buf.iter_mut().zip(self.rx.drain(..n)) {
+        let (mut max, mut sum) = (0u64, 0u64);
+        for (dst, (at, src)) in buf.iter_mut().zip(self.rx.drain(..n)) {
             *dst = src;
+            let w = now.saturating_sub(at);
+            max = max.max(w);
+            sum = sum.saturating_add(w);
         }
         self.stats.read += n as u64;
-        n
+        (n, max, sum)
+    }
+
+    /// Bytes written and not yet arrived at `now` (transmit buffer and
+    /// wire), without moving the line.
+    pub fn in_flight(&self, now: u64) -> usize {
+        self.wire.len() - self.wire.partition_point(|&(end, _)| end <= now)
+    }
+
+    /// The receive buffer as it is at `now`, without moving the line:
+    /// `(fill, bytes that found it full since the last advance, bytes
+    /// arrived since the last advance)`. Arrivals take the free room in
+    /// order and the rest are lost, so this is exact.
+    pub fn peek(&self, now: u64) -> (usize, u64, u64) {
+        let pending = self
+            .wire
+            .partition_point(|&(end, _)| end <= now.max(self.rx_now));
+        let want = self.rx.len() + pending;
+        let fill = want.min(self.cfg.rx_buffer);
+        (fill, (want - fill) as u64, pending as u64)
     }
 
     /// Bytes waiting in the receive buffer (as of the last advance).

@@ -158,15 +158,28 @@ proptest! {
         poll in prop_oneof![Just(0u64), 1u64..5_000_000],
     ) {
         let file: Vec<u8> = (0..3000u32).map(|i| (i * 37 % 256) as u8).collect();
-        let mut tx = common::dttk::Sender::new(file, 50, 1, pps);
+        let mut tx = common::dttk::Sender::new(file.clone(), 50, 1, pps);
         let mut rx = common::dttk::Receiver::new(tx.blocks());
         let cfg = SimConfig {
             uart: UartConfig { baud: 115_200, bits_per_char: 10, rx_buffer, tx_buffer },
             send: perfkit_link::profile::Costs { per_message_ns: send_msg, per_byte_ns: send_byte },
             receive: perfkit_link::profile::ReceiveCosts { per_message_ns: recv_msg, per_byte_ns: recv_byte, poll_interval_ns: poll },
             time_cap_ns: 3_600_000_000_000,
+            stages: None,
+            spread_seed: 0,
+            write_chunk: 0,
         };
         let r = run(&cfg, &mut tx, &mut rx).unwrap();
+        // The same costs as stages give the same run to the nanosecond.
+        let staged = SimConfig {
+            stages: Some(perfkit_link::stages::Stages::from_lumps(&cfg.send, &cfg.receive)),
+            ..cfg
+        };
+        let mut tx2 = common::dttk::Sender::new(file.clone(), 50, 1, pps);
+        let mut rx2 = common::dttk::Receiver::new(tx2.blocks());
+        let r2 = run(&staged, &mut tx2, &mut rx2).unwrap();
+        prop_assert!(r2.device.is_some());
+        prop_assert_eq!((r2.sender, r2.receiver, r2.end_ns, r2.overflow_drops), (r.sender, r.receiver, r.end_ns, r.overflow_drops));
         prop_assert!(!r.timed_out);
         prop_assert_eq!(r.wire_bytes, r.sender.bytes);
         prop_assert_eq!(r.delivered_bytes + r.overflow_drops, r.wire_bytes);

@@ -19,7 +19,7 @@
 //! # #[cfg(all(feature = "std", not(feature = "off")))] {
 //! let snap = perfkit::snapshot();
 //! assert_eq!(snap.site("crc16").unwrap().calls, 1);
-//! print!("{snap}");                         // crc16 measure: calls:1 min:0 ...
+//! print!("{snap}");                         // crc16 measure: calls:1 min:41ns ...
 //! print!("{}", snap.folded());              // send;frame.encode 41
 //! # }
 //! # let _ = n;
@@ -79,7 +79,8 @@
 //!   end up: a snapshot, a results file, a firmware report (with its binary
 //!   codec, see [`record`]). Serde for it is the `serde` feature.
 //! - **`std`** adds per-thread stacks, the TSC clock, `snapshot()` /
-//!   `reset()`, the text dump, folded stacks and JSON; **`tracing`** adds
+//!   `reset()`, the text dump, folded stacks, JSON and flamegraph SVGs
+//!   (inferno's library); **`tracing`** adds
 //!   `perfkit::tracing::PerfkitLayer`.
 //!
 //! # Costs and limits
@@ -115,13 +116,38 @@ pub mod tracing;
 
 pub use clock::{set_clock, ticks_per_second, Clock, ClockAlreadySet};
 pub use record::SiteRecord;
-pub use site::{for_each_site, Site};
+pub use site::{for_each_site, Site, SiteKind};
 pub use stack::{
     dropped_paths, enabled, flush, for_each_path, set_enabled, Guard, Instrumented, PathStats,
 };
 
 #[cfg(feature = "std")]
-pub use snapshot::{snapshot, SiteSnapshot, Snapshot, StackSnapshot};
+pub use snapshot::{format_ns, site_line, snapshot, us, SiteSnapshot, Snapshot, StackSnapshot};
+
+/// The project's Markdown, so `cargo test --doc` compiles (and, unless
+/// marked `no_run`, runs) every Rust block a reader may copy; other blocks
+/// carry their language (`text`, `sh`, `toml`) and are skipped.
+#[cfg(doctest)]
+mod markdown {
+    #[doc = include_str!("../README.md")]
+    mod crate_readme {}
+    #[doc = include_str!("../../../README.md")]
+    mod readme {}
+    #[doc = include_str!("../../../scenarios/README.md")]
+    mod scenarios {}
+    #[doc = include_str!("../../../docs/architecture.md")]
+    mod architecture {}
+    #[doc = include_str!("../../../docs/gate.md")]
+    mod gate {}
+    #[doc = include_str!("../../../docs/report.md")]
+    mod report {}
+    #[doc = include_str!("../../../docs/specs/agent.md")]
+    mod spec_agent {}
+    #[doc = include_str!("../../../docs/specs/dttk-wire.md")]
+    mod spec_dttk_wire {}
+    #[doc = include_str!("../../../docs/specs/spead.md")]
+    mod spec_spead {}
+}
 
 /// Zero every site and stack path (sites stay registered).
 pub fn reset() {
@@ -140,7 +166,7 @@ pub use perfkit_macros::measured;
 /// Internals the macros expand to. Not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::site::Site;
+    pub use crate::site::{Site, SiteKind};
     pub use crate::stack::{Guard, Instrumented};
     #[cfg(feature = "outline")]
     pub use perfkit_macros::outline;
@@ -252,7 +278,8 @@ macro_rules! measure {
 #[macro_export]
 macro_rules! span {
     ($name:expr $(,)?) => {{
-        static __PERFKIT_SITE: $crate::__private::Site = $crate::__private::Site::new(
+        static __PERFKIT_SITE: $crate::__private::Site = $crate::__private::Site::with_kind(
+            $crate::__private::SiteKind::Span,
             $name,
             ::core::module_path!(),
             ::core::file!(),
@@ -261,7 +288,8 @@ macro_rules! span {
         $crate::__private::enter(&__PERFKIT_SITE)
     }};
     ($name:expr, bytes = $bytes:expr $(,)?) => {{
-        static __PERFKIT_SITE: $crate::__private::Site = $crate::__private::Site::new(
+        static __PERFKIT_SITE: $crate::__private::Site = $crate::__private::Site::with_kind(
+            $crate::__private::SiteKind::Span,
             $name,
             ::core::module_path!(),
             ::core::file!(),

@@ -10,6 +10,34 @@ const UNREGISTERED: u8 = 0;
 const REGISTERING: u8 = 1;
 const REGISTERED: u8 = 2;
 
+/// Which instrument made a site, named in the text dump after the site's
+/// name as the field's MicroPython `measure` decorator named itself there
+/// (`crc16 measure: calls:...`): `measure!` and `#[measured]` time a call,
+/// `span!` guards (and `tracing` spans) time a scope.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
+pub enum SiteKind {
+    /// `measure!` or `#[measured]`.
+    #[default]
+    Measure,
+    /// `span!` or a `tracing` span.
+    Span,
+}
+
+impl SiteKind {
+    /// The word the text dump prints after the site's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SiteKind::Measure => "measure",
+            SiteKind::Span => "span",
+        }
+    }
+}
+
 /// One measured call site: where it is, and its statistics in raw ticks.
 ///
 /// Created by the macros as a `static`; firmware reads it through
@@ -19,6 +47,7 @@ pub struct Site {
     module: &'static str,
     file: &'static str,
     line: u32,
+    kind: SiteKind,
     state: AtomicU8,
     next: AtomicPtr<Site>,
     calls: AtomicU64,
@@ -39,11 +68,23 @@ impl Site {
         file: &'static str,
         line: u32,
     ) -> Self {
+        Self::with_kind(SiteKind::Measure, name, module, file, line)
+    }
+
+    /// A new, unregistered site made by `kind` (`span!` makes [`SiteKind::Span`]).
+    pub const fn with_kind(
+        kind: SiteKind,
+        name: &'static str,
+        module: &'static str,
+        file: &'static str,
+        line: u32,
+    ) -> Self {
         Site {
             name,
             module,
             file,
             line,
+            kind,
             state: AtomicU8::new(UNREGISTERED),
             next: AtomicPtr::new(ptr::null_mut()),
             calls: AtomicU64::new(0),
@@ -134,6 +175,10 @@ impl Site {
     /// `line!()` of the call site.
     pub fn line(&self) -> u32 {
         self.line
+    }
+    /// The instrument that made the site.
+    pub fn kind(&self) -> SiteKind {
+        self.kind
     }
     /// Number of recorded calls.
     pub fn calls(&self) -> u64 {

@@ -3,9 +3,11 @@
 
 use crate::clock::{ticks_per_second, ticks_to_ns};
 use crate::record::SiteRecord;
+use crate::site::SiteKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::format;
 use std::ops::Deref;
 use std::string::{String, ToString};
 use std::vec::Vec;
@@ -26,6 +28,10 @@ pub struct SiteSnapshot {
     pub file: String,
     /// `line!()` of the site.
     pub line: u32,
+    /// The instrument that made the site (`measure` or `span`; snapshots
+    /// written before it was recorded read as `measure`).
+    #[serde(default)]
+    pub kind: SiteKind,
 }
 
 impl Deref for SiteSnapshot {
@@ -74,6 +80,7 @@ pub fn snapshot() -> Snapshot {
             module: s.module().into(),
             file: s.file().into(),
             line: s.line(),
+            kind: s.kind(),
         });
     });
     sites.sort_by(|a, b| (&a.name, &a.file, a.line).cmp(&(&b.name, &b.file, b.line)));
@@ -121,6 +128,44 @@ impl Snapshot {
         out
     }
 
+    /// A flamegraph of the stack paths' self time as an SVG document
+    /// (inferno's, with its zoom and search), titled `title`. An error when
+    /// no path has self time to draw (nothing nested was measured).
+    pub fn flamegraph_svg(&self, title: &str) -> std::io::Result<String> {
+        let folded = self.folded();
+        if folded.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "no stack paths with self time to draw a flamegraph of",
+            ));
+        }
+        let mut opt = inferno::flamegraph::Options::default();
+        opt.title = title.into();
+        opt.count_name = "ns".into();
+        // The same snapshot gives the same file (colours from names, not random).
+        opt.deterministic = true;
+        opt.hash = true;
+        let mut svg = Vec::new();
+        inferno::flamegraph::from_lines(&mut opt, folded.lines(), &mut svg)
+            .map_err(|e| std::io::Error::other(format!("flamegraph: {e}")))?;
+        String::from_utf8(svg).map_err(|e| std::io::Error::other(format!("flamegraph: {e}")))
+    }
+
+    /// Writes [`Snapshot::flamegraph_svg`] to `path`, titled after the
+    /// file, so `perfkit::snapshot().write_flamegraph_svg("perf.svg")` gives
+    /// a flamegraph without inferno's command-line tools.
+    pub fn write_flamegraph_svg(&self, path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
+        let path = path.as_ref();
+        let title = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "perfkit".into());
+        let svg = self.flamegraph_svg(&title)?;
+        std::fs::write(path, svg).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()))
+        })
+    }
+
     /// The text dump (same as `Display`).
     pub fn text(&self) -> String {
         self.to_string()
@@ -149,9 +194,48 @@ impl Snapshot {
     }
 }
 
-/// Microseconds with thousands separators: 3988123 ns -> "3,988".
+/// A duration for people: three significant figures in the largest unit
+/// (ns, us, ms, s) that keeps the figure at least 1, so 512 ns, 3.99 us and
+/// 24.5 ms each read at a glance; `3,988s` past a thousand seconds.
+pub fn format_ns(ns: u64) -> String {
+    if ns < 1000 {
+        return format!("{ns}ns");
+    }
+    for (unit, div) in [("us", 1e3), ("ms", 1e6)] {
+        let v = ns as f64 / div;
+        // Decide the decimals on the rounded figure, so 999.96 us prints
+        // as 1.00ms rather than 1000us.
+        let text = if v < 9.995 {
+            format!("{v:.2}")
+        } else if v < 99.95 {
+            format!("{v:.1}")
+        } else if v < 999.5 {
+            format!("{v:.0}")
+        } else {
+            continue;
+        };
+        return text + unit;
+    }
+    let v = ns as f64 / 1e9;
+    if v < 9.995 {
+        format!("{v:.2}s")
+    } else if v < 99.95 {
+        format!("{v:.1}s")
+    } else {
+        let whole = ns / 1_000_000_000 + u64::from(ns % 1_000_000_000 >= 500_000_000);
+        format!("{}s", thousands(whole))
+    }
+}
+
+/// Whole microseconds with thousands separators, the field's own form for
+/// device stage lines: 3988123 ns -> `"3,988"`.
 pub fn us(ns: u64) -> String {
-    let digits = (ns / 1000).to_string();
+    thousands(ns / 1000)
+}
+
+/// `1234567` -> `"1,234,567"`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i) % 3 == 0 {
@@ -162,30 +246,85 @@ pub fn us(ns: u64) -> String {
     out
 }
 
+/// One site's line of the text dump, in the field's order
+/// (`name measure: calls:N min:.. max:.. cum:..`), each duration with its
+/// own unit ([`format_ns`]), then the percentiles and, for sites that count
+/// bytes, `bytes:N MB/s:X`. `label` is the instrument (`measure`, `span`);
+/// durations are taken as nanoseconds.
+pub fn site_line<N: AsRef<str>>(r: &SiteRecord<N>, label: &str) -> String {
+    let mut line = format!(
+        "{} {label}: calls:{} min:{} max:{} cum:{} p50:{} p90:{} p99:{} p99.9:{}",
+        r.name.as_ref(),
+        r.calls,
+        format_ns(r.min_ns),
+        format_ns(r.max_ns),
+        format_ns(r.cum_ns),
+        format_ns(r.p50_ns),
+        format_ns(r.p90_ns),
+        format_ns(r.p99_ns),
+        format_ns(r.p999_ns)
+    );
+    if let (Some(bytes), Some(mbs)) = (r.bytes, r.mb_per_s()) {
+        line.push_str(&format!(" bytes:{bytes} MB/s:{mbs:.1}"));
+    }
+    line
+}
+
 impl fmt::Display for Snapshot {
-    /// One line per site, in the field's form (microseconds):
-    /// `name measure: calls:772 min:3,988 max:24,536 cum:11,925,377 p50:.. p90:.. p99:.. p99.9:..`,
-    /// then ` bytes:N MB/s:X` for sites that count bytes.
+    /// One line per site ([`site_line`]), e.g.
+    /// `add_header_and_send measure: calls:772 min:3.99ms max:24.5ms cum:11.9s p50:.. p90:.. p99:.. p99.9:..`;
+    /// `span!` sites say `span` where `measure!` sites say `measure`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for s in &self.sites {
-            write!(
-                f,
-                "{} measure: calls:{} min:{} max:{} cum:{} p50:{} p90:{} p99:{} p99.9:{}",
-                s.name,
-                s.calls,
-                us(s.min_ns),
-                us(s.max_ns),
-                us(s.cum_ns),
-                us(s.p50_ns),
-                us(s.p90_ns),
-                us(s.p99_ns),
-                us(s.p999_ns)
-            )?;
-            if let (Some(bytes), Some(mbs)) = (s.bytes, s.mb_per_s()) {
-                write!(f, " bytes:{bytes} MB/s:{mbs:.1}")?;
-            }
-            writeln!(f)?;
+            writeln!(f, "{}", site_line(&s.record, s.kind.as_str()))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_keep_three_figures_in_their_own_unit() {
+        for (ns, text) in [
+            (0, "0ns"),
+            (999, "999ns"),
+            (1_000, "1.00us"),
+            (3_988_000, "3.99ms"),
+            (12_345, "12.3us"),
+            (999_960, "1.00ms"),
+            (24_536_000, "24.5ms"),
+            (999_500_000, "1.00s"),
+            (11_925_377_000, "11.9s"),
+            (99_960_000_000, "100s"),
+            (3_988_400_000_000, "3,988s"),
+            (u64::MAX, "18,446,744,074s"),
+        ] {
+            assert_eq!(format_ns(ns), text, "{ns} ns");
+        }
+    }
+
+    #[test]
+    fn a_line_keeps_the_fields_order_and_names_its_instrument() {
+        let r = SiteRecord {
+            name: "get_next_packet_into",
+            calls: 3,
+            min_ns: 24_543_000,
+            max_ns: 33_458_000,
+            cum_ns: 85_000_000,
+            p50_ns: 27_000_000,
+            p90_ns: 33_000_000,
+            p99_ns: 33_458_000,
+            p999_ns: 33_458_000,
+            bytes: Some(192),
+            cum_cycles: None,
+        };
+        assert_eq!(
+            site_line(&r, "span"),
+            "get_next_packet_into span: calls:3 min:24.5ms max:33.5ms cum:85.0ms \
+             p50:27.0ms p90:33.0ms p99:33.5ms p99.9:33.5ms bytes:192 MB/s:0.0"
+        );
     }
 }

@@ -464,7 +464,7 @@ impl core::fmt::Debug for Guard {
 }
 
 /// A future measured from its first poll to completion (wall time, waiting
-/// included), made by `#[perfkit::measure]` on `async fn`.
+/// included), made by `#[perfkit::measured]` on `async fn`.
 ///
 /// It records into the site's statistics but does not join the thread's
 /// stack: a future can move between threads and interleave with others on

@@ -19,7 +19,7 @@
 //! An enter looks the site up there (a read lock) and pushes the guard on a
 //! thread-local list; the exit pops it without touching the registry.
 
-use crate::{Guard, Site};
+use crate::{Guard, Site, SiteKind};
 use std::boxed::Box;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -47,7 +47,8 @@ impl PerfkitLayer {
         let key = meta as *const Metadata<'static> as usize;
         let mut sites = self.sites.lock().unwrap_or_else(|e| e.into_inner());
         sites.entry(key).or_insert_with(|| {
-            Box::leak(Box::new(Site::new(
+            Box::leak(Box::new(Site::with_kind(
+                SiteKind::Span,
                 meta.name(),
                 meta.module_path().unwrap_or(""),
                 meta.file().unwrap_or(""),

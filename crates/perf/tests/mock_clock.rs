@@ -167,13 +167,23 @@ fn text_dump_in_the_field_form() {
     for d in [3_988_000u64, 24_536_000, 11_000_000] {
         measure!("mock.text", advance(d));
     }
+    {
+        let _g = span!("mock.span");
+        advance(512);
+    }
     let text = perfkit::snapshot().text();
     let line = text.lines().find(|l| l.starts_with("mock.text ")).unwrap();
+    // The field's order, each figure in its own unit.
     assert!(
-        line.starts_with("mock.text measure: calls:3 min:3,988 max:24,536 cum:39,524 p50:"),
+        line.starts_with("mock.text measure: calls:3 min:3.99ms max:24.5ms cum:39.5ms p50:"),
         "{line}"
     );
     assert!(line.contains(" p99.9:"), "{line}");
+    let line = text.lines().find(|l| l.starts_with("mock.span ")).unwrap();
+    assert!(
+        line.starts_with("mock.span span: calls:1 min:512ns max:512ns cum:512ns p50:"),
+        "{line}"
+    );
 }
 
 #[test]

@@ -24,6 +24,12 @@ fn tracing_spans_become_sites_and_stacks() {
     assert_eq!(snap.site("tr.outer").unwrap().calls, 5);
     assert_eq!(snap.site("tr.inner").unwrap().calls, 10);
     assert_eq!(snap.site("tr.twice").unwrap().calls, 2);
+    // A tracing span times a scope, as `span!` does, and is labelled so.
+    assert_eq!(snap.site("tr.outer").unwrap().kind, perfkit::SiteKind::Span);
+    assert_eq!(
+        snap.site("tr.leaf").unwrap().kind,
+        perfkit::SiteKind::Measure
+    );
     assert!(snap
         .site("tr.outer")
         .unwrap()

@@ -95,6 +95,7 @@ pub fn render_report_with_trends(
     header(&mut body, &ins);
     summary(&mut body, &ins);
     body.push_str(&crate::trend::section(trends));
+    body.push_str(&crate::device::section(inputs));
     charts(&mut body, &ins);
     stages(&mut body, &ins, &trends.stages);
     body.push_str(&crate::crosscheck::section(inputs));

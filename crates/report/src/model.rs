@@ -135,6 +135,10 @@ pub struct RunRecord {
     /// Device-side snapshot (firmware on an emulated or real Pico), when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_stages: Option<Stages>,
+    /// A device model's verdict on what bounded the run, and the link over
+    /// time (virtual-time UART runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_model: Option<crate::device::DeviceModel>,
     /// Kind-specific figures (`heaps_per_s`, `mb_per_s`, `packets_per_s`, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metrics: BTreeMap<String, f64>,
@@ -526,6 +530,7 @@ mod tests {
             link: LinkStats::default(),
             stages: Stages::default(),
             device_stages: None,
+            device_model: None,
             metrics: BTreeMap::new(),
             hosts: Default::default(),
             error: None,

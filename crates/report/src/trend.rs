@@ -222,6 +222,7 @@ mod tests {
                     folded: vec![],
                 },
                 device_stages: None,
+                device_model: None,
                 metrics: BTreeMap::new(),
                 error: None,
             });

@@ -56,6 +56,24 @@ pub fn locate(s: &Scenario) -> anyhow::Result<PathBuf> {
         .map_err(|e| anyhow::anyhow!("{}: key `input`: {e:#}", s.path.display()))
 }
 
+/// Where a run's input comes from.
+pub enum Source {
+    /// A file found by the one rule for files.
+    File(PathBuf),
+    /// The binary's copy of a shipped fixture, when the project's is not
+    /// around (an installed perfkit).
+    Shipped(&'static [u8]),
+}
+
+/// The scenario's `input`: the file, else the embedded copy of a shipped
+/// fixture, else the error of [`locate`].
+pub fn source(s: &Scenario) -> anyhow::Result<Source> {
+    match locate(s) {
+        Ok(path) => Ok(Source::File(path)),
+        Err(e) => crate::shipped::file(&s.input).map(Source::Shipped).ok_or(e),
+    }
+}
+
 impl Input {
     /// Reads the scenario's input, or generates `input_size` seeded bytes.
     pub fn prepare(s: &Scenario, t: &TransferSpec) -> anyhow::Result<Input> {
@@ -74,14 +92,27 @@ impl Input {
                 _dir: Some(dir),
             }
         } else {
-            let path = locate(s)?;
-            let bytes =
-                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let (bytes, path, dir) = match source(s)? {
+                Source::File(path) => {
+                    let bytes = std::fs::read(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    (bytes, path, None)
+                }
+                // Written out under its own name: child processes read a
+                // file, and META carries the name.
+                Source::Shipped(bytes) => {
+                    let dir = tempfile::tempdir().context("cannot create a temporary folder")?;
+                    let path = dir.path().join(s.input.file_name().unwrap_or_default());
+                    std::fs::write(&path, bytes)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    (bytes.to_vec(), path, Some(dir))
+                }
+            };
             Input {
                 sha256: sha256_hex(&bytes),
                 bytes,
                 path,
-                _dir: None,
+                _dir: dir,
             }
         };
         check_size(&input.path, input.bytes.len(), block)?;

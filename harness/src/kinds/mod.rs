@@ -13,10 +13,12 @@ use perfkit_report::model::{Integrity, LinkStats, Side, Stages, TimeBase};
 use crate::scenario::{Config, Scenario, ScenarioError};
 use crate::spec::RunSpec;
 
+pub mod device_model;
 pub mod endpoint;
 pub mod heaps;
 pub(crate) mod input;
 pub(crate) mod latency;
+mod mux;
 pub use input::check_size;
 pub mod pico;
 mod preflight;
@@ -39,8 +41,10 @@ pub struct Outcome {
     pub link: LinkStats,
     /// Stages measured in another process (a pipe's children).
     pub peer_stages: Option<Stages>,
-    /// Stages measured on a device (firmware).
+    /// Stages measured on a device (firmware) or charged by a device model.
     pub device_stages: Option<Stages>,
+    /// A device model's bottleneck verdict and link timeline.
+    pub device_model: Option<perfkit_report::device::DeviceModel>,
     /// Kind-specific figures.
     pub metrics: BTreeMap<String, f64>,
     /// Where each end ran, when not both here (see `RunRecord::hosts`).

@@ -122,6 +122,13 @@ fn run(
     if matches!(pc.target, Target::Emulator { .. }) {
         metrics.extend(crate::instructions::device_cycles(&o.device_stages));
     }
+    let verdict = super::device_model::pico_verdict(
+        p.device_receives,
+        transfer.throttle_pps,
+        o.tx.seconds.max(o.rx.seconds),
+        &link,
+        o.device_cpu_hz as f64,
+    );
     Ok(Outcome {
         time_base: match pc.target {
             Target::Emulator { .. } => TimeBase::Virtual,
@@ -132,6 +139,7 @@ fn run(
         integrity: o.integrity,
         link,
         device_stages: Some(o.device_stages),
+        device_model: Some(verdict),
         metrics,
         ..Default::default()
     })

@@ -9,7 +9,7 @@ use perfkit_stack::error::ErrorKind;
 
 use super::Refusal;
 use crate::scenario::Scenario;
-use crate::spec::{LinkSpec, RunSpec, TransferSpec};
+use crate::spec::{LinkSpec, PipeEnd, RunSpec, TransferSpec};
 
 /// The sender settings, as the stack validates them.
 pub fn sender(t: &TransferSpec) -> Result<(), Refusal> {
@@ -32,10 +32,16 @@ pub fn input(s: &Scenario, t: &TransferSpec) -> Result<Vec<u8>, Refusal> {
     if t.input_size > 0 {
         return Ok(format!("input-{}.bin", t.input_size).into_bytes());
     }
-    let path = super::input::locate(s).map_err(|e| Refusal::new("input", strip(s, &e)))?;
-    let len = std::fs::metadata(&path)
-        .map_err(|e| Refusal::new("input", format!("cannot read {}: {e}", path.display())))?
-        .len();
+    let (path, len) = match super::input::source(s) {
+        Ok(super::input::Source::File(path)) => {
+            let len = std::fs::metadata(&path)
+                .map_err(|e| Refusal::new("input", format!("cannot read {}: {e}", path.display())))?
+                .len();
+            (path, len)
+        }
+        Ok(super::input::Source::Shipped(bytes)) => (s.input.clone(), bytes.len() as u64),
+        Err(e) => return Err(Refusal::new("input", strip(s, &e))),
+    };
     super::input::check_size(&path, len as usize, u64::from(t.block_size.max(1)))
         .map_err(|e| Refusal::new("input", e.to_string()))?;
     Ok(super::endpoint::file_name(&path))
@@ -77,9 +83,45 @@ pub fn transfer(s: &Scenario, spec: &RunSpec) -> Result<(), Refusal> {
                     .map_err(|e| Refusal::new(format!("link.{key}"), e.to_string()))?;
             }
         }
+        LinkSpec::Pipe {
+            sender, receiver, ..
+        } => {
+            for (end, key) in [(sender, "link.sender_cmd"), (receiver, "link.receiver_cmd")] {
+                if let PipeEnd::Command(argv) = end {
+                    program(&argv[0]).map_err(|m| Refusal::new(key, m))?;
+                }
+            }
+        }
         _ => {}
     }
     Ok(())
+}
+
+/// An external pipe end's program: found the way the run will start it
+/// (a name on PATH, or a path from the current folder), so a typo is a
+/// bad-input error before the first run rather than a failed run.
+fn program(name: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    // A placeholder is filled in per run; nothing to check yet.
+    if name.contains('{') {
+        return Ok(());
+    }
+    let runnable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if name.contains('/') {
+        return match runnable(std::path::Path::new(name)) {
+            true => Ok(()),
+            false => Err(format!(
+                "program `{name}` is not an executable file (relative paths start at the current folder)"
+            )),
+        };
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    match std::env::split_paths(&path).any(|dir| runnable(&dir.join(name))) {
+        true => Ok(()),
+        false => Err(format!("program `{name}` is not found on PATH")),
+    }
 }
 
 /// An error message without the `FILE: key `K`: ` prefix the caller adds again.

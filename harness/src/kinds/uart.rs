@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use anyhow::{anyhow, Context};
 use perfkit_engine::{RxPump, TxPump};
-use perfkit_link::sim::SimConfig;
+use perfkit_link::sim::{SimConfig, SimReport};
 use perfkit_link::DeviceProfile;
-use perfkit_report::model::{LinkStats, Side, TimeBase};
+use perfkit_report::model::{Integrity, LinkStats, Side, TimeBase};
 
 use super::endpoint;
 use super::input::Input;
@@ -41,6 +41,7 @@ pub fn run(s: &Scenario, spec: &RunSpec, input: &Input) -> anyhow::Result<Outcom
         tx_buffer,
         tx_profile,
         rx_profile,
+        device,
     } = &spec.link
     else {
         anyhow::bail!("the uart runner was given another link");
@@ -57,6 +58,10 @@ pub fn run(s: &Scenario, spec: &RunSpec, input: &Input) -> anyhow::Result<Outcom
         sc.uart.tx_buffer = n;
     }
     sc.time_cap_ns = (t.timeout_s * 1e9) as u64;
+    super::device_model::apply(&mut sc, &tx_profile, &rx_profile, device)?;
+    if t.mux_transfers > 1 {
+        return super::mux::run(&sc, t, input);
+    }
 
     let name = endpoint::file_name(&input.path);
     let framing = t.framing();
@@ -76,12 +81,26 @@ pub fn run(s: &Scenario, spec: &RunSpec, input: &Input) -> anyhow::Result<Outcom
     );
     let mut rx_side = endpoint::side(rx.stats());
     rx_side.errors = endpoint::rx_errors(&rx);
+    let integrity = endpoint::integrity(&input.sha256, &rx);
+    Ok(outcome(&sc, &report, tx_side, rx_side, integrity))
+}
+
+/// A modelled run's record: both sides as given, the line's counters, busy
+/// fractions, and the device model's stage tables and verdict.
+pub(super) fn outcome(
+    sc: &SimConfig,
+    report: &SimReport,
+    tx: Side,
+    rx: Side,
+    integrity: Integrity,
+) -> Outcome {
     let counters = BTreeMap::from([
         ("overflow_drops".to_owned(), report.overflow_drops),
         ("delivered_bytes".to_owned(), report.delivered_bytes),
         ("rx_high_water".to_owned(), report.rx_high_water as u64),
         ("timed_out".to_owned(), report.timed_out as u64),
     ]);
+    let (device_stages, device_model) = super::device_model::outcome(sc, report);
     let mut metrics = BTreeMap::new();
     metrics.insert("virtual_seconds".to_owned(), report.end_ns as f64 / 1e9);
     metrics.insert(
@@ -92,19 +111,21 @@ pub fn run(s: &Scenario, spec: &RunSpec, input: &Input) -> anyhow::Result<Outcom
         "rx_busy_fraction".to_owned(),
         busy(report.receiver.busy_ns, report.end_ns),
     );
-    Ok(Outcome {
+    Outcome {
         time_base: TimeBase::Virtual,
-        tx: tx_side,
-        rx: rx_side,
-        integrity: endpoint::integrity(&input.sha256, &rx),
+        tx,
+        rx,
+        integrity,
         link: LinkStats {
             wire_bytes: report.wire_bytes,
             utilisation: Some(report.utilisation),
             counters,
         },
         metrics,
+        device_stages,
+        device_model: Some(device_model),
         ..Default::default()
-    })
+    }
 }
 
 fn busy(busy_ns: u64, end_ns: u64) -> f64 {

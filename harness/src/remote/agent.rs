@@ -128,7 +128,7 @@ fn log(line: &str) {
 
 /// One control connection: handshake, then runs until `bye`. Returns the
 /// runs served.
-fn session(conn: &mut Conn, token: &[u8]) -> anyhow::Result<u32> {
+pub(crate) fn session(conn: &mut Conn, token: &[u8]) -> anyhow::Result<u32> {
     let client_nonce = match conn.recv(HANDSHAKE)? {
         Msg::Hello {
             protocol, nonce, ..

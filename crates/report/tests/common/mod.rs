@@ -238,6 +238,7 @@ pub fn synthetic(spec: &Spec) -> Results {
                 },
                 stages: Stages { sites, folded },
                 device_stages,
+                device_model: None,
                 metrics,
                 hosts: BTreeMap::new(),
                 error: None,
