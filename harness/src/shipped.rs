@@ -19,11 +19,15 @@ macro_rules! embedded {
 /// The shipped scenarios (a test checks this list against `scenarios/`).
 pub const SCENARIOS: &[(&str, &str)] = embedded!(
     "batched-heaps.toml",
+    "chunk-and-buffers.toml",
+    "device-to-wire.toml",
     "gate-loopback.toml",
     "loopback.toml",
+    "mux-transfers.toml",
     "noisy-pipe.toml",
     "pipe-implementations.toml",
     "pipe.toml",
+    "polled-receive.toml",
     "tcp.toml",
     "two-hosts-heaps.toml",
     "two-hosts.toml",
@@ -31,6 +35,7 @@ pub const SCENARIOS: &[(&str, &str)] = embedded!(
     "uart-sweep.toml",
     "uart-throttled.toml",
     "uart-unthrottled.toml",
+    "viper-what-if.toml",
 );
 
 /// The input most shipped scenarios move, by its project-relative path.
