@@ -31,12 +31,12 @@
 //! report can set stage time shares against instruction shares.
 //!
 //! Counts depend on the build and on the CPU features the C library and
-//! the CRC code pick (valgrind reports the host's): a baseline holds for one build on one machine type. They also
-//! move, by a few instructions, with where the process's stack starts (the
-//! environment's size): the sender's file hash copies through a stack
-//! buffer whose alignment picks the C library's copy path (measured: 128
-//! of `sender::sha256`'s 14 million instructions); thresholds in percent
-//! absorb that.
+//! the CRC code pick (valgrind reports the host's): a baseline holds for
+//! one build on one machine type. They also move, by a few instructions,
+//! with where the process's stack starts (the environment's size): the
+//! sender's file hash copies through a stack buffer whose alignment picks
+//! the C library's copy path (measured: 128 of `sender::sha256`'s 14
+//! million instructions); thresholds in percent absorb that.
 //!
 //! Links: `loopback`. Other links run in several processes or wait on
 //! the clock, and are refused with a clear message.
