@@ -249,6 +249,10 @@ impl Rows {
         for (key, name) in [
             ("cat_mb_s", "cat through the same pipe"),
             ("iperf3_mb_s", "iperf3 (TCP) over the same path"),
+            (
+                "iperf3_udp_mb_s",
+                "iperf3 (UDP, datagrams of the largest message) over the same path",
+            ),
         ] {
             let xs: Vec<(f64, f64)> = runs
                 .iter()
