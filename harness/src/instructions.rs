@@ -350,6 +350,7 @@ mod tests {
                 site("timed::only", 4, None, None),
             ],
             folded: vec![],
+            probe_ns_per_scope: None,
         };
         let m = device_cycles(&stages);
         assert_eq!(m["cycles.wire::crc16.calls"], 12.0);

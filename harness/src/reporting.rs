@@ -12,7 +12,8 @@ use crate::{CmdResult, Failure, EXIT_OK, EXIT_REGRESSION};
 /// Arguments of `perfkit report`.
 #[derive(Args)]
 pub struct ReportArgs {
-    /// One or more results files.
+    /// One or more results files, or one perfkit snapshot file (the JSON of
+    /// `perfkit::snapshot().to_json()`).
     #[arg(required = true)]
     pub results: Vec<PathBuf>,
     /// Where to write the HTML (default: report.html beside the first results file).
@@ -66,6 +67,9 @@ pub struct GateArgs {
     /// Write the verdict table as Markdown (for a CI job summary).
     #[arg(long, value_name = "FILE")]
     pub summary_md: Option<PathBuf>,
+    /// Write the verdict and its table as an HTML page (with --baseline).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["against", "history"])]
+    pub summary_html: Option<PathBuf>,
     /// After judging, write the results as the new baseline (atomically);
     /// a missing baseline is created without judging.
     #[arg(long, conflicts_with = "against")]
@@ -104,13 +108,28 @@ pub fn write_report(
 
 /// `perfkit report`.
 pub fn report(args: ReportArgs) -> CmdResult {
-    let inputs = load(&args.results)?;
-    let out = args.output.unwrap_or_else(|| {
+    let out = args.output.clone().unwrap_or_else(|| {
         args.results[0]
             .parent()
             .unwrap_or(Path::new("."))
             .join("report.html")
     });
+    if let [one] = args.results.as_slice() {
+        if let model::Loaded::Snapshot(snap) =
+            model::load_any(one).map_err(|e| Failure::input(anyhow!(e)))?
+        {
+            if args.history {
+                return Err(Failure::input(anyhow!(
+                    "{}: a perfkit snapshot has no history; --history is for results files",
+                    one.display()
+                )));
+            }
+            write(&out, &html::render_snapshot(one, &snap))?;
+            println!("report: {}", out.display());
+            return Ok(EXIT_OK);
+        }
+    }
+    let inputs = load(&args.results)?;
     let trends = if args.history {
         crate::history::trends(&inputs[0].1, args.db.as_deref())?
     } else {
@@ -185,6 +204,9 @@ pub fn gate(args: GateArgs) -> CmdResult {
     }
     if let Some(p) = &args.summary_md {
         write(p, &report.markdown())?;
+    }
+    if let Some(p) = &args.summary_html {
+        write(p, &html::render_gate(&report))?;
     }
     if args.update_baseline {
         gate::update_baseline(&current, base_path).map_err(|e| Failure::run(anyhow!(e)))?;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
-use perfkit_report::model::{Folded, Meta, Results, RunRecord, ScenarioRef, Stages};
+use perfkit_report::model::{Meta, Results, RunRecord, ScenarioRef, Stages};
 
 use crate::kinds;
 use crate::output;
@@ -40,17 +40,28 @@ pub fn load(args: &RunArgs) -> Result<Scenario, Failure> {
 
 /// Converts perfkit's in-process snapshot to the results file's form.
 pub fn stages_from(snap: &perfkit::Snapshot) -> Stages {
-    Stages {
-        sites: snap.sites.iter().map(|s| s.record.clone()).collect(),
-        folded: snap
-            .stacks
-            .iter()
-            .map(|f| Folded {
-                stack: f.stack.clone(),
-                self_ns: f.self_ns,
-            })
-            .collect(),
+    perfkit_report::model::stages_of(snap)
+}
+
+/// What one empty `measure!` nested in a span costs on this host, in
+/// nanoseconds: batches of empty scopes timed with perfkit's own clock,
+/// nothing subtracted (the loop is a few instructions), the best batch
+/// kept because other processes on a shared machine only ever add time.
+/// Each record's host stages carry it; the report shows per stage what
+/// share of its time the probe could be.
+pub fn probe_ns_per_scope() -> f64 {
+    const BATCHES: usize = 5;
+    const SCOPES: u64 = 20_000;
+    let mut best = u64::MAX;
+    for _ in 0..BATCHES {
+        let _outer = perfkit::span!("perfkit::calibrate");
+        let t0 = perfkit::clock::now();
+        for _ in 0..SCOPES {
+            perfkit::measure!("perfkit::empty", std::hint::black_box(()));
+        }
+        best = best.min(perfkit::clock::now().saturating_sub(t0));
     }
+    perfkit::clock::ticks_to_ns(best, perfkit::clock::ticks_per_second()) as f64 / SCOPES as f64
 }
 
 /// Adds another process's stages (a pipe's children) to this run's.
@@ -83,7 +94,23 @@ fn meta(s: &Scenario) -> Meta {
         },
         swept: s.swept(),
         gate: s.gate.clone(),
+        sentinels: sentinels(&s.swept()),
     }
+}
+
+/// The declared "off" values of the swept parameters, for the report.
+fn sentinels(swept: &[String]) -> BTreeMap<String, perfkit_report::model::Sentinel> {
+    swept
+        .iter()
+        .filter_map(|k| {
+            let (value, means) = crate::scenario::param(k)?.sentinel?;
+            let s = perfkit_report::model::Sentinel {
+                value,
+                means: means.to_owned(),
+            };
+            Some((k.clone(), s))
+        })
+        .collect()
 }
 
 fn git_commit() -> Option<String> {
@@ -160,6 +187,8 @@ pub fn run(args: RunArgs) -> CmdResult {
             results_path.display()
         );
     }
+    // Before the runs, and cleared by the reset before each of them.
+    let probe_ns = probe_ns_per_scope();
     let progress = Progress::start(configs.len(), s.runs);
     // Warm-up: unrecorded runs of the first configuration.
     for _ in 0..s.warmup {
@@ -184,6 +213,7 @@ pub fn run(args: RunArgs) -> CmdResult {
             let outcome = crate::instructions::run_one(&s, cfg, &cancel);
             let snap = perfkit::snapshot();
             let mut stages = stages_from(&snap);
+            stages.probe_ns_per_scope = Some(probe_ns);
             let record = match outcome {
                 Ok(o) => {
                     if let Some(peer) = o.peer_stages {

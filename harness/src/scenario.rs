@@ -56,10 +56,29 @@ pub struct Param {
     pub default: Value,
     /// One line of help.
     pub help: &'static str,
+    /// A value that means "off" rather than an amount, and what it means
+    /// (`throttle_pps` 0: unthrottled). Runs record it for swept parameters
+    /// (`meta.sentinels`), so reports show it as a labelled category instead
+    /// of a point on the scale.
+    pub sentinel: Option<(f64, &'static str)>,
 }
 
 macro_rules! p {
     ($name:literal, $section:literal, $key:literal, $ty:expr, $default:tt, $help:literal) => {
+        p!($name, $section, $key, $ty, $default, $help, None)
+    };
+    ($name:literal, $section:literal, $key:literal, $ty:expr, $default:tt, $help:literal, off = $off:literal => $means:literal) => {
+        p!(
+            $name,
+            $section,
+            $key,
+            $ty,
+            $default,
+            $help,
+            Some(($off as f64, $means))
+        )
+    };
+    ($name:literal, $section:literal, $key:literal, $ty:expr, $default:tt, $help:literal, $sentinel:expr) => {
         Param {
             name: $name,
             section: $section,
@@ -67,6 +86,7 @@ macro_rules! p {
             ty: $ty,
             default: serde_json::json!($default),
             help: $help,
+            sentinel: $sentinel,
         }
     };
 }
@@ -105,7 +125,7 @@ fn core_params() -> Vec<Param> { vec![
     p!("start_meta", "transfer", "start_meta", Ty::Int(0, 65535), 8, "META messages sent on the first ticks"),
     p!("meta_every", "transfer", "meta_every", Ty::Int(1, 65535), 50, "a META every N ticks after that"),
     p!("repeats", "transfer", "repeats", Ty::Int(0, 255), 3, "extra copies of every block"),
-    p!("throttle_pps", "transfer", "throttle_pps", Ty::Float(0.0, 1e9), 0, "sender limit, packets per second (0 = unthrottled)"),
+    p!("throttle_pps", "transfer", "throttle_pps", Ty::Float(0.0, 1e9), 0, "sender limit, packets per second (0 = unthrottled)", off = 0 => "unthrottled"),
     p!("framing", "transfer", "framing", Ty::Choice(&["dttk", "cobs"]), "dttk", "byte-stream framing: dttk (0xFF/0xFE stuffing) or cobs"),
     p!("channel", "transfer", "channel", Ty::Int(0, 127), 0, "data channel (0..127)"),
     p!("slowdown_ns_per_packet", "transfer", "slowdown_ns_per_packet", Ty::Int(0, 1_000_000_000), 0,
@@ -115,7 +135,7 @@ fn core_params() -> Vec<Param> { vec![
     p!("measure", "transfer", "measure", Ty::Choice(&["wall", "instructions"]), "wall",
        "wall: time the stages; instructions: run each configuration under valgrind's callgrind and count instructions per stage (metrics.instr.*, exact)"),
     p!("input_size", "transfer", "input_size", Ty::Int(0, 16_318_463), 0,
-       "generate a seeded pseudo-random input of this many bytes instead of reading `input` (0 = use `input`)"),
+       "generate a seeded pseudo-random input of this many bytes instead of reading `input` (0 = use `input`)", off = 0 => "the input file"),
     p!("compare_cat", "transfer", "compare_cat", Ty::Bool, false,
        "pipe: also time the same bytes through `cat` over a real pipe, as a yardstick (metrics.cat_mb_s)"),
     p!("compare_iperf3", "transfer", "compare_iperf3", Ty::Bool, false,
@@ -142,7 +162,7 @@ fn core_params() -> Vec<Param> { vec![
        "which receiver: perfkit's, or spead2's (its Python receiver, each heap checked against the pattern)"),
     p!("volume_mb", "heaps", "volume_mb", Ty::Float(0.001, 1e6), 256.0, "payload to move per run, MiB"),
     p!("time_cap_s", "heaps", "time_cap_s", Ty::Float(0.01, 3600.0), 5.0, "stop a run after this many seconds"),
-    p!("rate_mb_s", "heaps", "rate_mb_s", Ty::Float(0.0, 1e6), 0.0, "sender rate limit, MiB/s (0 = unlimited)"),
+    p!("rate_mb_s", "heaps", "rate_mb_s", Ty::Float(0.0, 1e6), 0.0, "sender rate limit, MiB/s (0 = unlimited)", off = 0 => "unlimited"),
     // pico
     p!("target", "pico", "target", Ty::Choice(&["emulator", "hardware"]), "emulator", "where the firmware runs"),
     p!("role", "pico", "role", Ty::Choice(&["sender", "receiver"]), "sender", "the device's role; the host takes the other"),
@@ -156,7 +176,7 @@ fn core_params() -> Vec<Param> { vec![
     p!("agent_token_file", "hosts", "token_file", Ty::Str, null,
        "file holding the agent's shared token (default: the PERFKIT_AGENT_TOKEN environment variable)"),
     p!("netns_rate_mbit", "hosts", "rate_mbit", Ty::Float(0.0, 1e6), 0.0,
-       "netns hosts: shape the veth pair to this rate with tbf, Mbit/s (0 = unshaped)"),
+       "netns hosts: shape the veth pair to this rate with tbf, Mbit/s (0 = unshaped)", off = 0 => "unshaped"),
 ]}
 
 /// Adds the byte-stream link kinds: each kind's name to `link`'s choices and
@@ -191,6 +211,7 @@ fn with_link_kinds(mut params: Vec<Param>) -> Vec<Param> {
                 ty: link_ty(lp.ty),
                 default: lp.default.value(),
                 help: leak(format!("{}: {}", k.name, lp.help)),
+                sentinel: None,
             });
         }
     }
@@ -213,6 +234,7 @@ fn with_device_stages(mut params: Vec<Param>) -> Vec<Param> {
             ty,
             default: Value::Null,
             help: leak(help),
+            sentinel: None,
         })
     };
     let fields = [
@@ -542,6 +564,7 @@ fn int_key(
         ty,
         default: Value::Null,
         help: "",
+        sentinel: None,
     };
     convert(&param, v.get_ref())
         .map(|j| j.as_i64().unwrap_or(0))
@@ -690,6 +713,7 @@ impl Scenario {
                             ty: Ty::Float(0.0, 1e6),
                             default: Value::Null,
                             help: "",
+                            sentinel: None,
                         };
                         let pct = convert(&p, gv.get_ref()).map_err(|m| {
                             ctx.err(
@@ -1122,6 +1146,28 @@ fn relevant_link_key(link: &str, key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn declared_off_values_are_numbers_in_range() {
+        let with: Vec<&str> = PARAMS
+            .iter()
+            .filter(|p| p.sentinel.is_some())
+            .map(|p| p.name)
+            .collect();
+        assert!(with.contains(&"throttle_pps"), "{with:?}");
+        for p in PARAMS.iter() {
+            let Some((v, means)) = p.sentinel else {
+                continue;
+            };
+            assert!(!means.is_empty(), "{}", p.name);
+            let ok = match p.ty {
+                Ty::Int(lo, hi) => v.fract() == 0.0 && (lo as f64..=hi as f64).contains(&v),
+                Ty::Float(lo, hi) => (lo..=hi).contains(&v),
+                _ => false,
+            };
+            assert!(ok, "{}: off value {v} outside {:?}", p.name, p.ty);
+        }
+    }
 
     fn parse(text: &str) -> Result<Scenario, ScenarioError> {
         Scenario::parse(Path::new("t.toml"), text)

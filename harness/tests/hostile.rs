@@ -7,13 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn perfkit(dir: &Path, args: &[&str]) -> Output {
-    Command::new(common::exe())
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
+use common::perfkit_in as perfkit;
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

@@ -57,6 +57,7 @@ fn results(origin: &Origin, kind: &str, path: &Path) -> Results {
         },
         swept: vec![],
         gate: BTreeMap::new(),
+        sentinels: BTreeMap::new(),
     })
 }
 

@@ -48,6 +48,7 @@ pub fn results(
         },
         swept: vec!["block_size".into()],
         gate: BTreeMap::new(),
+        sentinels: BTreeMap::new(),
     });
     for c in 0..configs {
         for repeat in 0..repeats {
@@ -91,6 +92,7 @@ pub fn results(
                 stages: Stages {
                     sites: vec![stage("wire::crc16", ns), stage("framing::encode", ns / 2)],
                     folded: vec![],
+                    probe_ns_per_scope: None,
                 },
                 device_stages: None,
                 device_model: None,

@@ -88,7 +88,7 @@ pub fn set_clock(clock: &'static dyn Clock) -> Result<(), ClockAlreadySet> {
 }
 
 fn custom() -> Option<&'static dyn Clock> {
-    if MODE.load(Ordering::Acquire) == MODE_CUSTOM {
+    if crate::owned::load_u8(&MODE, Ordering::Acquire) == MODE_CUSTOM {
         // SAFETY: see ClockCell.
         unsafe { *CUSTOM.0.get() }
     } else {
@@ -100,8 +100,13 @@ fn custom() -> Option<&'static dyn Clock> {
 #[inline(always)]
 pub fn now() -> u64 {
     #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
-    if MODE.load(Ordering::Relaxed) == MODE_COUNTER {
+    if crate::owned::load_u8(&MODE, Ordering::Relaxed) == MODE_COUNTER {
         return counter::read();
+    }
+    // Firmware's clock: straight to it, without `now_slow`'s loop.
+    #[cfg(not(feature = "std"))]
+    if let Some(c) = custom() {
+        return c.now();
     }
     now_slow()
 }
@@ -109,7 +114,7 @@ pub fn now() -> u64 {
 #[inline(never)]
 fn now_slow() -> u64 {
     loop {
-        match MODE.load(Ordering::Acquire) {
+        match crate::owned::load_u8(&MODE, Ordering::Acquire) {
             MODE_CUSTOM => {
                 return custom().map_or(0, |c| c.now());
             }

@@ -10,7 +10,7 @@
 //!
 //! The bucket index is `leading_zeros`, a shift and a mask: no loop, no table.
 
-use portable_atomic::{AtomicU64, Ordering::Relaxed};
+use crate::owned::Counter;
 
 /// Sub-bucket bits per power of two: relative bucket width is `2^-SUB_BITS`.
 #[cfg(not(feature = "compact"))]
@@ -36,6 +36,16 @@ pub const BUCKETS: usize = ((MAX_POW - SUB_BITS + 2) as usize) << SUB_BITS;
 pub const fn bucket_of(v: u64) -> usize {
     if v < SUB {
         return v as usize;
+    }
+    if v <= u32::MAX as u64 {
+        // Short durations, nearly all of them: 32-bit arithmetic, which on
+        // a 32-bit core (thumbv6m has no CLZ either) is one count of leading
+        // zeros and one shift instead of two and a 64-bit shift.
+        let v = v as u32;
+        let p = 31 - v.leading_zeros();
+        let group = (p - SUB_BITS + 1) as usize;
+        let sub = ((v >> (p - SUB_BITS)) & (SUB as u32 - 1)) as usize;
+        return (group << SUB_BITS) | sub;
     }
     let p = 63 - v.leading_zeros();
     if p > MAX_POW {
@@ -71,33 +81,34 @@ pub const fn bucket_mid(i: usize) -> u64 {
     bucket_low(i) + (bucket_width(i) - 1) / 2
 }
 
-/// A fixed-size array of atomic bucket counters.
+/// A fixed-size array of bucket counters (atomic, or owner-written with the
+/// `single-core` feature).
 pub struct Histogram {
-    buckets: [AtomicU64; BUCKETS],
+    buckets: [Counter; BUCKETS],
 }
 
 impl Histogram {
     /// An empty histogram (usable in a `static`).
     pub const fn new() -> Self {
         Histogram {
-            buckets: [const { AtomicU64::new(0) }; BUCKETS],
+            buckets: [const { Counter::new(0) }; BUCKETS],
         }
     }
 
     /// Count one value.
     #[inline(always)]
     pub fn record(&self, ticks: u64) {
-        self.buckets[bucket_of(ticks)].fetch_add(1, Relaxed);
+        self.buckets[bucket_of(ticks)].add(1);
     }
 
     /// Total number of values counted.
     pub fn count(&self) -> u64 {
-        self.buckets.iter().map(|b| b.load(Relaxed)).sum()
+        self.buckets.iter().map(|b| b.load()).sum()
     }
 
     /// Count in bucket `i`.
     pub fn bucket(&self, i: usize) -> u64 {
-        self.buckets[i].load(Relaxed)
+        self.buckets[i].load()
     }
 
     /// The value (ticks, bucket midpoint) at quantile `q` in `[0, 1]`, or
@@ -117,7 +128,7 @@ impl Histogram {
         let rank = rank.max(1);
         let mut seen = 0u64;
         for (i, b) in self.buckets.iter().enumerate() {
-            seen += b.load(Relaxed);
+            seen += b.load();
             if seen >= rank {
                 return Some(bucket_mid(i));
             }
@@ -129,7 +140,7 @@ impl Histogram {
     /// Zero every bucket.
     pub fn clear(&self) {
         for b in &self.buckets {
-            b.store(0, Relaxed);
+            b.store(0);
         }
     }
 }

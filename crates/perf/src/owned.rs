@@ -14,21 +14,30 @@ use portable_atomic::Ordering::Relaxed;
 /// host tests exercise it too.
 #[allow(dead_code)]
 pub(crate) struct Split64 {
-    hi: portable_atomic::AtomicU32,
-    lo: portable_atomic::AtomicU32,
+    // `core`'s, not portable-atomic's: with its `critical-section` feature
+    // even 32-bit loads and stores are critical sections.
+    hi: core::sync::atomic::AtomicU32,
+    lo: core::sync::atomic::AtomicU32,
 }
 
 #[allow(dead_code)]
 impl Split64 {
     pub(crate) const fn new(v: u64) -> Self {
         Split64 {
-            hi: portable_atomic::AtomicU32::new((v >> 32) as u32),
-            lo: portable_atomic::AtomicU32::new(v as u32),
+            hi: core::sync::atomic::AtomicU32::new((v >> 32) as u32),
+            lo: core::sync::atomic::AtomicU32::new(v as u32),
         }
     }
 
     #[inline(always)]
     pub(crate) fn load(&self) -> u64 {
+        // With one context there is no writer to race with: two loads.
+        #[cfg(feature = "single-core")]
+        {
+            let lo = self.lo.load(Relaxed);
+            (u64::from(self.hi.load(Relaxed)) << 32) | u64::from(lo)
+        }
+        #[cfg(not(feature = "single-core"))]
         loop {
             let hi = self.hi.load(Relaxed);
             let lo = self.lo.load(Relaxed);
@@ -80,6 +89,86 @@ pub(crate) fn bump(a: &Owned64, d: u64) {
     a.store(a.load().wrapping_add(d));
 }
 
+// What a `Counter` is made of (see `Counter`).
+#[cfg(not(feature = "single-core"))]
+type CounterCell = Native64;
+#[cfg(feature = "single-core")]
+type CounterCell = Owned64;
+
+/// A 64-bit statistic that every recording adds to (a site's counters, a
+/// histogram bucket).
+///
+/// By default an `AtomicU64` with read-modify-writes, so any number of
+/// threads (or cores) record into one site without losing counts. With the
+/// `single-core` feature it is an [`Owned64`]: a plain load and store, for
+/// programs that record from one execution context only (firmware on one
+/// core, nothing measured in interrupt handlers). On thumbv6m that turns
+/// each update from a critical section (interrupts off and, on the RP2040,
+/// a hardware spinlock) into four 32-bit moves. Recording from a second
+/// context there can lose or garble that context's updates of a shared
+/// site, never more: every access is still atomic.
+pub(crate) struct Counter(CounterCell);
+
+impl Counter {
+    pub(crate) const fn new(v: u64) -> Self {
+        Counter(CounterCell::new(v))
+    }
+    #[inline(always)]
+    pub(crate) fn load(&self) -> u64 {
+        self.0.load()
+    }
+    #[inline(always)]
+    pub(crate) fn store(&self, v: u64) {
+        self.0.store(v)
+    }
+    #[inline(always)]
+    pub(crate) fn add(&self, d: u64) {
+        #[cfg(not(feature = "single-core"))]
+        self.0 .0.fetch_add(d, Relaxed);
+        #[cfg(feature = "single-core")]
+        bump(&self.0, d);
+    }
+    /// Lower to `v` if above. A plain load first: after warm-up the
+    /// minimum almost never changes, and a load is far cheaper than a
+    /// locked read-modify-write.
+    #[inline(always)]
+    pub(crate) fn lower_to(&self, v: u64) {
+        if v < self.load() {
+            #[cfg(not(feature = "single-core"))]
+            self.0 .0.fetch_min(v, Relaxed);
+            #[cfg(feature = "single-core")]
+            self.store(v);
+        }
+    }
+    /// Raise to `v` if below (a plain load first, as in `lower_to`).
+    #[inline(always)]
+    pub(crate) fn raise_to(&self, v: u64) {
+        if v > self.load() {
+            #[cfg(not(feature = "single-core"))]
+            self.0 .0.fetch_max(v, Relaxed);
+            #[cfg(feature = "single-core")]
+            self.store(v);
+        }
+    }
+}
+
+/// Load a portable-atomic byte on the hot path (a site's registration
+/// state, the clock mode). With `single-core` it is a plain byte load:
+/// under portable-atomic's `critical-section` feature its own load is a
+/// critical section, and with one context recording, no write to the byte
+/// (a critical section itself) can interleave with the load.
+#[inline(always)]
+pub(crate) fn load_u8(a: &portable_atomic::AtomicU8, order: portable_atomic::Ordering) -> u8 {
+    #[cfg(feature = "single-core")]
+    {
+        // SAFETY: the pointer is the atomic's own, valid and aligned while
+        // `a` lives, and every other access to it is atomic (see above).
+        unsafe { core::sync::atomic::AtomicU8::from_ptr(a.as_ptr()) }.load(order)
+    }
+    #[cfg(not(feature = "single-core"))]
+    a.load(order)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +184,26 @@ mod tests {
         let n = Native64::new(5);
         n.store(n.load() + 1);
         assert_eq!(n.load(), 6);
+    }
+
+    #[test]
+    fn counter_adds_and_keeps_extremes() {
+        let c = Counter::new(u64::from(u32::MAX));
+        c.add(2);
+        assert_eq!(c.load(), 0x1_0000_0001);
+        let lo = Counter::new(u64::MAX);
+        lo.lower_to(7);
+        lo.lower_to(9);
+        assert_eq!(lo.load(), 7);
+        let hi = Counter::new(0);
+        hi.raise_to(9);
+        hi.raise_to(7);
+        assert_eq!(hi.load(), 9);
+        hi.store(0);
+        assert_eq!(hi.load(), 0);
+        let b = portable_atomic::AtomicU8::new(3);
+        assert_eq!(load_u8(&b, Relaxed), 3);
+        b.store(2, Relaxed);
+        assert_eq!(load_u8(&b, Relaxed), 2);
     }
 }

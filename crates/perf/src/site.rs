@@ -3,8 +3,9 @@
 //! pushed to, so walking it needs no lock and no allocation.
 
 use crate::hist::Histogram;
+use crate::owned::Counter;
 use core::ptr;
-use portable_atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering};
+use portable_atomic::{AtomicPtr, AtomicU8, Ordering};
 
 const UNREGISTERED: u8 = 0;
 const REGISTERING: u8 = 1;
@@ -50,11 +51,11 @@ pub struct Site {
     kind: SiteKind,
     state: AtomicU8,
     next: AtomicPtr<Site>,
-    calls: AtomicU64,
-    cum: AtomicU64,
-    min: AtomicU64,
-    max: AtomicU64,
-    bytes: AtomicU64,
+    calls: Counter,
+    cum: Counter,
+    min: Counter,
+    max: Counter,
+    bytes: Counter,
     hist: Histogram,
 }
 
@@ -87,11 +88,11 @@ impl Site {
             kind,
             state: AtomicU8::new(UNREGISTERED),
             next: AtomicPtr::new(ptr::null_mut()),
-            calls: AtomicU64::new(0),
-            cum: AtomicU64::new(0),
-            min: AtomicU64::new(u64::MAX),
-            max: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
+            calls: Counter::new(0),
+            cum: Counter::new(0),
+            min: Counter::new(u64::MAX),
+            max: Counter::new(0),
+            bytes: Counter::new(0),
             hist: Histogram::new(),
         }
     }
@@ -99,7 +100,7 @@ impl Site {
     /// Register on first use: one relaxed load when already registered.
     #[inline(always)]
     pub(crate) fn ensure_registered(&'static self) {
-        if self.state.load(Ordering::Relaxed) != REGISTERED {
+        if crate::owned::load_u8(&self.state, Ordering::Relaxed) != REGISTERED {
             self.register();
         }
     }
@@ -145,18 +146,12 @@ impl Site {
     /// measurement guards add one call later, see `stack::flush`).
     #[inline(always)]
     pub(crate) fn record_counters(&self, ticks: u64, bytes: u64) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        self.cum.fetch_add(ticks, Ordering::Relaxed);
-        // A load first: after warm-up min/max almost never change, and a
-        // plain load is far cheaper than a locked read-modify-write.
-        if ticks < self.min.load(Ordering::Relaxed) {
-            self.min.fetch_min(ticks, Ordering::Relaxed);
-        }
-        if ticks > self.max.load(Ordering::Relaxed) {
-            self.max.fetch_max(ticks, Ordering::Relaxed);
-        }
+        self.calls.add(1);
+        self.cum.add(ticks);
+        self.min.lower_to(ticks);
+        self.max.raise_to(ticks);
         if bytes != 0 {
-            self.bytes.fetch_add(bytes, Ordering::Relaxed);
+            self.bytes.add(bytes);
         }
     }
 
@@ -182,11 +177,11 @@ impl Site {
     }
     /// Number of recorded calls.
     pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
+        self.calls.load()
     }
     /// Shortest duration in ticks (0 when no calls).
     pub fn min_ticks(&self) -> u64 {
-        let m = self.min.load(Ordering::Relaxed);
+        let m = self.min.load();
         if m == u64::MAX {
             0
         } else {
@@ -195,15 +190,15 @@ impl Site {
     }
     /// Longest duration in ticks.
     pub fn max_ticks(&self) -> u64 {
-        self.max.load(Ordering::Relaxed)
+        self.max.load()
     }
     /// Sum of all durations in ticks.
     pub fn cum_ticks(&self) -> u64 {
-        self.cum.load(Ordering::Relaxed)
+        self.cum.load()
     }
     /// Sum of the byte counts given with `bytes = n`.
     pub fn bytes(&self) -> u64 {
-        self.bytes.load(Ordering::Relaxed)
+        self.bytes.load()
     }
     /// Duration (ticks, bucket midpoint clamped to [min, max]) at quantile
     /// `q` in `[0, 1]`; `None` when no calls.
@@ -238,11 +233,11 @@ impl Site {
     /// flight may land half before, half after).
     pub fn clear(&self) {
         self.hist.clear();
-        self.calls.store(0, Ordering::Relaxed);
-        self.cum.store(0, Ordering::Relaxed);
-        self.min.store(u64::MAX, Ordering::Relaxed);
-        self.max.store(0, Ordering::Relaxed);
-        self.bytes.store(0, Ordering::Relaxed);
+        self.calls.store(0);
+        self.cum.store(0);
+        self.min.store(u64::MAX);
+        self.max.store(0);
+        self.bytes.store(0);
     }
 }
 

@@ -15,7 +15,11 @@ use crate::owned::{bump, Owned64};
 use crate::site::Site;
 use core::marker::PhantomData;
 use core::ptr;
-use portable_atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
+// The owner-written state takes `core`'s atomics, which need only plain
+// loads and stores: with portable-atomic's `critical-section` feature (thumbv6m)
+// even its 32-bit loads and stores are critical sections.
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering::*};
+use portable_atomic::AtomicU64;
 
 /// Deepest nesting tracked in stack paths (deeper calls still record site stats).
 #[cfg(not(feature = "compact"))]
@@ -117,7 +121,9 @@ impl PathTable {
 
     /// Add the deferred sample now.
     pub(crate) fn flush(&self) {
-        let prev = self.pending_site.swap(ptr::null_mut(), Relaxed);
+        // Only the owner writes `pending_site`: a load and a store suffice.
+        let prev = self.pending_site.load(Relaxed);
+        self.pending_site.store(ptr::null_mut(), Relaxed);
         if !prev.is_null() {
             // SAFETY: only `&'static Site`s are stored.
             unsafe { &*prev }

@@ -3,6 +3,12 @@
 #![cfg(not(feature = "off"))]
 
 #[test]
+// With `single-core` shared sites are owner-written: several threads lose
+// counts there by design (this test shows it when run with the feature).
+#[cfg_attr(
+    feature = "single-core",
+    ignore = "single-core: one recording context only"
+)]
 fn many_threads_lose_no_counts() {
     const THREADS: u64 = 16;
     const CALLS: u64 = 20_000;

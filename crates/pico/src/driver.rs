@@ -439,7 +439,10 @@ pub(crate) fn finish(
         .filter(|(k, _)| is_error_counter(k))
         .map(|(k, v)| (k.clone(), *v))
         .collect();
-    let device_stages = device_stages(&ctl.report.sites, tick_hz);
+    let mut device_stages = device_stages(&ctl.report.sites, tick_hz);
+    device_stages.probe_ns_per_scope = device_counters
+        .get("probe_cycles_per_scope")
+        .map(|&c| c as f64 * 1e9 / tick_hz as f64);
 
     let sha_sent = sha256_hex(input);
     let (tx, rx, received, wire_bytes, missing) = match cfg.role {
@@ -575,6 +578,7 @@ pub(crate) fn device_stages(sites: &[SiteRecord<String>], tick_hz: u64) -> Stage
     Stages {
         sites: v,
         folded: Vec::new(),
+        probe_ns_per_scope: None,
     }
 }
 

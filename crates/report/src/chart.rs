@@ -7,7 +7,9 @@
 //! they never hide data.
 
 use plotters::chart::LabelAreaPosition;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -25,6 +27,82 @@ const PALETTE: &[RGBColor] = &[
     RGBColor(153, 51, 0),
 ];
 
+/// How the `i`-th series looks beyond its colour: a marker shape and a
+/// dash pattern, so every series stays identifiable in print and for
+/// readers who cannot tell the colours apart. Markers cycle fastest; the
+/// first [`MARKERS`] x [`DASHES`] series are all distinct without colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Look {
+    pub colour: RGBColor,
+    pub marker: usize,
+    pub dash: Dash,
+}
+
+/// Line patterns, in pixels of dash and gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dash {
+    Solid,
+    Dashed(i32, i32),
+}
+
+const DASHES: &[Dash] = &[
+    Dash::Solid,
+    Dash::Dashed(9, 5),
+    Dash::Dashed(2, 4),
+    Dash::Dashed(16, 6),
+];
+
+/// Marker outlines as unit polygons (x right, y down), drawn filled.
+const MARKERS: usize = 7;
+
+pub(crate) fn look(i: usize) -> Look {
+    Look {
+        colour: PALETTE[i % PALETTE.len()],
+        marker: i % MARKERS,
+        dash: DASHES[(i / MARKERS) % DASHES.len()],
+    }
+}
+
+/// The outline of marker `m`, `r` pixels in radius, around (0, 0).
+fn marker_outline(m: usize, r: f64) -> Vec<(i32, i32)> {
+    let poly = |n: usize, turn: f64, radii: &[f64]| -> Vec<(i32, i32)> {
+        (0..n)
+            .map(|k| {
+                let a = turn + std::f64::consts::TAU * k as f64 / n as f64;
+                let rr = r * radii[k % radii.len()];
+                ((rr * a.cos()).round() as i32, (rr * a.sin()).round() as i32)
+            })
+            .collect()
+    };
+    use std::f64::consts::{FRAC_PI_2, FRAC_PI_4};
+    match m % MARKERS {
+        0 => poly(12, 0.0, &[1.0]),              // circle
+        1 => poly(4, FRAC_PI_4, &[1.25]),        // square
+        2 => poly(3, -FRAC_PI_2, &[1.3]),        // triangle up
+        3 => poly(4, 0.0, &[1.3]),               // diamond
+        4 => poly(3, FRAC_PI_2, &[1.3]),         // triangle down
+        5 => poly(10, -FRAC_PI_2, &[1.45, 0.6]), // star
+        _ => {
+            // plus
+            let (a, b) = ((r * 0.4).round() as i32, (r * 1.3).round() as i32);
+            vec![
+                (-a, -b),
+                (a, -b),
+                (a, -a),
+                (b, -a),
+                (b, a),
+                (a, a),
+                (a, b),
+                (-a, b),
+                (-a, a),
+                (-b, a),
+                (-b, -a),
+                (-a, -a),
+            ]
+        }
+    }
+}
+
 const PLOT_W: u32 = 620;
 const LEGEND_W: u32 = 240;
 const BASE_H: u32 = 380;
@@ -37,6 +115,10 @@ pub(crate) struct Point {
     pub median: f64,
     pub min: f64,
     pub max: f64,
+    /// The parameter's "off" value (a declared sentinel such as
+    /// `throttle_pps = 0`, unthrottled): drawn in its own labelled slot at
+    /// the axis end, never on the scale.
+    pub off: bool,
 }
 
 /// One line (or one bar colour) of a chart.
@@ -49,8 +131,16 @@ pub(crate) struct Series {
 /// The x axis of a comparison chart.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum XAxis {
-    /// A numeric parameter; logarithmic when its values span a factor of 16 or more (heap and block sizes in powers of two).
-    Numeric { log: bool },
+    /// A numeric parameter; logarithmic when its values span a factor of 16
+    /// or more (heap and block sizes in powers of two). Ticks are the swept
+    /// values themselves, so an integer parameter gets integer ticks.
+    Numeric {
+        /// Logarithmic scale.
+        log: bool,
+        /// The label of the slot for points marked [`Point::off`]
+        /// (`0 = unthrottled`).
+        off: Option<String>,
+    },
     /// A categorical parameter: grouped bars, one group per category.
     Categories(Vec<String>),
 }
@@ -107,21 +197,54 @@ fn y_range(series: &[Series]) -> (f64, f64) {
     }
 }
 
-fn legend(area: &DrawingArea<SVGBackend<'_>, Shift>, series: &[Series]) -> DrawResult<()> {
+/// The legend column: per series its line pattern and marker (`bars`:
+/// a colour swatch with the marker) and its name.
+fn legend(area: &Area<'_>, series: &[Series], bars: bool) -> DrawResult<()> {
     let style = TextStyle::from(("sans-serif", 13).into_font()).color(&BLACK);
     for (i, s) in series.iter().enumerate() {
         let y = 40 + 18 * i as i32;
-        let c = PALETTE[i % PALETTE.len()];
-        area.draw(&Rectangle::new([(6, y - 5), (22, y + 5)], c.filled()))
+        let lk = look(i);
+        if bars {
+            area.draw(&Rectangle::new(
+                [(4, y - 7), (26, y + 7)],
+                lk.colour.filled(),
+            ))
             .map_err(err)?;
+            area.draw(
+                &(EmptyElement::at((15, y))
+                    + Polygon::new(marker_outline(lk.marker, 4.0), BLACK.filled())),
+            )
+            .map_err(err)?;
+        } else {
+            line_sample(area, (2, y), (30, y), lk)?;
+            area.draw(
+                &(EmptyElement::at((16, y))
+                    + Polygon::new(marker_outline(lk.marker, 4.0), lk.colour.filled())),
+            )
+            .map_err(err)?;
+        }
         area.draw(&Text::new(
             s.name.clone(),
-            (28, y),
+            (36, y),
             style.pos(Pos::new(HPos::Left, VPos::Center)),
         ))
         .map_err(err)?;
     }
     Ok(())
+}
+
+/// A straight line in pixels with the look's dash pattern.
+fn line_sample(area: &Area<'_>, from: (i32, i32), to: (i32, i32), lk: Look) -> DrawResult<()> {
+    match lk.dash {
+        Dash::Solid => area.draw(&PathElement::new(vec![from, to], lk.colour.stroke_width(2))),
+        Dash::Dashed(on, gap) => area.draw(&DashedPathElement::new(
+            vec![from, to],
+            on,
+            gap,
+            lk.colour.stroke_width(2),
+        )),
+    }
+    .map_err(err)
 }
 
 fn chart_height(n_series: usize) -> u32 {
@@ -151,164 +274,274 @@ pub(crate) fn metric_chart(
     let mut svg = String::new();
     {
         let (root, plot, side) = canvas(&mut svg, series.len())?;
-        legend(&side, series)?;
-        let (ylo, yhi) = y_range(series);
-        let label_style = TextStyle::from(("sans-serif", 12).into_font()).color(&BLACK);
+        legend(&side, series, matches!(x, XAxis::Categories(_)))?;
+        let frame = Frame {
+            title,
+            x_desc,
+            y_desc,
+            y: y_range(series),
+            label: TextStyle::from(("sans-serif", 12).into_font()).color(&BLACK),
+        };
         match x {
-            XAxis::Numeric { log } => {
-                let tx = |v: f64| if *log { v.log10() } else { v };
-                let xs = series.iter().flat_map(|s| s.points.iter().map(|p| tx(p.x)));
-                let (mut xlo, mut xhi) = xs
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-                        (a.min(v), b.max(v))
-                    });
-                if !xlo.is_finite() {
-                    (xlo, xhi) = (0.0, 1.0);
-                }
-                let pad = if xhi > xlo { (xhi - xlo) * 0.05 } else { 0.5 };
-                let mut chart = ChartBuilder::on(&plot)
-                    .caption(title, ("sans-serif", 16))
-                    .margin(12)
-                    .x_label_area_size(44)
-                    .y_label_area_size(64)
-                    .build_cartesian_2d((xlo - pad)..(xhi + pad), ylo..yhi)
-                    .map_err(err)?;
-                let log = *log;
-                chart
-                    .configure_mesh()
-                    .x_desc(if log {
-                        format!("{x_desc} (log scale)")
-                    } else {
-                        x_desc.to_string()
-                    })
-                    .y_desc(y_desc)
-                    // On a log axis, nice numbers in log space (63.1, 158, ...)
-                    // read badly: label the swept values themselves instead.
-                    .x_label_formatter(&|v| if log { String::new() } else { si(*v) })
-                    .y_label_formatter(&|v| si(*v))
-                    .label_style(label_style.clone())
-                    .light_line_style(RGBColor(235, 235, 235))
-                    .set_tick_mark_size(LabelAreaPosition::Bottom, if log { 0 } else { 5 })
-                    .draw()
-                    .map_err(err)?;
-                if log {
-                    let mut xs: Vec<f64> = series
-                        .iter()
-                        .flat_map(|s| s.points.iter().map(|p| p.x))
-                        .collect();
-                    xs.sort_by(f64::total_cmp);
-                    xs.dedup();
-                    // At most about a dozen labels, evenly thinned.
-                    let step = xs.len().div_ceil(12).max(1);
-                    for x in xs.iter().step_by(step) {
-                        let (px, py) = chart.backend_coord(&(tx(*x), ylo));
-                        plot.draw(&Text::new(
-                            si(*x),
-                            (px, py + 6),
-                            label_style.pos(Pos::new(HPos::Center, VPos::Top)),
-                        ))
-                        .map_err(err)?;
-                    }
-                }
-                for (i, s) in series.iter().enumerate() {
-                    let c = PALETTE[i % PALETTE.len()];
-                    let mut pts: Vec<Point> = s.points.clone();
-                    pts.sort_by(|a, b| a.x.total_cmp(&b.x));
-                    chart
-                        .draw_series(LineSeries::new(
-                            pts.iter().map(|p| (tx(p.x), p.median)),
-                            c.stroke_width(2),
-                        ))
-                        .map_err(err)?;
-                    chart
-                        .draw_series(
-                            pts.iter()
-                                .map(|p| Circle::new((tx(p.x), p.median), 3, c.filled())),
-                        )
-                        .map_err(err)?;
-                    chart
-                        .draw_series(
-                            pts.iter()
-                                .filter(|p| p.max > p.min)
-                                .map(|p| range_bar(tx(p.x), p.min, p.max, c)),
-                        )
-                        .map_err(err)?;
-                    let ends: Vec<_> = pts
-                        .iter()
-                        .filter(|p| p.max > p.min)
-                        .map(|p| (tx(p.x), p.min, p.max))
-                        .collect();
-                    caps(&mut chart, &ends, c)?;
-                }
-            }
-            XAxis::Categories(cats) => {
-                let k = cats.len().max(1) as f64;
-                let mut chart = ChartBuilder::on(&plot)
-                    .caption(title, ("sans-serif", 16))
-                    .margin(12)
-                    .x_label_area_size(44)
-                    .y_label_area_size(64)
-                    .build_cartesian_2d(-0.5..(k - 0.5), ylo..yhi)
-                    .map_err(err)?;
-                chart
-                    .configure_mesh()
-                    .disable_x_mesh()
-                    .x_desc(x_desc)
-                    .y_desc(y_desc)
-                    .x_label_formatter(&|_| String::new())
-                    .y_label_formatter(&|v| si(*v))
-                    .label_style(label_style.clone())
-                    .light_line_style(RGBColor(235, 235, 235))
-                    .set_tick_mark_size(LabelAreaPosition::Bottom, 0)
-                    .draw()
-                    .map_err(err)?;
-                let n = series.len().max(1) as f64;
-                let w = 0.8 / n;
-                for (i, s) in series.iter().enumerate() {
-                    let c = PALETTE[i % PALETTE.len()];
-                    let off = -0.4 + w * i as f64;
-                    chart
-                        .draw_series(s.points.iter().map(|p| {
-                            let base = ylo.max(0.0).min(yhi);
-                            Rectangle::new(
-                                [
-                                    (p.x + off + w * 0.08, base),
-                                    (p.x + off + w * 0.92, p.median),
-                                ],
-                                c.filled(),
-                            )
-                        }))
-                        .map_err(err)?;
-                    chart
-                        .draw_series(
-                            s.points
-                                .iter()
-                                .filter(|p| p.max > p.min)
-                                .map(|p| range_bar(p.x + off + w / 2.0, p.min, p.max, BLACK)),
-                        )
-                        .map_err(err)?;
-                    let ends: Vec<_> = s
-                        .points
-                        .iter()
-                        .filter(|p| p.max > p.min)
-                        .map(|p| (p.x + off + w / 2.0, p.min, p.max))
-                        .collect();
-                    caps(&mut chart, &ends, BLACK)?;
-                }
-                for (i, name) in cats.iter().enumerate() {
-                    let (px, py) = chart.backend_coord(&(i as f64, ylo));
-                    plot.draw(&Text::new(
-                        name.clone(),
-                        (px, py + 6),
-                        label_style.pos(Pos::new(HPos::Center, VPos::Top)),
-                    ))
-                    .map_err(err)?;
-                }
-            }
+            XAxis::Numeric { log, off } => numeric(&plot, &frame, *log, off.as_deref(), series)?,
+            XAxis::Categories(cats) => categories(&plot, &frame, cats, series)?,
         }
         root.present().map_err(err)?;
     }
     Ok(svg)
+}
+
+/// What every comparison chart's plot area shares.
+struct Frame<'a> {
+    title: &'a str,
+    x_desc: &'a str,
+    y_desc: &'a str,
+    y: (f64, f64),
+    label: TextStyle<'a>,
+}
+
+/// Lines over a numeric parameter, labelled at the swept values; points
+/// marked `off` sit in a slot right of a dashed break, labelled `off`.
+fn numeric(
+    plot: &Area<'_>,
+    f: &Frame<'_>,
+    log: bool,
+    off: Option<&str>,
+    series: &[Series],
+) -> DrawResult<()> {
+    let tx = |v: f64| if log { v.log10() } else { v };
+    let mut values: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().filter(|p| !p.off).map(|p| p.x))
+        .collect();
+    values.sort_by(f64::total_cmp);
+    values.dedup();
+    let (mut xlo, mut xhi) = match (values.first(), values.last()) {
+        (Some(a), Some(b)) => (tx(*a), tx(*b)),
+        _ => (0.0, 1.0),
+    };
+    if xhi <= xlo {
+        (xlo, xhi) = (xlo - 0.5, xhi + 0.5);
+    }
+    let span = xhi - xlo;
+    let pad = span * 0.05;
+    let off = off.filter(|_| series.iter().any(|s| s.points.iter().any(|p| p.off)));
+    let slot = xhi + span * 0.25;
+    let right = if off.is_some() { slot } else { xhi };
+    let (ylo, yhi) = f.y;
+    let mut chart = ChartBuilder::on(plot)
+        .caption(f.title, ("sans-serif", 16))
+        .margin(12)
+        .x_label_area_size(if off.is_some() { 58 } else { 44 })
+        .y_label_area_size(64)
+        .build_cartesian_2d((xlo - pad)..(right + pad), ylo..yhi)
+        .map_err(err)?;
+    let x_desc = if log {
+        format!("{} (log scale)", f.x_desc)
+    } else {
+        f.x_desc.to_string()
+    };
+    mesh(&mut chart, f, &x_desc)?;
+    let mut last_px: Option<i32> = None;
+    for v in &values {
+        let (px, py) = chart.backend_coord(&(tx(*v), ylo));
+        // Skip a label that would overlap the previous one.
+        if last_px.is_some_and(|l| px - l < 40) {
+            continue;
+        }
+        last_px = Some(px);
+        plot.draw(&PathElement::new(
+            vec![(px, py), (px, py + 4)],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(err)?;
+        plot.draw(&Text::new(
+            si(*v),
+            (px, py + 6),
+            f.label.pos(Pos::new(HPos::Center, VPos::Top)),
+        ))
+        .map_err(err)?;
+    }
+    if let Some(label) = off {
+        let grey = RGBColor(120, 120, 120);
+        let brk = xhi + span * 0.125;
+        chart
+            .draw_series(std::iter::once(DashedPathElement::new(
+                vec![(brk, ylo), (brk, yhi)],
+                4,
+                4,
+                grey.stroke_width(1),
+            )))
+            .map_err(err)?;
+        let (px, py) = chart.backend_coord(&(slot, ylo));
+        plot.draw(&PathElement::new(
+            vec![(px, py), (px, py + 4)],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(err)?;
+        // `0 = unthrottled` as two lines: the value, then what it means.
+        for (k, line) in label.splitn(2, " = ").enumerate() {
+            plot.draw(&Text::new(
+                line.to_string(),
+                (px, py + 6 + 14 * k as i32),
+                f.label.pos(Pos::new(HPos::Center, VPos::Top)),
+            ))
+            .map_err(err)?;
+        }
+    }
+    let at = |p: &Point| if p.off { slot } else { tx(p.x) };
+    for (i, s) in series.iter().enumerate() {
+        let lk = look(i);
+        let c = lk.colour;
+        let mut line: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .filter(|p| !p.off)
+            .map(|p| (tx(p.x), p.median))
+            .collect();
+        line.sort_by(|a, b| a.0.total_cmp(&b.0));
+        draw_line(&mut chart, line, lk)?;
+        let ends: Vec<_> = s
+            .points
+            .iter()
+            .filter(|p| p.max > p.min)
+            .map(|p| (at(p), p.min, p.max))
+            .collect();
+        chart
+            .draw_series(ends.iter().map(|&(x, lo, hi)| range_bar(x, lo, hi, c)))
+            .map_err(err)?;
+        caps(&mut chart, &ends, c)?;
+        let marks: Vec<_> = s.points.iter().map(|p| (at(p), p.median)).collect();
+        draw_markers(&mut chart, &marks, lk, 4.0)?;
+    }
+    Ok(())
+}
+
+/// Axes, descriptions and horizontal grid lines of a comparison chart. The
+/// x axis gets no labels of plotters' choosing: the caller writes the swept
+/// values or categories there (nice numbers would put 2.5 on an integer
+/// axis and 63.1 on a log one).
+fn mesh(
+    chart: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    f: &Frame<'_>,
+    x_desc: &str,
+) -> DrawResult<()> {
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_desc(x_desc)
+        .y_desc(f.y_desc)
+        .x_labels(0)
+        .y_label_formatter(&|v| si(*v))
+        .label_style(f.label.clone())
+        .light_line_style(RGBColor(235, 235, 235))
+        .set_tick_mark_size(LabelAreaPosition::Bottom, 0)
+        .draw()
+        .map_err(err)
+}
+
+/// A polyline in the look's colour and dash pattern.
+fn draw_line<DB: DrawingBackend, X, Y>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
+    line: Vec<(f64, f64)>,
+    lk: Look,
+) -> DrawResult<()>
+where
+    X: plotters::coord::ranged1d::Ranged<ValueType = f64>,
+    Y: plotters::coord::ranged1d::Ranged<ValueType = f64>,
+{
+    let style = lk.colour.stroke_width(2);
+    match lk.dash {
+        Dash::Solid => chart.draw_series(LineSeries::new(line, style)).map(|_| ()),
+        Dash::Dashed(on, gap) => chart
+            .draw_series(DashedLineSeries::new(line, on, gap, style))
+            .map(|_| ()),
+    }
+    .map_err(err)
+}
+
+/// The look's marker, `r` pixels in radius, at each point.
+fn draw_markers<DB: DrawingBackend, X, Y>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
+    at: &[(f64, f64)],
+    lk: Look,
+    r: f64,
+) -> DrawResult<()>
+where
+    X: plotters::coord::ranged1d::Ranged<ValueType = f64>,
+    Y: plotters::coord::ranged1d::Ranged<ValueType = f64>,
+{
+    chart
+        .draw_series(at.iter().map(|&p| {
+            EmptyElement::at(p) + Polygon::new(marker_outline(lk.marker, r), lk.colour.filled())
+        }))
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Grouped bars over a categorical parameter, each bar topped with its
+/// series' marker so the bars stay identifiable without colour.
+fn categories(
+    plot: &Area<'_>,
+    f: &Frame<'_>,
+    cats: &[String],
+    series: &[Series],
+) -> DrawResult<()> {
+    let k = cats.len().max(1) as f64;
+    let (ylo, yhi) = f.y;
+    let mut chart = ChartBuilder::on(plot)
+        .caption(f.title, ("sans-serif", 16))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(-0.5..(k - 0.5), ylo..yhi)
+        .map_err(err)?;
+    mesh(&mut chart, f, f.x_desc)?;
+    let n = series.len().max(1) as f64;
+    let w = 0.8 / n;
+    for (i, s) in series.iter().enumerate() {
+        let lk = look(i);
+        let off = -0.4 + w * i as f64;
+        let base = ylo.max(0.0).min(yhi);
+        chart
+            .draw_series(s.points.iter().map(|p| {
+                Rectangle::new(
+                    [
+                        (p.x + off + w * 0.08, base),
+                        (p.x + off + w * 0.92, p.median),
+                    ],
+                    lk.colour.filled(),
+                )
+            }))
+            .map_err(err)?;
+        let ends: Vec<_> = s
+            .points
+            .iter()
+            .filter(|p| p.max > p.min)
+            .map(|p| (p.x + off + w / 2.0, p.min, p.max))
+            .collect();
+        chart
+            .draw_series(ends.iter().map(|&(x, lo, hi)| range_bar(x, lo, hi, BLACK)))
+            .map_err(err)?;
+        caps(&mut chart, &ends, BLACK)?;
+        let r = (4.0f64).min(300.0 / (n * k)).max(2.0);
+        chart
+            .draw_series(s.points.iter().map(|p| {
+                EmptyElement::at((p.x + off + w / 2.0, p.median))
+                    + Polygon::new(marker_outline(lk.marker, r), BLACK.filled())
+            }))
+            .map_err(err)?;
+    }
+    for (i, name) in cats.iter().enumerate() {
+        let (px, py) = chart.backend_coord(&(i as f64, ylo));
+        plot.draw(&Text::new(
+            name.clone(),
+            (px, py + 6),
+            f.label.pos(Pos::new(HPos::Center, VPos::Top)),
+        ))
+        .map_err(err)?;
+    }
+    Ok(())
 }
 
 /// A vertical min-max bar with caps, 8 px wide whatever the scale.
@@ -429,12 +662,13 @@ pub(crate) fn trend_chart(
                             median: v,
                             min: v,
                             max: v,
+                            off: false,
                         })
                     })
                     .collect(),
             })
             .collect();
-        legend(&side, &named)?;
+        legend(&side, &named, false)?;
         let (ylo, yhi) = y_range(&named);
         let n = labels.len().max(1) as f64;
         let label_style = TextStyle::from(("sans-serif", 11).into_font()).color(&BLACK);
@@ -487,20 +721,11 @@ pub(crate) fn trend_chart(
             .map_err(err)?;
         }
         for (i, s) in named.iter().enumerate() {
-            let c = PALETTE[i % PALETTE.len()];
-            chart
-                .draw_series(LineSeries::new(
-                    s.points.iter().map(|p| (p.x, p.median)),
-                    c.stroke_width(2),
-                ))
-                .map_err(err)?;
-            chart
-                .draw_series(
-                    s.points
-                        .iter()
-                        .map(|p| Circle::new((p.x, p.median), 2, c.filled())),
-                )
-                .map_err(err)?;
+            let lk = look(i);
+            let c = lk.colour;
+            let pts: Vec<(f64, f64)> = s.points.iter().map(|p| (p.x, p.median)).collect();
+            draw_line(&mut chart, pts.clone(), lk)?;
+            draw_markers(&mut chart, &pts, lk, 3.0)?;
             if let Some(at) = series[i].change_at {
                 if let Some(p) = s.points.iter().find(|p| p.x == at as f64) {
                     chart
@@ -539,35 +764,127 @@ mod tests {
         assert_eq!(si(38_600.0), "38.6k");
     }
 
+    fn numeric(log: bool, off: Option<&str>) -> XAxis {
+        XAxis::Numeric {
+            log,
+            off: off.map(str::to_owned),
+        }
+    }
+
+    /// A one-series chart on a numeric axis.
+    fn one_series(name: &str, points: Vec<Point>, log: bool, off: Option<&str>) -> String {
+        let s = vec![Series {
+            name: name.into(),
+            points,
+        }];
+        metric_chart("t", "param", "metric (bytes/s)", &numeric(log, off), &s).unwrap()
+    }
+
+    fn pt(x: f64, median: f64, off: bool) -> Point {
+        Point {
+            x,
+            median,
+            min: median * 0.9,
+            max: median * 1.1,
+            off,
+        }
+    }
+
+    /// The x-axis labels of a chart (the `<text>` elements below the plot,
+    /// left of the legend) as (x, text), in document order.
+    fn texts(svg: &str) -> Vec<(f64, String)> {
+        let attr = |t: &str, a: &str| -> Option<f64> {
+            t.split(&format!(" {a}=\""))
+                .nth(1)?
+                .split('"')
+                .next()?
+                .parse()
+                .ok()
+        };
+        svg.split("<text")
+            .skip(1)
+            .filter_map(|t| {
+                let (x, y) = (attr(t, "x")?, attr(t, "y")?);
+                let body = t.split_once('>')?.1.split("</text>").next()?;
+                // Right of the y labels (64 px and the margin), left of the legend.
+                (y > 300.0 && x > 80.0 && x < PLOT_W as f64).then(|| (x, body.trim().to_string()))
+            })
+            .collect()
+    }
+
     #[test]
     fn numeric_chart_has_text_labels_and_series() {
-        let s = vec![Series {
-            name: "framing=cobs".into(),
-            points: vec![
-                Point {
-                    x: 64.0,
-                    median: 10.0,
-                    min: 9.0,
-                    max: 11.0,
-                },
-                Point {
-                    x: 4096.0,
-                    median: 30.0,
-                    min: 29.0,
-                    max: 31.0,
-                },
-            ],
-        }];
-        let svg = metric_chart(
-            "t",
-            "block_size",
-            "tx throughput (bytes/s)",
-            &XAxis::Numeric { log: true },
-            &s,
-        )
-        .unwrap();
+        let points = vec![pt(64.0, 10.0, false), pt(4096.0, 30.0, false)];
+        let svg = one_series("framing=cobs", points, true, None);
         assert!(svg.contains("<text"));
         assert!(svg.contains("framing=cobs"));
-        assert!(svg.contains("tx throughput (bytes/s)"));
+        assert!(svg.contains("metric (bytes/s)") && svg.contains("param (log scale)"));
+    }
+
+    #[test]
+    fn the_off_value_sits_in_a_labelled_slot_right_of_the_scale() {
+        let points = vec![
+            pt(0.0, 50.0, true),
+            pt(40.0, 10.0, false),
+            pt(100.0, 20.0, false),
+            pt(200.0, 30.0, false),
+        ];
+        let t = texts(&one_series("b", points, false, Some("0 = unthrottled")));
+        let x_of = |label: &str| {
+            t.iter()
+                .find(|(_, s)| s == label)
+                .map(|(x, _)| *x)
+                .unwrap_or_else(|| panic!("{label} in {t:?}"))
+        };
+        // The swept values label the axis in order, the off value after them.
+        assert!(x_of("40") < x_of("100") && x_of("100") < x_of("200"));
+        assert!(x_of("0") > x_of("200"), "{t:?}");
+        assert_eq!(x_of("unthrottled"), x_of("0"));
+        // Integer values, integer ticks: plotters' own ticks (2.5, 150, ...) are gone.
+        assert!(
+            !t.iter()
+                .any(|(_, s)| s.contains('.') || s == "150" || s == "50"),
+            "{t:?}"
+        );
+    }
+
+    #[test]
+    fn without_a_declared_off_value_zero_is_a_point_on_the_scale() {
+        let points = vec![pt(0.0, 50.0, false), pt(40.0, 10.0, false)];
+        let t = texts(&one_series("a", points, false, None));
+        let x0 = t.iter().find(|(_, s)| s == "0").unwrap().0;
+        let x40 = t.iter().find(|(_, s)| s == "40").unwrap().0;
+        assert!(x0 < x40);
+    }
+
+    #[test]
+    fn every_series_of_28_has_its_own_marker_and_dash() {
+        let looks: Vec<(usize, Dash)> = (0..28).map(|i| (look(i).marker, look(i).dash)).collect();
+        for (i, a) in looks.iter().enumerate() {
+            for b in &looks[i + 1..] {
+                assert_ne!(a, b, "series {i}");
+            }
+        }
+        // Marker outlines differ in shape, not only in size.
+        let shapes: Vec<Vec<(i32, i32)>> = (0..MARKERS).map(|m| marker_outline(m, 4.0)).collect();
+        for (i, a) in shapes.iter().enumerate() {
+            for b in &shapes[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        // A 12-series chart draws dashed lines and distinct legend entries.
+        let series: Vec<Series> = (0..12)
+            .map(|i| Series {
+                name: format!("s{i}"),
+                points: vec![pt(1.0, i as f64, false), pt(2.0, i as f64 + 1.0, false)],
+            })
+            .collect();
+        let axis = numeric(false, None);
+        let svg = metric_chart("t", "x", "y", &axis, &series).unwrap();
+        assert!(
+            svg.matches("<polygon").count() >= 12 * 3,
+            "markers in plot and legend"
+        );
+        assert!(svg.contains("s11"));
     }
 }

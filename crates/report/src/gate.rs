@@ -304,7 +304,7 @@ impl GateReport {
         }
     }
 
-    fn headline(&self) -> String {
+    pub(crate) fn headline(&self) -> String {
         let bad: Vec<&str> = self
             .rows
             .iter()
@@ -378,7 +378,7 @@ impl GateReport {
         })
     }
 
-    fn table_rows(&self) -> Vec<Vec<String>> {
+    pub(crate) fn table_rows(&self) -> Vec<Vec<String>> {
         self.rows
             .iter()
             .map(|r| {
@@ -418,7 +418,7 @@ impl GateReport {
             .collect()
     }
 
-    const HEADERS: [&'static str; 10] = [
+    pub(crate) const HEADERS: [&'static str; 10] = [
         "metric",
         "configuration",
         "baseline",

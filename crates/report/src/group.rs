@@ -86,13 +86,28 @@ pub fn value_label(v: &Value) -> String {
 
 /// `key=value, ...` over `keys` (every key when `keys` is empty).
 pub fn config_label(config: &BTreeMap<String, Value>, keys: &[String]) -> String {
+    config_label_noted(config, keys, &|_, _| None)
+}
+
+/// [`config_label`] with a note in brackets after each value that `note`
+/// explains: a parameter's "off" value reads `throttle_pps=0 (unthrottled)`.
+pub fn config_label_noted(
+    config: &BTreeMap<String, Value>,
+    keys: &[String],
+    note: &dyn Fn(&str, &Value) -> Option<String>,
+) -> String {
     // Only the parameters that tell configurations apart: with nothing swept
     // there is one configuration, and listing every parameter says nothing.
     let parts: Vec<String> = keys
         .iter()
         .map(|k| {
-            let v = config.get(k).map(value_label).unwrap_or_else(|| "-".into());
-            format!("{k}={v}")
+            let Some(v) = config.get(k) else {
+                return format!("{k}=-");
+            };
+            match note(k, v) {
+                Some(n) => format!("{k}={} ({n})", value_label(v)),
+                None => format!("{k}={}", value_label(v)),
+            }
         })
         .collect();
     if parts.is_empty() {

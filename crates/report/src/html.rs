@@ -14,7 +14,8 @@ use crate::analysis::Method;
 use crate::chart::{self, Point, Series, XAxis};
 use crate::compare::{self, input_labels, Comparison, Verdict};
 use crate::flame;
-use crate::group::{self, config_label, value_label, ConfigGroup};
+use crate::group::{self, value_label, ConfigGroup};
+use crate::headline;
 use crate::metric;
 use crate::model::{Results, RunRecord, Stages};
 use crate::stats::Sample;
@@ -92,15 +93,17 @@ pub fn render_report_with_trends(
     let mut body = String::new();
     let title = title_of(&ins, "report");
     let _ = writeln!(body, "<h1>{}</h1>", escape(&title));
+    sweep_headline(&mut body, &ins);
     header(&mut body, &ins);
     summary(&mut body, &ins);
     body.push_str(&crate::trend::section(trends));
     body.push_str(&crate::device::section(inputs));
     charts(&mut body, &ins);
     stages(&mut body, &ins, &trends.stages);
+    body.push_str(&crate::probe::section(inputs));
     body.push_str(&crate::crosscheck::section(inputs));
     flamegraphs(&mut body, &ins);
-    page(&title, &body)
+    page(&title, &with_toc(body))
 }
 
 /// Renders `compare`: the comparison table with verdicts, the charts with
@@ -120,6 +123,8 @@ pub fn render_compare(inputs: &[(PathBuf, Results)], cmp: &Comparison) -> String
          The method column says which applied.</p>",
         escape(cmp.inputs.first().map(String::as_str).unwrap_or("-"))
     );
+    let files: Vec<&Results> = ins.iter().map(|i| i.results).collect();
+    body.push_str(&headline::comparison(cmp, &files));
     header(&mut body, &ins);
     compare_table(&mut body, cmp);
     summary(&mut body, &ins);
@@ -136,7 +141,7 @@ pub fn render_compare(inputs: &[(PathBuf, Results)], cmp: &Comparison) -> String
             ),
         }
     }
-    page(&title, &body)
+    page(&title, &with_toc(body))
 }
 
 fn title_of(ins: &[Input<'_>], what: &str) -> String {
@@ -148,6 +153,22 @@ fn title_of(ins: &[Input<'_>], what: &str) -> String {
         }
     }
     format!("perfkit {what}: {}", names.join(", "))
+}
+
+fn parts<'a>(ins: &'a [Input<'a>]) -> Vec<headline::Part<'a>> {
+    ins.iter()
+        .map(|i| headline::Part {
+            label: &i.label,
+            groups: &i.groups,
+            results: i.results,
+        })
+        .collect()
+}
+
+fn sweep_headline(body: &mut String, ins: &[Input<'_>]) {
+    let keys = swept_for(ins);
+    let metrics = metric::headline(ins.iter().flat_map(|i| i.results.runs.iter()));
+    body.push_str(&headline::sweep(&parts(ins), &keys, &metrics));
 }
 
 fn header(body: &mut String, ins: &[Input<'_>]) {
@@ -202,6 +223,7 @@ fn swept_for(ins: &[Input<'_>]) -> Vec<String> {
 
 fn summary(body: &mut String, ins: &[Input<'_>]) {
     let keys = swept_for(ins);
+    let files: Vec<&Results> = ins.iter().map(|i| i.results).collect();
     let has_util = ins
         .iter()
         .any(|i| i.results.runs.iter().any(|r| r.link.utilisation.is_some()));
@@ -225,7 +247,7 @@ fn summary(body: &mut String, ins: &[Input<'_>]) {
             let _ = write!(
                 body,
                 "<td class=\"l\">{}</td><td>{}</td>",
-                escape(&g.label(&keys)),
+                escape(&label_of(&files, g.config, &keys)),
                 g.ok_runs().count()
             );
             for m in ["tx.pps", "tx.bps", "rx.pps", "rx.bps"] {
@@ -280,6 +302,25 @@ fn param_values(ins: &[Input<'_>], param: &str) -> (bool, Vec<Value>) {
     (numeric, vals)
 }
 
+/// A configuration's label with its "off" values explained
+/// (`throttle_pps=0 (unthrottled)`), from the sentinels of `results`.
+pub(crate) fn label_of(
+    results: &[&Results],
+    config: &BTreeMap<String, Value>,
+    keys: &[String],
+) -> String {
+    group::config_label_noted(config, keys, &|k, v| {
+        let s = results.iter().find_map(|r| r.meta.sentinels.get(k))?;
+        (v.as_f64() == Some(s.value)).then(|| s.means.clone())
+    })
+}
+
+/// The "off" value declared for `param` in any input.
+fn sentinel_of(ins: &[Input<'_>], param: &str) -> Option<crate::model::Sentinel> {
+    ins.iter()
+        .find_map(|i| i.results.meta.sentinels.get(param).cloned())
+}
+
 fn charts(body: &mut String, ins: &[Input<'_>]) {
     let keys = swept_for(ins);
     body.push_str("<h2 id=\"charts\">Comparison charts</h2>\n");
@@ -289,12 +330,25 @@ fn charts(body: &mut String, ins: &[Input<'_>]) {
     }
     let all_runs = || ins.iter().flat_map(|i| i.results.runs.iter());
     let metrics = metric::headline(all_runs());
+    let open = open_section(ins, &keys, &metrics);
+    if open.is_some() {
+        body.push_str("<p class=\"lead\">Many charts: each parameter's section folds; the one open is the parameter that moves the received throughput most (see the headline). Printing unfolds them all.</p>\n");
+    }
     for p in &keys {
         let (numeric, vals) = param_values(ins, p);
+        let files: Vec<&Results> = ins.iter().map(|i| i.results).collect();
+        let sentinel = sentinel_of(ins, p);
+        let sentinel = sentinel.as_ref().map(|s| (s.value, s.means.as_str()));
         let others: Vec<String> = keys.iter().filter(|k| *k != p).cloned().collect();
         let _ = writeln!(
             body,
-            "<h3>Against {}</h3>\n<div class=\"charts\">",
+            "<details class=\"charts\"{}><summary><h3 id=\"{}\">Against {}</h3></summary>\n<div class=\"charts\">",
+            if open.as_deref().is_none_or(|o| o == p) {
+                " open"
+            } else {
+                ""
+            },
+            anchor("charts-", p),
             escape(p)
         );
         for m in &metrics {
@@ -311,7 +365,7 @@ fn charts(body: &mut String, ins: &[Input<'_>]) {
                     let mut name = if others.is_empty() {
                         String::new()
                     } else {
-                        config_label(g.config, &others)
+                        label_of(&files, g.config, &others)
                     };
                     if ins.len() > 1 {
                         name = if name.is_empty() {
@@ -359,17 +413,24 @@ fn charts(body: &mut String, ins: &[Input<'_>]) {
                                 median: s.median(),
                                 min: s.min(),
                                 max: s.max(),
+                                off: numeric && sentinel.is_some_and(|(v, _)| v == x),
                             })
                         })
                         .collect(),
                 })
                 .collect();
             let axis = if numeric {
-                let xs: Vec<f64> = vals.iter().filter_map(|v| v.as_f64()).collect();
+                // The scale is of the values that are amounts, not the "off" one.
+                let xs: Vec<f64> = vals
+                    .iter()
+                    .filter_map(|v| v.as_f64())
+                    .filter(|x| sentinel.is_none_or(|(v, _)| v != *x))
+                    .collect();
                 let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
                 let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 XAxis::Numeric {
                     log: lo > 0.0 && hi / lo >= 16.0,
+                    off: sentinel.map(|(v, means)| format!("{} = {means}", chart::si(v))),
                 }
             } else {
                 XAxis::Categories(vals.iter().map(value_label).collect())
@@ -378,8 +439,116 @@ fn charts(body: &mut String, ins: &[Input<'_>]) {
             let svg = chart::metric_chart(&title, p, &metric::label(m), &axis, &list);
             figure(body, svg, p, m, &list, &title);
         }
-        body.push_str("</div>\n");
+        body.push_str("</div></details>\n");
     }
+}
+
+/// An id for an anchor: `prefix` and `name` with anything but ASCII
+/// letters, digits, `-` and `_` replaced.
+fn anchor(prefix: &str, name: &str) -> String {
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("{prefix}{clean}")
+}
+
+/// With more charts than fit on a screen or two, one parameter's section
+/// stays open: the one that moves the received throughput most (the
+/// headline's measure), else the first headline metric; `None` keeps all open.
+fn open_section(ins: &[Input<'_>], keys: &[String], metrics: &[String]) -> Option<String> {
+    if keys.len() * metrics.len() <= MAX_OPEN_CHARTS {
+        return None;
+    }
+    let m = metrics
+        .iter()
+        .find(|m| *m == "rx.bps")
+        .or(metrics.first())?;
+    headline::movers(&parts(ins), keys, m)
+        .into_iter()
+        .next()
+        .map(|(k, _)| k)
+        .or_else(|| keys.first().cloned())
+}
+
+/// Most charts a report shows unfolded; beyond, sections fold and a table
+/// of contents leads to them.
+const MAX_OPEN_CHARTS: usize = 8;
+
+/// A table of contents of the `<h2 id>` and `<h3 id>` headings in `body`,
+/// when the page holds more than [`MAX_OPEN_CHARTS`] figures.
+fn toc(body: &str) -> String {
+    if body.matches("<figure").count() <= MAX_OPEN_CHARTS {
+        return String::new();
+    }
+    let mut out = String::from("<nav class=\"toc\"><b>Contents</b>\n<ul>");
+    // Each h2 opens an item that its h3s nest in; the next h2 closes it.
+    let (mut open_item, mut in_sub) = (false, false);
+    let mut rest = body;
+    while let Some(at) = rest.find("<h") {
+        rest = &rest[at..];
+        let level = match rest.get(..8) {
+            Some("<h2 id=\"") => 2,
+            Some("<h3 id=\"") => 3,
+            _ => {
+                rest = &rest[2..];
+                continue;
+            }
+        };
+        let after = &rest[8..];
+        let (Some(q), Some(end)) = (after.find('"'), after.find("</h")) else {
+            break;
+        };
+        let id = &after[..q];
+        let text = after[q..end].split_once('>').map(|x| x.1).unwrap_or("");
+        let link = format!("<a href=\"#{id}\">{text}</a>");
+        if level == 2 {
+            if in_sub {
+                out.push_str("</ul>");
+                in_sub = false;
+            }
+            if open_item {
+                out.push_str("</li>");
+            }
+            let _ = write!(out, "\n<li>{link}");
+            open_item = true;
+        } else {
+            if !in_sub {
+                out.push_str("<ul>");
+                in_sub = true;
+            }
+            let _ = write!(out, "<li>{link}</li>");
+        }
+        rest = &after[end..];
+    }
+    if in_sub {
+        out.push_str("</ul>");
+    }
+    if open_item {
+        out.push_str("</li>");
+    }
+    out.push_str("\n</ul></nav>\n");
+    out
+}
+
+/// Puts the table of contents after the headline (or the title).
+fn with_toc(body: String) -> String {
+    let t = toc(&body);
+    if t.is_empty() {
+        return body;
+    }
+    let at = body
+        .find("</section>\n")
+        .map(|i| i + "</section>\n".len())
+        .or_else(|| body.find("</h1>\n").map(|i| i + "</h1>\n".len()))
+        .unwrap_or(0);
+    format!("{}{t}{}", &body[..at], &body[at..])
 }
 
 fn figure(
@@ -448,8 +617,12 @@ fn med(xs: Vec<f64>) -> f64 {
 
 fn stage_rows(runs: &[&RunRecord], pick: fn(&RunRecord) -> Option<&Stages>) -> Vec<StageRow> {
     let snaps: Vec<&Stages> = runs.iter().filter_map(|r| pick(r)).collect();
+    rows_of(&snaps)
+}
+
+fn rows_of(snaps: &[&Stages]) -> Vec<StageRow> {
     let mut names: Vec<&str> = Vec::new();
-    for s in &snaps {
+    for s in snaps {
         for site in &s.sites {
             if !names.contains(&site.name.as_str()) {
                 names.push(&site.name);
@@ -760,4 +933,84 @@ fn compare_table(body: &mut String, cmp: &Comparison) {
             escape(cfg)
         );
     }
+}
+
+/// Renders the report of a perfkit snapshot file (the JSON of
+/// `perfkit::snapshot().to_json()`): its stage table, share chart and
+/// flamegraph.
+pub fn render_snapshot(path: &std::path::Path, snap: &perfkit::Snapshot) -> String {
+    let stages = crate::model::stages_of(snap);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let title = format!("perfkit snapshot: {name}");
+    let mut body = String::new();
+    let _ = writeln!(body, "<h1>{}</h1>", escape(&title));
+    let rows = rows_of(&[&stages]);
+    body.push_str("<section class=\"headline\">\n<h2 id=\"headline\">Headline</h2>\n");
+    let top = rows.iter().max_by(|a, b| a.cum.total_cmp(&b.cum));
+    let _ = writeln!(
+        body,
+        "<p class=\"headline\">{} measured call site{}, {} stack path{}{}.</p>\n</section>",
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" },
+        snap.stacks.len(),
+        if snap.stacks.len() == 1 { "" } else { "s" },
+        top.map(|t| format!(
+            "; the most time is under <b>{}</b>: {} in {} calls",
+            escape(&t.name),
+            ns(t.cum),
+            table::num(t.calls)
+        ))
+        .unwrap_or_default()
+    );
+    let _ = writeln!(
+        body,
+        "<p class=\"lead\">From <code>{}</code>: one process's measurements, as <code>perfkit::snapshot()</code> took them.</p>",
+        escape(&path.display().to_string())
+    );
+    body.push_str("<h2 id=\"stages\">Per-stage timing</h2>\n");
+    if rows.is_empty() {
+        body.push_str("<p class=\"note\">The snapshot holds no call site with calls.</p>\n");
+    }
+    stage_section(&mut body, "call sites", &rows, "host", &[]);
+    body.push_str("<h2 id=\"flamegraphs\">Flamegraph</h2>\n");
+    match flame::flamegraph(&name, &stages.folded_text()) {
+        Some(svg) => embed_flamegraph(&mut body, &svg, "host"),
+        None => body.push_str("<p class=\"note\">No nested measurements were recorded (no stack paths with self time).</p>\n"),
+    }
+    page(&title, &body)
+}
+
+/// Renders the gate's verdict as a page: the verdict, its power and
+/// warnings, and the table of every check, as `--summary-md` has them for CI.
+pub fn render_gate(report: &crate::gate::GateReport) -> String {
+    use crate::gate::{GateReport, GateVerdict};
+    let title = format!("perfkit gate: {}", report.scenario);
+    let mut body = String::new();
+    let _ = writeln!(body, "<h1>{}</h1>", escape(&title));
+    let cls = if report.regressed() { "bad" } else { "ok" };
+    body.push_str("<section class=\"headline\">\n<h2 id=\"headline\">Verdict</h2>\n");
+    for (i, line) in report.headline().lines().enumerate() {
+        let c = if i == 0 { cls } else { "" };
+        let _ = writeln!(body, "<p class=\"headline {c}\">{}</p>", escape(line));
+    }
+    body.push_str("</section>\n<h2 id=\"checks\">Checks</h2>\n");
+    let rows = report.table_rows();
+    let mut table = table::html("gate", &GateReport::HEADERS, &rows, &[0, 1, 9]);
+    // Mark failing rows, so they stand out without reading the last column.
+    for (r, row) in report.rows.iter().zip(&rows) {
+        if matches!(r.verdict, GateVerdict::Regression | GateVerdict::Changed) {
+            let last = format!("<td class=\"l\">{}</td></tr>", escape(&row[row.len() - 1]));
+            let marked = format!(
+                "<td class=\"l bad\">{}</td></tr>",
+                escape(&row[row.len() - 1])
+            );
+            table = table.replacen(&last, &marked, 1);
+        }
+    }
+    body.push_str(&table);
+    body.push_str("<p class=\"lead\">A check fails when the whole 95&nbsp;% interval of the median's change lies beyond its threshold in the worse direction; virtual-time figures compare exactly. <i>catches</i> is the smallest worsening the check would have caught at the noise measured.</p>\n");
+    page(&title, &body)
 }

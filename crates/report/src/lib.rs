@@ -21,7 +21,8 @@
 //! - [`table`]: console and Markdown tables, shared with other perfkit crates.
 //! - [`trend`]: the report's trends across commits, handed in from a results history.
 //! - [`html`]: the self-contained report ([`html::render_report`],
-//!   [`html::render_compare`]).
+//!   [`html::render_compare`], and [`html::render_snapshot`] for a perfkit
+//!   snapshot file, told apart from results by [`model::load_any`]).
 //!
 //! # Exit codes for the commands built on this crate
 //! | outcome | code |
@@ -57,16 +58,20 @@ pub mod device;
 mod flame;
 pub mod gate;
 pub mod group;
+mod headline;
 pub mod html;
 pub mod metric;
 pub mod model;
+pub mod probe;
 pub mod stats;
 pub mod table;
 pub mod trend;
 
 pub use compare::{compare, Comparison};
 pub use gate::{evaluate, GateConfig, GateError, GateReport, Threshold};
-pub use html::{render_compare, render_report, render_report_with_trends};
+pub use html::{
+    render_compare, render_gate, render_report, render_report_with_trends, render_snapshot,
+};
 pub use model::{Results, SCHEMA_VERSION};
 
 use std::path::{Path, PathBuf};

@@ -175,18 +175,23 @@ pub fn stage_metrics<'a>(
 /// `tx.bps` -> `tx throughput (bytes/s)`.
 pub fn label(metric: &str) -> String {
     let unit = unit(metric);
-    let name = match metric {
+    let name = name(metric);
+    if unit.is_empty() {
+        name
+    } else {
+        format!("{name} ({unit})")
+    }
+}
+
+/// A human name for a metric, without its unit: `tx.bps` -> `tx throughput`.
+pub fn name(metric: &str) -> String {
+    match metric {
         "tx.pps" => "tx rate".to_string(),
         "rx.pps" => "rx rate".to_string(),
         "tx.bps" => "tx throughput".to_string(),
         "rx.bps" => "rx throughput".to_string(),
         "link.utilisation" => "link utilisation".to_string(),
         m => m.to_string(),
-    };
-    if unit.is_empty() {
-        name
-    } else {
-        format!("{name} ({unit})")
     }
 }
 

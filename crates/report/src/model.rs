@@ -55,6 +55,21 @@ pub struct Meta {
     /// Gate thresholds from the scenario's `[gate]` table, `metric -> percent`.
     #[serde(default)]
     pub gate: BTreeMap<String, f64>,
+    /// Swept parameters whose value range holds an "off" value, `name ->`
+    /// that value and what it means (`throttle_pps`: 0, unthrottled), so a
+    /// chart draws it as a labelled category, not as a point on the scale.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sentinels: BTreeMap<String, Sentinel>,
+}
+
+/// A parameter value that means "off" rather than an amount.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sentinel {
+    /// The value (`0`).
+    pub value: f64,
+    /// What it means (`unthrottled`).
+    pub means: String,
 }
 
 impl Meta {
@@ -240,6 +255,13 @@ pub struct Stages {
     /// Folded stacks: `a;b;c` with the self time spent there.
     #[serde(default)]
     pub folded: Vec<Folded>,
+    /// What one empty measured scope nested in another costs on this side,
+    /// in nanoseconds, calibrated when the run started (host: empty
+    /// `measure!`s timed with perfkit's clock; device: the firmware's
+    /// `probe_cycles_per_scope`). Nothing is subtracted from the stages
+    /// for it: the report shows what share of each stage it could be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_ns_per_scope: Option<f64>,
 }
 
 /// Statistics of one measured call site: perfkit's one record, so a
@@ -254,6 +276,72 @@ pub struct Folded {
     pub stack: String,
     /// Time spent in the innermost frame itself.
     pub self_ns: u64,
+}
+
+/// A file's text, or an error naming it.
+fn read(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|e| Error {
+        path: path.to_owned(),
+        kind: ErrorKind::Io(e),
+    })
+}
+
+/// A JSON syntax or shape error, with the file, line and column.
+fn parse_error(path: &Path, e: serde_json::Error) -> Error {
+    Error {
+        path: path.to_owned(),
+        kind: ErrorKind::Parse {
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        },
+    }
+}
+
+/// A perfkit snapshot's sites and stack paths as a results file stores them
+/// (stack paths with no time of their own are left out: they add nothing to
+/// a flamegraph). No probe calibration: the caller adds its own.
+pub fn stages_of(snap: &perfkit::Snapshot) -> Stages {
+    Stages {
+        sites: snap.sites.iter().map(|s| s.record.clone()).collect(),
+        folded: snap
+            .stacks
+            .iter()
+            .filter(|s| s.self_ns > 0)
+            .map(|s| Folded {
+                stack: s.stack.clone(),
+                self_ns: s.self_ns,
+            })
+            .collect(),
+        probe_ns_per_scope: None,
+    }
+}
+
+/// What a JSON file given to `perfkit report` holds.
+#[derive(Debug)]
+pub enum Loaded {
+    /// A results file (`perfkit run`), boxed: it is much the larger.
+    Results(Box<Results>),
+    /// A snapshot file (`perfkit::snapshot().to_json()`).
+    Snapshot(perfkit::Snapshot),
+}
+
+/// Reads a results file or a perfkit snapshot file, telling them apart by
+/// their top-level keys: a results file has `schema_version`, a snapshot
+/// `sites` and `stacks` and no `schema_version`.
+pub fn load_any(path: impl AsRef<Path>) -> Result<Loaded, Error> {
+    let path = path.as_ref();
+    let text = read(path)?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| parse_error(path, e))?;
+    let is_snapshot = value.get("schema_version").is_none()
+        && value.get("sites").is_some_and(|v| v.is_array())
+        && value.get("stacks").is_some_and(|v| v.is_array());
+    if is_snapshot {
+        let snap = perfkit::Snapshot::from_json(&text)
+            .map_err(|e| Error::invalid(path, format!("not a valid perfkit snapshot file: {e}")))?;
+        return Ok(Loaded::Snapshot(snap));
+    }
+    Results::from_json(path, &text).map(|r| Loaded::Results(Box::new(r)))
 }
 
 impl Stages {
@@ -363,23 +451,12 @@ impl Results {
     /// Reads and checks a results file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error {
-            path: path.to_owned(),
-            kind: ErrorKind::Io(e),
-        })?;
-        Self::from_json(path, &text)
+        Self::from_json(path, &read(path)?)
     }
 
     /// Parses results from text; `path` is used in messages only.
     pub fn from_json(path: &Path, text: &str) -> Result<Self, Error> {
-        let parse_err = |e: serde_json::Error| Error {
-            path: path.to_owned(),
-            kind: ErrorKind::Parse {
-                line: e.line(),
-                column: e.column(),
-                message: e.to_string(),
-            },
-        };
+        let parse_err = |e| parse_error(path, e);
         // Look at the version before the shape, so a newer file gets the
         // "upgrade" message rather than a confusing field error.
         let value: serde_json::Value = serde_json::from_str(text).map_err(parse_err)?;
@@ -517,6 +594,7 @@ mod tests {
             },
             swept: vec![],
             gate: BTreeMap::new(),
+            sentinels: BTreeMap::new(),
         });
         r.runs.push(RunRecord {
             config_id: 0,

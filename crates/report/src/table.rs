@@ -1,4 +1,4 @@
-//! Plain-text and Markdown tables for the console and CI summaries.
+//! Plain-text, Markdown and HTML tables for the console, CI summaries and pages.
 
 /// Renders rows as an aligned console table with a header rule.
 pub fn console(headers: &[&str], rows: &[Vec<String>]) -> String {
@@ -52,6 +52,33 @@ pub fn markdown(headers: &[&str], rows: &[Vec<String>]) -> String {
         }
         out.push('\n');
     }
+    out
+}
+
+/// Renders rows as an HTML table of class `class`, every cell escaped;
+/// columns listed in `left` are left-aligned (text), the others right (figures).
+pub fn html(class: &str, headers: &[&str], rows: &[Vec<String>], left: &[usize]) -> String {
+    use crate::html::escape;
+    let align = |i: usize| {
+        if left.contains(&i) {
+            " class=\"l\""
+        } else {
+            ""
+        }
+    };
+    let mut out = format!("<table class=\"{}\">\n<tr>", escape(class));
+    for (i, h) in headers.iter().enumerate() {
+        out.push_str(&format!("<th{}>{}</th>", align(i), escape(h)));
+    }
+    out.push_str("</tr>\n");
+    for r in rows {
+        out.push_str("<tr>");
+        for (i, c) in r.iter().enumerate() {
+            out.push_str(&format!("<td{}>{}</td>", align(i), escape(c)));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
     out
 }
 

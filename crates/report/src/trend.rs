@@ -192,6 +192,7 @@ mod tests {
             },
             swept: vec!["block_size".into()],
             gate: BTreeMap::new(),
+            sentinels: BTreeMap::new(),
         });
         for id in 0..2 {
             r.runs.push(RunRecord {
@@ -220,6 +221,7 @@ mod tests {
                         cum_cycles: None,
                     }],
                     folded: vec![],
+                    probe_ns_per_scope: None,
                 },
                 device_stages: None,
                 device_model: None,

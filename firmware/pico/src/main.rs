@@ -131,12 +131,7 @@ fn main() -> ! {
         link.send(&Message::Ready);
         link.flush();
         let mut rep = Report::new();
-        // The cost of one empty measurement (two clock reads, the site's
-        // statistics, the stack path): what each nested stage adds to the
-        // stages around it.
-        for _ in 0..16 {
-            perfkit::measure!("perfkit::empty", cortex_m::asm::nop());
-        }
+        rep.counter("probe_cycles_per_scope", probe_cycles_per_scope());
         if cfg.role == DeviceRole::Sender {
             run_sender(&mut link, &cfg, &mut rep);
         } else {
@@ -148,6 +143,26 @@ fn main() -> ! {
         link.rx_errors = 0;
         perfkit::for_each_site(|s| s.clear());
     }
+}
+
+/// Empty scopes timed by [`probe_cycles_per_scope`].
+const PROBE_CALIBRATION_SCOPES: u64 = 64;
+
+/// The cost of one empty measured scope nested in another (its two clock
+/// reads, the site's statistics, the stack path): what each nested stage
+/// adds to the stages around it. Raw cycle reads around
+/// [`PROBE_CALIBRATION_SCOPES`] empty `measure!`s inside a span, divided by
+/// their number; nothing is subtracted (the loop and the `nop` are a few
+/// cycles). In the `bare` build the scopes compile away and this is the
+/// loop's cost.
+fn probe_cycles_per_scope() -> u32 {
+    let _outer = perfkit::span!("perfkit::calibrate");
+    let t0 = clock::now();
+    for _ in 0..PROBE_CALIBRATION_SCOPES {
+        perfkit::measure!("perfkit::empty", cortex_m::asm::nop());
+    }
+    let cycles = clock::now() - t0;
+    (cycles / PROBE_CALIBRATION_SCOPES).min(u32::MAX as u64) as u32
 }
 
 /// Reads frames until a valid CONFIG arrives.

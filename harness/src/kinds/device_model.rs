@@ -83,6 +83,8 @@ pub fn outcome(sc: &SimConfig, r: &SimReport) -> (Option<RecordStages>, DeviceMo
                 self_ns: *ns,
             })
             .collect(),
+        // A modelled device is charged its stage costs, not measured: no probe.
+        probe_ns_per_scope: None,
     });
     let b = bottleneck::judge(sc, r);
     let tl = &r.timeline;

@@ -15,3 +15,13 @@ pub fn root() -> PathBuf {
 pub fn exe() -> &'static str {
     env!("CARGO_BIN_EXE_perfkit")
 }
+
+/// Runs `perfkit` with `args` in `dir`.
+#[allow(dead_code)] // not every test binary runs it in a folder
+pub fn perfkit_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(exe())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}

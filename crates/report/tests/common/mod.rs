@@ -128,6 +128,7 @@ pub fn synthetic(spec: &Spec) -> Results {
         },
         swept: spec.params.iter().map(|(k, _)| k.clone()).collect(),
         gate: BTreeMap::new(),
+        sentinels: BTreeMap::new(),
     });
     for (id, mut config) in combinations(&spec.params).into_iter().enumerate() {
         config.insert("runs".into(), json!(spec.runs));
@@ -212,6 +213,7 @@ pub fn synthetic(spec: &Spec) -> Results {
                     stack: "main;fw::uart_rx".into(),
                     self_ns: blocks * 2000,
                 }],
+                probe_ns_per_scope: None,
             });
             let mut metrics = BTreeMap::new();
             metrics.insert("mb_per_s".to_string(), bytes as f64 / secs / 1e6);
@@ -236,7 +238,11 @@ pub fn synthetic(spec: &Spec) -> Results {
                     utilisation: Some((0.9 / spec.slowdown / jitter).min(1.0)),
                     counters: BTreeMap::new(),
                 },
-                stages: Stages { sites, folded },
+                stages: Stages {
+                    sites,
+                    folded,
+                    probe_ns_per_scope: None,
+                },
                 device_stages,
                 device_model: None,
                 metrics,
@@ -246,4 +252,17 @@ pub fn synthetic(spec: &Spec) -> Results {
         }
     }
     results
+}
+
+/// A reference and a candidate `slowdown` times slower (other noise, other
+/// commit): the pair comparisons and gates are shown on.
+pub fn before_after(slowdown: f64) -> (Results, Results) {
+    let a = synthetic(&Spec::default());
+    let mut b = synthetic(&Spec {
+        slowdown,
+        seed: 2,
+        ..Spec::default()
+    });
+    b.meta.git_commit = Some("fedcba9876543210".into());
+    (a, b)
 }
