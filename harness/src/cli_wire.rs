@@ -96,6 +96,7 @@ fn transfer(args: &SendArgs) -> TransferSpec {
         repeats: args.repeats,
         throttle_pps: args.throttle_pps,
         slowdown_ns_per_packet: args.slowdown_ns,
+        extra_work_per_packet: 0,
         framing: args.common.framing,
         channel: args.common.channel,
         input_size: 0,

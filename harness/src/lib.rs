@@ -12,6 +12,7 @@ pub mod cli_wire;
 pub mod fuzzing;
 pub mod history;
 mod host;
+pub mod instructions;
 mod integrity;
 pub mod kinds;
 mod locate;
@@ -86,6 +87,11 @@ pub struct RunArgs {
     // `repeats` is the transfer parameter (extra copies of each block).
     #[arg(long, alias = "repeat", value_name = "N")]
     pub runs: Option<u32>,
+    /// What to measure: `wall` (stage times) or `instructions` (each
+    /// configuration also under valgrind's callgrind: instructions per
+    /// stage, exact; the `measure` parameter).
+    #[arg(long, value_name = "wall|instructions")]
+    pub measure: Option<String>,
     /// Print only the summary table (progress still shows on stderr: a bar
     /// on a terminal, else a line every 10 s).
     #[arg(long, short)]

@@ -41,6 +41,16 @@ enum Command {
         perfkit run scenarios/loopback.toml --set block_size=[50,249] --runs 5 --out /tmp/lb\n  \
         perfkit run scenarios/pipe.toml --quiet")]
     Run(RunArgs),
+    /// One configuration under callgrind (started by `run --measure instructions`).
+    #[command(name = "__count-instructions", hide = true)]
+    CountInstructions {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// The configuration's parameters (JSON).
+        config: PathBuf,
+        /// Where the outcome goes (JSON).
+        out: PathBuf,
+    },
     /// Send a file as the wire profile on stdout (or a serial device).
     #[command(
         after_help = "Example:\n  perfkit send fixtures/test35k.jpg | perfkit recv /tmp/out.jpg"
@@ -124,6 +134,11 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Run(args) => run::run(args),
+        Command::CountInstructions {
+            scenario,
+            config,
+            out,
+        } => perfkit_harness::instructions::child(&scenario, &config, &out),
         Command::Send(args) => cli_wire::send(args),
         Command::Recv(args) => cli_wire::recv(args),
         Command::Check { scenarios } => check(&scenarios),

@@ -25,6 +25,10 @@ pub fn load(args: &RunArgs) -> Result<Scenario, Failure> {
         // What the file's values passed may not hold once `--set` changed them.
         s.recheck().map_err(Failure::input)?;
     }
+    if let Some(m) = &args.measure {
+        s.set(&format!("measure={m}"))
+            .map_err(|m| Failure::input(anyhow!(m.replace("--set measure", "--measure"))))?;
+    }
     if let Some(n) = args.runs {
         if n == 0 {
             return Err(Failure::input(anyhow!("--runs must be at least 1")));
@@ -206,7 +210,7 @@ pub fn run(args: RunArgs) -> CmdResult {
                 .duration_since(std::time::UNIX_EPOCH)
                 .ok()
                 .map(|d| d.as_secs_f64());
-            let outcome = kinds::run_one(&s, cfg, &cancel);
+            let outcome = crate::instructions::run_one(&s, cfg, &cancel);
             let snap = perfkit::snapshot();
             let mut stages = stages_from(&snap);
             stages.probe_ns_per_scope = Some(probe_ns);

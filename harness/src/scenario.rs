@@ -130,6 +130,10 @@ fn core_params() -> Vec<Param> { vec![
     p!("channel", "transfer", "channel", Ty::Int(0, 127), 0, "data channel (0..127)"),
     p!("slowdown_ns_per_packet", "transfer", "slowdown_ns_per_packet", Ty::Int(0, 1_000_000_000), 0,
        "deliberate busy-wait per sent packet, to test the regression gate"),
+    p!("extra_work_per_packet", "transfer", "extra_work_per_packet", Ty::Int(0, 1_000_000), 0,
+       "test knob: rounds of deliberate counted work per data message in sender::read_block, to test the exact instruction-count gate"),
+    p!("measure", "transfer", "measure", Ty::Choice(&["wall", "instructions"]), "wall",
+       "wall: time the stages; instructions: run each configuration under valgrind's callgrind and count instructions per stage (metrics.instr.*, exact)"),
     p!("input_size", "transfer", "input_size", Ty::Int(0, 16_318_463), 0,
        "generate a seeded pseudo-random input of this many bytes instead of reading `input` (0 = use `input`)", off = 0 => "the input file"),
     p!("compare_cat", "transfer", "compare_cat", Ty::Bool, false,
@@ -1106,7 +1110,8 @@ impl Config {
 }
 
 /// Parameters recorded only when set away from their defaults: they say how
-/// a run is observed (`latency`, `compare_iperf3`) or where its ends run
+/// a run is observed (`latency`, `compare_iperf3`, `measure`), add a test's
+/// deliberate work (`extra_work_per_packet`), or where its ends run
 /// (`[hosts]`), not what is run, and records made before they existed must
 /// keep matching (a gate pairs configurations by their recorded values).
 const QUIET_AT_DEFAULT: &[&str] = &[
@@ -1117,6 +1122,8 @@ const QUIET_AT_DEFAULT: &[&str] = &[
     "receiver_host",
     "netns_rate_mbit",
     "receiver_implementation",
+    "measure",
+    "extra_work_per_packet",
 ];
 
 fn relevant_link_key(link: &str, key: &str) -> bool {

@@ -22,6 +22,7 @@ pub const SCENARIOS: &[(&str, &str)] = embedded!(
     "chunk-and-buffers.toml",
     "device-to-wire.toml",
     "gate-loopback.toml",
+    "instructions.toml",
     "loopback.toml",
     "mux-transfers.toml",
     "noisy-pipe.toml",

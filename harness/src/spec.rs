@@ -148,6 +148,10 @@ pub struct TransferSpec {
     pub throttle_pps: f64,
     /// Deliberate busy-wait per sent packet, ns.
     pub slowdown_ns_per_packet: u64,
+    /// Deliberate counted work per data message in `sender::read_block`
+    /// (a test knob for the exact instruction-count gate).
+    #[serde(default)]
+    pub extra_work_per_packet: u32,
     /// Byte-stream framing.
     pub framing: FramingSpec,
     /// Data channel.
@@ -186,6 +190,7 @@ impl TransferSpec {
             throttle_pps: self.throttle_pps.round() as u32,
             throttle_burst: 1,
             slowdown_ns_per_packet: self.slowdown_ns_per_packet,
+            extra_work_per_packet: self.extra_work_per_packet,
         };
         // Kept as the stack's error, so a check can tell which key it names.
         c.validate()
@@ -419,6 +424,7 @@ impl RunSpec {
             repeats: p.int("repeats")?,
             throttle_pps: p.float("throttle_pps")?,
             slowdown_ns_per_packet: p.int("slowdown_ns_per_packet")?,
+            extra_work_per_packet: p.int("extra_work_per_packet")?,
             framing,
             channel: p.int("channel")?,
             input_size: p.int("input_size")?,

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Debian packages the tests use: socat (pty pairs for the serial link),
 # iproute2 (ip and tc: network namespaces, veth pairs, the tbf shaper for
-# two-host runs), iperf3 (the network yardstick beside them).
+# two-host runs), iperf3 (the network yardstick beside them), valgrind
+# (callgrind counts instructions per stage: `perfkit run --measure
+# instructions`, scenarios/instructions.toml).
 set -euo pipefail
 need=()
-for pkg in socat iproute2 iperf3; do
+for pkg in socat iproute2 iperf3 valgrind; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -11,6 +11,17 @@
 //!
 //! With the `off` feature the function is emitted unchanged.
 //!
+//! With the `outline` feature every measured body (of the attribute and of
+//! `measure!`, through `outline!`) is moved into a function of its own,
+//! never inlined, whose name carries the site's name
+//! (`__perfkit_site_<hex of the name's UTF-8>`). A profiler that attributes
+//! cost per function (callgrind) then reports each site's inclusive cost
+//! under a symbol that names it; `perfkit run --measure instructions` reads
+//! them back. The price is one call per measured body. A `measure!` body
+//! that may leave early (`?`, `return`, `break`, `continue`, `.await`)
+//! stays in place, since in a function of its own those would mean
+//! something else.
+//!
 //! Why `measured` and not `measure`: attribute macros and `macro_rules!`
 //! macros share one namespace, so `perfkit::measure` cannot be both the
 //! `measure!` expression macro and an attribute on stable Rust.
@@ -57,6 +68,15 @@ pub fn measured(attr: TokenStream, item: TokenStream) -> TokenStream {
             #name, ::core::module_path!(), ::core::file!(), ::core::line!());
     };
     let body = &f.block;
+    #[cfg(feature = "outline")]
+    let body = &match (f.sig.asyncness.is_none(), literal_name(&name)) {
+        // An async body is timed across polls: no single call to move out.
+        (true, Some(n)) => {
+            let call = outlined(&n, &quote!(move || #body));
+            quote!({ #call })
+        }
+        _ => quote!(#body),
+    };
     let new_body = if f.sig.asyncness.is_some() {
         quote! {{
             #site
@@ -74,6 +94,86 @@ pub fn measured(attr: TokenStream, item: TokenStream) -> TokenStream {
         Err(e) => return e.to_compile_error().into(),
     };
     quote!(#f).into()
+}
+
+/// The site name a `#[measured]` gives, when known at expansion time.
+#[cfg(feature = "outline")]
+fn literal_name(name: &proc_macro2::TokenStream) -> Option<String> {
+    match syn::parse2::<LitStr>(name.clone()) {
+        Ok(l) => Some(l.value()),
+        // `module_path!()` is only known to the compiler: such sites are
+        // named by the function's own symbol, which callgrind shows anyway.
+        Err(_) => None,
+    }
+}
+
+/// A call of `closure` through a never-inlined function named after `site`.
+#[cfg(feature = "outline")]
+fn outlined(site: &str, closure: &proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    let hex: String = site.bytes().map(|b| format!("{b:02x}")).collect();
+    let ident = syn::Ident::new(
+        &format!("__perfkit_site_{hex}"),
+        proc_macro2::Span::call_site(),
+    );
+    quote! {{
+        #[inline(never)]
+        fn #ident<R>(f: impl ::core::ops::FnOnce() -> R) -> R {
+            f()
+        }
+        #ident(#closure)
+    }}
+}
+
+/// `outline!(name, expr)`: evaluates `expr` inside a never-inlined function
+/// whose symbol names the site `name` (see the crate documentation). A name
+/// that is not a string literal leaves `expr` in place. Used by
+/// `perfkit::measure!` under perfkit's `outline` feature.
+#[cfg(feature = "outline")]
+#[proc_macro]
+pub fn outline(input: TokenStream) -> TokenStream {
+    struct Args {
+        name: syn::Expr,
+        body: syn::Expr,
+    }
+    impl syn::parse::Parse for Args {
+        fn parse(input: syn::parse::ParseStream<'_>) -> syn::Result<Self> {
+            let name = input.parse()?;
+            input.parse::<syn::Token![,]>()?;
+            let body = input.parse()?;
+            let _ = input.parse::<Option<syn::Token![,]>>()?;
+            Ok(Args { name, body })
+        }
+    }
+    let Args { name, body } = parse_macro_input!(input as Args);
+    // A name passed on by another macro arrives wrapped in an invisible group.
+    let mut name = &name;
+    while let syn::Expr::Group(g) = name {
+        name = &g.expr;
+    }
+    match name {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(l),
+            ..
+        }) if !leaves_early(quote!(#body)) => outlined(&l.value(), &quote!(|| #body)).into(),
+        _ => quote!(#body).into(),
+    }
+}
+
+/// Whether an expression may leave the enclosing function or loop (`?`,
+/// `return`, `break`, `continue`, `.await`): moved into a function of its
+/// own it would mean something else, so such a body stays in place (the
+/// site is then not attributed by symbol).
+#[cfg(feature = "outline")]
+fn leaves_early(tokens: proc_macro2::TokenStream) -> bool {
+    use proc_macro2::TokenTree;
+    tokens.into_iter().any(|t| match t {
+        TokenTree::Punct(p) => p.as_char() == '?',
+        TokenTree::Ident(i) => ["return", "break", "continue", "await"]
+            .iter()
+            .any(|k| i == k),
+        TokenTree::Group(g) => leaves_early(g.stream()),
+        TokenTree::Literal(_) => false,
+    })
 }
 
 /// Measure every call of the function (the `off` feature: unchanged).

@@ -168,6 +168,8 @@ pub use perfkit_macros::measured;
 pub mod __private {
     pub use crate::site::{Site, SiteKind};
     pub use crate::stack::{Guard, Instrumented};
+    #[cfg(feature = "outline")]
+    pub use perfkit_macros::outline;
 
     /// Start a measurement of `site`.
     #[inline(always)]
@@ -221,7 +223,7 @@ macro_rules! measure {
         );
         let __perfkit_guard =
             $crate::__private::enter_bytes(&__PERFKIT_SITE, $crate::__private::bytes($bytes));
-        $body
+        $crate::__measured_body!($name, $body)
     }};
     ($name:expr, $body:expr $(,)?) => {{
         static __PERFKIT_SITE: $crate::__private::Site = $crate::__private::Site::new(
@@ -231,8 +233,29 @@ macro_rules! measure {
             ::core::line!(),
         );
         let __perfkit_guard = $crate::__private::enter(&__PERFKIT_SITE);
-        $body
+        $crate::__measured_body!($name, $body)
     }};
+}
+
+/// The body of a `measure!`: in place, or under the `outline` feature in a
+/// never-inlined function whose symbol names the site.
+#[cfg(all(not(feature = "off"), not(feature = "outline")))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __measured_body {
+    ($name:expr, $body:expr) => {
+        $body
+    };
+}
+
+/// The body of a `measure!`, in a never-inlined function named after the site.
+#[cfg(all(not(feature = "off"), feature = "outline"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __measured_body {
+    ($name:expr, $body:expr) => {
+        $crate::__private::outline!($name, $body)
+    };
 }
 
 /// Measure an expression (the `off` feature: the bare expression).

@@ -29,8 +29,14 @@ use crate::stats::{Bootstrap, Change, Sample};
 /// `slowdown_ns_per_packet` is the stack's deliberate per-packet busy-wait: it
 /// stands in for "the code got slower", so a run with it set is the same
 /// configuration, regressed, which is exactly what the gate must be able to
-/// judge.
-pub const NON_IDENTIFYING_KEYS: &[&str] = &["runs", "warmup", "slowdown_ns_per_packet"];
+/// judge. `extra_work_per_packet`, its counted twin (deliberate work in one
+/// stage), stands in for the same in instruction counts.
+pub const NON_IDENTIFYING_KEYS: &[&str] = &[
+    "runs",
+    "warmup",
+    "slowdown_ns_per_packet",
+    "extra_work_per_packet",
+];
 
 /// Fewer rounds than this are never treated as paired: the same floor under
 /// which the gate does not judge a wall-clock metric at all.

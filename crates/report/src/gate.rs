@@ -34,6 +34,13 @@
 //!   direction, is reported as `changed` and fails the gate, because a model
 //!   that gives different numbers is a different model; refresh the baseline
 //!   with `--update-baseline` when the change is intended.
+//! - **Counted metrics** (`metrics.instr.*`, instructions under callgrind;
+//!   `metrics.cycles.*`, emulated device cycles; see
+//!   [`metric::is_counted`]) are deterministic in any record and compare
+//!   exactly too, but against their threshold: a count that grew by more
+//!   than the threshold regressed, one within it passes (a threshold of 0
+//!   fails on any growth). The headline says how many checks were counted
+//!   and that no statistics were made for them.
 //!
 //! "Runs" are always the samples here; `repeats` is a transfer parameter
 //! (extra copies of each block), and the gate's messages never use the word
@@ -321,6 +328,18 @@ impl GateReport {
                 names.join(", ")
             )
         };
+        let counted = self
+            .rows
+            .iter()
+            .filter(|r| metric::is_counted(&r.metric))
+            .count();
+        if counted > 0 {
+            out.push_str(&format!(
+                "\ncounted: {counted} check(s) on instruction or cycle counts are deterministic \
+                 (the same build counts the same in every run): compared exactly against their \
+                 thresholds, no statistics"
+            ));
+        }
         if let Some(p) = self.power() {
             out.push('\n');
             out.push_str(&p);
@@ -375,7 +394,9 @@ impl GateReport {
                     table::num(r.current),
                     table::pct(r.change.estimate),
                     ci,
-                    if r.deterministic {
+                    if metric::is_counted(&r.metric) {
+                        format!("{dir}{}% exact", r.threshold)
+                    } else if r.deterministic {
                         "exact".into()
                     } else {
                         format!("{dir}{}%", r.threshold)
@@ -386,6 +407,7 @@ impl GateReport {
                         format!("{}/{}", r.runs.0, r.runs.1)
                     },
                     match r.detectable {
+                        _ if metric::is_counted(&r.metric) => format!("> {} %", r.threshold),
                         Some(d) if r.deterministic || d == 0.0 => "any change".into(),
                         Some(d) => format!(">= {:.1} %", d * 100.0),
                         None => "n/a".into(),
@@ -563,6 +585,26 @@ impl fmt::Display for GateError {
 
 impl std::error::Error for GateError {}
 
+/// The verdict on a counted metric (instructions, cycles) that moved by
+/// `rel` (a fraction of the baseline): no interval, since the same build
+/// gives the same count, so a worsening beyond the threshold `tp` is a
+/// regression and anything within it passes.
+fn counted_verdict(rel: f64, direction: Direction, tp: f64) -> GateVerdict {
+    let worse = match direction {
+        Direction::HigherIsBetter => -rel,
+        Direction::LowerIsBetter => rel,
+    };
+    // Ratios of integers near the line must not flip on rounding.
+    let tp = tp + EXACT_TOLERANCE;
+    if worse > tp {
+        GateVerdict::Regression
+    } else if worse < -tp {
+        GateVerdict::Improved
+    } else {
+        GateVerdict::Pass
+    }
+}
+
 /// Writes `current` as the new baseline, atomically.
 pub fn update_baseline(current: &Results, path: &Path) -> Result<(), model::Error> {
     current.write_atomic(path)
@@ -721,7 +763,9 @@ pub fn evaluate(
                     let ch = Change::exact(rel(mc));
                     let same =
                         (mc - mb).abs() <= EXACT_TOLERANCE * mb.abs().max(mc.abs()) || mc == mb;
-                    let v = if same {
+                    let v = if metric::is_counted(&m) {
+                        counted_verdict(rel(mc), direction, tp)
+                    } else if same {
                         GateVerdict::Pass
                     } else {
                         GateVerdict::Changed
@@ -815,4 +859,28 @@ pub fn evaluate(
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counted_metrics_are_judged_against_the_threshold_without_statistics() {
+        let lower = Direction::LowerIsBetter;
+        // 0.5 %: 1,006 instructions against 1,000 regressed, 1,005 did not.
+        assert_eq!(
+            counted_verdict(0.006, lower, 0.005),
+            GateVerdict::Regression
+        );
+        assert_eq!(counted_verdict(0.005, lower, 0.005), GateVerdict::Pass);
+        assert_eq!(counted_verdict(0.0, lower, 0.005), GateVerdict::Pass);
+        assert_eq!(counted_verdict(-0.01, lower, 0.005), GateVerdict::Improved);
+        // A threshold of 0 fails on any growth.
+        assert_eq!(counted_verdict(1e-6, lower, 0.0), GateVerdict::Regression);
+        assert!(metric::is_counted("metrics.instr.wire::crc16.per_call"));
+        assert!(metric::is_counted("metrics.cycles.wire::crc16.per_byte"));
+        assert!(!metric::is_counted("metrics.mb_per_s"));
+        assert_eq!(Direction::of("metrics.instr.tx.total"), lower);
+    }
 }

@@ -101,6 +101,7 @@ pub fn render_report_with_trends(
     charts(&mut body, &ins);
     stages(&mut body, &ins, &trends.stages);
     body.push_str(&crate::probe::section(inputs));
+    body.push_str(&crate::crosscheck::section(inputs));
     flamegraphs(&mut body, &ins);
     page(&title, &with_toc(body))
 }

@@ -53,6 +53,7 @@
 pub mod analysis;
 mod chart;
 pub mod compare;
+pub mod crosscheck;
 pub mod device;
 mod flame;
 pub mod gate;

@@ -26,6 +26,9 @@ impl Direction {
     /// are lower-is-better, everything else (rates, utilisation, `metrics.*`
     /// figures such as `mb_per_s`) is higher-is-better.
     pub fn of(metric: &str) -> Direction {
+        if is_counted(metric) {
+            return Direction::LowerIsBetter;
+        }
         let last = metric.rsplit('.').next().unwrap_or(metric);
         if last == "seconds"
             || last.ends_with("_ns")
@@ -87,7 +90,18 @@ fn stage_value(stages: &Stages, rest: &str) -> Option<f64> {
 /// timings (`stage.*`) are always real clock readings, even in a virtual-time
 /// run, so they stay noisy.
 pub fn is_deterministic(rec: &RunRecord, metric: &str) -> bool {
-    rec.time_base == TimeBase::Virtual && !metric.starts_with("stage.")
+    is_counted(metric) || rec.time_base == TimeBase::Virtual && !metric.starts_with("stage.")
+}
+
+/// Prefixes of counted metrics: instructions under callgrind
+/// (`perfkit run --measure instructions`) and emulated device cycles.
+pub const COUNTED_PREFIXES: &[&str] = &["metrics.instr.", "metrics.cycles."];
+
+/// Whether `metric` is counted rather than timed (instructions, cycles):
+/// the same build gives the same count in any run, so it is deterministic
+/// in any record, compared exactly, and fewer is better.
+pub fn is_counted(metric: &str) -> bool {
+    COUNTED_PREFIXES.iter().any(|p| metric.starts_with(p))
 }
 
 /// Whether `metric` names a field this module knows how to read (whether or

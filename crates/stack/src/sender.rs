@@ -37,6 +37,10 @@ pub struct SenderConfig {
     /// `std` `std::time::Instant`, otherwise a spin function given with
     /// [`Sender::with_spin`].
     pub slowdown_ns_per_packet: u64,
+    /// Deliberate extra work in the `sender::read_block` stage: this many
+    /// rounds of a small integer loop per data message (a known, counted
+    /// change for testing exact instruction-count gates); 0 costs nothing.
+    pub extra_work_per_packet: u32,
 }
 
 impl Default for SenderConfig {
@@ -50,6 +54,7 @@ impl Default for SenderConfig {
             throttle_pps: 0,
             throttle_burst: 1,
             slowdown_ns_per_packet: 0,
+            extra_work_per_packet: 0,
         }
     }
 }
@@ -133,7 +138,7 @@ impl<S: Source> Sender<S> {
     pub fn new(mut source: S, cfg: SenderConfig) -> Result<Self> {
         cfg.validate()?;
         let size = source.size();
-        let sha = stage!("sender::sha256", bytes = size, hash_source(&mut source)?);
+        let sha = stage!("sender::sha256", bytes = size, hash_source(&mut source))?;
         let mut meta = [0u8; MAX_PAYLOAD];
         let repr = MetaRepr::for_file(size, cfg.block_size, sha, source.name())?;
         repr.emit(&mut meta)?;
@@ -272,8 +277,12 @@ impl<S: Source> Sender<S> {
             let offset = self.block as u64 * bs;
             let len = (self.size - offset).min(bs) as usize;
             let source = &mut self.source;
+            let extra = self.cfg.extra_work_per_packet;
             let n = wire::build(out, seq, data_chn, self.block as u16, len, |p| {
-                stage!("sender::read_block", bytes = len, source.read_at(offset, p))
+                stage!("sender::read_block", bytes = len, {
+                    extra_work(extra);
+                    source.read_at(offset, p)
+                })
             })?;
             self.stats.blocks += 1;
             self.stats.bytes += len as u64;
@@ -288,6 +297,16 @@ impl<S: Source> Sender<S> {
         self.seqno = self.seqno.wrapping_add(1);
         self.counters.messages += 1;
         Ok(n)
+    }
+}
+
+/// `rounds` no-op instructions the optimiser cannot remove (with the loop
+/// around them, a few instructions per round), whatever the clock says.
+#[inline(always)]
+fn extra_work(rounds: u32) {
+    for _ in 0..rounds {
+        // SAFETY: `nop` reads and writes nothing; every target has it.
+        unsafe { core::arch::asm!("nop", options(nomem, nostack, preserves_flags)) };
     }
 }
 

@@ -114,10 +114,14 @@ fn run(
     for (k, v) in o.device_counters {
         link.counters.insert(format!("device.{k}"), v);
     }
-    let metrics = BTreeMap::from([
+    let mut metrics = BTreeMap::from([
         ("run_seconds".to_owned(), o.run_seconds),
         ("device_cpu_hz".to_owned(), o.device_cpu_hz as f64),
     ]);
+    // Cycles are counted only by the emulator; a board's are timed.
+    if matches!(pc.target, Target::Emulator { .. }) {
+        metrics.extend(crate::instructions::device_cycles(&o.device_stages));
+    }
     let verdict = super::device_model::pico_verdict(
         p.device_receives,
         transfer.throttle_pps,

@@ -63,7 +63,7 @@ impl super::Kind for Transfer {
                         let (ns, ip) = crate::remote::netns::current().ok_or_else(|| {
                             anyhow!("compare_iperf3 needs both ends on this machine (here or a netns host)")
                         })?;
-                        iperf3_metrics(&mut outcome, &ip, Some(&ns))?;
+                        iperf3_metrics(&mut outcome, t, name, &ip, Some(&ns))?;
                     }
                     return Ok(outcome);
                 }
@@ -74,7 +74,7 @@ impl super::Kind for Transfer {
                     .with_context(|| format!("cannot open the {} link", kind.name))?;
                 let mut outcome = registered(t, ends, faults(spec), &input, ctx.cancel)?;
                 if t.compare_iperf3 {
-                    iperf3_metrics(&mut outcome, "127.0.0.1", None)?;
+                    iperf3_metrics(&mut outcome, t, name, "127.0.0.1", None)?;
                 }
                 Ok(outcome)
             }
@@ -82,9 +82,25 @@ impl super::Kind for Transfer {
     }
 }
 
-/// `iperf3`'s TCP throughput over the same path, beside the run's own.
-fn iperf3_metrics(o: &mut Outcome, server: &str, ns: Option<&str>) -> anyhow::Result<()> {
-    let bps = yardstick::iperf3_tcp(server, ns, 1)?;
+/// `iperf3`'s TCP throughput over the same path, beside the run's own;
+/// over a UDP link also its UDP throughput in datagrams of the transfer's
+/// largest message.
+fn iperf3_metrics(
+    o: &mut Outcome,
+    t: &TransferSpec,
+    link: &str,
+    server: &str,
+    ns: Option<&str>,
+) -> anyhow::Result<()> {
+    if link == "udp" {
+        let len = t.block_size as usize + perfkit_stack::wire::OVERHEAD;
+        let bps = yardstick::iperf3(server, ns, 1, Some(len))?;
+        o.metrics.insert("iperf3_udp_mb_s".into(), bps / 1e6);
+        if o.rx.seconds > 0.0 {
+            o.metrics.insert("rx_vs_iperf3_udp".into(), o.rx.bps / bps);
+        }
+    }
+    let bps = yardstick::iperf3(server, ns, 1, None)?;
     o.metrics.insert("iperf3_mb_s".into(), bps / 1e6);
     if o.rx.seconds > 0.0 {
         o.metrics.insert("rx_mb_s".into(), o.rx.bps / 1e6);

@@ -42,12 +42,19 @@ pub fn cat_through_pipe(file: &Path) -> anyhow::Result<f64> {
     Ok(secs)
 }
 
-/// TCP throughput `iperf3` measures from this host to `server` (an IP on
-/// this machine or in a network namespace here), in bytes per second of
-/// payload received, over `seconds`. `in_server_ns` runs the server there
-/// (`ip netns exec NAME`). The same path and machine as the transfer it
-/// stands beside, measured in the same run.
-pub fn iperf3_tcp(server: &str, in_server_ns: Option<&str>, seconds: u32) -> anyhow::Result<f64> {
+/// Throughput `iperf3` measures from this host to `server` (an IP on this
+/// machine or in a network namespace here), in bytes per second of payload
+/// received, over `seconds`: over TCP, or with `udp_len` over UDP in
+/// datagrams of that many bytes sent as fast as they go (`-b 0`; what the
+/// receiver got counts, what was lost does not). `in_server_ns` runs the
+/// server there (`ip netns exec NAME`). The same path and machine as the
+/// transfer it stands beside, measured in the same run.
+pub fn iperf3(
+    server: &str,
+    in_server_ns: Option<&str>,
+    seconds: u32,
+    udp_len: Option<usize>,
+) -> anyhow::Result<f64> {
     let mut srv = match in_server_ns {
         Some(ns) => {
             let mut c = Command::new("ip");
@@ -77,6 +84,16 @@ pub fn iperf3_tcp(server: &str, in_server_ns: Option<&str>, seconds: u32) -> any
                 &seconds.to_string(),
                 "-J",
             ])
+            .args(match udp_len {
+                Some(n) => vec![
+                    "-u".to_owned(),
+                    "-b".into(),
+                    "0".into(),
+                    "-l".into(),
+                    n.to_string(),
+                ],
+                None => vec![],
+            })
             .output()
             .context("cannot run iperf3")?;
         let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
@@ -105,5 +122,15 @@ mod tests {
         std::fs::write(&p, vec![7u8; 300_000]).unwrap();
         assert!(cat_through_pipe(&p).unwrap() > 0.0);
         assert!(cat_through_pipe(&dir.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn iperf3_measures_udp_datagrams_of_a_given_size() {
+        if Command::new("iperf3").arg("--version").output().is_err() {
+            eprintln!("skipped: iperf3 is not installed (scripts/setup.d/10-debian.sh)");
+            return;
+        }
+        let bps = iperf3("127.0.0.1", None, 1, Some(256)).unwrap();
+        assert!(bps > 0.0, "{bps}");
     }
 }

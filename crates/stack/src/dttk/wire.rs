@@ -349,13 +349,17 @@ pub fn encapsulate<S: AsRef<[u8]> + AsMut<[u8]>>(
             available: buf.tailroom(),
         }));
     }
+    // `?` outside the measured body: the body may be a function of its own
+    // (perfkit's `outline` feature).
     stage!("sender::add_header", {
-        let h = buf.prepend(HEADER_LEN).map_err(no_room)?;
-        h[field::LEN] = (payload_len + OVERHEAD - 1) as u8;
-        h[field::SEQNO] = seqno;
-        h[field::CHN] = chn;
-        h[field::BLOCKNO].copy_from_slice(&blockno.to_be_bytes());
-    });
+        buf.prepend(HEADER_LEN).map(|h| {
+            h[field::LEN] = (payload_len + OVERHEAD - 1) as u8;
+            h[field::SEQNO] = seqno;
+            h[field::CHN] = chn;
+            h[field::BLOCKNO].copy_from_slice(&blockno.to_be_bytes());
+        })
+    })
+    .map_err(no_room)?;
     let body = buf.as_slice();
     let crc = stage!("wire::crc16", bytes = body.len(), crc16(body));
     buf.append(CRC_LEN)
