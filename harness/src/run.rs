@@ -83,6 +83,7 @@ fn meta(s: &Scenario) -> Meta {
         git_commit: git_commit(),
         host: crate::host::name(),
         host_fingerprint: Some(crate::host::fingerprint()),
+        compiler: Some(env!("PERFKIT_RUSTC").to_owned()),
         date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         scenario: ScenarioRef {
             name: s.name.clone(),

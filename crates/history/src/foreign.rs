@@ -43,6 +43,7 @@ fn bad(path: &Path, what: impl std::fmt::Display) -> Error {
 fn results(origin: &Origin, kind: &str, path: &Path) -> Results {
     Results::new(Meta {
         host_fingerprint: None,
+        compiler: None,
         perfkit_version: String::new(),
         git_commit: origin.commit.clone(),
         host: origin.host.clone(),

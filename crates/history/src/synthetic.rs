@@ -29,6 +29,7 @@ pub fn results(
 ) -> Results {
     let mut r = Results::new(Meta {
         host_fingerprint: None,
+        compiler: None,
         perfkit_version: "0.1.0".into(),
         git_commit: Some(commit_hash(commit)),
         host: "bench-host".into(),

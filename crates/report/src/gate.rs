@@ -638,6 +638,30 @@ fn other_host(baseline: &Results, current: &Results, rows: &[GateRow]) -> Option
     ))
 }
 
+/// Instruction counts belong to one compiler's code: against a baseline
+/// built by another compiler they move with no change to the source, and a
+/// verdict on them would flip with the toolchain. Such rows are left out of
+/// the verdict, and the warning says so and how to refresh the baseline.
+/// (Emulated device cycles come from the firmware's own pinned compiler.)
+fn other_compiler(
+    baseline: &Results,
+    current: &Results,
+    rows: &mut Vec<GateRow>,
+) -> Option<String> {
+    let (Some(b), Some(c)) = (&baseline.meta.compiler, &current.meta.compiler) else {
+        return None;
+    };
+    let instr = |r: &GateRow| r.metric.starts_with(metric::COUNTED_PREFIXES[0]);
+    if b == c || !rows.iter().any(instr) {
+        return None;
+    }
+    let left_out = rows.iter().filter(|r| instr(r)).count();
+    rows.retain(|r| !instr(r));
+    Some(format!(
+        "{left_out} instruction-count check(s) not judged: the baseline was built by {b},          this build by {c}, and counts belong to one compiler's code; record a baseline          with this toolchain (perfkit gate ... --update-baseline) to gate them"
+    ))
+}
+
 fn incompatible(why: String) -> GateError {
     GateError::new(GateErrorKind::Incompatible { why })
 }
@@ -841,7 +865,8 @@ pub fn evaluate(
             }));
         }
     }
-    let warnings = other_host(baseline, current, &rows).into_iter().collect();
+    let mut warnings: Vec<String> = other_host(baseline, current, &rows).into_iter().collect();
+    warnings.extend(other_compiler(baseline, current, &mut rows));
     let report = GateReport {
         scenario: current.meta.scenario.name.clone(),
         rows,

@@ -44,6 +44,12 @@ pub struct Meta {
     /// between runs with the same host and fingerprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_fingerprint: Option<String>,
+    /// The compiler that built the perfkit that wrote the file
+    /// (`rustc 1.95.0 (59807616e 2026-04-14)`): instruction counts belong
+    /// to one compiler's code, so the gate compares them only between
+    /// files from the same one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compiler: Option<String>,
     /// Start of the run, RFC 3339 in UTC.
     pub date: String,
     /// The scenario that was run.
@@ -583,6 +589,7 @@ mod tests {
             git_commit: None,
             host: "h".into(),
             host_fingerprint: None,
+            compiler: None,
             date: "2026-11-21T00:00:00Z".into(),
             scenario: ScenarioRef {
                 name: "s".into(),

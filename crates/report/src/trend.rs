@@ -178,6 +178,7 @@ mod tests {
         use std::collections::BTreeMap;
         let mut r = Results::new(Meta {
             host_fingerprint: None,
+            compiler: None,
             perfkit_version: "0".into(),
             git_commit: None,
             host: "h".into(),

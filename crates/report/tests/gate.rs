@@ -682,3 +682,40 @@ fn scenario_mismatch_is_reported_before_missing_thresholds() {
     let e = evaluate(&base, &base, &cfg(&[])).unwrap_err();
     assert!(matches!(e.kind(), GateErrorKind::NoThresholds), "{e}");
 }
+
+/// Instruction counts belong to one compiler's code: the committed
+/// baseline's counts, 5 % more in one stage, fail the exact gate; the same
+/// counts from a build by another compiler are not judged, and a warning
+/// says so rather than a verdict that would flip with the toolchain.
+#[test]
+fn instruction_counts_from_another_compiler_are_not_judged() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/baselines/instructions.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut base = Results::from_json(&path, &text).unwrap();
+    base.meta.compiler = Some("rustc 1.95.0 (59807616e 2026-04-14)".into());
+    let mut cur = base.clone();
+    for r in &mut cur.runs {
+        if let Some(v) = r.metrics.get_mut("instr.sender::read_block.per_call") {
+            *v *= 1.05;
+        }
+    }
+    let c = cfg(&["metrics.instr.*=0.5"]);
+    let r = evaluate(&base, &cur, &c).unwrap();
+    assert!(r.regressed(), "{}", r.console_table());
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    cur.meta.compiler = Some("rustc 1.99.0 (0123456789 2027-01-01)".into());
+    let r = evaluate(&base, &cur, &c).unwrap();
+    assert!(!r.regressed(), "{}", r.console_table());
+    assert!(r
+        .rows
+        .iter()
+        .all(|row| !row.metric.starts_with("metrics.instr.")));
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("not judged") && w.contains("rustc 1.99.0")),
+        "{:?}",
+        r.warnings
+    );
+}

@@ -117,6 +117,7 @@ pub fn synthetic(spec: &Spec) -> Results {
         git_commit: Some("0123456789abcdef".into()),
         host: "testhost".into(),
         host_fingerprint: None,
+        compiler: None,
         date: "2026-11-21T12:00:00Z".into(),
         scenario: ScenarioRef {
             name: "synthetic-sweep".into(),
