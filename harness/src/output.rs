@@ -191,15 +191,14 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
-/// Prints `text` on stdout; a reader that went away (`perfkit params |
-/// head`) ends the output quietly instead of with a panic.
+/// Prints `text` on stdout; a failed write (a full disk) is reported
+/// rather than a panic. A reader that went away (`perfkit params | head`)
+/// never shows here: the printing commands end by SIGPIPE (see `main`).
 pub fn print_out(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("perfkit: cannot write to stdout: {e}");
-        }
+        eprintln!("perfkit: cannot write to stdout: {e}");
     }
 }
 

@@ -122,7 +122,9 @@ pub use stack::{
 };
 
 #[cfg(feature = "std")]
-pub use snapshot::{format_ns, site_line, snapshot, us, SiteSnapshot, Snapshot, StackSnapshot};
+pub use snapshot::{
+    flamegraph_svg, format_ns, site_line, snapshot, us, SiteSnapshot, Snapshot, StackSnapshot,
+};
 
 /// The project's Markdown, so `cargo test --doc` compiles (and, unless
 /// marked `no_run`, runs) every Rust block a reader may copy; other blocks

@@ -139,16 +139,7 @@ impl Snapshot {
                 "no stack paths with self time to draw a flamegraph of",
             ));
         }
-        let mut opt = inferno::flamegraph::Options::default();
-        opt.title = title.into();
-        opt.count_name = "ns".into();
-        // The same snapshot gives the same file (colours from names, not random).
-        opt.deterministic = true;
-        opt.hash = true;
-        let mut svg = Vec::new();
-        inferno::flamegraph::from_lines(&mut opt, folded.lines(), &mut svg)
-            .map_err(|e| std::io::Error::other(format!("flamegraph: {e}")))?;
-        String::from_utf8(svg).map_err(|e| std::io::Error::other(format!("flamegraph: {e}")))
+        flamegraph_svg(title, &folded, None)
     }
 
     /// Writes [`Snapshot::flamegraph_svg`] to `path`, titled after the
@@ -192,6 +183,30 @@ impl Snapshot {
     pub fn stack(&self, path: &str) -> Option<&StackSnapshot> {
         self.stacks.iter().find(|s| s.stack == path)
     }
+}
+
+/// A flamegraph SVG document (inferno's, with its zoom and search) of
+/// folded lines (`a;b;c 123`, counts in nanoseconds), titled `title`.
+/// Frames narrower than `min_width` percent of the total are left out
+/// (`None`: inferno's default). The same lines give the same file: colours
+/// come from the frames' names, not at random.
+pub fn flamegraph_svg(
+    title: &str,
+    folded: &str,
+    min_width: Option<f64>,
+) -> std::io::Result<String> {
+    let mut opt = inferno::flamegraph::Options::default();
+    opt.title = title.into();
+    opt.count_name = "ns".into();
+    opt.deterministic = true;
+    opt.hash = true;
+    if let Some(w) = min_width {
+        opt.min_width = w;
+    }
+    let mut svg = Vec::new();
+    inferno::flamegraph::from_lines(&mut opt, folded.lines(), &mut svg)
+        .map_err(|e| std::io::Error::other(format!("flamegraph: {e}")))?;
+    String::from_utf8(svg).map_err(|e| std::io::Error::other(format!("flamegraph: {e}")))
 }
 
 /// A duration for people: three significant figures in the largest unit

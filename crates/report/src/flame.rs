@@ -16,15 +16,7 @@ pub(crate) fn flamegraph(title: &str, folded: &str) -> Option<String> {
     if folded.lines().all(|l| l.trim().is_empty()) {
         return None;
     }
-    let mut opt = Options::default();
-    opt.title = title.to_string();
-    opt.count_name = "ns".into();
-    opt.deterministic = true;
-    opt.hash = true;
-    opt.min_width = 0.05;
-    let mut out = Vec::new();
-    flamegraph::from_lines(&mut opt, folded.lines(), &mut out).ok()?;
-    String::from_utf8(out).ok()
+    perfkit::flamegraph_svg(title, folded, Some(0.05)).ok()
 }
 
 /// A differential flamegraph: frames sized by `after`, red where they took
