@@ -202,6 +202,25 @@ pub fn print_out(text: &str) {
     }
 }
 
+/// Prints console text of a command that goes on when its reader has gone
+/// (`perfkit run ... | head`): the run still finishes and writes its
+/// results, so a closed or failing stdout is said once on stderr and later
+/// text is dropped instead of ending the run with a panic.
+pub fn say(text: &str) {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static GONE: AtomicBool = AtomicBool::new(false);
+    if GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if !GONE.swap(true, Ordering::Relaxed) {
+            eprintln!("perfkit: stdout: {e}; going on without console output");
+        }
+    }
+}
+
 /// The width to fit output to: the terminal's when stdout is one, else
 /// `$COLUMNS` when set, else none (output to files and pipes is not wrapped).
 pub fn terminal_width() -> Option<usize> {

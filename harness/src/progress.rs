@@ -155,7 +155,7 @@ impl Progress {
     pub fn say(&self, text: &str) {
         match &self.bar {
             Some(b) => b.println(text.trim_end()),
-            None => print!("{text}"),
+            None => crate::output::say(text),
         }
     }
 }

@@ -281,8 +281,11 @@ pub fn run(args: RunArgs) -> CmdResult {
     }
     drop(progress);
 
-    println!("\n{}", output::summary(&results.runs, &swept));
-    println!("results: {}", results_path.display());
+    output::say(&format!(
+        "\n{}\nresults: {}\n",
+        output::summary(&results.runs, &swept),
+        results_path.display()
+    ));
     let record = (args.record || s.record) && !results.runs.is_empty();
     if record {
         crate::history::record(&results, args.db.as_deref())?;
@@ -290,7 +293,7 @@ pub fn run(args: RunArgs) -> CmdResult {
     if !args.no_report && !results.runs.is_empty() {
         let html = out_dir.join("report.html");
         crate::reporting::write_report(&results_path, &html, record.then_some(args.db.as_deref()))?;
-        println!("report:  {}", html.display());
+        output::say(&format!("report:  {}\n", html.display()));
     }
     if cancel.load(Ordering::SeqCst) {
         // The run under way when interrupted is recorded with its error; it

@@ -470,33 +470,62 @@ fn an_interrupted_run_is_not_counted_as_completed() {
 
 #[test]
 fn printing_commands_end_quietly_when_the_reader_has_gone() {
-    use std::os::fd::FromRawFd;
     use std::os::unix::process::ExitStatusExt;
     let d = tempfile::tempdir().unwrap();
     let scenario = common::root().join("scenarios/uart-sweep.toml");
     let scenario = scenario.to_str().unwrap();
     for args in [&["check", scenario][..], &["params"], &["list"]] {
-        // A pipe whose reading end is closed before the command writes:
-        // `perfkit ... | head` once head has exited.
-        let mut fds = [0; 2];
-        // SAFETY: pipe(2) fills both descriptors, each owned once below.
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        // SAFETY: fresh descriptors from pipe(2), not used elsewhere.
-        let (read, write) = unsafe {
-            (
-                std::fs::File::from_raw_fd(fds[0]),
-                std::fs::File::from_raw_fd(fds[1]),
-            )
-        };
-        drop(read);
         let o = Command::new(common::exe())
             .args(args)
             .current_dir(d.path())
-            .stdout(write)
+            .stdout(closed_pipe())
             .output()
             .unwrap();
         let e = stderr(&o);
         assert!(!e.contains("panicked"), "{args:?}: {e}");
         assert_eq!(o.status.signal(), Some(libc::SIGPIPE), "{args:?}: {e}");
     }
+}
+
+/// A pipe whose reading end is closed before the command writes:
+/// `perfkit ... | head` once head has exited.
+fn closed_pipe() -> std::fs::File {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills both descriptors, each owned once below.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: fresh descriptors from pipe(2), not used elsewhere.
+    let (read, write) = unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    };
+    drop(read);
+    write
+}
+
+#[test]
+fn a_run_whose_reader_has_gone_finishes_and_keeps_its_results() {
+    // `perfkit run ... | head`: the console goes, the run and its files stay.
+    let d = tempfile::tempdir().unwrap();
+    let scenario = common::root().join("scenarios/loopback.toml");
+    let o = Command::new(common::exe())
+        .arg("run")
+        .arg(&scenario)
+        .args(["--runs", "1", "--out"])
+        .arg(d.path().join("out"))
+        .current_dir(common::root())
+        .stdout(closed_pipe())
+        .output()
+        .unwrap();
+    let e = stderr(&o);
+    assert!(!e.contains("panicked"), "{e}");
+    assert_eq!(o.status.code(), Some(0), "{e}");
+    assert!(e.contains("going on without console output"), "{e}");
+    let results = std::fs::read_to_string(d.path().join("out/results.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&results).unwrap();
+    // Both block sizes and both repeat counts: every configuration ran.
+    assert_eq!(v["runs"].as_array().map(Vec::len), Some(4), "{results}");
+    assert!(d.path().join("out/report.html").exists());
 }
