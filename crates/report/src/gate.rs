@@ -318,14 +318,12 @@ impl GateReport {
                 self.rows.len()
             )
         } else {
-            let mut names = bad.clone();
-            names.dedup();
             format!(
                 "perfkit gate: FAIL: {} of {} checks regressed or changed in {}: {}",
                 bad.len(),
                 self.rows.len(),
                 self.scenario,
-                names.join(", ")
+                each_once(&bad)
             )
         };
         let counted = self
@@ -886,8 +884,36 @@ pub fn evaluate(
     Ok(report)
 }
 
+/// Metric names in order of first appearance, each once, with how many
+/// checks (configurations) failed on it: "rx.bps (3 configurations)".
+fn each_once(names: &[&str]) -> String {
+    let mut seen: Vec<(&str, usize)> = Vec::new();
+    for n in names {
+        match seen.iter_mut().find(|(m, _)| m == n) {
+            Some((_, k)) => *k += 1,
+            None => seen.push((n, 1)),
+        }
+    }
+    seen.iter()
+        .map(|(n, k)| match k {
+            1 => (*n).to_string(),
+            k => format!("{n} ({k} configurations)"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_failing_metric_is_named_once_with_its_count() {
+        assert_eq!(
+            super::each_once(&["rx.bps", "tx.pps", "rx.bps", "rx.bps"]),
+            "rx.bps (3 configurations), tx.pps"
+        );
+        assert_eq!(super::each_once(&["a"]), "a");
+    }
+
     use super::*;
 
     #[test]
