@@ -56,6 +56,13 @@ fn ctrl_c_stops_a_heaps_run() {
     assert_eq!(results.runs[0].error.as_deref(), Some("interrupted"));
 }
 
+/// The checkout, where the shipped scenarios are.
+fn root() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+}
+
 /// perfkit's and spead2's receivers in one run, each fed by perfkit's and
 /// spead2's senders: every record holds the sender's figures, its
 /// receiver's loss (none here: paced) and the receiver's own rate and CPU.
@@ -63,15 +70,12 @@ fn ctrl_c_stops_a_heaps_run() {
 fn both_receivers_record_their_figures_beside_each_sender() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_perfkit"))
         .args(["run", "scenarios/batched-heaps.toml", "--quiet", "--out"])
         .arg(&out)
         .args(["--set", "heap_size=65536", "--set", "mode=batch"])
         .args(["--set", "volume_mb=8", "--set", "rate_mb_s=100"])
-        .current_dir(root)
+        .current_dir(root())
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -127,9 +131,6 @@ fn both_receivers_record_their_figures_beside_each_sender() {
 fn lost_heaps_are_reported_beside_the_sender() {
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("results.json");
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap();
     // A paced run, then the same record with a receiver that lost 3 heaps.
     let o = Command::new(env!("CARGO_BIN_EXE_perfkit"))
         .args([
@@ -156,7 +157,7 @@ fn lost_heaps_are_reported_beside_the_sender() {
             "--set",
             "rate_mb_s=100",
         ])
-        .current_dir(root)
+        .current_dir(root())
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

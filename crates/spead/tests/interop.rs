@@ -73,6 +73,34 @@ impl Spead2Recv {
     }
 }
 
+/// Sends pattern heaps `0..heaps` (descriptors in heap 0), heap `i` filled
+/// with `byte(i)` or left out where that is `None`, then the stop heap.
+fn send_pattern(
+    tx: &mut UdpSender,
+    heap_size: usize,
+    heaps: u64,
+    byte: impl Fn(u64) -> Option<u8>,
+) {
+    let descriptors = run::descriptor_packets(heap_size);
+    let mut samples = vec![0u8; heap_size];
+    for i in 0..heaps {
+        let Some(b) = byte(i) else { continue };
+        samples.fill(b);
+        let items = run::heap_items(i, &samples, (i == 0).then_some(&descriptors));
+        tx.send_heap(HeapRef {
+            cnt: i + 1,
+            items: &items,
+        })
+        .unwrap();
+    }
+    let stop = [Item::immediate(id::STREAM_CTRL, ctrl::STOP)];
+    tx.send_heap(HeapRef {
+        cnt: heaps + 1,
+        items: &stop,
+    })
+    .unwrap();
+}
+
 /// perfkit sender -> spead2 receiver: descriptors, values and stop arrive.
 fn perfkit_to_spead2(heap_size: usize, packet_size: usize, heaps: u64, even_packets: bool) {
     let rx = Spead2Recv::start();
@@ -84,22 +112,7 @@ fn perfkit_to_spead2(heap_size: usize, packet_size: usize, heaps: u64, even_pack
         ..send::Config::default()
     };
     let mut tx = UdpSender::connect(([127, 0, 0, 1], rx.port).into(), config).unwrap();
-    let descriptors = run::descriptor_packets(heap_size);
-    let bufs: Vec<Vec<u8>> = (0..heaps).map(|i| vec![i as u8; heap_size]).collect();
-    for (i, b) in bufs.iter().enumerate() {
-        let items = run::heap_items(i as u64, b, (i == 0).then_some(&descriptors));
-        tx.send_heap(HeapRef {
-            cnt: i as u64 + 1,
-            items: &items,
-        })
-        .unwrap();
-    }
-    let stop = [Item::immediate(id::STREAM_CTRL, ctrl::STOP)];
-    tx.send_heap(HeapRef {
-        cnt: heaps + 1,
-        items: &stop,
-    })
-    .unwrap();
+    send_pattern(&mut tx, heap_size, heaps, |i| Some(i as u8));
     let per_heap = tx.stats().packets / (heaps + 1);
     let out = rx.finish();
 
@@ -299,24 +312,11 @@ fn spead2_pattern_receiver(skip: Option<u64>, corrupt: Option<u64>) -> run::RunS
         ..send::Config::default()
     };
     let mut tx = UdpSender::connect(waiting.address(), config).unwrap();
-    let descriptors = run::descriptor_packets(heap_size);
-    let mut samples = vec![0u8; heap_size];
-    for i in (0..heaps).filter(|&i| Some(i) != skip) {
-        let byte = if Some(i) == corrupt { i + 1 } else { i };
-        samples.fill(byte as u8);
-        let items = run::heap_items(i, &samples, (i == 0).then_some(&descriptors));
-        tx.send_heap(HeapRef {
-            cnt: i + 1,
-            items: &items,
-        })
-        .unwrap();
-    }
-    let stop = [Item::immediate(id::STREAM_CTRL, ctrl::STOP)];
-    tx.send_heap(HeapRef {
-        cnt: heaps + 1,
-        items: &stop,
-    })
-    .unwrap();
+    send_pattern(&mut tx, heap_size, heaps, |i| match i {
+        _ if Some(i) == skip => None,
+        _ if Some(i) == corrupt => Some(i as u8 + 1),
+        _ => Some(i as u8),
+    });
     let rx = waiting.receive(&AtomicBool::new(false)).unwrap();
     let sent = run::TxOutcome {
         heaps,
