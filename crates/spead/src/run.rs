@@ -380,6 +380,92 @@ pub fn verify_heap(heap: &Heap, heap_size: usize) -> Option<bool> {
     }))
 }
 
+/// The pattern checked packet by packet, while each datagram's payload is
+/// still in cache from the kernel's copy, so that a complete heap need not
+/// be read again: per heap (a slot per `cnt mod SLOTS`), the first payload
+/// byte seen, whether every payload byte seen equalled it, and how many
+/// were seen. A heap whose slot covers exactly its payload, all one byte,
+/// is checked by that byte alone; any other heap (the first, with
+/// descriptors; one whose slot another heap took; one with a duplicate or
+/// a wrong byte) is read in full by [`verify_heap`], so the verdict is
+/// always the full check's.
+struct PacketCheck {
+    slots: Vec<Slot>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    cnt: u64,
+    byte: u8,
+    uniform: bool,
+    bytes: u64,
+}
+
+impl PacketCheck {
+    const SLOTS: usize = 256;
+
+    fn new() -> Self {
+        PacketCheck {
+            slots: std::vec![Slot::default(); Self::SLOTS],
+        }
+    }
+
+    fn datagram(&mut self, d: &[u8]) {
+        let Ok(p) = wire::Packet::new_checked(d) else {
+            return;
+        };
+        let Ok(r) = wire::Repr::parse(&p) else {
+            return;
+        };
+        let payload = r.payload(&p);
+        let Some(&first) = payload.first() else {
+            return;
+        };
+        // OR-fold instead of an early exit: the compiler vectorises it.
+        let uniform = stage!(
+            "spead.verify_packet",
+            bytes = payload.len() as u64,
+            payload.iter().fold(0u8, |acc, &x| acc | (x ^ first)) == 0
+        );
+        let slot = &mut self.slots[(r.heap_cnt % Self::SLOTS as u64) as usize];
+        if slot.cnt == r.heap_cnt && slot.bytes > 0 {
+            slot.uniform &= uniform && first == slot.byte;
+            slot.bytes += payload.len() as u64;
+        } else {
+            *slot = Slot {
+                cnt: r.heap_cnt,
+                byte: first,
+                uniform,
+                bytes: payload.len() as u64,
+            };
+        }
+    }
+
+    /// The full check's verdict on `heap`, from the packets' where they
+    /// cover it.
+    fn verify(&mut self, heap: &Heap, heap_size: usize) -> Option<bool> {
+        let slot = &mut self.slots[(heap.cnt % Self::SLOTS as u64) as usize];
+        let covered = slot.cnt == heap.cnt
+            && slot.bytes > 0
+            && slot.uniform
+            && slot.bytes == heap.payload().len() as u64;
+        let byte = slot.byte;
+        *slot = Slot::default();
+        if !covered {
+            return verify_heap(heap, heap_size);
+        }
+        let samples = heap.item(SAMPLES_ID)?;
+        let ts = heap.item(TIMESTAMP_ID).and_then(|v| v.as_u64());
+        Some(match (samples, ts) {
+            (reasm::ItemValue::Bytes(b), Some(ts)) if b.len() == heap_size && heap_size > 0 => {
+                // Every payload byte, so every sample byte, is `byte`.
+                ts % heap_size as u64 == 0 && (ts / heap_size as u64) as u8 == byte
+            }
+            _ => false,
+        })
+    }
+}
+
 struct RxOutcome {
     stats: RxStats,
 }
@@ -408,12 +494,15 @@ fn receiver_thread(
     let (mut verified, mut failed) = (0u64, 0u64);
     let mut idle_since: Option<Instant> = None;
     let (mut first, mut last): (Option<Instant>, Option<Instant>) = (None, None);
-    let mut on_heap = |h: &Heap, _: &[ItemDescriptor]| match verify_heap(h, heap_size) {
+    // Shared by the two closures below, which never run at the same time.
+    let check = std::cell::RefCell::new(PacketCheck::new());
+    let mut on_heap = |h: &Heap, _: &[ItemDescriptor]| match check.borrow_mut().verify(h, heap_size)
+    {
         Some(true) => verified += 1,
         Some(false) => failed += 1,
         None => {}
     };
-    recv::receive_until_stop(
+    recv::receive_inspecting(
         &mut rx,
         &mut stream,
         |n| {
@@ -437,6 +526,7 @@ fn receiver_thread(
             let since = *idle_since.get_or_insert(now);
             now - since < quiet_for
         },
+        |d| check.borrow_mut().datagram(d),
         &mut on_heap,
     )?;
     let seconds = match (first, last) {
@@ -1107,6 +1197,45 @@ mod tests {
                 .unwrap();
         assert_eq!((r.heaps, r.seconds), (12, 0.5));
         assert!(parse_spead2_report("Traceback").is_none());
+    }
+
+    #[test]
+    fn packet_check_gives_the_full_check_s_verdict() {
+        let hs = 32768;
+        let samples = std::vec![5u8; hs];
+        let items = heap_items(5, &samples, None);
+        let pk = Packetizer::new(6, &items, 9000).unwrap().into_datagrams();
+        // The first heap, with descriptors: not all one byte, read in full.
+        let zeros = std::vec![0u8; hs];
+        let descriptors = descriptor_packets(hs);
+        let first_heap = Packetizer::new(1, &heap_items(0, &zeros, Some(&descriptors)), 9000)
+            .unwrap()
+            .into_datagrams();
+        // Intact; a wrong byte in the first packet, in the last one; a
+        // duplicate packet (the slot then covers more than the heap).
+        for (corrupt, dup, want) in [
+            (None, false, true),
+            (Some(0usize), false, false),
+            (Some(pk.len() - 1), false, false),
+            (None, true, true),
+        ] {
+            let mut check = PacketCheck::new();
+            let mut stream = Stream::new(reasm::Config::default());
+            let mut got = Vec::new();
+            let mut sent: Vec<Vec<u8>> = pk.clone();
+            if let Some(j) = corrupt {
+                let n = sent[j].len();
+                sent[j][n - 1] ^= 1;
+            }
+            if dup {
+                sent.insert(1, sent[0].clone());
+            }
+            for p in first_heap.iter().chain(&sent) {
+                check.datagram(p);
+                stream.add_packet(p, &mut |h, _| got.push(check.verify(h, hs)));
+            }
+            assert_eq!(got, [Some(true), Some(want)], "{corrupt:?} {dup}");
+        }
     }
 
     #[test]
