@@ -1,6 +1,6 @@
-//! Heaps runs: spead2's receiver as the peer of perfkit's and spead2's
-//! senders, and Ctrl-C during a long run ends it part way, recorded as
-//! interrupted.
+//! Heaps runs: perfkit's and spead2's receivers, each fed by perfkit's and
+//! spead2's senders, with their loss in the record and the report; and
+//! Ctrl-C during a long run ends it part way, recorded as interrupted.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -56,47 +56,124 @@ fn ctrl_c_stops_a_heaps_run() {
     assert_eq!(results.runs[0].error.as_deref(), Some("interrupted"));
 }
 
+/// The checkout, where the shipped scenarios are.
+fn root() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+}
+
+/// perfkit's and spead2's receivers in one run, each fed by perfkit's and
+/// spead2's senders: every record holds the sender's figures, its
+/// receiver's loss (none here: paced) and the receiver's own rate and CPU.
 #[test]
-fn spead2_receives_what_perfkit_and_spead2_send() {
+fn both_receivers_record_their_figures_beside_each_sender() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_perfkit"))
-        .args([
-            "run",
-            "scenarios/batched-heaps.toml",
-            "--no-report",
-            "--quiet",
-            "--out",
-        ])
+        .args(["run", "scenarios/batched-heaps.toml", "--quiet", "--out"])
         .arg(&out)
-        .args([
-            "--set",
-            "receiver_implementation=spead2",
-            "--set",
-            "heap_size=65536",
-        ])
-        .args([
-            "--set",
-            "mode=batch",
-            "--set",
-            "volume_mb=8",
-            "--set",
-            "rate_mb_s=100",
-        ])
-        .current_dir(root)
+        .args(["--set", "heap_size=65536", "--set", "mode=batch"])
+        .args(["--set", "volume_mb=8", "--set", "rate_mb_s=100"])
+        .current_dir(root())
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r = Results::load(out.join("results.json")).unwrap();
-    assert_eq!(r.runs.len(), 2, "perfkit's and spead2's senders");
+    let mut pairs: Vec<(String, String)> = Vec::new();
     for run in &r.runs {
-        assert_eq!(run.config["receiver_implementation"], "spead2");
+        let who = |k: &str| run.config[k].as_str().unwrap_or_default().to_owned();
+        pairs.push((who("implementation"), who("receiver_implementation")));
         assert!(run.integrity.ok, "{:?}: {:?}", run.config, run.rx.errors);
         // 8 MiB in 64 KiB heaps, every one checked against the pattern.
-        assert_eq!(run.rx.blocks, 128);
+        assert_eq!(
+            (run.tx.blocks, run.rx.blocks),
+            (128, 128),
+            "{:?}",
+            run.config
+        );
+        assert_eq!(run.rx.errors["heaps_lost"], 0, "{:?}", run.config);
         assert_eq!(run.rx.errors["verify_failures"], 0);
+        for m in [
+            "mb_per_s",
+            "rx_mb_per_s",
+            "rx_mb_per_cpu_s",
+            "rx_cpu_seconds",
+        ] {
+            assert!(
+                run.metrics[m] > 0.0,
+                "{m} of {:?}: {:?}",
+                run.config,
+                run.metrics
+            );
+        }
     }
+    pairs.sort();
+    let want: Vec<(String, String)> = [
+        ("perfkit", "perfkit"),
+        ("perfkit", "spead2"),
+        ("spead2", "perfkit"),
+        ("spead2", "spead2"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(pairs, want);
+    // Nothing lost: the report says so by not naming any loss.
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("4/4 intact") || html.matches("1/1 intact").count() == 4);
+    assert!(!html.contains("heaps lost"));
+}
+
+/// A run that loses heaps says how many beside the sender's figures: the
+/// record's `heaps_lost` and the report's integrity cell.
+#[test]
+fn lost_heaps_are_reported_beside_the_sender() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results.json");
+    // A paced run, then the same record with a receiver that lost 3 heaps.
+    let o = Command::new(env!("CARGO_BIN_EXE_perfkit"))
+        .args([
+            "run",
+            "scenarios/batched-heaps.toml",
+            "--quiet",
+            "--no-report",
+            "--out",
+        ])
+        .arg(dir.path())
+        .args([
+            "--set",
+            "heap_size=65536",
+            "--set",
+            "mode=batch",
+            "--set",
+            "implementation=perfkit",
+        ])
+        .args([
+            "--set",
+            "receiver_implementation=perfkit",
+            "--set",
+            "volume_mb=4",
+            "--set",
+            "rate_mb_s=100",
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut r = Results::load(&results).unwrap();
+    assert_eq!(r.runs[0].rx.errors["heaps_lost"], 0);
+    r.runs[0].rx.errors.insert("heaps_lost".into(), 3);
+    std::fs::write(&results, serde_json::to_string(&r).unwrap()).unwrap();
+    let html = dir.path().join("report.html");
+    let o = Command::new(env!("CARGO_BIN_EXE_perfkit"))
+        .arg("report")
+        .arg(&results)
+        .arg("-o")
+        .arg(&html)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = std::fs::read_to_string(&html).unwrap();
+    assert!(html.contains("3 of 64 heaps lost"), "no loss in the report");
 }

@@ -390,6 +390,9 @@ fn batched_heaps_scenario_runs_both_implementations() {
             "volume_mb=4",
             "--set",
             "time_cap_s=3",
+            // The senders' plumbing; tests/heaps.rs covers both receivers.
+            "--set",
+            "receiver_implementation=perfkit",
             "--quiet",
         ],
     );

@@ -266,6 +266,7 @@ fn summary(body: &mut String, ins: &[Input<'_>]) {
                     "<br><span class=\"range\">{missing} blocks missing</span>"
                 );
             }
+            heaps_lost(body, g.ok_runs());
             if let Some(e) = errors.first() {
                 let _ = write!(
                     body,
@@ -277,6 +278,25 @@ fn summary(body: &mut String, ins: &[Input<'_>]) {
         }
     }
     body.push_str("</table>\n");
+}
+
+/// A heaps run's loss beside its sender's figures: the heaps its receiver
+/// lost (median over runs, of the heaps sent), when any were.
+fn heaps_lost<'a>(body: &mut String, runs: impl Iterator<Item = &'a RunRecord>) {
+    let (lost, sent): (Vec<f64>, Vec<f64>) = runs
+        .filter_map(|r| {
+            let lost = *r.rx.errors.get("heaps_lost")?;
+            Some((lost as f64, r.tx.blocks as f64))
+        })
+        .unzip();
+    if lost.iter().any(|&l| l > 0.0) {
+        let _ = write!(
+            body,
+            "<br><span class=\"range\">{} of {} heaps lost</span>",
+            table::num(med(lost)),
+            table::num(med(sent))
+        );
+    }
 }
 
 /// Whether every value of `param` is a number, and its values in order

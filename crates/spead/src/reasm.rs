@@ -286,6 +286,10 @@ pub struct Reassembler {
     live: Vec<Live>,
     recent: VecDeque<u64>,
     pool: Vec<Vec<u8>>,
+    /// Emptied item-pointer lists of delivered heaps, reused by new ones so
+    /// that a steady stream allocates nothing per heap (bounded by
+    /// `max_live_heaps` lists of at most `max_pointers` pointers).
+    spare_pointers: Vec<Vec<ItemPointer>>,
     counters: Counters,
     /// Bytes held by live heaps and the pool: the sum of their footprints
     /// and capacities, kept within `config.max_bytes`.
@@ -303,6 +307,7 @@ impl Reassembler {
             live: Vec::with_capacity(config.max_live_heaps),
             recent: VecDeque::with_capacity(RECENT),
             pool: Vec::new(),
+            spare_pointers: Vec::new(),
             counters: Counters::default(),
             held: 0,
         }
@@ -375,7 +380,7 @@ impl Reassembler {
                     clean,
                     received: 0,
                     ranges: Vec::new(),
-                    pointers: Vec::new(),
+                    pointers: self.spare_pointers.pop().unwrap_or_default(),
                 });
                 self.live.len() - 1
             }
@@ -487,6 +492,11 @@ impl Reassembler {
     /// Returns a delivered heap's buffer for reuse (kept while the pool
     /// and the budget have room).
     pub fn recycle(&mut self, heap: Heap) {
+        let mut pointers = heap.pointers;
+        if self.spare_pointers.len() < self.config.max_live_heaps.max(1) {
+            pointers.clear();
+            self.spare_pointers.push(pointers);
+        }
         self.pool_buffer(heap.payload);
     }
 

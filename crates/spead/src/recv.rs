@@ -29,7 +29,10 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             rcvbuf: 64 << 20,
-            batch: 64,
+            // 16 GRO buffers of 64 KiB: one call's datagrams (1 MiB) still
+            // sit in the L2 cache when reassembly copies them out; 64 per
+            // call cost 5-20 % more receiver CPU per byte on loopback.
+            batch: 16,
             gro: true,
             poll: Duration::from_millis(50),
         }
@@ -225,11 +228,25 @@ fn gro_size(h: &libc::msghdr) -> Option<usize> {
 pub fn receive_until_stop(
     rx: &mut UdpReceiver,
     stream: &mut Stream,
+    keep_going: impl FnMut(usize) -> bool,
+    on_heap: &mut impl FnMut(&Heap, &[ItemDescriptor]),
+) -> io::Result<()> {
+    receive_inspecting(rx, stream, keep_going, |_| {}, on_heap)
+}
+
+/// As [`receive_until_stop`], with `on_datagram` seeing each datagram just
+/// before reassembly, while its bytes are still in cache: a place for
+/// per-packet checks that would otherwise read the whole heap again.
+pub fn receive_inspecting(
+    rx: &mut UdpReceiver,
+    stream: &mut Stream,
     mut keep_going: impl FnMut(usize) -> bool,
+    mut on_datagram: impl FnMut(&[u8]),
     on_heap: &mut impl FnMut(&Heap, &[ItemDescriptor]),
 ) -> io::Result<()> {
     while !stream.is_stopped() {
         let n = rx.recv_batch(|d| {
+            on_datagram(d);
             stage!(
                 "spead.reassemble",
                 bytes = d.len() as u64,

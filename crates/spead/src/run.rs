@@ -202,6 +202,12 @@ pub struct RxStats {
     pub rcvbuf: usize,
     /// From the first datagram to the last one received, seconds.
     pub seconds: f64,
+    /// CPU seconds the receiver used (perfkit: its receiving thread, from
+    /// `recvmmsg` to verification; spead2: its whole process, the C++
+    /// reader thread and the Python loop that checks each heap). Less
+    /// sensitive to other load on the machine than `seconds`.
+    #[serde(default)]
+    pub cpu_seconds: f64,
 }
 
 /// Results of one run.
@@ -374,6 +380,92 @@ pub fn verify_heap(heap: &Heap, heap_size: usize) -> Option<bool> {
     }))
 }
 
+/// The pattern checked packet by packet, while each datagram's payload is
+/// still in cache from the kernel's copy, so that a complete heap need not
+/// be read again: per heap (a slot per `cnt mod SLOTS`), the first payload
+/// byte seen, whether every payload byte seen equalled it, and how many
+/// were seen. A heap whose slot covers exactly its payload, all one byte,
+/// is checked by that byte alone; any other heap (the first, with
+/// descriptors; one whose slot another heap took; one with a duplicate or
+/// a wrong byte) is read in full by [`verify_heap`], so the verdict is
+/// always the full check's.
+struct PacketCheck {
+    slots: Vec<Slot>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    cnt: u64,
+    byte: u8,
+    uniform: bool,
+    bytes: u64,
+}
+
+impl PacketCheck {
+    const SLOTS: usize = 256;
+
+    fn new() -> Self {
+        PacketCheck {
+            slots: std::vec![Slot::default(); Self::SLOTS],
+        }
+    }
+
+    fn datagram(&mut self, d: &[u8]) {
+        let Ok(p) = wire::Packet::new_checked(d) else {
+            return;
+        };
+        let Ok(r) = wire::Repr::parse(&p) else {
+            return;
+        };
+        let payload = r.payload(&p);
+        let Some(&first) = payload.first() else {
+            return;
+        };
+        // OR-fold instead of an early exit: the compiler vectorises it.
+        let uniform = stage!(
+            "spead.verify_packet",
+            bytes = payload.len() as u64,
+            payload.iter().fold(0u8, |acc, &x| acc | (x ^ first)) == 0
+        );
+        let slot = &mut self.slots[(r.heap_cnt % Self::SLOTS as u64) as usize];
+        if slot.cnt == r.heap_cnt && slot.bytes > 0 {
+            slot.uniform &= uniform && first == slot.byte;
+            slot.bytes += payload.len() as u64;
+        } else {
+            *slot = Slot {
+                cnt: r.heap_cnt,
+                byte: first,
+                uniform,
+                bytes: payload.len() as u64,
+            };
+        }
+    }
+
+    /// The full check's verdict on `heap`, from the packets' where they
+    /// cover it.
+    fn verify(&mut self, heap: &Heap, heap_size: usize) -> Option<bool> {
+        let slot = &mut self.slots[(heap.cnt % Self::SLOTS as u64) as usize];
+        let covered = slot.cnt == heap.cnt
+            && slot.bytes > 0
+            && slot.uniform
+            && slot.bytes == heap.payload().len() as u64;
+        let byte = slot.byte;
+        *slot = Slot::default();
+        if !covered {
+            return verify_heap(heap, heap_size);
+        }
+        let samples = heap.item(SAMPLES_ID)?;
+        let ts = heap.item(TIMESTAMP_ID).and_then(|v| v.as_u64());
+        Some(match (samples, ts) {
+            (reasm::ItemValue::Bytes(b), Some(ts)) if b.len() == heap_size && heap_size > 0 => {
+                // Every payload byte, so every sample byte, is `byte`.
+                ts % heap_size as u64 == 0 && (ts / heap_size as u64) as u8 == byte
+            }
+            _ => false,
+        })
+    }
+}
+
 struct RxOutcome {
     stats: RxStats,
 }
@@ -397,16 +489,20 @@ fn receiver_thread(
     cancel: &AtomicBool,
     hard_deadline: Instant,
 ) -> io::Result<RxOutcome> {
+    let cpu0 = thread_cpu_seconds();
     let mut stream = Stream::new(config);
     let (mut verified, mut failed) = (0u64, 0u64);
     let mut idle_since: Option<Instant> = None;
     let (mut first, mut last): (Option<Instant>, Option<Instant>) = (None, None);
-    let mut on_heap = |h: &Heap, _: &[ItemDescriptor]| match verify_heap(h, heap_size) {
+    // Shared by the two closures below, which never run at the same time.
+    let check = std::cell::RefCell::new(PacketCheck::new());
+    let mut on_heap = |h: &Heap, _: &[ItemDescriptor]| match check.borrow_mut().verify(h, heap_size)
+    {
         Some(true) => verified += 1,
         Some(false) => failed += 1,
         None => {}
     };
-    recv::receive_until_stop(
+    recv::receive_inspecting(
         &mut rx,
         &mut stream,
         |n| {
@@ -430,6 +526,7 @@ fn receiver_thread(
             let since = *idle_since.get_or_insert(now);
             now - since < quiet_for
         },
+        |d| check.borrow_mut().datagram(d),
         &mut on_heap,
     )?;
     let seconds = match (first, last) {
@@ -460,6 +557,7 @@ fn receiver_thread(
             gro: rx.gro(),
             rcvbuf: rx.rcvbuf(),
             seconds,
+            cpu_seconds: thread_cpu_seconds() - cpu0,
             ..RxStats::default()
         },
     })
@@ -620,30 +718,43 @@ impl Receiving {
     }
 }
 
-/// spead2's receiver (`scripts/spead2/recv.py`) bound and waiting for a
-/// sender elsewhere: the interop peer on the receiving side. It reports each
-/// heap's items as a summary line, checked here against the pattern.
+/// spead2's receiver (`scripts/spead2/recv.py --pattern`) bound and waiting
+/// for a sender elsewhere: a `spead2.recv.Stream` with a memory pool sized
+/// for the heaps, a ring of completed heaps, and the same socket receive
+/// buffer as perfkit's receiver. The script checks every heap against the
+/// pattern itself and reports only its totals, so that what is measured is
+/// spead2 receiving, not a pipe of per-heap reports.
 pub struct Spead2Receiving {
     child: Child,
     lines: io::Lines<io::BufReader<std::process::ChildStdout>>,
     address: SocketAddr,
+    rcvbuf: usize,
 }
 
+/// Heaps spead2's stream assembles at once (its `max_heaps`): enough for
+/// the reordering a loopback or a veth pair brings; perfkit's receiver
+/// allows [`RunConfig::reasm`]'s `max_live_heaps`.
+pub const SPEAD2_MAX_HEAPS: usize = 8;
+
 impl Spead2Receiving {
-    /// Starts `script` with `python` bound to `ip` (a free port), giving up
-    /// on the stream after `timeout` without its stop heap.
+    /// Starts `script` with `python` bound to `ip` (a free port) for the
+    /// heaps of `cfg`, giving up on the stream after `timeout` without its
+    /// stop heap.
     pub fn start(
         python: &std::path::Path,
         script: &std::path::Path,
         ip: std::net::IpAddr,
-        max_packet: usize,
+        cfg: &RunConfig,
         timeout: Duration,
     ) -> Result<Spead2Receiving, Error> {
         let mut cmd = Command::new(python);
         cmd.arg(script)
             .args(["--host", &ip.to_string(), "--port", "0"])
             .args(["--timeout", &timeout.as_secs_f64().to_string()])
-            .args(["--max-packet", &(max_packet + 64).to_string()])
+            .args(["--max-packet", &(cfg.packet_size + 64).to_string()])
+            .args(["--rcvbuf", &recv::Config::default().rcvbuf.to_string()])
+            .args(["--pattern", &cfg.heap_size.to_string()])
+            .args(["--max-heaps", &SPEAD2_MAX_HEAPS.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         let mut child = spawn_spead2(&mut cmd, python)?;
@@ -657,14 +768,20 @@ impl Spead2Receiving {
             .and_then(|l| l.ok())
             .and_then(|l| serde_json::from_str(&l).ok())
             .unwrap_or_default();
-        let port = ready["ready"]
-            .as_u64()
-            .and_then(|p| u16::try_from(p).ok())
-            .ok_or_else(|| Error::spead2("spead2 receiver did not report its port".into()))?;
+        let port = ready["ready"].as_u64().and_then(|p| u16::try_from(p).ok());
+        let Some(port) = port else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Error::spead2(
+                "spead2 receiver did not report its port (is spead2 installed? scripts/setup.d/30-spead2.sh)"
+                    .into(),
+            ));
+        };
         Ok(Spead2Receiving {
             child,
             lines,
             address: SocketAddr::new(ip, port),
+            rcvbuf: ready["rcvbuf"].as_u64().unwrap_or(0) as usize,
         })
     }
 
@@ -673,17 +790,13 @@ impl Spead2Receiving {
         self.address
     }
 
-    /// Reads spead2's report until its stream ends, checking every data
-    /// heap against the pattern (`timestamp = i * heap_size`, every sample
-    /// byte `i mod 256`).
-    pub fn receive(mut self, cfg: &RunConfig, cancel: &AtomicBool) -> Result<RxStats, Error> {
-        let hs = cfg.heap_size as u64;
-        let mut st = RxStats::default();
-        let (mut first, mut last): (Option<Instant>, Option<Instant>) = (None, None);
+    /// Waits for spead2's end line (after its stop heap, or its timeout)
+    /// and returns its figures.
+    pub fn receive(mut self, cancel: &AtomicBool) -> Result<RxStats, Error> {
         let pid = self.child.id();
         let done = AtomicBool::new(false);
         let lines = &mut self.lines;
-        thread::scope(|scope| {
+        let end = thread::scope(|scope| {
             // The lines are read on this thread; a cancel kills the child,
             // which ends them.
             scope.spawn(|| {
@@ -696,54 +809,54 @@ impl Spead2Receiving {
                     thread::sleep(CHILD_POLL);
                 }
             });
-            for line in lines.by_ref() {
-                let Ok(line) = line else { break };
-                let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
-                    continue;
-                };
-                if let Some(items) = v.get("items") {
-                    let now = Instant::now();
-                    first.get_or_insert(now);
-                    last = Some(now);
-                    st.heaps_complete += 1;
-                    let (Some(ts), Some(samples)) =
-                        (items["timestamp"].as_u64(), items.get("adc_samples"))
-                    else {
-                        continue;
-                    };
-                    let i = ts / hs.max(1);
-                    let ok = ts % hs.max(1) == 0
-                        && samples["len"].as_u64() == Some(hs)
-                        && samples["uniform"].as_bool() == Some(true)
-                        && samples["first"].as_u64() == Some(i % 256);
-                    if ok {
-                        st.verified_heaps += 1;
-                        st.payload_bytes += hs;
-                    } else {
-                        st.verify_failures += 1;
-                    }
-                } else if let Some(name) = v["descriptor"]["name"].as_str() {
-                    st.descriptors.push(name.to_owned());
-                } else if v.get("stop").is_some() {
-                    st.stopped_cleanly = v["stop"].as_bool() == Some(true);
-                    st.heaps_incomplete = v["incomplete"].as_u64().unwrap_or(0);
-                    break;
-                }
-            }
+            let end = lines
+                .map_while(Result::ok)
+                .find_map(|l| parse_spead2_end(&l));
             done.store(true, Ordering::Relaxed);
+            end
         });
         let _ = self.child.kill();
         let _ = self.child.wait();
         if cancel.load(Ordering::Relaxed) {
             return Err(Error::interrupted());
         }
-        st.verified_ok = st.verify_failures == 0 && st.verified_heaps > 0;
-        st.seconds = match (first, last) {
-            (Some(f), Some(l)) => (l - f).as_secs_f64(),
-            _ => 0.0,
-        };
+        let mut st = end
+            .ok_or_else(|| Error::spead2("spead2 receiver ended without its report line".into()))?;
+        st.rcvbuf = self.rcvbuf;
         Ok(st)
     }
+}
+
+/// spead2's end line in `--pattern` mode as receiver figures; `None` for
+/// any other line.
+fn parse_spead2_end(line: &str) -> Option<RxStats> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let n = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
+    let f = |k: &str| v.get(k).and_then(|x| x.as_f64()).unwrap_or(0.0);
+    let verified = v.get("verified")?.as_u64()?;
+    let failures = n("failures");
+    Some(RxStats {
+        // The stop heap is a complete heap too, as perfkit counts them.
+        heaps_complete: verified + failures + u64::from(v["stop"].as_bool() == Some(true)),
+        heaps_incomplete: n("incomplete"),
+        packets: n("packets"),
+        payload_bytes: n("payload_bytes"),
+        verified_heaps: verified,
+        verify_failures: failures,
+        verified_ok: failures == 0 && verified > 0,
+        stopped_cleanly: v["stop"].as_bool() == Some(true),
+        descriptors: v["descriptors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|d| d.as_str().map(ToOwned::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        seconds: f("seconds"),
+        cpu_seconds: f("cpu_seconds"),
+        ..RxStats::default()
+    })
 }
 
 /// The items of pattern heap `i` (timestamp, samples), preceded by the two
@@ -1084,6 +1197,66 @@ mod tests {
                 .unwrap();
         assert_eq!((r.heaps, r.seconds), (12, 0.5));
         assert!(parse_spead2_report("Traceback").is_none());
+    }
+
+    #[test]
+    fn packet_check_gives_the_full_check_s_verdict() {
+        let hs = 32768;
+        let samples = std::vec![5u8; hs];
+        let items = heap_items(5, &samples, None);
+        let pk = Packetizer::new(6, &items, 9000).unwrap().into_datagrams();
+        // The first heap, with descriptors: not all one byte, read in full.
+        let zeros = std::vec![0u8; hs];
+        let descriptors = descriptor_packets(hs);
+        let first_heap = Packetizer::new(1, &heap_items(0, &zeros, Some(&descriptors)), 9000)
+            .unwrap()
+            .into_datagrams();
+        // Intact; a wrong byte in the first packet, in the last one; a
+        // duplicate packet (the slot then covers more than the heap).
+        for (corrupt, dup, want) in [
+            (None, false, true),
+            (Some(0usize), false, false),
+            (Some(pk.len() - 1), false, false),
+            (None, true, true),
+        ] {
+            let mut check = PacketCheck::new();
+            let mut stream = Stream::new(reasm::Config::default());
+            let mut got = Vec::new();
+            let mut sent: Vec<Vec<u8>> = pk.clone();
+            if let Some(j) = corrupt {
+                let n = sent[j].len();
+                sent[j][n - 1] ^= 1;
+            }
+            if dup {
+                sent.insert(1, sent[0].clone());
+            }
+            for p in first_heap.iter().chain(&sent) {
+                check.datagram(p);
+                stream.add_packet(p, &mut |h, _| got.push(check.verify(h, hs)));
+            }
+            assert_eq!(got, [Some(true), Some(want)], "{corrupt:?} {dup}");
+        }
+    }
+
+    #[test]
+    fn spead2_end_line_parses() {
+        assert!(parse_spead2_end(r#"{"ready": 4000, "rcvbuf": 1}"#).is_none());
+        assert!(parse_spead2_end("Traceback").is_none());
+        let line = r#"{"stop": true, "heaps": 9, "verified": 8, "failures": 1, "incomplete": 2,
+            "payload_bytes": 800, "descriptors": ["timestamp", "adc_samples"],
+            "seconds": 0.5, "cpu_seconds": 0.25, "packets": 30}"#;
+        let st = parse_spead2_end(&line.replace('\n', " ")).unwrap();
+        assert_eq!((st.verified_heaps, st.verify_failures), (8, 1));
+        assert_eq!(
+            (st.heaps_complete, st.heaps_incomplete, st.packets),
+            (10, 2, 30)
+        );
+        assert_eq!(
+            (st.seconds, st.cpu_seconds, st.payload_bytes),
+            (0.5, 0.25, 800)
+        );
+        assert!(st.stopped_cleanly && !st.verified_ok);
+        assert_eq!(st.descriptors, ["timestamp", "adc_samples"]);
     }
 
     #[test]

@@ -7,7 +7,10 @@
 //! With GSO on, each run of equal-size packets (the last one may be shorter)
 //! up to 64 segments and 64 000 bytes becomes one message carrying a
 //! `UDP_SEGMENT` control message; the kernel cuts it into datagrams. If the
-//! kernel refuses (`EIO`, `EINVAL`: no checksum offload, odd sizes), the
+//! kernel refuses (`EIO`, `EINVAL`: no checksum offload, odd sizes;
+//! `EMSGSIZE`: segments larger than the path's MTU, as on a veth pair of
+//! MTU 1500 with 9000-byte packets, which plain datagrams cross as IP
+//! fragments), the
 //! sender counts a fallback, turns GSO off for the rest of the run and
 //! resends the refused packets as plain datagrams.
 
@@ -468,7 +471,7 @@ impl UdpSender {
             let e = io::Error::last_os_error();
             let gso_msg = self.msgs[0].msg_hdr.msg_controllen != 0;
             match e.raw_os_error() {
-                Some(libc::EIO) | Some(libc::EINVAL) if gso_msg => {
+                Some(libc::EIO) | Some(libc::EINVAL) | Some(libc::EMSGSIZE) if gso_msg => {
                     self.gso = false;
                     self.stats.gso_fallbacks += 1;
                     return Ok(first);

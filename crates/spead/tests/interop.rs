@@ -73,6 +73,34 @@ impl Spead2Recv {
     }
 }
 
+/// Sends pattern heaps `0..heaps` (descriptors in heap 0), heap `i` filled
+/// with `byte(i)` or left out where that is `None`, then the stop heap.
+fn send_pattern(
+    tx: &mut UdpSender,
+    heap_size: usize,
+    heaps: u64,
+    byte: impl Fn(u64) -> Option<u8>,
+) {
+    let descriptors = run::descriptor_packets(heap_size);
+    let mut samples = vec![0u8; heap_size];
+    for i in 0..heaps {
+        let Some(b) = byte(i) else { continue };
+        samples.fill(b);
+        let items = run::heap_items(i, &samples, (i == 0).then_some(&descriptors));
+        tx.send_heap(HeapRef {
+            cnt: i + 1,
+            items: &items,
+        })
+        .unwrap();
+    }
+    let stop = [Item::immediate(id::STREAM_CTRL, ctrl::STOP)];
+    tx.send_heap(HeapRef {
+        cnt: heaps + 1,
+        items: &stop,
+    })
+    .unwrap();
+}
+
 /// perfkit sender -> spead2 receiver: descriptors, values and stop arrive.
 fn perfkit_to_spead2(heap_size: usize, packet_size: usize, heaps: u64, even_packets: bool) {
     let rx = Spead2Recv::start();
@@ -84,22 +112,7 @@ fn perfkit_to_spead2(heap_size: usize, packet_size: usize, heaps: u64, even_pack
         ..send::Config::default()
     };
     let mut tx = UdpSender::connect(([127, 0, 0, 1], rx.port).into(), config).unwrap();
-    let descriptors = run::descriptor_packets(heap_size);
-    let bufs: Vec<Vec<u8>> = (0..heaps).map(|i| vec![i as u8; heap_size]).collect();
-    for (i, b) in bufs.iter().enumerate() {
-        let items = run::heap_items(i as u64, b, (i == 0).then_some(&descriptors));
-        tx.send_heap(HeapRef {
-            cnt: i as u64 + 1,
-            items: &items,
-        })
-        .unwrap();
-    }
-    let stop = [Item::immediate(id::STREAM_CTRL, ctrl::STOP)];
-    tx.send_heap(HeapRef {
-        cnt: heaps + 1,
-        items: &stop,
-    })
-    .unwrap();
+    send_pattern(&mut tx, heap_size, heaps, |i| Some(i as u8));
     let per_heap = tx.stats().packets / (heaps + 1);
     let out = rx.finish();
 
@@ -270,4 +283,71 @@ fn cancel_stops_a_run_with_spead2_sender() {
     let e = r.unwrap_err();
     assert_eq!(e.kind(), run::ErrorKind::Interrupted, "{e}");
     assert_eq!(e.to_string(), "interrupted");
+}
+
+/// spead2's measured receiver (`recv.py --pattern`), fed heap by heap:
+/// every heap sent arrives verified and none is lost, or, with one heap
+/// left out and one sent with a wrong sample byte, exactly that loss and
+/// that failure are reported.
+fn spead2_pattern_receiver(skip: Option<u64>, corrupt: Option<u64>) -> run::RunStats {
+    let heap_size = 16384;
+    let heaps = 40u64;
+    let cfg = RunConfig {
+        heap_size,
+        volume_bytes: heaps * heap_size as u64,
+        ..RunConfig::default()
+    };
+    let waiting = run::Spead2Receiving::start(
+        &python(),
+        &root().join("scripts/spead2/recv.py"),
+        [127, 0, 0, 1].into(),
+        &cfg,
+        Duration::from_secs(20),
+    )
+    .unwrap();
+    let config = send::Config {
+        max_packet_size: cfg.packet_size,
+        // Paced so that loopback drops nothing on a busy machine.
+        rate_bytes_per_s: 20 << 20,
+        ..send::Config::default()
+    };
+    let mut tx = UdpSender::connect(waiting.address(), config).unwrap();
+    send_pattern(&mut tx, heap_size, heaps, |i| match i {
+        _ if Some(i) == skip => None,
+        _ if Some(i) == corrupt => Some(i as u8 + 1),
+        _ => Some(i as u8),
+    });
+    let rx = waiting.receive(&AtomicBool::new(false)).unwrap();
+    let sent = run::TxOutcome {
+        heaps,
+        seconds: 1.0,
+        ..run::TxOutcome::default()
+    };
+    run::combine(&cfg, sent, rx)
+}
+
+#[test]
+fn spead2_pattern_receiver_reports_zero_loss() {
+    let s = spead2_pattern_receiver(None, None);
+    let rx = &s.rx;
+    assert!(rx.stopped_cleanly && rx.verified_ok, "{rx:?}");
+    assert_eq!((rx.verified_heaps, rx.verify_failures), (40, 0), "{rx:?}");
+    assert_eq!(rx.heaps_lost, 0, "{rx:?}");
+    assert_eq!(rx.payload_bytes, 40 * 16384);
+    assert_eq!(rx.descriptors, ["timestamp", "adc_samples"]);
+    // Its own figures are recorded (time, CPU), and its socket got the
+    // same receive buffer as perfkit's receiver does here.
+    assert!(rx.seconds > 0.0 && rx.cpu_seconds > 0.0, "{rx:?}");
+    let perfkit = UdpReceiver::bind(([127, 0, 0, 1], 0).into(), recv::Config::default()).unwrap();
+    assert_eq!(rx.rcvbuf, perfkit.rcvbuf(), "{rx:?}");
+}
+
+#[test]
+fn spead2_pattern_receiver_reports_loss_and_bad_heaps() {
+    let s = spead2_pattern_receiver(Some(7), Some(12));
+    let rx = &s.rx;
+    assert!(rx.stopped_cleanly, "{rx:?}");
+    assert_eq!((rx.verified_heaps, rx.verify_failures), (38, 1), "{rx:?}");
+    assert_eq!(rx.heaps_lost, 1, "{rx:?}");
+    assert!(!rx.verified_ok, "{rx:?}");
 }

@@ -1,7 +1,12 @@
 //! `heaps`: SPEAD heaps over UDP on 127.0.0.1, sent by perfkit's sender (one
 //! heap per call, a batch per call, or a batch with UDP GSO) or by spead2's
-//! batched Python API, and received, reassembled and verified by perfkit.
-//! spead2's Python and sender script are found here ([`crate::locate`]);
+//! batched Python API, and received, reassembled and verified by perfkit's
+//! receiver or by spead2's (`receiver_implementation`; its C++ stream
+//! through the Python package, each heap checked against the pattern in the
+//! script). Each record holds the sender's figures beside its receiver's
+//! loss (`rx.errors.heaps_lost`, `integrity`) and the receiver's own rate
+//! and CPU time (`metrics.rx_mb_per_s`, `metrics.rx_mb_per_cpu_s`).
+//! spead2's Python and scripts are found here ([`crate::locate`]);
 //! the run stops with "interrupted" once the run's cancel flag is set.
 
 use std::collections::BTreeMap;
@@ -64,15 +69,20 @@ fn run(ctx: &super::RunCtx<'_>) -> anyhow::Result<Outcome> {
                 .unwrap_or_else(|_| Err(anyhow!("the receiving thread panicked")));
             (tx, rx)
         });
-        return Ok(outcome(&run::combine(&rc, tx?, rx?)));
+        return Ok(both_here(&run::combine(&rc, tx?, rx?)));
     }
     let st = run::run(&rc, cancel).map_err(|e| anyhow!("{e}"))?;
-    let mut o = outcome(&st);
-    // Both ends in one run: the receiver's rate is read over the sender's
-    // time, as the record always has.
+    Ok(both_here(&st))
+}
+
+/// The record of a run with both ends here: the receiver's rate is read
+/// over the sender's time, as the record always has, whichever receiver
+/// ran, so perfkit's and spead2's receivers compare on one clock.
+fn both_here(st: &RunStats) -> Outcome {
+    let mut o = outcome(st);
     o.rx = Side::new(st.seconds, st.rx.verified_heaps, st.rx.payload_bytes);
     o.rx.errors = rx_errors(&st.rx);
-    Ok(o)
+    o
 }
 
 /// The spead crate's settings for one configuration, with spead2's Python
@@ -143,14 +153,8 @@ impl Waiting {
                 )?;
                 let timeout = rc.time_cap + Duration::from_secs(30);
                 Waiting::Spead2(
-                    run::Spead2Receiving::start(
-                        &places.spead2_python(),
-                        &script,
-                        ip,
-                        rc.packet_size,
-                        timeout,
-                    )
-                    .map_err(|e| anyhow!("{e}"))?,
+                    run::Spead2Receiving::start(&places.spead2_python(), &script, ip, rc, timeout)
+                        .map_err(|e| anyhow!("{e}"))?,
                 )
             }
         })
@@ -168,7 +172,7 @@ impl Waiting {
     pub(crate) fn receive(self, rc: &RunConfig, cancel: &AtomicBool) -> anyhow::Result<RxStats> {
         match self {
             Waiting::Perfkit(r) => r.receive(rc, cancel),
-            Waiting::Spead2(r) => r.receive(rc, cancel),
+            Waiting::Spead2(r) => r.receive(cancel),
         }
         .map_err(|e| anyhow!("{e}"))
     }
@@ -185,6 +189,15 @@ fn rx_errors(rx: &RxStats) -> BTreeMap<String, u64> {
     ])
 }
 
+/// 10^6 bytes per second, 0 without time.
+fn per(bytes: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        bytes as f64 / seconds / 1e6
+    } else {
+        0.0
+    }
+}
+
 /// One run's record from its figures (each side's rate over its own time:
 /// the sender's sending, the receiver's first to last datagram).
 pub(crate) fn outcome(st: &RunStats) -> Outcome {
@@ -196,6 +209,9 @@ pub(crate) fn outcome(st: &RunStats) -> Outcome {
         ("heaps_per_s".to_owned(), st.heaps_per_s),
         ("packets_per_s".to_owned(), st.packets_per_s),
         ("mb_per_s".to_owned(), st.mb_per_s),
+        // The sender's payload per CPU-second, beside the receiver's below:
+        // whether a receiver can keep up with a sender on the same machine.
+        ("mb_per_cpu_s".to_owned(), st.mb_per_cpu_s),
         (
             "rx_complete_fraction".to_owned(),
             if st.heaps > 0 {
@@ -204,6 +220,15 @@ pub(crate) fn outcome(st: &RunStats) -> Outcome {
                 0.0
             },
         ),
+        // The receiver's own figures: verified payload over its time (first
+        // to last datagram) and over the CPU time it used, which tells two
+        // receivers apart when both keep up with the sender.
+        ("rx_mb_per_s".to_owned(), per(rx.payload_bytes, rx.seconds)),
+        (
+            "rx_mb_per_cpu_s".to_owned(),
+            per(rx.payload_bytes, rx.cpu_seconds),
+        ),
+        ("rx_cpu_seconds".to_owned(), rx.cpu_seconds),
     ]);
     let counters = BTreeMap::from([
         ("packets".to_owned(), st.packets),
@@ -215,6 +240,8 @@ pub(crate) fn outcome(st: &RunStats) -> Outcome {
         ("rx_recv_calls".to_owned(), rx.recv_calls),
         ("rx_gro".to_owned(), rx.gro as u64),
         ("stopped_cleanly".to_owned(), rx.stopped_cleanly as u64),
+        ("rx_heaps_lost".to_owned(), rx.heaps_lost),
+        ("rx_rcvbuf".to_owned(), rx.rcvbuf as u64),
     ]);
     Outcome {
         time_base: TimeBase::Real,
