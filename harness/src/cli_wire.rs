@@ -41,6 +41,10 @@ pub struct Common {
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Switch perfkit's stage recording off (the figures without the
+    /// probe's cost; the stage table stays empty).
+    #[arg(long)]
+    pub no_stages: bool,
 }
 
 /// Arguments of `perfkit send`.
@@ -105,6 +109,7 @@ fn transfer(args: &SendArgs) -> TransferSpec {
         compare_iperf3: false,
         latency: false,
         timeout_s: args.common.timeout_s,
+        stages: !args.common.no_stages,
         mux_transfers: 1,
     }
 }
@@ -142,6 +147,9 @@ fn framing_arg(s: &str) -> Result<FramingSpec, String> {
 }
 
 fn open(common: &Common) -> anyhow::Result<Box<dyn ByteLink>> {
+    if common.no_stages {
+        perfkit::set_enabled(false);
+    }
     Ok(match &common.serial {
         Some(path) => Box::new(
             SerialLink::open(path, common.baud).with_context(|| format!("cannot open {path}"))?,
