@@ -146,10 +146,15 @@ fn framing_arg(s: &str) -> Result<FramingSpec, String> {
     }
 }
 
-fn open(common: &Common) -> anyhow::Result<Box<dyn ByteLink>> {
+/// `--no-stages`: recording off before anything is measured (the sender
+/// hashes its file first).
+fn recording(common: &Common) {
     if common.no_stages {
         perfkit::set_enabled(false);
     }
+}
+
+fn open(common: &Common) -> anyhow::Result<Box<dyn ByteLink>> {
     Ok(match &common.serial {
         Some(path) => Box::new(
             SerialLink::open(path, common.baud).with_context(|| format!("cannot open {path}"))?,
@@ -164,6 +169,7 @@ fn stages() -> Stages {
 
 /// `perfkit send`.
 pub fn send(args: SendArgs) -> CmdResult {
+    recording(&args.common);
     let bytes = std::fs::read(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))
         .map_err(Failure::input)?;
@@ -199,6 +205,7 @@ pub fn send(args: SendArgs) -> CmdResult {
 
 /// `perfkit recv`.
 pub fn recv(args: RecvArgs) -> CmdResult {
+    recording(&args.common);
     // Checked before receiving: the output's folder is the caller's to make.
     let folder = match args.out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
