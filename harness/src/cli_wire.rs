@@ -41,6 +41,10 @@ pub struct Common {
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Switch perfkit's stage recording off (the figures without the
+    /// probe's cost; the stage table stays empty).
+    #[arg(long)]
+    pub no_stages: bool,
 }
 
 /// Arguments of `perfkit send`.
@@ -105,6 +109,7 @@ fn transfer(args: &SendArgs) -> TransferSpec {
         compare_iperf3: false,
         latency: false,
         timeout_s: args.common.timeout_s,
+        stages: !args.common.no_stages,
         mux_transfers: 1,
     }
 }
@@ -141,6 +146,14 @@ fn framing_arg(s: &str) -> Result<FramingSpec, String> {
     }
 }
 
+/// `--no-stages`: recording off before anything is measured (the sender
+/// hashes its file first).
+fn recording(common: &Common) {
+    if common.no_stages {
+        perfkit::set_enabled(false);
+    }
+}
+
 fn open(common: &Common) -> anyhow::Result<Box<dyn ByteLink>> {
     Ok(match &common.serial {
         Some(path) => Box::new(
@@ -156,6 +169,7 @@ fn stages() -> Stages {
 
 /// `perfkit send`.
 pub fn send(args: SendArgs) -> CmdResult {
+    recording(&args.common);
     let bytes = std::fs::read(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))
         .map_err(Failure::input)?;
@@ -191,6 +205,7 @@ pub fn send(args: SendArgs) -> CmdResult {
 
 /// `perfkit recv`.
 pub fn recv(args: RecvArgs) -> CmdResult {
+    recording(&args.common);
     // Checked before receiving: the output's folder is the caller's to make.
     let folder = match args.out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,

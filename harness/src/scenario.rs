@@ -144,6 +144,8 @@ fn core_params() -> Vec<Param> { vec![
        "tcp/udp links: each block's one-way delay, sender's write to receiver's read (metrics.one_way_delay_*_us; across hosts, less the clocks' measured offset); costs a second deframing"),
     p!("mux_transfers", "transfer", "mux_transfers", Ty::Int(1, 4), 1,
        "uart: this many transfers of the input at once over the one link, on channels `channel`, `channel`+1, ..., multiplexed message by message"),
+    p!("stages", "transfer", "stages", Ty::Bool, true,
+       "record perfkit's stage table; false switches recording off at run time (in both processes of a pipe), so throughput is measured without the probe's cost"),
     p!("timeout_s", "transfer", "timeout_s", Ty::Float(0.001, 86400.0), 60.0, "give up a run after this many (real or virtual) seconds"),
     // faults
     p!("seed", "faults", "seed", Ty::Int(0, MAX_INT), 1, "seed of the fault injector"),
@@ -1124,6 +1126,7 @@ const QUIET_AT_DEFAULT: &[&str] = &[
     "receiver_implementation",
     "measure",
     "extra_work_per_packet",
+    "stages",
 ];
 
 fn relevant_link_key(link: &str, key: &str) -> bool {

@@ -169,9 +169,16 @@ pub struct TransferSpec {
     pub latency: bool,
     /// Give up after this many (real or virtual) seconds.
     pub timeout_s: f64,
+    /// Record perfkit's stage table (false: recording off at run time).
+    #[serde(default = "yes")]
+    pub stages: bool,
     /// Transfers multiplexed over the one link (uart), on consecutive channels.
     #[serde(default = "one")]
     pub mux_transfers: u8,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn one() -> u8 {
@@ -433,6 +440,7 @@ impl RunSpec {
             compare_iperf3: p.bool("compare_iperf3")?,
             latency: p.bool("latency")?,
             timeout_s: p.float("timeout_s")?,
+            stages: p.bool("stages")?,
             mux_transfers: p.int("mux_transfers")?,
         };
         let link = match p.str("link")?.as_str() {

@@ -58,7 +58,8 @@
 //! The system calls that move data are measured with `perfkit`, so a run's
 //! stage table shows the links next to the stack: `link.pipe.write` (with
 //! waiting for room, and bytes), `link.pipe.read` (the read(2) alone, not
-//! the wait for data), `link.serial.write`, `link.tcp.write`,
+//! the wait for data), `link.pipe.wait` (a receiver waiting for data to
+//! arrive, so its idle time is measured rather than missing), `link.serial.write`, `link.tcp.write`,
 //! `link.tcp.read`, `link.udp.send`, `link.udp.recv`. The in-memory loopback is not measured: it costs less
 //! than a measurement would.
 //!

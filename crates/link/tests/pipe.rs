@@ -83,7 +83,8 @@ fn silent_peer_times_out_instead_of_hanging() {
     );
     // A peer that never reads: writes give up after the write timeout.
     link.link().set_write_timeout(Duration::from_millis(100));
-    let big = vec![0u8; 1 << 20];
+    // More than the (enlarged) pipe holds.
+    let big = vec![0u8; 4 * perfkit_link::pipe::PIPE_SIZE];
     let err = link.write(&big).unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::TimedOut { .. }), "{err}");
     // Dropping the link kills the child; killing explicitly reports it.
@@ -178,4 +179,41 @@ fn faults_over_a_real_pipe_are_counted_and_repeat() {
         stats.bytes_dropped > 300 && stats.bits_flipped > 10,
         "{stats:?}"
     );
+}
+
+#[test]
+fn a_pipe_is_non_blocking_only_while_the_link_holds_it() {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills the two descriptors, owned right after.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: fresh descriptors from pipe(2), each owned once.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // Duplicates share the open files, as stdin and stdout share them with
+    // the link `PipeLink::stdio` makes.
+    let (r2, w2) = (r.try_clone().unwrap(), w.try_clone().unwrap());
+    // SAFETY: fcntl queries on open descriptors.
+    let nonblocking = |fd: &OwnedFd| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) } & libc::O_NONBLOCK != 0;
+    let mut link = perfkit_link::PipeLink::from_fds(Some(r), Some(w));
+    assert!(nonblocking(&r2) && nonblocking(&w2));
+    let data = pattern(50_000);
+    link.write(&data).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    while got.len() < data.len() {
+        match link.read(&mut buf, Duration::from_secs(1)).unwrap() {
+            ReadOutcome::Data(n) => got.extend_from_slice(&buf[..n]),
+            other => panic!("{other:?} after {} bytes", got.len()),
+        }
+    }
+    assert_eq!(got, data);
+    // Empty: a read waits its timeout out rather than failing on EAGAIN.
+    let t = Instant::now();
+    assert_eq!(
+        link.read(&mut buf, Duration::from_millis(30)).unwrap(),
+        ReadOutcome::Timeout
+    );
+    assert!(t.elapsed() >= Duration::from_millis(25));
+    drop(link);
+    assert!(!nonblocking(&r2) && !nonblocking(&w2));
 }

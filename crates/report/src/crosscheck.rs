@@ -371,6 +371,8 @@ fn side_of(site: &str) -> &'static str {
         "tx"
     } else if rx.iter().any(|p| site.starts_with(p))
         || site.ends_with(".read")
+        // A link's wait for data to read (`link.pipe.wait`).
+        || site.ends_with(".wait")
         || site.ends_with(".recv")
     {
         "rx"
@@ -501,6 +503,7 @@ mod tests {
         assert_eq!(side_of("link.pipe.write"), "tx");
         assert_eq!(side_of("receiver::store"), "rx");
         assert_eq!(side_of("link.udp.recv"), "rx");
+        assert_eq!(side_of("link.pipe.wait"), "rx");
         assert_eq!(side_of("wire::crc16"), "tx");
         assert_eq!(side_of("loopback::packet"), "both");
     }

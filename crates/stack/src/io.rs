@@ -26,6 +26,14 @@ pub trait Sink {
     /// Read back bytes already written (used to hash blocks that arrived out
     /// of order).
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()>;
+    /// The bytes at `offset..offset + len` where they are stored, for a sink
+    /// that holds the file in memory; `None` (the default) otherwise, or
+    /// outside the file. A receiver whose sink lends its bytes hashes them
+    /// there in passes of many blocks rather than each block as it arrives.
+    fn stored(&self, offset: u64, len: usize) -> Option<&[u8]> {
+        let _ = (offset, len);
+        None
+    }
 }
 
 impl<T: Source + ?Sized> Source for &mut T {
@@ -49,6 +57,9 @@ impl<T: Sink + ?Sized> Sink for &mut T {
     }
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
         (**self).read_at(offset, buf)
+    }
+    fn stored(&self, offset: u64, len: usize) -> Option<&[u8]> {
+        (**self).stored(offset, len)
     }
 }
 
@@ -136,6 +147,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Sink for MemorySink<B> {
         buf.copy_from_slice(&self.buf.as_ref()[r]);
         Ok(())
     }
+    fn stored(&self, offset: u64, len: usize) -> Option<&[u8]> {
+        self.buf.as_ref().get(range(offset, len, self.len).ok()?)
+    }
 }
 
 /// A growable in-memory sink (allocates once, at META).
@@ -163,8 +177,9 @@ impl VecSink {
 impl Sink for VecSink {
     fn set_len(&mut self, len: u64) -> Result<()> {
         let r = range(0, usize::try_from(len).unwrap_or(usize::MAX), self.max_len)?;
-        self.data.clear();
-        self.data.resize(r.end, 0);
+        // Zeroed memory from the allocator (fresh pages need no clearing),
+        // not a fill of the whole file before the first block lands.
+        self.data = alloc::vec![0; r.end];
         Ok(())
     }
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
@@ -176,6 +191,9 @@ impl Sink for VecSink {
         let r = range(offset, buf.len(), self.data.len())?;
         buf.copy_from_slice(&self.data[r]);
         Ok(())
+    }
+    fn stored(&self, offset: u64, len: usize) -> Option<&[u8]> {
+        self.data.get(range(offset, len, self.data.len()).ok()?)
     }
 }
 

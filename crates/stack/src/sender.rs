@@ -119,6 +119,9 @@ pub struct Sender<S> {
     block_count: u32,
     size: u64,
     tick: u64,
+    /// `tick % meta_every`, kept by counting: a 64-bit division per
+    /// message costs more than the rest of the schedule.
+    tick_in_period: u32,
     seqno: u8,
     block: u32,
     copies: u32,
@@ -158,6 +161,7 @@ impl<S: Source> Sender<S> {
             cfg,
             meta,
             tick: 0,
+            tick_in_period: 0,
             seqno: 0,
             block: 0,
             copies: 0,
@@ -262,7 +266,7 @@ impl<S: Source> Sender<S> {
             self.phase = Phase::Done;
             n
         } else if t < self.cfg.start_meta as u64
-            || (self.cfg.meta_every != 0 && t % self.cfg.meta_every as u64 == 0)
+            || (self.cfg.meta_every != 0 && self.tick_in_period == 0)
             || self.block >= self.block_count
         {
             let meta = &self.meta[..self.meta_len];
@@ -294,6 +298,12 @@ impl<S: Source> Sender<S> {
             n
         };
         self.tick += 1;
+        if self.cfg.meta_every != 0 {
+            self.tick_in_period += 1;
+            if self.tick_in_period == self.cfg.meta_every {
+                self.tick_in_period = 0;
+            }
+        }
         self.seqno = self.seqno.wrapping_add(1);
         self.counters.messages += 1;
         Ok(n)

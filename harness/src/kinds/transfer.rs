@@ -33,6 +33,23 @@ use crate::spec::{LinkSpec, PipeEnd, RunSpec, TransferSpec};
 /// The `transfer` kind.
 pub struct Transfer;
 
+/// perfkit's run-time recording switch, put back as found when dropped.
+struct Recording(bool);
+
+impl Recording {
+    fn set(on: bool) -> Self {
+        let was = perfkit::enabled();
+        perfkit::set_enabled(on);
+        Recording(was)
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        perfkit::set_enabled(self.0);
+    }
+}
+
 impl super::Kind for Transfer {
     fn name(&self) -> &'static str {
         "transfer"
@@ -47,6 +64,8 @@ impl super::Kind for Transfer {
     fn run(&self, ctx: &super::RunCtx<'_>) -> anyhow::Result<Outcome> {
         let spec = ctx.spec;
         let t = &spec.transfer;
+        // Off for this run only: the next run's setting is its own.
+        let _recording = Recording::set(t.stages);
         let input = Input::prepare(ctx.scenario, t)?;
         match &spec.link {
             LinkSpec::Loopback { mtu } => loopback(spec, *mtu, &input, ctx.cancel),
@@ -279,6 +298,7 @@ fn wire_flags(t: &TransferSpec) -> Vec<String> {
     .into_iter()
     .flat_map(|(flag, v)| [flag.to_owned(), v])
     .chain(["--quiet".to_owned()])
+    .chain((!t.stages).then(|| "--no-stages".to_owned()))
     .collect()
 }
 
