@@ -154,11 +154,20 @@ impl PathSlot {
         {
             // SAFETY: as in `record`; set before `site` was published.
             let h = unsafe { &*self.hist.load(Acquire) };
-            for (i, (c, m)) in h.counts.iter().zip(&h.merged).enumerate() {
-                let d = delta(c, m);
-                if d != 0 {
-                    site.histogram().add_at(i, d);
+            // Every sample merged already: spare the scan of every bucket.
+            // (Counted against the calls, not their growth, so a sample
+            // that a concurrent merge saw before its bucket is caught next
+            // time.)
+            if h.merged_count.load() != self.merged_calls.load() {
+                let mut n = 0u64;
+                for (i, (c, m)) in h.counts.iter().zip(&h.merged).enumerate() {
+                    let d = delta(c, m);
+                    if d != 0 {
+                        site.histogram().add_at(i, d);
+                        n = n.wrapping_add(d);
+                    }
                 }
+                bump(&h.merged_count, n);
             }
         }
     }
@@ -192,6 +201,7 @@ impl PathSlot {
                 for c in h.counts.iter().chain(&h.merged) {
                     c.store(0);
                 }
+                h.merged_count.store(0);
             }
         }
     }
@@ -202,6 +212,8 @@ impl PathSlot {
 struct SlotHist {
     counts: [Owned64; BUCKETS],
     merged: [Owned64; BUCKETS],
+    /// Samples added to the site so far (the sum of `merged`).
+    merged_count: Owned64,
 }
 
 /// A bounded table of stack paths (see the module docs).
@@ -237,9 +249,7 @@ impl PathTable {
     #[inline(always)]
     fn child(&self, parent: u32, site: &'static Site) -> u32 {
         let sp = site as *const Site as *mut Site;
-        let h = ((sp as usize >> 4) as u32 ^ parent.wrapping_mul(0x9E37_79B9))
-            .wrapping_mul(0x85EB_CA6B);
-        let idx = (h >> 16) as usize & (PATH_SLOTS - 1);
+        let idx = home(parent, site);
         // The path is nearly always where it hashes to: test that inline,
         // probe further (and create) out of line, so the hot path stays
         // short and needs few registers.
@@ -311,6 +321,14 @@ impl PathTable {
     }
 }
 
+/// Where path `parent;site` hashes to in a table.
+#[inline(always)]
+fn home(parent: u32, site: &'static Site) -> usize {
+    let h = ((site as *const Site as usize >> 4) as u32 ^ parent.wrapping_mul(0x9E37_79B9))
+        .wrapping_mul(0x85EB_CA6B);
+    (h >> 16) as usize & (PATH_SLOTS - 1)
+}
+
 /// Take the empty slot `s` for path `parent;site` (once per path and table).
 #[cold]
 #[inline(never)]
@@ -323,6 +341,7 @@ fn claim(s: &PathSlot, parent: u32, site: &'static Site) {
         let h = std::boxed::Box::new(SlotHist {
             counts: [const { Owned64::new(0) }; BUCKETS],
             merged: [const { Owned64::new(0) }; BUCKETS],
+            merged_count: Owned64::new(0),
         });
         s.hist.store(std::boxed::Box::into_raw(h), Release);
     }
@@ -353,12 +372,29 @@ struct Level {
     slot: AtomicU32,
     /// Ticks of the measurements nested in this one.
     child: Owned64,
-    // The child memo: a push under this level with the same site as last
-    // time takes the same path, found without hashing. A level whose path
-    // changes forgets its memo, so the memo always belongs to the path.
-    memo_site: AtomicPtr<Site>,
-    memo_slot: AtomicU32,
-    memo_ptr: AtomicPtr<PathSlot>,
+    // The child memo: a push under this level of the site pushed here
+    // last, under the same path, takes the same path again without
+    // hashing (a loop of one stage). Other pushes hash, inline.
+    memo: Memo,
+}
+
+/// One remembered child path: its site and parent path, slot index and slot.
+struct Memo {
+    site: AtomicPtr<Site>,
+    parent: AtomicU32,
+    slot: AtomicU32,
+    ptr: AtomicPtr<PathSlot>,
+}
+
+impl Memo {
+    const fn new() -> Self {
+        Memo {
+            site: AtomicPtr::new(ptr::null_mut()),
+            parent: AtomicU32::new(NONE),
+            slot: AtomicU32::new(NONE),
+            ptr: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
 }
 
 impl Level {
@@ -366,9 +402,7 @@ impl Level {
         Level {
             slot: AtomicU32::new(slot),
             child: Owned64::new(0),
-            memo_site: AtomicPtr::new(ptr::null_mut()),
-            memo_slot: AtomicU32::new(NONE),
-            memo_ptr: AtomicPtr::new(ptr::null_mut()),
+            memo: Memo::new(),
         }
     }
 }
@@ -402,6 +436,21 @@ impl Local {
         }
     }
 
+    /// The table, if this thread has one yet.
+    #[inline(always)]
+    fn attached(&self) -> Option<&'static PathTable> {
+        #[cfg(feature = "std")]
+        {
+            let t = self.table.load(Relaxed);
+            // SAFETY: tables are leaked, never freed.
+            (!t.is_null()).then(|| unsafe { &*t })
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            Some(&GLOBAL_TABLE)
+        }
+    }
+
     #[cfg(feature = "std")]
     #[cold]
     #[inline(never)]
@@ -426,15 +475,33 @@ impl Local {
             return self.push_unpathed(d);
         }
         let top = &self.levels[du];
-        if !ptr::eq(top.memo_site.load(Relaxed), site) {
-            return self.push_new(d, site);
-        }
-        let p = top.memo_ptr.load(Relaxed);
+        let parent = top.slot.load(Relaxed);
+        let m = &top.memo;
+        let (slot, p) = if ptr::eq(m.site.load(Relaxed), site) && m.parent.load(Relaxed) == parent {
+            (m.slot.load(Relaxed), m.ptr.load(Relaxed))
+        } else {
+            // The path's home slot (where nearly every path is), inline;
+            // anything else out of line.
+            let Some(t) = self.attached() else {
+                return self.push_new(d, site);
+            };
+            let idx = home(parent, site);
+            let s = &t.slots[idx];
+            if !ptr::eq(s.site.load(Relaxed), site) || s.parent.load(Relaxed) != parent {
+                return self.push_new(d, site);
+            }
+            let sp = s as *const PathSlot as *mut PathSlot;
+            m.site.store(site as *const Site as *mut Site, Relaxed);
+            m.parent.store(parent, Relaxed);
+            m.slot.store(idx as u32, Relaxed);
+            m.ptr.store(sp, Relaxed);
+            (idx as u32, sp)
+        };
         if p.is_null() {
             return self.push_unpathed(d);
         }
         let new = &self.levels[du + 1];
-        new.slot.store(top.memo_slot.load(Relaxed), Relaxed);
+        new.slot.store(slot, Relaxed);
         new.child.store(0);
         self.depth.store(d.wrapping_add(1), Relaxed);
         (d, p)
@@ -453,7 +520,7 @@ impl Local {
         (d, ptr::null())
     }
 
-    /// Push `site` under a level whose memo is for another site: find (or
+    /// Push `site` under a level whose memo does not know it: find (or
     /// make) the path, and remember it in the memo.
     #[cold]
     #[inline(never)]
@@ -471,16 +538,15 @@ impl Local {
         } else {
             &self.table().slots[slot as usize] as *const PathSlot as *mut PathSlot
         };
-        top.memo_site
-            .store(site as *const Site as *mut Site, Relaxed);
-        top.memo_slot.store(slot, Relaxed);
-        top.memo_ptr.store(p, Relaxed);
+        let m = &top.memo;
+        m.site.store(site as *const Site as *mut Site, Relaxed);
+        m.parent.store(parent, Relaxed);
+        m.slot.store(slot, Relaxed);
+        m.ptr.store(p, Relaxed);
         if p.is_null() {
             return self.push_unpathed(d);
         }
         let new = &self.levels[du + 1];
-        // A new path at this level: its own memo belonged to the old one.
-        new.memo_site.store(ptr::null_mut(), Relaxed);
         new.slot.store(slot, Relaxed);
         new.child.store(0);
         self.depth.store(d.wrapping_add(1), Relaxed);

@@ -302,3 +302,28 @@ fn a_running_thread_is_counted_whole() {
     done_tx.send(()).unwrap();
     t.join().unwrap();
 }
+
+#[test]
+fn alternating_siblings_keep_their_own_paths() {
+    let _l = setup();
+    // One macro use, one site, reached from both siblings.
+    let inner = |d| measure!("mock.alt.inner", advance(d));
+    let _outer = span!("mock.alt");
+    for i in 0..6u64 {
+        // Two sibling stages under one parent, each with the same nested
+        // stage: the nested calls belong to the sibling they ran in.
+        if i % 2 == 0 {
+            let _a = span!("mock.alt.a");
+            inner(1);
+        } else {
+            let _b = span!("mock.alt.b");
+            inner(2);
+        }
+    }
+    drop(_outer);
+    let snap = perfkit::snapshot();
+    let a = snap.stack("mock.alt;mock.alt.a;mock.alt.inner").unwrap();
+    let b = snap.stack("mock.alt;mock.alt.b;mock.alt.inner").unwrap();
+    assert_eq!((a.calls, a.total_ns), (3, 3));
+    assert_eq!((b.calls, b.total_ns), (3, 6));
+}
