@@ -387,6 +387,14 @@ struct Memo {
 }
 
 impl Memo {
+    #[inline(always)]
+    fn remember(&self, site: &'static Site, parent: u32, slot: u32, p: *mut PathSlot) {
+        self.site.store(site as *const Site as *mut Site, Relaxed);
+        self.parent.store(parent, Relaxed);
+        self.slot.store(slot, Relaxed);
+        self.ptr.store(p, Relaxed);
+    }
+
     const fn new() -> Self {
         Memo {
             site: AtomicPtr::new(ptr::null_mut()),
@@ -491,16 +499,18 @@ impl Local {
                 return self.push_new(d, site);
             }
             let sp = s as *const PathSlot as *mut PathSlot;
-            m.site.store(site as *const Site as *mut Site, Relaxed);
-            m.parent.store(parent, Relaxed);
-            m.slot.store(idx as u32, Relaxed);
-            m.ptr.store(sp, Relaxed);
+            m.remember(site, parent, idx as u32, sp);
             (idx as u32, sp)
         };
-        if p.is_null() {
+        self.open(d, slot, p)
+    }
+
+    /// Open level `d` on path `slot` (`p` its slot, null without one).
+    #[inline(always)]
+    fn open(&self, d: u32, slot: u32, p: *const PathSlot) -> (u32, *const PathSlot) {
+        let Some(new) = self.levels.get(d as usize + 1).filter(|_| !p.is_null()) else {
             return self.push_unpathed(d);
-        }
-        let new = &self.levels[du + 1];
+        };
         new.slot.store(slot, Relaxed);
         new.child.store(0);
         self.depth.store(d.wrapping_add(1), Relaxed);
@@ -538,19 +548,8 @@ impl Local {
         } else {
             &self.table().slots[slot as usize] as *const PathSlot as *mut PathSlot
         };
-        let m = &top.memo;
-        m.site.store(site as *const Site as *mut Site, Relaxed);
-        m.parent.store(parent, Relaxed);
-        m.slot.store(slot, Relaxed);
-        m.ptr.store(p, Relaxed);
-        if p.is_null() {
-            return self.push_unpathed(d);
-        }
-        let new = &self.levels[du + 1];
-        new.slot.store(slot, Relaxed);
-        new.child.store(0);
-        self.depth.store(d.wrapping_add(1), Relaxed);
-        (d, p)
+        top.memo.remember(site, parent, slot, p);
+        self.open(d, slot, p)
     }
 
     /// Pop the level pushed at depth `d`, which took `ticks`, and record
