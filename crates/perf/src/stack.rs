@@ -493,12 +493,19 @@ impl Local {
             let Some(t) = self.attached() else {
                 return self.push_new(d, site);
             };
-            let idx = home(parent, site);
-            let s = &t.slots[idx];
-            if !ptr::eq(s.site.load(Relaxed), site) || s.parent.load(Relaxed) != parent {
+            // With a few dozen paths in the table two often share a home:
+            // the next slot too, so such a pair costs no call.
+            let home = home(parent, site);
+            let Some(idx) = [home, (home + 1) & (PATH_SLOTS - 1)]
+                .into_iter()
+                .find(|&i| {
+                    let s = &t.slots[i];
+                    ptr::eq(s.site.load(Relaxed), site) && s.parent.load(Relaxed) == parent
+                })
+            else {
                 return self.push_new(d, site);
-            }
-            let sp = s as *const PathSlot as *mut PathSlot;
+            };
+            let sp = &t.slots[idx] as *const PathSlot as *mut PathSlot;
             m.remember(site, parent, idx as u32, sp);
             (idx as u32, sp)
         };
