@@ -6,7 +6,11 @@
 //!   floor of any measured scope);
 //! - `instant_pair`: two `std::time::Instant::now()`;
 //! - `quanta_raw_pair`: two `quanta::Clock::raw()` (the crate we compared with);
-//! - `measure`: `perfkit::measure!` around an empty black-boxed body;
+//! - `measure`: `perfkit::measure!` around an empty black-boxed body: the
+//!   push (the path found in the level's memo), the two clock reads, and
+//!   the call's statistics written with plain stores on the thread's own
+//!   path slot (no locked instruction; `flush`, in the snapshot printed at
+//!   the end, adds them to the site);
 //! - `span`: a `span!` guard;
 //! - `measure_nested`: `measure!` one level inside a `span!` (the outer span
 //!   is entered once per batch, so this is the cost of a nested measurement);

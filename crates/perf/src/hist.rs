@@ -101,6 +101,15 @@ impl Histogram {
         self.buckets[bucket_of(ticks)].add(1);
     }
 
+    /// Add `n` values to bucket `i` (merging a path's histogram).
+    #[cfg(feature = "std")]
+    #[inline]
+    pub(crate) fn add_at(&self, i: usize, n: u64) {
+        if let Some(b) = self.buckets.get(i) {
+            b.add(n);
+        }
+    }
+
     /// Total number of values counted.
     pub fn count(&self) -> u64 {
         self.buckets.iter().map(|b| b.load()).sum()

@@ -21,7 +21,6 @@ struct Release(&'static Entry);
 
 impl Drop for Release {
     fn drop(&mut self) {
-        self.0.table.flush();
         self.0.in_use.store(false, Ordering::Release);
     }
 }

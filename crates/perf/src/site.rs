@@ -139,17 +139,19 @@ impl Site {
     #[inline(always)]
     pub fn record(&self, ticks: u64, bytes: u64) {
         self.hist.record(ticks);
-        self.record_counters(ticks, bytes);
+        self.merge(1, ticks, bytes, ticks, ticks);
     }
 
-    /// Everything [`Site::record`] does but the histogram (which the
-    /// measurement guards add one call later, see `stack::flush`).
+    /// Add calls, their ticks and bytes, and lower / raise the extremes
+    /// (a path's growth since the last merge, see `stack::flush`).
     #[inline(always)]
-    pub(crate) fn record_counters(&self, ticks: u64, bytes: u64) {
-        self.calls.add(1);
-        self.cum.add(ticks);
-        self.min.lower_to(ticks);
-        self.max.raise_to(ticks);
+    pub(crate) fn merge(&self, calls: u64, ticks: u64, bytes: u64, min: u64, max: u64) {
+        if calls != 0 {
+            self.calls.add(calls);
+            self.cum.add(ticks);
+        }
+        self.min.lower_to(min);
+        self.max.raise_to(max);
         if bytes != 0 {
             self.bytes.add(bytes);
         }
@@ -232,6 +234,7 @@ impl Site {
     /// Zero the statistics (racy against concurrent recorders: a call in
     /// flight may land half before, half after).
     pub fn clear(&self) {
+        crate::stack::clear_extremes(self);
         self.hist.clear();
         self.calls.store(0);
         self.cum.store(0);
@@ -255,8 +258,8 @@ impl core::fmt::Debug for Site {
 }
 
 /// Visit every registered site (most recently registered first), without
-/// allocating. Sites with no calls are visited too. Adds the calling
-/// thread's deferred histogram sample first ([`crate::stack::flush`]).
+/// allocating. Sites with no calls are visited too. Adds every thread's
+/// measurements to the sites first ([`crate::flush`]).
 pub fn for_each_site(mut f: impl FnMut(&'static Site)) {
     crate::stack::flush();
     let mut p = HEAD.load(Ordering::Acquire);

@@ -11,6 +11,8 @@
 //! as dropped ([`dropped_paths`]).
 
 use crate::clock;
+#[cfg(feature = "std")]
+use crate::hist::{bucket_of, BUCKETS};
 use crate::owned::{bump, Owned64};
 use crate::site::Site;
 use core::marker::PhantomData;
@@ -59,12 +61,26 @@ pub fn dropped_paths() -> u64 {
     DROPPED.load(Relaxed)
 }
 
+/// One stack path of one thread, and the statistics of the calls that
+/// ended on it: the folded-stack figures (calls, total, self) and the rest of
+/// the site's (min, max, bytes and, with `std`, the histogram). A site's
+/// statistics are the sum over its paths, added to the site by [`flush`].
+/// The owner writes the first group with plain stores; [`flush`] writes the
+/// `merged_*` marks (what it has added to the site so far) under its lock.
 struct PathSlot {
     site: AtomicPtr<Site>,
     parent: AtomicU32,
     calls: Owned64,
     total: Owned64,
     self_: Owned64,
+    min: Owned64,
+    max: Owned64,
+    bytes: Owned64,
+    #[cfg(feature = "std")]
+    hist: AtomicPtr<SlotHist>,
+    merged_calls: Owned64,
+    merged_total: Owned64,
+    merged_bytes: Owned64,
 }
 
 impl PathSlot {
@@ -75,60 +91,157 @@ impl PathSlot {
             calls: Owned64::new(0),
             total: Owned64::new(0),
             self_: Owned64::new(0),
+            min: Owned64::new(u64::MAX),
+            max: Owned64::new(0),
+            bytes: Owned64::new(0),
+            #[cfg(feature = "std")]
+            hist: AtomicPtr::new(ptr::null_mut()),
+            merged_calls: Owned64::new(0),
+            merged_total: Owned64::new(0),
+            merged_bytes: Owned64::new(0),
+        }
+    }
+
+    /// Count one call of `ticks` (`self_` without nested measurements).
+    #[inline(always)]
+    fn record(&self, site: &'static Site, ticks: u64, self_: u64, bytes: u64) {
+        bump(&self.calls, 1);
+        bump(&self.total, ticks);
+        bump(&self.self_, self_);
+        if ticks < self.min.load() {
+            self.min.store(ticks);
+        }
+        if ticks > self.max.load() {
+            self.max.store(ticks);
+        }
+        if bytes != 0 {
+            bump(&self.bytes, bytes);
+        }
+        #[cfg(feature = "std")]
+        {
+            let _ = site;
+            // SAFETY: set before `site` was published, leaked, never freed.
+            bump(
+                &unsafe { &*self.hist.load(Relaxed) }.counts[bucket_of(ticks)],
+                1,
+            );
+        }
+        // Without `std` there is one context and no memory to spare for a
+        // histogram per path: the site's own (plain cells with `single-core`).
+        #[cfg(not(feature = "std"))]
+        site.histogram().record(ticks);
+    }
+
+    /// Add what this slot counted since the last merge to its site.
+    fn merge(&self) {
+        let p = self.site.load(Acquire);
+        if p.is_null() {
+            return;
+        }
+        // SAFETY: only `&'static Site`s are stored.
+        let site: &'static Site = unsafe { &*p };
+        let delta = |v: &Owned64, mark: &Owned64| {
+            let now = v.load();
+            let d = now.wrapping_sub(mark.load());
+            mark.store(now);
+            d
+        };
+        let calls = delta(&self.calls, &self.merged_calls);
+        let total = delta(&self.total, &self.merged_total);
+        let bytes = delta(&self.bytes, &self.merged_bytes);
+        site.merge(calls, total, bytes, self.min.load(), self.max.load());
+        #[cfg(feature = "std")]
+        {
+            // SAFETY: as in `record`; set before `site` was published.
+            let h = unsafe { &*self.hist.load(Acquire) };
+            // Every sample merged already: spare the scan of every bucket.
+            // (Counted against the calls, not their growth, so a sample
+            // that a concurrent merge saw before its bucket is caught next
+            // time.)
+            if h.merged_count.load() != self.merged_calls.load() {
+                let mut n = 0u64;
+                for (i, (c, m)) in h.counts.iter().zip(&h.merged).enumerate() {
+                    let d = delta(c, m);
+                    if d != 0 {
+                        site.histogram().add_at(i, d);
+                        n = n.wrapping_add(d);
+                    }
+                }
+                bump(&h.merged_count, n);
+            }
+        }
+    }
+
+    /// Forget the extremes (the site's were cleared).
+    fn clear_extremes(&self) {
+        self.min.store(u64::MAX);
+        self.max.store(0);
+    }
+
+    /// Zero everything, marks included (nothing of it stays in the sites).
+    fn clear(&self) {
+        for c in [
+            &self.calls,
+            &self.total,
+            &self.self_,
+            &self.bytes,
+            &self.merged_calls,
+            &self.merged_total,
+            &self.merged_bytes,
+        ] {
+            c.store(0);
+        }
+        self.clear_extremes();
+        #[cfg(feature = "std")]
+        {
+            let h = self.hist.load(Acquire);
+            if !h.is_null() {
+                // SAFETY: as in `record`.
+                let h = unsafe { &*h };
+                for c in h.counts.iter().chain(&h.merged) {
+                    c.store(0);
+                }
+                h.merged_count.store(0);
+            }
         }
     }
 }
 
-/// A bounded table of stack paths (see the module docs), and the thread's
-/// deferred histogram sample.
+/// A path's histogram, owner-written, and what [`flush`] added of it.
+#[cfg(feature = "std")]
+struct SlotHist {
+    counts: [Owned64; BUCKETS],
+    merged: [Owned64; BUCKETS],
+    /// Samples added to the site so far (the sum of `merged`).
+    merged_count: Owned64,
+}
+
+/// A bounded table of stack paths (see the module docs).
 pub(crate) struct PathTable {
     slots: [PathSlot; PATH_SLOTS],
-    pending_site: AtomicPtr<Site>,
-    pending_ticks: Owned64,
 }
 
 impl PathTable {
     pub(crate) const fn new() -> Self {
         PathTable {
             slots: [const { PathSlot::new() }; PATH_SLOTS],
-            pending_site: AtomicPtr::new(ptr::null_mut()),
-            pending_ticks: Owned64::new(0),
         }
     }
 
-    /// Keep this call's histogram sample and add the previous one.
-    ///
-    /// Why: the bucket of a sample depends on the clock read just before,
-    /// and a locked add to an address that depends on RDTSC's result stalls
-    /// the next clock read (measured: +5 ns per call, a quarter of the whole
-    /// floor). The previous sample's bucket was known long ago, so its add
-    /// overlaps with everything else. The histogram therefore lags by at most
-    /// one sample per thread; [`flush`] (called by [`crate::for_each_site`]
-    /// and so by snapshots) adds the calling thread's, and the next owner of
-    /// a table adds a departed thread's.
-    #[inline(always)]
-    fn defer(&self, site: &'static Site, ticks: u64) {
-        let prev = self.pending_site.load(Relaxed);
-        let prev_ticks = self.pending_ticks.load();
-        self.pending_site
-            .store(site as *const Site as *mut Site, Relaxed);
-        self.pending_ticks.store(ticks);
-        if !prev.is_null() {
-            // SAFETY: only `&'static Site`s are stored.
-            unsafe { &*prev }.histogram().record(prev_ticks);
+    /// Add every slot's new counts to its site.
+    pub(crate) fn merge(&self) {
+        for s in &self.slots {
+            s.merge();
         }
     }
 
-    /// Add the deferred sample now.
-    pub(crate) fn flush(&self) {
-        // Only the owner writes `pending_site`: a load and a store suffice.
-        let prev = self.pending_site.load(Relaxed);
-        self.pending_site.store(ptr::null_mut(), Relaxed);
-        if !prev.is_null() {
-            // SAFETY: only `&'static Site`s are stored.
-            unsafe { &*prev }
-                .histogram()
-                .record(self.pending_ticks.load());
+    /// Forget the extremes of `site`'s paths.
+    pub(crate) fn clear_extremes(&self, site: &Site) {
+        let sp = site as *const Site as *mut Site;
+        for s in &self.slots {
+            if s.site.load(Acquire) == sp {
+                s.clear_extremes();
+            }
         }
     }
 
@@ -136,19 +249,30 @@ impl PathTable {
     #[inline(always)]
     fn child(&self, parent: u32, site: &'static Site) -> u32 {
         let sp = site as *const Site as *mut Site;
-        let h = ((sp as usize >> 4) as u32 ^ parent.wrapping_mul(0x9E37_79B9))
-            .wrapping_mul(0x85EB_CA6B);
-        let mut idx = (h >> 16) as usize;
+        let idx = home(parent, site);
+        // The path is nearly always where it hashes to: test that inline,
+        // probe further (and create) out of line, so the hot path stays
+        // short and needs few registers.
+        let s = &self.slots[idx];
+        if s.site.load(Relaxed) == sp && s.parent.load(Relaxed) == parent {
+            return idx as u32;
+        }
+        self.probe(parent, site, idx)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn probe(&self, parent: u32, site: &'static Site, mut idx: usize) -> u32 {
+        let sp = site as *const Site as *mut Site;
         for _ in 0..PROBES {
             idx &= PATH_SLOTS - 1;
             let s = &self.slots[idx];
-            let p = s.site.load(Acquire);
+            let p = s.site.load(Relaxed);
             if p == sp && s.parent.load(Relaxed) == parent {
                 return idx as u32;
             }
             if p.is_null() {
-                s.parent.store(parent, Relaxed);
-                s.site.store(sp, Release);
+                claim(s, parent, site);
                 return idx as u32;
             }
             idx += 1;
@@ -156,19 +280,9 @@ impl PathTable {
         NONE
     }
 
-    #[inline(always)]
-    fn add(&self, slot: u32, total: u64, self_: u64) {
-        let s = &self.slots[slot as usize];
-        bump(&s.calls, 1);
-        bump(&s.total, total);
-        bump(&s.self_, self_);
-    }
-
     pub(crate) fn clear(&self) {
         for s in &self.slots {
-            s.calls.store(0);
-            s.total.store(0);
-            s.self_.store(0);
+            s.clear();
         }
     }
 
@@ -207,6 +321,34 @@ impl PathTable {
     }
 }
 
+/// Where path `parent;site` hashes to in a table.
+#[inline(always)]
+fn home(parent: u32, site: &'static Site) -> usize {
+    let h = ((site as *const Site as usize >> 4) as u32 ^ parent.wrapping_mul(0x9E37_79B9))
+        .wrapping_mul(0x85EB_CA6B);
+    (h >> 16) as usize & (PATH_SLOTS - 1)
+}
+
+/// Take the empty slot `s` for path `parent;site` (once per path and table).
+#[cold]
+#[inline(never)]
+fn claim(s: &PathSlot, parent: u32, site: &'static Site) {
+    // A site is registered when its first path is made (or on the fallback
+    // in `end`), so the hot path has no registration check.
+    site.ensure_registered();
+    #[cfg(feature = "std")]
+    if s.hist.load(Relaxed).is_null() {
+        let h = std::boxed::Box::new(SlotHist {
+            counts: [const { Owned64::new(0) }; BUCKETS],
+            merged: [const { Owned64::new(0) }; BUCKETS],
+            merged_count: Owned64::new(0),
+        });
+        s.hist.store(std::boxed::Box::into_raw(h), Release);
+    }
+    s.parent.store(parent, Relaxed);
+    s.site.store(site as *const Site as *mut Site, Release);
+}
+
 fn dummy() -> &'static Site {
     static DUMMY: Site = Site::new("", "", "", 0);
     &DUMMY
@@ -216,18 +358,70 @@ fn dummy() -> &'static Site {
 /// without `std`).
 pub(crate) struct Local {
     depth: AtomicU32,
-    slots: [AtomicU32; MAX_DEPTH],
-    child: [Owned64; MAX_DEPTH],
+    // Level `d` is at index `d + 1`; index 0 is the root (path `ROOT`, and
+    // a sink for the ticks of top-level calls), so neither push nor pop
+    // tests for depth 0.
+    levels: [Level; MAX_DEPTH + 1],
     #[cfg(feature = "std")]
     table: AtomicPtr<PathTable>,
 }
 
+/// One open measurement, and the path its last child took.
+struct Level {
+    /// This level's path slot (NONE without one).
+    slot: AtomicU32,
+    /// Ticks of the measurements nested in this one.
+    child: Owned64,
+    // The child memo: a push under this level of the site pushed here
+    // last, under the same path, takes the same path again without
+    // hashing (a loop of one stage). Other pushes hash, inline.
+    memo: Memo,
+}
+
+/// One remembered child path: its site and parent path, slot index and slot.
+struct Memo {
+    site: AtomicPtr<Site>,
+    parent: AtomicU32,
+    slot: AtomicU32,
+    ptr: AtomicPtr<PathSlot>,
+}
+
+impl Memo {
+    #[inline(always)]
+    fn remember(&self, site: &'static Site, parent: u32, slot: u32, p: *mut PathSlot) {
+        self.site.store(site as *const Site as *mut Site, Relaxed);
+        self.parent.store(parent, Relaxed);
+        self.slot.store(slot, Relaxed);
+        self.ptr.store(p, Relaxed);
+    }
+
+    const fn new() -> Self {
+        Memo {
+            site: AtomicPtr::new(ptr::null_mut()),
+            parent: AtomicU32::new(NONE),
+            slot: AtomicU32::new(NONE),
+            ptr: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+}
+
+impl Level {
+    const fn new(slot: u32) -> Self {
+        Level {
+            slot: AtomicU32::new(slot),
+            child: Owned64::new(0),
+            memo: Memo::new(),
+        }
+    }
+}
+
 impl Local {
     const fn new() -> Self {
+        let mut levels = [const { Level::new(NONE) }; MAX_DEPTH + 1];
+        levels[0] = Level::new(ROOT);
         Local {
             depth: AtomicU32::new(0),
-            slots: [const { AtomicU32::new(NONE) }; MAX_DEPTH],
-            child: [const { Owned64::new(0) }; MAX_DEPTH],
+            levels,
             #[cfg(feature = "std")]
             table: AtomicPtr::new(ptr::null_mut()),
         }
@@ -250,6 +444,21 @@ impl Local {
         }
     }
 
+    /// The table, if this thread has one yet.
+    #[inline(always)]
+    fn attached(&self) -> Option<&'static PathTable> {
+        #[cfg(feature = "std")]
+        {
+            let t = self.table.load(Relaxed);
+            // SAFETY: tables are leaked, never freed.
+            (!t.is_null()).then(|| unsafe { &*t })
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            Some(&GLOBAL_TABLE)
+        }
+    }
+
     #[cfg(feature = "std")]
     #[cold]
     #[inline(never)]
@@ -260,56 +469,131 @@ impl Local {
         t
     }
 
-    /// Push `site`; returns its depth (the guard keeps it).
+    /// Push `site`; returns its depth and its path's slot (null without
+    /// one), which the guard keeps.
+    ///
+    /// The common case (the same site as last time under this level) is
+    /// a few loads and stores; everything else is out of line, reached by
+    /// tail calls, so the hot path saves no registers.
     #[inline(always)]
-    fn push(&self, site: &'static Site) -> u32 {
+    fn push(&self, site: &'static Site) -> (u32, *const PathSlot) {
         let d = self.depth.load(Relaxed);
         let du = d as usize;
-        if du < MAX_DEPTH {
-            let parent = if du == 0 {
-                ROOT
-            } else {
-                self.slots[du - 1].load(Relaxed)
-            };
-            let slot = if parent == NONE {
-                NONE
-            } else {
-                self.table().child(parent, site)
-            };
-            if slot == NONE {
-                DROPPED.add(1, Relaxed);
-            }
-            self.slots[du].store(slot, Relaxed);
-            self.child[du].store(0);
-        } else {
-            DROPPED.add(1, Relaxed);
+        if du >= MAX_DEPTH {
+            return self.push_unpathed(d);
         }
-        self.depth.store(d.wrapping_add(1), Relaxed);
-        d
+        let top = &self.levels[du];
+        let parent = top.slot.load(Relaxed);
+        let m = &top.memo;
+        let (slot, p) = if ptr::eq(m.site.load(Relaxed), site) && m.parent.load(Relaxed) == parent {
+            (m.slot.load(Relaxed), m.ptr.load(Relaxed))
+        } else {
+            // The path's home slot (where nearly every path is), inline;
+            // anything else out of line.
+            let Some(t) = self.attached() else {
+                return self.push_new(d, site);
+            };
+            // With a few dozen paths in the table two often share a home:
+            // the next slot too, so such a pair costs no call.
+            let home = home(parent, site);
+            let Some(idx) = [home, (home + 1) & (PATH_SLOTS - 1)]
+                .into_iter()
+                .find(|&i| {
+                    let s = &t.slots[i];
+                    ptr::eq(s.site.load(Relaxed), site) && s.parent.load(Relaxed) == parent
+                })
+            else {
+                return self.push_new(d, site);
+            };
+            let sp = &t.slots[idx] as *const PathSlot as *mut PathSlot;
+            m.remember(site, parent, idx as u32, sp);
+            (idx as u32, sp)
+        };
+        self.open(d, slot, p)
     }
 
-    /// Pop the level pushed at depth `d`, which took `ticks`.
+    /// Open level `d` on path `slot` (`p` its slot, null without one).
     #[inline(always)]
-    fn pop(&self, d: u32, ticks: u64) {
-        let cur = self.depth.load(Relaxed);
-        if cur <= d {
-            // Popped already: an outer guard was dropped before this one.
-            return;
+    fn open(&self, d: u32, slot: u32, p: *const PathSlot) -> (u32, *const PathSlot) {
+        let Some(new) = self.levels.get(d as usize + 1).filter(|_| !p.is_null()) else {
+            return self.push_unpathed(d);
+        };
+        new.slot.store(slot, Relaxed);
+        new.child.store(0);
+        self.depth.store(d.wrapping_add(1), Relaxed);
+        (d, p)
+    }
+
+    /// Push a level without a path (table full, stack too deep).
+    #[cold]
+    #[inline(never)]
+    fn push_unpathed(&self, d: u32) -> (u32, *const PathSlot) {
+        DROPPED.add(1, Relaxed);
+        if let Some(new) = self.levels.get(d as usize + 1) {
+            new.slot.store(NONE, Relaxed);
+            new.child.store(0);
         }
+        self.depth.store(d.wrapping_add(1), Relaxed);
+        (d, ptr::null())
+    }
+
+    /// Push `site` under a level whose memo does not know it: find (or
+    /// make) the path, and remember it in the memo.
+    #[cold]
+    #[inline(never)]
+    fn push_new(&self, d: u32, site: &'static Site) -> (u32, *const PathSlot) {
         let du = d as usize;
-        if du < MAX_DEPTH {
-            let slot = self.slots[du].load(Relaxed);
-            if slot != NONE {
-                let child = self.child[du].load();
-                self.table().add(slot, ticks, ticks.saturating_sub(child));
-            }
-            if du > 0 {
-                bump(&self.child[du - 1], ticks);
-            }
+        let top = &self.levels[du];
+        let parent = top.slot.load(Relaxed);
+        let slot = if parent == NONE {
+            NONE
+        } else {
+            self.table().child(parent, site)
+        };
+        let p = if slot == NONE {
+            ptr::null_mut()
+        } else {
+            &self.table().slots[slot as usize] as *const PathSlot as *mut PathSlot
+        };
+        top.memo.remember(site, parent, slot, p);
+        self.open(d, slot, p)
+    }
+
+    /// Pop the level pushed at depth `d`, which took `ticks`, and record
+    /// the call on its path `slot`; without one, into the site itself.
+    #[inline(always)]
+    fn pop(&self, site: &'static Site, d: u32, slot: *const PathSlot, ticks: u64, bytes: u64) {
+        let du = d as usize;
+        // Popped already (an outer guard was dropped before this one), or
+        // no path.
+        if self.depth.load(Relaxed) <= d || slot.is_null() {
+            return self.pop_unpathed(site, d, ticks, bytes);
         }
+        // A level with a path is below MAX_DEPTH (`push`).
+        let (Some(top), Some(new)) = (self.levels.get(du), self.levels.get(du + 1)) else {
+            return self.pop_unpathed(site, d, ticks, bytes);
+        };
+        let child = new.child.load();
+        // SAFETY: a slot of a leaked table (`push`).
+        unsafe { &*slot }.record(site, ticks, ticks.saturating_sub(child), bytes);
+        bump(&top.child, ticks);
         // Levels above `d` still open (guards leaked or dropped out of order)
         // are abandoned here; their own drops find them popped.
         self.depth.store(d, Relaxed);
+    }
+
+    /// `pop` of a level without a path, or popped already: the site
+    /// records the call itself.
+    #[cold]
+    #[inline(never)]
+    fn pop_unpathed(&self, site: &'static Site, d: u32, ticks: u64, bytes: u64) {
+        if self.depth.load(Relaxed) > d {
+            if let Some(top) = self.levels.get(d as usize) {
+                bump(&top.child, ticks);
+            }
+            self.depth.store(d, Relaxed);
+        }
+        record_unpathed(site, ticks, bytes);
     }
 }
 
@@ -360,6 +644,7 @@ pub fn for_each_path(mut f: impl FnMut(&PathStats<'_>)) {
 
 /// Zero all path statistics (keeps the paths).
 pub(crate) fn clear_paths() {
+    let _merging = merge_lock();
     #[cfg(feature = "std")]
     crate::registry::for_each_table(|t| t.clear());
     #[cfg(not(feature = "std"))]
@@ -376,6 +661,7 @@ pub struct Guard {
     site: Option<&'static Site>,
     start: u64,
     depth: u32,
+    slot: *const PathSlot,
     bytes: u64,
     _not_send: PhantomData<*const ()>,
 }
@@ -389,16 +675,18 @@ impl Guard {
                 site: None,
                 start: 0,
                 depth: 0,
+                slot: ptr::null(),
                 bytes: 0,
                 _not_send: PhantomData,
             };
         }
-        let depth = begin(site);
+        let (depth, slot) = begin(site);
         let start = clock::now();
         Guard {
             site: Some(site),
             start,
             depth,
+            slot,
             bytes,
             _not_send: PhantomData,
         }
@@ -415,7 +703,13 @@ impl Drop for Guard {
     fn drop(&mut self) {
         if let Some(site) = self.site {
             let now = clock::now();
-            end(site, now.saturating_sub(self.start), self.depth, self.bytes);
+            end(
+                site,
+                now.saturating_sub(self.start),
+                self.depth,
+                self.slot,
+                self.bytes,
+            );
         }
     }
 }
@@ -425,40 +719,70 @@ impl Drop for Guard {
 // call, a clock read (and the same at the end), so instrumenting every stage
 // costs little code, and the guard's drop glue stays small enough to inline.
 
-/// Register the site if needed and push it on the stack; returns its depth.
+/// Push the site on the stack; returns its depth.
 #[inline(never)]
-fn begin(site: &'static Site) -> u32 {
-    site.ensure_registered();
-    with_local(|l| l.push(site)).unwrap_or(NONE)
+fn begin(site: &'static Site) -> (u32, *const PathSlot) {
+    with_local(|l| l.push(site)).unwrap_or((NONE, ptr::null()))
 }
 
-/// Pop the site pushed at `depth` and record `ticks` into it.
+/// Pop the site pushed at `depth` and record `ticks` on its path, or, when
+/// it has none (table full, stack too deep, guards dropped out of order,
+/// thread-local storage gone), into the site itself.
 #[inline(never)]
-fn end(site: &'static Site, ticks: u64, depth: u32, bytes: u64) {
-    let deferred = with_local(|l| {
-        if depth != NONE {
-            l.pop(depth, ticks);
-        }
-        l.table().defer(site, ticks);
-    });
-    if deferred.is_none() {
-        site.histogram().record(ticks);
+fn end(site: &'static Site, ticks: u64, depth: u32, slot: *const PathSlot, bytes: u64) {
+    if depth == NONE || with_local(|l| l.pop(site, depth, slot, ticks, bytes)).is_none() {
+        record_unpathed(site, ticks, bytes);
     }
-    site.record_counters(ticks, bytes);
 }
 
-/// Add the calling thread's deferred histogram sample (see
-/// `PathTable::defer`). [`crate::for_each_site`] and snapshots call it; call
-/// it yourself before reading [`Site::histogram`] directly.
-pub fn flush() {
-    with_local(|l| {
-        #[cfg(feature = "std")]
-        if l.table.load(Relaxed).is_null() {
-            return;
-        }
-        l.table().flush();
-    });
+#[cold]
+#[inline(never)]
+fn record_unpathed(site: &'static Site, ticks: u64, bytes: u64) {
+    site.ensure_registered();
+    site.record(ticks, bytes);
 }
+
+/// Add every thread's measurements since the last call to the sites'
+/// statistics. [`crate::for_each_site`] and snapshots call it; call it
+/// yourself before reading a [`Site`] you hold directly.
+///
+/// Measurements land in the measuring thread's path table with plain
+/// stores (no locked read-modify-write on the hot path); this adds each
+/// path's growth since the last merge to its site, under a lock, so
+/// nothing is counted twice or lost, and a snapshot is exact for the calls
+/// that ended before it.
+pub fn flush() {
+    let _merging = merge_lock();
+    #[cfg(feature = "std")]
+    crate::registry::for_each_table(|t| t.merge());
+    #[cfg(not(feature = "std"))]
+    GLOBAL_TABLE.merge();
+}
+
+/// Forget the extremes of `site`'s paths ([`Site::clear`]).
+pub(crate) fn clear_extremes(site: &Site) {
+    let _merging = merge_lock();
+    #[cfg(feature = "std")]
+    crate::registry::for_each_table(|t| t.clear_extremes(site));
+    #[cfg(not(feature = "std"))]
+    GLOBAL_TABLE.clear_extremes(site);
+}
+
+/// Serialises merges (their marks are read and written as a whole).
+#[cfg(feature = "std")]
+fn merge_lock() -> std::sync::MutexGuard<'static, ()> {
+    static MERGE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    MERGE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Without `std` one context merges (the firmware's main loop).
+#[cfg(not(feature = "std"))]
+fn merge_lock() -> NoLock {
+    NoLock
+}
+
+#[cfg(not(feature = "std"))]
+struct NoLock;
 
 impl core::fmt::Debug for Guard {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

@@ -244,3 +244,86 @@ fn for_each_site_gives_ticks_without_a_snapshot() {
     });
     assert_eq!(paths, 1);
 }
+
+/// `(calls, min, max, cum, histogram count)` of a site, through `for_each_site`.
+fn site_stats(name: &str) -> (u64, u64, u64, u64, u64) {
+    let mut found = None;
+    perfkit::for_each_site(|s| {
+        if s.name() == name {
+            found = Some((
+                s.calls(),
+                s.min_ticks(),
+                s.max_ticks(),
+                s.cum_ticks(),
+                s.histogram().count(),
+            ));
+        }
+    });
+    found.unwrap()
+}
+
+#[test]
+fn merges_count_once_and_clear_forgets_the_extremes() {
+    let _l = setup();
+    // One macro use, one site.
+    let call = |d| measure!("mock.merge", advance(d));
+    call(100);
+    call(300);
+    // Every walk merges the thread's paths into the sites: twice is still once.
+    assert_eq!(site_stats("mock.merge"), (2, 100, 300, 400, 2));
+    assert_eq!(site_stats("mock.merge"), (2, 100, 300, 400, 2));
+    perfkit::for_each_site(|s| {
+        if s.name() == "mock.merge" {
+            s.clear();
+        }
+    });
+    call(200);
+    // Only the call after the clear: its extremes, not the earlier ones.
+    assert_eq!(site_stats("mock.merge"), (1, 200, 200, 200, 1));
+}
+
+#[test]
+fn a_running_thread_is_counted_whole() {
+    let _l = setup();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    let t = std::thread::spawn(move || {
+        for d in [5u64, 7, 9] {
+            measure!("mock.running", advance(d));
+        }
+        ready_tx.send(()).unwrap();
+        // Stay alive (its table in use) while the other thread reads.
+        let _ = done_rx.recv();
+    });
+    ready_rx.recv().unwrap();
+    let (calls, _, _, cum, hist) = site_stats("mock.running");
+    assert_eq!((calls, hist), (3, 3));
+    assert!(cum >= 21, "{cum}");
+    done_tx.send(()).unwrap();
+    t.join().unwrap();
+}
+
+#[test]
+fn alternating_siblings_keep_their_own_paths() {
+    let _l = setup();
+    // One macro use, one site, reached from both siblings.
+    let inner = |d| measure!("mock.alt.inner", advance(d));
+    let _outer = span!("mock.alt");
+    for i in 0..6u64 {
+        // Two sibling stages under one parent, each with the same nested
+        // stage: the nested calls belong to the sibling they ran in.
+        if i % 2 == 0 {
+            let _a = span!("mock.alt.a");
+            inner(1);
+        } else {
+            let _b = span!("mock.alt.b");
+            inner(2);
+        }
+    }
+    drop(_outer);
+    let snap = perfkit::snapshot();
+    let a = snap.stack("mock.alt;mock.alt.a;mock.alt.inner").unwrap();
+    let b = snap.stack("mock.alt;mock.alt.b;mock.alt.inner").unwrap();
+    assert_eq!((a.calls, a.total_ns), (3, 3));
+    assert_eq!((b.calls, b.total_ns), (3, 6));
+}

@@ -24,7 +24,7 @@ fn many_threads_lose_no_counts() {
             })
             .collect();
         // An explicit join waits for the thread's exit, thread-local
-        // destructors included (they hand back the deferred samples).
+        // destructors included (they hand back the path tables).
         for h in handles {
             h.join().unwrap();
         }
@@ -40,7 +40,7 @@ fn many_threads_lose_no_counts() {
         THREADS * CALLS
     );
     assert_eq!(snap.stack("threads.outer").unwrap().calls, THREADS * CALLS);
-    // The histogram and the counters agree: every deferred sample landed.
+    // The histogram and the counters agree: every path was merged.
     assert!(shared.min_ns <= shared.p50_ns && shared.p50_ns <= shared.max_ns);
     perfkit::for_each_site(|s| {
         if s.name().starts_with("threads.") && s.name() != "threads.reuse" {

@@ -26,8 +26,9 @@ use rp2040_hal::pac::{self, interrupt};
 pub const CPU_HZ: u32 = 125_000_000;
 const RELOAD: u32 = 0x00FF_FFFF;
 
-/// (wraps seen, counter value at the last read).
-static STATE: Mutex<Cell<(u64, u32)>> = Mutex::new(Cell::new((0, RELOAD)));
+/// (wraps seen, counter value at the last read). 32-bit wraps give 56-bit
+/// cycle counts (18 years): one word to load and store, not two.
+static STATE: Mutex<Cell<(u32, u32)>> = Mutex::new(Cell::new((0, RELOAD)));
 
 /// Starts SysTick free-running at the CPU clock with its wrap exception.
 pub fn start(mut syst: SYST, scb: &mut SCB) {
@@ -49,10 +50,10 @@ pub fn now() -> u64 {
         let (mut wraps, last) = state.get();
         let cvr = SYST::get_current();
         if cvr > last {
-            wraps += 1;
+            wraps = wraps.wrapping_add(1);
         }
         state.set((wraps, cvr));
-        (wraps << 24) | (RELOAD - cvr) as u64
+        (u64::from(wraps) << 24) | u64::from(RELOAD - cvr)
     })
 }
 
