@@ -332,3 +332,22 @@ fn a_hundred_runs_leak_no_descriptor_thread_or_memory() {
     );
     eprintln!("agent before 100 runs {before:?}, after {after:?} (fds, threads, RSS KiB)");
 }
+
+#[test]
+fn a_client_waits_for_an_agent_finishing_its_previous_session() {
+    use perfkit_harness::remote::client::Session;
+    let agent = Agent::start();
+    // The previous configuration's session, still open for a moment (its
+    // end stopping after a failure, or its goodbye not yet read).
+    let first = Session::open(&agent.address, TOKEN.as_bytes()).unwrap();
+    let closing = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(600));
+        first.close();
+    });
+    let second = Session::open(&agent.address, TOKEN.as_bytes());
+    closing.join().unwrap();
+    let second = second.unwrap_or_else(|e| panic!("{e:#}\n{}", agent.log()));
+    // It was told busy first and asked again, rather than failing the run.
+    assert!(agent.log().contains("busy with another run, refused"));
+    second.close();
+}

@@ -35,9 +35,34 @@ pub struct Session {
     pub rtt_ns: u64,
 }
 
+/// How long a client keeps asking an agent that says it is busy. The agent
+/// serves one run at a time and frees itself once the previous session's
+/// end has stopped (within a poll, after a failed or stopped run), so the
+/// next configuration of a sweep can find it busy for a moment; a run of
+/// another client holds it far longer than this.
+pub const BUSY_WAIT: Duration = Duration::from_secs(3);
+
 impl Session {
-    /// Connects, proves the token both ways, and measures the clocks.
+    /// Connects, proves the token both ways, and measures the clocks. An
+    /// agent busy with another session is asked again for [`BUSY_WAIT`].
     pub fn open(address: &str, token: &[u8]) -> anyhow::Result<Session> {
+        let give_up = std::time::Instant::now() + BUSY_WAIT;
+        loop {
+            match Session::open_once(address, token)? {
+                Some(s) => return Ok(s),
+                None if std::time::Instant::now() < give_up => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                None => bail!(
+                    "the agent at {address} is busy with another run (still after {} s)",
+                    BUSY_WAIT.as_secs()
+                ),
+            }
+        }
+    }
+
+    /// One attempt; `None` when the agent said it is busy.
+    fn open_once(address: &str, token: &[u8]) -> anyhow::Result<Option<Session>> {
         let addr: SocketAddr = address
             .to_socket_addrs()
             .with_context(|| format!("cannot resolve agent address {address}"))?
@@ -54,7 +79,7 @@ impl Session {
         })?;
         let theirs = match conn.recv(HANDSHAKE)? {
             Msg::Challenge { nonce, .. } => nonce,
-            Msg::Busy => bail!("the agent at {address} is busy with another run"),
+            Msg::Busy => return Ok(None),
             Msg::Refused { reason } => bail!("the agent at {address} refused: {reason}"),
             other => bail!("the agent at {address} answered {other:?} to hello"),
         };
@@ -78,7 +103,7 @@ impl Session {
             rtt_ns: u64::MAX,
         };
         s.measure_clocks()?;
-        Ok(s)
+        Ok(Some(s))
     }
 
     /// NTP's four timestamps, a few rounds, keeping the shortest round trip.
