@@ -179,6 +179,8 @@ fn core_params() -> Vec<Param> { vec![
        "file holding the agent's shared token (default: the PERFKIT_AGENT_TOKEN environment variable)"),
     p!("netns_rate_mbit", "hosts", "rate_mbit", Ty::Float(0.0, 1e6), 0.0,
        "netns hosts: shape the veth pair to this rate with tbf, Mbit/s (0 = unshaped)", off = 0 => "unshaped"),
+    p!("netns_mtu", "hosts", "mtu", Ty::Int(576, 65535), 1500,
+       "netns hosts: the veth pair's MTU, bytes (1500 = Ethernet; 9000 = jumbo frames, as 10 GbE instrument links use)"),
 ]}
 
 /// Adds the byte-stream link kinds: each kind's name to `link`'s choices and
@@ -1123,6 +1125,7 @@ const QUIET_AT_DEFAULT: &[&str] = &[
     "sender_host",
     "receiver_host",
     "netns_rate_mbit",
+    "netns_mtu",
     "receiver_implementation",
     "measure",
     "extra_work_per_packet",

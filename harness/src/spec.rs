@@ -85,7 +85,7 @@ impl HostsSpec {
         let placed = match host {
             Host::Agent(a) => load_token(self.token_file.as_deref().map(std::path::Path::new))
                 .map(|token| (a.clone(), token)),
-            Host::Netns => crate::remote::netns::agent(self.rate_mbit),
+            Host::Netns => crate::remote::netns::agent(self.rate_mbit, self.mtu),
             Host::Local => unreachable!("matched above"),
         };
         Some(placed.map(|(agent, token)| crate::remote::client::Placement { agent, role, token }))
@@ -103,6 +103,8 @@ pub struct HostsSpec {
     pub token_file: Option<String>,
     /// `netns` hosts: the veth pair's rate limit, Mbit/s (0 = none).
     pub rate_mbit: f64,
+    /// `netns` hosts: the veth pair's MTU, bytes.
+    pub mtu: u32,
 }
 
 /// The byte-stream framing, as scenarios name it.
@@ -533,6 +535,7 @@ impl RunSpec {
             receiver: host("receiver_host")?,
             token_file: p.opt_str("agent_token_file")?,
             rate_mbit: p.float("netns_rate_mbit")?,
+            mtu: p.int("netns_mtu")?,
         };
         Ok(RunSpec {
             transfer,

@@ -275,3 +275,45 @@ fn heaps_cross_the_veth_pair_both_ways_between_perfkit_and_spead2() {
         }
     }
 }
+
+#[test]
+fn jumbo_frames_on_the_veth_pair_let_gso_merge_whole_packets() {
+    if !is_root() {
+        return;
+    }
+    let _one = serial();
+    // 8972-byte packets: whole on a 9000-byte MTU (GSO merges runs of
+    // them), fragmented on Ethernet's 1500 (GSO refused, plain datagrams).
+    for (mtu, fallbacks) in [("9000", false), ("1500", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let o = Command::new(exe())
+            .args([
+                "run",
+                "scenarios/two-hosts-heaps.toml",
+                "--no-report",
+                "--quiet",
+                "--runs",
+                "1",
+            ])
+            .arg("--out")
+            .arg(dir.path())
+            .args(["--set", "volume_mb=8", "--set", "implementation=perfkit"])
+            .args([
+                "--set",
+                "mode=batch+gso",
+                "--set",
+                &format!("netns_mtu={mtu}"),
+            ])
+            .current_dir(root())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let r = Results::load(dir.path().join("results.json")).unwrap();
+        let rec = &r.runs[0];
+        assert!(rec.integrity.ok, "mtu {mtu}: {:?}", rec.rx.errors);
+        let c = &rec.link.counters;
+        assert_eq!(c["gso_fallbacks"] > 0, fallbacks, "mtu {mtu}: {c:?}");
+        assert_eq!(c["gso_active"] == 1, !fallbacks, "mtu {mtu}: {c:?}");
+    }
+    assert_eq!(namespaces(), "", "a namespace was left behind");
+}

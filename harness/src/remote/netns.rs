@@ -24,6 +24,7 @@ const PREFIX: &str = "perfkit-";
 struct Netns {
     name: String,
     rate_mbit: f64,
+    mtu: u32,
     agent: Child,
     address: String,
     token: Vec<u8>,
@@ -91,17 +92,17 @@ fn remove_stale() {
 }
 
 /// The agent in this run's namespace, made on first use (or remade for a
-/// different rate): its control address and token.
-pub fn agent(rate_mbit: f64) -> anyhow::Result<(String, Vec<u8>)> {
+/// different rate or MTU): its control address and token.
+pub fn agent(rate_mbit: f64, mtu: u32) -> anyhow::Result<(String, Vec<u8>)> {
     let mut slot = TOPOLOGY.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(n) = slot.as_mut() {
-        if n.rate_mbit == rate_mbit && n.agent.try_wait()?.is_none() {
+        if n.rate_mbit == rate_mbit && n.mtu == mtu && n.agent.try_wait()?.is_none() {
             return Ok((n.address.clone(), n.token.clone()));
         }
     }
     // The old one goes first: the names are this process's.
     *slot = None;
-    let n = make(rate_mbit)?;
+    let n = make(rate_mbit, mtu)?;
     let r = (n.address.clone(), n.token.clone());
     *slot = Some(n);
     Ok(r)
@@ -125,7 +126,7 @@ pub fn teardown() {
     *slot = None;
 }
 
-fn make(rate_mbit: f64) -> anyhow::Result<Netns> {
+fn make(rate_mbit: f64, mtu: u32) -> anyhow::Result<Netns> {
     remove_stale();
     let pid = std::process::id();
     let name = format!("{PREFIX}{pid}");
@@ -143,7 +144,10 @@ fn make(rate_mbit: f64) -> anyhow::Result<Netns> {
     )?;
     // From here a failure removes what was made.
     let guard = Undo(&name, &here);
-    ip(&["link", "add", &here, "type", "veth", "peer", "name", &there])?;
+    let mtu_s = mtu.to_string();
+    ip(&[
+        "link", "add", &here, "mtu", &mtu_s, "type", "veth", "peer", "name", &there, "mtu", &mtu_s,
+    ])?;
     ip(&["link", "set", &there, "netns", &name])?;
     ip(&["addr", "add", &format!("{a}/30"), "dev", &here])?;
     ip(&["link", "set", &here, "up"])?;
@@ -215,6 +219,7 @@ fn make(rate_mbit: f64) -> anyhow::Result<Netns> {
     Ok(Netns {
         name,
         rate_mbit,
+        mtu,
         agent,
         address,
         token: token_hex.into_bytes(),
