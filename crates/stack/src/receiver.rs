@@ -198,6 +198,8 @@ struct Core<K, const B: usize> {
     hashed_bytes: u64,
     /// The sink lends its bytes, so the prefix is hashed in place.
     in_place: bool,
+    /// Bytes per in-place pass; 0 hashes block by block whatever the sink.
+    hash_pass: u64,
     expected_seq: Option<u8>,
     counters: ReceiverCounters,
     stats: TransferStats,
@@ -219,6 +221,7 @@ impl<K: Sink, const B: usize> Core<K, B> {
             hashed: 0,
             hashed_bytes: 0,
             in_place: false,
+            hash_pass: HASH_PASS,
             expected_seq: None,
             counters: ReceiverCounters::default(),
             stats: TransferStats::default(),
@@ -317,7 +320,7 @@ impl<K: Sink, const B: usize> Core<K, B> {
                 }
                 self.meta[..payload.len()].copy_from_slice(payload);
                 self.meta_len = payload.len();
-                self.in_place = self.sink.stored(0, 0).is_some();
+                self.in_place = self.hash_pass > 0 && self.sink.stored(0, 0).is_some();
                 self.info = Some(MetaRepr { name: &[], ..m });
                 self.state = State::Receiving;
                 if count == 0 {
@@ -383,7 +386,7 @@ impl<K: Sink, const B: usize> Core<K, B> {
             while info.block_len(self.hashed).is_some() && self.has_block(self.hashed) {
                 self.hashed += 1;
             }
-            if let Err(f) = self.hash_in_place(&info, HASH_PASS) {
+            if let Err(f) = self.hash_in_place(&info, self.hash_pass) {
                 return self.fail(f);
             }
         } else if n == self.hashed {
@@ -525,6 +528,16 @@ impl<K: Sink, const B: usize, F: Deframe, P: PacketFormat> Receiver<K, B, F, P> 
 
     /// Block capacity (`8 * B`).
     pub const CAPACITY: u32 = Core::<K, B>::CAPACITY;
+
+    /// Hashes a sink that lends its bytes in passes of `bytes` (default
+    /// [`HASH_PASS`]); 0 hashes each block as it arrives, as for any other
+    /// sink. A device that polls its link between messages wants 0: a pass
+    /// holds its loop for the whole pass (4 KiB is about 5 ms on an
+    /// RP2040), far longer than its UART's FIFO lasts at speed.
+    pub fn with_hash_pass(mut self, bytes: u64) -> Self {
+        self.core.hash_pass = bytes;
+        self
+    }
 
     /// The channel id.
     pub fn channel(&self) -> u8 {
@@ -773,7 +786,14 @@ mod tests {
     /// with block `flip` damaged in a way the CRC does not see; returns the
     /// last event.
     fn scrambled<K: Sink>(sink: K, data: &[u8], flip: Option<u16>) -> (Event, K) {
-        let mut rx: Receiver<K, 64> = Receiver::new(0, sink, Framing::Dttk);
+        scrambled_with(Receiver::new(0, sink, Framing::Dttk), data, flip)
+    }
+
+    fn scrambled_with<K: Sink>(
+        mut rx: Receiver<K, 64>,
+        data: &[u8],
+        flip: Option<u16>,
+    ) -> (Event, K) {
         let mut m = [0u8; 256];
         let n = meta(&mut m, 0, data, 200);
         assert!(matches!(rx.on_message(&m[..n], 0), Event::Meta { .. }));
@@ -794,6 +814,51 @@ mod tests {
             last = rx.on_message(&m[..n], 0);
         }
         (last, rx.into_sink())
+    }
+
+    /// A lending sink that counts how often it is asked to lend.
+    struct Lends(MemorySink<std::vec::Vec<u8>>, core::cell::Cell<u32>);
+
+    impl Sink for Lends {
+        fn set_len(&mut self, len: u64) -> crate::Result<()> {
+            self.0.set_len(len)
+        }
+        fn write_at(&mut self, offset: u64, data: &[u8]) -> crate::Result<()> {
+            self.0.write_at(offset, data)
+        }
+        fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> crate::Result<()> {
+            self.0.read_at(offset, buf)
+        }
+        fn stored(&self, offset: u64, len: usize) -> Option<&[u8]> {
+            self.1.set(self.1.get() + 1);
+            self.0.stored(offset, len)
+        }
+    }
+
+    #[test]
+    fn a_hash_pass_of_zero_hashes_a_lending_sink_block_by_block() {
+        let data: std::vec::Vec<u8> = (0..20_345u32).map(|i| (i * 31 % 251) as u8).collect();
+        let lends = || {
+            Lends(
+                MemorySink::new(std::vec![0u8; data.len()]),
+                Default::default(),
+            )
+        };
+        for (pass, flip) in [(0, None), (0, Some(50)), (HASH_PASS, None)] {
+            let rx = Receiver::new(0, lends(), Framing::Dttk).with_hash_pass(pass);
+            let (ev, sink) = scrambled_with(rx, &data, flip);
+            match flip {
+                None => assert_eq!(
+                    ev,
+                    Event::Complete {
+                        size: data.len() as u64
+                    }
+                ),
+                Some(_) => assert_eq!(ev, Event::Failed(Failure::ShaMismatch)),
+            }
+            // Passes borrow the sink's bytes; block by block never does.
+            assert_eq!(sink.1.get() == 0, pass == 0, "pass {pass}");
+        }
     }
 
     #[test]

@@ -286,7 +286,7 @@ where
     let buf: &'static mut [u8] = unsafe { &mut *core::ptr::addr_of_mut!(RX_BUF) };
     let buf_addr = buf.as_ptr() as u32;
     let mut rx: Receiver<MemorySink<&mut [u8]>, BITMAP> =
-        Receiver::new(0, MemorySink::new(&mut buf[..]), Framing::Dttk);
+        Receiver::new(0, MemorySink::new(&mut buf[..]), Framing::Dttk).with_hash_pass(0);
     let mut pump = RxPump::new(&mut rx);
     let mut chunk = [0u8; 32];
     let mut start: Option<u64> = None;
