@@ -8,6 +8,27 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 
+/// Times `cat` is run per measurement; the fastest counts. One run of three
+/// processes on a small machine is at the scheduler's mercy (measured on
+/// 2 cores: 422 to 1,554 MB/s between runs of one scenario); the fastest
+/// of a few is what the machine can do, a steadier yardstick and the
+/// harder one to be measured against.
+pub const CAT_TRIES: usize = 3;
+
+/// Seconds for the fastest of [`CAT_TRIES`] runs of `cat FILE | cat`.
+pub fn cat_fastest(file: &Path) -> anyhow::Result<f64> {
+    fastest(CAT_TRIES, || cat_through_pipe(file))
+}
+
+/// The least of `tries` measurements; the first error ends it.
+fn fastest(tries: usize, mut measure: impl FnMut() -> anyhow::Result<f64>) -> anyhow::Result<f64> {
+    let mut best = f64::INFINITY;
+    for _ in 0..tries.max(1) {
+        best = best.min(measure()?);
+    }
+    Ok(best)
+}
+
 /// Seconds for `cat FILE | cat` to move the file through a real pipe (the
 /// second `cat`'s output is read and counted here, so every byte crosses).
 pub fn cat_through_pipe(file: &Path) -> anyhow::Result<f64> {
@@ -122,6 +143,23 @@ mod tests {
         std::fs::write(&p, vec![7u8; 300_000]).unwrap();
         assert!(cat_through_pipe(&p).unwrap() > 0.0);
         assert!(cat_through_pipe(&dir.path().join("missing")).is_err());
+        assert!(cat_fastest(&p).unwrap() > 0.0);
+    }
+
+    #[test]
+    fn the_fastest_try_counts_and_an_error_ends_the_tries() {
+        let mut times = [0.030, 0.012, 0.020].into_iter();
+        assert_eq!(fastest(3, || Ok(times.next().unwrap())).unwrap(), 0.012);
+        let mut n = 0;
+        let r = fastest(3, || {
+            n += 1;
+            if n == 2 {
+                bail!("cat moved 1 of 2 bytes")
+            }
+            Ok(1.0)
+        });
+        assert!(r.is_err());
+        assert_eq!(n, 2);
     }
 
     #[test]
