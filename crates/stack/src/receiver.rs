@@ -766,19 +766,38 @@ mod tests {
         msg(out, 0, chn | CONTROL_BIT, 0, &p[..m.buffer_len()])
     }
 
-    /// A sink that keeps its bytes to itself (as a file does), so the
-    /// receiver hashes block by block.
-    struct Unlent(MemorySink<std::vec::Vec<u8>>);
+    /// A memory sink that lends its bytes or keeps them to itself (as a
+    /// file does, so the receiver hashes block by block), and counts how
+    /// often it is asked to lend.
+    struct Lending {
+        sink: MemorySink<std::vec::Vec<u8>>,
+        lends: bool,
+        asked: core::cell::Cell<u32>,
+    }
 
-    impl Sink for Unlent {
+    impl Lending {
+        fn new(len: usize, lends: bool) -> Self {
+            Lending {
+                sink: MemorySink::new(std::vec![0u8; len]),
+                lends,
+                asked: Default::default(),
+            }
+        }
+    }
+
+    impl Sink for Lending {
         fn set_len(&mut self, len: u64) -> crate::Result<()> {
-            self.0.set_len(len)
+            self.sink.set_len(len)
         }
         fn write_at(&mut self, offset: u64, data: &[u8]) -> crate::Result<()> {
-            self.0.write_at(offset, data)
+            self.sink.write_at(offset, data)
         }
         fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> crate::Result<()> {
-            self.0.read_at(offset, buf)
+            self.sink.read_at(offset, buf)
+        }
+        fn stored(&self, offset: u64, len: usize) -> Option<&[u8]> {
+            self.asked.set(self.asked.get() + 1);
+            self.sink.stored(offset, len).filter(|_| self.lends)
         }
     }
 
@@ -816,36 +835,12 @@ mod tests {
         (last, rx.into_sink())
     }
 
-    /// A lending sink that counts how often it is asked to lend.
-    struct Lends(MemorySink<std::vec::Vec<u8>>, core::cell::Cell<u32>);
-
-    impl Sink for Lends {
-        fn set_len(&mut self, len: u64) -> crate::Result<()> {
-            self.0.set_len(len)
-        }
-        fn write_at(&mut self, offset: u64, data: &[u8]) -> crate::Result<()> {
-            self.0.write_at(offset, data)
-        }
-        fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> crate::Result<()> {
-            self.0.read_at(offset, buf)
-        }
-        fn stored(&self, offset: u64, len: usize) -> Option<&[u8]> {
-            self.1.set(self.1.get() + 1);
-            self.0.stored(offset, len)
-        }
-    }
-
     #[test]
     fn a_hash_pass_of_zero_hashes_a_lending_sink_block_by_block() {
         let data: std::vec::Vec<u8> = (0..20_345u32).map(|i| (i * 31 % 251) as u8).collect();
-        let lends = || {
-            Lends(
-                MemorySink::new(std::vec![0u8; data.len()]),
-                Default::default(),
-            )
-        };
         for (pass, flip) in [(0, None), (0, Some(50)), (HASH_PASS, None)] {
-            let rx = Receiver::new(0, lends(), Framing::Dttk).with_hash_pass(pass);
+            let rx = Receiver::new(0, Lending::new(data.len(), true), Framing::Dttk)
+                .with_hash_pass(pass);
             let (ev, sink) = scrambled_with(rx, &data, flip);
             match flip {
                 None => assert_eq!(
@@ -857,7 +852,7 @@ mod tests {
                 Some(_) => assert_eq!(ev, Event::Failed(Failure::ShaMismatch)),
             }
             // Passes borrow the sink's bytes; block by block never does.
-            assert_eq!(sink.1.get() == 0, pass == 0, "pass {pass}");
+            assert_eq!(sink.asked.get() == 0, pass == 0, "pass {pass}");
         }
     }
 
@@ -869,11 +864,7 @@ mod tests {
         let (ev, lent) = scrambled(lent, &data, None);
         assert_eq!(ev, Event::Complete { size });
         assert_eq!(lent.data(), &data[..]);
-        let (ev, _) = scrambled(
-            Unlent(MemorySink::new(std::vec![0u8; data.len()])),
-            &data,
-            None,
-        );
+        let (ev, _) = scrambled(Lending::new(data.len(), false), &data, None);
         assert_eq!(ev, Event::Complete { size });
         // Damage in the middle of a pass and in the last block.
         for flip in [50, 101] {
