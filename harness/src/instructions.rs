@@ -169,6 +169,7 @@ fn counted(s: &Scenario, cfg: &Config) -> anyhow::Result<Outcome> {
     let text = std::fs::read_to_string(&profile_path)
         .with_context(|| format!("cannot read {}", profile_path.display()))?;
     let profile = callgrind::parse(&text)?;
+    check_attribution(&profile, &child.stages)?;
     let mut metrics = child.metrics;
     metrics.extend(counts(&profile, &child.stages, child.tx.bytes));
     Ok(Outcome {
@@ -216,6 +217,40 @@ pub fn counts(profile: &Profile, stages: &Stages, file_bytes: u64) -> BTreeMap<S
         }
     }
     out
+}
+
+/// Refuses counts that callgrind gave a site which perfkit did not see it
+/// run as often: each site's function must have been called once per
+/// measurement. A mismatch means two sites' functions were merged under one
+/// symbol (or a symbol names no site), and the counts would be another
+/// site's.
+fn check_attribution(profile: &Profile, stages: &Stages) -> anyhow::Result<()> {
+    if stages.sites.is_empty() {
+        // Recording off: nothing to check against.
+        return Ok(());
+    }
+    let mut calls: BTreeMap<String, u64> = BTreeMap::new();
+    for (name, f) in &profile.fns {
+        if let Some(site) = site_of(name) {
+            *calls.entry(site).or_default() += f.calls;
+        }
+    }
+    for (site, n) in calls {
+        let seen: u64 = stages
+            .sites
+            .iter()
+            .filter(|s| s.name == site)
+            .map(|s| s.calls)
+            .sum();
+        if n != seen {
+            bail!(
+                "callgrind counted {n} calls of site `{site}`'s function where perfkit measured \
+                 {seen}: its counts would not be that site's alone (two sites' functions merged \
+                 into one symbol?), so none are reported"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `<unit>.<site>.calls`, `.per_call` and `.per_byte` (where `stages` counts

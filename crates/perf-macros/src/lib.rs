@@ -115,9 +115,21 @@ fn outlined(site: &str, closure: &proc_macro2::TokenStream) -> proc_macro2::Toke
         &format!("__perfkit_site_{hex}"),
         proc_macro2::Span::call_site(),
     );
+    // Each function carries its own site's name (an assembler comment: no
+    // instruction), so two sites whose bodies compile to the same code stay
+    // two functions: otherwise the compiler may merge them under one
+    // symbol, and callgrind would count both under one site's name.
+    let mark = format!("/* perfkit site {hex} */");
     quote! {{
         #[inline(never)]
         fn #ident<R>(f: impl ::core::ops::FnOnce() -> R) -> R {
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+            // SAFETY: a comment; no instruction is emitted.
+            unsafe {
+                ::core::arch::asm!(#mark, options(nomem, nostack, preserves_flags))
+            };
+            #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+            ::core::hint::black_box(#site);
             f()
         }
         #ident(#closure)
