@@ -45,6 +45,10 @@ pub struct Common {
     /// probe's cost; the stage table stays empty).
     #[arg(long)]
     pub no_stages: bool,
+    /// Receiving: hash the file on the receiving thread, not on a second
+    /// thread as it arrives.
+    #[arg(long)]
+    pub no_hash_thread: bool,
 }
 
 /// Arguments of `perfkit send`.
@@ -110,6 +114,7 @@ fn transfer(args: &SendArgs) -> TransferSpec {
         latency: false,
         timeout_s: args.common.timeout_s,
         stages: !args.common.no_stages,
+        hash_thread: !args.common.no_hash_thread,
         mux_transfers: 1,
     }
 }
@@ -218,7 +223,11 @@ pub fn recv(args: RecvArgs) -> CmdResult {
             folder.display()
         )));
     }
-    let mut rx = endpoint::receiver(args.common.channel, args.common.framing.framing());
+    let mut rx = endpoint::receiver(
+        args.common.channel,
+        args.common.framing.framing(),
+        !args.common.no_hash_thread,
+    );
     let mut link = open(&args.common).map_err(Failure::input)?;
     let clock = WallClock::start();
     let policy = Policy::seconds(args.common.timeout_s);
@@ -239,7 +248,7 @@ pub fn recv(args: RecvArgs) -> CmdResult {
     let integrity = endpoint::integrity(&sent_sha, &rx);
     // Only a complete, verified file is written: nothing corrupted or partial lands at OUT.
     if integrity.ok {
-        perfkit_report::model::write_atomic(&args.out, &rx.sink().data)
+        perfkit_report::model::write_atomic(&args.out, rx.sink().data())
             .map_err(|e| Failure::run(anyhow!(e)))?;
     }
     if !args.common.quiet {
@@ -276,7 +285,7 @@ pub fn recv(args: RecvArgs) -> CmdResult {
             eprintln!(
                 "rx: {} complete, sha256 {} verified",
                 args.out.display(),
-                &sha256_hex(&rx.sink().data)[..16]
+                &sha256_hex(rx.sink().data())[..16]
             );
         }
         Ok(EXIT_OK)

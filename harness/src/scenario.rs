@@ -146,6 +146,8 @@ fn core_params() -> Vec<Param> { vec![
        "uart: this many transfers of the input at once over the one link, on channels `channel`, `channel`+1, ..., multiplexed message by message"),
     p!("stages", "transfer", "stages", Ty::Bool, true,
        "record perfkit's stage table; false switches recording off at run time (in both processes of a pipe), so throughput is measured without the probe's cost"),
+    p!("hash_thread", "transfer", "hash_thread", Ty::Bool, true,
+       "the receiving host hashes the file on a second thread as it arrives, where the machine has a second core (not under measure = \"instructions\", whose counts must repeat); false hashes on the receiving thread"),
     p!("timeout_s", "transfer", "timeout_s", Ty::Float(0.001, 86400.0), 60.0, "give up a run after this many (real or virtual) seconds"),
     // faults
     p!("seed", "faults", "seed", Ty::Int(0, MAX_INT), 1, "seed of the fault injector"),
@@ -1130,6 +1132,7 @@ const QUIET_AT_DEFAULT: &[&str] = &[
     "measure",
     "extra_work_per_packet",
     "stages",
+    "hash_thread",
 ];
 
 fn relevant_link_key(link: &str, key: &str) -> bool {

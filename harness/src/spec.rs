@@ -174,6 +174,10 @@ pub struct TransferSpec {
     /// Record perfkit's stage table (false: recording off at run time).
     #[serde(default = "yes")]
     pub stages: bool,
+    /// The receiving host hashes on a second thread (see
+    /// [`crate::kinds::endpoint::receiver`]).
+    #[serde(default = "yes")]
+    pub hash_thread: bool,
     /// Transfers multiplexed over the one link (uart), on consecutive channels.
     #[serde(default = "one")]
     pub mux_transfers: u8,
@@ -443,6 +447,10 @@ impl RunSpec {
             latency: p.bool("latency")?,
             timeout_s: p.float("timeout_s")?,
             stages: p.bool("stages")?,
+            // Counted runs hash on the receiving thread: a second thread's
+            // passes follow the scheduler, and the counts must repeat.
+            hash_thread: p.bool("hash_thread")?
+                && p.str("measure")? != crate::instructions::INSTRUCTIONS,
             mux_transfers: p.int("mux_transfers")?,
         };
         let link = match p.str("link")?.as_str() {

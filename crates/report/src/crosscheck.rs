@@ -139,8 +139,9 @@ impl Rows {
             for site in top_level(r) {
                 let sites = || r.stages.sites.iter().filter(|s| s.name == site);
                 // Once per run is setup before the side's clock starts (the
-                // sender hashing the file), not part of the transfer.
-                if sites().map(|s| s.calls).sum::<u64>() <= 1 {
+                // sender hashing the file), not part of the transfer; a
+                // receiver's hashing thread runs beside its clock, not in it.
+                if sites().map(|s| s.calls).sum::<u64>() <= 1 || site.starts_with(HASH_THREAD) {
                     continue;
                 }
                 let ns: u64 = sites().map(|s| s.cum_ns).sum();
@@ -380,6 +381,10 @@ fn side_of(site: &str) -> &'static str {
         "both"
     }
 }
+
+/// Prefix of the stages a receiver's hashing thread records (the stack's
+/// `HashingSink`): they overlap the receiving thread's own stages.
+const HASH_THREAD: &str = "hash_thread::";
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);

@@ -71,6 +71,14 @@ pub enum ErrorKind {
         /// Size of the source or sink.
         size: u64,
     },
+    /// A write into the part of a sink that is already announced for
+    /// hashing ([`crate::Sink::hash_upto`]).
+    Sealed {
+        /// Offset of the refused write.
+        offset: u64,
+        /// Bytes announced, which are no longer written.
+        sealed: u64,
+    },
     /// An I/O error from a file source or sink (std only).
     Io {
         /// What was being done.
@@ -138,6 +146,10 @@ impl fmt::Display for Error {
             ErrorKind::OutOfBounds { offset, len, size } => write!(
                 f,
                 "access of {len} bytes at offset {offset} is outside {size} bytes"
+            ),
+            ErrorKind::Sealed { offset, sealed } => write!(
+                f,
+                "write at offset {offset} into the first {sealed} bytes, which are already being hashed"
             ),
             ErrorKind::Io { op, code: Some(c) } => write!(f, "I/O error while {op} (os error {c})"),
             ErrorKind::Io { op, code: None } => write!(f, "I/O error while {op}"),

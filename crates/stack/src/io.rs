@@ -34,6 +34,25 @@ pub trait Sink {
         let _ = (offset, len);
         None
     }
+    /// Whether this sink hashes the file itself ([`Sink::hash_upto`],
+    /// [`Sink::digest`]), for example on a thread of its own while blocks
+    /// keep arriving. A receiver asks once, at META; `false` (the default)
+    /// leaves the hashing to the receiver.
+    fn hashes(&self) -> bool {
+        false
+    }
+    /// For a sink that hashes: the first `len` bytes of the file are
+    /// written and will not be written again, so they can be hashed (now or
+    /// later). A sink that hashes refuses later writes below `len`.
+    fn hash_upto(&mut self, len: u64) {
+        let _ = len;
+    }
+    /// For a sink that hashes: the SHA-256 of the bytes [`Sink::hash_upto`]
+    /// announced, once they are all hashed (waiting for them if need be);
+    /// `None` from a sink that does not hash or has lost the digest.
+    fn digest(&mut self) -> Option<[u8; 32]> {
+        None
+    }
 }
 
 impl<T: Source + ?Sized> Source for &mut T {
@@ -61,9 +80,18 @@ impl<T: Sink + ?Sized> Sink for &mut T {
     fn stored(&self, offset: u64, len: usize) -> Option<&[u8]> {
         (**self).stored(offset, len)
     }
+    fn hashes(&self) -> bool {
+        (**self).hashes()
+    }
+    fn hash_upto(&mut self, len: u64) {
+        (**self).hash_upto(len)
+    }
+    fn digest(&mut self) -> Option<[u8; 32]> {
+        (**self).digest()
+    }
 }
 
-fn range(offset: u64, len: usize, size: usize) -> Result<core::ops::Range<usize>> {
+pub(crate) fn range(offset: u64, len: usize, size: usize) -> Result<core::ops::Range<usize>> {
     let oob = || {
         Error::new(ErrorKind::OutOfBounds {
             offset,

@@ -99,7 +99,7 @@
 //! Receiver::{state, counters, deframer_stats, stats, meta, missing_blocks, has_block, sink}
 //! Mux::<K, C, B>::new([Receiver; C], framing); on_message -> (Option<channel>, Event); on_bytes
 //! dttk::wire::{build, encapsulate, decapsulate, Packet, Repr, MetaRepr, EndRepr, Control, crc16}
-//! Source (MemorySource, FileSource), Sink (MemorySink, VecSink, FileSink)
+//! Source (MemorySource, FileSource), Sink (MemorySink, VecSink, FileSink, HashingSink)
 //! ```
 //!
 //! When the last missing block arrives the receiver returns
@@ -176,6 +176,8 @@ pub mod device;
 pub mod dttk;
 pub mod error;
 pub mod framing;
+#[cfg(all(feature = "std", unix))]
+pub mod hashing;
 pub mod io;
 pub mod profile;
 pub mod receiver;
@@ -192,6 +194,8 @@ pub mod fuzzing;
 pub use buffer::Buffer;
 pub use error::{Error, ErrorKind, Result};
 pub use framing::{Deframer, DeframerStats, Framing};
+#[cfg(all(feature = "std", unix))]
+pub use hashing::HashingSink;
 #[cfg(feature = "alloc")]
 pub use io::VecSink;
 #[cfg(feature = "std")]

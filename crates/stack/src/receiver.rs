@@ -16,7 +16,10 @@
 //! Another sink is hashed block by block: while blocks arrive in order each
 //! is hashed from the message it came in; blocks that arrived ahead of a
 //! gap are read back from the sink when the gap fills. Either way
-//! completion costs at most one pass in the common case.
+//! completion costs at most one pass in the common case. A sink that hashes
+//! the file itself ([`Sink::hashes`], such as `HashingSink`, which does it
+//! on a thread of its own) is told the prefix in the same passes
+//! ([`Sink::hash_upto`]) and asked for the digest at the end.
 //!
 //! [`Mux`] runs several receivers over one link, one per channel 1..=127.
 //!
@@ -200,6 +203,9 @@ struct Core<K, const B: usize> {
     in_place: bool,
     /// Bytes per in-place pass; 0 hashes block by block whatever the sink.
     hash_pass: u64,
+    /// The sink hashes the prefix itself ([`Sink::hashes`]); the receiver
+    /// announces it in passes and asks for the digest at the end.
+    sink_hashes: bool,
     expected_seq: Option<u8>,
     counters: ReceiverCounters,
     stats: TransferStats,
@@ -222,6 +228,7 @@ impl<K: Sink, const B: usize> Core<K, B> {
             hashed_bytes: 0,
             in_place: false,
             hash_pass: HASH_PASS,
+            sink_hashes: false,
             expected_seq: None,
             counters: ReceiverCounters::default(),
             stats: TransferStats::default(),
@@ -320,7 +327,9 @@ impl<K: Sink, const B: usize> Core<K, B> {
                 }
                 self.meta[..payload.len()].copy_from_slice(payload);
                 self.meta_len = payload.len();
-                self.in_place = self.hash_pass > 0 && self.sink.stored(0, 0).is_some();
+                self.sink_hashes = self.sink.hashes();
+                self.in_place =
+                    !self.sink_hashes && self.hash_pass > 0 && self.sink.stored(0, 0).is_some();
                 self.info = Some(MetaRepr { name: &[], ..m });
                 self.state = State::Receiving;
                 if count == 0 {
@@ -381,12 +390,18 @@ impl<K: Sink, const B: usize> Core<K, B> {
         self.have_count += 1;
         self.stats.blocks += 1;
         self.stats.bytes += payload.len() as u64;
-        if n == self.hashed && self.in_place {
+        if n == self.hashed && (self.in_place || self.sink_hashes) {
             self.hashed += 1;
             while info.block_len(self.hashed).is_some() && self.has_block(self.hashed) {
                 self.hashed += 1;
             }
-            if let Err(f) = self.hash_in_place(&info, self.hash_pass) {
+            if self.sink_hashes {
+                let end = (self.hashed as u64 * info.blocksz as u64).min(info.file_size());
+                if end - self.hashed_bytes >= self.hash_pass {
+                    self.sink.hash_upto(end);
+                    self.hashed_bytes = end;
+                }
+            } else if let Err(f) = self.hash_in_place(&info, self.hash_pass) {
                 return self.fail(f);
             }
         } else if n == self.hashed {
@@ -458,12 +473,25 @@ impl<K: Sink, const B: usize> Core<K, B> {
         let Some(info) = self.info else {
             return Event::Dropped(DropReason::NoMeta);
         };
-        if self.in_place {
-            if let Err(f) = self.hash_in_place(&info, 0) {
-                return self.fail(f);
+        let digest: [u8; 32] = if self.sink_hashes {
+            self.sink.hash_upto(info.file_size());
+            match self.sink.digest() {
+                Some(d) => d,
+                None => {
+                    return self.fail(Failure::Sink(crate::ErrorKind::Io {
+                        op: "hashing the received file",
+                        code: None,
+                    }))
+                }
             }
-        }
-        let digest: [u8; 32] = core::mem::take(&mut self.hasher).finalize().into();
+        } else {
+            if self.in_place {
+                if let Err(f) = self.hash_in_place(&info, 0) {
+                    return self.fail(f);
+                }
+            }
+            core::mem::take(&mut self.hasher).finalize().into()
+        };
         if digest == info.sha256 {
             self.state = State::Complete;
             Event::Complete {

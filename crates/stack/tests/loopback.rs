@@ -344,3 +344,58 @@ fn channels_are_multiplexed() {
     assert_eq!(mux.link_counters().seq_gaps, 0);
     assert_eq!(mux.link_counters().other_channel, 0);
 }
+
+/// A file large enough to be hashed on the sink's own thread, through a
+/// lossy stream: blocks that arrive after a gap complete the in-order
+/// prefix out of order, and the hash (on either thread) must still be the
+/// file's; a META claiming another hash still fails the transfer.
+#[test]
+fn a_hashing_sink_verifies_what_arrives_out_of_order_on_either_thread() {
+    use perfkit_stack::hashing::THREAD_MIN;
+    use perfkit_stack::HashingSink;
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let data: Vec<u8> = (0..THREAD_MIN as usize + 300_000)
+        .map(|_| rng.random())
+        .collect();
+    let cfg = SenderConfig {
+        block_size: 249,
+        repeats: 3,
+        ..SenderConfig::default()
+    };
+    let lossy = Faults {
+        lose_frame: 0.05,
+        ..CLEAN
+    };
+    for thread in [true, false] {
+        let mut rx: Receiver<_> =
+            Receiver::new(0, HashingSink::new(4 << 20, thread), Framing::Dttk);
+        let out = transfer(&mut rx, &data, cfg, Framing::Dttk, lossy, 3);
+        assert_eq!(rx.sink().on_thread(), thread);
+        assert_eq!(rx.state(), State::Complete, "thread: {thread}");
+        assert!(out.events.contains(&Event::Complete {
+            size: data.len() as u64
+        }));
+        assert!(rx.counters().link.seq_gaps > 0, "no loss to reorder");
+        assert_eq!(rx.sink().data(), &data[..]);
+    }
+    // The sender hashes the same file; a receiver whose META says
+    // otherwise must fail on either thread.
+    for thread in [true, false] {
+        let mut tx = Sender::new(MemorySource::new(&data, b"x"), cfg).unwrap();
+        let mut rx: Receiver<_> =
+            Receiver::new(0, HashingSink::new(4 << 20, thread), Framing::Dttk);
+        let mut msg = [0u8; 256];
+        let mut failed = false;
+        while let Poll::Message(n) = tx.poll(0, &mut msg).unwrap() {
+            let mut m = msg[..n].to_vec();
+            let p = perfkit_stack::wire::Packet::new_checked(&m[..]).unwrap();
+            if p.is_control() && p.payload()[0] == 1 {
+                m[10] ^= 0xFF; // inside the SHA-256 field
+                let mut p = perfkit_stack::wire::Packet::new_unchecked(&mut m[..]);
+                p.fill_crc();
+            }
+            failed |= rx.on_message(&m, 0) == Event::Failed(perfkit_stack::Failure::ShaMismatch);
+        }
+        assert!(failed, "thread: {thread}");
+    }
+}

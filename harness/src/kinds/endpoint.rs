@@ -6,15 +6,16 @@ use std::path::Path;
 
 use anyhow::Context;
 use perfkit_report::model::{Integrity, Side, Stages};
-use perfkit_stack::{Framing, MemorySource, Receiver, Sender, State, TransferStats, VecSink};
+use perfkit_stack::{Framing, HashingSink, MemorySource, Receiver, Sender, State, TransferStats};
 use serde::{Deserialize, Serialize};
 
 use crate::integrity::sha256_hex;
 use crate::spec::TransferSpec;
 
-/// The receiver the harness uses: a growable memory sink, bitmap for the
-/// profile's 65,536 blocks.
-pub type Rx = Receiver<VecSink>;
+/// The receiver the harness uses: a memory sink that hashes the file (on
+/// a thread of its own, or on the receiver's), bitmap for the profile's
+/// 65,536 blocks.
+pub type Rx = Receiver<HashingSink>;
 
 /// Largest file a receiver accepts (the profile's limit with 249-byte blocks).
 pub const MAX_FILE: usize = 65536 * 249;
@@ -36,9 +37,14 @@ pub fn sender<'a>(
         .map_err(|e| anyhow::anyhow!("cannot start the sender: {e}"))
 }
 
-/// A receiver on the configured channel with the configured framing.
-pub fn receiver(channel: u8, framing: Framing) -> Rx {
-    Receiver::new(channel, VecSink::new(MAX_FILE), framing)
+/// A receiver on the configured channel with the configured framing. With
+/// `hash_thread`, and where the machine has a second core, the file is
+/// hashed on a thread of its own as it arrives (`hash_thread::sha256` in
+/// the stage table, and `receiver::hash_wait` for the receiver's wait for
+/// its last pass); otherwise on the receiving thread (`receiver::sha256`).
+pub fn receiver(channel: u8, framing: Framing, hash_thread: bool) -> Rx {
+    let thread = hash_thread && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    Receiver::new(channel, HashingSink::new(MAX_FILE, thread), framing)
 }
 
 /// A side's figures from the stack's stats (seconds from first to last message).
@@ -74,7 +80,7 @@ pub fn rx_errors(rx: &Rx) -> BTreeMap<String, u64> {
 pub fn integrity(sent_sha: &str, rx: &Rx) -> Integrity {
     let complete = rx.state() == State::Complete;
     let received = if complete {
-        sha256_hex(&rx.sink().data)
+        sha256_hex(rx.sink().data())
     } else {
         String::new()
     };

@@ -13,7 +13,7 @@ use perfkit_engine::{message_kind, Next, TxPump};
 use perfkit_link::sim::{self, SenderStep, SimConfig, SimReceiver, SimSender};
 use perfkit_link::stages::{MessageInfo, MessageKind};
 use perfkit_report::model::Side;
-use perfkit_stack::{Event, Framing, MemorySource, Mux, State, VecSink};
+use perfkit_stack::{Event, Framing, HashingSink, MemorySource, Mux, State};
 
 use super::endpoint::{self, Rx};
 use super::input::Input;
@@ -75,7 +75,7 @@ impl SimSender for RoundRobin<'_, '_> {
 }
 
 /// The receiving device: one receiver per channel behind the multiplexer.
-struct MuxRx<const C: usize>(Mux<VecSink, C>);
+struct MuxRx<const C: usize>(Mux<HashingSink, C>);
 
 impl<const C: usize> SimReceiver for MuxRx<C> {
     fn on_bytes(&mut self, now_ns: u64, bytes: &[u8]) -> u32 {
@@ -140,7 +140,7 @@ fn run_n<const C: usize>(
         senders.push(endpoint::sender(&one, &input.bytes, &name)?);
     }
     let receivers: [Rx; C] =
-        std::array::from_fn(|k| endpoint::receiver(t.channel + k as u8, framing));
+        std::array::from_fn(|k| endpoint::receiver(t.channel + k as u8, framing, false));
     let mut rx = MuxRx(Mux::new(receivers, framing));
     let mut tx = RoundRobin {
         pumps: senders

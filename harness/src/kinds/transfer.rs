@@ -160,7 +160,7 @@ fn loopback(
     let t = &spec.transfer;
     let name = endpoint::file_name(&input.path);
     let mut tx = endpoint::sender(t, &input.bytes, &name)?;
-    let mut rx = endpoint::receiver(t.channel, t.framing());
+    let mut rx = endpoint::receiver(t.channel, t.framing(), t.hash_thread);
     let mut link: Box<dyn LoopLink> = match faults(spec) {
         Some(fc) => {
             Box::new(Faulty::new(Loopback::new(mtu), fc).map_err(|e| anyhow!("faults: {e}"))?)
@@ -299,6 +299,7 @@ fn wire_flags(t: &TransferSpec) -> Vec<String> {
     .flat_map(|(flag, v)| [flag.to_owned(), v])
     .chain(["--quiet".to_owned()])
     .chain((!t.stages).then(|| "--no-stages".to_owned()))
+    .chain((!t.hash_thread).then(|| "--no-hash-thread".to_owned()))
     .collect()
 }
 
@@ -620,7 +621,7 @@ fn registered(
 ) -> anyhow::Result<Outcome> {
     let name = endpoint::file_name(&input.path);
     let mut tx = endpoint::sender(t, &input.bytes, &name)?;
-    let mut rx = endpoint::receiver(t.channel, t.framing());
+    let mut rx = endpoint::receiver(t.channel, t.framing(), t.hash_thread);
     let mut injector = Injector::new(ends.tx, fc)?;
     let mut tx_stamper = Stamper::new(injector.end(), t.latency, t.channel, t.framing());
     let mut rx_stamper = Stamper::new(ends.rx, t.latency, t.channel, t.framing());

@@ -66,7 +66,8 @@ pub fn run(s: &Scenario, spec: &RunSpec, input: &Input) -> anyhow::Result<Outcom
     let name = endpoint::file_name(&input.path);
     let framing = t.framing();
     let mut tx = endpoint::sender(t, &input.bytes, &name)?;
-    let mut rx = endpoint::receiver(t.channel, t.framing());
+    // Virtual time: a second thread would change nothing measured.
+    let mut rx = endpoint::receiver(t.channel, t.framing(), false);
     let report = perfkit_engine::simulate(
         &sc,
         &mut TxPump::framed(&mut tx, framing),

@@ -84,7 +84,7 @@ pub fn receive_side(
     end: End<'static>,
     chunk: usize,
 ) -> anyhow::Result<Side> {
-    let mut rx = endpoint::receiver(t.channel, t.framing());
+    let mut rx = endpoint::receiver(t.channel, t.framing(), t.hash_thread);
     let mut stamper = Stamper::new(end, t.latency, t.channel, t.framing());
     let mut driven = stamper.end();
     let (_, wire) = drive::receive_end(
