@@ -737,8 +737,9 @@ impl Drop for Guard {
             let now = clock::now();
             // The device's common case (a scope shorter than 2^32 ticks,
             // no bytes): four arguments, all in registers, and 32-bit work.
+            // (A clock that went back wraps to 2^32 and more: `end` below.)
             #[cfg(not(feature = "std"))]
-            if let (Ok(ticks), 0) = (u32::try_from(now.saturating_sub(self.start)), self.bytes) {
+            if let (Ok(ticks), 0) = (u32::try_from(now.wrapping_sub(self.start)), self.bytes) {
                 return end_u32(site, ticks, self.depth, self.slot);
             }
             end(
