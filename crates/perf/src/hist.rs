@@ -8,7 +8,9 @@
 //! (3 bits). Values at or above `2^(MAX_POW+1)` land in the last bucket
 //! (counted, never lost; the exact maximum is kept separately by the site).
 //!
-//! The bucket index is `leading_zeros`, a shift and a mask: no loop, no table.
+//! The bucket index is `leading_zeros`, a shift and a mask: no loop, no table
+//! (on ARMv6-M, which has no count-leading-zeros instruction, a shift or two
+//! and a 256-byte table instead of the libcall; see `bucket_by_table`).
 
 use crate::owned::Counter;
 
@@ -41,11 +43,7 @@ pub const fn bucket_of(v: u64) -> usize {
         // Short durations, nearly all of them: 32-bit arithmetic, which on
         // a 32-bit core (thumbv6m has no CLZ either) is one count of leading
         // zeros and one shift instead of two and a 64-bit shift.
-        let v = v as u32;
-        let p = 31 - v.leading_zeros();
-        let group = (p - SUB_BITS + 1) as usize;
-        let sub = ((v >> (p - SUB_BITS)) & (SUB as u32 - 1)) as usize;
-        return (group << SUB_BITS) | sub;
+        return bucket_of_u32(v as u32);
     }
     let p = 63 - v.leading_zeros();
     if p > MAX_POW {
@@ -54,6 +52,69 @@ pub const fn bucket_of(v: u64) -> usize {
     let group = (p - SUB_BITS + 1) as usize;
     let sub = ((v >> (p - SUB_BITS)) & (SUB - 1)) as usize;
     (group << SUB_BITS) | sub
+}
+
+/// Bucket index of a value in ticks below 2^32 (`bucket_of`).
+#[inline(always)]
+pub const fn bucket_of_u32(v: u32) -> usize {
+    #[cfg(all(target_arch = "arm", not(target_feature = "v7")))]
+    {
+        bucket_by_table(v)
+    }
+    #[cfg(not(all(target_arch = "arm", not(target_feature = "v7"))))]
+    {
+        bucket_by_clz(v)
+    }
+}
+
+/// `bucket_of_u32` with a count of leading zeros.
+#[cfg_attr(all(target_arch = "arm", not(target_feature = "v7")), allow(dead_code))]
+#[inline(always)]
+const fn bucket_by_clz(v: u32) -> usize {
+    if v < SUB as u32 {
+        return v as usize;
+    }
+    let p = 31 - v.leading_zeros();
+    let group = (p - SUB_BITS + 1) as usize;
+    let sub = ((v >> (p - SUB_BITS)) & (SUB as u32 - 1)) as usize;
+    (group << SUB_BITS) | sub
+}
+
+/// Shift that keeps a value of 256 and more at `SUB` and more (see
+/// `bucket_by_table`).
+const TABLE_STEP: u32 = 8 - SUB_BITS;
+
+/// The bucket of every byte value.
+const BYTE_BUCKET: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = bucket_by_clz(i as u32) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// `bucket_of_u32` without a count of leading zeros, which ARMv6-M (the
+/// RP2040's Cortex-M0+) lacks: there `leading_zeros` is a call to
+/// `__clzsi2`, about 40 cycles. Shifting a value right by `k` while it
+/// stays at `SUB` or more moves it down exactly `k` groups and keeps its
+/// sub-bucket, so `bucket(v) = bucket(v >> k) + (k << SUB_BITS)`: shift
+/// until the value is a byte, then look it up. With `compact` (8
+/// sub-buckets) a step is 5 bits: durations below 256 cycles take a
+/// compare and a load, below 8192 one step more.
+#[cfg_attr(
+    not(all(target_arch = "arm", not(target_feature = "v7"))),
+    allow(dead_code)
+)]
+#[inline(always)]
+const fn bucket_by_table(mut v: u32) -> usize {
+    let mut base = 0;
+    while v >= 256 {
+        v >>= TABLE_STEP;
+        base += (TABLE_STEP as usize) << SUB_BITS;
+    }
+    base + BYTE_BUCKET[v as usize] as usize
 }
 
 /// Lowest value (ticks) that falls into bucket `i`.
@@ -99,6 +160,12 @@ impl Histogram {
     #[inline(always)]
     pub fn record(&self, ticks: u64) {
         self.buckets[bucket_of(ticks)].add(1);
+    }
+
+    /// Count one value below 2^32 (32-bit arithmetic only).
+    #[inline(always)]
+    pub fn record_u32(&self, ticks: u32) {
+        self.buckets[bucket_of_u32(ticks)].add(1);
     }
 
     /// Add `n` values to bucket `i` (merging a path's histogram).
@@ -172,8 +239,33 @@ mod tests {
             prev_end = bucket_low(i) + bucket_width(i);
             assert_eq!(bucket_of(bucket_low(i)), i);
             assert_eq!(bucket_of(prev_end - 1), i);
+            if let Ok(v) = u32::try_from(prev_end - 1) {
+                assert_eq!(bucket_of_u32(v), i);
+                assert_eq!(bucket_of_u32(bucket_low(i) as u32), i);
+            }
         }
         assert_eq!(bucket_of(u64::MAX), BUCKETS - 1);
+    }
+
+    #[test]
+    fn table_buckets_match_leading_zeros() {
+        let mut v = 0u32;
+        loop {
+            for w in [v, v.wrapping_sub(1), v | (v >> 1), v | (v >> 3)] {
+                assert_eq!(bucket_by_table(w), bucket_by_clz(w), "{w}");
+            }
+            if v == 0 {
+                v = 1;
+            } else if let Some(n) = v.checked_add((v >> 4).max(1)) {
+                v = n;
+            } else {
+                break;
+            }
+        }
+        assert_eq!(bucket_by_table(u32::MAX), bucket_by_clz(u32::MAX));
+        for w in 0..70_000 {
+            assert_eq!(bucket_by_table(w), bucket_by_clz(w), "{w}");
+        }
     }
 
     #[test]

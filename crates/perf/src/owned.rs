@@ -62,6 +62,44 @@ impl Split64 {
         }
     }
 
+    /// Owner-only add of a 32-bit delta: one load and one store of the
+    /// low half, the high half only on a carry.
+    #[inline(always)]
+    pub(crate) fn add_u32(&self, d: u32) {
+        let (lo, carry) = self.lo.load(Relaxed).overflowing_add(d);
+        self.lo.store(lo, Relaxed);
+        if carry {
+            self.hi
+                .store(self.hi.load(Relaxed).wrapping_add(1), Relaxed);
+        }
+    }
+
+    /// `v` minus this value, saturating at 0 (32-bit compares only).
+    #[inline(always)]
+    pub(crate) fn u32_minus(&self, v: u32) -> u32 {
+        if self.hi.load(Relaxed) != 0 {
+            return 0;
+        }
+        v.saturating_sub(self.lo.load(Relaxed))
+    }
+
+    /// Owner-only: lower to `v` if above (32-bit compares only).
+    #[inline(always)]
+    pub(crate) fn lower_to_u32(&self, v: u32) {
+        if self.hi.load(Relaxed) != 0 || v < self.lo.load(Relaxed) {
+            self.store(u64::from(v));
+        }
+    }
+
+    /// Owner-only: raise to `v` if below (32-bit compares only).
+    #[inline(always)]
+    pub(crate) fn raise_to_u32(&self, v: u32) {
+        if self.hi.load(Relaxed) == 0 && v > self.lo.load(Relaxed) {
+            // The high half is 0 already.
+            self.lo.store(v, Relaxed);
+        }
+    }
+
     #[inline(always)]
     pub(crate) fn store(&self, v: u64) {
         // Low half first: a reader between the two stores sees the old high
@@ -93,6 +131,30 @@ impl Native64 {
     #[inline(always)]
     pub(crate) fn add(&self, d: u64) {
         self.store(self.load().wrapping_add(d))
+    }
+    /// Owner-only add of a 32-bit delta (as `Split64::add_u32`).
+    #[inline(always)]
+    pub(crate) fn add_u32(&self, d: u32) {
+        self.add(u64::from(d))
+    }
+    /// `v` minus this value, saturating at 0.
+    #[inline(always)]
+    pub(crate) fn u32_minus(&self, v: u32) -> u32 {
+        u64::from(v).saturating_sub(self.load()) as u32
+    }
+    /// Owner-only: lower to `v` if above.
+    #[inline(always)]
+    pub(crate) fn lower_to_u32(&self, v: u32) {
+        if u64::from(v) < self.load() {
+            self.store(u64::from(v));
+        }
+    }
+    /// Owner-only: raise to `v` if below.
+    #[inline(always)]
+    pub(crate) fn raise_to_u32(&self, v: u32) {
+        if u64::from(v) > self.load() {
+            self.store(u64::from(v));
+        }
     }
 }
 
@@ -216,6 +278,43 @@ mod tests {
         assert_eq!(a.load(), 0x3_0000_0003);
         a.add(u64::MAX);
         assert_eq!(a.load(), 0x3_0000_0002);
+        // 32-bit deltas carry too; the extremes compare both halves.
+        let c = Split64::new(u64::from(u32::MAX) - 1);
+        c.add_u32(1);
+        assert_eq!(c.load(), u64::from(u32::MAX));
+        c.add_u32(3);
+        assert_eq!(c.load(), 0x1_0000_0002);
+        let lo = Split64::new(u64::MAX);
+        lo.lower_to_u32(u32::MAX);
+        assert_eq!(lo.load(), u64::from(u32::MAX));
+        lo.lower_to_u32(9);
+        lo.lower_to_u32(10);
+        assert_eq!(lo.load(), 9);
+        let hi = Split64::new(1 << 32);
+        hi.raise_to_u32(u32::MAX);
+        assert_eq!(hi.load(), 1 << 32);
+        let hi = Split64::new(0);
+        hi.raise_to_u32(7);
+        hi.raise_to_u32(5);
+        assert_eq!(hi.load(), 7);
+        for (start, v) in [(u64::MAX, 3u32), (2, 3), (1 << 32, 3)] {
+            let (s, n) = (Split64::new(start), Native64::new(start));
+            s.lower_to_u32(v);
+            n.lower_to_u32(v);
+            assert_eq!(s.load(), n.load());
+            let (s, n) = (Split64::new(start), Native64::new(start));
+            s.raise_to_u32(v);
+            n.raise_to_u32(v);
+            assert_eq!(s.load(), n.load());
+            s.add_u32(v);
+            n.add_u32(v);
+            assert_eq!(s.load(), n.load());
+            for w in [0, 2, 3, 4, u32::MAX] {
+                assert_eq!(s.u32_minus(w), n.u32_minus(w), "{start} {v} {w}");
+            }
+        }
+        assert_eq!(Split64::new(1 << 32).u32_minus(u32::MAX), 0);
+        assert_eq!(Split64::new(5).u32_minus(7), 2);
         let n = Native64::new(5);
         n.store(n.load() + 1);
         assert_eq!(n.load(), 6);

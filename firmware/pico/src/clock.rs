@@ -45,16 +45,26 @@ pub fn start(mut syst: SYST, scb: &mut SCB) {
 /// Cycles since [`start`].
 #[inline]
 pub fn now() -> u64 {
-    cortex_m::interrupt::free(|cs| {
-        let state = STATE.borrow(cs);
-        let (mut wraps, last) = state.get();
-        let cvr = SYST::get_current();
-        if cvr > last {
-            wraps = wraps.wrapping_add(1);
-        }
-        state.set((wraps, cvr));
-        (u64::from(wraps) << 24) | u64::from(RELOAD - cvr)
-    })
+    // A critical section (the SysTick exception updates STATE too), made by
+    // hand: `interrupt::free` restores PRIMASK with MSR and an ISB (6 of its
+    // 10 cycles); re-enabling with CPSIE when interrupts were on is 1.
+    let primask = cortex_m::register::primask::read();
+    cortex_m::interrupt::disable();
+    // SAFETY: interrupts are off until the end of this block, on the one
+    // core that uses the clock.
+    let cs = unsafe { cortex_m::interrupt::CriticalSection::new() };
+    let state = STATE.borrow(&cs);
+    let (mut wraps, last) = state.get();
+    let cvr = SYST::get_current();
+    if cvr > last {
+        wraps = wraps.wrapping_add(1);
+    }
+    state.set((wraps, cvr));
+    if primask.is_active() {
+        // SAFETY: they were on when this function started.
+        unsafe { cortex_m::interrupt::enable() };
+    }
+    (u64::from(wraps) << 24) | u64::from(RELOAD - cvr)
 }
 
 /// Nanoseconds since [`start`] (exact at 125 MHz: 8 ns per cycle).

@@ -146,7 +146,7 @@ fn main() -> ! {
 }
 
 /// Empty scopes timed by [`probe_cycles_per_scope`].
-const PROBE_CALIBRATION_SCOPES: u64 = 64;
+const PROBE_CALIBRATION_SCOPES: u32 = 64;
 
 /// The cost of one empty measured scope nested in another (its two clock
 /// reads, the site's statistics, the stack path): what each nested stage
@@ -162,7 +162,7 @@ fn probe_cycles_per_scope() -> u32 {
         perfkit::measure!("perfkit::empty", cortex_m::asm::nop());
     }
     let cycles = clock::now() - t0;
-    (cycles / PROBE_CALIBRATION_SCOPES).min(u32::MAX as u64) as u32
+    (cycles / u64::from(PROBE_CALIBRATION_SCOPES)).min(u32::MAX as u64) as u32
 }
 
 /// Reads frames until a valid CONFIG arrives.
