@@ -7,7 +7,7 @@
 //! - `instant_pair`: two `std::time::Instant::now()`;
 //! - `quanta_raw_pair`: two `quanta::Clock::raw()` (the crate we compared with);
 //! - `measure`: `perfkit::measure!` around an empty black-boxed body: the
-//!   push (the path found in the level's memo), the two clock reads, and
+//!   push (the path found in the parent path's memo), the two clock reads, and
 //!   the call's statistics written with plain stores on the thread's own
 //!   path slot (no locked instruction; `flush`, in the snapshot printed at
 //!   the end, adds them to the site);

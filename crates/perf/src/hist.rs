@@ -117,6 +117,22 @@ const fn bucket_by_table(mut v: u32) -> usize {
     base + BYTE_BUCKET[v as usize] as usize
 }
 
+/// [`bucket_of`] without a branch, for 64-bit cores (the host's recording
+/// path): the power of two of `v | 2^SUB_BITS` (never below `SUB_BITS`, so
+/// the exact buckets need no case of their own), the top `SUB_BITS + 1`
+/// bits of `v` added to that power's first bucket, and the last bucket as
+/// a ceiling (indices grow with `v`, so a minimum clamps every overflow).
+#[inline(always)]
+pub const fn bucket_of_flat(v: u64) -> usize {
+    let shift = (63 - (v | SUB).leading_zeros()) - SUB_BITS;
+    let i = ((shift as usize) << SUB_BITS) + (v >> shift) as usize;
+    if i < BUCKETS {
+        i
+    } else {
+        BUCKETS - 1
+    }
+}
+
 /// Lowest value (ticks) that falls into bucket `i`.
 pub const fn bucket_low(i: usize) -> u64 {
     let group = (i >> SUB_BITS) as u32;
@@ -265,6 +281,33 @@ mod tests {
         assert_eq!(bucket_by_table(u32::MAX), bucket_by_clz(u32::MAX));
         for w in 0..70_000 {
             assert_eq!(bucket_by_table(w), bucket_by_clz(w), "{w}");
+        }
+    }
+
+    #[test]
+    fn flat_buckets_match() {
+        // Every bucket's edges, their neighbours, and every power of two
+        // up to the top: the branch-free index equals the reference.
+        let mut vs = std::vec::Vec::new();
+        for i in 0..BUCKETS {
+            let lo = bucket_low(i);
+            vs.extend([lo, lo + bucket_width(i) - 1, lo + bucket_width(i) / 2]);
+        }
+        for p in 0..64 {
+            let v = 1u64 << p;
+            vs.extend([v - 1, v, v + 1, v | (v - 1)]);
+        }
+        vs.push(u64::MAX);
+        // And a spread of other values (a fixed xorshift sequence).
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            vs.extend([x, x >> (x % 64)]);
+        }
+        for v in vs {
+            assert_eq!(bucket_of_flat(v), bucket_of(v), "{v}");
         }
     }
 

@@ -43,6 +43,11 @@
 //!   calls, min, max, cum, bytes and the histogram are exact, across
 //!   threads too, for every call that ended before it. A call without a
 //!   path (table full, stack too deep) records into the site's atomics.
+//!   With `std` a call's histogram bucket is counted by the next call on
+//!   its path: the next clock read waits for the work before it, and the
+//!   bucket index is the longest chain of work on a duration (the
+//!   measurement cost 1.5x the clock floor with it, 1.1x without); a merge
+//!   that finds a duration still waiting counts it itself, once.
 //! - **Clock.** The hot path reads raw ticks ([`clock`]): `RDTSC` on x86_64
 //!   when CPUID reports an invariant TSC, `CNTVCT_EL0` on aarch64, the
 //!   monotonic clock otherwise, or the [`Clock`] firmware installs with
@@ -56,15 +61,18 @@
 //!   through every call site) does not give, and the `no_std` core stays
 //!   free of dependencies. `quanta` remains the reference in the benches.
 //!   The TSC rate is calibrated against `Instant` over the whole run.
-//! - **Nesting.** Each thread keeps a stack of active measurements
-//!   (`thread_local!` with `const` init: no lazy-init branch) and a bounded
-//!   table of stack paths with calls, total and self ticks ([`stack`]), and
-//!   the site statistics above. Each level remembers the path its last
-//!   child took, so a measurement repeated under the same parent finds its
-//!   path with one compare instead of a hash probe; a guard keeps its path,
-//!   so the drop goes straight to it. Only the owning thread writes its
-//!   table; snapshots merge the tables by path. The result is the folded
-//!   format inferno reads.
+//! - **Nesting.** Each thread keeps a bounded table of stack paths with
+//!   calls, total and self ticks ([`stack`]), and the site statistics
+//!   above, and points (`thread_local!` with `const` init: no lazy-init
+//!   branch) at the path of its innermost open measurement. The path slots
+//!   hold the rest of the stack: their parent, the time nested in their
+//!   open call, and the path their last child took, so a measurement
+//!   repeated under the same parent finds its path with one compare instead
+//!   of a hash probe. A guard keeps its path and its thread's stack, so the
+//!   drop goes straight to them, without a thread-local lookup. (Without
+//!   `std` one global stack of levels does the same.) Only the owning
+//!   thread writes its table; snapshots merge the tables by path. The
+//!   result is the folded format inferno reads.
 //! - **Switching off.** The `off` feature turns every macro into the bare
 //!   expression (no static, no code); [`set_enabled`]`(false)` makes each
 //!   measurement one relaxed load.

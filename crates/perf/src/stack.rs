@@ -9,10 +9,17 @@
 //! merges tables by path. A full table or a stack deeper than
 //! [`MAX_DEPTH`] still records the site's own statistics, and counts the path
 //! as dropped ([`dropped_paths`]).
+//!
+//! With `std` the stack of open measurements lives in the path slots
+//! themselves (see `host`, in `stack/host.rs`); without it, one global
+//! stack of levels (`Local`) keeps the depth, each level's path and the
+//! path its last child took.
 
 use crate::clock;
 #[cfg(feature = "std")]
-use crate::hist::{bucket_of, BUCKETS};
+mod host;
+#[cfg(feature = "std")]
+use crate::hist::BUCKETS;
 use crate::owned::{bump, Owned64};
 use crate::site::Site;
 use core::marker::PhantomData;
@@ -72,6 +79,8 @@ struct PathSlot {
     parent: AtomicU32,
     calls: Owned64,
     total: Owned64,
+    /// Without `std`; with it, self time is `total` minus `walk.nested`.
+    #[cfg(not(feature = "std"))]
     self_: Owned64,
     min: Owned64,
     max: Owned64,
@@ -81,6 +90,9 @@ struct PathSlot {
     merged_calls: Owned64,
     merged_total: Owned64,
     merged_bytes: Owned64,
+    /// The host's stack (`host`): the owner's bookkeeping of this path.
+    #[cfg(feature = "std")]
+    walk: host::Walk,
 }
 
 impl PathSlot {
@@ -90,6 +102,7 @@ impl PathSlot {
             parent: AtomicU32::new(NONE),
             calls: Owned64::new(0),
             total: Owned64::new(0),
+            #[cfg(not(feature = "std"))]
             self_: Owned64::new(0),
             min: Owned64::new(u64::MAX),
             max: Owned64::new(0),
@@ -99,10 +112,14 @@ impl PathSlot {
             merged_calls: Owned64::new(0),
             merged_total: Owned64::new(0),
             merged_bytes: Owned64::new(0),
+            #[cfg(feature = "std")]
+            walk: host::Walk::new(),
         }
     }
 
     /// Count one call of `ticks` (`self_` without nested measurements).
+    /// (With `std`: `host`'s `record`.)
+    #[cfg(not(feature = "std"))]
     #[inline(always)]
     fn record(&self, site: &'static Site, ticks: u64, self_: u64, bytes: u64) {
         bump(&self.calls, 1);
@@ -117,18 +134,8 @@ impl PathSlot {
         if bytes != 0 {
             bump(&self.bytes, bytes);
         }
-        #[cfg(feature = "std")]
-        {
-            let _ = site;
-            // SAFETY: set before `site` was published, leaked, never freed.
-            bump(
-                &unsafe { &*self.hist.load(Relaxed) }.counts[bucket_of(ticks)],
-                1,
-            );
-        }
         // Without `std` there is one context and no memory to spare for a
         // histogram per path: the site's own (plain cells with `single-core`).
-        #[cfg(not(feature = "std"))]
         site.histogram().record(ticks);
     }
 
@@ -164,25 +171,7 @@ impl PathSlot {
         let bytes = delta(&self.bytes, &self.merged_bytes);
         site.merge(calls, total, bytes, self.min.load(), self.max.load());
         #[cfg(feature = "std")]
-        {
-            // SAFETY: as in `record`; set before `site` was published.
-            let h = unsafe { &*self.hist.load(Acquire) };
-            // Every sample merged already: spare the scan of every bucket.
-            // (Counted against the calls, not their growth, so a sample
-            // that a concurrent merge saw before its bucket is caught next
-            // time.)
-            if h.merged_count.load() != self.merged_calls.load() {
-                let mut n = 0u64;
-                for (i, (c, m)) in h.counts.iter().zip(&h.merged).enumerate() {
-                    let d = delta(c, m);
-                    if d != 0 {
-                        site.histogram().add_at(i, d);
-                        n = n.wrapping_add(d);
-                    }
-                }
-                bump(&h.merged_count, n);
-            }
-        }
+        self.merge_hist(site);
     }
 
     /// Forget the extremes (the site's were cleared).
@@ -196,7 +185,10 @@ impl PathSlot {
         for c in [
             &self.calls,
             &self.total,
+            #[cfg(not(feature = "std"))]
             &self.self_,
+            #[cfg(feature = "std")]
+            &self.walk.nested,
             &self.bytes,
             &self.merged_calls,
             &self.merged_total,
@@ -215,6 +207,7 @@ impl PathSlot {
                     c.store(0);
                 }
                 h.merged_count.store(0);
+                h.lent.store(0);
             }
         }
     }
@@ -227,17 +220,25 @@ struct SlotHist {
     merged: [Owned64; BUCKETS],
     /// Samples added to the site so far (the sum of `merged`).
     merged_count: Owned64,
+    /// The call whose sample was added from the slot's pending one (see
+    /// `host`), 0 for none.
+    lent: Owned64,
 }
 
 /// A bounded table of stack paths (see the module docs).
 pub(crate) struct PathTable {
     slots: [PathSlot; PATH_SLOTS],
+    /// The parent of the top-level paths (never merged nor listed).
+    #[cfg(feature = "std")]
+    root: PathSlot,
 }
 
 impl PathTable {
     pub(crate) const fn new() -> Self {
         PathTable {
             slots: [const { PathSlot::new() }; PATH_SLOTS],
+            #[cfg(feature = "std")]
+            root: PathSlot::new(),
         }
     }
 
@@ -328,7 +329,10 @@ impl PathTable {
                 sites: &chain[MAX_DEPTH - n..],
                 calls,
                 total_ticks: s.total.load(),
+                #[cfg(not(feature = "std"))]
                 self_ticks: s.self_.load(),
+                #[cfg(feature = "std")]
+                self_ticks: s.total.load().saturating_sub(s.walk.nested.load()),
             });
         }
     }
@@ -355,6 +359,7 @@ fn claim(s: &PathSlot, parent: u32, site: &'static Site) {
             counts: [const { Owned64::new(0) }; BUCKETS],
             merged: [const { Owned64::new(0) }; BUCKETS],
             merged_count: Owned64::new(0),
+            lent: Owned64::new(0),
         });
         s.hist.store(std::boxed::Box::into_raw(h), Release);
     }
@@ -367,19 +372,19 @@ fn dummy() -> &'static Site {
     &DUMMY
 }
 
-/// The stack of active measurements of one thread (or of the whole program
-/// without `std`).
+/// The stack of active measurements of the whole program without `std`
+/// (with `std` each thread has its own, see `host`).
+#[cfg(not(feature = "std"))]
 pub(crate) struct Local {
     depth: AtomicU32,
     // Level `d` is at index `d + 1`; index 0 is the root (path `ROOT`, and
     // a sink for the ticks of top-level calls), so neither push nor pop
     // tests for depth 0.
     levels: [Level; MAX_DEPTH + 1],
-    #[cfg(feature = "std")]
-    table: AtomicPtr<PathTable>,
 }
 
 /// One open measurement, and the path its last child took.
+#[cfg(not(feature = "std"))]
 struct Level {
     /// This level's path slot (NONE without one).
     slot: AtomicU32,
@@ -392,6 +397,7 @@ struct Level {
 }
 
 /// One remembered child path: its site and parent path, slot index and slot.
+#[cfg(not(feature = "std"))]
 struct Memo {
     site: AtomicPtr<Site>,
     parent: AtomicU32,
@@ -399,6 +405,7 @@ struct Memo {
     ptr: AtomicPtr<PathSlot>,
 }
 
+#[cfg(not(feature = "std"))]
 impl Memo {
     #[inline(always)]
     fn remember(&self, site: &'static Site, parent: u32, slot: u32, p: *mut PathSlot) {
@@ -418,6 +425,7 @@ impl Memo {
     }
 }
 
+#[cfg(not(feature = "std"))]
 impl Level {
     const fn new(slot: u32) -> Self {
         Level {
@@ -428,6 +436,7 @@ impl Level {
     }
 }
 
+#[cfg(not(feature = "std"))]
 impl Local {
     const fn new() -> Self {
         let mut levels = [const { Level::new(NONE) }; MAX_DEPTH + 1];
@@ -435,51 +444,18 @@ impl Local {
         Local {
             depth: AtomicU32::new(0),
             levels,
-            #[cfg(feature = "std")]
-            table: AtomicPtr::new(ptr::null_mut()),
         }
     }
 
     #[inline(always)]
     fn table(&self) -> &'static PathTable {
-        #[cfg(feature = "std")]
-        {
-            let t = self.table.load(Relaxed);
-            if t.is_null() {
-                return self.attach();
-            }
-            // SAFETY: tables are leaked, never freed.
-            unsafe { &*t }
-        }
-        #[cfg(not(feature = "std"))]
-        {
-            &GLOBAL_TABLE
-        }
+        &GLOBAL_TABLE
     }
 
     /// The table, if this thread has one yet.
     #[inline(always)]
     fn attached(&self) -> Option<&'static PathTable> {
-        #[cfg(feature = "std")]
-        {
-            let t = self.table.load(Relaxed);
-            // SAFETY: tables are leaked, never freed.
-            (!t.is_null()).then(|| unsafe { &*t })
-        }
-        #[cfg(not(feature = "std"))]
-        {
-            Some(&GLOBAL_TABLE)
-        }
-    }
-
-    #[cfg(feature = "std")]
-    #[cold]
-    #[inline(never)]
-    fn attach(&self) -> &'static PathTable {
-        let t = crate::registry::claim_table();
-        self.table
-            .store(t as *const PathTable as *mut PathTable, Relaxed);
-        t
+        Some(&GLOBAL_TABLE)
     }
 
     /// Push `site`; returns its depth and its path's slot (null without
@@ -629,17 +605,6 @@ impl Local {
     }
 }
 
-#[cfg(feature = "std")]
-std::thread_local! {
-    static LOCAL: Local = const { Local::new() };
-}
-
-#[cfg(feature = "std")]
-#[inline(always)]
-fn with_local<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
-    LOCAL.try_with(f).ok()
-}
-
 #[cfg(not(feature = "std"))]
 static GLOBAL_LOCAL: Local = Local::new();
 #[cfg(not(feature = "std"))]
@@ -692,7 +657,8 @@ pub(crate) fn clear_paths() {
 pub struct Guard {
     site: Option<&'static Site>,
     start: u64,
-    depth: u32,
+    /// Its depth (with `std`, its thread's stack).
+    mark: Mark,
     slot: *const PathSlot,
     bytes: u64,
     _not_send: PhantomData<*const ()>,
@@ -706,18 +672,18 @@ impl Guard {
             return Guard {
                 site: None,
                 start: 0,
-                depth: 0,
+                mark: NO_MARK,
                 slot: ptr::null(),
                 bytes: 0,
                 _not_send: PhantomData,
             };
         }
-        let (depth, slot) = begin(site);
+        let (mark, slot) = begin(site);
         let start = clock::now();
         Guard {
             site: Some(site),
             start,
-            depth,
+            mark,
             slot,
             bytes,
             _not_send: PhantomData,
@@ -745,7 +711,7 @@ impl Drop for Guard {
             end(
                 site,
                 now.saturating_sub(self.start),
-                self.depth,
+                self.mark,
                 self.slot,
                 self.bytes,
             );
@@ -757,8 +723,19 @@ impl Drop for Guard {
 // They are out of line on purpose: a measurement inlines to a flag test, a
 // call, a clock read (and the same at the end), so instrumenting every stage
 // costs little code, and the guard's drop glue stays small enough to inline.
+// With `std` they are `host`'s.
+
+/// What a guard keeps of its push besides its slot: its depth (with
+/// `std`, its thread's stack).
+#[cfg(not(feature = "std"))]
+type Mark = u32;
+#[cfg(not(feature = "std"))]
+const NO_MARK: Mark = NONE;
+#[cfg(feature = "std")]
+use host::{begin, end, Mark, NO_MARK};
 
 /// Push the site on the stack; returns its depth.
+#[cfg(not(feature = "std"))]
 #[inline(never)]
 fn begin(site: &'static Site) -> (u32, *const PathSlot) {
     with_local(|l| l.push(site)).unwrap_or((NONE, ptr::null()))
@@ -767,6 +744,7 @@ fn begin(site: &'static Site) -> (u32, *const PathSlot) {
 /// Pop the site pushed at `depth` and record `ticks` on its path, or, when
 /// it has none (table full, stack too deep, guards dropped out of order,
 /// thread-local storage gone), into the site itself.
+#[cfg(not(feature = "std"))]
 #[inline(never)]
 fn end(site: &'static Site, ticks: u64, depth: u32, slot: *const PathSlot, bytes: u64) {
     if depth == NONE || with_local(|l| l.pop(site, depth, slot, ticks, bytes)).is_none() {

@@ -327,3 +327,120 @@ fn alternating_siblings_keep_their_own_paths() {
     assert_eq!((a.calls, a.total_ns), (3, 3));
     assert_eq!((b.calls, b.total_ns), (3, 6));
 }
+
+#[test]
+fn a_snapshot_inside_an_open_parent_is_exact() {
+    let _l = setup();
+    for round in 1..=2u64 {
+        let outer = span!("open.outer");
+        advance(10);
+        measure!("open.inner", advance(4));
+        // The open call is not in its path's figures yet, and neither is
+        // the time nested in it: the earlier call's self time stays whole.
+        let snap = perfkit::snapshot();
+        let o = snap
+            .stack("open.outer")
+            .map(|o| (o.calls, o.total_ns, o.self_ns));
+        assert_eq!(o, (round == 2).then_some((1, 14, 10)));
+        assert_eq!(snap.stack("open.outer;open.inner").unwrap().calls, round);
+        drop(outer);
+    }
+    let snap = perfkit::snapshot();
+    let o = snap.stack("open.outer").unwrap();
+    assert_eq!((o.calls, o.total_ns, o.self_ns), (2, 28, 20));
+}
+
+#[test]
+fn deeper_than_the_path_limit_keeps_site_figures() {
+    let _l = setup();
+    fn down(n: u64) {
+        let _g = span!("deep.level");
+        advance(1);
+        if n > 1 {
+            down(n - 1);
+        }
+    }
+    let levels = perfkit::stack::MAX_DEPTH as u64 + 3;
+    let before = perfkit::dropped_paths();
+    {
+        let _top = span!("deep.top");
+        down(levels);
+    }
+    // One level for `deep.top`: the last four `deep.level`s have no path.
+    assert_eq!(perfkit::dropped_paths() - before, 4);
+    measure!("deep.after", advance(2));
+    let snap = perfkit::snapshot();
+    let s = snap.site("deep.level").unwrap();
+    assert_eq!(s.calls, levels);
+    // The level with `n` to go lasts `n` ticks.
+    assert_eq!(s.cum_ns, levels * (levels + 1) / 2);
+    assert_eq!((s.min_ns, s.max_ns), (1, levels));
+    // The deepest path (MAX_DEPTH sites) has 5 to go: its own tick, and
+    // the 4 of the levels without a path nested in it.
+    let deepest = std::iter::once("deep.top")
+        .chain(std::iter::repeat_n(
+            "deep.level",
+            perfkit::stack::MAX_DEPTH - 1,
+        ))
+        .collect::<Vec<_>>()
+        .join(";");
+    let d = snap.stack(&deepest).unwrap();
+    assert_eq!((d.calls, d.total_ns, d.self_ns), (1, 5, 1));
+    assert!(snap.stack(&format!("{deepest};deep.level")).is_none());
+    // The stack is whole again afterwards.
+    assert_eq!(snap.stack("deep.after").unwrap().total_ns, 2);
+    assert_eq!(snap.stack("deep.top").unwrap().total_ns, levels);
+}
+
+#[test]
+fn guards_dropped_outermost_first_past_the_path_limit() {
+    let _l = setup();
+    let levels = perfkit::stack::MAX_DEPTH + 6;
+    let open = || {
+        let g = span!("ooo.deep");
+        advance(1);
+        g
+    };
+    let guards: Vec<_> = (0..levels).map(|_| open()).collect();
+    // A `Vec` drops its first (outermost) guard first: every drop out of
+    // order, six of them of levels without a path.
+    drop(guards);
+    measure!("ooo.deep.after", advance(3));
+    let snap = perfkit::snapshot();
+    let s = snap.site("ooo.deep").unwrap();
+    assert_eq!(s.calls, levels as u64);
+    // The outermost lasted all `levels` ticks, the rest one tick less each.
+    let levels = levels as u64;
+    assert_eq!(s.cum_ns, levels * (levels + 1) / 2);
+    // Only the outermost kept its path; the stack is whole again.
+    assert_eq!(snap.stack("ooo.deep").unwrap().total_ns, levels);
+    assert_eq!(snap.stack("ooo.deep.after").unwrap().total_ns, 3);
+}
+
+#[test]
+fn every_merge_has_the_last_call_in_its_histogram_once() {
+    let _l = setup();
+    // One macro use, one site; a merge after every call, and two at the end.
+    let call = |d| measure!("mock.last", advance(d));
+    let bucket = |v| perfkit::hist::bucket_of(v);
+    let durations = [40u64, 5_000, 40, 77, 5_000];
+    for (n, d) in durations.into_iter().enumerate() {
+        call(d);
+        for _ in 0..2 {
+            let (calls, _, _, _, hist) = site_stats("mock.last");
+            assert_eq!((calls, hist), (n as u64 + 1, n as u64 + 1));
+        }
+        perfkit::for_each_site(|s| {
+            if s.name() == "mock.last" {
+                for v in [40, 77, 5_000] {
+                    let want = durations[..=n].iter().filter(|&&x| x == v).count();
+                    assert_eq!(
+                        s.histogram().bucket(bucket(v)),
+                        want as u64,
+                        "{v} after {n}"
+                    );
+                }
+            }
+        });
+    }
+}
