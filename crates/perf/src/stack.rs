@@ -706,7 +706,7 @@ impl Drop for Guard {
             // (A clock that went back wraps to 2^32 and more: `end` below.)
             #[cfg(not(feature = "std"))]
             if let (Ok(ticks), 0) = (u32::try_from(now.wrapping_sub(self.start)), self.bytes) {
-                return end_u32(site, ticks, self.depth, self.slot);
+                return end_u32(site, ticks, self.mark, self.slot);
             }
             end(
                 site,

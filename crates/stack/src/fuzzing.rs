@@ -55,6 +55,30 @@ pub fn deframe_receive(data: &[u8]) {
         assert_eq!(whole, pieces);
         assert_eq!(one.stats(), many.stats());
     }
+    // A sink that hashes the file itself decides exactly as the receiver
+    // hashing it does: the same events, message by message.
+    #[cfg(all(feature = "std", unix))]
+    {
+        use crate::hashing::HashingSink;
+        let mut own: Receiver<_, 64> =
+            Receiver::new(0, MemorySink::new([0u8; 4096]), Framing::Dttk);
+        let mut sink: Receiver<_, 64> =
+            Receiver::new(0, HashingSink::new(4096, false), Framing::Dttk);
+        for (i, c) in data.chunks(chunk).enumerate() {
+            let (mut a, mut b) = (Digest::default(), Digest::default());
+            own.on_bytes(c, i as u64, &mut |ev| {
+                a.add(std::format!("{ev:?}").as_bytes())
+            });
+            sink.on_bytes(c, i as u64, &mut |ev| {
+                b.add(std::format!("{ev:?}").as_bytes())
+            });
+            assert_eq!(a, b);
+        }
+        assert_eq!(own.state(), sink.state());
+        if sink.state() == State::Complete {
+            assert_eq!(own.sink().data(), sink.sink().data());
+        }
+    }
     // Also as whole messages on a packet link, through a multiplexer.
     let mut mux: Mux<_, 2, 16> = Mux::new(
         [
