@@ -187,16 +187,15 @@ fn counted(s: &Scenario, cfg: &Config) -> anyhow::Result<Outcome> {
 /// `outline` feature gives), and per side. `stages` gives each site's byte
 /// count; `file_bytes` the transfer's payload.
 pub fn counts(profile: &Profile, stages: &Stages, file_bytes: u64) -> BTreeMap<String, f64> {
-    let mut sites: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    let (mut tx, mut rx) = (0u64, 0u64);
+    let sites = site_totals(profile);
+    let mut tx: u64 = sites
+        .iter()
+        .filter(|(site, _)| TX_SITES.contains(&site.as_str()))
+        .map(|(_, (count, _))| count)
+        .sum();
+    let mut rx = 0u64;
     for (name, f) in &profile.fns {
-        if let Some(site) = site_of(name) {
-            if TX_SITES.contains(&site.as_str()) {
-                tx += f.inclusive;
-            }
-            let e = sites.entry(site).or_default();
-            e.0 += f.inclusive;
-            e.1 += f.calls;
+        if site_of(name).is_some() {
             continue;
         }
         if TX_ROOTS.iter().any(|r| name.starts_with(r)) {
@@ -229,13 +228,7 @@ fn check_attribution(profile: &Profile, stages: &Stages) -> anyhow::Result<()> {
         // Recording off: nothing to check against.
         return Ok(());
     }
-    let mut calls: BTreeMap<String, u64> = BTreeMap::new();
-    for (name, f) in &profile.fns {
-        if let Some(site) = site_of(name) {
-            *calls.entry(site).or_default() += f.calls;
-        }
-    }
-    for (site, n) in calls {
+    for (site, (_, n)) in site_totals(profile) {
         let seen: u64 = stages
             .sites
             .iter()
@@ -251,6 +244,20 @@ fn check_attribution(profile: &Profile, stages: &Stages) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Each site's inclusive count and calls, summed over the functions whose
+/// symbols name it.
+fn site_totals(profile: &Profile) -> BTreeMap<String, (u64, u64)> {
+    let mut sites: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for (name, f) in &profile.fns {
+        if let Some(site) = site_of(name) {
+            let e = sites.entry(site).or_default();
+            e.0 += f.inclusive;
+            e.1 += f.calls;
+        }
+    }
+    sites
 }
 
 /// `<unit>.<site>.calls`, `.per_call` and `.per_byte` (where `stages` counts

@@ -251,17 +251,8 @@ fn work(shared: Arc<Shared>) -> Option<[u8; 32]> {
 impl Sink for HashingSink {
     fn set_len(&mut self, len: u64) -> Result<()> {
         self.abandon();
-        let oob = || {
-            Error::new(ErrorKind::OutOfBounds {
-                offset: 0,
-                len: usize::try_from(len).unwrap_or(usize::MAX),
-                size: self.max_len as u64,
-            })
-        };
-        let len = usize::try_from(len).map_err(|_| oob())?;
-        if len > self.max_len {
-            return Err(oob());
-        }
+        let len =
+            crate::io::range(0, usize::try_from(len).unwrap_or(usize::MAX), self.max_len)?.end;
         let shared = Arc::new(Shared {
             region: Region::new(len)?,
             ready: AtomicU64::new(0),

@@ -272,16 +272,22 @@ fn sha_mismatch_is_reported() {
     let mut msg = [0u8; 256];
     let mut evs = Vec::new();
     while let Poll::Message(n) = tx.poll(0, &mut msg).unwrap() {
-        let mut m = msg[..n].to_vec();
-        let p = perfkit_stack::wire::Packet::new_checked(&m[..]).unwrap();
-        if p.is_control() && p.payload()[0] == 1 {
-            m[10] ^= 0xFF; // inside the SHA-256 field
-            let mut p = perfkit_stack::wire::Packet::new_unchecked(&mut m[..]);
-            p.fill_crc();
-        }
-        evs.push(rx.on_message(&m, 0));
+        evs.push(rx.on_message(&with_wrong_sha(&msg[..n]), 0));
     }
     assert!(evs.contains(&Event::Failed(perfkit_stack::Failure::ShaMismatch)));
+}
+
+/// `msg`, or if it is a META, a copy whose SHA-256 field is damaged (with a
+/// CRC that matches, so the receiver accepts the META).
+fn with_wrong_sha(msg: &[u8]) -> Vec<u8> {
+    let mut m = msg.to_vec();
+    let p = perfkit_stack::wire::Packet::new_checked(&m[..]).unwrap();
+    if p.is_control() && p.payload()[0] == 1 {
+        m[10] ^= 0xFF; // inside the SHA-256 field
+        let mut p = perfkit_stack::wire::Packet::new_unchecked(&mut m[..]);
+        p.fill_crc();
+    }
+    m
 }
 
 #[test]
@@ -387,14 +393,8 @@ fn a_hashing_sink_verifies_what_arrives_out_of_order_on_either_thread() {
         let mut msg = [0u8; 256];
         let mut failed = false;
         while let Poll::Message(n) = tx.poll(0, &mut msg).unwrap() {
-            let mut m = msg[..n].to_vec();
-            let p = perfkit_stack::wire::Packet::new_checked(&m[..]).unwrap();
-            if p.is_control() && p.payload()[0] == 1 {
-                m[10] ^= 0xFF; // inside the SHA-256 field
-                let mut p = perfkit_stack::wire::Packet::new_unchecked(&mut m[..]);
-                p.fill_crc();
-            }
-            failed |= rx.on_message(&m, 0) == Event::Failed(perfkit_stack::Failure::ShaMismatch);
+            failed |= rx.on_message(&with_wrong_sha(&msg[..n]), 0)
+                == Event::Failed(perfkit_stack::Failure::ShaMismatch);
         }
         assert!(failed, "thread: {thread}");
     }
