@@ -240,6 +240,22 @@ fn a_client_killed_mid_run_leaves_the_agent_ready_and_a_second_is_told_busy() {
     let r = Results::load(dir.path().join("busy/results.json")).unwrap();
     let err = r.runs[0].error.as_deref().unwrap_or("");
     assert!(err.contains("busy with another run"), "{err}");
+    // A client slow to say hello still reads the refusal: the agent waits
+    // for the hello before it answers and closes.
+    let mut c = TcpStream::connect(&agent.address).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let hello = br#"{"type":"hello","protocol":1,"perfkit":"0","nonce":"00"}"#;
+    c.write_all(&(hello.len() as u32).to_be_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let sent = c.write_all(hello);
+    c.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let mut reply = Vec::new();
+    let read = c.read_to_end(&mut reply);
+    assert!(
+        sent.is_ok() && read.is_ok() && String::from_utf8_lossy(&reply).contains("\"busy\""),
+        "sent {sent:?}, read {read:?}: {:?}",
+        String::from_utf8_lossy(&reply)
+    );
     slow.kill().unwrap();
     slow.wait().unwrap();
     // The agent notices within one poll and is free again.

@@ -70,6 +70,10 @@ pub fn serve(cfg: AgentConfig) -> anyhow::Result<()> {
                 let telling = telling.clone();
                 std::thread::spawn(move || {
                     let mut c = Conn::new(stream);
+                    // The client's hello is read first: a socket closed
+                    // with it unread is reset, and the reset can reach the
+                    // client before it reads the refusal.
+                    let _ = c.recv(HANDSHAKE);
                     let _ = c.send(&Msg::Busy);
                     telling.fetch_sub(1, Ordering::SeqCst);
                 });

@@ -286,8 +286,12 @@ impl Conn {
         let len = u32::try_from(body.len())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
         self.stream.set_write_timeout(Some(HANDSHAKE))?;
-        self.stream.write_all(&len.to_be_bytes())?;
-        self.stream.write_all(body)?;
+        // One write per frame: a peer that closed turns the first write
+        // into a reset, so a second would fail before the reply is read.
+        let mut frame = Vec::with_capacity(4 + body.len());
+        frame.extend_from_slice(&len.to_be_bytes());
+        frame.extend_from_slice(body);
+        self.stream.write_all(&frame)?;
         self.stream.flush()
     }
 
