@@ -57,6 +57,9 @@ pub struct Site {
     max: Counter,
     bytes: Counter,
     hist: Histogram,
+    /// The stack path it took last (the device's stack, `stack`).
+    #[cfg(not(feature = "std"))]
+    memo: crate::stack::SiteMemo,
 }
 
 static HEAD: AtomicPtr<Site> = AtomicPtr::new(ptr::null_mut());
@@ -94,7 +97,16 @@ impl Site {
             max: Counter::new(0),
             bytes: Counter::new(0),
             hist: Histogram::new(),
+            #[cfg(not(feature = "std"))]
+            memo: crate::stack::SiteMemo::new(),
         }
+    }
+
+    /// The stack path it took last.
+    #[cfg(not(feature = "std"))]
+    #[inline(always)]
+    pub(crate) fn memo(&self) -> &crate::stack::SiteMemo {
+        &self.memo
     }
 
     /// Register on first use: one relaxed load when already registered.

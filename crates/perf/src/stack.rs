@@ -79,9 +79,13 @@ struct PathSlot {
     parent: AtomicU32,
     calls: Owned64,
     total: Owned64,
-    /// Without `std`; with it, self time is `total` minus `walk.nested`.
+    /// Without `std`: ticks of nested calls that had no path of their own
+    /// (table full, stack too deep). Self time is `total` minus the child
+    /// paths' totals minus this, worked out when the paths are read, so
+    /// the hot path keeps no per-level child ticks. With `std`, self time
+    /// is `total` minus `walk.nested`.
     #[cfg(not(feature = "std"))]
-    self_: Owned64,
+    unpathed_nested: Owned64,
     min: Owned64,
     max: Owned64,
     bytes: Owned64,
@@ -103,7 +107,7 @@ impl PathSlot {
             calls: Owned64::new(0),
             total: Owned64::new(0),
             #[cfg(not(feature = "std"))]
-            self_: Owned64::new(0),
+            unpathed_nested: Owned64::new(0),
             min: Owned64::new(u64::MAX),
             max: Owned64::new(0),
             bytes: Owned64::new(0),
@@ -117,14 +121,12 @@ impl PathSlot {
         }
     }
 
-    /// Count one call of `ticks` (`self_` without nested measurements).
-    /// (With `std`: `host`'s `record`.)
+    /// Count one call of `ticks`. (With `std`: `host`'s `record`.)
     #[cfg(not(feature = "std"))]
     #[inline(always)]
-    fn record(&self, site: &'static Site, ticks: u64, self_: u64, bytes: u64) {
+    fn record(&self, site: &'static Site, ticks: u64, bytes: u64) {
         bump(&self.calls, 1);
         bump(&self.total, ticks);
-        bump(&self.self_, self_);
         if ticks < self.min.load() {
             self.min.store(ticks);
         }
@@ -143,10 +145,9 @@ impl PathSlot {
     /// the device (`pop_u32`).
     #[cfg(not(feature = "std"))]
     #[inline(always)]
-    fn record_u32(&self, site: &'static Site, ticks: u32, self_: u32) {
+    fn record_u32(&self, site: &'static Site, ticks: u32) {
         self.calls.add_u32(1);
         self.total.add_u32(ticks);
-        self.self_.add_u32(self_);
         self.min.lower_to_u32(ticks);
         self.max.raise_to_u32(ticks);
         site.histogram().record_u32(ticks);
@@ -186,7 +187,7 @@ impl PathSlot {
             &self.calls,
             &self.total,
             #[cfg(not(feature = "std"))]
-            &self.self_,
+            &self.unpathed_nested,
             #[cfg(feature = "std")]
             &self.walk.nested,
             &self.bytes,
@@ -330,11 +331,34 @@ impl PathTable {
                 calls,
                 total_ticks: s.total.load(),
                 #[cfg(not(feature = "std"))]
-                self_ticks: s.self_.load(),
+                self_ticks: self.self_ticks(s),
                 #[cfg(feature = "std")]
                 self_ticks: s.total.load().saturating_sub(s.walk.nested.load()),
             });
         }
+    }
+}
+
+#[cfg(not(feature = "std"))]
+impl PathTable {
+    /// A path's total minus its nested calls: its child paths' totals and
+    /// the nested calls that had no path. Every call of a child path ran
+    /// inside a call of its parent, so this is exact for the calls that
+    /// ended (read it, as the firmware does, with no measurement open).
+    fn self_ticks(&self, s: &PathSlot) -> u64 {
+        let own = self
+            .slots
+            .iter()
+            .position(|t| ptr::eq(t, s))
+            .map_or(NONE, |i| i as u32);
+        let nested = self
+            .slots
+            .iter()
+            .filter(|t| t.parent.load(Relaxed) == own && !t.site.load(Relaxed).is_null())
+            .fold(s.unpathed_nested.load(), |n, t| {
+                n.wrapping_add(t.total.load())
+            });
+        s.total.load().saturating_sub(nested)
     }
 }
 
@@ -383,46 +407,11 @@ pub(crate) struct Local {
     levels: [Level; MAX_DEPTH + 1],
 }
 
-/// One open measurement, and the path its last child took.
+/// One open measurement.
 #[cfg(not(feature = "std"))]
 struct Level {
     /// This level's path slot (NONE without one).
     slot: AtomicU32,
-    /// Ticks of the measurements nested in this one.
-    child: Owned64,
-    // The child memo: a push under this level of the site pushed here
-    // last, under the same path, takes the same path again without
-    // hashing (a loop of one stage). Other pushes hash, inline.
-    memo: Memo,
-}
-
-/// One remembered child path: its site and parent path, slot index and slot.
-#[cfg(not(feature = "std"))]
-struct Memo {
-    site: AtomicPtr<Site>,
-    parent: AtomicU32,
-    slot: AtomicU32,
-    ptr: AtomicPtr<PathSlot>,
-}
-
-#[cfg(not(feature = "std"))]
-impl Memo {
-    #[inline(always)]
-    fn remember(&self, site: &'static Site, parent: u32, slot: u32, p: *mut PathSlot) {
-        self.site.store(site as *const Site as *mut Site, Relaxed);
-        self.parent.store(parent, Relaxed);
-        self.slot.store(slot, Relaxed);
-        self.ptr.store(p, Relaxed);
-    }
-
-    const fn new() -> Self {
-        Memo {
-            site: AtomicPtr::new(ptr::null_mut()),
-            parent: AtomicU32::new(NONE),
-            slot: AtomicU32::new(NONE),
-            ptr: AtomicPtr::new(ptr::null_mut()),
-        }
-    }
 }
 
 #[cfg(not(feature = "std"))]
@@ -430,11 +419,36 @@ impl Level {
     const fn new(slot: u32) -> Self {
         Level {
             slot: AtomicU32::new(slot),
-            child: Owned64::new(0),
-            memo: Memo::new(),
         }
     }
 }
+
+/// The path a site took last, kept in the site (without `std`): a push of
+/// the site under the same parent path takes it again without hashing.
+/// Nearly every site runs under one parent, so this holds for stages that
+/// take turns under one parent too, not only for a loop of one stage.
+#[cfg(not(feature = "std"))]
+pub(crate) struct SiteMemo {
+    parent: AtomicU32,
+    slot: AtomicU32,
+    ptr: AtomicPtr<PathSlot>,
+}
+
+#[cfg(not(feature = "std"))]
+impl SiteMemo {
+    /// Remembers nothing: no parent path is `UNSEEN`.
+    pub(crate) const fn new() -> Self {
+        SiteMemo {
+            parent: AtomicU32::new(UNSEEN),
+            slot: AtomicU32::new(NONE),
+            ptr: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+}
+
+/// No path's index (nor `ROOT`, nor `NONE`).
+#[cfg(not(feature = "std"))]
+const UNSEEN: u32 = u32::MAX - 2;
 
 #[cfg(not(feature = "std"))]
 impl Local {
@@ -452,18 +466,12 @@ impl Local {
         &GLOBAL_TABLE
     }
 
-    /// The table, if this thread has one yet.
-    #[inline(always)]
-    fn attached(&self) -> Option<&'static PathTable> {
-        Some(&GLOBAL_TABLE)
-    }
-
     /// Push `site`; returns its depth and its path's slot (null without
     /// one), which the guard keeps.
     ///
-    /// The common case (the same site as last time under this level) is
-    /// a few loads and stores; everything else is out of line, reached by
-    /// tail calls, so the hot path saves no registers.
+    /// The common case (the site under the parent path it had last time)
+    /// is a few loads and stores; everything else is out of line, reached
+    /// by tail calls, so the hot path saves no registers.
     #[inline(always)]
     fn push(&self, site: &'static Site) -> (u32, *const PathSlot) {
         let d = self.depth.load(Relaxed);
@@ -471,34 +479,12 @@ impl Local {
         if du >= MAX_DEPTH {
             return self.push_unpathed(d);
         }
-        let top = &self.levels[du];
-        let parent = top.slot.load(Relaxed);
-        let m = &top.memo;
-        let (slot, p) = if ptr::eq(m.site.load(Relaxed), site) && m.parent.load(Relaxed) == parent {
-            (m.slot.load(Relaxed), m.ptr.load(Relaxed))
-        } else {
-            // The path's home slot (where nearly every path is), inline;
-            // anything else out of line.
-            let Some(t) = self.attached() else {
-                return self.push_new(d, site);
-            };
-            // With a few dozen paths in the table two often share a home:
-            // the next slot too, so such a pair costs no call.
-            let home = home(parent, site);
-            let Some(idx) = [home, (home + 1) & (PATH_SLOTS - 1)]
-                .into_iter()
-                .find(|&i| {
-                    let s = &t.slots[i];
-                    ptr::eq(s.site.load(Relaxed), site) && s.parent.load(Relaxed) == parent
-                })
-            else {
-                return self.push_new(d, site);
-            };
-            let sp = &t.slots[idx] as *const PathSlot as *mut PathSlot;
-            m.remember(site, parent, idx as u32, sp);
-            (idx as u32, sp)
-        };
-        self.open(d, slot, p)
+        let parent = self.levels[du].slot.load(Relaxed);
+        let m = site.memo();
+        if m.parent.load(Relaxed) != parent {
+            return self.push_new(d, site);
+        }
+        self.open(d, m.slot.load(Relaxed), m.ptr.load(Relaxed))
     }
 
     /// Open level `d` on path `slot` (`p` its slot, null without one).
@@ -508,7 +494,6 @@ impl Local {
             return self.push_unpathed(d);
         };
         new.slot.store(slot, Relaxed);
-        new.child.store(0);
         self.depth.store(d.wrapping_add(1), Relaxed);
         (d, p)
     }
@@ -520,14 +505,13 @@ impl Local {
         DROPPED.add(1, Relaxed);
         if let Some(new) = self.levels.get(d as usize + 1) {
             new.slot.store(NONE, Relaxed);
-            new.child.store(0);
         }
         self.depth.store(d.wrapping_add(1), Relaxed);
         (d, ptr::null())
     }
 
-    /// Push `site` under a level whose memo does not know it: find (or
-    /// make) the path, and remember it in the memo.
+    /// Push `site` under a parent path its memo does not know: find (or
+    /// make) the path, and remember it in the site's memo.
     #[cold]
     #[inline(never)]
     fn push_new(&self, d: u32, site: &'static Site) -> (u32, *const PathSlot) {
@@ -544,7 +528,10 @@ impl Local {
         } else {
             &self.table().slots[slot as usize] as *const PathSlot as *mut PathSlot
         };
-        top.memo.remember(site, parent, slot, p);
+        let m = site.memo();
+        m.parent.store(parent, Relaxed);
+        m.slot.store(slot, Relaxed);
+        m.ptr.store(p, Relaxed);
         self.open(d, slot, p)
     }
 
@@ -552,20 +539,13 @@ impl Local {
     /// the call on its path `slot`; without one, into the site itself.
     #[inline(always)]
     fn pop(&self, site: &'static Site, d: u32, slot: *const PathSlot, ticks: u64, bytes: u64) {
-        let du = d as usize;
         // Popped already (an outer guard was dropped before this one), or
         // no path.
         if self.depth.load(Relaxed) <= d || slot.is_null() {
             return self.pop_unpathed(site, d, ticks, bytes);
         }
-        // A level with a path is below MAX_DEPTH (`push`).
-        let (Some(top), Some(new)) = (self.levels.get(du), self.levels.get(du + 1)) else {
-            return self.pop_unpathed(site, d, ticks, bytes);
-        };
-        let child = new.child.load();
         // SAFETY: a slot of a leaked table (`push`).
-        unsafe { &*slot }.record(site, ticks, ticks.saturating_sub(child), bytes);
-        bump(&top.child, ticks);
+        unsafe { &*slot }.record(site, ticks, bytes);
         // Levels above `d` still open (guards leaked or dropped out of order)
         // are abandoned here; their own drops find them popped.
         self.depth.store(d, Relaxed);
@@ -577,16 +557,11 @@ impl Local {
     #[cfg(not(feature = "std"))]
     #[inline(always)]
     fn pop_u32(&self, site: &'static Site, d: u32, slot: *const PathSlot, ticks: u32) {
-        let du = d as usize;
         if self.depth.load(Relaxed) <= d || slot.is_null() {
             return self.pop_unpathed(site, d, ticks.into(), 0);
         }
-        let (Some(top), Some(new)) = (self.levels.get(du), self.levels.get(du + 1)) else {
-            return self.pop_unpathed(site, d, ticks.into(), 0);
-        };
         // SAFETY: a slot of a leaked table (`push`).
-        unsafe { &*slot }.record_u32(site, ticks, new.child.u32_minus(ticks));
-        top.child.add_u32(ticks);
+        unsafe { &*slot }.record_u32(site, ticks);
         self.depth.store(d, Relaxed);
     }
 
@@ -596,8 +571,13 @@ impl Local {
     #[inline(never)]
     fn pop_unpathed(&self, site: &'static Site, d: u32, ticks: u64, bytes: u64) {
         if self.depth.load(Relaxed) > d {
-            if let Some(top) = self.levels.get(d as usize) {
-                bump(&top.child, ticks);
+            // Nested in the level below: its path's self time leaves it out.
+            let parent = self
+                .levels
+                .get(d as usize)
+                .map_or(NONE, |l| l.slot.load(Relaxed));
+            if let Some(p) = self.table().slots.get(parent as usize) {
+                bump(&p.unpathed_nested, ticks);
             }
             self.depth.store(d, Relaxed);
         }
