@@ -5,17 +5,18 @@
 # firmware toolchain) into the system or into build/ inside this clone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+say() { echo "== [${SECONDS} s] $*"; }
 for step in scripts/setup.d/*.sh; do
-  echo "== setup: $step"
+  say "setup: $step"
   bash "$step"
 done
 # Tools the tests call find them here (see scripts/env.sh).
 source scripts/env.sh
-echo "== cargo test"
+say "cargo test"
 cargo test --workspace --all-targets --locked
 cargo test --workspace --doc --locked
 for extra in scripts/test.d/*.sh; do
   [ -e "$extra" ] || continue
-  echo "== test: $extra"
+  say "test: $extra"
   bash "$extra"
 done

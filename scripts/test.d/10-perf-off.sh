@@ -11,3 +11,4 @@ CARGO_TARGET_DIR=target/device-tests cargo test \
   --manifest-path crates/perf/device-tests/Cargo.toml --locked
 CARGO_TARGET_DIR=target/device-tests cargo clippy \
   --manifest-path crates/perf/device-tests/Cargo.toml --all-targets --locked -- -D warnings
+cargo fmt --manifest-path crates/perf/device-tests/Cargo.toml -- --check
