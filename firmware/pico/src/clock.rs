@@ -16,8 +16,7 @@
 //! header, a frame): they need cycles. One clock for both keeps the report
 //! consistent; [`alarm_at`] uses the timer only to sleep.
 
-use core::cell::Cell;
-use cortex_m::interrupt::Mutex;
+use core::cell::UnsafeCell;
 use cortex_m::peripheral::{scb::SystemHandler, syst::SystClkSource, SCB, SYST};
 use cortex_m_rt::exception;
 use rp2040_hal::pac::{self, interrupt};
@@ -26,9 +25,15 @@ use rp2040_hal::pac::{self, interrupt};
 pub const CPU_HZ: u32 = 125_000_000;
 const RELOAD: u32 = 0x00FF_FFFF;
 
-/// (wraps seen, counter value at the last read). 32-bit wraps give 56-bit
-/// cycle counts (18 years): one word to load and store, not two.
-static STATE: Mutex<Cell<(u32, u32)>> = Mutex::new(Cell::new((0, RELOAD)));
+/// The counter value at the last read, then the wraps seen by then (32-bit
+/// wraps give 56-bit cycle counts: 18 years). Read and written as a pair
+/// with one LDM and one STM (`now`).
+#[repr(C, align(8))]
+struct State(UnsafeCell<[u32; 2]>);
+// SAFETY: accessed only by `now`, whose pair accesses the SysTick exception
+// (the one other context that calls it) cannot split; see there.
+unsafe impl Sync for State {}
+static STATE: State = State(UnsafeCell::new([RELOAD, 0]));
 
 /// Starts SysTick free-running at the CPU clock with its wrap exception.
 pub fn start(mut syst: SYST, scb: &mut SCB) {
@@ -43,26 +48,48 @@ pub fn start(mut syst: SYST, scb: &mut SCB) {
 }
 
 /// Cycles since [`start`].
+///
+/// No critical section. The state is loaded with one LDM and stored with
+/// one STM: the Cortex-M0+ abandons either when an exception arrives and
+/// restarts it from the beginning on return (Cortex-M0+ TRM, 3.6.1), so
+/// the pair is loaded whole, and the pair this call stores is the last
+/// word on it even if the SysTick exception read a half-written pair
+/// meanwhile (that call's own result is discarded). Every pair stored is
+/// true: a counter value with the wraps up to it, since a counter that
+/// went up since `last` has wrapped exactly once as long as reads are less
+/// than one period (134 ms) apart, which the wrap exception ensures. A pair
+/// older than one already stored may overwrite it (the exception ran
+/// between this call's load and store): it is still true, and younger
+/// than a period. Only one context besides the exception may call this
+/// (the firmware measures nothing in interrupt handlers).
 #[inline]
 pub fn now() -> u64 {
-    // A critical section (the SysTick exception updates STATE too), made by
-    // hand: `interrupt::free` restores PRIMASK with MSR and an ISB (6 of its
-    // 10 cycles); re-enabling with CPSIE when interrupts were on is 1.
-    let primask = cortex_m::register::primask::read();
-    cortex_m::interrupt::disable();
-    // SAFETY: interrupts are off until the end of this block, on the one
-    // core that uses the clock.
-    let cs = unsafe { cortex_m::interrupt::CriticalSection::new() };
-    let state = STATE.borrow(&cs);
-    let (mut wraps, last) = state.get();
+    let last: u32;
+    let mut wraps: u32;
+    // SAFETY: STATE's two words, 8-byte aligned; the pointer's copy is
+    // advanced by the write-back and dropped.
+    unsafe {
+        core::arch::asm!(
+            "ldm {p}!, {{r2, r3}}",
+            p = inout(reg) STATE.0.get() as *mut u32 => _,
+            out("r2") last,
+            out("r3") wraps,
+            options(nostack, preserves_flags, readonly),
+        );
+    }
     let cvr = SYST::get_current();
     if cvr > last {
         wraps = wraps.wrapping_add(1);
     }
-    state.set((wraps, cvr));
-    if primask.is_active() {
-        // SAFETY: they were on when this function started.
-        unsafe { cortex_m::interrupt::enable() };
+    // SAFETY: as above.
+    unsafe {
+        core::arch::asm!(
+            "stm {p}!, {{r2, r3}}",
+            p = inout(reg) STATE.0.get() as *mut u32 => _,
+            in("r2") cvr,
+            in("r3") wraps,
+            options(nostack, preserves_flags),
+        );
     }
     (u64::from(wraps) << 24) | u64::from(RELOAD - cvr)
 }
