@@ -81,7 +81,9 @@
 //!   atomics work on thumbv6m: enable this crate's `critical-section`
 //!   feature there). Firmware installs a [`Clock`] (SysTick, the RP2040
 //!   timer), keeps one global stack (firmware is single-threaded; measuring
-//!   from interrupt handlers makes stack paths approximate, never unsafe), and
+//!   from interrupt handlers makes stack paths approximate, never unsafe),
+//!   whose measurements only append events to a ring that `replay()`
+//!   counts later, outside every measurement, and
 //!   sends its statistics with [`for_each_site`] / [`for_each_path`]. The
 //!   `compact` feature shrinks the histogram (8 sub-buckets, 6.3 % error,
 //!   240 buckets) and the path table for small RAM.
@@ -130,6 +132,8 @@ pub use site::{for_each_site, Site, SiteKind};
 pub use stack::{
     dropped_paths, enabled, flush, for_each_path, set_enabled, Guard, Instrumented, PathStats,
 };
+#[cfg(not(feature = "std"))]
+pub use stack::{replay, replay_ticks};
 
 #[cfg(feature = "std")]
 pub use snapshot::{

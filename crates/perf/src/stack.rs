@@ -11,11 +11,15 @@
 //! as dropped ([`dropped_paths`]).
 //!
 //! With `std` the stack of open measurements lives in the path slots
-//! themselves (see `host`, in `stack/host.rs`); without it, one global
-//! stack of levels (`Local`) keeps the depth, each level's path and the
-//! path its last child took.
+//! themselves (see `host`, in `stack/host.rs`); without it, measurements
+//! append events to a ring that is replayed later (see `device`, in
+//! `stack/device.rs`).
 
 use crate::clock;
+#[cfg(not(feature = "std"))]
+mod device;
+#[cfg(not(feature = "std"))]
+pub(crate) use device::SiteMemo;
 #[cfg(feature = "std")]
 mod host;
 #[cfg(feature = "std")]
@@ -63,8 +67,26 @@ pub fn enabled() -> bool {
     ENABLED.load(Relaxed)
 }
 
+/// Count the measurements not yet counted: the device's ring of events
+/// (without `std`; see the `stack` module). Every reader of the statistics
+/// ([`flush`], [`for_each_path`], [`crate::for_each_site`], snapshots) does
+/// it first; call it to choose when that work happens.
+#[cfg(not(feature = "std"))]
+pub fn replay() {
+    device::drain();
+}
+
+/// Ticks the device has spent in [`replay`] since it started (without
+/// `std`): the probe's deferred cost, which no measurement contains.
+#[cfg(not(feature = "std"))]
+pub fn replay_ticks() -> u64 {
+    device::replay_ticks()
+}
+
 /// Measurements whose stack path was not recorded (table full or stack too deep).
 pub fn dropped_paths() -> u64 {
+    #[cfg(not(feature = "std"))]
+    device::drain();
     DROPPED.load(Relaxed)
 }
 
@@ -142,7 +164,9 @@ impl PathSlot {
     }
 
     /// `record` of a call shorter than 2^32 ticks and without bytes, on
-    /// the device (`pop_u32`).
+    /// the device: 32-bit arithmetic, which on a 32-bit core halves the
+    /// loads, stores and compares, and a histogram bucket found without a
+    /// count of leading zeros (a library call on the Cortex-M0+).
     #[cfg(not(feature = "std"))]
     #[inline(always)]
     fn record_u32(&self, site: &'static Site, ticks: u32) {
@@ -396,205 +420,8 @@ fn dummy() -> &'static Site {
     &DUMMY
 }
 
-/// The stack of active measurements of the whole program without `std`
-/// (with `std` each thread has its own, see `host`).
-#[cfg(not(feature = "std"))]
-pub(crate) struct Local {
-    depth: AtomicU32,
-    // Level `d` is at index `d + 1`; index 0 is the root (path `ROOT`, and
-    // a sink for the ticks of top-level calls), so neither push nor pop
-    // tests for depth 0.
-    levels: [Level; MAX_DEPTH + 1],
-}
-
-/// One open measurement.
-#[cfg(not(feature = "std"))]
-struct Level {
-    /// This level's path slot (NONE without one).
-    slot: AtomicU32,
-}
-
-#[cfg(not(feature = "std"))]
-impl Level {
-    const fn new(slot: u32) -> Self {
-        Level {
-            slot: AtomicU32::new(slot),
-        }
-    }
-}
-
-/// The path a site took last, kept in the site (without `std`): a push of
-/// the site under the same parent path takes it again without hashing.
-/// Nearly every site runs under one parent, so this holds for stages that
-/// take turns under one parent too, not only for a loop of one stage.
-#[cfg(not(feature = "std"))]
-pub(crate) struct SiteMemo {
-    parent: AtomicU32,
-    slot: AtomicU32,
-    ptr: AtomicPtr<PathSlot>,
-}
-
-#[cfg(not(feature = "std"))]
-impl SiteMemo {
-    /// Remembers nothing: no parent path is `UNSEEN`.
-    pub(crate) const fn new() -> Self {
-        SiteMemo {
-            parent: AtomicU32::new(UNSEEN),
-            slot: AtomicU32::new(NONE),
-            ptr: AtomicPtr::new(ptr::null_mut()),
-        }
-    }
-}
-
-/// No path's index (nor `ROOT`, nor `NONE`).
-#[cfg(not(feature = "std"))]
-const UNSEEN: u32 = u32::MAX - 2;
-
-#[cfg(not(feature = "std"))]
-impl Local {
-    const fn new() -> Self {
-        let mut levels = [const { Level::new(NONE) }; MAX_DEPTH + 1];
-        levels[0] = Level::new(ROOT);
-        Local {
-            depth: AtomicU32::new(0),
-            levels,
-        }
-    }
-
-    #[inline(always)]
-    fn table(&self) -> &'static PathTable {
-        &GLOBAL_TABLE
-    }
-
-    /// Push `site`; returns its depth and its path's slot (null without
-    /// one), which the guard keeps.
-    ///
-    /// The common case (the site under the parent path it had last time)
-    /// is a few loads and stores; everything else is out of line, reached
-    /// by tail calls, so the hot path saves no registers.
-    #[inline(always)]
-    fn push(&self, site: &'static Site) -> (u32, *const PathSlot) {
-        let d = self.depth.load(Relaxed);
-        let du = d as usize;
-        if du >= MAX_DEPTH {
-            return self.push_unpathed(d);
-        }
-        let parent = self.levels[du].slot.load(Relaxed);
-        let m = site.memo();
-        if m.parent.load(Relaxed) != parent {
-            return self.push_new(d, site);
-        }
-        self.open(d, m.slot.load(Relaxed), m.ptr.load(Relaxed))
-    }
-
-    /// Open level `d` on path `slot` (`p` its slot, null without one).
-    #[inline(always)]
-    fn open(&self, d: u32, slot: u32, p: *const PathSlot) -> (u32, *const PathSlot) {
-        let Some(new) = self.levels.get(d as usize + 1).filter(|_| !p.is_null()) else {
-            return self.push_unpathed(d);
-        };
-        new.slot.store(slot, Relaxed);
-        self.depth.store(d.wrapping_add(1), Relaxed);
-        (d, p)
-    }
-
-    /// Push a level without a path (table full, stack too deep).
-    #[cold]
-    #[inline(never)]
-    fn push_unpathed(&self, d: u32) -> (u32, *const PathSlot) {
-        DROPPED.add(1, Relaxed);
-        if let Some(new) = self.levels.get(d as usize + 1) {
-            new.slot.store(NONE, Relaxed);
-        }
-        self.depth.store(d.wrapping_add(1), Relaxed);
-        (d, ptr::null())
-    }
-
-    /// Push `site` under a parent path its memo does not know: find (or
-    /// make) the path, and remember it in the site's memo.
-    #[cold]
-    #[inline(never)]
-    fn push_new(&self, d: u32, site: &'static Site) -> (u32, *const PathSlot) {
-        let du = d as usize;
-        let top = &self.levels[du];
-        let parent = top.slot.load(Relaxed);
-        let slot = if parent == NONE {
-            NONE
-        } else {
-            self.table().child(parent, site)
-        };
-        let p = if slot == NONE {
-            ptr::null_mut()
-        } else {
-            &self.table().slots[slot as usize] as *const PathSlot as *mut PathSlot
-        };
-        let m = site.memo();
-        m.parent.store(parent, Relaxed);
-        m.slot.store(slot, Relaxed);
-        m.ptr.store(p, Relaxed);
-        self.open(d, slot, p)
-    }
-
-    /// Pop the level pushed at depth `d`, which took `ticks`, and record
-    /// the call on its path `slot`; without one, into the site itself.
-    #[inline(always)]
-    fn pop(&self, site: &'static Site, d: u32, slot: *const PathSlot, ticks: u64, bytes: u64) {
-        // Popped already (an outer guard was dropped before this one), or
-        // no path.
-        if self.depth.load(Relaxed) <= d || slot.is_null() {
-            return self.pop_unpathed(site, d, ticks, bytes);
-        }
-        // SAFETY: a slot of a leaked table (`push`).
-        unsafe { &*slot }.record(site, ticks, bytes);
-        // Levels above `d` still open (guards leaked or dropped out of order)
-        // are abandoned here; their own drops find them popped.
-        self.depth.store(d, Relaxed);
-    }
-
-    /// `pop` of a call shorter than 2^32 ticks and without bytes, on the
-    /// device: 32-bit arithmetic, which on a 32-bit core halves the loads,
-    /// stores, compares and registers.
-    #[cfg(not(feature = "std"))]
-    #[inline(always)]
-    fn pop_u32(&self, site: &'static Site, d: u32, slot: *const PathSlot, ticks: u32) {
-        if self.depth.load(Relaxed) <= d || slot.is_null() {
-            return self.pop_unpathed(site, d, ticks.into(), 0);
-        }
-        // SAFETY: a slot of a leaked table (`push`).
-        unsafe { &*slot }.record_u32(site, ticks);
-        self.depth.store(d, Relaxed);
-    }
-
-    /// `pop` of a level without a path, or popped already: the site
-    /// records the call itself.
-    #[cold]
-    #[inline(never)]
-    fn pop_unpathed(&self, site: &'static Site, d: u32, ticks: u64, bytes: u64) {
-        if self.depth.load(Relaxed) > d {
-            // Nested in the level below: its path's self time leaves it out.
-            let parent = self
-                .levels
-                .get(d as usize)
-                .map_or(NONE, |l| l.slot.load(Relaxed));
-            if let Some(p) = self.table().slots.get(parent as usize) {
-                bump(&p.unpathed_nested, ticks);
-            }
-            self.depth.store(d, Relaxed);
-        }
-        record_unpathed(site, ticks, bytes);
-    }
-}
-
-#[cfg(not(feature = "std"))]
-static GLOBAL_LOCAL: Local = Local::new();
 #[cfg(not(feature = "std"))]
 static GLOBAL_TABLE: PathTable = PathTable::new();
-
-#[cfg(not(feature = "std"))]
-#[inline(always)]
-fn with_local<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
-    Some(f(&GLOBAL_LOCAL))
-}
 
 /// One stack path's statistics, as [`for_each_path`] gives them.
 #[derive(Debug, Clone, Copy)]
@@ -616,7 +443,10 @@ pub fn for_each_path(mut f: impl FnMut(&PathStats<'_>)) {
     #[cfg(feature = "std")]
     crate::registry::for_each_table(|t| t.for_each(&mut f));
     #[cfg(not(feature = "std"))]
-    GLOBAL_TABLE.for_each(&mut f);
+    {
+        device::drain();
+        GLOBAL_TABLE.for_each(&mut f);
+    }
 }
 
 /// Zero all path statistics (keeps the paths).
@@ -625,7 +455,10 @@ pub(crate) fn clear_paths() {
     #[cfg(feature = "std")]
     crate::registry::for_each_table(|t| t.clear());
     #[cfg(not(feature = "std"))]
-    GLOBAL_TABLE.clear();
+    {
+        device::drain();
+        GLOBAL_TABLE.clear();
+    }
     DROPPED.store(0, Relaxed);
 }
 
@@ -637,8 +470,11 @@ pub(crate) fn clear_paths() {
 pub struct Guard {
     site: Option<&'static Site>,
     start: u64,
-    /// Its depth (with `std`, its thread's stack).
+    /// Its thread's stack and path (with `std`; on the device the ring of
+    /// events keeps them).
+    #[cfg(feature = "std")]
     mark: Mark,
+    #[cfg(feature = "std")]
     slot: *const PathSlot,
     bytes: u64,
     _not_send: PhantomData<*const ()>,
@@ -652,21 +488,38 @@ impl Guard {
             return Guard {
                 site: None,
                 start: 0,
+                #[cfg(feature = "std")]
                 mark: NO_MARK,
+                #[cfg(feature = "std")]
                 slot: ptr::null(),
                 bytes: 0,
                 _not_send: PhantomData,
             };
         }
-        let (mark, slot) = begin(site);
-        let start = clock::now();
-        Guard {
-            site: Some(site),
-            start,
-            mark,
-            slot,
-            bytes,
-            _not_send: PhantomData,
+        #[cfg(not(feature = "std"))]
+        {
+            let event = device::begin(site);
+            let start = clock::now();
+            event.set_time(start);
+            Guard {
+                site: Some(site),
+                start,
+                bytes,
+                _not_send: PhantomData,
+            }
+        }
+        #[cfg(feature = "std")]
+        {
+            let (mark, slot) = begin(site);
+            let start = clock::now();
+            Guard {
+                site: Some(site),
+                start,
+                mark,
+                slot,
+                bytes,
+                _not_send: PhantomData,
+            }
         }
     }
 
@@ -681,13 +534,13 @@ impl Drop for Guard {
     fn drop(&mut self) {
         if let Some(site) = self.site {
             let now = clock::now();
-            // The device's common case (a scope shorter than 2^32 ticks,
-            // no bytes): four arguments, all in registers, and 32-bit work.
-            // (A clock that went back wraps to 2^32 and more: `end` below.)
             #[cfg(not(feature = "std"))]
-            if let (Ok(ticks), 0) = (u32::try_from(now.wrapping_sub(self.start)), self.bytes) {
-                return end_u32(site, ticks, self.mark, self.slot);
+            if self.bytes == 0 {
+                device::end(site, now);
+            } else {
+                device::end_bytes(site, now, self.bytes);
             }
+            #[cfg(feature = "std")]
             end(
                 site,
                 now.saturating_sub(self.start),
@@ -703,44 +556,9 @@ impl Drop for Guard {
 // They are out of line on purpose: a measurement inlines to a flag test, a
 // call, a clock read (and the same at the end), so instrumenting every stage
 // costs little code, and the guard's drop glue stays small enough to inline.
-// With `std` they are `host`'s.
-
-/// What a guard keeps of its push besides its slot: its depth (with
-/// `std`, its thread's stack).
-#[cfg(not(feature = "std"))]
-type Mark = u32;
-#[cfg(not(feature = "std"))]
-const NO_MARK: Mark = NONE;
+// With `std` they are `host`'s; on the device, `device`'s.
 #[cfg(feature = "std")]
 use host::{begin, end, Mark, NO_MARK};
-
-/// Push the site on the stack; returns its depth.
-#[cfg(not(feature = "std"))]
-#[inline(never)]
-fn begin(site: &'static Site) -> (u32, *const PathSlot) {
-    with_local(|l| l.push(site)).unwrap_or((NONE, ptr::null()))
-}
-
-/// Pop the site pushed at `depth` and record `ticks` on its path, or, when
-/// it has none (table full, stack too deep, guards dropped out of order,
-/// thread-local storage gone), into the site itself.
-#[cfg(not(feature = "std"))]
-#[inline(never)]
-fn end(site: &'static Site, ticks: u64, depth: u32, slot: *const PathSlot, bytes: u64) {
-    if depth == NONE || with_local(|l| l.pop(site, depth, slot, ticks, bytes)).is_none() {
-        record_unpathed(site, ticks, bytes);
-    }
-}
-
-/// `end` of a call shorter than 2^32 ticks and without bytes, on the device.
-#[cfg(not(feature = "std"))]
-#[inline(never)]
-fn end_u32(site: &'static Site, ticks: u32, depth: u32, slot: *const PathSlot) {
-    if depth == NONE {
-        return record_unpathed(site, ticks.into(), 0);
-    }
-    GLOBAL_LOCAL.pop_u32(site, depth, slot, ticks);
-}
 
 #[cold]
 #[inline(never)]
@@ -763,7 +581,10 @@ pub fn flush() {
     #[cfg(feature = "std")]
     crate::registry::for_each_table(|t| t.merge());
     #[cfg(not(feature = "std"))]
-    GLOBAL_TABLE.merge();
+    {
+        device::drain();
+        GLOBAL_TABLE.merge();
+    }
 }
 
 /// Forget the extremes of `site`'s paths ([`Site::clear`]).
@@ -772,7 +593,10 @@ pub(crate) fn clear_extremes(site: &Site) {
     #[cfg(feature = "std")]
     crate::registry::for_each_table(|t| t.clear_extremes(site));
     #[cfg(not(feature = "std"))]
-    GLOBAL_TABLE.clear_extremes(site);
+    {
+        device::drain();
+        GLOBAL_TABLE.clear_extremes(site);
+    }
 }
 
 /// Serialises merges (their marks are read and written as a whole).

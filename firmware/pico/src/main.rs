@@ -131,12 +131,20 @@ fn main() -> ! {
         link.send(&Message::Ready);
         link.flush();
         let mut rep = Report::new();
-        rep.counter("probe_cycles_per_scope", probe_cycles_per_scope());
+        let (inline, replay) = probe_cycles_per_scope();
+        rep.counter("probe_cycles_per_scope", inline);
+        rep.counter("probe_replay_cycles_per_scope", replay);
+        let replayed = perfkit::replay_ticks();
         if cfg.role == DeviceRole::Sender {
             run_sender(&mut link, &cfg, &mut rep);
         } else {
             run_receiver(&mut link, &cfg, &mut rep);
         }
+        perfkit::replay();
+        rep.counter(
+            "probe_replay_cycles",
+            clamp_u32(perfkit::replay_ticks() - replayed),
+        );
         rep.counter("uart_rx_errors", link.rx_errors);
         rep.send(&mut link);
         link.flush();
@@ -148,21 +156,39 @@ fn main() -> ! {
 /// Empty scopes timed by [`probe_cycles_per_scope`].
 const PROBE_CALIBRATION_SCOPES: u32 = 64;
 
-/// The cost of one empty measured scope nested in another (its two clock
-/// reads, the site's statistics, the stack path): what each nested stage
-/// adds to the stages around it. Raw cycle reads around
-/// [`PROBE_CALIBRATION_SCOPES`] empty `measure!`s inside a span, divided by
-/// their number; nothing is subtracted (the loop and the `nop` are a few
-/// cycles). In the `bare` build the scopes compile away and this is the
-/// loop's cost.
-fn probe_cycles_per_scope() -> u32 {
+/// The cost of one empty measured scope nested in another, in two parts.
+///
+/// - What it adds to the stages around it, inline: its two clock reads and
+///   the two events it appends to perfkit's ring.
+/// - Its share of the replay that counts those events later (the path, the
+///   call's statistics, a histogram bucket): time no measurement contains,
+///   since replays run between measurements and the measurements open
+///   meanwhile start later by it, but the device's time all the same.
+///
+/// Raw cycle reads around [`PROBE_CALIBRATION_SCOPES`] empty `measure!`s
+/// inside a span, with every event they make replayed inside the reads;
+/// the replays' own time (`perfkit::replay_ticks`) is the second part, the
+/// rest, divided by the number of scopes, the first. Nothing else is
+/// subtracted (the loop and the `nop` are a few cycles). In the `bare`
+/// build the scopes compile away and the first part is the loop's cost.
+fn probe_cycles_per_scope() -> (u32, u32) {
     let _outer = perfkit::span!("perfkit::calibrate");
+    // Start from an empty ring.
+    perfkit::replay();
+    let r0 = perfkit::replay_ticks();
     let t0 = clock::now();
     for _ in 0..PROBE_CALIBRATION_SCOPES {
         perfkit::measure!("perfkit::empty", cortex_m::asm::nop());
     }
+    perfkit::replay();
     let cycles = clock::now() - t0;
-    (cycles / u64::from(PROBE_CALIBRATION_SCOPES)).min(u32::MAX as u64) as u32
+    let replayed = perfkit::replay_ticks() - r0;
+    let per_scope = |c: u64| clamp_u32(c / u64::from(PROBE_CALIBRATION_SCOPES));
+    (per_scope(cycles.saturating_sub(replayed)), per_scope(replayed))
+}
+
+fn clamp_u32(v: u64) -> u32 {
+    v.min(u64::from(u32::MAX)) as u32
 }
 
 /// Reads frames until a valid CONFIG arrives.

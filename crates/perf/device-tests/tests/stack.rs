@@ -5,12 +5,14 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 static T: AtomicU64 = AtomicU64::new(0);
+/// Ticks each read of the clock adds after it (0: time moves only by `adv`).
+static STEP: AtomicU64 = AtomicU64::new(0);
 
 struct Mock;
 
 impl perfkit::Clock for Mock {
     fn now(&self) -> u64 {
-        T.load(Relaxed)
+        T.fetch_add(STEP.load(Relaxed), Relaxed)
     }
     fn ticks_per_second(&self) -> u64 {
         1_000_000
@@ -30,6 +32,16 @@ fn path(last: &str, depth: usize) -> (u64, u64, u64) {
         }
     });
     got.unwrap_or_else(|| panic!("no path of {depth} sites ending in {last}"))
+}
+
+fn site(name: &str) -> &'static perfkit::Site {
+    let mut found = None;
+    perfkit::for_each_site(|s| {
+        if s.name() == name {
+            found = Some(s);
+        }
+    });
+    found.unwrap_or_else(|| panic!("no site {name}"))
 }
 
 fn level(left: usize) {
@@ -79,4 +91,54 @@ fn self_time_leaves_out_child_paths_and_calls_without_a_path() {
         }
     });
     assert_eq!(leaf, 1);
+
+    // Far more measurements than the ring holds, inside one: every call
+    // counted exactly, however many replays ran meanwhile.
+    const N: u64 = 1000;
+    {
+        let _o = perfkit::span!("t::many");
+        adv(10);
+        for i in 0..N {
+            let mut g = perfkit::span!("t::each");
+            g.add_bytes(i % 7 + 1);
+            adv(3);
+        }
+        adv(5);
+    }
+    assert_eq!(path("t::many", 1), (1, 10 + 3 * N + 5, 15));
+    assert_eq!(path("t::each", 2), (N, 3 * N, 3 * N));
+    let each = site("t::each");
+    assert_eq!((each.min_ticks(), each.max_ticks()), (3, 3));
+    assert_eq!(each.bytes(), (0..N).map(|i| i % 7 + 1).sum::<u64>());
+
+    // Guards dropped out of order: the inner one ends with the outer.
+    {
+        let o = perfkit::span!("t::first");
+        adv(4);
+        let i = perfkit::span!("t::second");
+        adv(6);
+        drop(o);
+        adv(100);
+        drop(i);
+    }
+    assert_eq!(path("t::first", 1), (1, 10, 4));
+    assert_eq!(path("t::second", 2), (1, 6, 6));
+
+    // A replay inside a measurement is not its time: with every clock read
+    // taking one tick, each measurement inside takes exactly one, and the
+    // outer one holds its own reads and theirs, and of each replay's two
+    // reads only the one after its end reading.
+    STEP.store(1, Relaxed);
+    {
+        let _o = perfkit::span!("t::paused");
+        for _ in 0..N {
+            let _i = perfkit::span!("t::tick");
+        }
+    }
+    STEP.store(0, Relaxed);
+    let (_, total, _) = path("t::paused", 1);
+    assert_eq!(path("t::tick", 2), (N, N, N));
+    let replays = total - (2 * N + 1);
+    // 2N + 1 events, a replay per 126 of them at most.
+    assert!((1..=(2 * N + 1) / 100).contains(&replays), "{total}");
 }

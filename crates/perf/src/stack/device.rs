@@ -1,0 +1,331 @@
+//! The device's stack (without `std`): a measurement appends two events to
+//! a ring, and the bookkeeping happens later, when the ring is replayed.
+//!
+//! A nested measurement on a Cortex-M0+ is dominated by what surrounds its
+//! two clock reads: finding the path, and counting the call (calls, total,
+//! min, max, a histogram bucket, in 32-bit halves). Here a measurement only
+//! writes its site and clock reading when it starts, and its site and
+//! reading when it ends: a few stores. Replaying the ring ([`drain`]) finds
+//! the paths and counts the calls, with the same figures as counting them
+//! at once. It runs when the ring is nearly full and before anything reads
+//! the statistics ([`super::flush`], [`super::for_each_path`], clearing).
+//!
+//! A replay that runs while measurements are open (a full ring) is time
+//! those measurements did not spend on their own work: the replay reads the
+//! clock either side of itself and moves the start of every open
+//! measurement later by that much. It runs only between one measurement's
+//! end and the next one's start, so no measurement's own interval contains
+//! it.
+//!
+//! One context records (the firmware's main loop), as for the rest of the
+//! device's statistics.
+
+use super::{record_unpathed, PathTable, GLOBAL_TABLE, MAX_DEPTH, NONE, ROOT};
+use crate::clock;
+use crate::owned::{bump, Owned64};
+use crate::site::Site;
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
+
+/// Events the ring holds. A replay runs when fewer than two are free (an
+/// end may write two: its bytes, then its end).
+const RING: usize = 128;
+
+/// Open measurements the replay keeps (the first [`MAX_DEPTH`] with a
+/// path). A measurement nested deeper still is not counted, and counts as
+/// dropped.
+const MAX_OPEN: usize = 4 * MAX_DEPTH;
+
+/// `tag`'s low bits (a `Site` is aligned to at least 4): a site's address
+/// alone starts a measurement, with `END` ends one.
+const END: usize = 1;
+/// The next event's byte count, in `t`.
+const BYTES: usize = 2;
+
+/// One event: a tag and a clock reading (or a byte count).
+pub(crate) struct Event {
+    tag: AtomicUsize,
+    t: Owned64,
+}
+
+impl Event {
+    const fn new() -> Self {
+        Event {
+            tag: AtomicUsize::new(0),
+            t: Owned64::new(0),
+        }
+    }
+
+    /// Stores the start's clock reading (the guard, just after `begin`).
+    #[inline(always)]
+    pub(crate) fn set_time(&self, t: u64) {
+        self.t.store(t);
+    }
+}
+
+struct Ring {
+    len: AtomicU32,
+    events: [Event; RING],
+}
+
+static EVENTS: Ring = Ring {
+    len: AtomicU32::new(0),
+    events: [const { Event::new() }; RING],
+};
+
+/// Start a measurement of `site`: returns its event, whose clock reading
+/// the guard stores after reading the clock (so this bookkeeping is not
+/// inside the measurement).
+///
+/// `begin` and `end` inline into the guard: a few loads and stores each,
+/// against a call's own cost of about 14 cycles on the Cortex-M0+ (a call,
+/// saving and restoring registers); the replay stays out of line.
+#[inline(always)]
+pub(crate) fn begin(site: &'static Site) -> &'static Event {
+    let n = EVENTS.len.load(Relaxed) as usize;
+    // At least two events stay free for an end (its bytes, then its end).
+    let Some(e) = EVENTS.events[..RING - 2].get(n) else {
+        return begin_after_drain(site);
+    };
+    e.tag.store(site as *const Site as usize, Relaxed);
+    EVENTS.len.store(n as u32 + 1, Relaxed);
+    e
+}
+
+#[cold]
+#[inline(never)]
+fn begin_after_drain(site: &'static Site) -> &'static Event {
+    drain();
+    begin(site)
+}
+
+/// End a measurement of `site` at clock reading `t`.
+#[inline(always)]
+pub(crate) fn end(site: &'static Site, t: u64) {
+    let n = EVENTS.len.load(Relaxed) as usize;
+    // `begin` left room (and a replay empties the ring once it is this
+    // full), so this holds; a ring that did fill loses the event, and the
+    // measurement ends with the next one of its site, or never.
+    if let Some(e) = EVENTS.events.get(n) {
+        e.tag.store(site as *const Site as usize | END, Relaxed);
+        e.t.store(t);
+        EVENTS.len.store(n as u32 + 1, Relaxed);
+    }
+    if n + 1 >= RING - 2 {
+        drain_full();
+    }
+}
+
+/// `end` of a measurement that counted `bytes`.
+#[cold]
+#[inline(never)]
+pub(crate) fn end_bytes(site: &'static Site, t: u64, bytes: u64) {
+    let n = EVENTS.len.load(Relaxed) as usize;
+    if let Some(e) = EVENTS.events.get(n) {
+        e.tag.store(BYTES, Relaxed);
+        e.t.store(bytes);
+        EVENTS.len.store(n as u32 + 1, Relaxed);
+    }
+    end(site, t);
+}
+
+/// A replay once the ring is this full, out of line.
+#[cold]
+#[inline(never)]
+fn drain_full() {
+    drain();
+}
+
+/// One open measurement, as the replay keeps it.
+struct Open {
+    site: AtomicUsize,
+    /// Its path's slot (NONE without one; ROOT for the root).
+    slot: AtomicU32,
+    start: Owned64,
+}
+
+impl Open {
+    const fn new() -> Self {
+        Open {
+            site: AtomicUsize::new(0),
+            slot: AtomicU32::new(NONE),
+            start: Owned64::new(0),
+        }
+    }
+}
+
+struct Replay {
+    /// Open measurements kept; `open[0]` is the root.
+    depth: AtomicU32,
+    /// Open measurements deeper than `MAX_OPEN`, not kept.
+    beyond: AtomicU32,
+    /// Bytes for the next end.
+    bytes: Owned64,
+    open: [Open; MAX_OPEN + 1],
+}
+
+static REPLAY: Replay = Replay::new();
+
+impl Replay {
+    const fn new() -> Self {
+        let mut open = [const { Open::new() }; MAX_OPEN + 1];
+        // The root: the parent of top-level paths.
+        open[0].slot = AtomicU32::new(ROOT);
+        Replay {
+            depth: AtomicU32::new(0),
+            beyond: AtomicU32::new(0),
+            bytes: Owned64::new(0),
+            open,
+        }
+    }
+}
+
+/// Replay the ring: every event in order, then empty it. Open measurements
+/// start later by the replay's own duration.
+#[cold]
+#[inline(never)]
+pub(crate) fn drain() {
+    let t0 = clock::now();
+    let n = (EVENTS.len.load(Relaxed) as usize).min(RING);
+    let table = &GLOBAL_TABLE;
+    for e in &EVENTS.events[..n] {
+        let tag = e.tag.load(Relaxed);
+        let t = e.t.load();
+        match tag & 3 {
+            // Tag 0 is an event never written (only a race with an
+            // interrupt handler that measures could expose one).
+            0 if tag == 0 => {}
+            0 => enter(table, tag, t),
+            END => exit(table, tag & !3, t),
+            _ => bump(&REPLAY.bytes, t),
+        }
+    }
+    EVENTS.len.store(0, Relaxed);
+    let pause = clock::now().wrapping_sub(t0);
+    bump(&REPLAY_TICKS, pause);
+    let depth = REPLAY.depth.load(Relaxed) as usize;
+    for o in REPLAY.open.iter().take(depth + 1).skip(1) {
+        o.start.store(o.start.load().wrapping_add(pause));
+    }
+}
+
+/// Ticks spent replaying, since the program started.
+static REPLAY_TICKS: Owned64 = Owned64::new(0);
+
+/// Ticks spent replaying the ring, since the program started.
+pub(crate) fn replay_ticks() -> u64 {
+    REPLAY_TICKS.load()
+}
+
+/// Site pointers come only from `begin` and `end`, which take `&'static Site`.
+fn site_of(addr: usize) -> &'static Site {
+    // SAFETY: see above.
+    unsafe { &*(addr as *const Site) }
+}
+
+fn enter(table: &PathTable, tag: usize, t: u64) {
+    let d = REPLAY.depth.load(Relaxed) as usize;
+    if d >= MAX_OPEN {
+        REPLAY
+            .beyond
+            .store(REPLAY.beyond.load(Relaxed) + 1, Relaxed);
+        super::DROPPED.add(1, Relaxed);
+        return;
+    }
+    let site = site_of(tag);
+    let parent = REPLAY.open[d].slot.load(Relaxed);
+    let slot = if d < MAX_DEPTH && parent != NONE {
+        path(table, parent, site)
+    } else {
+        NONE
+    };
+    if slot == NONE {
+        super::DROPPED.add(1, Relaxed);
+    }
+    let o = &REPLAY.open[d + 1];
+    o.site.store(tag, Relaxed);
+    o.slot.store(slot, Relaxed);
+    o.start.store(t);
+    REPLAY.depth.store(d as u32 + 1, Relaxed);
+}
+
+/// The slot of path `parent;site`, through the site's memo.
+fn path(table: &PathTable, parent: u32, site: &'static Site) -> u32 {
+    let m = site.memo();
+    if m.parent.load(Relaxed) == parent {
+        return m.slot.load(Relaxed);
+    }
+    let slot = table.child(parent, site);
+    m.parent.store(parent, Relaxed);
+    m.slot.store(slot, Relaxed);
+    slot
+}
+
+fn exit(table: &PathTable, addr: usize, t: u64) {
+    let bytes = REPLAY.bytes.load();
+    REPLAY.bytes.store(0);
+    let beyond = REPLAY.beyond.load(Relaxed);
+    if beyond > 0 {
+        // One of the measurements not kept: its call is not counted.
+        REPLAY.beyond.store(beyond - 1, Relaxed);
+        return;
+    }
+    let d = REPLAY.depth.load(Relaxed) as usize;
+    // The innermost open measurement of this site. Normally the top; a
+    // guard dropped out of order (or leaked) leaves others above it, which
+    // end with it. Without one, it ended already that way.
+    let Some(k) = (1..=d)
+        .rev()
+        .find(|&k| REPLAY.open[k].site.load(Relaxed) == addr)
+    else {
+        return;
+    };
+    for j in (k + 1..=d).rev() {
+        close(table, j, t, 0);
+    }
+    close(table, k, t, bytes);
+    REPLAY.depth.store(k as u32 - 1, Relaxed);
+}
+
+/// Count the call of open measurement `j`, ending at `t`.
+fn close(table: &PathTable, j: usize, t: u64, bytes: u64) {
+    let o = &REPLAY.open[j];
+    let site = site_of(o.site.load(Relaxed));
+    let ticks = t.saturating_sub(o.start.load());
+    match table.slots.get(o.slot.load(Relaxed) as usize) {
+        Some(s) => match (u32::try_from(ticks), bytes) {
+            (Ok(ticks), 0) => s.record_u32(site, ticks),
+            _ => s.record(site, ticks, bytes),
+        },
+        None => {
+            record_unpathed(site, ticks, bytes);
+            // Nested in the measurement below: its path's self time
+            // leaves it out.
+            if let Some(p) = table
+                .slots
+                .get(REPLAY.open[j - 1].slot.load(Relaxed) as usize)
+            {
+                bump(&p.unpathed_nested, ticks);
+            }
+        }
+    }
+}
+
+/// The path a site took last, kept in the site: a replay of the site
+/// under the same parent path takes it again without hashing.
+pub(crate) struct SiteMemo {
+    parent: AtomicU32,
+    slot: AtomicU32,
+}
+
+impl SiteMemo {
+    /// Remembers nothing: no parent path is `UNSEEN`.
+    pub(crate) const fn new() -> Self {
+        SiteMemo {
+            parent: AtomicU32::new(UNSEEN),
+            slot: AtomicU32::new(NONE),
+        }
+    }
+}
+
+/// No path's index (nor `ROOT`, nor `NONE`).
+const UNSEEN: u32 = u32::MAX - 2;
