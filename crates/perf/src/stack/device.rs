@@ -158,8 +158,6 @@ struct Replay {
     depth: AtomicU32,
     /// Open measurements deeper than `MAX_OPEN`, not kept.
     beyond: AtomicU32,
-    /// Bytes for the next end.
-    bytes: Owned64,
     open: [Open; MAX_OPEN + 1],
 }
 
@@ -173,7 +171,6 @@ impl Replay {
         Replay {
             depth: AtomicU32::new(0),
             beyond: AtomicU32::new(0),
-            bytes: Owned64::new(0),
             open,
         }
     }
@@ -187,16 +184,35 @@ pub(crate) fn drain() {
     let t0 = clock::now();
     let n = (EVENTS.len.load(Relaxed) as usize).min(RING);
     let table = &GLOBAL_TABLE;
-    for e in &EVENTS.events[..n] {
+    let events = &EVENTS.events[..n];
+    // Bytes for the next end (an end's bytes and the end itself are
+    // written together, so never split between two replays).
+    let mut bytes = 0u64;
+    let mut i = 0;
+    while let Some(e) = events.get(i) {
         let tag = e.tag.load(Relaxed);
         let t = e.t.load();
+        i += 1;
         match tag & 3 {
             // Tag 0 is an event never written (only a race with an
             // interrupt handler that measures could expose one).
             0 if tag == 0 => {}
-            0 => enter(table, tag, t),
-            END => exit(table, tag & !3, t),
-            _ => bump(&REPLAY.bytes, t),
+            0 => {
+                // A measurement with nothing nested, the common case:
+                // counted at once, without opening a level.
+                if let Some(next) = events.get(i).filter(|x| x.tag.load(Relaxed) == tag | END) {
+                    if leaf(table, tag, t, next.t.load()) {
+                        i += 1;
+                        continue;
+                    }
+                }
+                enter(table, tag, t);
+            }
+            END => {
+                exit(table, tag & !3, t, bytes);
+                bytes = 0;
+            }
+            _ => bytes = bytes.wrapping_add(t),
         }
     }
     EVENTS.len.store(0, Relaxed);
@@ -222,13 +238,37 @@ fn site_of(addr: usize) -> &'static Site {
     unsafe { &*(addr as *const Site) }
 }
 
+/// `enter` and `exit` of a measurement with nothing nested, from `start`
+/// to `end`, when no level beyond the kept ones is open; false otherwise
+/// (nothing done).
+#[inline(always)]
+fn leaf(table: &PathTable, tag: usize, start: u64, end: u64) -> bool {
+    let d = REPLAY.depth.load(Relaxed) as usize;
+    if d >= MAX_OPEN || REPLAY.beyond.load(Relaxed) != 0 {
+        return false;
+    }
+    let site = site_of(tag);
+    let parent = REPLAY.open[d].slot.load(Relaxed);
+    let slot = if d < MAX_DEPTH && parent != NONE {
+        path(table, parent, site)
+    } else {
+        NONE
+    };
+    if slot == NONE {
+        dropped();
+    }
+    count(table, site, slot, parent, end.saturating_sub(start), 0);
+    true
+}
+
+#[inline(always)]
 fn enter(table: &PathTable, tag: usize, t: u64) {
     let d = REPLAY.depth.load(Relaxed) as usize;
     if d >= MAX_OPEN {
         REPLAY
             .beyond
             .store(REPLAY.beyond.load(Relaxed) + 1, Relaxed);
-        super::DROPPED.add(1, Relaxed);
+        dropped();
         return;
     }
     let site = site_of(tag);
@@ -239,7 +279,7 @@ fn enter(table: &PathTable, tag: usize, t: u64) {
         NONE
     };
     if slot == NONE {
-        super::DROPPED.add(1, Relaxed);
+        dropped();
     }
     let o = &REPLAY.open[d + 1];
     o.site.store(tag, Relaxed);
@@ -260,9 +300,14 @@ fn path(table: &PathTable, parent: u32, site: &'static Site) -> u32 {
     slot
 }
 
-fn exit(table: &PathTable, addr: usize, t: u64) {
-    let bytes = REPLAY.bytes.load();
-    REPLAY.bytes.store(0);
+#[cold]
+#[inline(never)]
+fn dropped() {
+    super::DROPPED.add(1, Relaxed);
+}
+
+#[inline(always)]
+fn exit(table: &PathTable, addr: usize, t: u64, bytes: u64) {
     let beyond = REPLAY.beyond.load(Relaxed);
     if beyond > 0 {
         // One of the measurements not kept: its call is not counted.
@@ -289,21 +334,30 @@ fn exit(table: &PathTable, addr: usize, t: u64) {
 /// Count the call of open measurement `j`, ending at `t`.
 fn close(table: &PathTable, j: usize, t: u64, bytes: u64) {
     let o = &REPLAY.open[j];
-    let site = site_of(o.site.load(Relaxed));
     let ticks = t.saturating_sub(o.start.load());
-    match table.slots.get(o.slot.load(Relaxed) as usize) {
+    count(
+        table,
+        site_of(o.site.load(Relaxed)),
+        o.slot.load(Relaxed),
+        REPLAY.open[j - 1].slot.load(Relaxed),
+        ticks,
+        bytes,
+    );
+}
+
+/// Count a call of `site` on path `slot` (NONE: none) under path `parent`.
+#[inline(always)]
+fn count(table: &PathTable, site: &'static Site, slot: u32, parent: u32, ticks: u64, bytes: u64) {
+    match table.slots.get(slot as usize) {
         Some(s) => match (u32::try_from(ticks), bytes) {
             (Ok(ticks), 0) => s.record_u32(site, ticks),
             _ => s.record(site, ticks, bytes),
         },
         None => {
             record_unpathed(site, ticks, bytes);
-            // Nested in the measurement below: its path's self time
-            // leaves it out.
-            if let Some(p) = table
-                .slots
-                .get(REPLAY.open[j - 1].slot.load(Relaxed) as usize)
-            {
+            // Nested in its parent: the parent path's self time leaves it
+            // out.
+            if let Some(p) = table.slots.get(parent as usize) {
                 bump(&p.unpathed_nested, ticks);
             }
         }
