@@ -81,7 +81,7 @@
 //!   atomics work on thumbv6m: enable this crate's `critical-section`
 //!   feature there). Firmware installs a [`Clock`] (SysTick, the RP2040
 //!   timer), keeps one global stack (firmware is single-threaded; measuring
-//!   from interrupt handlers makes stack paths approximate, never unsafe),
+//!   from interrupt handlers can make figures wrong, never unsafe),
 //!   whose measurements only append events to a ring that `replay()`
 //!   counts later, outside every measurement, and
 //!   sends its statistics with [`for_each_site`] / [`for_each_path`]. The

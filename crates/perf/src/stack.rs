@@ -8,7 +8,8 @@
 //! locked read-modify-writes: the snapshot reads it from another thread and
 //! merges tables by path. A full table or a stack deeper than
 //! [`MAX_DEPTH`] still records the site's own statistics, and counts the path
-//! as dropped ([`dropped_paths`]).
+//! as dropped ([`dropped_paths`]) (on the device, see `device` for what
+//! nesting more than four times as deep does).
 //!
 //! With `std` the stack of open measurements lives in the path slots
 //! themselves (see `host`, in `stack/host.rs`); without it, measurements
@@ -101,13 +102,10 @@ struct PathSlot {
     parent: AtomicU32,
     calls: Owned64,
     total: Owned64,
-    /// Without `std`: ticks of nested calls that had no path of their own
-    /// (table full, stack too deep). Self time is `total` minus the child
-    /// paths' totals minus this, worked out when the paths are read, so
-    /// the hot path keeps no per-level child ticks. With `std`, self time
+    /// Without `std` (counted by the device's replay); with it, self time
     /// is `total` minus `walk.nested`.
     #[cfg(not(feature = "std"))]
-    unpathed_nested: Owned64,
+    self_: Owned64,
     min: Owned64,
     max: Owned64,
     bytes: Owned64,
@@ -129,7 +127,7 @@ impl PathSlot {
             calls: Owned64::new(0),
             total: Owned64::new(0),
             #[cfg(not(feature = "std"))]
-            unpathed_nested: Owned64::new(0),
+            self_: Owned64::new(0),
             min: Owned64::new(u64::MAX),
             max: Owned64::new(0),
             bytes: Owned64::new(0),
@@ -146,9 +144,10 @@ impl PathSlot {
     /// Count one call of `ticks`. (With `std`: `host`'s `record`.)
     #[cfg(not(feature = "std"))]
     #[inline(always)]
-    fn record(&self, site: &'static Site, ticks: u64, bytes: u64) {
+    fn record(&self, site: &'static Site, ticks: u64, self_: u64, bytes: u64) {
         bump(&self.calls, 1);
         bump(&self.total, ticks);
+        bump(&self.self_, self_);
         if ticks < self.min.load() {
             self.min.store(ticks);
         }
@@ -169,9 +168,10 @@ impl PathSlot {
     /// count of leading zeros (a library call on the Cortex-M0+).
     #[cfg(not(feature = "std"))]
     #[inline(always)]
-    fn record_u32(&self, site: &'static Site, ticks: u32) {
+    fn record_u32(&self, site: &'static Site, ticks: u32, self_: u32) {
         self.calls.add_u32(1);
         self.total.add_u32(ticks);
+        self.self_.add_u32(self_);
         self.min.lower_to_u32(ticks);
         self.max.raise_to_u32(ticks);
         site.histogram().record_u32(ticks);
@@ -211,7 +211,7 @@ impl PathSlot {
             &self.calls,
             &self.total,
             #[cfg(not(feature = "std"))]
-            &self.unpathed_nested,
+            &self.self_,
             #[cfg(feature = "std")]
             &self.walk.nested,
             &self.bytes,
@@ -355,34 +355,11 @@ impl PathTable {
                 calls,
                 total_ticks: s.total.load(),
                 #[cfg(not(feature = "std"))]
-                self_ticks: self.self_ticks(s),
+                self_ticks: s.self_.load(),
                 #[cfg(feature = "std")]
                 self_ticks: s.total.load().saturating_sub(s.walk.nested.load()),
             });
         }
-    }
-}
-
-#[cfg(not(feature = "std"))]
-impl PathTable {
-    /// A path's total minus its nested calls: its child paths' totals and
-    /// the nested calls that had no path. Every call of a child path ran
-    /// inside a call of its parent, so this is exact for the calls that
-    /// ended (read it, as the firmware does, with no measurement open).
-    fn self_ticks(&self, s: &PathSlot) -> u64 {
-        let own = self
-            .slots
-            .iter()
-            .position(|t| ptr::eq(t, s))
-            .map_or(NONE, |i| i as u32);
-        let nested = self
-            .slots
-            .iter()
-            .filter(|t| t.parent.load(Relaxed) == own && !t.site.load(Relaxed).is_null())
-            .fold(s.unpathed_nested.load(), |n, t| {
-                n.wrapping_add(t.total.load())
-            });
-        s.total.load().saturating_sub(nested)
     }
 }
 
@@ -462,7 +439,8 @@ pub(crate) fn clear_paths() {
     DROPPED.store(0, Relaxed);
 }
 
-/// An active measurement: records into its site when dropped.
+/// An active measurement: records into its site when dropped (on the
+/// device, when the ring of events it appended to is replayed).
 ///
 /// Made by [`span!`](crate::span) and [`measure!`](crate::measure). It is
 /// neither `Send` nor `Sync`: it belongs to the thread's stack.

@@ -1,14 +1,14 @@
 //! The cycle clock: SysTick at the CPU clock, extended to 64 bits.
 //!
 //! SysTick is a 24-bit down-counter clocked by the processor (125 MHz), so
-//! it gives single-cycle resolution but wraps every 134 ms. [`now`] extends
-//! it to 64 bits by remembering the last value it read: a counter that went
-//! up since then has wrapped once. That needs a read at least once per wrap
-//! period, which the SysTick exception guarantees by calling [`now`] at
-//! every wrap. (Counting wraps in the exception and guessing from the
-//! pending bit instead counted a wrap twice under rp2040js, whose pending
-//! flag and wake-up rules differ from the silicon's; this scheme depends on
-//! neither.)
+//! it gives single-cycle resolution but wraps every 134 ms. Its exception,
+//! taken once per wrap, is the only writer of the extension: it counts the
+//! wrap and records the counter value it read. [`now`] reads that pair and
+//! the counter, and adds the one wrap the exception has not counted yet
+//! when the counter is at or above the exception's reading. Readers store
+//! nothing, so none can put back an older pair over a newer one, and a
+//! wrap is counted even when nothing but the exception reads the clock
+//! (an idle device in WFI).
 //!
 //! The 1 MHz RP2040 timer would do for the transfer figures (seconds, PPS)
 //! and the throttle, but the stages perfkit measures on the device last from
@@ -25,47 +25,24 @@ use rp2040_hal::pac::{self, interrupt};
 pub const CPU_HZ: u32 = 125_000_000;
 const RELOAD: u32 = 0x00FF_FFFF;
 
-/// The counter value at the last read, then the wraps seen by then (32-bit
-/// wraps give 56-bit cycle counts: 18 years). Read and written as a pair
-/// with one LDM and one STM (`now`).
+/// The counter value the SysTick exception read, then the wraps counted
+/// by then (32-bit wraps give 56-bit cycle counts: 18 years). Written only
+/// by the exception, with one STM; read with one LDM. Until the first wrap
+/// the reading is above any counter value.
 #[repr(C, align(8))]
 struct State(UnsafeCell<[u32; 2]>);
-// SAFETY: accessed only by `now`, whose pair accesses the SysTick exception
-// (the one other context that calls it) cannot split; see there.
+// SAFETY: written only by the SysTick exception, which no reader preempts
+// (it has the highest priority and nothing else reads the clock in a
+// handler); a reader's LDM is restarted, not split, if the exception
+// arrives during it (Cortex-M0+ TRM 3.6.1), and `now` rereads the count.
 unsafe impl Sync for State {}
-static STATE: State = State(UnsafeCell::new([RELOAD, 0]));
+static STATE: State = State(UnsafeCell::new([RELOAD + 1, 0]));
 
-/// Starts SysTick free-running at the CPU clock with its wrap exception.
-pub fn start(mut syst: SYST, scb: &mut SCB) {
-    syst.set_clock_source(SystClkSource::Core);
-    syst.set_reload(RELOAD);
-    syst.clear_current();
-    // SAFETY: lowest priority for the wrap counter; nothing depends on
-    // SysTick's priority relative to other handlers.
-    unsafe { scb.set_priority(SystemHandler::SysTick, 0xC0) };
-    syst.enable_interrupt();
-    syst.enable_counter();
-}
-
-/// Cycles since [`start`].
-///
-/// No critical section. The state is loaded with one LDM and stored with
-/// one STM: the Cortex-M0+ abandons either when an exception arrives and
-/// restarts it from the beginning on return (Cortex-M0+ TRM, 3.6.1), so
-/// the pair is loaded whole, and the pair this call stores is the last
-/// word on it even if the SysTick exception read a half-written pair
-/// meanwhile (that call's own result is discarded). Every pair stored is
-/// true: a counter value with the wraps up to it, since a counter that
-/// went up since `last` has wrapped exactly once as long as reads are less
-/// than one period (134 ms) apart, which the wrap exception ensures. A pair
-/// older than one already stored may overwrite it (the exception ran
-/// between this call's load and store): it is still true, and younger
-/// than a period. Only one context besides the exception may call this
-/// (the firmware measures nothing in interrupt handlers).
-#[inline]
-pub fn now() -> u64 {
+/// The exception's reading and the wraps counted, as one pair.
+#[inline(always)]
+fn state() -> (u32, u32) {
     let last: u32;
-    let mut wraps: u32;
+    let wraps: u32;
     // SAFETY: STATE's two words, 8-byte aligned; the pointer's copy is
     // advanced by the write-back and dropped.
     unsafe {
@@ -77,21 +54,57 @@ pub fn now() -> u64 {
             options(nostack, preserves_flags, readonly),
         );
     }
-    let cvr = SYST::get_current();
-    if cvr > last {
-        wraps = wraps.wrapping_add(1);
+    (last, wraps)
+}
+
+/// The wraps counted (one load).
+#[inline(always)]
+fn wraps() -> u32 {
+    // SAFETY: an aligned word of STATE; see `State`.
+    unsafe { core::ptr::read_volatile((STATE.0.get() as *const u32).add(1)) }
+}
+
+/// Starts SysTick free-running at the CPU clock with its wrap exception.
+pub fn start(mut syst: SYST, scb: &mut SCB) {
+    syst.set_clock_source(SystClkSource::Core);
+    syst.set_reload(RELOAD);
+    syst.clear_current();
+    // SAFETY: the highest priority, so the wrap is counted within a few
+    // cycles of it wherever the program is (except with interrupts masked);
+    // the handler is a few instructions, and nothing else depends on
+    // SysTick's priority relative to other handlers.
+    unsafe { scb.set_priority(SystemHandler::SysTick, 0x00) };
+    // The cleared counter loads RELOAD on its first tick. The wrap
+    // exception is enabled after that, with nothing pending, so the clear's
+    // zero is not counted as a wrap (rp2040js pends one for it).
+    syst.enable_counter();
+    while SYST::get_current() == 0 {}
+    SCB::clear_pendst();
+    syst.enable_interrupt();
+}
+
+/// Cycles since [`start`].
+///
+/// No critical section and no store. The pair and the counter are read,
+/// then the wrap count again: if the exception ran in between, again. A
+/// counter at or above the exception's reading has wrapped since it (once:
+/// the exception runs within a few cycles of each wrap), and the exception
+/// that will count that wrap has not run yet; the reader is then inside a
+/// critical section, or in the instruction the wrap interrupted. With
+/// interrupts masked for longer than the exception took to start at the
+/// last wrap, a read can miss a wrap the exception has not counted yet:
+/// the firmware reads the clock with interrupts masked nowhere.
+#[inline]
+pub fn now() -> u64 {
+    loop {
+        let (last, counted) = state();
+        let cvr = SYST::get_current();
+        if wraps() != counted {
+            continue;
+        }
+        let w = counted.wrapping_add(u32::from(cvr >= last));
+        return (u64::from(w) << 24) | u64::from(RELOAD - cvr);
     }
-    // SAFETY: as above.
-    unsafe {
-        core::arch::asm!(
-            "stm {p}!, {{r2, r3}}",
-            p = inout(reg) STATE.0.get() as *mut u32 => _,
-            in("r2") cvr,
-            in("r3") wraps,
-            options(nostack, preserves_flags),
-        );
-    }
-    (u64::from(wraps) << 24) | u64::from(RELOAD - cvr)
 }
 
 /// Nanoseconds since [`start`] (exact at 125 MHz: 8 ns per cycle).
@@ -108,8 +121,20 @@ pub fn to_ns(cycles: u64) -> u64 {
 
 #[exception]
 fn SysTick() {
-    // A read per wrap keeps `now` from missing one.
-    let _ = now();
+    // Count the wrap, with the counter read just after it.
+    let cvr = SYST::get_current();
+    let counted = wraps().wrapping_add(1);
+    // SAFETY: the one writer of STATE (see `State`); one STM, so a reader's
+    // LDM sees the old pair or the new one.
+    unsafe {
+        core::arch::asm!(
+            "stm {p}!, {{r2, r3}}",
+            p = inout(reg) STATE.0.get() as *mut u32 => _,
+            in("r2") cvr,
+            in("r3") counted,
+            options(nostack, preserves_flags),
+        );
+    }
 }
 
 /// Arms TIMER alarm 0 as a wake-up source (the timer must be out of reset).

@@ -44,6 +44,16 @@ fn site(name: &str) -> &'static perfkit::Site {
     found.unwrap_or_else(|| panic!("no site {name}"))
 }
 
+fn deep(left: usize) {
+    if left == 0 {
+        let _b = perfkit::span!("t::bottom");
+        adv(1);
+        return;
+    }
+    let _g = perfkit::span!("t::deep");
+    deep(left - 1);
+}
+
 fn level(left: usize) {
     if left == 0 {
         // One more: deeper than the stack tracks, so without a path.
@@ -111,18 +121,44 @@ fn self_time_leaves_out_child_paths_and_calls_without_a_path() {
     assert_eq!((each.min_ticks(), each.max_ticks()), (3, 3));
     assert_eq!(each.bytes(), (0..N).map(|i| i % 7 + 1).sum::<u64>());
 
-    // Guards dropped out of order: the inner one ends with the outer.
+    // Guards dropped out of order: the outer one's self time keeps the
+    // inner one, which its own end counts on its site, with its bytes.
     {
         let o = perfkit::span!("t::first");
         adv(4);
-        let i = perfkit::span!("t::second");
+        let mut i = perfkit::span!("t::second");
+        i.add_bytes(5);
         adv(6);
         drop(o);
         adv(100);
         drop(i);
     }
-    assert_eq!(path("t::first", 1), (1, 10, 4));
-    assert_eq!(path("t::second", 2), (1, 6, 6));
+    assert_eq!(path("t::first", 1), (1, 10, 10));
+    let second = site("t::second");
+    assert_eq!(
+        (second.calls(), second.cum_ticks(), second.bytes()),
+        (1, 106, 5)
+    );
+
+    // Read inside an open measurement: what ended is counted, and the open
+    // one's self time comes out exact when it ends.
+    {
+        let _p = perfkit::span!("t::open");
+        {
+            let _c = perfkit::span!("t::inside");
+            adv(5);
+        }
+        assert_eq!(path("t::inside", 2), (1, 5, 5));
+        adv(2);
+    }
+    assert_eq!(path("t::open", 1), (1, 7, 2));
+
+    // 70 open: the replay keeps 64 (4 x MAX_DEPTH); the 6 beyond are not
+    // counted, but a measurement with nothing nested is, at any depth.
+    deep(70);
+    perfkit::flush();
+    assert_eq!(site("t::deep").calls(), 64);
+    assert_eq!(site("t::bottom").calls(), 1);
 
     // A replay inside a measurement is not its time: with every clock read
     // taking one tick, each measurement inside takes exactly one, and the

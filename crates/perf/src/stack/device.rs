@@ -10,12 +10,25 @@
 //! at once. It runs when the ring is nearly full and before anything reads
 //! the statistics ([`super::flush`], [`super::for_each_path`], clearing).
 //!
-//! A replay that runs while measurements are open (a full ring) is time
-//! those measurements did not spend on their own work: the replay reads the
+//! A replay that runs while measurements are open is time those
+//! measurements did not spend on their own work: the replay reads the
 //! clock either side of itself and moves the start of every open
-//! measurement later by that much. It runs only between one measurement's
-//! end and the next one's start, so no measurement's own interval contains
-//! it.
+//! measurement later by that much. What lies outside those two readings
+//! (the call, and moving the starts: a few dozen cycles) stays in them. A
+//! replay for a full ring runs between one measurement's end and the next
+//! one's start, so no measurement's own interval contains it; one asked
+//! for (`replay`, [`super::flush`], reading the statistics) runs where it
+//! is asked for.
+//!
+//! Where this counts differently from counting each call at its end:
+//! - Open measurements nested more than `MAX_OPEN` (4 x [`MAX_DEPTH`])
+//!   deep are not kept: those with something nested in them are not
+//!   counted at all (they count as dropped paths).
+//! - Guards dropped out of order match their starts by site: among open
+//!   measurements of one site (recursion), such drops can swap durations.
+//! - Measuring from an interrupt handler (without `single-core`) can
+//!   replay events twice or lose them, so figures can be wrong; never
+//!   memory-unsafe.
 //!
 //! One context records (the firmware's main loop), as for the rest of the
 //! device's statistics.
@@ -141,6 +154,9 @@ struct Open {
     /// Its path's slot (NONE without one; ROOT for the root).
     slot: AtomicU32,
     start: Owned64,
+    /// Ticks of the calls nested in it that ended (its self time is its
+    /// own ticks minus these).
+    child: Owned64,
 }
 
 impl Open {
@@ -149,7 +165,57 @@ impl Open {
             site: AtomicUsize::new(0),
             slot: AtomicU32::new(NONE),
             start: Owned64::new(0),
+            child: Owned64::new(0),
         }
+    }
+}
+
+/// Measurements an outer one's end left open (guards dropped out of order,
+/// or leaked): each is counted on its site, without a path, when its own
+/// end comes, as it was before the ring. The oldest are forgotten (and
+/// count as dropped) beyond this many.
+const ABANDONED: usize = 8;
+
+/// Abandoned measurements: site and start, oldest first.
+struct Abandoned {
+    len: AtomicU32,
+    site: [AtomicUsize; ABANDONED],
+    start: [Owned64; ABANDONED],
+}
+
+static LEFT: Abandoned = Abandoned {
+    len: AtomicU32::new(0),
+    site: [const { AtomicUsize::new(0) }; ABANDONED],
+    start: [const { Owned64::new(0) }; ABANDONED],
+};
+
+impl Abandoned {
+    fn push(&self, site: usize, start: u64) {
+        let mut n = self.len.load(Relaxed) as usize;
+        if n == ABANDONED {
+            dropped();
+            for i in 1..ABANDONED {
+                self.site[i - 1].store(self.site[i].load(Relaxed), Relaxed);
+                self.start[i - 1].store(self.start[i].load());
+            }
+            n -= 1;
+        }
+        self.site[n].store(site, Relaxed);
+        self.start[n].store(start);
+        self.len.store(n as u32 + 1, Relaxed);
+    }
+
+    /// The start of the newest abandoned measurement of `site`, removed.
+    fn take(&self, site: usize) -> Option<u64> {
+        let n = (self.len.load(Relaxed) as usize).min(ABANDONED);
+        let i = (0..n).rev().find(|&i| self.site[i].load(Relaxed) == site)?;
+        let start = self.start[i].load();
+        for j in i + 1..n {
+            self.site[j - 1].store(self.site[j].load(Relaxed), Relaxed);
+            self.start[j - 1].store(self.start[j].load());
+        }
+        self.len.store(n as u32 - 1, Relaxed);
+        Some(start)
     }
 }
 
@@ -201,10 +267,9 @@ pub(crate) fn drain() {
                 // A measurement with nothing nested, the common case:
                 // counted at once, without opening a level.
                 if let Some(next) = events.get(i).filter(|x| x.tag.load(Relaxed) == tag | END) {
-                    if leaf(table, tag, t, next.t.load()) {
-                        i += 1;
-                        continue;
-                    }
+                    leaf(table, tag, t, next.t.load());
+                    i += 1;
+                    continue;
                 }
                 enter(table, tag, t);
             }
@@ -221,6 +286,10 @@ pub(crate) fn drain() {
     let depth = REPLAY.depth.load(Relaxed) as usize;
     for o in REPLAY.open.iter().take(depth + 1).skip(1) {
         o.start.store(o.start.load().wrapping_add(pause));
+    }
+    let left = (LEFT.len.load(Relaxed) as usize).min(ABANDONED);
+    for start in &LEFT.start[..left] {
+        start.store(start.load().wrapping_add(pause));
     }
 }
 
@@ -239,26 +308,30 @@ fn site_of(addr: usize) -> &'static Site {
 }
 
 /// `enter` and `exit` of a measurement with nothing nested, from `start`
-/// to `end`, when no level beyond the kept ones is open; false otherwise
-/// (nothing done).
+/// to `end`.
 #[inline(always)]
-fn leaf(table: &PathTable, tag: usize, start: u64, end: u64) -> bool {
-    let d = REPLAY.depth.load(Relaxed) as usize;
-    if d >= MAX_OPEN || REPLAY.beyond.load(Relaxed) != 0 {
-        return false;
-    }
+fn leaf(table: &PathTable, tag: usize, start: u64, end: u64) {
     let site = site_of(tag);
-    let parent = REPLAY.open[d].slot.load(Relaxed);
-    let slot = if d < MAX_DEPTH && parent != NONE {
-        path(table, parent, site)
+    let ticks = end.saturating_sub(start);
+    // Deeper than the kept levels, it still has both its readings: counted
+    // on its site (its parent is not kept, or is the deepest kept level).
+    if REPLAY.beyond.load(Relaxed) != 0 {
+        dropped();
+        return record_unpathed(site, ticks, 0);
+    }
+    let d = (REPLAY.depth.load(Relaxed) as usize).min(MAX_OPEN);
+    let parent = &REPLAY.open[d];
+    let p = parent.slot.load(Relaxed);
+    let slot = if d < MAX_DEPTH && p != NONE {
+        path(table, p, site)
     } else {
         NONE
     };
     if slot == NONE {
         dropped();
     }
-    count(table, site, slot, parent, end.saturating_sub(start), 0);
-    true
+    count(table, site, slot, ticks, ticks, 0);
+    bump(&parent.child, ticks);
 }
 
 #[inline(always)]
@@ -285,6 +358,7 @@ fn enter(table: &PathTable, tag: usize, t: u64) {
     o.site.store(tag, Relaxed);
     o.slot.store(slot, Relaxed);
     o.start.store(t);
+    o.child.store(0);
     REPLAY.depth.store(d as u32 + 1, Relaxed);
 }
 
@@ -315,17 +389,21 @@ fn exit(table: &PathTable, addr: usize, t: u64, bytes: u64) {
         return;
     }
     let d = REPLAY.depth.load(Relaxed) as usize;
-    // The innermost open measurement of this site. Normally the top; a
-    // guard dropped out of order (or leaked) leaves others above it, which
-    // end with it. Without one, it ended already that way.
+    // The innermost open measurement of this site: normally the top.
     let Some(k) = (1..=d)
         .rev()
         .find(|&k| REPLAY.open[k].site.load(Relaxed) == addr)
     else {
+        // Left open by an outer measurement's end: counted on its site.
+        if let Some(start) = LEFT.take(addr) {
+            record_unpathed(site_of(addr), t.saturating_sub(start), bytes);
+        }
         return;
     };
-    for j in (k + 1..=d).rev() {
-        close(table, j, t, 0);
+    // Guards dropped out of order (or leaked) leave measurements open
+    // above it: abandoned, to be counted at their own ends.
+    for o in &REPLAY.open[k + 1..=d] {
+        LEFT.push(o.site.load(Relaxed), o.start.load());
     }
     close(table, k, t, bytes);
     REPLAY.depth.store(k as u32 - 1, Relaxed);
@@ -339,28 +417,22 @@ fn close(table: &PathTable, j: usize, t: u64, bytes: u64) {
         table,
         site_of(o.site.load(Relaxed)),
         o.slot.load(Relaxed),
-        REPLAY.open[j - 1].slot.load(Relaxed),
         ticks,
+        ticks.saturating_sub(o.child.load()),
         bytes,
     );
+    bump(&REPLAY.open[j - 1].child, ticks);
 }
 
-/// Count a call of `site` on path `slot` (NONE: none) under path `parent`.
+/// Count a call of `site` on path `slot` (NONE: on the site alone).
 #[inline(always)]
-fn count(table: &PathTable, site: &'static Site, slot: u32, parent: u32, ticks: u64, bytes: u64) {
+fn count(table: &PathTable, site: &'static Site, slot: u32, ticks: u64, self_: u64, bytes: u64) {
     match table.slots.get(slot as usize) {
         Some(s) => match (u32::try_from(ticks), bytes) {
-            (Ok(ticks), 0) => s.record_u32(site, ticks),
-            _ => s.record(site, ticks, bytes),
+            (Ok(t32), 0) => s.record_u32(site, t32, self_ as u32),
+            _ => s.record(site, ticks, self_, bytes),
         },
-        None => {
-            record_unpathed(site, ticks, bytes);
-            // Nested in its parent: the parent path's self time leaves it
-            // out.
-            if let Some(p) = table.slots.get(parent as usize) {
-                bump(&p.unpathed_nested, ticks);
-            }
-        }
+        None => record_unpathed(site, ticks, bytes),
     }
 }
 
