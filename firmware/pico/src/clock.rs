@@ -28,15 +28,21 @@ const RELOAD: u32 = 0x00FF_FFFF;
 /// The counter value the SysTick exception read, then the wraps counted
 /// by then (32-bit wraps give 56-bit cycle counts: 18 years). Written only
 /// by the exception, with one STM; read with one LDM. Until the first wrap
-/// the reading is above any counter value.
+/// the reading is `START_READING`, as if an exception had read the counter
+/// `START_LATENCY` cycles after a wrap at `start`.
 #[repr(C, align(8))]
 struct State(UnsafeCell<[u32; 2]>);
 // SAFETY: written only by the SysTick exception, which no reader preempts
-// (it has the highest priority and nothing else reads the clock in a
-// handler); a reader's LDM is restarted, not split, if the exception
-// arrives during it (Cortex-M0+ TRM 3.6.1), and `now` rereads the count.
+// (nothing reads the clock in an interrupt handler); a reader's LDM is
+// restarted, not split, if the exception arrives during it (Cortex-M0+ TRM
+// 3.6.1), and `now` rereads the count.
 unsafe impl Sync for State {}
-static STATE: State = State(UnsafeCell::new([RELOAD + 1, 0]));
+static STATE: State = State(UnsafeCell::new([START_READING, 0]));
+
+/// About the cycles the exception takes to read the counter after a wrap.
+const START_LATENCY: u32 = 16;
+/// The exception's reading before the first wrap (see `STATE`).
+const START_READING: u32 = RELOAD - START_LATENCY;
 
 /// The exception's reading and the wraps counted, as one pair.
 #[inline(always)]
@@ -69,16 +75,18 @@ pub fn start(mut syst: SYST, scb: &mut SCB) {
     syst.set_clock_source(SystClkSource::Core);
     syst.set_reload(RELOAD);
     syst.clear_current();
-    // SAFETY: the highest priority, so the wrap is counted within a few
-    // cycles of it wherever the program is (except with interrupts masked);
-    // the handler is a few instructions, and nothing else depends on
-    // SysTick's priority relative to other handlers.
+    // SAFETY: priority 0, tied with the RP2040's interrupts (which this
+    // firmware leaves at 0): the wrap is counted within a few cycles of it
+    // unless interrupts are masked or another handler is running, neither
+    // of which reads the clock. The handler is a few instructions, and
+    // nothing else depends on SysTick's priority.
     unsafe { scb.set_priority(SystemHandler::SysTick, 0x00) };
     // The cleared counter loads RELOAD on its first tick. The wrap
     // exception is enabled after that, with nothing pending, so the clear's
-    // zero is not counted as a wrap (rp2040js pends one for it).
+    // zero is not counted as a wrap (rp2040js pends one for it); and `now`
+    // may first be read once the counter is below `START_READING`.
     syst.enable_counter();
-    while SYST::get_current() == 0 {}
+    while matches!(SYST::get_current(), 0 | START_READING..) {}
     SCB::clear_pendst();
     syst.enable_interrupt();
 }

@@ -26,6 +26,8 @@
 //!   counted at all (they count as dropped paths).
 //! - Guards dropped out of order match their starts by site: among open
 //!   measurements of one site (recursion), such drops can swap durations.
+//!   More than `ABANDONED` (8) measurements left open by such drops at
+//!   once: the oldest is forgotten, and its own end counts nothing.
 //! - Measuring from an interrupt handler (without `single-core`) can
 //!   replay events twice or lose them, so figures can be wrong; never
 //!   memory-unsafe.
@@ -39,13 +41,13 @@ use crate::owned::{bump, Owned64};
 use crate::site::Site;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 
-/// Events the ring holds. A replay runs when fewer than two are free (an
-/// end may write two: its bytes, then its end).
+/// Events the ring holds. A replay runs when two or fewer are free (an end
+/// may write two: its bytes, then its end).
 const RING: usize = 128;
 
 /// Open measurements the replay keeps (the first [`MAX_DEPTH`] with a
-/// path). A measurement nested deeper still is not counted, and counts as
-/// dropped.
+/// path). A measurement nested deeper still is counted (on its site) only
+/// if nothing is nested in it; either way it counts as dropped.
 const MAX_OPEN: usize = 4 * MAX_DEPTH;
 
 /// `tag`'s low bits (a `Site` is aligned to at least 4): a site's address
