@@ -11,8 +11,9 @@
 //! Memory for a file of 2 MiB or more is one anonymous mapping, asked for
 //! in transparent huge pages where the kernel offers them (`madvise`), so a
 //! 16 MB file costs eight page faults of 2 MiB rather than 4,096 of 4 KiB.
-//! A smaller file comes from the allocator, whose memory a receiving
-//! process reuses from one file to the next.
+//! A smaller file comes from the allocator, and its memory is kept for the
+//! next small file, so a process receiving file after file does not fault
+//! in fresh pages for each.
 //!
 //! Safety rests on one rule the sink enforces: a byte announced to the
 //! worker is never written again (a write below the announced length is
@@ -42,18 +43,49 @@ pub const THREAD_MIN: u64 = 1 << 20;
 /// Most bytes the worker hashes in one call (one measurement each).
 const WORKER_PASS: usize = 1 << 20;
 
-/// Files under this size live in memory from the allocator, which a
-/// process that receives file after file reuses, so their blocks land on
-/// pages that are already there; a fresh mapping's 4 KiB pages each cost a
-/// fault as the first block lands in them (1-2.5 µs in a VM, several
-/// blocks' worth of work). Huge pages start here, and so does the mapping.
+/// Files under this size live in memory from the allocator, and the last
+/// one's memory is kept for the next ([`SPARE`]), so a process that
+/// receives file after file writes blocks onto pages it already has; a
+/// fresh page costs a fault as the first block lands in it (1-2.5 µs in a
+/// VM, several blocks' worth of work). Huge pages start here, and so does
+/// the mapping.
 const MAP_FROM: usize = 2 << 20;
 
-/// One file's bytes: `len` zeroed bytes, from the allocator below
-/// [`MAP_FROM`] and an anonymous mapping from there up.
+/// Smallest allocation for a file under [`MAP_FROM`]: sizes are rounded up
+/// to a power of two from here, so files of similar size reuse the spare.
+const HEAP_MIN: usize = 64 << 10;
+
+/// The memory of the last file under [`MAP_FROM`] whose sink let go of it,
+/// kept for the next file (at most one, at most 2 MiB per process).
+static SPARE: std::sync::Mutex<Option<Spare>> = std::sync::Mutex::new(None);
+
+/// An allocation of `cap` bytes (layout [`Region::layout`]) that no one
+/// uses.
+struct Spare {
+    ptr: *mut u8,
+    cap: usize,
+}
+
+// SAFETY: a spare is memory no one else points into; whoever takes it out
+// of `SPARE` owns it.
+unsafe impl Send for Spare {}
+
+impl Spare {
+    fn free(self) {
+        if let Ok(layout) = Region::layout(self.cap) {
+            // SAFETY: allocated by `Region::new` with this layout, unused.
+            unsafe { std::alloc::dealloc(self.ptr, layout) };
+        }
+    }
+}
+
+/// One file's bytes: `len` zeroed bytes, from the allocator (`cap` bytes,
+/// reused through [`SPARE`]) below [`MAP_FROM`], an anonymous mapping
+/// (`cap` 0) from there up.
 struct Region {
     ptr: *mut u8,
     len: usize,
+    cap: usize,
 }
 
 // SAFETY: the region is plain memory; who may touch which bytes when is
@@ -67,19 +99,11 @@ impl Region {
             return Ok(Region {
                 ptr: core::ptr::NonNull::dangling().as_ptr(),
                 len,
+                cap: 0,
             });
         }
         if len < MAP_FROM {
-            let layout = Self::layout(len)?;
-            // SAFETY: `layout` has a non-zero size.
-            let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-            if ptr.is_null() {
-                return Err(Error::new(ErrorKind::Io {
-                    op: "allocating memory for the received file",
-                    code: None,
-                }));
-            }
-            return Ok(Region { ptr, len });
+            return Self::from_heap(len);
         }
         // SAFETY: a fresh private anonymous mapping; no existing memory is
         // touched.
@@ -109,13 +133,44 @@ impl Region {
         Ok(Region {
             ptr: ptr.cast(),
             len,
+            cap: 0,
         })
     }
 
-    /// The allocator's layout for a region under [`MAP_FROM`]: cache-line
-    /// aligned, as a mapping is page-aligned.
-    fn layout(len: usize) -> Result<std::alloc::Layout> {
-        std::alloc::Layout::from_size_align(len, 64).map_err(|_| {
+    /// `len` zeroed bytes (under [`MAP_FROM`]): the spare when it is large
+    /// enough, else a new allocation (and the spare, too small, freed).
+    fn from_heap(len: usize) -> Result<Region> {
+        let cap = len.next_power_of_two().max(HEAP_MIN);
+        let spare = SPARE.lock().map(|mut s| s.take()).unwrap_or(None);
+        match spare {
+            Some(sp) if sp.cap >= cap => {
+                // SAFETY: the spare is ours now, `cap` >= `len` bytes.
+                unsafe { core::ptr::write_bytes(sp.ptr, 0, len) };
+                return Ok(Region {
+                    ptr: sp.ptr,
+                    len,
+                    cap: sp.cap,
+                });
+            }
+            Some(sp) => sp.free(),
+            None => {}
+        }
+        let layout = Self::layout(cap)?;
+        // SAFETY: `layout` has a non-zero size.
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        if ptr.is_null() {
+            return Err(Error::new(ErrorKind::Io {
+                op: "allocating memory for the received file",
+                code: None,
+            }));
+        }
+        Ok(Region { ptr, len, cap })
+    }
+
+    /// The allocator's layout for `cap` bytes: cache-line aligned, as a
+    /// mapping is page-aligned.
+    fn layout(cap: usize) -> Result<std::alloc::Layout> {
+        std::alloc::Layout::from_size_align(cap, 64).map_err(|_| {
             Error::new(ErrorKind::Io {
                 op: "allocating memory for the received file",
                 code: None,
@@ -129,12 +184,30 @@ impl Drop for Region {
         if self.len == 0 {
             return;
         }
-        if self.len < MAP_FROM {
-            if let Ok(layout) = Self::layout(self.len) {
-                // SAFETY: allocated in `new` with this layout, and no one
-                // uses it any more (the region is dropped when its last
-                // owner lets go).
-                unsafe { std::alloc::dealloc(self.ptr, layout) };
+        if self.cap > 0 {
+            // No one uses the memory any more (the region is dropped when
+            // its last owner lets go): it becomes the spare, unless the
+            // spare is larger.
+            let mine = Spare {
+                ptr: self.ptr,
+                cap: self.cap,
+            };
+            match SPARE.lock() {
+                Ok(mut s) => {
+                    let keep = match s.take() {
+                        Some(old) if old.cap > mine.cap => {
+                            mine.free();
+                            old
+                        }
+                        Some(old) => {
+                            old.free();
+                            mine
+                        }
+                        None => mine,
+                    };
+                    *s = Some(keep);
+                }
+                Err(_) => mine.free(),
             }
         } else {
             // SAFETY: the mapping made in `new`, which nothing uses any more.
