@@ -161,6 +161,16 @@ fn default_mode() -> u8 {
     MODE_NONE
 }
 
+/// The hardware counter behind perfkit's default clock (the TSC on x86_64,
+/// CNTVCT on aarch64), read directly whatever clock is installed. Its rate
+/// is [`ticks_per_second`] while [`clock_name`] says `"tsc"` or `"cntvct"`;
+/// under any other clock perfkit has not vouched for it.
+#[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[inline(always)]
+pub fn counter_now() -> u64 {
+    counter::read()
+}
+
 /// Which clock the hot path reads, for reports and docs.
 pub fn clock_name() -> &'static str {
     if MODE.load(Ordering::Acquire) == MODE_UNINIT {
