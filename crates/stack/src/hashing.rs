@@ -141,7 +141,10 @@ impl Region {
     /// enough, else a new allocation (and the spare, too small, freed).
     fn from_heap(len: usize) -> Result<Region> {
         let cap = len.next_power_of_two().max(HEAP_MIN);
-        let spare = SPARE.lock().map(|mut s| s.take()).unwrap_or(None);
+        let spare = SPARE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         match spare {
             Some(sp) if sp.cap >= cap => {
                 // SAFETY: the spare is ours now, `cap` >= `len` bytes.
@@ -192,23 +195,21 @@ impl Drop for Region {
                 ptr: self.ptr,
                 cap: self.cap,
             };
-            match SPARE.lock() {
-                Ok(mut s) => {
-                    let keep = match s.take() {
-                        Some(old) if old.cap > mine.cap => {
-                            mine.free();
-                            old
-                        }
-                        Some(old) => {
-                            old.free();
-                            mine
-                        }
-                        None => mine,
-                    };
-                    *s = Some(keep);
+            let mut s = SPARE
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let keep = match s.take() {
+                Some(old) if old.cap > mine.cap => {
+                    mine.free();
+                    old
                 }
-                Err(_) => mine.free(),
-            }
+                Some(old) => {
+                    old.free();
+                    mine
+                }
+                None => mine,
+            };
+            *s = Some(keep);
         } else {
             // SAFETY: the mapping made in `new`, which nothing uses any more.
             unsafe { libc::munmap(self.ptr.cast(), self.len) };
@@ -366,6 +367,9 @@ fn work(shared: Arc<Shared>) -> Option<[u8; 32]> {
 impl Sink for HashingSink {
     fn set_len(&mut self, len: u64) -> Result<()> {
         self.abandon();
+        // Let go of the last file first: its memory may be the spare this
+        // one reuses, and a failed allocation leaves no stale file behind.
+        self.shared = None;
         let len =
             crate::io::range(0, usize::try_from(len).unwrap_or(usize::MAX), self.max_len)?.end;
         let shared = Arc::new(Shared {
