@@ -11,7 +11,7 @@ use perfkit_engine::{drive, Policy, RecvEnd, RxPump, TxPump, WallClock};
 use perfkit_link::{ByteLink, PipeLink, SerialLink};
 use perfkit_report::model::{Side, Stages};
 
-use crate::integrity::{hex, sha256_hex};
+use crate::integrity::hex;
 use crate::kinds::endpoint::{self, EndReport};
 use crate::spec::{FramingSpec, TransferSpec};
 use crate::{CmdResult, Failure, EXIT_OK, EXIT_RUN_FAILED};
@@ -285,7 +285,7 @@ pub fn recv(args: RecvArgs) -> CmdResult {
             eprintln!(
                 "rx: {} complete, sha256 {} verified",
                 args.out.display(),
-                &sha256_hex(rx.sink().data())[..16]
+                &integrity.sha256_received[..16]
             );
         }
         Ok(EXIT_OK)
