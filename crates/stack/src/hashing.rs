@@ -162,10 +162,7 @@ impl Region {
         // SAFETY: `layout` has a non-zero size.
         let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
         if ptr.is_null() {
-            return Err(Error::new(ErrorKind::Io {
-                op: "allocating memory for the received file",
-                code: None,
-            }));
+            return Err(Self::no_memory());
         }
         Ok(Region { ptr, len, cap })
     }
@@ -173,11 +170,14 @@ impl Region {
     /// The allocator's layout for `cap` bytes: cache-line aligned, as a
     /// mapping is page-aligned.
     fn layout(cap: usize) -> Result<std::alloc::Layout> {
-        std::alloc::Layout::from_size_align(cap, 64).map_err(|_| {
-            Error::new(ErrorKind::Io {
-                op: "allocating memory for the received file",
-                code: None,
-            })
+        std::alloc::Layout::from_size_align(cap, 64).map_err(|_| Self::no_memory())
+    }
+
+    /// The allocator could not give a file under [`MAP_FROM`] its memory.
+    fn no_memory() -> Error {
+        Error::new(ErrorKind::Io {
+            op: "allocating memory for the received file",
+            code: None,
         })
     }
 }
