@@ -150,6 +150,21 @@ impl<const N: usize> FrameBuf<N> {
         }
     }
 
+    /// The free room after the bytes collected, for a deframer that copies
+    /// whole words in and then [`commit`](Self::commit)s those that belong
+    /// to the frame.
+    #[inline(always)]
+    pub fn room(&mut self) -> &mut [u8] {
+        &mut self.buf[self.len..]
+    }
+
+    /// Count the next `n` bytes of [`room`](Self::room) as the frame's
+    /// (at most the room there is).
+    #[inline(always)]
+    pub fn commit(&mut self, n: usize) {
+        self.len = (self.len + n).min(N);
+    }
+
     /// The first `len` bytes of the buffer (a frame just completed); an
     /// empty slice past the capacity.
     pub fn frame(&self, len: usize) -> &[u8] {

@@ -56,6 +56,57 @@ proptest! {
     }
 
     #[test]
+    fn dttk_encoder_matches_the_specification_byte_by_byte(
+        msg in prop::collection::vec(prop_oneof![4 => any::<u8>(), 1 => Just(0xFEu8), 1 => Just(0xFFu8), 1 => Just(0xFDu8)], 0..600),
+        slack in 0usize..40,
+    ) {
+        // dttk-wire section 5, one byte at a time: the reference the fast
+        // encoder (sixteen bytes a step on x86_64) must equal exactly.
+        let mut want = vec![0xFF];
+        for &b in &msg {
+            match b {
+                0xFF => want.extend_from_slice(&[0xFE, 0xFD]),
+                0xFE => want.extend_from_slice(&[0xFE, 0xFE]),
+                _ => want.push(b),
+            }
+        }
+        want.push(0xFF);
+        // An output of exactly the frame's size plus some slack, and the worst case.
+        for size in [want.len() + slack, Framing::Dttk.max_encoded_len(msg.len())] {
+            let mut out = vec![0xAA; size];
+            let n = Framing::Dttk.encode(&msg, &mut out).unwrap();
+            prop_assert_eq!(&out[..n], &want[..]);
+        }
+        prop_assert!(Framing::Dttk.encode(&msg, &mut vec![0; want.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn deframing_in_one_push_equals_one_byte_at_a_time(
+        body in prop::collection::vec(prop_oneof![6 => any::<u8>(), 2 => Just(0xFEu8), 2 => Just(0xFFu8), 1 => Just(0xFDu8)], 0..3000),
+        framing in framing(),
+    ) {
+        // One byte per call never takes a wide step; one call with
+        // everything takes every one it can. Same frames, same counters,
+        // with escapes, bad escapes, flag runs and overflows in the bytes.
+        for run in [false, true] {
+            let mut stream = body.clone();
+            if run {
+                stream.splice(0..0, std::iter::repeat_n(0x41, 700));
+            }
+            let mut one: Deframer = Deframer::new(framing);
+            let mut whole = Vec::new();
+            one.push(&stream, |f| whole.push(f.to_vec()));
+            let mut bytewise: Deframer = Deframer::new(framing);
+            let mut single = Vec::new();
+            for b in stream.chunks(1) {
+                bytewise.push(b, |f| single.push(f.to_vec()));
+            }
+            prop_assert_eq!(whole, single);
+            prop_assert_eq!(one.stats(), bytewise.stats());
+        }
+    }
+
+    #[test]
     fn messages_survive_any_chunking(
         payloads in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..=249), 1..6),
         cuts in prop::collection::vec(1usize..40, 0..200),
