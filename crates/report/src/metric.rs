@@ -21,10 +21,11 @@ pub enum Direction {
 }
 
 impl Direction {
-    /// The direction of a metric from its name: `seconds`, `*_ns`, `*_cycles`,
-    /// `calls` and `*_busy_fraction` (the same work in less of a CPU's time)
-    /// are lower-is-better, everything else (rates, utilisation, `metrics.*`
-    /// figures such as `mb_per_s`) is higher-is-better.
+    /// The direction of a metric from its name: `seconds`, `*_s` (`mean_s`),
+    /// `*_ns`, `*_cycles`, `calls` and `*_busy_fraction` (the same work in
+    /// less of a CPU's time) are lower-is-better, everything else (rates,
+    /// utilisation, `metrics.*` figures such as `mb_per_s` and `cat_mb_s`,
+    /// an amount per second) is higher-is-better.
     pub fn of(metric: &str) -> Direction {
         if is_counted(metric) {
             return Direction::LowerIsBetter;
@@ -34,7 +35,7 @@ impl Direction {
             || last.ends_with("_ns")
             || last.ends_with("_cycles")
             || last.ends_with("_seconds")
-            || last.ends_with("_s") && !last.contains("per_s")
+            || last.ends_with("_s") && !is_rate(last)
             || last == "calls"
             || last.ends_with("_busy_fraction")
         {
@@ -51,6 +52,19 @@ impl Direction {
             Direction::LowerIsBetter => "lower is better",
         }
     }
+}
+
+/// Whether a name ending in `_s` is an amount per second (`mb_per_s`,
+/// `cat_mb_s`, `iperf3_udp_mb_s`) rather than a time in seconds.
+fn is_rate(last: &str) -> bool {
+    const AMOUNTS: &[&str] = &[
+        "b", "kb", "mb", "gb", "bit", "kbit", "mbit", "gbit", "bytes",
+    ];
+    last.contains("per_s")
+        || last
+            .strip_suffix("_s")
+            .and_then(|stem| stem.rsplit('_').next())
+            .is_some_and(|unit| AMOUNTS.contains(&unit))
 }
 
 /// Reads a metric from one record; `None` when the record does not have it.
@@ -242,6 +256,21 @@ mod tests {
         assert_eq!(Direction::of("link.utilisation"), Direction::HigherIsBetter);
         assert_eq!(Direction::of("metrics.mb_per_s"), Direction::HigherIsBetter);
         assert_eq!(Direction::of("tx.seconds"), Direction::LowerIsBetter);
+        // Amounts per second named `*_mb_s` are rates; other `*_s` are times.
+        for rate in [
+            "cat_mb_s",
+            "rx_mb_s",
+            "iperf3_udp_mb_s",
+            "gb_s",
+            "rate_mb_s",
+        ] {
+            let m = format!("metrics.{rate}");
+            assert_eq!(Direction::of(&m), Direction::HigherIsBetter, "{m}");
+        }
+        for time in ["mean_s", "stddev_s", "rx_lag_s", "timeout_s", "gbs_s"] {
+            let m = format!("metrics.{time}");
+            assert_eq!(Direction::of(&m), Direction::LowerIsBetter, "{m}");
+        }
         assert_eq!(
             Direction::of("metrics.rx_busy_fraction"),
             Direction::LowerIsBetter
