@@ -78,26 +78,18 @@ fn encode(msg: &[u8], out: &mut [u8]) -> Result<usize> {
     // copy all, keep those before the first special byte, escape it. (On
     // x86_64; elsewhere, firmware included, the run copy below does it all.)
     #[cfg(target_arch = "x86_64")]
-    while let (Some(src), Some(dst)) = (
-        rest.first_chunk::<WIDE>(),
-        out.get_mut(o..).and_then(|s| s.first_chunk_mut::<WIDE>()),
-    ) {
-        *dst = *src;
-        match first_special(src) {
-            None => {
-                o += WIDE;
-                rest = &rest[WIDE..];
-            }
-            Some(k) => {
-                let b = src[k];
-                o += k;
-                rest = &rest[k + 1..];
-                // The check above left room for every escape pair.
-                out[o] = ESC;
-                out[o + 1] = if b == FLAG { ESC_FF } else { ESC };
-                o += 2;
-            }
-        }
+    loop {
+        let (moved, hit) = copy_plain(rest, &mut out[o..]);
+        o += moved;
+        rest = &rest[moved..];
+        let Some((&b, tail)) = rest.split_first().filter(|_| hit) else {
+            break;
+        };
+        // The check above left room for every escape pair.
+        out[o] = ESC;
+        out[o + 1] = if b == FLAG { ESC_FF } else { ESC };
+        o += 2;
+        rest = tail;
     }
     while !rest.is_empty() {
         // Copy the run of ordinary bytes in one go.
@@ -154,6 +146,25 @@ fn first_special(v: &[u8; WIDE]) -> Option<usize> {
     (m != 0).then(|| m.trailing_zeros() as usize)
 }
 
+/// Copy [`WIDE`] bytes a step from `src` to `dst` while both have them,
+/// stopping at the first 0xFE or 0xFF. Returns the bytes before it (all
+/// copied) and whether one was found; `dst` may hold more than that many
+/// bytes of `src` (the rest of the step that found it). Iterating the two
+/// in chunks leaves no bounds check in the loop.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn copy_plain(src: &[u8], dst: &mut [u8]) -> (usize, bool) {
+    let mut moved = 0;
+    for (s, d) in src.chunks_exact(WIDE).zip(dst.chunks_exact_mut(WIDE)) {
+        d.copy_from_slice(s);
+        if let Some(k) = s.first_chunk::<WIDE>().and_then(first_special) {
+            return (moved + k, true);
+        }
+        moved += WIDE;
+    }
+    (moved, false)
+}
+
 /// The collecting state's fast path, while the input and the frame buffer's
 /// room both hold [`WIDE`] bytes: copy all of them, keep those before the
 /// first special byte, and undo an escape pair on the spot. Returns a
@@ -172,24 +183,16 @@ fn collect_wide<const N: usize>(fb: &mut FrameBuf<N>, input: &mut &[u8]) -> Opti
     let room = fb.room();
     let mut n = 0;
     let closed = loop {
-        let (Some(src), Some(dst)) = (
-            rest.first_chunk::<WIDE>(),
-            room.get_mut(n..).and_then(|r| r.first_chunk_mut::<WIDE>()),
-        ) else {
+        let (moved, hit) = copy_plain(rest, &mut room[n..]);
+        n += moved;
+        rest = &rest[moved..];
+        if !hit {
             break false;
-        };
-        *dst = *src;
-        let Some(k) = first_special(src) else {
-            n += WIDE;
-            rest = &rest[WIDE..];
-            continue;
-        };
-        n += k;
-        rest = &rest[k..];
+        }
         match *rest {
             [ESC, second @ (ESC | ESC_FF), ..] => {
-                // k < WIDE: at least one byte of room is left.
-                dst[k] = if second == ESC { ESC } else { FLAG };
+                // The step that found the escape had room for all sixteen.
+                room[n] = if second == ESC { ESC } else { FLAG };
                 n += 1;
                 rest = &rest[2..];
             }
