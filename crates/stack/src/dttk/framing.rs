@@ -4,6 +4,12 @@
 //! the largest message), which is why the reference sizes its buffers at
 //! 512/544 bytes.
 //!
+//! On x86_64 both halves take sixteen bytes a step between escapes (one
+//! SSE2 compare finds the next 0xFE/0xFF; the bytes before it were copied
+//! whole), and the byte-exact code takes the tails: the frames, the bytes
+//! and the counters are those of the byte-exact code alone, which other
+//! targets (firmware) run.
+//!
 //! [`Stuffing`] implements both halves of the framing interface
 //! ([`Framer`], [`Deframe`]); [`Framing::Dttk`](crate::Framing::Dttk)
 //! selects it at run time.
