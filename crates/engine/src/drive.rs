@@ -22,7 +22,7 @@ use std::time::Duration;
 use perfkit_link::{ByteLink, End, ErrorKind, PacketLink, ReadOutcome};
 use perfkit_stack::{Deframe, Framer, Framing, PacketFormat, Receiver, Sender, Sink, Source};
 
-use crate::{Clock, Error, Next, Policy, RecvEnd, RxPump, TxPump};
+use crate::{Clock, Error, Next, Policy, RecvEnd, RxPump, Step, TxPump, MAX_FRAME};
 
 /// How long one read may wait: the longest a raised cancel flag or a passed
 /// deadline goes unnoticed.
@@ -39,32 +39,36 @@ pub fn send<S: Source, F: Framer>(
     tx: &mut TxPump<'_, S, F>,
     link: &mut dyn ByteLink,
 ) -> Result<u64, Error> {
-    let mut out: Vec<u8> = Vec::with_capacity(BATCH);
+    // Frames are encoded straight into the batch: one copy fewer per frame.
+    let mut out = vec![0u8; BATCH];
+    let mut fill = 0;
     let mut wire = 0u64;
     loop {
         // One clock read serves the policy and the sender.
         let now = clock.now_ns();
         policy.check(now)?;
-        match tx.poll(now)? {
-            Next::Send(frame) => {
-                out.extend_from_slice(frame);
-                if out.len() >= BATCH - 600 {
-                    wire += write_out(link, &mut out)?;
+        match tx.poll_into(now, &mut out[fill..])? {
+            Step::Wrote(n) => {
+                fill += n;
+                if BATCH - fill < MAX_FRAME {
+                    wire += write_out(link, &out[..fill])?;
+                    fill = 0;
                 }
             }
-            Next::WaitUntil(t) => {
+            Step::WaitUntil(t) => {
                 // Throttled: what is framed goes out now, then wait for the slot.
-                if !out.is_empty() {
-                    wire += write_out(link, &mut out)?;
+                if fill > 0 {
+                    wire += write_out(link, &out[..fill])?;
+                    fill = 0;
                     link.flush()?;
                 }
                 wait(clock, t);
             }
-            Next::Done => break,
+            Step::Done => break,
         }
     }
-    if !out.is_empty() {
-        wire += write_out(link, &mut out)?;
+    if fill > 0 {
+        wire += write_out(link, &out[..fill])?;
     }
     link.flush()?;
     Ok(wire)
@@ -77,11 +81,9 @@ fn wait(clock: &dyn Clock, t_ns: u64) {
     clock.wait_until_ns(t_ns.min(clock.now_ns().saturating_add(poll)));
 }
 
-fn write_out(link: &mut dyn ByteLink, out: &mut Vec<u8>) -> Result<u64, Error> {
+fn write_out(link: &mut dyn ByteLink, out: &[u8]) -> Result<u64, Error> {
     perfkit::measure!("engine::write", bytes = out.len(), link.write(out))?;
-    let n = out.len() as u64;
-    out.clear();
-    Ok(n)
+    Ok(out.len() as u64)
 }
 
 /// Feeds the receiver from a byte link until the transfer ends, the link

@@ -37,7 +37,7 @@ pub use clock::Clock;
 pub use clock::WallClock;
 pub use policy::{Policy, Stop};
 pub use rx::{RecvEnd, RxPump};
-pub use tx::{Next, TxPump};
+pub use tx::{Next, Step, TxPump, MAX_FRAME};
 #[cfg(feature = "std")]
 pub use virtual_time::{message_kind, simulate};
 

@@ -65,3 +65,52 @@ fn a_static_framing_carries_a_transfer() {
     assert!(rx.sink().data == data);
     assert_eq!(rx.deframer_stats().bytes, wire);
 }
+
+/// The frames [`TxPump::poll`] hands out one by one, end to end: what
+/// `drive::send`, which encodes straight into its batch, must write.
+fn frame_by_frame(framer: impl Framer, data: &[u8], cfg: SenderConfig) -> Vec<u8> {
+    let mut tx = Sender::new(MemorySource::new(data, b"f.bin"), cfg).unwrap();
+    let mut pump = TxPump::framed(&mut tx, framer);
+    let mut out = Vec::new();
+    loop {
+        match pump.poll(u64::MAX / 2).unwrap() {
+            perfkit_engine::Next::Send(f) => out.extend_from_slice(f),
+            perfkit_engine::Next::WaitUntil(_) => unreachable!("no throttle at the end of time"),
+            perfkit_engine::Next::Done => return out,
+        }
+    }
+}
+
+#[test]
+fn the_batched_sender_writes_the_frames_the_pump_hands_out() {
+    // More than one 64 KiB batch of wire bytes, and a throttled run whose
+    // batches go out early at each wait.
+    let data = file(150_000);
+    for framing in [Framing::Dttk, Framing::Cobs] {
+        let want = frame_by_frame(framing, &data, SenderConfig::default());
+        assert!(want.len() > 2 * drive::BATCH);
+        assert!(on_the_wire(framing, &data) == want, "{framing:?}");
+        let throttled = SenderConfig {
+            throttle_pps: 100_000,
+            ..SenderConfig::default()
+        };
+        let mut tx = Sender::new(MemorySource::new(&data, b"f.bin"), throttled).unwrap();
+        let mut pump = TxPump::framed(&mut tx, framing);
+        let mut link = ByteLoopback::new();
+        let wire = drive::send(
+            &WallClock::start(),
+            &Policy::seconds(30.0),
+            &mut pump,
+            &mut link,
+        )
+        .unwrap();
+        link.close();
+        let (mut buf, mut got) = (vec![0u8; 1 << 16], Vec::new());
+        while let ReadOutcome::Data(n) = link.read(&mut buf, Duration::ZERO).unwrap() {
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(wire, got.len() as u64);
+        assert!(got == want, "{framing:?} throttled");
+        assert!(tx.counters().throttled > 0);
+    }
+}
