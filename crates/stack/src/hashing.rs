@@ -11,8 +11,8 @@
 //! Memory for a file of 2 MiB or more is one anonymous mapping, asked for
 //! in transparent huge pages where the kernel offers them (`madvise`), so a
 //! 16 MB file costs eight page faults of 2 MiB rather than 4,096 of 4 KiB,
-//! and the worker takes those faults, a few huge pages ahead of the
-//! owner's writes, each time it is woken.
+//! and the worker takes those faults, ahead of the owner's writes, before
+//! it starts hashing.
 //! A smaller file comes from the allocator, and its memory is kept for the
 //! next small file, so a process receiving file after file does not fault
 //! in fresh pages for each.
@@ -44,11 +44,6 @@ pub const THREAD_MIN: u64 = 1 << 20;
 
 /// Most bytes the worker hashes in one call (one measurement each).
 const WORKER_PASS: usize = 1 << 20;
-
-/// How far past the announced bytes the worker faults in a mapped file's
-/// pages: the owner writes a little beyond what it has announced, and
-/// four huge pages keep well ahead of it between two wake-ups.
-const POPULATE_AHEAD: usize = 4 * MAP_FROM;
 
 /// Files under this size live in memory from the allocator, and the last
 /// one's memory is kept for the next ([`SPARE`]), so a process that
@@ -142,37 +137,6 @@ impl Region {
             len,
             cap: 0,
         })
-    }
-
-    /// Fault in a mapped region's pages from `from` up to `to` (both
-    /// rounded up to whole 2 MiB steps, at most the region), ahead of the
-    /// owner's writes, and return how far the region is now populated.
-    /// Each page fault the worker takes (zeroing 2 MiB, or waiting for the
-    /// kernel to compact memory for it, which measured up to 4 ms a fault)
-    /// is one the receiving thread does not. `MADV_POPULATE_WRITE` (Linux
-    /// 5.14) only maps pages, so it cannot disturb bytes the owner has
-    /// written; where the kernel refuses it, the rest is left to the
-    /// owner's own faults. A heap region is resident already.
-    fn populate(&self, from: usize, to: usize) -> usize {
-        let mut at = from;
-        #[cfg(target_os = "linux")]
-        if self.cap == 0 {
-            let to = to.next_multiple_of(MAP_FROM).min(self.len);
-            while at < to {
-                let n = MAP_FROM.min(self.len - at);
-                // SAFETY: advice on pages inside the mapping, which lives
-                // as long as `self`.
-                let r =
-                    unsafe { libc::madvise(self.ptr.add(at).cast(), n, libc::MADV_POPULATE_WRITE) };
-                if r != 0 {
-                    return self.len;
-                }
-                at += n;
-            }
-            return at;
-        }
-        let _ = to;
-        self.len.max(at)
     }
 
     /// `len` zeroed bytes (under [`MAP_FROM`]): the spare when it is large
@@ -376,10 +340,6 @@ impl Drop for HashingSink {
 fn work(shared: Arc<Shared>) -> Option<[u8; 32]> {
     let mut hasher = Sha256::new();
     let mut done = 0usize;
-    // Pages are faulted in a little ahead of what the owner has announced,
-    // once woken: not before, when a new thread still runs on its
-    // spawner's CPU and would hold it there at the owner's expense.
-    let mut populated = 0usize;
     loop {
         if shared.abandoned.load(Acquire) {
             return None;
@@ -389,9 +349,6 @@ fn work(shared: Arc<Shared>) -> Option<[u8; 32]> {
         let closed = shared.closed.load(Acquire);
         let ready = shared.ready.load(Acquire) as usize;
         if ready > done {
-            if populated < shared.region.len {
-                populated = shared.region.populate(populated, ready + POPULATE_AHEAD);
-            }
             let to = ready.min(done + WORKER_PASS);
             // SAFETY: `to <= ready`, acquired above.
             let bytes = unsafe { shared.prefix(done, to) };
@@ -531,10 +488,8 @@ mod tests {
     #[test]
     fn hashes_what_was_announced_on_either_thread() {
         for thread in [true, false] {
-            // Past the worker's populating reach (a few huge pages ahead of
-            // the announced bytes), so pages are populated while written.
-            let data = file(11 << 20);
-            let mut k = HashingSink::new(12 << 20, thread);
+            let data = file(3 << 20);
+            let mut k = HashingSink::new(4 << 20, thread);
             assert!(data.len() as u64 >= THREAD_MIN);
             k.set_len(data.len() as u64).unwrap();
             assert_eq!(k.on_thread(), thread);
