@@ -10,9 +10,7 @@
 //!
 //! Memory for a file of 2 MiB or more is one anonymous mapping, asked for
 //! in transparent huge pages where the kernel offers them (`madvise`), so a
-//! 16 MB file costs eight page faults of 2 MiB rather than 4,096 of 4 KiB,
-//! and the worker takes those faults, ahead of the owner's writes, before
-//! it starts hashing.
+//! 16 MB file costs eight page faults of 2 MiB rather than 4,096 of 4 KiB.
 //! A smaller file comes from the allocator, and its memory is kept for the
 //! next small file, so a process receiving file after file does not fault
 //! in fresh pages for each.
