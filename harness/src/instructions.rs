@@ -377,6 +377,7 @@ mod tests {
             name: name.to_owned(),
             calls,
             bytes,
+            tmean_ns: None,
             cum_cycles: cycles,
             ..Default::default()
         }

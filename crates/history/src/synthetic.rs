@@ -66,6 +66,7 @@ pub fn results(
                 p99_ns: ns * 2,
                 p999_ns: ns * 3,
                 bytes: Some(138_840),
+                tmean_ns: None,
                 cum_cycles: None,
             };
             let ns = (1000.0 / f) as u64 + 1;

@@ -34,6 +34,9 @@ use crate::site::Site;
 /// at a character boundary.
 pub const MAX_NAME: usize = 64;
 
+/// The share of calls [`SiteRecord::tmean_ns`] averages: all but the slowest 1 %.
+pub const TRIMMED_KEEP: f64 = 0.99;
+
 /// Bytes of the binary form after the name.
 const FIXED: usize = 4 + 4 + 4 + 8 + 4 + 4 + 4 + 4 + 8;
 
@@ -68,6 +71,16 @@ pub struct SiteRecord<N> {
     /// 99.9th percentile.
     #[cfg_attr(feature = "serde", serde(default))]
     pub p999_ns: u64,
+    /// Trimmed mean: the mean of the fastest 99 % of the calls (histogram
+    /// bucket midpoints). Where the clock is coarse this follows the true
+    /// duration of a short call, which the percentiles, each one bucket's
+    /// value, do not (see [`crate::hist::Histogram::trimmed_mean`]). Hosts
+    /// fill it in; a device's binary report does not carry it.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub tmean_ns: Option<u64>,
     /// Bytes the site processed, when it counts them (gives MB/s).
     #[cfg_attr(
         feature = "serde",
@@ -122,6 +135,12 @@ impl SiteRecord<&'static str> {
             p90_ns: q(0.90),
             p99_ns: q(0.99),
             p999_ns: q(0.999),
+            // Hosts only: firmware's report has no room for it, and the
+            // device's code stays as it was.
+            #[cfg(feature = "std")]
+            tmean_ns: site.trimmed_mean_ticks(TRIMMED_KEEP),
+            #[cfg(not(feature = "std"))]
+            tmean_ns: None,
             bytes: (bytes > 0).then_some(bytes),
             cum_cycles: None,
         }
@@ -132,11 +151,12 @@ impl<N> SiteRecord<N> {
     /// The numeric columns by the names results files and gate thresholds
     /// use (`stage.<site>.<column>`), in table order.
     pub const COLUMNS: &'static [&'static str] = &[
-        "calls", "min_ns", "max_ns", "cum_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns",
+        "calls", "min_ns", "max_ns", "cum_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "tmean_ns",
     ];
 
     /// A numeric column by name (one of [`Self::COLUMNS`], or `bytes` and
-    /// `cum_cycles` where the site has them).
+    /// `cum_cycles`), where the site has it (`tmean_ns`, `bytes` and
+    /// `cum_cycles` are optional).
     pub fn column(&self, name: &str) -> Option<u64> {
         Some(match name {
             "calls" => self.calls,
@@ -147,6 +167,7 @@ impl<N> SiteRecord<N> {
             "p90_ns" => self.p90_ns,
             "p99_ns" => self.p99_ns,
             "p999_ns" => self.p999_ns,
+            "tmean_ns" => return self.tmean_ns,
             "bytes" => return self.bytes,
             "cum_cycles" => return self.cum_cycles,
             _ => return None,
@@ -164,6 +185,7 @@ impl<N> SiteRecord<N> {
             p90_ns: f(self.p90_ns),
             p99_ns: f(self.p99_ns),
             p999_ns: f(self.p999_ns),
+            tmean_ns: self.tmean_ns.map(&f),
             ..self
         }
     }
@@ -180,6 +202,7 @@ impl<N> SiteRecord<N> {
             p90_ns: self.p90_ns,
             p99_ns: self.p99_ns,
             p999_ns: self.p999_ns,
+            tmean_ns: self.tmean_ns,
             bytes: self.bytes,
             cum_cycles: self.cum_cycles,
         }
@@ -273,6 +296,7 @@ impl<'a> SiteRecord<&'a str> {
             p99_ns: u32_at(28),
             p999_ns: u32_at(32),
             bytes: (bytes > 0).then_some(bytes),
+            tmean_ns: None,
             cum_cycles: None,
         };
         *buf = r;
@@ -296,15 +320,21 @@ mod tests {
             p90_ns: 6,
             p99_ns: 7,
             p999_ns: 8,
-            bytes: Some(9),
+            tmean_ns: Some(9),
+            bytes: Some(10),
             cum_cycles: None,
         };
-        assert_eq!(SiteRecord::<&str>::COLUMNS.len(), 8);
+        assert_eq!(SiteRecord::<&str>::COLUMNS.len(), 9);
         for (c, want) in SiteRecord::<&str>::COLUMNS.iter().zip(1..) {
             assert_eq!(r.column(c), Some(want), "{c}");
         }
-        assert_eq!(r.column("bytes"), Some(9));
+        assert_eq!(r.column("bytes"), Some(10));
         assert_eq!(r.column("cum_cycles"), None);
+        let r = SiteRecord {
+            tmean_ns: None,
+            ..r
+        };
+        assert_eq!(r.column("tmean_ns"), None);
         assert_eq!(r.column("nope"), None);
     }
 
@@ -335,6 +365,7 @@ mod tests {
             p99_ns: 3900,
             p999_ns: 3990,
             bytes: Some(34_710),
+            tmean_ns: None,
             cum_cycles: None,
         }
     }
@@ -410,6 +441,7 @@ mod tests {
                 p99_ns: small[5],
                 p999_ns: small[6],
                 bytes,
+                tmean_ns: None,
                 cum_cycles: None,
             };
             let mut out = [0u8; 1 + MAX_NAME + FIXED];

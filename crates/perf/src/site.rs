@@ -220,6 +220,13 @@ impl Site {
         let v = self.hist.quantile(q)?;
         Some(v.clamp(self.min_ticks(), self.max_ticks().max(self.min_ticks())))
     }
+    /// Mean duration (ticks, bucket midpoints clamped to [min, max]) of the
+    /// fastest `keep` share of the calls (see [`Histogram::trimmed_mean`]);
+    /// `None` when no calls.
+    pub fn trimmed_mean_ticks(&self, keep: f64) -> Option<u64> {
+        let v = self.hist.trimmed_mean(keep)?;
+        Some(v.clamp(self.min_ticks(), self.max_ticks().max(self.min_ticks())))
+    }
     /// The histogram (raw bucket counts).
     pub fn histogram(&self) -> &Histogram {
         &self.hist

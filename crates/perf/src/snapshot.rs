@@ -334,6 +334,7 @@ mod tests {
             p99_ns: 33_458_000,
             p999_ns: 33_458_000,
             bytes: Some(192),
+            tmean_ns: None,
             cum_cycles: None,
         };
         assert_eq!(

@@ -570,6 +570,7 @@ pub(crate) fn device_stages(sites: &[SiteRecord<String>], tick_hz: u64) -> Stage
     let mut v: Vec<Stage> = sites
         .iter()
         .map(|s| SiteRecord {
+            tmean_ns: None,
             cum_cycles: (tick_hz == CPU_HZ).then_some(s.cum_ns),
             ..s.clone().map_durations(ns)
         })
@@ -664,6 +665,7 @@ mod tests {
                 p99_ns: 250,
                 p999_ns: 249,
                 bytes: Some(10),
+                tmean_ns: None,
                 cum_cycles: None,
             }],
             CPU_HZ,

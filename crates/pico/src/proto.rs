@@ -138,6 +138,7 @@ mod tests {
                 p99_ns: 4800,
                 p999_ns: 6400,
                 bytes: Some(34_710),
+                tmean_ns: None,
                 cum_cycles: None,
             }]
         );

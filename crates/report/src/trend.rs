@@ -219,6 +219,7 @@ mod tests {
                         p99_ns: 9,
                         p999_ns: 9,
                         bytes: None,
+                        tmean_ns: None,
                         cum_cycles: None,
                     }],
                     folded: vec![],

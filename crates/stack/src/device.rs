@@ -659,6 +659,7 @@ mod tests {
             p99_ns: 89,
             p999_ns: 90,
             bytes: None,
+            tmean_ns: None,
             cum_cycles: None,
         }
     }
@@ -776,7 +777,7 @@ mod tests {
                         name: &name[..name.len().min(record::MAX_NAME)],
                         calls: v[0], min_ns: v[1], max_ns: v[2], cum_ns: v[3],
                         p50_ns: v[4], p90_ns: v[5], p99_ns: v[6], p999_ns: v[7],
-                        bytes: *bytes, cum_cycles: None,
+                        bytes: *bytes, tmean_ns: None, cum_cycles: None,
                     };
                     assert_eq!(got, want);
                     sent += 1;
@@ -788,7 +789,7 @@ mod tests {
                     name: name.as_str(),
                     calls: v[0], min_ns: v[1], max_ns: v[2], cum_ns: v[3],
                     p50_ns: v[4], p90_ns: v[5], p99_ns: v[6], p999_ns: v[7],
-                    bytes: *bytes, cum_cycles: None,
+                    bytes: *bytes, tmean_ns: None, cum_cycles: None,
                 };
                 b.site(&r, &mut out);
             }

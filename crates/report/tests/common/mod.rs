@@ -180,6 +180,7 @@ pub fn synthetic(spec: &Spec) -> Results {
                         p99_ns: mean * 3,
                         p999_ns: mean * 5,
                         bytes: (i == 1).then_some(bytes),
+                        tmean_ns: None,
                         cum_cycles: None,
                     }
                 })
@@ -208,6 +209,7 @@ pub fn synthetic(spec: &Spec) -> Results {
                     p99_ns: 4000,
                     p999_ns: 4900,
                     bytes: Some(bytes),
+                    tmean_ns: None,
                     cum_cycles: Some(blocks * 250_000),
                 }],
                 folded: vec![Folded {
