@@ -92,28 +92,35 @@ impl<'s, S: Source, F: Framer> TxPump<'s, S, F> {
         self.sender
     }
 
+    /// The sender's step at `now_ns`, a message (in `msg`) remembered as
+    /// the last one: what both polls start with.
+    #[inline(always)]
+    fn next(&mut self, now_ns: u64) -> Result<Poll, crate::Error> {
+        let step = self
+            .sender
+            .poll(now_ns, &mut self.msg)
+            .map_err(|e| crate::Error::Stack("sender", e))?;
+        if let Poll::Message(n) = step {
+            self.last = n;
+        }
+        Ok(step)
+    }
+
     /// One step at `now_ns`.
     // Never inlined: a per-function profile (callgrind, `perfkit run
     // --measure instructions`) counts the sending side as what runs under it.
     #[inline(never)]
     pub fn poll(&mut self, now_ns: u64) -> Result<Next<'_>, crate::Error> {
-        match self
-            .sender
-            .poll(now_ns, &mut self.msg)
-            .map_err(|e| crate::Error::Stack("sender", e))?
-        {
-            Poll::Message(n) => {
-                self.last = n;
-                match &self.framing {
-                    None => Ok(Next::Send(&self.msg[..n])),
-                    Some(f) => {
-                        let m = f
-                            .encode(&self.msg[..n], &mut self.framed)
-                            .map_err(|e| crate::Error::Stack("framing", e))?;
-                        Ok(Next::Send(&self.framed[..m]))
-                    }
+        match self.next(now_ns)? {
+            Poll::Message(n) => match &self.framing {
+                None => Ok(Next::Send(&self.msg[..n])),
+                Some(f) => {
+                    let m = f
+                        .encode(&self.msg[..n], &mut self.framed)
+                        .map_err(|e| crate::Error::Stack("framing", e))?;
+                    Ok(Next::Send(&self.framed[..m]))
                 }
-            }
+            },
             Poll::WaitUntil(t) => Ok(Next::WaitUntil(t)),
             Poll::Done => Ok(Next::Done),
         }
@@ -128,13 +135,8 @@ impl<'s, S: Source, F: Framer> TxPump<'s, S, F> {
     // side as what runs under it.
     #[inline(never)]
     pub fn poll_into(&mut self, now_ns: u64, dst: &mut [u8]) -> Result<Step, crate::Error> {
-        match self
-            .sender
-            .poll(now_ns, &mut self.msg)
-            .map_err(|e| crate::Error::Stack("sender", e))?
-        {
+        match self.next(now_ns)? {
             Poll::Message(n) => {
-                self.last = n;
                 let msg = &self.msg[..n];
                 match &self.framing {
                     None => match dst.get_mut(..n) {
