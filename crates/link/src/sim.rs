@@ -252,10 +252,10 @@ impl Recorder {
             .map(|(name, mut d, bytes)| {
                 d.sort_unstable();
                 // Nearest rank: the smallest value with at least q of the calls at or below it.
-                let q = |q: f64| d[((q * d.len() as f64).ceil() as usize).clamp(1, d.len()) - 1];
+                let rank = |q: f64| ((q * d.len() as f64).ceil() as usize).clamp(1, d.len());
+                let q = |q: f64| d[rank(q) - 1];
                 // The trimmed mean over the same ranks: the fastest 99 %.
-                let kept =
-                    &d[..((TRIMMED_KEEP * d.len() as f64).ceil() as usize).clamp(1, d.len())];
+                let kept = &d[..rank(TRIMMED_KEEP)];
                 let kept_sum = kept.iter().map(|&x| x as u128).sum::<u128>();
                 let tmean = (kept_sum + kept.len() as u128 / 2) / kept.len() as u128;
                 SiteRecord {

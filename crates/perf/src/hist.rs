@@ -158,6 +158,19 @@ pub const fn bucket_mid(i: usize) -> u64 {
     bucket_low(i) + (bucket_width(i) - 1) / 2
 }
 
+/// How many of `total` values make up the share `q` (in `[0, 1]`): rounded
+/// up, at least one. It is also the 1-based rank of the value at quantile
+/// `q`, the smallest value with at least `q * total` values at or below it.
+/// (Rounded up by hand: core has no `ceil`.)
+fn rank(q: f64, total: u64) -> u64 {
+    let exact = q * total as f64;
+    let mut r = exact as u64;
+    if (r as f64) < exact {
+        r += 1;
+    }
+    r.clamp(1, total)
+}
+
 /// A fixed-size array of bucket counters (atomic, or owner-written with the
 /// `single-core` feature).
 pub struct Histogram {
@@ -211,13 +224,7 @@ impl Histogram {
             return None;
         }
         let q = if q.is_nan() { 0.0 } else { q.clamp(0.0, 1.0) };
-        // Rank of the wanted value, 1-based: the smallest value with at least
-        // q * total values at or below it.
-        let mut rank = (q * total as f64) as u64;
-        if (rank as f64) < q * total as f64 {
-            rank += 1;
-        }
-        let rank = rank.max(1);
+        let rank = rank(q, total);
         let mut seen = 0u64;
         for (i, b) in self.buckets.iter().enumerate() {
             seen += b.load();
@@ -249,13 +256,7 @@ impl Histogram {
         } else {
             keep.clamp(0.0, 1.0)
         };
-        // Rounded up to whole values (as `quantile` ranks: no `ceil` in core).
-        let exact = keep * total as f64;
-        let mut want = exact as u64;
-        if (want as f64) < exact {
-            want += 1;
-        }
-        let want = want.clamp(1, total);
+        let want = rank(keep, total);
         let (mut taken, mut sum) = (0u64, 0u128);
         for (i, b) in self.buckets.iter().enumerate() {
             let n = b.load().min(want - taken);

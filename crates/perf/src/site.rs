@@ -217,15 +217,20 @@ impl Site {
     /// Duration (ticks, bucket midpoint clamped to [min, max]) at quantile
     /// `q` in `[0, 1]`; `None` when no calls.
     pub fn quantile_ticks(&self, q: f64) -> Option<u64> {
-        let v = self.hist.quantile(q)?;
-        Some(v.clamp(self.min_ticks(), self.max_ticks().max(self.min_ticks())))
+        self.hist.quantile(q).map(|v| self.within_extremes(v))
     }
     /// Mean duration (ticks, bucket midpoints clamped to [min, max]) of the
     /// fastest `keep` share of the calls (see [`Histogram::trimmed_mean`]);
     /// `None` when no calls.
     pub fn trimmed_mean_ticks(&self, keep: f64) -> Option<u64> {
-        let v = self.hist.trimmed_mean(keep)?;
-        Some(v.clamp(self.min_ticks(), self.max_ticks().max(self.min_ticks())))
+        self.hist
+            .trimmed_mean(keep)
+            .map(|v| self.within_extremes(v))
+    }
+    /// A value read from the histogram (a bucket's midpoint), clamped to the
+    /// shortest and longest durations recorded exactly.
+    fn within_extremes(&self, v: u64) -> u64 {
+        v.clamp(self.min_ticks(), self.max_ticks().max(self.min_ticks()))
     }
     /// The histogram (raw bucket counts).
     pub fn histogram(&self) -> &Histogram {
