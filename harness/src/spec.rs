@@ -317,6 +317,9 @@ pub struct HeapsSpec {
     pub time_cap_s: f64,
     /// Sender rate limit, MiB/s (0 = unlimited).
     pub rate_mb_s: f64,
+    /// The receiving end's nice value for the run (unset = as started).
+    #[serde(default)]
+    pub receiver_nice: Option<i32>,
 }
 
 fn perfkit_receiver() -> HeapSender {
@@ -371,6 +374,16 @@ impl Params<'_> {
         match self.0.values.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(_) => self.int(name).map(Some),
+        }
+    }
+    fn opt_signed<T: TryFrom<i64>>(&self, name: &str) -> anyhow::Result<Option<T>> {
+        match self.0.values.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .and_then(|n| T::try_from(n).ok())
+                .map(Some)
+                .ok_or_else(|| anyhow!("`{name}`: expected an integer in range, found {v}")),
         }
     }
     fn float(&self, name: &str) -> anyhow::Result<f64> {
@@ -517,6 +530,7 @@ impl RunSpec {
             volume_mb: p.float("volume_mb")?,
             time_cap_s: p.float("time_cap_s")?,
             rate_mb_s: p.float("rate_mb_s")?,
+            receiver_nice: p.opt_signed("receiver_nice")?,
         };
         let pico = PicoSpec {
             target: match p.str("target")?.as_str() {

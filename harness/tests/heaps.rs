@@ -75,6 +75,7 @@ fn both_receivers_record_their_figures_beside_each_sender() {
         .arg(&out)
         .args(["--set", "heap_size=65536", "--set", "mode=batch"])
         .args(["--set", "volume_mb=8", "--set", "rate_mb_s=100"])
+        .args(["--set", "receiver_nice=-10"])
         .current_dir(root())
         .output()
         .unwrap();
@@ -94,6 +95,17 @@ fn both_receivers_record_their_figures_beside_each_sender() {
         );
         assert_eq!(run.rx.errors["heaps_lost"], 0, "{:?}", run.config);
         assert_eq!(run.rx.errors["verify_failures"], 0);
+        // The receiver's priority was raised, and each record says whether
+        // it ran at it: as root it does; elsewhere it was refused.
+        // SAFETY: geteuid reads no memory.
+        let granted = unsafe { libc::geteuid() } == 0;
+        assert_eq!(run.config["receiver_nice"], -10);
+        assert_eq!(
+            run.link.counters.get("rx_nice_set"),
+            Some(&u64::from(granted)),
+            "{:?}",
+            run.config
+        );
         for m in [
             "mb_per_s",
             "rx_mb_per_s",

@@ -251,6 +251,9 @@ fn heaps_cross_the_veth_pair_both_ways_between_perfkit_and_spead2() {
         ])
         .args(["--set", &format!("receiver_host={receiver}")])
         .args(["--set", "receiver_implementation=[\"perfkit\",\"spead2\"]"])
+        // Lower than started, which needs no privilege: the priority
+        // reaches the receiving end wherever it runs, and its record says so.
+        .args(["--set", "receiver_nice=5"])
         .current_dir(root());
         let o = cmd.output().unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -259,6 +262,12 @@ fn heaps_cross_the_veth_pair_both_ways_between_perfkit_and_spead2() {
         for rec in &r.runs {
             assert!(rec.integrity.ok, "{:?}: {:?}", rec.config, rec.rx.errors);
             assert_eq!(rec.rx.blocks, 128, "8 MiB in 64 KiB heaps");
+            assert_eq!(
+                rec.link.counters.get("rx_nice_set"),
+                Some(&1),
+                "{:?}",
+                rec.config
+            );
             let agent_end = if sender == "netns" {
                 "sender"
             } else {

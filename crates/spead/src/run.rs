@@ -107,6 +107,10 @@ pub struct RunConfig {
     pub spead2: Option<Spead2Sender>,
     /// Receiver limits.
     pub reasm: reasm::Config,
+    /// The receiving end's nice value for the run (-20..=19, lower runs
+    /// first; see [`crate::priority`]), `None` = as it was started. Applies
+    /// to perfkit's receiving thread, or to spead2's receiver process.
+    pub rx_nice: Option<i32>,
 }
 
 impl Default for RunConfig {
@@ -126,6 +130,7 @@ impl Default for RunConfig {
                 max_live_heaps: 32,
                 ..reasm::Config::default()
             },
+            rx_nice: None,
         }
     }
 }
@@ -208,6 +213,11 @@ pub struct RxStats {
     /// sensitive to other load on the machine than `seconds`.
     #[serde(default)]
     pub cpu_seconds: f64,
+    /// Whether the receiver ran at the nice value the run asked for
+    /// ([`RunConfig::rx_nice`]): `None` when it asked for none, `Some(false)`
+    /// when the system refused it (a raised priority needs `CAP_SYS_NICE`).
+    #[serde(default)]
+    pub nice_set: Option<bool>,
 }
 
 /// Results of one run.
@@ -483,12 +493,14 @@ enum Done<'a> {
 
 fn receiver_thread(
     mut rx: UdpReceiver,
-    config: reasm::Config,
-    heap_size: usize,
+    cfg: &RunConfig,
     done: Done<'_>,
     cancel: &AtomicBool,
     hard_deadline: Instant,
 ) -> io::Result<RxOutcome> {
+    let (config, heap_size) = (cfg.reasm, cfg.heap_size);
+    // Until this thread returns: on an agent it is the connection's.
+    let nice = cfg.rx_nice.map(crate::priority::ThreadNice::set);
     let cpu0 = thread_cpu_seconds();
     let mut stream = Stream::new(config);
     let (mut verified, mut failed) = (0u64, 0u64);
@@ -558,6 +570,7 @@ fn receiver_thread(
             rcvbuf: rx.rcvbuf(),
             seconds,
             cpu_seconds: thread_cpu_seconds() - cpu0,
+            nice_set: nice.as_ref().map(crate::priority::ThreadNice::is_set),
             ..RxStats::default()
         },
     })
@@ -603,9 +616,8 @@ pub fn run(cfg: &RunConfig, cancel: &AtomicBool) -> Result<RunStats, Error> {
         let rx_thread = thread::Builder::new()
             .name("spead-recv".into())
             .spawn_scoped(s, || {
-                let (config, size) = (cfg.reasm, cfg.heap_size);
                 let done = Done::Flag(&sender_done);
-                receiver_thread(rx, config, size, done, cancel, hard_deadline)
+                receiver_thread(rx, cfg, done, cancel, hard_deadline)
             })
             .map_err(|e| Error::io("starting the receiver thread", e))?;
         let tx = match cfg.implementation {
@@ -709,7 +721,7 @@ impl Receiving {
     pub fn receive(self, cfg: &RunConfig, cancel: &AtomicBool) -> Result<RxStats, Error> {
         let deadline = Instant::now() + cfg.time_cap + Duration::from_secs(30);
         let done = Done::Idle(Duration::from_secs(2));
-        let out = receiver_thread(self.rx, cfg.reasm, cfg.heap_size, done, cancel, deadline)
+        let out = receiver_thread(self.rx, cfg, done, cancel, deadline)
             .map_err(|e| Error::io("receiving", e))?;
         if cancel.load(Ordering::Relaxed) {
             return Err(Error::interrupted());
@@ -729,6 +741,7 @@ pub struct Spead2Receiving {
     lines: io::Lines<io::BufReader<std::process::ChildStdout>>,
     address: SocketAddr,
     rcvbuf: usize,
+    nice_set: Option<bool>,
 }
 
 /// Heaps spead2's stream assembles at once (its `max_heaps`): enough for
@@ -757,7 +770,23 @@ impl Spead2Receiving {
             .args(["--max-heaps", &SPEAD2_MAX_HEAPS.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
+        if let Some(n) = cfg.rx_nice {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: the closure runs in the forked child before exec and
+            // makes one async-signal-safe system call. The whole receiver
+            // gets the value: threads spead2 starts later inherit it. A
+            // refusal is read back below, not fatal here.
+            unsafe {
+                cmd.pre_exec(move || {
+                    crate::priority::set_nice(0, n);
+                    Ok(())
+                });
+            }
+        }
         let mut child = spawn_spead2(&mut cmd, python)?;
+        let nice_set = cfg
+            .rx_nice
+            .map(|n| crate::priority::nice_of(child.id()) == Some(n));
         let out = child
             .stdout
             .take()
@@ -782,6 +811,7 @@ impl Spead2Receiving {
             lines,
             address: SocketAddr::new(ip, port),
             rcvbuf: ready["rcvbuf"].as_u64().unwrap_or(0) as usize,
+            nice_set,
         })
     }
 
@@ -823,6 +853,7 @@ impl Spead2Receiving {
         let mut st = end
             .ok_or_else(|| Error::spead2("spead2 receiver ended without its report line".into()))?;
         st.rcvbuf = self.rcvbuf;
+        st.nice_set = self.nice_set;
         Ok(st)
     }
 }

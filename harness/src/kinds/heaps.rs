@@ -120,6 +120,7 @@ pub(crate) fn config(places: &Places, h: &HeapsSpec) -> anyhow::Result<RunConfig
         time_cap: Duration::from_secs_f64(h.time_cap_s),
         rate_bytes_per_s: (h.rate_mb_s * 1024.0 * 1024.0) as u64,
         spead2,
+        rx_nice: h.receiver_nice,
         ..RunConfig::default()
     })
 }
@@ -230,7 +231,7 @@ pub(crate) fn outcome(st: &RunStats) -> Outcome {
         ),
         ("rx_cpu_seconds".to_owned(), rx.cpu_seconds),
     ]);
-    let counters = BTreeMap::from([
+    let mut counters = BTreeMap::from([
         ("packets".to_owned(), st.packets),
         ("send_calls".to_owned(), st.send_calls),
         ("gso_fallbacks".to_owned(), st.gso_fallbacks),
@@ -243,6 +244,20 @@ pub(crate) fn outcome(st: &RunStats) -> Outcome {
         ("rx_heaps_lost".to_owned(), rx.heaps_lost),
         ("rx_rcvbuf".to_owned(), rx.rcvbuf as u64),
     ]);
+    if let Some(set) = rx.nice_set {
+        // Asked for: whether the receiver ran at that priority.
+        counters.insert("rx_nice_set".to_owned(), set as u64);
+        if !set {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                eprintln!(
+                    "perfkit: warning: the receiver ran without the priority `receiver_nice` \
+                     asks for (raising it needs root or CAP_SYS_NICE); each record says so \
+                     (link.counters.rx_nice_set = 0)"
+                )
+            });
+        }
+    }
     Outcome {
         time_base: TimeBase::Real,
         tx: tx_side,
