@@ -168,7 +168,7 @@ fn core_params() -> Vec<Param> { vec![
     p!("time_cap_s", "heaps", "time_cap_s", Ty::Float(0.01, 3600.0), 5.0, "stop a run after this many seconds"),
     p!("rate_mb_s", "heaps", "rate_mb_s", Ty::Float(0.0, 1e6), 0.0, "sender rate limit, MiB/s (0 = unlimited)", off = 0 => "unlimited"),
     p!("receiver_nice", "heaps", "receiver_nice", Ty::Int(-20, 19), null,
-       "the receiving end's scheduling priority for the run, a nice value (lower runs first), wherever it runs; below the current one needs root or CAP_SYS_NICE, and whether it was in effect is recorded (link.counters.rx_nice_set); unset = as started"),
+       "the receiving end's scheduling priority for the run, a nice value (lower runs first), wherever it runs; below the current one needs CAP_SYS_NICE, and whether it was in effect is recorded (link.counters.rx_nice_set); unset = as started"),
     // pico
     p!("target", "pico", "target", Ty::Choice(&["emulator", "hardware"]), "emulator", "where the firmware runs"),
     p!("role", "pico", "role", Ty::Choice(&["sender", "receiver"]), "sender", "the device's role; the host takes the other"),

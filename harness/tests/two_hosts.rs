@@ -251,8 +251,9 @@ fn heaps_cross_the_veth_pair_both_ways_between_perfkit_and_spead2() {
         ])
         .args(["--set", &format!("receiver_host={receiver}")])
         .args(["--set", "receiver_implementation=[\"perfkit\",\"spead2\"]"])
-        // Lower than started, which needs no privilege: the priority
-        // reaches the receiving end wherever it runs, and its record says so.
+        // A higher nice than started (a lower priority) needs no
+        // privilege: the value reaches the receiving end wherever it runs,
+        // and its record says so.
         .args(["--set", "receiver_nice=5"])
         .current_dir(root());
         let o = cmd.output().unwrap();

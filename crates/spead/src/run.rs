@@ -499,7 +499,7 @@ fn receiver_thread(
     hard_deadline: Instant,
 ) -> io::Result<RxOutcome> {
     let (config, heap_size) = (cfg.reasm, cfg.heap_size);
-    // Until this thread returns: on an agent it is the connection's.
+    // For as long as this runs; callers give it a thread of its own.
     let nice = cfg.rx_nice.map(crate::priority::ThreadNice::set);
     let cpu0 = thread_cpu_seconds();
     let mut stream = Stream::new(config);
@@ -639,6 +639,11 @@ pub fn run(cfg: &RunConfig, cancel: &AtomicBool) -> Result<RunStats, Error> {
 /// verified, and every rate is over the sender's time.
 pub fn combine(cfg: &RunConfig, tx: TxOutcome, mut rxs: RxStats) -> RunStats {
     let n_heaps = (cfg.volume_bytes / cfg.heap_size.max(1) as u64).max(1);
+    if cfg.rx_nice.is_some() && rxs.nice_set.is_none() {
+        // Asked for, and the receiver said nothing of it (an agent from
+        // before `rx_nice`): it did not run at it.
+        rxs.nice_set = Some(false);
+    }
     rxs.heaps_expected = tx.heaps;
     rxs.heaps_lost = tx
         .heaps
@@ -717,12 +722,21 @@ impl Receiving {
 
     /// Receives, reassembles and verifies heaps until the stop heap, or 2 s
     /// without a datagram once some have arrived, or the time cap (plus
-    /// 30 s), or `cancel`.
+    /// 30 s), or `cancel`. On a thread of the run's own, so a priority the
+    /// run asks for ends with it and never stays with the caller's thread.
     pub fn receive(self, cfg: &RunConfig, cancel: &AtomicBool) -> Result<RxStats, Error> {
         let deadline = Instant::now() + cfg.time_cap + Duration::from_secs(30);
         let done = Done::Idle(Duration::from_secs(2));
-        let out = receiver_thread(self.rx, cfg, done, cancel, deadline)
-            .map_err(|e| Error::io("receiving", e))?;
+        let rx = self.rx;
+        let out = thread::scope(|s| {
+            thread::Builder::new()
+                .name("spead-recv".into())
+                .spawn_scoped(s, || receiver_thread(rx, cfg, done, cancel, deadline))
+                .map_err(|e| Error::io("starting the receiver thread", e))?
+                .join()
+                .map_err(|_| Error::io("receiver thread", io::Error::other("panicked")))?
+                .map_err(|e| Error::io("receiving", e))
+        })?;
         if cancel.load(Ordering::Relaxed) {
             return Err(Error::interrupted());
         }
@@ -1372,5 +1386,51 @@ mod tests {
                 perfkit::snapshot().sites.len()
             );
         }
+    }
+
+    #[test]
+    fn a_receiver_s_priority_is_its_own_thread_s_never_its_caller_s() {
+        let caller = std::sync::atomic::AtomicI32::new(0);
+        let seen = std::sync::Mutex::new(Vec::new());
+        let before = crate::priority::nice_of(0).unwrap();
+        // A higher nice needs no privilege.
+        let want = (before + 3).min(19);
+        let cfg = RunConfig {
+            heap_size: 32 * 1024,
+            volume_bytes: 4 << 20,
+            rate_bytes_per_s: 100 << 20,
+            rx_nice: Some(want),
+            ..RunConfig::default()
+        };
+        let receiving = Receiving::bind(cfg.addr).unwrap();
+        let dest = receiving.address();
+        let cancel = AtomicBool::new(false);
+        let rx = thread::scope(|s| {
+            s.spawn(|| {
+                // While the receiver waits for the stream, the thread that
+                // called `receive` keeps its own priority.
+                let tid = loop {
+                    match caller.load(Ordering::Acquire) {
+                        0 => thread::sleep(Duration::from_millis(1)),
+                        t => break t,
+                    }
+                };
+                thread::sleep(Duration::from_millis(50));
+                for _ in 0..5 {
+                    seen.lock()
+                        .unwrap()
+                        .push(crate::priority::nice_of(tid as u32));
+                    thread::sleep(Duration::from_millis(20));
+                }
+                send_to(&cfg, dest, &cancel).unwrap();
+            });
+            // SAFETY: gettid reads no memory.
+            caller.store(unsafe { libc::gettid() }, Ordering::Release);
+            receiving.receive(&cfg, &cancel).unwrap()
+        });
+        assert_eq!(rx.nice_set, Some(true), "{rx:?}");
+        assert_eq!(rx.verified_heaps, 128, "{rx:?}");
+        assert_eq!(*seen.lock().unwrap(), std::vec![Some(before); 5]);
+        assert_eq!(crate::priority::nice_of(0), Some(before));
     }
 }

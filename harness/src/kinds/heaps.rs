@@ -252,8 +252,8 @@ pub(crate) fn outcome(st: &RunStats) -> Outcome {
             SAID.call_once(|| {
                 eprintln!(
                     "perfkit: warning: the receiver ran without the priority `receiver_nice` \
-                     asks for (raising it needs root or CAP_SYS_NICE); each record says so \
-                     (link.counters.rx_nice_set = 0)"
+                     asks for (raising it needs CAP_SYS_NICE, or an agent that knows the \
+                     setting); each record says so (link.counters.rx_nice_set = 0)"
                 )
             });
         }
