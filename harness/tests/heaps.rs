@@ -63,21 +63,6 @@ fn root() -> &'static std::path::Path {
         .unwrap()
 }
 
-/// Whether this process may raise a thread's priority (CAP_SYS_NICE, not
-/// merely root), tried on a thread of its own.
-fn may_raise_priority() -> bool {
-    std::thread::spawn(|| {
-        // SAFETY: get/setpriority on the calling thread read no memory of
-        // ours; this thread ends here, whatever it was set to.
-        unsafe {
-            let n = libc::getpriority(libc::PRIO_PROCESS, 0);
-            n > -20 && libc::setpriority(libc::PRIO_PROCESS, 0, n - 1) == 0
-        }
-    })
-    .join()
-    .unwrap()
-}
-
 /// perfkit's and spead2's receivers in one run, each fed by perfkit's and
 /// spead2's senders: every record holds the sender's figures, its
 /// receiver's loss (none here: paced) and the receiver's own rate and CPU.
@@ -112,7 +97,7 @@ fn both_receivers_record_their_figures_beside_each_sender() {
         assert_eq!(run.rx.errors["verify_failures"], 0);
         // The receiver's priority was raised, and each record says whether
         // it ran at it: with the privilege it does; without, it was refused.
-        let granted = may_raise_priority();
+        let granted = perfkit_spead::priority::may_raise_priority();
         assert_eq!(run.config["receiver_nice"], -10);
         assert_eq!(
             run.link.counters.get("rx_nice_set"),

@@ -35,6 +35,15 @@ pub fn set_nice(who: libc::id_t, nice: i32) -> bool {
     unsafe { libc::setpriority(libc::PRIO_PROCESS, who, nice) == 0 }
 }
 
+/// Whether threads of this process may go below their nice (raise their
+/// priority): tried on a scratch thread, so no thread of the caller's
+/// changes.
+pub fn may_raise_priority() -> bool {
+    std::thread::spawn(|| nice_of(0).is_some_and(|n| n > -20 && set_nice(0, n - 1)))
+        .join()
+        .unwrap_or(false)
+}
+
 /// The calling thread at a nice value for as long as this lives; the
 /// value it had before comes back on drop. Going back up from a raised
 /// priority needs no privilege; going back down from a lowered one needs
@@ -71,17 +80,6 @@ impl Drop for ThreadNice {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Whether a thread here may go below its nice (the privilege), tried
-    /// on a thread of its own.
-    fn may_raise_priority() -> bool {
-        std::thread::spawn(|| {
-            let n = nice_of(0).unwrap();
-            n > -20 && set_nice(0, n - 1)
-        })
-        .join()
-        .unwrap()
-    }
 
     #[test]
     fn a_thread_runs_at_a_higher_nice_asked_for_which_needs_no_privilege() {

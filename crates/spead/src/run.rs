@@ -491,6 +491,38 @@ enum Done<'a> {
     Idle(Duration),
 }
 
+/// [`receiver_thread`] on a scoped thread of its own ("spead-recv"), which
+/// every receiver gets: a priority the run asks for ends with that thread,
+/// never staying with a caller's.
+struct RxThread<'s>(thread::ScopedJoinHandle<'s, io::Result<RxOutcome>>);
+
+impl<'s> RxThread<'s> {
+    fn start(
+        s: &'s thread::Scope<'s, '_>,
+        rx: UdpReceiver,
+        cfg: &'s RunConfig,
+        done: Done<'s>,
+        cancel: &'s AtomicBool,
+        hard_deadline: Instant,
+    ) -> Result<Self, Error> {
+        thread::Builder::new()
+            .name("spead-recv".into())
+            .spawn_scoped(s, move || {
+                receiver_thread(rx, cfg, done, cancel, hard_deadline)
+            })
+            .map(RxThread)
+            .map_err(|e| Error::io("starting the receiver thread", e))
+    }
+
+    /// The receiver's outcome once it has stopped.
+    fn join(self) -> Result<RxOutcome, Error> {
+        self.0
+            .join()
+            .map_err(|_| Error::io("receiver thread", io::Error::other("panicked")))?
+            .map_err(|e| Error::io("receiving", e))
+    }
+}
+
 fn receiver_thread(
     mut rx: UdpReceiver,
     cfg: &RunConfig,
@@ -499,7 +531,7 @@ fn receiver_thread(
     hard_deadline: Instant,
 ) -> io::Result<RxOutcome> {
     let (config, heap_size) = (cfg.reasm, cfg.heap_size);
-    // For as long as this runs; callers give it a thread of its own.
+    // For as long as this runs, on its own thread ([`RxThread`]).
     let nice = cfg.rx_nice.map(crate::priority::ThreadNice::set);
     let cpu0 = thread_cpu_seconds();
     let mut stream = Stream::new(config);
@@ -613,23 +645,14 @@ pub fn run(cfg: &RunConfig, cancel: &AtomicBool) -> Result<RunStats, Error> {
     // closes its socket only after seeing it set: a cancelled sender stops
     // with "interrupted", never with the receiver's refusal.
     let (tx, rx) = thread::scope(|s| -> Result<_, Error> {
-        let rx_thread = thread::Builder::new()
-            .name("spead-recv".into())
-            .spawn_scoped(s, || {
-                let done = Done::Flag(&sender_done);
-                receiver_thread(rx, cfg, done, cancel, hard_deadline)
-            })
-            .map_err(|e| Error::io("starting the receiver thread", e))?;
+        let done = Done::Flag(&sender_done);
+        let rx_thread = RxThread::start(s, rx, cfg, done, cancel, hard_deadline)?;
         let tx = match cfg.implementation {
             Impl::Perfkit => perfkit_send(cfg, dest, n_heaps, cancel),
             Impl::Spead2 => spead2_send(cfg, dest, n_heaps, cancel),
         };
         sender_done.store(true, Ordering::Release);
-        let rx = rx_thread
-            .join()
-            .map_err(|_| Error::io("receiver thread", io::Error::other("panicked")))?
-            .map_err(|e| Error::io("receiving", e))?;
-        Ok((tx, rx))
+        Ok((tx, rx_thread.join()?))
     })?;
     Ok(combine(cfg, tx?, rx.stats))
 }
@@ -727,16 +750,8 @@ impl Receiving {
     pub fn receive(self, cfg: &RunConfig, cancel: &AtomicBool) -> Result<RxStats, Error> {
         let deadline = Instant::now() + cfg.time_cap + Duration::from_secs(30);
         let done = Done::Idle(Duration::from_secs(2));
-        let rx = self.rx;
-        let out = thread::scope(|s| {
-            thread::Builder::new()
-                .name("spead-recv".into())
-                .spawn_scoped(s, || receiver_thread(rx, cfg, done, cancel, deadline))
-                .map_err(|e| Error::io("starting the receiver thread", e))?
-                .join()
-                .map_err(|_| Error::io("receiver thread", io::Error::other("panicked")))?
-                .map_err(|e| Error::io("receiving", e))
-        })?;
+        let out =
+            thread::scope(|s| RxThread::start(s, self.rx, cfg, done, cancel, deadline)?.join())?;
         if cancel.load(Ordering::Relaxed) {
             return Err(Error::interrupted());
         }
