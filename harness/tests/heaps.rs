@@ -105,6 +105,18 @@ fn both_receivers_record_their_figures_beside_each_sender() {
             "{:?}",
             run.config
         );
+        // Paced, both ends wait for each other, so each gave up its core:
+        // a count of zero would mean the figure was never read.
+        for c in ["rx_switches_voluntary", "tx_switches_voluntary"] {
+            assert!(
+                run.link.counters[c] > 0,
+                "{c} of {:?}: {:?}",
+                run.config,
+                run.link.counters
+            );
+        }
+        assert!(run.link.counters.contains_key("rx_switches_involuntary"));
+        assert!(run.link.counters.contains_key("tx_switches_involuntary"));
         for m in [
             "mb_per_s",
             "rx_mb_per_s",

@@ -279,6 +279,14 @@ fn heaps_cross_the_veth_pair_both_ways_between_perfkit_and_spead2() {
                 "{:?}",
                 rec.config
             );
+            // The receiver waited for datagrams (at least for the first),
+            // and its count crossed from wherever it ran.
+            assert!(
+                rec.link.counters["rx_switches_voluntary"] > 0,
+                "{:?}: {:?}",
+                rec.config,
+                rec.link.counters
+            );
             let agent_end = if sender == "netns" {
                 "sender"
             } else {

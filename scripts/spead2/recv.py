@@ -12,8 +12,10 @@ With --pattern HEAP_SIZE it is the measured receiver of a `heaps` run
 instead: every heap is checked here against perfkit's pattern (timestamp
 i * HEAP_SIZE, every sample byte i mod 256) and only the end line is
 printed, with "verified", "failures", "payload_bytes", "descriptors",
-"seconds" (first to last heap), "cpu_seconds" (the whole process, spead2's
-reader thread included) and spead2's own stream statistics.
+"seconds" (first to last heap), "cpu_seconds", "voluntary_switches" and
+"involuntary_switches" (the whole process, spead2's reader thread included,
+from the wait for the first heap to the stop heap) and spead2's own stream
+statistics.
 
 The stream is set up as spead2's documentation advises for speed: a memory
 pool sized for the heaps (so no heap is allocated while receiving), a ring
@@ -26,6 +28,7 @@ Exits when the stop heap arrives, or after --timeout seconds without one
 
 import argparse
 import json
+import resource
 import os
 import socket
 import sys
@@ -86,6 +89,7 @@ def receive_pattern(stream, heap_size, timer):
     names = []
     words = heap_size % 8 == 0
     cpu0 = time.process_time()
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)  # all threads, spead2's reader included
     for heap in stream:
         now = time.perf_counter()
         if first is None:
@@ -117,6 +121,7 @@ def receive_pattern(stream, heap_size, timer):
         else:
             failures += 1
     cpu = time.process_time() - cpu0
+    ru = resource.getrusage(resource.RUSAGE_SELF)
     stats = stream.stats
     return {"stop": timer.is_alive(), "heaps": verified + failures, "verified": verified,
             "failures": failures,
@@ -124,6 +129,8 @@ def receive_pattern(stream, heap_size, timer):
             "incomplete": stats["incomplete_heaps_evicted"] + stats["incomplete_heaps_flushed"],
             "payload_bytes": verified * heap_size, "descriptors": names,
             "seconds": (last - first) if first is not None else 0.0, "cpu_seconds": cpu,
+            "voluntary_switches": ru.ru_nvcsw - ru0.ru_nvcsw,
+            "involuntary_switches": ru.ru_nivcsw - ru0.ru_nivcsw,
             "packets": stats["packets"], "incomplete_heaps_evicted": stats["incomplete_heaps_evicted"],
             "worker_blocked": stats["worker_blocked"]}
 

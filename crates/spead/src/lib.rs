@@ -73,3 +73,5 @@ pub mod run;
 pub mod send;
 #[cfg(all(feature = "std", target_os = "linux"))]
 mod sockopt;
+#[cfg(all(feature = "std", target_os = "linux"))]
+pub mod usage;

@@ -22,6 +22,7 @@ use crate::packetize::{Item, Packetizer};
 use crate::reasm::{self, Heap, Stream};
 use crate::recv::{self, UdpReceiver};
 use crate::send::{self, HeapRef, Mode, UdpSender};
+use crate::usage::Usage;
 use crate::wire::{self, id};
 use serde::{Deserialize, Serialize};
 use std::borrow::ToOwned;
@@ -213,6 +214,14 @@ pub struct RxStats {
     /// sensitive to other load on the machine than `seconds`.
     #[serde(default)]
     pub cpu_seconds: f64,
+    /// Times the receiver waited and gave up its core (perfkit: its
+    /// receiving thread; spead2: its whole process), over the run.
+    #[serde(default)]
+    pub voluntary_switches: u64,
+    /// Times the scheduler took the receiver's core from it, over the run:
+    /// while it is off its core, only the socket buffer holds datagrams.
+    #[serde(default)]
+    pub involuntary_switches: u64,
     /// Whether the receiver ran at the nice value the run asked for
     /// ([`RunConfig::rx_nice`]): `None` when it asked for none, `Some(false)`
     /// when the system refused it (a raised priority needs `CAP_SYS_NICE`).
@@ -248,6 +257,9 @@ pub struct RunStats {
     /// threads; spead2: the whole Python process, C++ worker thread included).
     /// Less sensitive to other load on the machine than `seconds`.
     pub sender_cpu_seconds: f64,
+    /// The sender's context switches over `seconds`, voluntary (it waited)
+    /// and involuntary (its core was taken), as `sender_cpu_seconds` counts.
+    pub sender_switches: (u64, u64),
     /// Payload MB per sender CPU-second.
     pub mb_per_cpu_s: f64,
     /// `sendmmsg` calls (perfkit only).
@@ -533,7 +545,7 @@ fn receiver_thread(
     let (config, heap_size) = (cfg.reasm, cfg.heap_size);
     // For as long as this runs, on its own thread ([`RxThread`]).
     let nice = cfg.rx_nice.map(crate::priority::ThreadNice::set);
-    let cpu0 = thread_cpu_seconds();
+    let usage0 = Usage::thread();
     let mut stream = Stream::new(config);
     let (mut verified, mut failed) = (0u64, 0u64);
     let mut idle_since: Option<Instant> = None;
@@ -577,6 +589,7 @@ fn receiver_thread(
         (Some(f), Some(l)) => (l - f).as_secs_f64(),
         _ => 0.0,
     };
+    let used = Usage::thread_since(usage0);
     let c = *stream.counters();
     let (calls, _) = rx.counts();
     Ok(RxOutcome {
@@ -601,7 +614,9 @@ fn receiver_thread(
             gro: rx.gro(),
             rcvbuf: rx.rcvbuf(),
             seconds,
-            cpu_seconds: thread_cpu_seconds() - cpu0,
+            cpu_seconds: used.cpu_seconds,
+            voluntary_switches: used.voluntary_switches,
+            involuntary_switches: used.involuntary_switches,
             nice_set: nice.as_ref().map(crate::priority::ThreadNice::is_set),
             ..RxStats::default()
         },
@@ -621,6 +636,12 @@ pub struct TxOutcome {
     pub seconds: f64,
     /// CPU seconds the sender used.
     pub cpu_seconds: f64,
+    /// The sender's voluntary context switches (it waited).
+    #[serde(default)]
+    pub voluntary_switches: u64,
+    /// The sender's involuntary context switches (its core was taken).
+    #[serde(default)]
+    pub involuntary_switches: u64,
     /// `sendmmsg` calls.
     pub send_calls: u64,
     /// Times GSO was refused.
@@ -696,6 +717,7 @@ pub fn combine(cfg: &RunConfig, tx: TxOutcome, mut rxs: RxStats) -> RunStats {
         packets_per_s: per_s(tx.packets as f64),
         mb_per_s: per_s(bytes as f64) / 1e6,
         sender_cpu_seconds: tx.cpu_seconds,
+        sender_switches: (tx.voluntary_switches, tx.involuntary_switches),
         mb_per_cpu_s: if tx.cpu_seconds > 0.0 {
             bytes as f64 / tx.cpu_seconds / 1e6
         } else {
@@ -915,6 +937,8 @@ fn parse_spead2_end(line: &str) -> Option<RxStats> {
             .unwrap_or_default(),
         seconds: f("seconds"),
         cpu_seconds: f("cpu_seconds"),
+        voluntary_switches: n("voluntary_switches"),
+        involuntary_switches: n("involuntary_switches"),
         ..RxStats::default()
     })
 }
@@ -987,8 +1011,8 @@ fn perfkit_send(
     let descriptors = descriptor_packets(hs);
     let cap = Instant::now() + cfg.time_cap;
     let start = Instant::now();
-    let cpu0 = thread_cpu_seconds();
-    let mut io_cpu = 0.0;
+    let usage0 = Usage::thread();
+    let mut io_usage = Usage::default();
     let mut sent = 0u64;
     if cfg.mode == Mode::Heap {
         let mut buf = std::vec![0u8; hs];
@@ -1013,10 +1037,10 @@ fn perfkit_send(
                 buf: std::vec![0u8; batch_heaps * hs],
             });
         }
-        let io = thread::scope(|s| -> Result<(UdpSender, f64), Error> {
+        let io = thread::scope(|s| -> Result<(UdpSender, Usage), Error> {
             let descriptors = &descriptors;
-            let io = s.spawn(move || -> Result<(UdpSender, f64), send::Error> {
-                let cpu0 = thread_cpu_seconds();
+            let io = s.spawn(move || -> Result<(UdpSender, Usage), send::Error> {
+                let usage0 = Usage::thread();
                 for b in io_rx {
                     {
                         // Small allocations per batch; the items borrow this batch's buffer.
@@ -1036,7 +1060,7 @@ fn perfkit_send(
                         break;
                     }
                 }
-                Ok((sender, thread_cpu_seconds() - cpu0))
+                Ok((sender, Usage::thread_since(usage0)))
             });
             while sent < n_heaps && Instant::now() < cap && !cancel.load(Ordering::Relaxed) {
                 let Ok(mut b) = free.recv() else {
@@ -1056,19 +1080,19 @@ fn perfkit_send(
                 sent += count as u64;
             }
             drop(to_io);
-            let (sender, cpu) = io
+            let (sender, used) = io
                 .join()
                 .map_err(|_| Error::io("sender thread", io::Error::other("panicked")))??;
-            Ok((sender, cpu))
+            Ok((sender, used))
         })?;
         sender = io.0;
-        io_cpu = io.1;
+        io_usage = io.1;
         if cancel.load(Ordering::Relaxed) {
             return Err(Error::interrupted());
         }
     }
     let seconds = start.elapsed().as_secs_f64();
-    let cpu_seconds = thread_cpu_seconds() - cpu0 + io_cpu;
+    let used = Usage::thread_since(usage0) + io_usage;
     let stats = *sender.stats();
     // The stop heap, not timed.
     let stop = [Item::immediate(id::STREAM_CTRL, wire::ctrl::STOP)];
@@ -1080,7 +1104,9 @@ fn perfkit_send(
         heaps: sent,
         packets: stats.packets,
         seconds,
-        cpu_seconds,
+        cpu_seconds: used.cpu_seconds,
+        voluntary_switches: used.voluntary_switches,
+        involuntary_switches: used.involuntary_switches,
         send_calls: stats.calls,
         send_messages: stats.messages,
         gso_fallbacks: sender.stats().gso_fallbacks,
@@ -1088,22 +1114,13 @@ fn perfkit_send(
     })
 }
 
-/// CPU time of the calling thread.
-fn thread_cpu_seconds() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
-}
-
 #[derive(Debug, Default)]
 struct Spead2Report {
     heaps: u64,
     seconds: f64,
     cpu_seconds: f64,
+    voluntary_switches: u64,
+    involuntary_switches: u64,
 }
 
 fn parse_spead2_report(line: &str) -> Option<Spead2Report> {
@@ -1112,6 +1129,8 @@ fn parse_spead2_report(line: &str) -> Option<Spead2Report> {
         heaps: v.get("heaps")?.as_u64()?,
         seconds: v.get("seconds")?.as_f64()?,
         cpu_seconds: v.get("cpu_seconds").and_then(|c| c.as_f64()).unwrap_or(0.0),
+        voluntary_switches: v["voluntary_switches"].as_u64().unwrap_or(0),
+        involuntary_switches: v["involuntary_switches"].as_u64().unwrap_or(0),
     })
 }
 
@@ -1231,6 +1250,8 @@ fn spead2_send(
         packets: report.heaps * per_heap,
         seconds: report.seconds,
         cpu_seconds: report.cpu_seconds,
+        voluntary_switches: report.voluntary_switches,
+        involuntary_switches: report.involuntary_switches,
         send_calls: 0,
         send_messages: 0,
         gso_fallbacks: 0,
@@ -1256,6 +1277,13 @@ mod tests {
             parse_spead2_report(r#"{"mode": "batch", "heaps": 12, "bytes": 1, "seconds": 0.5}"#)
                 .unwrap();
         assert_eq!((r.heaps, r.seconds), (12, 0.5));
+        // A script from before the context switch counts: zero, not an error.
+        assert_eq!((r.voluntary_switches, r.involuntary_switches), (0, 0));
+        let r = parse_spead2_report(
+            r#"{"heaps": 1, "seconds": 0.5, "voluntary_switches": 7, "involuntary_switches": 3}"#,
+        )
+        .unwrap();
+        assert_eq!((r.voluntary_switches, r.involuntary_switches), (7, 3));
         assert!(parse_spead2_report("Traceback").is_none());
     }
 
@@ -1304,7 +1332,8 @@ mod tests {
         assert!(parse_spead2_end("Traceback").is_none());
         let line = r#"{"stop": true, "heaps": 9, "verified": 8, "failures": 1, "incomplete": 2,
             "payload_bytes": 800, "descriptors": ["timestamp", "adc_samples"],
-            "seconds": 0.5, "cpu_seconds": 0.25, "packets": 30}"#;
+            "seconds": 0.5, "cpu_seconds": 0.25, "packets": 30,
+            "voluntary_switches": 40, "involuntary_switches": 2}"#;
         let st = parse_spead2_end(&line.replace('\n', " ")).unwrap();
         assert_eq!((st.verified_heaps, st.verify_failures), (8, 1));
         assert_eq!(
@@ -1315,6 +1344,7 @@ mod tests {
             (st.seconds, st.cpu_seconds, st.payload_bytes),
             (0.5, 0.25, 800)
         );
+        assert_eq!((st.voluntary_switches, st.involuntary_switches), (40, 2));
         assert!(st.stopped_cleanly && !st.verified_ok);
         assert_eq!(st.descriptors, ["timestamp", "adc_samples"]);
     }

@@ -243,6 +243,16 @@ pub(crate) fn outcome(st: &RunStats) -> Outcome {
         ("stopped_cleanly".to_owned(), rx.stopped_cleanly as u64),
         ("rx_heaps_lost".to_owned(), rx.heaps_lost),
         ("rx_rcvbuf".to_owned(), rx.rcvbuf as u64),
+        // How often each end waited (voluntary) or had its core taken
+        // (involuntary): a receiver off its core is a receiver whose
+        // datagrams only the socket buffer holds (docs/heaps.md).
+        ("rx_switches_voluntary".to_owned(), rx.voluntary_switches),
+        (
+            "rx_switches_involuntary".to_owned(),
+            rx.involuntary_switches,
+        ),
+        ("tx_switches_voluntary".to_owned(), st.sender_switches.0),
+        ("tx_switches_involuntary".to_owned(), st.sender_switches.1),
     ]);
     if let Some(set) = rx.nice_set {
         // Asked for: whether the receiver ran at that priority.
