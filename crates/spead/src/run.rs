@@ -22,7 +22,7 @@ use crate::packetize::{Item, Packetizer};
 use crate::reasm::{self, Heap, Stream};
 use crate::recv::{self, UdpReceiver};
 use crate::send::{self, HeapRef, Mode, UdpSender};
-use crate::usage::Usage;
+use crate::usage::{Switches, Usage};
 use crate::wire::{self, id};
 use serde::{Deserialize, Serialize};
 use std::borrow::ToOwned;
@@ -214,14 +214,12 @@ pub struct RxStats {
     /// sensitive to other load on the machine than `seconds`.
     #[serde(default)]
     pub cpu_seconds: f64,
-    /// Times the receiver waited and gave up its core (perfkit: its
-    /// receiving thread; spead2: its whole process), over the run.
+    /// The receiver's context switches over the run (perfkit: its
+    /// receiving thread; spead2: its whole process): how often it waited,
+    /// and how often its core was taken, while only the socket buffer held
+    /// datagrams. `None` when not known (an agent from before the count).
     #[serde(default)]
-    pub voluntary_switches: u64,
-    /// Times the scheduler took the receiver's core from it, over the run:
-    /// while it is off its core, only the socket buffer holds datagrams.
-    #[serde(default)]
-    pub involuntary_switches: u64,
+    pub switches: Option<Switches>,
     /// Whether the receiver ran at the nice value the run asked for
     /// ([`RunConfig::rx_nice`]): `None` when it asked for none, `Some(false)`
     /// when the system refused it (a raised priority needs `CAP_SYS_NICE`).
@@ -257,9 +255,9 @@ pub struct RunStats {
     /// threads; spead2: the whole Python process, C++ worker thread included).
     /// Less sensitive to other load on the machine than `seconds`.
     pub sender_cpu_seconds: f64,
-    /// The sender's context switches over `seconds`, voluntary (it waited)
-    /// and involuntary (its core was taken), as `sender_cpu_seconds` counts.
-    pub sender_switches: (u64, u64),
+    /// The sender's context switches over `seconds`, counted as
+    /// `sender_cpu_seconds` is; `None` when not known.
+    pub sender_switches: Option<Switches>,
     /// Payload MB per sender CPU-second.
     pub mb_per_cpu_s: f64,
     /// `sendmmsg` calls (perfkit only).
@@ -615,8 +613,7 @@ fn receiver_thread(
             rcvbuf: rx.rcvbuf(),
             seconds,
             cpu_seconds: used.cpu_seconds,
-            voluntary_switches: used.voluntary_switches,
-            involuntary_switches: used.involuntary_switches,
+            switches: used.switches,
             nice_set: nice.as_ref().map(crate::priority::ThreadNice::is_set),
             ..RxStats::default()
         },
@@ -636,12 +633,9 @@ pub struct TxOutcome {
     pub seconds: f64,
     /// CPU seconds the sender used.
     pub cpu_seconds: f64,
-    /// The sender's voluntary context switches (it waited).
+    /// The sender's context switches; `None` when not known.
     #[serde(default)]
-    pub voluntary_switches: u64,
-    /// The sender's involuntary context switches (its core was taken).
-    #[serde(default)]
-    pub involuntary_switches: u64,
+    pub switches: Option<Switches>,
     /// `sendmmsg` calls.
     pub send_calls: u64,
     /// Times GSO was refused.
@@ -717,7 +711,7 @@ pub fn combine(cfg: &RunConfig, tx: TxOutcome, mut rxs: RxStats) -> RunStats {
         packets_per_s: per_s(tx.packets as f64),
         mb_per_s: per_s(bytes as f64) / 1e6,
         sender_cpu_seconds: tx.cpu_seconds,
-        sender_switches: (tx.voluntary_switches, tx.involuntary_switches),
+        sender_switches: tx.switches,
         mb_per_cpu_s: if tx.cpu_seconds > 0.0 {
             bytes as f64 / tx.cpu_seconds / 1e6
         } else {
@@ -937,8 +931,7 @@ fn parse_spead2_end(line: &str) -> Option<RxStats> {
             .unwrap_or_default(),
         seconds: f("seconds"),
         cpu_seconds: f("cpu_seconds"),
-        voluntary_switches: n("voluntary_switches"),
-        involuntary_switches: n("involuntary_switches"),
+        switches: switches_in(&v),
         ..RxStats::default()
     })
 }
@@ -1105,8 +1098,7 @@ fn perfkit_send(
         packets: stats.packets,
         seconds,
         cpu_seconds: used.cpu_seconds,
-        voluntary_switches: used.voluntary_switches,
-        involuntary_switches: used.involuntary_switches,
+        switches: used.switches,
         send_calls: stats.calls,
         send_messages: stats.messages,
         gso_fallbacks: sender.stats().gso_fallbacks,
@@ -1119,8 +1111,15 @@ struct Spead2Report {
     heaps: u64,
     seconds: f64,
     cpu_seconds: f64,
-    voluntary_switches: u64,
-    involuntary_switches: u64,
+    switches: Option<Switches>,
+}
+
+/// The context switches a spead2 script reports, if it does.
+fn switches_in(v: &serde_json::Value) -> Option<Switches> {
+    Some(Switches {
+        voluntary: v.get("voluntary_switches")?.as_u64()?,
+        involuntary: v.get("involuntary_switches")?.as_u64()?,
+    })
 }
 
 fn parse_spead2_report(line: &str) -> Option<Spead2Report> {
@@ -1129,8 +1128,7 @@ fn parse_spead2_report(line: &str) -> Option<Spead2Report> {
         heaps: v.get("heaps")?.as_u64()?,
         seconds: v.get("seconds")?.as_f64()?,
         cpu_seconds: v.get("cpu_seconds").and_then(|c| c.as_f64()).unwrap_or(0.0),
-        voluntary_switches: v["voluntary_switches"].as_u64().unwrap_or(0),
-        involuntary_switches: v["involuntary_switches"].as_u64().unwrap_or(0),
+        switches: switches_in(&v),
     })
 }
 
@@ -1250,8 +1248,7 @@ fn spead2_send(
         packets: report.heaps * per_heap,
         seconds: report.seconds,
         cpu_seconds: report.cpu_seconds,
-        voluntary_switches: report.voluntary_switches,
-        involuntary_switches: report.involuntary_switches,
+        switches: report.switches,
         send_calls: 0,
         send_messages: 0,
         gso_fallbacks: 0,
@@ -1277,13 +1274,17 @@ mod tests {
             parse_spead2_report(r#"{"mode": "batch", "heaps": 12, "bytes": 1, "seconds": 0.5}"#)
                 .unwrap();
         assert_eq!((r.heaps, r.seconds), (12, 0.5));
-        // A script from before the context switch counts: zero, not an error.
-        assert_eq!((r.voluntary_switches, r.involuntary_switches), (0, 0));
+        // A script from before the context switch counts: not known, not zero.
+        assert_eq!(r.switches, None);
         let r = parse_spead2_report(
             r#"{"heaps": 1, "seconds": 0.5, "voluntary_switches": 7, "involuntary_switches": 3}"#,
         )
         .unwrap();
-        assert_eq!((r.voluntary_switches, r.involuntary_switches), (7, 3));
+        let want = Switches {
+            voluntary: 7,
+            involuntary: 3,
+        };
+        assert_eq!(r.switches, Some(want));
         assert!(parse_spead2_report("Traceback").is_none());
     }
 
@@ -1344,7 +1345,11 @@ mod tests {
             (st.seconds, st.cpu_seconds, st.payload_bytes),
             (0.5, 0.25, 800)
         );
-        assert_eq!((st.voluntary_switches, st.involuntary_switches), (40, 2));
+        let want = Switches {
+            voluntary: 40,
+            involuntary: 2,
+        };
+        assert_eq!(st.switches, Some(want));
         assert!(st.stopped_cleanly && !st.verified_ok);
         assert_eq!(st.descriptors, ["timestamp", "adc_samples"]);
     }

@@ -243,17 +243,16 @@ pub(crate) fn outcome(st: &RunStats) -> Outcome {
         ("stopped_cleanly".to_owned(), rx.stopped_cleanly as u64),
         ("rx_heaps_lost".to_owned(), rx.heaps_lost),
         ("rx_rcvbuf".to_owned(), rx.rcvbuf as u64),
-        // How often each end waited (voluntary) or had its core taken
-        // (involuntary): a receiver off its core is a receiver whose
-        // datagrams only the socket buffer holds (docs/heaps.md).
-        ("rx_switches_voluntary".to_owned(), rx.voluntary_switches),
-        (
-            "rx_switches_involuntary".to_owned(),
-            rx.involuntary_switches,
-        ),
-        ("tx_switches_voluntary".to_owned(), st.sender_switches.0),
-        ("tx_switches_involuntary".to_owned(), st.sender_switches.1),
     ]);
+    // How often each end waited (voluntary) or had its core taken
+    // (involuntary): a receiver off its core is a receiver whose datagrams
+    // only the socket buffer holds (docs/heaps.md). Absent when not known.
+    for (end, sw) in [("rx", rx.switches), ("tx", st.sender_switches)] {
+        if let Some(sw) = sw {
+            counters.insert(format!("{end}_switches_voluntary"), sw.voluntary);
+            counters.insert(format!("{end}_switches_involuntary"), sw.involuntary);
+        }
+    }
     if let Some(set) = rx.nice_set {
         // Asked for: whether the receiver ran at that priority.
         counters.insert("rx_nice_set".to_owned(), set as u64);
@@ -285,5 +284,32 @@ pub(crate) fn outcome(st: &RunStats) -> Outcome {
         },
         metrics,
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use perfkit_spead::run::TxOutcome;
+    use perfkit_spead::usage::Switches;
+
+    #[test]
+    fn context_switches_are_recorded_where_known_and_left_out_where_not() {
+        let tx = TxOutcome {
+            heaps: 1,
+            switches: Some(Switches {
+                voluntary: 5,
+                involuntary: 2,
+            }),
+            ..TxOutcome::default()
+        };
+        // A receiver that did not say (an agent from before the count):
+        // no figure, rather than a zero that reads as measured.
+        let o = outcome(&run::combine(&RunConfig::default(), tx, RxStats::default()));
+        let c = &o.link.counters;
+        assert_eq!(c.get("tx_switches_voluntary"), Some(&5));
+        assert_eq!(c.get("tx_switches_involuntary"), Some(&2));
+        assert!(!c.contains_key("rx_switches_voluntary"), "{c:?}");
+        assert!(!c.contains_key("rx_switches_involuntary"), "{c:?}");
     }
 }
