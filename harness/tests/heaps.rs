@@ -105,10 +105,10 @@ fn both_receivers_record_their_figures_beside_each_sender() {
             "{:?}",
             run.config
         );
-        // Each end's context switches are recorded, wherever it ran.
+        // Each end's kernel counts are recorded, wherever it ran.
         for end in ["rx", "tx"] {
-            for kind in ["voluntary", "involuntary"] {
-                let c = format!("{end}_switches_{kind}");
+            for kind in ["switches_voluntary", "switches_involuntary", "minor_faults"] {
+                let c = format!("{end}_{kind}");
                 assert!(
                     run.link.counters.contains_key(&c),
                     "{c} of {:?}: {:?}",
@@ -151,6 +151,15 @@ fn both_receivers_record_their_figures_beside_each_sender() {
                 total > 0,
                 "{imp}'s {end} counted no context switch in any run"
             );
+            // Every receiver fills fresh heap buffers, and every sender
+            // fresh batches, at least in a process's first run.
+            let faults: u64 = r
+                .runs
+                .iter()
+                .filter(|run| run.config[key] == imp)
+                .map(|run| run.link.counters[&format!("{end}_minor_faults")])
+                .sum();
+            assert!(faults > 0, "{imp}'s {end} counted no page fault in any run");
         }
     }
     pairs.sort();

@@ -279,10 +279,14 @@ fn heaps_cross_the_veth_pair_both_ways_between_perfkit_and_spead2() {
                 "{:?}",
                 rec.config
             );
-            // The receiver's context switches crossed from wherever it ran
+            // The receiver's kernel counts crossed from wherever it ran
             // (a receiver that starts behind may never wait, so a count of
             // zero is a figure too).
-            for c in ["rx_switches_voluntary", "rx_switches_involuntary"] {
+            for c in [
+                "rx_switches_voluntary",
+                "rx_switches_involuntary",
+                "rx_minor_faults",
+            ] {
                 assert!(
                     rec.link.counters.contains_key(c),
                     "{c} of {:?}: {:?}",

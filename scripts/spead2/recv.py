@@ -12,10 +12,10 @@ With --pattern HEAP_SIZE it is the measured receiver of a `heaps` run
 instead: every heap is checked here against perfkit's pattern (timestamp
 i * HEAP_SIZE, every sample byte i mod 256) and only the end line is
 printed, with "verified", "failures", "payload_bytes", "descriptors",
-"seconds" (first to last heap), "cpu_seconds", "voluntary_switches" and
-"involuntary_switches" (the whole process, spead2's reader thread included,
-from the wait for the first heap to the stop heap) and spead2's own stream
-statistics.
+"seconds" (first to last heap), "cpu_seconds", "voluntary_switches",
+"involuntary_switches" and "minor_faults" (the whole process, spead2's
+reader thread included, from the wait for the first heap to the stop heap)
+and spead2's own stream statistics.
 
 The stream is set up as spead2's documentation advises for speed: a memory
 pool sized for the heaps (so no heap is allocated while receiving), a ring
@@ -131,6 +131,7 @@ def receive_pattern(stream, heap_size, timer):
             "seconds": (last - first) if first is not None else 0.0, "cpu_seconds": cpu,
             "voluntary_switches": ru.ru_nvcsw - ru0.ru_nvcsw,
             "involuntary_switches": ru.ru_nivcsw - ru0.ru_nivcsw,
+            "minor_faults": ru.ru_minflt - ru0.ru_minflt,
             "packets": stats["packets"], "incomplete_heaps_evicted": stats["incomplete_heaps_evicted"],
             "worker_blocked": stats["worker_blocked"]}
 

@@ -14,10 +14,11 @@ Modes:
          (tutorial section 10).
 
 Prints one JSON line: {"heaps", "bytes", "seconds", "cpu_seconds",
-"voluntary_switches", "involuntary_switches", "mb_per_s", "mode"}, where
-seconds covers the data heaps only (not the stop heap), as the tutorial
-measures, and the CPU time and context switches are the whole process's
-(spead2's worker thread included) over the same stretch.
+"voluntary_switches", "involuntary_switches", "minor_faults", "mb_per_s",
+"mode"}, where seconds covers the data heaps only (not the stop heap), as
+the tutorial measures, and the CPU time, context switches and page faults
+are the whole process's (spead2's worker thread included) over the same
+stretch.
 """
 
 import argparse
@@ -153,6 +154,7 @@ async def main():
                       "cpu_seconds": cpu,
                       "voluntary_switches": ru.ru_nvcsw - ru0.ru_nvcsw,
                       "involuntary_switches": ru.ru_nivcsw - ru0.ru_nivcsw,
+                      "minor_faults": ru.ru_minflt - ru0.ru_minflt,
                       "mb_per_s": nbytes / elapsed / 1e6 if elapsed > 0 else 0.0}))
     sys.stdout.flush()
 

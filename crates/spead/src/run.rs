@@ -22,7 +22,7 @@ use crate::packetize::{Item, Packetizer};
 use crate::reasm::{self, Heap, Stream};
 use crate::recv::{self, UdpReceiver};
 use crate::send::{self, HeapRef, Mode, UdpSender};
-use crate::usage::{Switches, Usage};
+use crate::usage::{Counts, Usage};
 use crate::wire::{self, id};
 use serde::{Deserialize, Serialize};
 use std::borrow::ToOwned;
@@ -214,12 +214,13 @@ pub struct RxStats {
     /// sensitive to other load on the machine than `seconds`.
     #[serde(default)]
     pub cpu_seconds: f64,
-    /// The receiver's context switches over the run (perfkit: its
+    /// The kernel's counts for the receiver over the run (perfkit: its
     /// receiving thread; spead2: its whole process): how often it waited,
-    /// and how often its core was taken, while only the socket buffer held
-    /// datagrams. `None` when not known (an agent from before the count).
+    /// how often its core was taken (while only the socket buffer held
+    /// datagrams), and the fresh pages it touched. `None` when not known
+    /// (an agent from before the counts).
     #[serde(default)]
-    pub switches: Option<Switches>,
+    pub counts: Option<Counts>,
     /// Whether the receiver ran at the nice value the run asked for
     /// ([`RunConfig::rx_nice`]): `None` when it asked for none, `Some(false)`
     /// when the system refused it (a raised priority needs `CAP_SYS_NICE`).
@@ -255,9 +256,9 @@ pub struct RunStats {
     /// threads; spead2: the whole Python process, C++ worker thread included).
     /// Less sensitive to other load on the machine than `seconds`.
     pub sender_cpu_seconds: f64,
-    /// The sender's context switches over `seconds`, counted as
+    /// The kernel's counts for the sender over `seconds`, taken as
     /// `sender_cpu_seconds` is; `None` when not known.
-    pub sender_switches: Option<Switches>,
+    pub sender_counts: Option<Counts>,
     /// Payload MB per sender CPU-second.
     pub mb_per_cpu_s: f64,
     /// `sendmmsg` calls (perfkit only).
@@ -613,7 +614,7 @@ fn receiver_thread(
             rcvbuf: rx.rcvbuf(),
             seconds,
             cpu_seconds: used.cpu_seconds,
-            switches: used.switches,
+            counts: used.counts,
             nice_set: nice.as_ref().map(crate::priority::ThreadNice::is_set),
             ..RxStats::default()
         },
@@ -633,9 +634,9 @@ pub struct TxOutcome {
     pub seconds: f64,
     /// CPU seconds the sender used.
     pub cpu_seconds: f64,
-    /// The sender's context switches; `None` when not known.
+    /// The kernel's counts for the sender; `None` when not known.
     #[serde(default)]
-    pub switches: Option<Switches>,
+    pub counts: Option<Counts>,
     /// `sendmmsg` calls.
     pub send_calls: u64,
     /// Times GSO was refused.
@@ -711,7 +712,7 @@ pub fn combine(cfg: &RunConfig, tx: TxOutcome, mut rxs: RxStats) -> RunStats {
         packets_per_s: per_s(tx.packets as f64),
         mb_per_s: per_s(bytes as f64) / 1e6,
         sender_cpu_seconds: tx.cpu_seconds,
-        sender_switches: tx.switches,
+        sender_counts: tx.counts,
         mb_per_cpu_s: if tx.cpu_seconds > 0.0 {
             bytes as f64 / tx.cpu_seconds / 1e6
         } else {
@@ -931,7 +932,7 @@ fn parse_spead2_end(line: &str) -> Option<RxStats> {
             .unwrap_or_default(),
         seconds: f("seconds"),
         cpu_seconds: f("cpu_seconds"),
-        switches: switches_in(&v),
+        counts: counts_in(&v),
         ..RxStats::default()
     })
 }
@@ -1098,7 +1099,7 @@ fn perfkit_send(
         packets: stats.packets,
         seconds,
         cpu_seconds: used.cpu_seconds,
-        switches: used.switches,
+        counts: used.counts,
         send_calls: stats.calls,
         send_messages: stats.messages,
         gso_fallbacks: sender.stats().gso_fallbacks,
@@ -1111,14 +1112,16 @@ struct Spead2Report {
     heaps: u64,
     seconds: f64,
     cpu_seconds: f64,
-    switches: Option<Switches>,
+    counts: Option<Counts>,
 }
 
-/// The context switches a spead2 script reports, if it does.
-fn switches_in(v: &serde_json::Value) -> Option<Switches> {
-    Some(Switches {
-        voluntary: v.get("voluntary_switches")?.as_u64()?,
-        involuntary: v.get("involuntary_switches")?.as_u64()?,
+/// The kernel's counts a spead2 script reports, if it reports them all.
+fn counts_in(v: &serde_json::Value) -> Option<Counts> {
+    let n = |k: &str| v.get(k)?.as_u64();
+    Some(Counts {
+        voluntary_switches: n("voluntary_switches")?,
+        involuntary_switches: n("involuntary_switches")?,
+        minor_faults: n("minor_faults")?,
     })
 }
 
@@ -1128,7 +1131,7 @@ fn parse_spead2_report(line: &str) -> Option<Spead2Report> {
         heaps: v.get("heaps")?.as_u64()?,
         seconds: v.get("seconds")?.as_f64()?,
         cpu_seconds: v.get("cpu_seconds").and_then(|c| c.as_f64()).unwrap_or(0.0),
-        switches: switches_in(&v),
+        counts: counts_in(&v),
     })
 }
 
@@ -1248,7 +1251,7 @@ fn spead2_send(
         packets: report.heaps * per_heap,
         seconds: report.seconds,
         cpu_seconds: report.cpu_seconds,
-        switches: report.switches,
+        counts: report.counts,
         send_calls: 0,
         send_messages: 0,
         gso_fallbacks: 0,
@@ -1274,17 +1277,19 @@ mod tests {
             parse_spead2_report(r#"{"mode": "batch", "heaps": 12, "bytes": 1, "seconds": 0.5}"#)
                 .unwrap();
         assert_eq!((r.heaps, r.seconds), (12, 0.5));
-        // A script from before the context switch counts: not known, not zero.
-        assert_eq!(r.switches, None);
+        // A script from before the kernel's counts: not known, not zero.
+        assert_eq!(r.counts, None);
         let r = parse_spead2_report(
-            r#"{"heaps": 1, "seconds": 0.5, "voluntary_switches": 7, "involuntary_switches": 3}"#,
+            r#"{"heaps": 1, "seconds": 0.5, "voluntary_switches": 7, "involuntary_switches": 3,
+                "minor_faults": 90}"#,
         )
         .unwrap();
-        let want = Switches {
-            voluntary: 7,
-            involuntary: 3,
+        let want = Counts {
+            voluntary_switches: 7,
+            involuntary_switches: 3,
+            minor_faults: 90,
         };
-        assert_eq!(r.switches, Some(want));
+        assert_eq!(r.counts, Some(want));
         assert!(parse_spead2_report("Traceback").is_none());
     }
 
@@ -1334,7 +1339,7 @@ mod tests {
         let line = r#"{"stop": true, "heaps": 9, "verified": 8, "failures": 1, "incomplete": 2,
             "payload_bytes": 800, "descriptors": ["timestamp", "adc_samples"],
             "seconds": 0.5, "cpu_seconds": 0.25, "packets": 30,
-            "voluntary_switches": 40, "involuntary_switches": 2}"#;
+            "voluntary_switches": 40, "involuntary_switches": 2, "minor_faults": 7}"#;
         let st = parse_spead2_end(&line.replace('\n', " ")).unwrap();
         assert_eq!((st.verified_heaps, st.verify_failures), (8, 1));
         assert_eq!(
@@ -1345,11 +1350,12 @@ mod tests {
             (st.seconds, st.cpu_seconds, st.payload_bytes),
             (0.5, 0.25, 800)
         );
-        let want = Switches {
-            voluntary: 40,
-            involuntary: 2,
+        let want = Counts {
+            voluntary_switches: 40,
+            involuntary_switches: 2,
+            minor_faults: 7,
         };
-        assert_eq!(st.switches, Some(want));
+        assert_eq!(st.counts, Some(want));
         assert!(st.stopped_cleanly && !st.verified_ok);
         assert_eq!(st.descriptors, ["timestamp", "adc_samples"]);
     }

@@ -1,39 +1,46 @@
-//! What a thread used of the machine over a run: CPU time, and how often it
+//! What a thread used of the machine over a run: CPU time, how often it
 //! gave up its core (voluntary context switches: it waited, for a datagram
 //! or a full socket) or had it taken (involuntary: the scheduler ran
-//! another thread in its place).
+//! another thread in its place), and how many fresh pages it touched
+//! (minor page faults: memory it had not used before, which the kernel
+//! maps and zeroes on first touch).
 //!
 //! A UDP receiver that shares cores with its sender loses datagrams while
 //! it is off its core, so the involuntary count beside a lost heap says
 //! whether the receiver was pushed aside or simply fell behind while
 //! running; a sender's count says what a receiver run ahead of it
-//! ([`crate::run::RunConfig::rx_nice`]) cost it.
+//! ([`crate::run::RunConfig::rx_nice`]) cost it. A receiver's faults show
+//! buffers it allocated while running, as heaps left incomplete by loss
+//! each take one.
 
 use serde::{Deserialize, Serialize};
 
-/// Context switches: how often a thread (or a process's threads) gave
-/// up its core, and how often it had it taken.
+/// The kernel's counts for a thread (or a process's threads): how often
+/// it gave up its core, how often it had it taken, and how many pages it
+/// touched for the first time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Switches {
+pub struct Counts {
     /// Times it waited and gave up its core.
-    pub voluntary: u64,
+    pub voluntary_switches: u64,
     /// Times the scheduler took its core from it.
-    pub involuntary: u64,
+    pub involuntary_switches: u64,
+    /// Minor page faults: pages mapped on first touch.
+    pub minor_faults: u64,
 }
 
-/// CPU seconds and context switches, of one thread from [`Usage::thread`]
+/// CPU seconds and the kernel's counts, of one thread from [`Usage::thread`]
 /// or summed over several (`+`), or a difference of two readings (`-`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Usage {
     /// CPU seconds.
     pub cpu_seconds: f64,
-    /// Context switches, or `None` when the kernel would not say.
-    pub switches: Option<Switches>,
+    /// The kernel's counts, or `None` when it would not say.
+    pub counts: Option<Counts>,
 }
 
 impl Usage {
     /// The calling thread's usage since it started: its CPU clock (to the
-    /// nanosecond) and the kernel's context switch counts.
+    /// nanosecond) and the kernel's counts.
     pub fn thread() -> Usage {
         let mut ts = libc::timespec {
             tv_sec: 0,
@@ -47,9 +54,10 @@ impl Usage {
         let ok = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } == 0;
         Usage {
             cpu_seconds: ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9,
-            switches: ok.then_some(Switches {
-                voluntary: ru.ru_nvcsw as u64,
-                involuntary: ru.ru_nivcsw as u64,
+            counts: ok.then_some(Counts {
+                voluntary_switches: ru.ru_nvcsw as u64,
+                involuntary_switches: ru.ru_nivcsw as u64,
+                minor_faults: ru.ru_minflt as u64,
             }),
         }
     }
@@ -61,22 +69,28 @@ impl Usage {
     }
 }
 
-impl core::ops::Sub for Switches {
-    type Output = Switches;
-    fn sub(self, earlier: Switches) -> Switches {
-        Switches {
-            voluntary: self.voluntary.saturating_sub(earlier.voluntary),
-            involuntary: self.involuntary.saturating_sub(earlier.involuntary),
+impl core::ops::Sub for Counts {
+    type Output = Counts;
+    fn sub(self, earlier: Counts) -> Counts {
+        Counts {
+            voluntary_switches: self
+                .voluntary_switches
+                .saturating_sub(earlier.voluntary_switches),
+            involuntary_switches: self
+                .involuntary_switches
+                .saturating_sub(earlier.involuntary_switches),
+            minor_faults: self.minor_faults.saturating_sub(earlier.minor_faults),
         }
     }
 }
 
-impl core::ops::Add for Switches {
-    type Output = Switches;
-    fn add(self, other: Switches) -> Switches {
-        Switches {
-            voluntary: self.voluntary + other.voluntary,
-            involuntary: self.involuntary + other.involuntary,
+impl core::ops::Add for Counts {
+    type Output = Counts;
+    fn add(self, other: Counts) -> Counts {
+        Counts {
+            voluntary_switches: self.voluntary_switches + other.voluntary_switches,
+            involuntary_switches: self.involuntary_switches + other.involuntary_switches,
+            minor_faults: self.minor_faults + other.minor_faults,
         }
     }
 }
@@ -86,18 +100,18 @@ impl core::ops::Sub for Usage {
     fn sub(self, earlier: Usage) -> Usage {
         Usage {
             cpu_seconds: self.cpu_seconds - earlier.cpu_seconds,
-            switches: self.switches.zip(earlier.switches).map(|(a, b)| a - b),
+            counts: self.counts.zip(earlier.counts).map(|(a, b)| a - b),
         }
     }
 }
 
 impl core::ops::Add for Usage {
     type Output = Usage;
-    /// A sum knows its switches only when both parts do.
+    /// A sum knows its counts only when both parts do.
     fn add(self, other: Usage) -> Usage {
         Usage {
             cpu_seconds: self.cpu_seconds + other.cpu_seconds,
-            switches: self.switches.zip(other.switches).map(|(a, b)| a + b),
+            counts: self.counts.zip(other.counts).map(|(a, b)| a + b),
         }
     }
 }
@@ -114,8 +128,8 @@ mod tests {
             for _ in 0..5 {
                 std::thread::sleep(Duration::from_millis(1));
             }
-            let slept = Usage::thread_since(start).switches.unwrap();
-            assert!(slept.voluntary >= 5, "{slept:?}");
+            let slept = Usage::thread_since(start).counts.unwrap();
+            assert!(slept.voluntary_switches >= 5, "{slept:?}");
 
             let start = Usage::thread();
             let until = Instant::now() + Duration::from_millis(30);
@@ -127,7 +141,38 @@ mod tests {
             // A spin of 30 ms wall: most of it on the CPU unless the
             // machine is very busy, and certainly more than nothing.
             assert!(spun.cpu_seconds > 0.001, "{spun:?}");
-            assert!(spun.switches.unwrap().voluntary <= 1, "{spun:?}");
+            assert!(spun.counts.unwrap().voluntary_switches <= 1, "{spun:?}");
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn fresh_pages_touched_are_counted_as_faults() {
+        std::thread::spawn(|| {
+            let start = Usage::thread();
+            // A fresh anonymous mapping: each page faults once when first
+            // written (fewer with huge pages, but never none).
+            const LEN: usize = 16 << 20;
+            // SAFETY: a private anonymous mapping of LEN bytes, written
+            // only inside it, unmapped once.
+            unsafe {
+                let p = libc::mmap(
+                    core::ptr::null_mut(),
+                    LEN,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                );
+                assert_ne!(p, libc::MAP_FAILED);
+                for off in (0..LEN).step_by(4096) {
+                    core::ptr::write_volatile(p.cast::<u8>().add(off), 1);
+                }
+                libc::munmap(p, LEN);
+            }
+            let c = Usage::thread_since(start).counts.unwrap();
+            assert!(c.minor_faults >= 1, "{c:?}");
         })
         .join()
         .unwrap();
@@ -135,30 +180,27 @@ mod tests {
 
     #[test]
     fn sums_and_differences_never_wrap_and_unknown_stays_unknown() {
+        let counts = |voluntary_switches, involuntary_switches, minor_faults| Counts {
+            voluntary_switches,
+            involuntary_switches,
+            minor_faults,
+        };
         let a = Usage {
             cpu_seconds: 1.0,
-            switches: Some(Switches {
-                voluntary: 3,
-                involuntary: 1,
-            }),
+            counts: Some(counts(3, 1, 10)),
         };
         let b = Usage {
             cpu_seconds: 0.5,
-            switches: Some(Switches {
-                voluntary: 5,
-                involuntary: 0,
-            }),
+            counts: Some(counts(5, 0, 4)),
         };
-        let d = (a - b).switches.unwrap();
-        assert_eq!((d.voluntary, d.involuntary), (0, 1));
-        let s = (a + b).switches.unwrap();
-        assert_eq!((s.voluntary, s.involuntary), (8, 1));
+        assert_eq!((a - b).counts, Some(counts(0, 1, 6)));
+        assert_eq!((a + b).counts, Some(counts(8, 1, 14)));
         assert_eq!((a + b).cpu_seconds, 1.5);
         let unknown = Usage {
             cpu_seconds: 0.5,
-            switches: None,
+            counts: None,
         };
-        assert_eq!((a + unknown).switches, None);
-        assert_eq!((a - unknown).switches, None);
+        assert_eq!((a + unknown).counts, None);
+        assert_eq!((a - unknown).counts, None);
     }
 }

@@ -246,11 +246,16 @@ pub(crate) fn outcome(st: &RunStats) -> Outcome {
     ]);
     // How often each end waited (voluntary) or had its core taken
     // (involuntary): a receiver off its core is a receiver whose datagrams
-    // only the socket buffer holds (docs/heaps.md). Absent when not known.
-    for (end, sw) in [("rx", rx.switches), ("tx", st.sender_switches)] {
-        if let Some(sw) = sw {
-            counters.insert(format!("{end}_switches_voluntary"), sw.voluntary);
-            counters.insert(format!("{end}_switches_involuntary"), sw.involuntary);
+    // only the socket buffer holds; and the fresh pages each touched
+    // (docs/heaps.md). Absent when not known.
+    for (end, counts) in [("rx", rx.counts), ("tx", st.sender_counts)] {
+        if let Some(c) = counts {
+            counters.insert(format!("{end}_switches_voluntary"), c.voluntary_switches);
+            counters.insert(
+                format!("{end}_switches_involuntary"),
+                c.involuntary_switches,
+            );
+            counters.insert(format!("{end}_minor_faults"), c.minor_faults);
         }
     }
     if let Some(set) = rx.nice_set {
@@ -291,15 +296,16 @@ pub(crate) fn outcome(st: &RunStats) -> Outcome {
 mod tests {
     use super::*;
     use perfkit_spead::run::TxOutcome;
-    use perfkit_spead::usage::Switches;
+    use perfkit_spead::usage::Counts;
 
     #[test]
-    fn context_switches_are_recorded_where_known_and_left_out_where_not() {
+    fn kernel_counts_are_recorded_where_known_and_left_out_where_not() {
         let tx = TxOutcome {
             heaps: 1,
-            switches: Some(Switches {
-                voluntary: 5,
-                involuntary: 2,
+            counts: Some(Counts {
+                voluntary_switches: 5,
+                involuntary_switches: 2,
+                minor_faults: 9,
             }),
             ..TxOutcome::default()
         };
@@ -309,7 +315,9 @@ mod tests {
         let c = &o.link.counters;
         assert_eq!(c.get("tx_switches_voluntary"), Some(&5));
         assert_eq!(c.get("tx_switches_involuntary"), Some(&2));
+        assert_eq!(c.get("tx_minor_faults"), Some(&9));
         assert!(!c.contains_key("rx_switches_voluntary"), "{c:?}");
         assert!(!c.contains_key("rx_switches_involuntary"), "{c:?}");
+        assert!(!c.contains_key("rx_minor_faults"), "{c:?}");
     }
 }
