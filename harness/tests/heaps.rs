@@ -63,6 +63,10 @@ fn root() -> &'static std::path::Path {
         .unwrap()
 }
 
+/// The kernel's counts each end of a heaps run records, after `rx_` or
+/// `tx_`: its context switches, then its page faults.
+const KERNEL_COUNTS: [&str; 3] = ["switches_voluntary", "switches_involuntary", "minor_faults"];
+
 /// perfkit's and spead2's receivers in one run, each fed by perfkit's and
 /// spead2's senders: every record holds the sender's figures, its
 /// receiver's loss (none here: paced) and the receiver's own rate and CPU.
@@ -107,7 +111,7 @@ fn both_receivers_record_their_figures_beside_each_sender() {
         );
         // Each end's kernel counts are recorded, wherever it ran.
         for end in ["rx", "tx"] {
-            for kind in ["switches_voluntary", "switches_involuntary", "minor_faults"] {
+            for kind in KERNEL_COUNTS {
                 let c = format!("{end}_{kind}");
                 assert!(
                     run.link.counters.contains_key(&c),
@@ -138,28 +142,28 @@ fn both_receivers_record_their_figures_beside_each_sender() {
     // mean the figure was never read.
     for (end, key) in [("rx", "receiver_implementation"), ("tx", "implementation")] {
         for imp in ["perfkit", "spead2"] {
-            let total: u64 = r
-                .runs
-                .iter()
-                .filter(|run| run.config[key] == imp)
-                .map(|run| {
-                    run.link.counters[&format!("{end}_switches_voluntary")]
-                        + run.link.counters[&format!("{end}_switches_involuntary")]
-                })
-                .sum();
+            // The sum of these counts over this end's runs of `imp`.
+            let total = |kinds: &[&str]| -> u64 {
+                r.runs
+                    .iter()
+                    .filter(|run| run.config[key] == imp)
+                    .flat_map(|run| {
+                        kinds
+                            .iter()
+                            .map(move |k| run.link.counters[&format!("{end}_{k}")])
+                    })
+                    .sum()
+            };
             assert!(
-                total > 0,
+                total(&KERNEL_COUNTS[..2]) > 0,
                 "{imp}'s {end} counted no context switch in any run"
             );
             // Every receiver fills fresh heap buffers, and every sender
             // fresh batches, at least in a process's first run.
-            let faults: u64 = r
-                .runs
-                .iter()
-                .filter(|run| run.config[key] == imp)
-                .map(|run| run.link.counters[&format!("{end}_minor_faults")])
-                .sum();
-            assert!(faults > 0, "{imp}'s {end} counted no page fault in any run");
+            assert!(
+                total(&KERNEL_COUNTS[2..]) > 0,
+                "{imp}'s {end} counted no page fault in any run"
+            );
         }
     }
     pairs.sort();
