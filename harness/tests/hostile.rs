@@ -492,8 +492,10 @@ fn printing_commands_end_quietly_when_the_reader_has_gone() {
 fn closed_pipe() -> std::fs::File {
     use std::os::fd::FromRawFd;
     let mut fds = [0; 2];
-    // SAFETY: pipe(2) fills both descriptors, each owned once below.
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // Close-on-exec: a child another test starts meanwhile must not keep
+    // the reading end open, or the writes this pipe is for would succeed.
+    // SAFETY: pipe2(2) fills both descriptors, each owned once below.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
     // SAFETY: fresh descriptors from pipe(2), not used elsewhere.
     let (read, write) = unsafe {
         (
