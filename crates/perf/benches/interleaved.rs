@@ -48,6 +48,33 @@ fn main() {
             }),
         ),
         (
+            // Two clock reads with a chain of ten dependent rotate-multiply
+            // steps (about 40 cycles) after them that uses neither read:
+            // when this costs clock_floor plus the chain, a clock read
+            // waits for every instruction before it to complete, and a
+            // measurement costs its longest chain, not its instruction count.
+            "floor+chain",
+            Box::new(|| {
+                let a = perfkit::clock::now();
+                let z = perfkit::clock::now();
+                let mut x = black_box(5u64);
+                for i in 0..10 {
+                    x = x.rotate_left(i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                }
+                black_box((x, z.wrapping_sub(a)));
+            }),
+        ),
+        (
+            "chain",
+            Box::new(|| {
+                let mut x = black_box(5u64);
+                for i in 0..10 {
+                    x = x.rotate_left(i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                }
+                black_box(x);
+            }),
+        ),
+        (
             "instant_pair",
             Box::new(|| {
                 let a = Instant::now();
@@ -98,5 +125,12 @@ fn main() {
         "measure/clock_floor {:.2}  measure/instant_pair {:.2}",
         get("measure") / get("clock_floor"),
         get("measure") / get("instant_pair")
+    );
+    // Alone, iterations of `chain` overlap and it costs its throughput; if
+    // between clock reads it costs far more (its latency), the reads wait.
+    println!(
+        "chain between clock reads: +{:.2} ns (alone {:.2} ns)",
+        get("floor+chain") - get("clock_floor"),
+        get("chain")
     );
 }
