@@ -87,6 +87,12 @@ pub struct RunArgs {
     // `repeats` is the transfer parameter (extra copies of each block).
     #[arg(long, alias = "repeat", value_name = "N")]
     pub runs: Option<u32>,
+    /// Runs in rounds of one run of every configuration (`rounds`, so a
+    /// machine's slow spell falls on all of them alike), or every run of
+    /// one configuration before the next (`configs`); overrides the
+    /// scenario's `order`, whose default is `configs`.
+    #[arg(long, value_enum, value_name = "configs|rounds")]
+    pub order: Option<crate::scenario::Order>,
     /// What to measure: `wall` (stage times) or `instructions` (each
     /// configuration also under valgrind's callgrind: instructions per
     /// stage, exact; the `measure` parameter).

@@ -15,7 +15,8 @@ use crate::progress::Progress;
 use crate::scenario::Scenario;
 use crate::{CmdResult, Failure, RunArgs, EXIT_DATA_LOST, EXIT_OK, EXIT_RUN_FAILED};
 
-/// Loads the scenario named by the arguments and applies `--set` and `--runs`.
+/// Loads the scenario named by the arguments and applies `--set`, `--runs`
+/// and `--order`.
 pub fn load(args: &RunArgs) -> Result<Scenario, Failure> {
     let mut s = crate::shipped::load(&args.scenario).map_err(Failure::input)?;
     for a in &args.set {
@@ -34,6 +35,9 @@ pub fn load(args: &RunArgs) -> Result<Scenario, Failure> {
             return Err(Failure::input(anyhow!("--runs must be at least 1")));
         }
         s.runs = n;
+    }
+    if let Some(o) = args.order {
+        s.order = o;
     }
     Ok(s)
 }
@@ -199,85 +203,84 @@ pub fn run(args: RunArgs) -> CmdResult {
     }
 
     let mut failed = 0usize;
-    'configs: for (id, cfg) in configs.iter().enumerate() {
+    for (id, repeat) in s.order.schedule(&first_repeat, s.runs) {
+        let cfg = &configs[id];
         let first = first_repeat[id];
-        for repeat in first..first + s.runs {
-            if cancel.load(Ordering::SeqCst) {
-                break 'configs;
-            }
-            progress.begin(id, repeat - first, &describe_config(cfg, &swept));
-            perfkit::reset();
-            let started_unix_s = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .ok()
-                .map(|d| d.as_secs_f64());
-            let outcome = crate::instructions::run_one(&s, cfg, &cancel);
-            let snap = perfkit::snapshot();
-            let mut stages = stages_from(&snap);
-            stages.probe_ns_per_scope = Some(probe_ns);
-            let record = match outcome {
-                Ok(o) => {
-                    if let Some(peer) = o.peer_stages {
-                        merge_stages(&mut stages, peer);
-                    }
-                    RunRecord {
-                        config_id: id,
-                        repeat,
-                        started_unix_s,
-                        config: recorded[id].clone(),
-                        time_base: o.time_base,
-                        tx: o.tx,
-                        rx: o.rx,
-                        integrity: o.integrity,
-                        link: o.link,
-                        stages,
-                        device_stages: o.device_stages,
-                        device_model: o.device_model,
-                        metrics: o.metrics,
-                        hosts: o.hosts,
-                        error: None,
-                    }
-                }
-                Err(e) => {
-                    failed += 1;
-                    RunRecord {
-                        config_id: id,
-                        repeat,
-                        started_unix_s,
-                        config: recorded[id].clone(),
-                        time_base: Default::default(),
-                        tx: Default::default(),
-                        rx: Default::default(),
-                        integrity: Default::default(),
-                        link: Default::default(),
-                        stages,
-                        device_stages: None,
-                        device_model: None,
-                        metrics: Default::default(),
-                        hosts: Default::default(),
-                        error: Some(format!("{e:#}")),
-                    }
-                }
-            };
-            if !args.quiet {
-                let mut head = format!("-- config {id}");
-                let d = describe_config(cfg, &swept);
-                if !d.is_empty() {
-                    head.push_str(&format!(" ({d})"));
-                }
-                head.push_str(&format!(" run {}/{}\n", repeat - first + 1, s.runs));
-                progress.say(
-                    &(head
-                        + &output::run_lines(&record)
-                        + &kinds::device_model::console_lines(&record)),
-                );
-            }
-            results.runs.push(record);
-            results
-                .write_atomic(&results_path)
-                .map_err(|e| Failure::run(anyhow!(e)))?;
-            progress.end();
+        if cancel.load(Ordering::SeqCst) {
+            break;
         }
+        progress.begin(id, repeat - first, &describe_config(cfg, &swept));
+        perfkit::reset();
+        let started_unix_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs_f64());
+        let outcome = crate::instructions::run_one(&s, cfg, &cancel);
+        let snap = perfkit::snapshot();
+        let mut stages = stages_from(&snap);
+        stages.probe_ns_per_scope = Some(probe_ns);
+        let record = match outcome {
+            Ok(o) => {
+                if let Some(peer) = o.peer_stages {
+                    merge_stages(&mut stages, peer);
+                }
+                RunRecord {
+                    config_id: id,
+                    repeat,
+                    started_unix_s,
+                    config: recorded[id].clone(),
+                    time_base: o.time_base,
+                    tx: o.tx,
+                    rx: o.rx,
+                    integrity: o.integrity,
+                    link: o.link,
+                    stages,
+                    device_stages: o.device_stages,
+                    device_model: o.device_model,
+                    metrics: o.metrics,
+                    hosts: o.hosts,
+                    error: None,
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                RunRecord {
+                    config_id: id,
+                    repeat,
+                    started_unix_s,
+                    config: recorded[id].clone(),
+                    time_base: Default::default(),
+                    tx: Default::default(),
+                    rx: Default::default(),
+                    integrity: Default::default(),
+                    link: Default::default(),
+                    stages,
+                    device_stages: None,
+                    device_model: None,
+                    metrics: Default::default(),
+                    hosts: Default::default(),
+                    error: Some(format!("{e:#}")),
+                }
+            }
+        };
+        if !args.quiet {
+            let mut head = format!("-- config {id}");
+            let d = describe_config(cfg, &swept);
+            if !d.is_empty() {
+                head.push_str(&format!(" ({d})"));
+            }
+            head.push_str(&format!(" run {}/{}\n", repeat - first + 1, s.runs));
+            progress.say(
+                &(head
+                    + &output::run_lines(&record)
+                    + &kinds::device_model::console_lines(&record)),
+            );
+        }
+        results.runs.push(record);
+        results
+            .write_atomic(&results_path)
+            .map_err(|e| Failure::run(anyhow!(e)))?;
+        progress.end();
     }
     drop(progress);
 

@@ -327,6 +327,7 @@ const TOP_KEYS: &[&str] = &[
     "kind",
     "runs",
     "warmup",
+    "order",
     "input",
     "expect",
     "sweep",
@@ -343,6 +344,46 @@ const SECTIONS: &[&str] = &[
 /// Looks a parameter up by flat name.
 pub fn param(name: &str) -> Option<&'static Param> {
     PARAMS.iter().find(|p| p.name == name)
+}
+
+/// In what order `perfkit run` makes the runs of a scenario's
+/// configurations (`order` in the file, `--order` on the command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Order {
+    /// Every run of one configuration, then every run of the next.
+    #[default]
+    Configs,
+    /// Rounds of one run of every configuration. A machine's slow spell
+    /// (a shared host's, seconds long) then falls on every configuration
+    /// alike, so that comparisons between them hold: one configuration as
+    /// another's same-run baseline, one implementation against another.
+    Rounds,
+}
+
+impl Order {
+    /// The order named `name` (`configs` or `rounds`).
+    pub fn from_name(name: &str) -> Option<Order> {
+        match name {
+            "configs" => Some(Order::Configs),
+            "rounds" => Some(Order::Rounds),
+            _ => None,
+        }
+    }
+
+    /// `(configuration, run)` pairs in this order, for `configs`
+    /// configurations whose runs go from `first[id]` to `first[id] + runs`.
+    pub fn schedule(self, first: &[u32], runs: u32) -> Vec<(usize, u32)> {
+        let configs = first.len();
+        let pair = |id: usize, k: u32| (id, first[id] + k);
+        match self {
+            Order::Configs => (0..configs)
+                .flat_map(|id| (0..runs).map(move |k| pair(id, k)))
+                .collect(),
+            Order::Rounds => (0..runs)
+                .flat_map(|k| (0..configs).map(move |id| pair(id, k)))
+                .collect(),
+        }
+    }
 }
 
 /// A loaded, validated scenario.
@@ -362,6 +403,8 @@ pub struct Scenario {
     pub runs: u32,
     /// Unrecorded warm-up runs before the first configuration.
     pub warmup: u32,
+    /// `order`: in what order the runs of the configurations are made.
+    pub order: Order,
     /// Input file (transfer and pico kinds), resolved.
     pub input: PathBuf,
     /// Every parameter's single value (defaults filled in).
@@ -658,6 +701,7 @@ impl Scenario {
             kind: "transfer".into(),
             runs: 1,
             warmup: 0,
+            order: Order::Configs,
             input: PathBuf::from("fixtures/test35k.jpg"),
             base: PARAMS
                 .iter()
@@ -707,6 +751,16 @@ impl Scenario {
                 }
                 "runs" => s.runs = int_key(&ctx, key, v, 1, 10_000)? as u32,
                 "warmup" => s.warmup = int_key(&ctx, key, v, 0, 10_000)? as u32,
+                "order" => {
+                    let name = str_key(&ctx, key, v)?;
+                    s.order = Order::from_name(&name).ok_or_else(|| {
+                        ctx.err(
+                            Some(v.span()),
+                            Some(key),
+                            format!("`{name}` is not one of configs, rounds"),
+                        )
+                    })?;
+                }
                 "input" => s.input = PathBuf::from(str_key(&ctx, key, v)?),
                 "sweep" => sweep_table = Some(expect_table(&ctx, key, v)?),
                 "record" => s.record = bool_key(&ctx, key, v)?,
@@ -1295,6 +1349,39 @@ mod tests {
                 .contains("not one of loopback, pipe, uart, serial"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn order_is_configs_unless_the_file_says_rounds() {
+        assert_eq!(parse("name = \"x\"\n").unwrap().order, Order::Configs);
+        let s = parse("name = \"x\"\norder = \"rounds\"\n").unwrap();
+        assert_eq!(s.order, Order::Rounds);
+        let e = parse("name = \"x\"\norder = \"shuffled\"\n").unwrap_err();
+        assert_eq!(e.at, Some((2, 9)));
+        assert_eq!(e.key.as_deref(), Some("order"));
+        assert!(
+            e.to_string()
+                .contains("`shuffled` is not one of configs, rounds"),
+            "{e}"
+        );
+        let e = parse("order = 2\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("order"));
+    }
+
+    #[test]
+    fn rounds_take_one_run_of_every_configuration_in_turn() {
+        // Three configurations, two runs each; the second configuration's
+        // runs continue after two already recorded (`--append`).
+        let first = [0, 2, 0];
+        assert_eq!(
+            Order::Configs.schedule(&first, 2),
+            [(0, 0), (0, 1), (1, 2), (1, 3), (2, 0), (2, 1)]
+        );
+        assert_eq!(
+            Order::Rounds.schedule(&first, 2),
+            [(0, 0), (1, 2), (2, 0), (0, 1), (1, 3), (2, 1)]
+        );
+        assert!(Order::Rounds.schedule(&[], 3).is_empty());
     }
 
     #[test]

@@ -381,18 +381,9 @@ fn append_adds_runs_and_refuses_unlike_ones() {
          [transfer]\ninput_size = 20000\n[sweep]\nblock_size = [50, 249]\n",
     );
     let repeats = |d: &Dir| -> Vec<(u64, u64)> {
-        let text = std::fs::read_to_string(d.path().join("out/results.json")).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-        v["runs"]
-            .as_array()
-            .unwrap()
+        out_runs(d)
             .iter()
-            .map(|r| {
-                (
-                    r["config_id"].as_u64().unwrap(),
-                    r["repeat"].as_u64().unwrap(),
-                )
-            })
+            .map(|r| (r.config_id, r.repeat))
             .collect()
     };
     let run = |extra: &[&str]| {
@@ -435,6 +426,72 @@ fn append_adds_runs_and_refuses_unlike_ones() {
     let o = run(&[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(repeats(&d).len(), 2);
+}
+
+/// A record of `out/results.json` as these tests read it.
+struct OutRun {
+    config_id: u64,
+    repeat: u64,
+    started: f64,
+}
+
+/// The records of `out/results.json` under `d`, in the file's order.
+fn out_runs(d: &Dir) -> Vec<OutRun> {
+    let text = std::fs::read_to_string(d.path().join("out/results.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| OutRun {
+            config_id: r["config_id"].as_u64().unwrap(),
+            repeat: r["repeat"].as_u64().unwrap(),
+            started: r["started_unix_s"].as_f64().unwrap(),
+        })
+        .collect()
+}
+
+/// `order = "rounds"` (or `--order rounds`) makes one run of every
+/// configuration per round, in the file's records as on the clock; the
+/// default, and `--order configs`, every run of one configuration first.
+#[test]
+fn rounds_alternate_the_configurations() {
+    let d = Dir::new();
+    let scenario = |order: &str| {
+        format!(
+            "name = \"lb\"\nruns = 2\nwarmup = 0\n{order}[link]\nkind = \"loopback\"\n\
+             [transfer]\ninput_size = 20000\n[sweep]\nblock_size = [50, 100, 249]\n"
+        )
+    };
+    // (config, run) in the order the runs started.
+    let order_of = |d: &Dir| -> Vec<(u64, u64)> {
+        let mut runs = out_runs(d);
+        let in_file: Vec<(u64, u64)> = runs.iter().map(|r| (r.config_id, r.repeat)).collect();
+        runs.sort_by(|a, b| a.started.total_cmp(&b.started));
+        let started: Vec<(u64, u64)> = runs.iter().map(|r| (r.config_id, r.repeat)).collect();
+        assert_eq!(in_file, started, "records are kept in the order they ran");
+        in_file
+    };
+    let rounds = [(0, 0), (1, 0), (2, 0), (0, 1), (1, 1), (2, 1)];
+    let configs = [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)];
+    for (file_order, flag, want) in [
+        ("order = \"rounds\"\n", None, &rounds),
+        ("", None, &configs),
+        ("", Some("rounds"), &rounds),
+        ("order = \"rounds\"\n", Some("configs"), &configs),
+    ] {
+        d.write("lb.toml", &scenario(file_order));
+        let mut a = vec!["run", "lb.toml", "--quiet", "--no-report", "--out", "out"];
+        if let Some(f) = flag {
+            a.extend(["--order", f]);
+        }
+        let o = d.perfkit(&a);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert_eq!(&order_of(&d), want, "{file_order:?} {flag:?}");
+    }
+    let o = d.perfkit(&["run", "lb.toml", "--order", "random", "--out", "out"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("configs, rounds"), "{}", stderr(&o));
 }
 
 /// The number of runs is `--runs` wherever a person reads it; `repeats` is
