@@ -207,11 +207,12 @@ fn check(paths: &[PathBuf]) -> CmdResult {
         // The same checks a run makes before its first configuration.
         match shipped::load(path).and_then(|s| kinds::preflight(&s).map(|()| s)) {
             Ok(s) => println!(
-                "{}: ok ({} kind, {} configuration(s) x {} run(s))",
+                "{}: ok ({} kind, {} configuration(s) x {} run(s){})",
                 path.display(),
                 s.kind,
                 s.configs().len(),
-                s.runs
+                s.runs,
+                s.order.phrase()
             ),
             Err(e) => {
                 eprintln!("perfkit: error: {e}");

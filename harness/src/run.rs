@@ -184,11 +184,12 @@ pub fn run(args: RunArgs) -> CmdResult {
         .collect();
     if !args.quiet {
         eprintln!(
-            "perfkit: {} ({} kind): {} configuration(s) x {} run(s) -> {}",
+            "perfkit: {} ({} kind): {} configuration(s) x {} run(s){} -> {}",
             s.name,
             s.kind,
             configs.len(),
             s.runs,
+            s.order.phrase(),
             results_path.display()
         );
     }

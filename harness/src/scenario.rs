@@ -370,6 +370,15 @@ impl Order {
         }
     }
 
+    /// How a line about the runs says it: nothing for `configs`, the
+    /// default; `, in rounds` for `rounds`.
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Order::Configs => "",
+            Order::Rounds => ", in rounds",
+        }
+    }
+
     /// `(configuration, run)` pairs in this order, for `configs`
     /// configurations whose runs go from `first[id]` to `first[id] + runs`.
     pub fn schedule(self, first: &[u32], runs: u32) -> Vec<(usize, u32)> {

@@ -481,6 +481,15 @@ fn rounds_alternate_the_configurations() {
         ("order = \"rounds\"\n", Some("configs"), &configs),
     ] {
         d.write("lb.toml", &scenario(file_order));
+        // `perfkit check` says the file's order.
+        let o = d.perfkit(&["check", "lb.toml"]);
+        let said = stdout(&o);
+        assert!(said.contains("3 configuration(s) x 2 run(s)"), "{said}");
+        assert_eq!(
+            said.contains(", in rounds)"),
+            !file_order.is_empty(),
+            "{said}"
+        );
         let mut a = vec!["run", "lb.toml", "--quiet", "--no-report", "--out", "out"];
         if let Some(f) = flag {
             a.extend(["--order", f]);
