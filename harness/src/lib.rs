@@ -90,7 +90,7 @@ pub struct RunArgs {
     /// Runs in rounds of one run of every configuration (`rounds`, so a
     /// machine's slow spell falls on all of them alike), or every run of
     /// one configuration before the next (`configs`); overrides the
-    /// scenario's `order`, whose default is `configs`.
+    /// scenario's `order`, whose default is `rounds`.
     #[arg(long, value_enum, value_name = "configs|rounds")]
     pub order: Option<crate::scenario::Order>,
     /// What to measure: `wall` (stage times) or `instructions` (each

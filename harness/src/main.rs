@@ -212,7 +212,7 @@ fn check(paths: &[PathBuf]) -> CmdResult {
                 s.kind,
                 s.configs().len(),
                 s.runs,
-                s.order.phrase()
+                s.order.phrase(s.configs().len(), s.runs)
             ),
             Err(e) => {
                 eprintln!("perfkit: error: {e}");

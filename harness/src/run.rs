@@ -12,7 +12,7 @@ use perfkit_report::model::{Meta, Results, RunRecord, ScenarioRef, Stages};
 use crate::kinds;
 use crate::output;
 use crate::progress::Progress;
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, MAX_RUNS};
 use crate::{CmdResult, Failure, RunArgs, EXIT_DATA_LOST, EXIT_OK, EXIT_RUN_FAILED};
 
 /// Loads the scenario named by the arguments and applies `--set`, `--runs`
@@ -31,8 +31,10 @@ pub fn load(args: &RunArgs) -> Result<Scenario, Failure> {
             .map_err(|m| Failure::input(anyhow!(m.replace("--set measure", "--measure"))))?;
     }
     if let Some(n) = args.runs {
-        if n == 0 {
-            return Err(Failure::input(anyhow!("--runs must be at least 1")));
+        if n == 0 || n > MAX_RUNS {
+            return Err(Failure::input(anyhow!(
+                "--runs must be 1 to {MAX_RUNS}, not {n}"
+            )));
         }
         s.runs = n;
     }
@@ -189,7 +191,7 @@ pub fn run(args: RunArgs) -> CmdResult {
             s.kind,
             configs.len(),
             s.runs,
-            s.order.phrase(),
+            s.order.phrase(configs.len(), s.runs),
             results_path.display()
         );
     }
@@ -422,6 +424,13 @@ fn appendable(
         )));
     }
     for r in &prev.runs {
+        // Room for the most runs one command makes, numbered after these.
+        if r.repeat >= u32::MAX - MAX_RUNS {
+            return Err(refuse(format!(
+                "has run number {} for configuration {}, too high to number more after",
+                r.repeat, r.config_id
+            )));
+        }
         if recorded.get(r.config_id) != Some(&r.config) {
             return Err(refuse(format!(
                 "has configuration {} with other parameters than this run's (a different --set?)",

@@ -335,6 +335,9 @@ const TOP_KEYS: &[&str] = &[
     "record",
 ];
 
+/// Most runs of a configuration in one `perfkit run`.
+pub const MAX_RUNS: u32 = 10_000;
+
 /// Most configurations a sweep may expand to.
 const MAX_CONFIGS: usize = 100_000;
 const SECTIONS: &[&str] = &[
@@ -350,48 +353,52 @@ pub fn param(name: &str) -> Option<&'static Param> {
 /// configurations (`order` in the file, `--order` on the command line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Order {
-    /// Every run of one configuration, then every run of the next.
-    #[default]
-    Configs,
     /// Rounds of one run of every configuration. A machine's slow spell
     /// (a shared host's, seconds long) then falls on every configuration
     /// alike, so that comparisons between them hold: one configuration as
     /// another's same-run baseline, one implementation against another.
+    #[default]
     Rounds,
+    /// Every run of one configuration, then every run of the next.
+    Configs,
 }
 
 impl Order {
-    /// The order named `name` (`configs` or `rounds`).
+    /// The order named `name` (`rounds` or `configs`).
     pub fn from_name(name: &str) -> Option<Order> {
         match name {
-            "configs" => Some(Order::Configs),
             "rounds" => Some(Order::Rounds),
+            "configs" => Some(Order::Configs),
             _ => None,
         }
     }
 
-    /// How a line about the runs says it: nothing for `configs`, the
-    /// default; `, in rounds` for `rounds`.
-    pub fn phrase(self) -> &'static str {
+    /// How a line about `configs` configurations x `runs` runs says the
+    /// order: nothing when there is one of either (both orders are then
+    /// the same), else `, in rounds` or `, configuration by configuration`.
+    pub fn phrase(self, configs: usize, runs: u32) -> &'static str {
         match self {
-            Order::Configs => "",
+            _ if configs < 2 || runs < 2 => "",
             Order::Rounds => ", in rounds",
+            Order::Configs => ", configuration by configuration",
         }
     }
 
-    /// `(configuration, run)` pairs in this order, for `configs`
-    /// configurations whose runs go from `first[id]` to `first[id] + runs`.
-    pub fn schedule(self, first: &[u32], runs: u32) -> Vec<(usize, u32)> {
-        let configs = first.len();
-        let pair = |id: usize, k: u32| (id, first[id] + k);
-        match self {
-            Order::Configs => (0..configs)
-                .flat_map(|id| (0..runs).map(move |k| pair(id, k)))
-                .collect(),
-            Order::Rounds => (0..runs)
-                .flat_map(|k| (0..configs).map(move |id| pair(id, k)))
-                .collect(),
-        }
+    /// `(configuration, run)` pairs in this order, for `first.len()`
+    /// configurations whose runs go from `first[id]` to `first[id] + runs`
+    /// (each below `u32::MAX - runs`: see `run::appendable`). Made as
+    /// they are taken, so a sweep at the file's limits does not allocate
+    /// its whole schedule first.
+    pub fn schedule(self, first: &[u32], runs: u32) -> impl Iterator<Item = (usize, u32)> + '_ {
+        let configs = first.len() as u64;
+        let per = u64::from(runs);
+        (0..configs * per).map(move |n| {
+            let (id, k) = match self {
+                Order::Rounds => (n % configs, n / configs),
+                Order::Configs => (n / per, n % per),
+            };
+            (id as usize, first[id as usize] + k as u32)
+        })
     }
 }
 
@@ -710,7 +717,7 @@ impl Scenario {
             kind: "transfer".into(),
             runs: 1,
             warmup: 0,
-            order: Order::Configs,
+            order: Order::Rounds,
             input: PathBuf::from("fixtures/test35k.jpg"),
             base: PARAMS
                 .iter()
@@ -758,7 +765,7 @@ impl Scenario {
                     }
                     s.kind = kind;
                 }
-                "runs" => s.runs = int_key(&ctx, key, v, 1, 10_000)? as u32,
+                "runs" => s.runs = int_key(&ctx, key, v, 1, MAX_RUNS as i64)? as u32,
                 "warmup" => s.warmup = int_key(&ctx, key, v, 0, 10_000)? as u32,
                 "order" => {
                     let name = str_key(&ctx, key, v)?;
@@ -766,7 +773,7 @@ impl Scenario {
                         ctx.err(
                             Some(v.span()),
                             Some(key),
-                            format!("`{name}` is not one of configs, rounds"),
+                            format!("`{name}` is not one of rounds, configs"),
                         )
                     })?;
                 }
@@ -1361,16 +1368,16 @@ mod tests {
     }
 
     #[test]
-    fn order_is_configs_unless_the_file_says_rounds() {
-        assert_eq!(parse("name = \"x\"\n").unwrap().order, Order::Configs);
-        let s = parse("name = \"x\"\norder = \"rounds\"\n").unwrap();
-        assert_eq!(s.order, Order::Rounds);
+    fn order_is_rounds_unless_the_file_says_configs() {
+        assert_eq!(parse("name = \"x\"\n").unwrap().order, Order::Rounds);
+        let s = parse("name = \"x\"\norder = \"configs\"\n").unwrap();
+        assert_eq!(s.order, Order::Configs);
         let e = parse("name = \"x\"\norder = \"shuffled\"\n").unwrap_err();
         assert_eq!(e.at, Some((2, 9)));
         assert_eq!(e.key.as_deref(), Some("order"));
         assert!(
             e.to_string()
-                .contains("`shuffled` is not one of configs, rounds"),
+                .contains("`shuffled` is not one of rounds, configs"),
             "{e}"
         );
         let e = parse("order = 2\n").unwrap_err();
@@ -1382,15 +1389,31 @@ mod tests {
         // Three configurations, two runs each; the second configuration's
         // runs continue after two already recorded (`--append`).
         let first = [0, 2, 0];
+        let of = |o: Order| o.schedule(&first, 2).collect::<Vec<_>>();
         assert_eq!(
-            Order::Configs.schedule(&first, 2),
+            of(Order::Configs),
             [(0, 0), (0, 1), (1, 2), (1, 3), (2, 0), (2, 1)]
         );
         assert_eq!(
-            Order::Rounds.schedule(&first, 2),
+            of(Order::Rounds),
             [(0, 0), (1, 2), (2, 0), (0, 1), (1, 3), (2, 1)]
         );
-        assert!(Order::Rounds.schedule(&[], 3).is_empty());
+        assert_eq!(Order::Rounds.schedule(&[], 3).count(), 0);
+        assert_eq!(Order::Configs.schedule(&[5], 0).count(), 0);
+        // At the file's limits the schedule is made as it is taken.
+        let many = vec![0u32; 100_000];
+        let start: Vec<_> = Order::Rounds.schedule(&many, 10_000).take(3).collect();
+        assert_eq!(start, [(0, 0), (1, 0), (2, 0)]);
+        let start: Vec<_> = Order::Configs.schedule(&many, 10_000).take(2).collect();
+        assert_eq!(start, [(0, 0), (0, 1)]);
+        // Said only where the order matters.
+        assert_eq!(Order::Rounds.phrase(1, 5), "");
+        assert_eq!(Order::Configs.phrase(4, 1), "");
+        assert_eq!(Order::Rounds.phrase(4, 5), ", in rounds");
+        assert_eq!(
+            Order::Configs.phrase(4, 5),
+            ", configuration by configuration"
+        );
     }
 
     #[test]

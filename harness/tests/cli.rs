@@ -114,13 +114,19 @@ fn bad_set_and_runs_exit_2() {
         "{}",
         stderr(&o)
     );
-    let o = d.perfkit(&["run", "s.toml", "--runs", "0"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("--runs must be at least 1"),
-        "{}",
-        stderr(&o)
-    );
+    for (n, said) in [
+        ("0", "not 0"),
+        ("10001", "not 10001"),
+        ("4000000000", "not 4000000000"),
+    ] {
+        let o = d.perfkit(&["run", "s.toml", "--runs", n]);
+        assert_eq!(o.status.code(), Some(2));
+        let e = stderr(&o);
+        assert!(
+            e.contains("--runs must be 1 to 10000") && e.contains(said),
+            "{e}"
+        );
+    }
     let o = d.perfkit(&["run", "s.toml", "--bogus-flag"]);
     assert_eq!(o.status.code(), Some(2), "clap usage errors are exit 2");
 }
@@ -451,9 +457,10 @@ fn out_runs(d: &Dir) -> Vec<OutRun> {
         .collect()
 }
 
-/// `order = "rounds"` (or `--order rounds`) makes one run of every
-/// configuration per round, in the file's records as on the clock; the
-/// default, and `--order configs`, every run of one configuration first.
+/// By default (and with `order = "rounds"` or `--order rounds`) a run makes
+/// one run of every configuration per round, in the file's records as on
+/// the clock; `order = "configs"` or `--order configs` makes every run of
+/// one configuration first.
 #[test]
 fn rounds_alternate_the_configurations() {
     let d = Dir::new();
@@ -475,21 +482,22 @@ fn rounds_alternate_the_configurations() {
     let rounds = [(0, 0), (1, 0), (2, 0), (0, 1), (1, 1), (2, 1)];
     let configs = [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)];
     for (file_order, flag, want) in [
-        ("order = \"rounds\"\n", None, &rounds),
-        ("", None, &configs),
-        ("", Some("rounds"), &rounds),
-        ("order = \"rounds\"\n", Some("configs"), &configs),
+        ("order = \"configs\"\n", None, &configs),
+        ("", None, &rounds),
+        ("", Some("configs"), &configs),
+        ("order = \"configs\"\n", Some("rounds"), &rounds),
     ] {
         d.write("lb.toml", &scenario(file_order));
         // `perfkit check` says the file's order.
         let o = d.perfkit(&["check", "lb.toml"]);
         let said = stdout(&o);
         assert!(said.contains("3 configuration(s) x 2 run(s)"), "{said}");
-        assert_eq!(
-            said.contains(", in rounds)"),
-            !file_order.is_empty(),
-            "{said}"
-        );
+        let phrase = if file_order.is_empty() {
+            ", in rounds)"
+        } else {
+            ", configuration by configuration)"
+        };
+        assert!(said.contains(phrase), "{said}");
         let mut a = vec!["run", "lb.toml", "--quiet", "--no-report", "--out", "out"];
         if let Some(f) = flag {
             a.extend(["--order", f]);
@@ -500,7 +508,19 @@ fn rounds_alternate_the_configurations() {
     }
     let o = d.perfkit(&["run", "lb.toml", "--order", "random", "--out", "out"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("configs, rounds"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("rounds, configs"), "{}", stderr(&o));
+    // A file whose run numbers leave no room to number more after is
+    // refused by --append, not wrapped round.
+    let path = d.path().join("out/results.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    v["runs"][0]["repeat"] = serde_json::json!(u32::MAX - 1);
+    std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let o = d.perfkit(&["run", "lb.toml", "--append", "--quiet", "--out", "out"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("too high"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&path).unwrap(), before);
 }
 
 /// The number of runs is `--runs` wherever a person reads it; `repeats` is
