@@ -206,14 +206,18 @@ fn check(paths: &[PathBuf]) -> CmdResult {
     for path in paths {
         // The same checks a run makes before its first configuration.
         match shipped::load(path).and_then(|s| kinds::preflight(&s).map(|()| s)) {
-            Ok(s) => println!(
-                "{}: ok ({} kind, {} configuration(s) x {} run(s){})",
-                path.display(),
-                s.kind,
-                s.configs().len(),
-                s.runs,
-                s.order.phrase(s.configs().len(), s.runs)
-            ),
+            Ok(s) => {
+                // Expanding the sweep can make 100,000 configurations: once.
+                let configs = s.configs().len();
+                println!(
+                    "{}: ok ({} kind, {} configuration(s) x {} run(s){})",
+                    path.display(),
+                    s.kind,
+                    configs,
+                    s.runs,
+                    s.order.phrase(configs, s.runs)
+                )
+            }
             Err(e) => {
                 eprintln!("perfkit: error: {e}");
                 bad += 1;

@@ -364,13 +364,17 @@ pub enum Order {
 }
 
 impl Order {
-    /// The order named `name` (`rounds` or `configs`).
-    pub fn from_name(name: &str) -> Option<Order> {
-        match name {
-            "rounds" => Some(Order::Rounds),
-            "configs" => Some(Order::Configs),
-            _ => None,
-        }
+    /// The order named `name`, by the names `--order` takes, or an error
+    /// that lists them.
+    pub fn from_name(name: &str) -> Result<Order, String> {
+        use clap::ValueEnum;
+        Order::from_str(name, false).map_err(|_| {
+            let names: Vec<String> = Order::value_variants()
+                .iter()
+                .filter_map(|o| Some(o.to_possible_value()?.get_name().to_owned()))
+                .collect();
+            format!("`{name}` is not one of {}", names.join(", "))
+        })
     }
 
     /// How a line about `configs` configurations x `runs` runs says the
@@ -769,13 +773,8 @@ impl Scenario {
                 "warmup" => s.warmup = int_key(&ctx, key, v, 0, 10_000)? as u32,
                 "order" => {
                     let name = str_key(&ctx, key, v)?;
-                    s.order = Order::from_name(&name).ok_or_else(|| {
-                        ctx.err(
-                            Some(v.span()),
-                            Some(key),
-                            format!("`{name}` is not one of rounds, configs"),
-                        )
-                    })?;
+                    s.order = Order::from_name(&name)
+                        .map_err(|m| ctx.err(Some(v.span()), Some(key), m))?;
                 }
                 "input" => s.input = PathBuf::from(str_key(&ctx, key, v)?),
                 "sweep" => sweep_table = Some(expect_table(&ctx, key, v)?),
