@@ -441,7 +441,9 @@ pub fn value_label(v: &serde_json::Value) -> (String, Option<String>) {
 /// in % of the median), swept command lines shortened to a label; then a
 /// legend of those labels and what ± means.
 pub fn summary(records: &[RunRecord], swept: &[String]) -> String {
+    // Runs made in rounds interleave the configurations: one row per id.
     let mut ids: Vec<usize> = records.iter().map(|r| r.config_id).collect();
+    ids.sort_unstable();
     ids.dedup();
     let mut header: Vec<&str> = vec!["#"];
     header.extend(swept.iter().map(String::as_str));
@@ -584,6 +586,32 @@ mod tests {
             lines[..3]
                 .iter()
                 .all(|l| l.chars().count() <= lines[0].chars().count() + 8),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn summary_has_one_row_per_configuration_in_rounds() {
+        // Two rounds of two configurations, as `--order rounds` records them.
+        let records = [
+            record(0, "a".into(), 400.0),
+            record(1, "b".into(), 100.0),
+            record(0, "a".into(), 600.0),
+            record(1, "b".into(), 300.0),
+        ];
+        let text = summary(&records, &["receiver_cmd".to_owned()]);
+        let rows: Vec<&str> = text
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.starts_with("rates"))
+            .collect();
+        assert_eq!(rows.len(), 2, "{text}");
+        assert!(
+            rows[0].starts_with("0  a ") && rows[0].contains("  500 ±20%  "),
+            "{text}"
+        );
+        assert!(
+            rows[1].starts_with("1  b ") && rows[1].contains("  200 ±50%  "),
             "{text}"
         );
     }

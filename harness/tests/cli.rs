@@ -505,6 +505,19 @@ fn rounds_alternate_the_configurations() {
         let o = d.perfkit(&a);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         assert_eq!(&order_of(&d), want, "{file_order:?} {flag:?}");
+        // The summary has one row per configuration, whatever the order.
+        let said = stdout(&o);
+        let rows: Vec<&str> = said
+            .lines()
+            .skip_while(|l| !l.starts_with("#  block_size"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("rates"))
+            .collect();
+        let ids: Vec<&str> = rows
+            .iter()
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert_eq!(ids, ["0", "1", "2"], "{said}");
     }
     let o = d.perfkit(&["run", "lb.toml", "--order", "random", "--out", "out"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
