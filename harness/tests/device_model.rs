@@ -10,7 +10,9 @@ use std::process::Command;
 use common::{exe, root};
 use serde_json::Value;
 
-/// Runs a shipped scenario into a temporary folder; its results and stdout.
+/// Runs a shipped scenario into a temporary folder; its records in
+/// configuration order (runs in rounds interleave them in the file), and
+/// its stdout.
 fn run(name: &str) -> (Vec<Value>, String) {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(exe())
@@ -29,10 +31,9 @@ fn run(name: &str) -> (Vec<Value>, String) {
     );
     let text = std::fs::read_to_string(dir.path().join("results.json")).unwrap();
     let v: Value = serde_json::from_str(&text).unwrap();
-    (
-        v["runs"].as_array().unwrap().clone(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let mut runs = v["runs"].as_array().unwrap().clone();
+    runs.sort_by_key(|r| (r["config_id"].as_u64(), r["repeat"].as_u64()));
+    (runs, String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn within(got: f64, want: f64) -> bool {
