@@ -176,7 +176,9 @@ pub struct RunRecord {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Side {
-    /// Duration of the transfer on this side.
+    /// Duration of the transfer on this side: from its first message to
+    /// its last, and for a receiver on the wall clock on to the file
+    /// verified (the wait for a hash thread's last pass included).
     pub seconds: f64,
     /// Messages (blocks, or heaps) sent or stored, repeats included for tx.
     pub blocks: u64,

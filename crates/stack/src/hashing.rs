@@ -264,6 +264,8 @@ pub struct HashingSink {
     woken_at: u64,
     /// This file is hashed on a thread of its own.
     threaded: bool,
+    /// Nanoseconds [`Sink::digest`] waited for the worker's last pass.
+    tail_ns: u64,
 }
 
 impl core::fmt::Debug for HashingSink {
@@ -290,6 +292,7 @@ impl HashingSink {
             announced: 0,
             woken_at: 0,
             threaded: false,
+            tail_ns: 0,
         }
     }
 
@@ -298,6 +301,16 @@ impl HashingSink {
     /// start).
     pub fn on_thread(&self) -> bool {
         self.threaded
+    }
+
+    /// How long, in wall-clock nanoseconds, the owner waited in
+    /// [`Sink::digest`] for the worker to hash the file's last bytes (0
+    /// when hashed inline). A receiver's own window ends at the last
+    /// message it handled, before this wait; with hashing inline the same
+    /// work falls inside that window, so a real-time figure adds it to
+    /// count from the first message to the file verified either way.
+    pub fn tail_wait_ns(&self) -> u64 {
+        self.tail_ns
     }
 
     /// The file as received so far (the size META announced).
@@ -380,6 +393,7 @@ impl Sink for HashingSink {
         });
         self.announced = 0;
         self.woken_at = 0;
+        self.tail_ns = 0;
         let worker = Arc::clone(&shared);
         let thread = self.thread && len as u64 >= THREAD_MIN;
         self.hashing = match thread.then(|| {
@@ -464,8 +478,11 @@ impl Sink for HashingSink {
         s.closed.store(true, Release);
         match core::mem::replace(&mut self.hashing, Hashing::Done) {
             Hashing::Thread(h) => {
+                let start = std::time::Instant::now();
                 h.thread().unpark();
-                stage!("receiver::hash_wait", h.join().ok().flatten())
+                let digest = stage!("receiver::hash_wait", h.join().ok().flatten());
+                self.tail_ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                digest
             }
             Hashing::Inline(hasher, _) => Some(hasher.finalize().into()),
             Hashing::Done => None,
@@ -497,9 +514,14 @@ mod tests {
             }
             assert_eq!(k.data(), &data[..]);
             let want: [u8; 32] = Sha256::digest(&data).into();
+            assert_eq!(k.tail_wait_ns(), 0);
             assert_eq!(k.digest(), Some(want), "thread: {thread}");
+            // Only the thread leaves a tail to wait for; a new file starts afresh.
+            assert_eq!(k.tail_wait_ns() > 0, thread);
             // Handed out once.
             assert_eq!(k.digest(), None);
+            k.set_len(8).unwrap();
+            assert_eq!(k.tail_wait_ns(), 0);
         }
     }
 

@@ -52,6 +52,25 @@ pub fn side(stats: &TransferStats) -> Side {
     Side::new(stats.elapsed_ns() as f64 / 1e9, stats.blocks, stats.bytes)
 }
 
+/// A real-time receiver's figures: seconds from its first message to the
+/// file verified, that is [`side`]'s window plus the wait for the hash
+/// thread's last pass ([`HashingSink::tail_wait_ns`]), so hashing on a
+/// thread and hashing inline are timed alike. (Virtual-time receivers use
+/// [`side`]: a wall-clock wait has no place on their clock.)
+pub fn rx_side(rx: &Rx) -> Side {
+    let s = rx.stats();
+    let tail = if s.first_ns.is_some() {
+        rx.sink().tail_wait_ns()
+    } else {
+        0
+    };
+    Side::new(
+        s.elapsed_ns().saturating_add(tail) as f64 / 1e9,
+        s.blocks,
+        s.bytes,
+    )
+}
+
 /// The receiver's error counters, by name (zeros included, so every record has the same keys).
 pub fn rx_errors(rx: &Rx) -> BTreeMap<String, u64> {
     let c = rx.counters();
