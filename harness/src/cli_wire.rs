@@ -241,8 +241,7 @@ pub fn recv(args: RecvArgs) -> CmdResult {
         idle,
     )
     .map_err(Failure::run)?;
-    let mut side: Side = endpoint::rx_side(&rx);
-    side.errors = endpoint::rx_errors(&rx);
+    let side: Side = endpoint::rx_side(&rx);
     // The sender's SHA-256 comes in META; the receiver verified against it.
     let sent_sha = rx.meta().map(|m| hex(&m.sha256)).unwrap_or_default();
     let integrity = endpoint::integrity(&sent_sha, &rx);

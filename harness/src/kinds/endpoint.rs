@@ -52,23 +52,19 @@ pub fn side(stats: &TransferStats) -> Side {
     Side::new(stats.elapsed_ns() as f64 / 1e9, stats.blocks, stats.bytes)
 }
 
-/// A real-time receiver's figures: seconds from its first message to the
-/// file verified, that is [`side`]'s window plus the wait for the hash
-/// thread's last pass ([`HashingSink::tail_wait_ns`]), so hashing on a
-/// thread and hashing inline are timed alike. (Virtual-time receivers use
-/// [`side`]: a wall-clock wait has no place on their clock.)
+/// A real-time receiver's figures and error counters: seconds from its
+/// first message to the file verified, that is [`side`]'s window plus the
+/// wait for the hash thread's last pass ([`HashingSink::tail_wait_ns`], 0
+/// until a file was hashed on a thread), so hashing on a thread and hashing
+/// inline are timed alike. (Virtual-time receivers use [`side`]: a
+/// wall-clock wait has no place on their clock.)
 pub fn rx_side(rx: &Rx) -> Side {
     let s = rx.stats();
-    let tail = if s.first_ns.is_some() {
-        rx.sink().tail_wait_ns()
-    } else {
-        0
-    };
-    Side::new(
-        s.elapsed_ns().saturating_add(tail) as f64 / 1e9,
-        s.blocks,
-        s.bytes,
-    )
+    let seconds = s.elapsed_ns().saturating_add(rx.sink().tail_wait_ns()) as f64 / 1e9;
+    Side {
+        errors: rx_errors(rx),
+        ..Side::new(seconds, s.blocks, s.bytes)
+    }
 }
 
 /// The receiver's error counters, by name (zeros included, so every record has the same keys).

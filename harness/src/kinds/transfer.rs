@@ -185,8 +185,7 @@ fn loopback(
     if let Some(f) = link.fault_stats() {
         fault_counters(&f, &mut counters);
     }
-    let mut rx_side = endpoint::rx_side(&rx);
-    rx_side.errors = endpoint::rx_errors(&rx);
+    let rx_side = endpoint::rx_side(&rx);
     Ok(Outcome {
         time_base: TimeBase::Real,
         tx: endpoint::side(tx.stats()),
@@ -642,8 +641,7 @@ fn registered(
     let wire = sent?;
     let (end, _read) = got?;
     let tx_side = endpoint::side(tx.stats());
-    let mut rx_side = endpoint::rx_side(&rx);
-    rx_side.errors = endpoint::rx_errors(&rx);
+    let rx_side = endpoint::rx_side(&rx);
     let seconds = tx_side.seconds.max(rx_side.seconds);
     let utilisation = ends
         .capacity_bytes_per_s

@@ -105,8 +105,7 @@ pub fn receive_side(
             crate::kinds::transfer::drain(l.as_mut()),
         );
     }
-    let mut side = endpoint::rx_side(&rx);
-    side.errors = endpoint::rx_errors(&rx);
+    let side = endpoint::rx_side(&rx);
     let sent_sha = rx.meta().map(|m| hex(&m.sha256)).unwrap_or_default();
     let report = EndReport {
         side,
