@@ -169,6 +169,8 @@ fn core_params() -> Vec<Param> { vec![
     p!("rate_mb_s", "heaps", "rate_mb_s", Ty::Float(0.0, 1e6), 0.0, "sender rate limit, MiB/s (0 = unlimited)", off = 0 => "unlimited"),
     p!("receiver_nice", "heaps", "receiver_nice", Ty::Int(-20, 19), null,
        "the receiving end's scheduling priority for the run, a nice value (lower runs first), wherever it runs; below the current one needs CAP_SYS_NICE, and whether it was in effect is recorded (link.counters.rx_nice_set); unset = as started"),
+    p!("receiver_cpu", "heaps", "receiver_cpu", Ty::Int(0, 1023), null,
+       "the one CPU the receiving end runs on for the run, wherever it runs; with both ends here the sender keeps to the other CPUs, so the receiver has its CPU to itself; whether it held is recorded (link.counters.rx_cpu_set, tx_cpu_set); unset = wherever the scheduler puts each end"),
     // pico
     p!("target", "pico", "target", Ty::Choice(&["emulator", "hardware"]), "emulator", "where the firmware runs"),
     p!("role", "pico", "role", Ty::Choice(&["sender", "receiver"]), "sender", "the device's role; the host takes the other"),

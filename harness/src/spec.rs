@@ -320,6 +320,10 @@ pub struct HeapsSpec {
     /// The receiving end's nice value for the run (unset = as started).
     #[serde(default)]
     pub receiver_nice: Option<i32>,
+    /// The one CPU the receiving end runs on for the run (unset = wherever
+    /// the scheduler puts it); with both ends here the sender keeps off it.
+    #[serde(default)]
+    pub receiver_cpu: Option<usize>,
 }
 
 fn perfkit_receiver() -> HeapSender {
@@ -531,6 +535,7 @@ impl RunSpec {
             time_cap_s: p.float("time_cap_s")?,
             rate_mb_s: p.float("rate_mb_s")?,
             receiver_nice: p.opt_signed("receiver_nice")?,
+            receiver_cpu: p.opt_int("receiver_cpu")?,
         };
         let pico = PicoSpec {
             target: match p.str("target")?.as_str() {

@@ -74,15 +74,20 @@ const KERNEL_COUNTS: [&str; 3] = ["switches_voluntary", "switches_involuntary", 
 fn both_receivers_record_their_figures_beside_each_sender() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let o = Command::new(env!("CARGO_BIN_EXE_perfkit"))
-        .args(["run", "scenarios/batched-heaps.toml", "--quiet", "--out"])
+    // The receiver on a CPU of its own, the last this process may use,
+    // where there are two.
+    let cpus = perfkit_spead::affinity::cpus_of(0).unwrap().cpus();
+    let cpu = (cpus.len() >= 2).then(|| cpus[cpus.len() - 1]);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_perfkit"));
+    cmd.args(["run", "scenarios/batched-heaps.toml", "--quiet", "--out"])
         .arg(&out)
         .args(["--set", "heap_size=65536", "--set", "mode=batch"])
         .args(["--set", "volume_mb=8", "--set", "rate_mb_s=100"])
-        .args(["--set", "receiver_nice=-10"])
-        .current_dir(root())
-        .output()
-        .unwrap();
+        .args(["--set", "receiver_nice=-10"]);
+    if let Some(cpu) = cpu {
+        cmd.args(["--set", &format!("receiver_cpu={cpu}")]);
+    }
+    let o = cmd.current_dir(root()).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r = Results::load(out.join("results.json")).unwrap();
     let mut pairs: Vec<(String, String)> = Vec::new();
@@ -109,6 +114,18 @@ fn both_receivers_record_their_figures_beside_each_sender() {
             "{:?}",
             run.config
         );
+        // And each record says whether the receiver ran on its CPU and the
+        // sender on the others, perfkit's threads and spead2's processes.
+        if cpu.is_some() {
+            for key in ["rx_cpu_set", "tx_cpu_set"] {
+                assert_eq!(
+                    run.link.counters.get(key),
+                    Some(&1),
+                    "{key}: {:?}",
+                    run.config
+                );
+            }
+        }
         // Each end's kernel counts are recorded, wherever it ran.
         for end in ["rx", "tx"] {
             for kind in KERNEL_COUNTS {
@@ -181,6 +198,38 @@ fn both_receivers_record_their_figures_beside_each_sender() {
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("4/4 intact") || html.matches("1/1 intact").count() == 4);
     assert!(!html.contains("heaps lost"));
+}
+
+/// A receiver's CPU this process may not use is refused before any run,
+/// naming the key and the CPUs it may use.
+#[test]
+fn a_receiver_cpu_out_of_reach_is_refused_before_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = perfkit_spead::affinity::cpus_of(0).unwrap();
+    let missing = (0..1024).find(|&c| !now.contains(c)).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_perfkit"))
+        .args(["run", "scenarios/batched-heaps.toml", "--quiet", "--out"])
+        .arg(dir.path().join("out"))
+        .args([
+            "--set",
+            "heap_size=65536",
+            "--set",
+            &format!("receiver_cpu={missing}"),
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("heaps.receiver_cpu"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "CPU {missing} is not one this process may run on ({})",
+            now.describe()
+        )),
+        "{err}"
+    );
+    assert!(!dir.path().join("out").join("results.json").exists());
 }
 
 /// A run that loses heaps says how many beside the sender's figures: the

@@ -242,6 +242,11 @@ fn heaps_cross_the_veth_pair_both_ways_between_perfkit_and_spead2() {
         return;
     }
     let _one = serial();
+    let cpu = *perfkit_spead::affinity::cpus_of(0)
+        .unwrap()
+        .cpus()
+        .last()
+        .unwrap();
     for (sender, receiver) in [("local", "netns"), ("netns", "local")] {
         let dir = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(exe());
@@ -265,6 +270,9 @@ fn heaps_cross_the_veth_pair_both_ways_between_perfkit_and_spead2() {
         // privilege: the value reaches the receiving end wherever it runs,
         // and its record says so.
         .args(["--set", "receiver_nice=5"])
+        // The receiver's CPU reaches it too; with one end on an agent the
+        // sender is not kept off it (the agent's host is another's).
+        .args(["--set", &format!("receiver_cpu={cpu}")])
         .current_dir(root());
         let o = cmd.output().unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -279,6 +287,13 @@ fn heaps_cross_the_veth_pair_both_ways_between_perfkit_and_spead2() {
                 "{:?}",
                 rec.config
             );
+            assert_eq!(
+                rec.link.counters.get("rx_cpu_set"),
+                Some(&1),
+                "{:?}",
+                rec.config
+            );
+            assert_eq!(rec.link.counters.get("tx_cpu_set"), None);
             // The receiver's kernel counts crossed from wherever it ran
             // (a receiver that starts behind may never wait, so a count of
             // zero is a figure too).

@@ -64,6 +64,8 @@ pub mod reasm;
 pub mod wire;
 
 #[cfg(all(feature = "std", target_os = "linux"))]
+pub mod affinity;
+#[cfg(all(feature = "std", target_os = "linux"))]
 pub mod priority;
 #[cfg(all(feature = "std", target_os = "linux"))]
 pub mod recv;

@@ -17,6 +17,7 @@
 //! sender script are ([`Spead2Sender`]), and passes the cancel flag that
 //! both ends watch (an [`ErrorKind::Interrupted`] error once it is set).
 
+use crate::affinity::{self, CpuSet, ThreadCpus};
 use crate::descriptor::{DescriptorRepr, ItemDescriptor};
 use crate::packetize::{Item, Packetizer};
 use crate::reasm::{self, Heap, Stream};
@@ -112,6 +113,16 @@ pub struct RunConfig {
     /// first; see [`crate::priority`]), `None` = as it was started. Applies
     /// to perfkit's receiving thread, or to spead2's receiver process.
     pub rx_nice: Option<i32>,
+    /// The one CPU the receiving end runs on for the run (see
+    /// [`crate::affinity`]): perfkit's receiving thread, or spead2's
+    /// receiver process, threads and all. `None` = wherever the scheduler
+    /// puts it.
+    pub rx_cpu: Option<usize>,
+    /// A CPU the sender keeps off for the run: perfkit's sending threads,
+    /// or spead2's sender process. Set it to [`RunConfig::rx_cpu`] when
+    /// both ends share this machine, so the receiver has its CPU to itself.
+    /// `None` = any CPU.
+    pub tx_avoid_cpu: Option<usize>,
 }
 
 impl Default for RunConfig {
@@ -132,6 +143,8 @@ impl Default for RunConfig {
                 ..reasm::Config::default()
             },
             rx_nice: None,
+            rx_cpu: None,
+            tx_avoid_cpu: None,
         }
     }
 }
@@ -226,6 +239,12 @@ pub struct RxStats {
     /// when the system refused it (a raised priority needs `CAP_SYS_NICE`).
     #[serde(default)]
     pub nice_set: Option<bool>,
+    /// Whether the receiver ran on the one CPU the run asked for
+    /// ([`RunConfig::rx_cpu`]): `None` when it asked for none, `Some(false)`
+    /// when the CPU is not one it may use (or an agent that does not know
+    /// the setting ran it).
+    #[serde(default)]
+    pub cpu_set: Option<bool>,
 }
 
 /// Results of one run.
@@ -259,6 +278,9 @@ pub struct RunStats {
     /// The kernel's counts for the sender over `seconds`, taken as
     /// `sender_cpu_seconds` is; `None` when not known.
     pub sender_counts: Option<Counts>,
+    /// Whether the sender kept off [`RunConfig::tx_avoid_cpu`]: `None` when
+    /// the run asked for nothing.
+    pub sender_cpu_set: Option<bool>,
     /// Payload MB per sender CPU-second.
     pub mb_per_cpu_s: f64,
     /// `sendmmsg` calls (perfkit only).
@@ -544,6 +566,7 @@ fn receiver_thread(
     let (config, heap_size) = (cfg.reasm, cfg.heap_size);
     // For as long as this runs, on its own thread ([`RxThread`]).
     let nice = cfg.rx_nice.map(crate::priority::ThreadNice::set);
+    let cpu = cfg.rx_cpu.map(ThreadCpus::receiver);
     let usage0 = Usage::thread();
     let mut stream = Stream::new(config);
     let (mut verified, mut failed) = (0u64, 0u64);
@@ -616,6 +639,7 @@ fn receiver_thread(
             cpu_seconds: used.cpu_seconds,
             counts: used.counts,
             nice_set: nice.as_ref().map(crate::priority::ThreadNice::is_set),
+            cpu_set: cpu.as_ref().map(ThreadCpus::is_set),
             ..RxStats::default()
         },
     })
@@ -643,6 +667,10 @@ pub struct TxOutcome {
     pub gso_fallbacks: u64,
     /// GSO still on at the end.
     pub gso_active: bool,
+    /// Whether the sender kept off [`RunConfig::tx_avoid_cpu`]; `None` when
+    /// the run asked for nothing.
+    #[serde(default)]
+    pub cpu_set: Option<bool>,
 }
 
 /// Runs one measured transfer. Setting `cancel` stops both ends within one
@@ -683,6 +711,10 @@ pub fn combine(cfg: &RunConfig, tx: TxOutcome, mut rxs: RxStats) -> RunStats {
         // before `rx_nice`): it did not run at it.
         rxs.nice_set = Some(false);
     }
+    if cfg.rx_cpu.is_some() && rxs.cpu_set.is_none() {
+        // Likewise for its CPU.
+        rxs.cpu_set = Some(false);
+    }
     rxs.heaps_expected = tx.heaps;
     rxs.heaps_lost = tx
         .heaps
@@ -713,6 +745,7 @@ pub fn combine(cfg: &RunConfig, tx: TxOutcome, mut rxs: RxStats) -> RunStats {
         mb_per_s: per_s(bytes as f64) / 1e6,
         sender_cpu_seconds: tx.cpu_seconds,
         sender_counts: tx.counts,
+        sender_cpu_set: tx.cpu_set,
         mb_per_cpu_s: if tx.cpu_seconds > 0.0 {
             bytes as f64 / tx.cpu_seconds / 1e6
         } else {
@@ -788,6 +821,7 @@ pub struct Spead2Receiving {
     address: SocketAddr,
     rcvbuf: usize,
     nice_set: Option<bool>,
+    cpu_set: Option<bool>,
 }
 
 /// Heaps spead2's stream assembles at once (its `max_heaps`): enough for
@@ -829,7 +863,9 @@ impl Spead2Receiving {
                 });
             }
         }
-        let mut child = spawn_spead2(&mut cmd, python)?;
+        let cpus = cfg.rx_cpu.map(affinity::receiver_set);
+        let mut child = spawn_on(&mut cmd, python, cpus.flatten())?;
+        let cpu_set = cpus.map(|want| child_on(&child, want));
         let nice_set = cfg
             .rx_nice
             .map(|n| crate::priority::nice_of(child.id()) == Some(n));
@@ -858,6 +894,7 @@ impl Spead2Receiving {
             address: SocketAddr::new(ip, port),
             rcvbuf: ready["rcvbuf"].as_u64().unwrap_or(0) as usize,
             nice_set,
+            cpu_set,
         })
     }
 
@@ -900,6 +937,7 @@ impl Spead2Receiving {
             .ok_or_else(|| Error::spead2("spead2 receiver ended without its report line".into()))?;
         st.rcvbuf = self.rcvbuf;
         st.nice_set = self.nice_set;
+        st.cpu_set = self.cpu_set;
         Ok(st)
     }
 }
@@ -991,6 +1029,9 @@ fn perfkit_send(
     n_heaps: u64,
     cancel: &AtomicBool,
 ) -> Result<TxOutcome, Error> {
+    // For the whole send, on this thread and the I/O thread it starts;
+    // this thread's CPUs come back when it returns.
+    let cpus = cfg.tx_avoid_cpu.map(ThreadCpus::sender);
     let hs = cfg.heap_size;
     let config = send::Config {
         max_packet_size: cfg.packet_size,
@@ -1104,6 +1145,7 @@ fn perfkit_send(
         send_messages: stats.messages,
         gso_fallbacks: sender.stats().gso_fallbacks,
         gso_active: sender.gso_active(),
+        cpu_set: cpus.as_ref().map(ThreadCpus::is_set),
     })
 }
 
@@ -1151,13 +1193,39 @@ const CHILD_POLL: Duration = Duration::from_millis(10);
 /// Waits for `child`, killing it once `cancel` is set.
 /// Starts one of spead2's Python scripts, saying how to install spead2
 /// when its Python is missing.
-fn spawn_spead2(cmd: &mut Command, python: &std::path::Path) -> Result<Child, Error> {
+/// Starts a spead2 script, on `cpus` when given (threads it starts later
+/// inherit them).
+fn spawn_on(
+    cmd: &mut Command,
+    python: &std::path::Path,
+    cpus: Option<CpuSet>,
+) -> Result<Child, Error> {
+    if let Some(cpus) = cpus {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the closure runs in the forked child before exec and
+        // makes one async-signal-safe system call on a set made before the
+        // fork, allocating nothing. A refusal is read back by `child_on`,
+        // not fatal here.
+        unsafe {
+            cmd.pre_exec(move || {
+                affinity::set_cpus(0, &cpus);
+                Ok(())
+            });
+        }
+    }
     cmd.spawn().map_err(|e| {
         Error::spead2(format!(
             "cannot start {} (install spead2 with scripts/setup.d/30-spead2.sh): {e}",
             python.display()
         ))
     })
+}
+
+/// Whether a started child runs on the set asked for (`None`: a set that
+/// could not be made, so it does not).
+fn child_on(child: &Child, want: Option<CpuSet>) -> bool {
+    let pid = libc::pid_t::try_from(child.id()).unwrap_or(0);
+    want.is_some() && pid > 0 && affinity::cpus_of(pid) == want
 }
 
 fn wait_or_cancel(child: &mut Child, cancel: &AtomicBool) -> Result<ExitStatus, Error> {
@@ -1205,7 +1273,9 @@ fn spead2_send(
         .arg(dest.port().to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = spawn_spead2(&mut cmd, python)?;
+    let cpus = cfg.tx_avoid_cpu.map(affinity::sender_set);
+    let mut child = spawn_on(&mut cmd, python, cpus.flatten())?;
+    let cpu_set = cpus.map(|want| child_on(&child, want));
     // The child's output is read on threads so that this one can watch the
     // cancel flag; killing the child closes the pipes and ends them.
     let (status, report, err) = thread::scope(|s| {
@@ -1256,6 +1326,7 @@ fn spead2_send(
         send_messages: 0,
         gso_fallbacks: 0,
         gso_active: false,
+        cpu_set,
     })
 }
 
@@ -1488,5 +1559,80 @@ mod tests {
         assert_eq!(rx.verified_heaps, 128, "{rx:?}");
         assert_eq!(*seen.lock().unwrap(), std::vec![Some(before); 5]);
         assert_eq!(crate::priority::nice_of(0), Some(before));
+    }
+
+    /// The CPUs of this process's thread named `name`, if there is one.
+    fn cpus_of_thread(name: &str) -> Option<CpuSet> {
+        std::fs::read_dir("/proc/self/task").ok()?.find_map(|t| {
+            let t = t.ok()?;
+            let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            let tid: libc::pid_t = t.file_name().to_str()?.parse().ok()?;
+            (comm.trim() == name)
+                .then(|| affinity::cpus_of(tid))
+                .flatten()
+        })
+    }
+
+    #[test]
+    fn a_receiver_runs_on_its_cpu_and_the_sender_on_the_others() {
+        let before = affinity::cpus_of(0).unwrap();
+        let cpus = before.cpus();
+        if cpus.len() < 2 {
+            std::eprintln!("skipped: one CPU");
+            return;
+        }
+        let cpu = cpus[cpus.len() - 1];
+        let cfg = RunConfig {
+            heap_size: 32 * 1024,
+            volume_bytes: 64 << 20,
+            rate_bytes_per_s: 200 << 20,
+            rx_cpu: Some(cpu),
+            tx_avoid_cpu: Some(cpu),
+            ..RunConfig::default()
+        };
+        let running = AtomicBool::new(true);
+        let (st, seen) = thread::scope(|s| {
+            // The receiving thread, seen from outside while the run goes.
+            let watch = s.spawn(|| {
+                let mut seen = std::collections::BTreeSet::new();
+                while running.load(Ordering::Relaxed) {
+                    if let Some(c) = cpus_of_thread("spead-recv") {
+                        seen.insert(c.describe());
+                    }
+                    thread::sleep(Duration::from_millis(5));
+                }
+                seen
+            });
+            let st = run(&cfg, &AtomicBool::new(false)).unwrap();
+            running.store(false, Ordering::Relaxed);
+            (st, watch.join().unwrap())
+        });
+        assert_eq!(st.rx.cpu_set, Some(true), "{:?}", st.rx);
+        assert_eq!(st.sender_cpu_set, Some(true));
+        assert_eq!(st.rx.verified_heaps, 2048, "{:?}", st.rx);
+        assert_eq!(
+            seen.into_iter().collect::<Vec<_>>(),
+            [cpu.to_string()],
+            "the receiving thread, while it ran"
+        );
+        // The sender ran on the caller's thread: its CPUs are back.
+        assert_eq!(affinity::cpus_of(0), Some(before));
+    }
+
+    #[test]
+    fn a_receiver_that_says_nothing_of_its_cpu_did_not_run_on_it() {
+        let cfg = RunConfig {
+            rx_cpu: Some(0),
+            ..RunConfig::default()
+        };
+        let tx = TxOutcome::default();
+        assert_eq!(
+            combine(&cfg, tx.clone(), RxStats::default()).rx.cpu_set,
+            Some(false)
+        );
+        let asked_none = RunConfig::default();
+        let st = combine(&asked_none, tx, RxStats::default());
+        assert_eq!(st.rx.cpu_set, None);
+        assert_eq!(st.sender_cpu_set, None);
     }
 }

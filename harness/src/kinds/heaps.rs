@@ -36,6 +36,14 @@ impl super::Kind for Heaps {
     fn preflight(&self, s: &Scenario, spec: &crate::spec::RunSpec) -> Result<(), super::Refusal> {
         let rc = config(&Places::for_scenario(&s.path), &spec.heaps)
             .map_err(|e| super::Refusal::new("heaps.implementation", format!("{e:#}")))?;
+        // With both ends here, the receiver's CPU must be one of ours, with
+        // another left for the sender; an agent's CPUs are its own, and
+        // its record says whether the CPU held.
+        if let (Some(cpu), None) = (rc.rx_cpu, spec.hosts.remote()) {
+            if let Some(why) = perfkit_spead::affinity::refusal(cpu) {
+                return Err(super::Refusal::new("heaps.receiver_cpu", why));
+            }
+        }
         rc.validate().map_err(|e| {
             let key = match e.to_string() {
                 m if m.contains("heap size") => "heaps.heap_size",
@@ -51,11 +59,13 @@ impl super::Kind for Heaps {
 fn run(ctx: &super::RunCtx<'_>) -> anyhow::Result<Outcome> {
     let (s, spec, cancel) = (ctx.scenario, ctx.spec, ctx.cancel);
     let h = &spec.heaps;
-    let rc = config(&Places::for_scenario(&s.path), h)?;
+    let mut rc = config(&Places::for_scenario(&s.path), h)?;
     if let Some(place) = spec.hosts.remote() {
         let hash = crate::remote::config_hash(ctx.config);
         return crate::remote::client::heaps(&rc, h, &hash, &place?, ctx.cancel);
     }
+    // Both ends here: the receiver's CPU is its own.
+    rc.tx_avoid_cpu = rc.rx_cpu;
     if h.receiver == HeapSender::Spead2 {
         // spead2 receives: its receiver here, the sender on a second thread.
         let places = Places::for_scenario(&s.path);
@@ -121,6 +131,7 @@ pub(crate) fn config(places: &Places, h: &HeapsSpec) -> anyhow::Result<RunConfig
         rate_bytes_per_s: (h.rate_mb_s * 1024.0 * 1024.0) as u64,
         spead2,
         rx_nice: h.receiver_nice,
+        rx_cpu: h.receiver_cpu,
         ..RunConfig::default()
     })
 }
@@ -258,17 +269,39 @@ pub(crate) fn outcome(st: &RunStats) -> Outcome {
             counters.insert(format!("{end}_minor_faults"), c.minor_faults);
         }
     }
-    if let Some(set) = rx.nice_set {
-        // Asked for: whether the receiver ran at that priority.
-        counters.insert("rx_nice_set".to_owned(), set as u64);
+    // Asked for: whether each end ran as the run asked. A refusal is
+    // said once per process; each record keeps it.
+    static NICE: std::sync::Once = std::sync::Once::new();
+    static RX_CPU: std::sync::Once = std::sync::Once::new();
+    static TX_CPU: std::sync::Once = std::sync::Once::new();
+    let held = [
+        (
+            "rx_nice_set",
+            rx.nice_set,
+            &NICE,
+            "the receiver ran without the priority `receiver_nice` asks for \
+             (raising it needs CAP_SYS_NICE, or an agent that knows the setting)",
+        ),
+        (
+            "rx_cpu_set",
+            rx.cpu_set,
+            &RX_CPU,
+            "the receiver did not run on the CPU `receiver_cpu` names alone \
+             (one the receiving host does not let it use, or an agent that does not know the setting)",
+        ),
+        (
+            "tx_cpu_set",
+            st.sender_cpu_set,
+            &TX_CPU,
+            "the sender did not keep off the receiver's CPU `receiver_cpu` names",
+        ),
+    ];
+    for (key, set, once, why) in held {
+        let Some(set) = set else { continue };
+        counters.insert(key.to_owned(), set as u64);
         if !set {
-            static SAID: std::sync::Once = std::sync::Once::new();
-            SAID.call_once(|| {
-                eprintln!(
-                    "perfkit: warning: the receiver ran without the priority `receiver_nice` \
-                     asks for (raising it needs CAP_SYS_NICE, or an agent that knows the \
-                     setting); each record says so (link.counters.rx_nice_set = 0)"
-                )
+            once.call_once(|| {
+                eprintln!("perfkit: warning: {why}; each record says so (link.counters.{key} = 0)")
             });
         }
     }
