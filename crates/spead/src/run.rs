@@ -1561,64 +1561,6 @@ mod tests {
         assert_eq!(crate::priority::nice_of(0), Some(before));
     }
 
-    /// The CPUs of this process's thread named `name`, if there is one.
-    fn cpus_of_thread(name: &str) -> Option<CpuSet> {
-        std::fs::read_dir("/proc/self/task").ok()?.find_map(|t| {
-            let t = t.ok()?;
-            let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
-            let tid: libc::pid_t = t.file_name().to_str()?.parse().ok()?;
-            (comm.trim() == name)
-                .then(|| affinity::cpus_of(tid))
-                .flatten()
-        })
-    }
-
-    #[test]
-    fn a_receiver_runs_on_its_cpu_and_the_sender_on_the_others() {
-        let before = affinity::cpus_of(0).unwrap();
-        let cpus = before.cpus();
-        if cpus.len() < 2 {
-            std::eprintln!("skipped: one CPU");
-            return;
-        }
-        let cpu = cpus[cpus.len() - 1];
-        let cfg = RunConfig {
-            heap_size: 32 * 1024,
-            volume_bytes: 64 << 20,
-            rate_bytes_per_s: 200 << 20,
-            rx_cpu: Some(cpu),
-            tx_avoid_cpu: Some(cpu),
-            ..RunConfig::default()
-        };
-        let running = AtomicBool::new(true);
-        let (st, seen) = thread::scope(|s| {
-            // The receiving thread, seen from outside while the run goes.
-            let watch = s.spawn(|| {
-                let mut seen = std::collections::BTreeSet::new();
-                while running.load(Ordering::Relaxed) {
-                    if let Some(c) = cpus_of_thread("spead-recv") {
-                        seen.insert(c.describe());
-                    }
-                    thread::sleep(Duration::from_millis(5));
-                }
-                seen
-            });
-            let st = run(&cfg, &AtomicBool::new(false)).unwrap();
-            running.store(false, Ordering::Relaxed);
-            (st, watch.join().unwrap())
-        });
-        assert_eq!(st.rx.cpu_set, Some(true), "{:?}", st.rx);
-        assert_eq!(st.sender_cpu_set, Some(true));
-        assert_eq!(st.rx.verified_heaps, 2048, "{:?}", st.rx);
-        assert_eq!(
-            seen.into_iter().collect::<Vec<_>>(),
-            [cpu.to_string()],
-            "the receiving thread, while it ran"
-        );
-        // The sender ran on the caller's thread: its CPUs are back.
-        assert_eq!(affinity::cpus_of(0), Some(before));
-    }
-
     #[test]
     fn a_receiver_that_says_nothing_of_its_cpu_did_not_run_on_it() {
         let cfg = RunConfig {
