@@ -1190,11 +1190,9 @@ fn spead2_command(cfg: &RunConfig) -> Result<&Spead2Sender, Error> {
 /// How often a wait for a child process looks at the cancel flag.
 const CHILD_POLL: Duration = Duration::from_millis(10);
 
-/// Waits for `child`, killing it once `cancel` is set.
-/// Starts one of spead2's Python scripts, saying how to install spead2
-/// when its Python is missing.
-/// Starts a spead2 script, on `cpus` when given (threads it starts later
-/// inherit them).
+/// Starts one of spead2's Python scripts, on `cpus` when given (threads
+/// it starts later inherit them), saying how to install spead2 when its
+/// Python is missing.
 fn spawn_on(
     cmd: &mut Command,
     python: &std::path::Path,
@@ -1228,6 +1226,7 @@ fn child_on(child: &Child, want: Option<CpuSet>) -> bool {
     want.is_some() && pid > 0 && affinity::cpus_of(pid) == want
 }
 
+/// Waits for `child`, killing it once `cancel` is set.
 fn wait_or_cancel(child: &mut Child, cancel: &AtomicBool) -> Result<ExitStatus, Error> {
     loop {
         if cancel.load(Ordering::Relaxed) {
