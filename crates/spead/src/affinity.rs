@@ -200,6 +200,103 @@ impl Drop for ThreadCpus {
     }
 }
 
+/// A receiving end's claim on its CPU, so that two runs on one host that
+/// name the same `receiver_cpu` (two sweeps started at once, a local run
+/// beside an agent) are told apart from a receiver that had the CPU to
+/// itself.
+///
+/// Each claim holds a shared `flock(2)` on a file per CPU in `/dev/shm`
+/// (the temporary directory where there is none) for as long as it lives,
+/// and [`check`](Self::check) asks for the lock alone (exclusive, without
+/// waiting): that fails while any other claim on the CPU is held. A claim
+/// checks when it is taken and whenever its holder asks, so each of two
+/// runs that overlap finds the other: the later one at once, the earlier
+/// one at its next check. The kernel lets go of the lock when its holder
+/// exits, however it ends, so a killed run leaves no stale claim.
+///
+/// A claim only sees other perfkit runs: any other process may still run
+/// on the CPU. Where the file cannot be opened (another user made it
+/// unreadable, or the directory refuses it), nothing can be told, and the
+/// claim does not count against the receiver.
+#[derive(Debug)]
+pub struct CpuClaim {
+    file: Option<std::fs::File>,
+    shared: bool,
+}
+
+impl CpuClaim {
+    /// Claims `cpu` for a receiving end, and checks it.
+    pub fn take(cpu: usize) -> CpuClaim {
+        Self::take_in(&Self::dir(), cpu)
+    }
+
+    fn dir() -> std::path::PathBuf {
+        let shm = std::path::Path::new("/dev/shm");
+        if shm.is_dir() {
+            shm.to_owned()
+        } else {
+            std::env::temp_dir()
+        }
+    }
+
+    fn take_in(dir: &std::path::Path, cpu: usize) -> CpuClaim {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = dir.join(format!("perfkit-receiver-cpu-{cpu}.lock"));
+        // Read-only is enough for flock, so a file another user made can
+        // still be locked; never through a link someone put in its place.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .or_else(|_| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .mode(0o644)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&path)
+            });
+        let mut claim = CpuClaim {
+            file: file.ok(),
+            shared: false,
+        };
+        // An exclusive lock held by another claim's check lasts two system
+        // calls: that claim is there, so this one is shared.
+        if !claim.lock(libc::LOCK_SH) {
+            claim.shared = true;
+        }
+        claim.check();
+        claim
+    }
+
+    /// One non-blocking `flock` on the claim's file; true when it held (or
+    /// there is no file to lock).
+    fn lock(&self, how: libc::c_int) -> bool {
+        use std::os::unix::io::AsRawFd;
+        match &self.file {
+            // SAFETY: flock on a descriptor this claim owns.
+            Some(f) => unsafe { libc::flock(f.as_raw_fd(), how | libc::LOCK_NB) == 0 },
+            None => true,
+        }
+    }
+
+    /// Looks again: whether another claim on the CPU is held now, which
+    /// then stays recorded. Two system calls.
+    pub fn check(&mut self) {
+        if !self.lock(libc::LOCK_EX) {
+            self.shared = true;
+        }
+        // Back to shared. Linux drops a shared lock whose conversion to
+        // exclusive failed, so this takes it again either way.
+        self.lock(libc::LOCK_SH);
+    }
+
+    /// Another perfkit run's receiver held the CPU at a check.
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,6 +377,41 @@ mod tests {
         if let Some((cpu, _)) = two_cpus() {
             assert_eq!(refusal(cpu), None);
         }
+    }
+
+    #[test]
+    fn two_claims_on_a_cpu_each_find_the_other() {
+        let dir = std::env::temp_dir().join(format!("perfkit-claim-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut first = CpuClaim::take_in(&dir, 3);
+        assert!(!first.is_shared());
+        first.check();
+        assert!(!first.is_shared(), "alone, a check finds no one");
+        // A second open of the file, as another process would make: it is
+        // told at once, the first at its next check, and it stays told.
+        let second = CpuClaim::take_in(&dir, 3);
+        assert!(second.is_shared());
+        assert!(!first.is_shared());
+        first.check();
+        assert!(first.is_shared());
+        assert!(
+            !CpuClaim::take_in(&dir, 4).is_shared(),
+            "another CPU is free"
+        );
+        drop(second);
+        first.check();
+        assert!(first.is_shared(), "a claim that was shared stays so");
+        drop(first);
+        let mut later = CpuClaim::take_in(&dir, 3);
+        later.check();
+        assert!(!later.is_shared(), "the claims let go when dropped");
+        // A file that cannot be opened tells nothing, and counts for nothing.
+        let link = dir.join("perfkit-receiver-cpu-5.lock");
+        std::os::unix::fs::symlink(dir.join("elsewhere"), &link).unwrap();
+        let c = CpuClaim::take_in(&dir, 5);
+        assert!(!c.is_shared() && c.file.is_none());
+        assert!(!dir.join("elsewhere").exists(), "followed the link");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! sender script are ([`Spead2Sender`]), and passes the cancel flag that
 //! both ends watch (an [`ErrorKind::Interrupted`] error once it is set).
 
-use crate::affinity::{self, CpuSet, ThreadCpus};
+use crate::affinity::{self, CpuClaim, CpuSet, ThreadCpus};
 use crate::descriptor::{DescriptorRepr, ItemDescriptor};
 use crate::packetize::{Item, Packetizer};
 use crate::reasm::{self, Heap, Stream};
@@ -242,7 +242,8 @@ pub struct RxStats {
     /// Whether the receiver ran on the one CPU the run asked for
     /// ([`RunConfig::rx_cpu`]): `None` when it asked for none, `Some(false)`
     /// when the CPU is not one it may use (or an agent that does not know
-    /// the setting ran it).
+    /// the setting ran it), or when another perfkit run's receiver had
+    /// claimed the same CPU ([`crate::affinity::CpuClaim`]).
     #[serde(default)]
     pub cpu_set: Option<bool>,
 }
@@ -556,6 +557,10 @@ impl<'s> RxThread<'s> {
     }
 }
 
+/// How often a receiver on a CPU of its own looks whether another run's
+/// receiver has claimed it too ([`CpuClaim::check`]).
+const CLAIM_CHECK: Duration = Duration::from_millis(10);
+
 fn receiver_thread(
     mut rx: UdpReceiver,
     cfg: &RunConfig,
@@ -567,6 +572,10 @@ fn receiver_thread(
     // For as long as this runs, on its own thread ([`RxThread`]).
     let nice = cfg.rx_nice.map(crate::priority::ThreadNice::set);
     let cpu = cfg.rx_cpu.map(ThreadCpus::receiver);
+    // Held to the end and checked as the receiver goes: the CPU counts as
+    // this receiver's own only when no other run's receiver had it.
+    let mut claim = cfg.rx_cpu.map(CpuClaim::take);
+    let mut claim_checked = Instant::now();
     let usage0 = Usage::thread();
     let mut stream = Stream::new(config);
     let (mut verified, mut failed) = (0u64, 0u64);
@@ -585,6 +594,13 @@ fn receiver_thread(
         &mut stream,
         |n| {
             let now = Instant::now();
+            if let Some(c) = claim
+                .as_mut()
+                .filter(|_| now - claim_checked >= CLAIM_CHECK)
+            {
+                c.check();
+                claim_checked = now;
+            }
             if n > 0 {
                 first.get_or_insert(now);
                 last = Some(now);
@@ -612,6 +628,9 @@ fn receiver_thread(
         _ => 0.0,
     };
     let used = Usage::thread_since(usage0);
+    if let Some(c) = claim.as_mut() {
+        c.check();
+    }
     let c = *stream.counters();
     let (calls, _) = rx.counts();
     Ok(RxOutcome {
@@ -639,7 +658,7 @@ fn receiver_thread(
             cpu_seconds: used.cpu_seconds,
             counts: used.counts,
             nice_set: nice.as_ref().map(crate::priority::ThreadNice::is_set),
-            cpu_set: cpu.as_ref().map(ThreadCpus::is_set),
+            cpu_set: cpu.as_ref().map(|c| c.is_set() && !shared(&claim)),
             ..RxStats::default()
         },
     })
@@ -822,6 +841,8 @@ pub struct Spead2Receiving {
     rcvbuf: usize,
     nice_set: Option<bool>,
     cpu_set: Option<bool>,
+    /// The receiver's claim on its CPU, held and checked until it has ended.
+    claim: Option<CpuClaim>,
 }
 
 /// Heaps spead2's stream assembles at once (its `max_heaps`): enough for
@@ -863,6 +884,7 @@ impl Spead2Receiving {
                 });
             }
         }
+        let claim = cfg.rx_cpu.map(CpuClaim::take);
         let cpus = cfg.rx_cpu.map(affinity::receiver_set);
         let mut child = spawn_on(&mut cmd, python, cpus.flatten())?;
         let cpu_set = cpus.map(|want| child_on(&child, want));
@@ -895,6 +917,7 @@ impl Spead2Receiving {
             rcvbuf: ready["rcvbuf"].as_u64().unwrap_or(0) as usize,
             nice_set,
             cpu_set,
+            claim,
         })
     }
 
@@ -909,15 +932,20 @@ impl Spead2Receiving {
         let pid = self.child.id();
         let done = AtomicBool::new(false);
         let lines = &mut self.lines;
+        let claim = &mut self.claim;
         let end = thread::scope(|scope| {
             // The lines are read on this thread; a cancel kills the child,
-            // which ends them.
+            // which ends them. The receiver's claim on its CPU is checked
+            // while it runs.
             scope.spawn(|| {
                 while !done.load(Ordering::Relaxed) {
                     if cancel.load(Ordering::Relaxed) {
                         // SAFETY: kill(2) of this process's own child.
                         unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
                         break;
+                    }
+                    if let Some(c) = claim.as_mut() {
+                        c.check();
                     }
                     thread::sleep(CHILD_POLL);
                 }
@@ -937,7 +965,7 @@ impl Spead2Receiving {
             .ok_or_else(|| Error::spead2("spead2 receiver ended without its report line".into()))?;
         st.rcvbuf = self.rcvbuf;
         st.nice_set = self.nice_set;
-        st.cpu_set = self.cpu_set;
+        st.cpu_set = self.cpu_set.map(|on| on && !shared(&self.claim));
         Ok(st)
     }
 }
@@ -1217,6 +1245,11 @@ fn spawn_on(
             python.display()
         ))
     })
+}
+
+/// Another run's receiver held the CPU a claim asked for.
+fn shared(claim: &Option<CpuClaim>) -> bool {
+    claim.as_ref().is_some_and(CpuClaim::is_shared)
 }
 
 /// Whether a started child runs on the set asked for (`None`: a set that

@@ -287,7 +287,8 @@ pub(crate) fn outcome(st: &RunStats) -> Outcome {
             rx.cpu_set,
             &RX_CPU,
             "the receiver did not run on the CPU `receiver_cpu` names alone \
-             (one the receiving host does not let it use, or an agent that does not know the setting)",
+             (one the receiving host does not let it use, one another perfkit run's receiver had, \
+             or an agent that does not know the setting)",
         ),
         (
             "tx_cpu_set",
