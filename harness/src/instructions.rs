@@ -32,7 +32,8 @@
 //!
 //! Counts depend on the build and on the CPU features the C library and
 //! the CRC code pick (valgrind reports the host's): a baseline holds for
-//! one build on one machine type. They also move, by a few instructions,
+//! one build on one machine type; not on where it was built, since stages'
+//! stack paths are placed by name, not address. They also move, by a few instructions,
 //! with where the process's stack starts (the environment's size): the
 //! sender's file hash copies through a stack buffer whose alignment picks
 //! the C library's copy path (measured: 128 of `sender::sha256`'s 14

@@ -48,6 +48,9 @@ pub struct Site {
     module: &'static str,
     file: &'static str,
     line: u32,
+    /// A hash of the module and the name: where the site's stack paths
+    /// live in a path table ([`Site::key`]).
+    key: u32,
     kind: SiteKind,
     state: AtomicU8,
     next: AtomicPtr<Site>,
@@ -63,6 +66,24 @@ pub struct Site {
 }
 
 static HEAD: AtomicPtr<Site> = AtomicPtr::new(ptr::null_mut());
+
+/// 32-bit FNV-1a of `module`, a separator and `name` ([`Site::key`]).
+const fn key_of(module: &str, name: &str) -> u32 {
+    const PRIME: u32 = 0x0100_0193;
+    let mut h: u32 = 0x811c_9dc5;
+    let parts = [module.as_bytes(), b"\0", name.as_bytes()];
+    let mut p = 0;
+    while p < parts.len() {
+        let bytes = parts[p];
+        let mut i = 0;
+        while i < bytes.len() {
+            h = (h ^ bytes[i] as u32).wrapping_mul(PRIME);
+            i += 1;
+        }
+        p += 1;
+    }
+    h
+}
 
 impl Site {
     /// A new, unregistered site (for `static`s made by the macros).
@@ -88,6 +109,7 @@ impl Site {
             module,
             file,
             line,
+            key: key_of(module, name),
             kind,
             state: AtomicU8::new(UNREGISTERED),
             next: AtomicPtr::new(ptr::null_mut()),
@@ -100,6 +122,17 @@ impl Site {
             #[cfg(not(feature = "std"))]
             memo: crate::stack::SiteMemo::new(),
         }
+    }
+
+    /// A hash of the site's module and name, made at compile time: what a
+    /// path table places the site's paths by. Not its address, which moves
+    /// with every build (a change anywhere, the folder it was built in), so
+    /// that which paths share a place in the table, and so the work of
+    /// finding them (instructions, cycles), is the same in every build of
+    /// the same sites. Two sites of one name in one module share a key.
+    #[inline(always)]
+    pub(crate) fn key(&self) -> u32 {
+        self.key
     }
 
     /// The stack path it took last.

@@ -289,12 +289,20 @@ impl PathTable {
     fn child(&self, parent: u32, site: &'static Site) -> u32 {
         let sp = site as *const Site as *mut Site;
         let idx = home(parent, site);
-        // The path is nearly always where it hashes to: test that inline,
+        // The path is nearly always where it hashes to, or, when another
+        // path took that slot first, in the next one: test those two inline,
         // probe further (and create) out of line, so the hot path stays
-        // short and needs few registers.
+        // short and needs few registers. With a few dozen paths in a table,
+        // two that hash alike are likely, three are not: so the work of
+        // finding a path hardly depends on which paths happen to collide.
         let s = &self.slots[idx];
         if s.site.load(Relaxed) == sp && s.parent.load(Relaxed) == parent {
             return idx as u32;
+        }
+        let next = (idx + 1) & (PATH_SLOTS - 1);
+        let s = &self.slots[next];
+        if s.site.load(Relaxed) == sp && s.parent.load(Relaxed) == parent {
+            return next as u32;
         }
         self.probe(parent, site, idx)
     }
@@ -363,11 +371,13 @@ impl PathTable {
     }
 }
 
-/// Where path `parent;site` hashes to in a table.
+/// Where path `parent;site` hashes to in a table: by the site's key (its
+/// module and name), never its address, so that the same sites entered in
+/// the same order take the same slots, and cost the same probes, in every
+/// build.
 #[inline(always)]
 fn home(parent: u32, site: &'static Site) -> usize {
-    let h = ((site as *const Site as usize >> 4) as u32 ^ parent.wrapping_mul(0x9E37_79B9))
-        .wrapping_mul(0x85EB_CA6B);
+    let h = (site.key() ^ parent.wrapping_mul(0x9E37_79B9)).wrapping_mul(0x85EB_CA6B);
     (h >> 16) as usize & (PATH_SLOTS - 1)
 }
 
@@ -650,5 +660,28 @@ impl<F: core::future::Future> core::future::Future for Instrumented<F> {
             }
             core::task::Poll::Pending => core::task::Poll::Pending,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_is_placed_by_its_sites_module_and_name_not_its_address() {
+        static A: Site = Site::new("stage", "m", "f.rs", 1);
+        static B: Site = Site::new("stage", "m", "g.rs", 9);
+        static C: Site = Site::new("other", "m", "f.rs", 1);
+        static D: Site = Site::new("stage", "n", "f.rs", 1);
+        assert!(!core::ptr::eq(&A, &B));
+        let parents = [ROOT, 0, 7, 300];
+        for p in parents {
+            assert_eq!(home(p, &A), home(p, &B), "parent {p}");
+        }
+        for other in [&C, &D] {
+            assert!(parents.iter().any(|&p| home(p, &A) != home(p, other)));
+        }
+        // FNV-1a of "perfkit", a zero byte and "x": the same in every build.
+        assert_eq!(Site::new("x", "perfkit", "", 0).key(), 0x4e28_74f2);
     }
 }
