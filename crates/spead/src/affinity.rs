@@ -205,19 +205,25 @@ impl Drop for ThreadCpus {
 /// beside an agent) are told apart from a receiver that had the CPU to
 /// itself.
 ///
-/// Each claim holds a shared `flock(2)` on a file per CPU in `/dev/shm`
-/// (the temporary directory where there is none) for as long as it lives,
-/// and [`check`](Self::check) asks for the lock alone (exclusive, without
-/// waiting): that fails while any other claim on the CPU is held. A claim
-/// checks when it is taken and whenever its holder asks, so each of two
-/// runs that overlap finds the other: the later one at once, the earlier
-/// one at its next check. The kernel lets go of the lock when its holder
-/// exits, however it ends, so a killed run leaves no stale claim.
+/// Each claim holds a read lock on a file per CPU in `/dev/shm` (the
+/// temporary directory where there is none) for as long as it lives: an
+/// open-file-description lock (`F_OFD_SETLK`, fcntl(2)), which belongs to
+/// the claim's own open file, so two claims in one process see each other
+/// as two in two processes do. [`check`](Self::check) asks the kernel
+/// whether a write lock could be placed (`F_OFD_GETLK`): not while any other
+/// claim on the CPU holds its read lock, and a claim's own lock never stands
+/// in its way, so a check takes and drops nothing. A claim checks when it is
+/// taken and whenever its holder asks, so each of two runs that overlap
+/// finds the other: the later one at once, the earlier one at its next
+/// check. The kernel lets go of the lock when its holder exits, however it
+/// ends, so a killed run leaves no stale claim.
 ///
 /// A claim only sees other perfkit runs: any other process may still run
-/// on the CPU. Where the file cannot be opened (another user made it
-/// unreadable, or the directory refuses it), nothing can be told, and the
-/// claim does not count against the receiver.
+/// on the CPU, and any process that can read the file can hold a lock on
+/// it and so make every claim shared. Where the file cannot be opened as a
+/// regular file (another user made it unreadable, or put something else in
+/// its place), nothing can be told, and the claim does not count against
+/// the receiver.
 #[derive(Debug)]
 pub struct CpuClaim {
     file: Option<std::fs::File>,
@@ -240,55 +246,76 @@ impl CpuClaim {
     }
 
     fn take_in(dir: &std::path::Path, cpu: usize) -> CpuClaim {
-        use std::os::unix::fs::OpenOptionsExt;
-        let path = dir.join(format!("perfkit-receiver-cpu-{cpu}.lock"));
-        // Read-only is enough for flock, so a file another user made can
-        // still be locked; never through a link someone put in its place.
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .or_else(|_| {
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .mode(0o644)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .open(&path)
-            });
+        let file = Self::open(&dir.join(format!("perfkit-receiver-cpu-{cpu}.lock")));
         let mut claim = CpuClaim {
-            file: file.ok(),
+            file,
             shared: false,
         };
-        // An exclusive lock held by another claim's check lasts two system
-        // calls: that claim is there, so this one is shared.
-        if !claim.lock(libc::LOCK_SH) {
+        // Read locks share: this fails only on a write lock, which no claim
+        // takes; someone is there.
+        if !claim.fcntl(libc::F_OFD_SETLK, libc::F_RDLCK as libc::c_short) {
             claim.shared = true;
         }
         claim.check();
         claim
     }
 
-    /// One non-blocking `flock` on the claim's file; true when it held (or
-    /// there is no file to lock).
-    fn lock(&self, how: libc::c_int) -> bool {
+    /// The lock file, opened or made: read-only is enough for a read lock,
+    /// so a file another user made can still be locked; never through a
+    /// link someone put in its place, never waiting (a FIFO there would
+    /// block an open), and a regular file only.
+    fn open(path: &std::path::Path) -> Option<std::fs::File> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK;
+        let file = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(flags)
+            .open(path)
+        {
+            Ok(f) => f,
+            Err(_) => {
+                let f = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .mode(0o644)
+                    .custom_flags(flags)
+                    .open(path)
+                    .ok()?;
+                // Readable by every user's runs whatever the umask (a
+                // file someone else made keeps its mode: this fails).
+                let _ = f.set_permissions(std::fs::Permissions::from_mode(0o644));
+                f
+            }
+        };
+        file.metadata().ok()?.is_file().then_some(file)
+    }
+
+    /// One non-blocking `fcntl` lock call on the claim's file for the whole
+    /// file; true when it held, or when there is no file. For `F_OFD_GETLK`,
+    /// true when the lock asked about could be placed.
+    fn fcntl(&self, cmd: libc::c_int, kind: libc::c_short) -> bool {
         use std::os::unix::io::AsRawFd;
-        match &self.file {
-            // SAFETY: flock on a descriptor this claim owns.
-            Some(f) => unsafe { libc::flock(f.as_raw_fd(), how | libc::LOCK_NB) == 0 },
-            None => true,
-        }
+        let Some(f) = &self.file else {
+            return true;
+        };
+        // SAFETY: all zeros is a valid flock (whole file from offset 0,
+        // l_pid 0 as OFD locks require).
+        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = kind;
+        fl.l_whence = libc::SEEK_SET as libc::c_short;
+        // SAFETY: fcntl on a descriptor this claim owns, with a flock it
+        // may write into.
+        let r = unsafe { libc::fcntl(f.as_raw_fd(), cmd, &mut fl) };
+        r == 0 && (cmd != libc::F_OFD_GETLK || fl.l_type == libc::F_UNLCK as libc::c_short)
     }
 
     /// Looks again: whether another claim on the CPU is held now, which
-    /// then stays recorded. Two system calls.
+    /// then stays recorded. One system call, which takes and drops no lock.
     pub fn check(&mut self) {
-        if !self.lock(libc::LOCK_EX) {
+        if !self.fcntl(libc::F_OFD_GETLK, libc::F_WRLCK as libc::c_short) {
             self.shared = true;
         }
-        // Back to shared. Linux drops a shared lock whose conversion to
-        // exclusive failed, so this takes it again either way.
-        self.lock(libc::LOCK_SH);
     }
 
     /// Another perfkit run's receiver held the CPU at a check.
@@ -405,12 +432,36 @@ mod tests {
         let mut later = CpuClaim::take_in(&dir, 3);
         later.check();
         assert!(!later.is_shared(), "the claims let go when dropped");
-        // A file that cannot be opened tells nothing, and counts for nothing.
+        // A file that cannot be opened tells nothing, and counts for nothing:
+        // a link in its place is not followed, a FIFO not waited on.
         let link = dir.join("perfkit-receiver-cpu-5.lock");
         std::os::unix::fs::symlink(dir.join("elsewhere"), &link).unwrap();
         let c = CpuClaim::take_in(&dir, 5);
         assert!(!c.is_shared() && c.file.is_none());
         assert!(!dir.join("elsewhere").exists(), "followed the link");
+        let fifo = std::ffi::CString::new(
+            dir.join("perfkit-receiver-cpu-6.lock")
+                .into_os_string()
+                .into_encoded_bytes(),
+        )
+        .unwrap();
+        // SAFETY: a path made above, NUL-terminated.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let c = CpuClaim::take_in(&dir, 6);
+        assert!(!c.is_shared() && c.file.is_none());
+        // Made under a strict umask, the file is still readable by all.
+        // SAFETY: umask only sets the mode bits new files lose.
+        let old = unsafe { libc::umask(0o077) };
+        let c = CpuClaim::take_in(&dir, 7);
+        // SAFETY: as above.
+        unsafe { libc::umask(old) };
+        assert!(c.file.is_some());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("perfkit-receiver-cpu-7.lock"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -106,6 +106,10 @@ fn a_receiver_runs_on_its_cpu_and_the_sender_on_the_others() {
         while cpus_of_threads("spead-recv").is_empty() && !run.is_finished() {
             std::thread::sleep(Duration::from_millis(1));
         }
+        assert!(
+            !run.is_finished(),
+            "the run ended before its receiver was seen"
+        );
         let _later = affinity::CpuClaim::take(cpu);
         run.join().unwrap()
     });
