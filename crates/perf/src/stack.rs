@@ -293,8 +293,10 @@ impl PathTable {
         // path took that slot first, in the next one: test those two inline,
         // probe further (and create) out of line, so the hot path stays
         // short and needs few registers. With a few dozen paths in a table,
-        // two that hash alike are likely, three are not: so the work of
-        // finding a path hardly depends on which paths happen to collide.
+        // two that hash alike are likely, three are not (but for sites of
+        // one module and name, whose keys are equal: their third path under
+        // one parent always probes): so the work of finding a path hardly
+        // depends on which paths happen to collide.
         let s = &self.slots[idx];
         if s.site.load(Relaxed) == sp && s.parent.load(Relaxed) == parent {
             return idx as u32;

@@ -69,6 +69,12 @@ pub(super) struct Walk {
     /// The site and slot of the path this path's last child took.
     memo_site: AtomicPtr<Site>,
     memo_slot: AtomicPtr<PathSlot>,
+    /// The site and slot of the sibling path opened after this one last
+    /// time, under the same parent: a parent that opens the same stages in
+    /// the same order (a packet's: read, frame, check, store) finds each
+    /// from the one before, where its own memo holds only the last.
+    next_site: AtomicPtr<Site>,
+    next_slot: AtomicPtr<PathSlot>,
     /// The parent path (null for a table's root).
     up: AtomicPtr<PathSlot>,
     /// Sites on the path (0 for a table's root, `u32::MAX` for the
@@ -86,6 +92,8 @@ impl Walk {
             pending: Owned64::new(0),
             memo_site: AtomicPtr::new(ptr::null_mut()),
             memo_slot: AtomicPtr::new(ptr::null_mut()),
+            next_site: AtomicPtr::new(ptr::null_mut()),
+            next_slot: AtomicPtr::new(ptr::null_mut()),
             up: AtomicPtr::new(ptr::null_mut()),
             depth: AtomicU32::new(0),
             index: AtomicU32::new(ROOT),
@@ -148,10 +156,25 @@ pub(super) fn begin(site: &'static Site) -> (Mark, *const PathSlot) {
     // SAFETY: `cur` is always a live slot: a static sentinel, or a slot or
     // root of a leaked table.
     let w = &unsafe { &*p }.walk;
-    if !ptr::eq(w.memo_site.load(Relaxed), site) {
-        return push_miss(site, l, p);
-    }
-    let c = w.memo_slot.load(Relaxed);
+    let last = w.memo_slot.load(Relaxed);
+    let c = if ptr::eq(w.memo_site.load(Relaxed), site) {
+        last
+    } else {
+        // The sibling that followed the last child last time. A sentinel's
+        // memo is empty, so it never gets here.
+        if last.is_null() {
+            return push_miss(site, l, p);
+        }
+        // SAFETY: a memo's slot is one of the same leaked table.
+        let lw = &unsafe { &*last }.walk;
+        if !ptr::eq(lw.next_site.load(Relaxed), site) {
+            return push_miss(site, l, p);
+        }
+        let c = lw.next_slot.load(Relaxed);
+        w.memo_site.store(site as *const Site as *mut Site, Relaxed);
+        w.memo_slot.store(c, Relaxed);
+        c
+    };
     // SAFETY: a memo's slot is one of the same leaked table.
     unsafe { &*c }.walk.child.store(0);
     l.cur.set(c);
@@ -275,8 +298,8 @@ impl PathSlot {
     }
 }
 
-/// A push the memo does not know (siblings taking turns under one parent,
-/// a new path): find or make the path under `p`, the current slot.
+/// A push the memos do not know (siblings in a new order, a new path):
+/// find or make the path under `p`, the current slot.
 #[inline(never)]
 fn push_miss(
     site: &'static Site,
@@ -302,6 +325,17 @@ fn push_miss(
     c.walk.up.store(p.cast_mut(), Relaxed);
     c.walk.depth.store(depth + 1, Relaxed);
     c.walk.index.store(idx, Relaxed);
+    // The last child's successor is this one, for the next time round.
+    let last = ps.walk.memo_slot.load(Relaxed);
+    if !last.is_null() {
+        // SAFETY: a memo's slot is one of the same leaked table, a child
+        // of `p` as `c` is.
+        let lw = &unsafe { &*last }.walk;
+        lw.next_slot
+            .store(c as *const PathSlot as *mut PathSlot, Relaxed);
+        lw.next_site
+            .store(site as *const Site as *mut Site, Relaxed);
+    }
     ps.walk
         .memo_slot
         .store(c as *const PathSlot as *mut PathSlot, Relaxed);
