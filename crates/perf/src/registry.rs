@@ -21,6 +21,9 @@ struct Release(&'static Entry);
 
 impl Drop for Release {
     fn drop(&mut self) {
+        // Before the table is free: nothing this thread measures later
+        // (another thread-local's destructor) may write into it.
+        crate::stack::detach();
         self.0.in_use.store(false, Ordering::Release);
     }
 }

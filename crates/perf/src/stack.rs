@@ -548,6 +548,8 @@ impl Drop for Guard {
 // costs little code, and the guard's drop glue stays small enough to inline.
 // With `std` they are `host`'s; on the device, `device`'s.
 #[cfg(feature = "std")]
+pub(crate) use host::detach;
+#[cfg(feature = "std")]
 use host::{begin, end, Mark, NO_MARK};
 
 #[cold]

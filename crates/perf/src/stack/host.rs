@@ -201,6 +201,24 @@ pub(super) fn end(site: &'static Site, ticks: u64, l: Mark, slot: *const PathSlo
     cur.set(p);
 }
 
+/// Detach this thread's stack from its table, which the thread is about
+/// to give back (its exit: `registry`'s release), so that another thread
+/// may claim it. Measurements the thread still makes (a thread-local's
+/// destructor that runs later) are counted on their sites without a path,
+/// as past a full table; guards still open pop without a path too, their
+/// slot no longer being on this stack. Before this, such a measurement
+/// wrote into the table while its next owner did: a shared slot's open
+/// call lost its children's time, and a path could be made of two
+/// threads' writes.
+pub(crate) fn detach() {
+    if let Some(l) = local() {
+        l.cur.set(&NO_PATH);
+        l.unpathed.set(0);
+        l.below_unpathed.set(&NO_PATH);
+        l.table.set(ptr::null());
+    }
+}
+
 /// This thread's stack. It has no destructor, so it is never torn down:
 /// the `None` is for form only.
 #[inline(always)]
