@@ -87,6 +87,10 @@ pub struct RunArgs {
     // `repeats` is the transfer parameter (extra copies of each block).
     #[arg(long, alias = "repeat", value_name = "N")]
     pub runs: Option<u32>,
+    /// Unrecorded runs of the first configuration before the measured ones
+    /// (overrides the scenario's `warmup`; 0 for none).
+    #[arg(long, value_name = "N")]
+    pub warmup: Option<u32>,
     /// Runs in rounds of one run of every configuration (`rounds`, so a
     /// machine's slow spell falls on all of them alike), or every run of
     /// one configuration before the next (`configs`); overrides the

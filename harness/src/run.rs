@@ -12,7 +12,7 @@ use perfkit_report::model::{Meta, Results, RunRecord, ScenarioRef, Stages};
 use crate::kinds;
 use crate::output;
 use crate::progress::Progress;
-use crate::scenario::{Scenario, MAX_RUNS};
+use crate::scenario::{Scenario, MAX_RUNS, MAX_WARMUP};
 use crate::{CmdResult, Failure, RunArgs, EXIT_DATA_LOST, EXIT_OK, EXIT_RUN_FAILED};
 
 /// Loads the scenario named by the arguments and applies `--set`, `--runs`
@@ -37,6 +37,14 @@ pub fn load(args: &RunArgs) -> Result<Scenario, Failure> {
             )));
         }
         s.runs = n;
+    }
+    if let Some(n) = args.warmup {
+        if n > MAX_WARMUP {
+            return Err(Failure::input(anyhow!(
+                "--warmup must be 0 to {MAX_WARMUP}, not {n}"
+            )));
+        }
+        s.warmup = n;
     }
     if let Some(o) = args.order {
         s.order = o;
@@ -186,12 +194,16 @@ pub fn run(args: RunArgs) -> CmdResult {
         .collect();
     if !args.quiet {
         eprintln!(
-            "perfkit: {} ({} kind): {} configuration(s) x {} run(s){} -> {}",
+            "perfkit: {} ({} kind): {} configuration(s) x {} run(s){}{} -> {}",
             s.name,
             s.kind,
             configs.len(),
             s.runs,
             s.order.phrase(configs.len(), s.runs),
+            match s.warmup {
+                0 => String::new(),
+                n => format!(", after {n} warm-up run(s)"),
+            },
             results_path.display()
         );
     }

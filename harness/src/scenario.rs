@@ -339,6 +339,8 @@ const TOP_KEYS: &[&str] = &[
 
 /// Most runs of a configuration in one `perfkit run`.
 pub const MAX_RUNS: u32 = 10_000;
+/// Most warm-up runs a scenario or `--warmup` may ask for.
+pub const MAX_WARMUP: u32 = 10_000;
 
 /// Most configurations a sweep may expand to.
 const MAX_CONFIGS: usize = 100_000;
@@ -772,7 +774,7 @@ impl Scenario {
                     s.kind = kind;
                 }
                 "runs" => s.runs = int_key(&ctx, key, v, 1, MAX_RUNS as i64)? as u32,
-                "warmup" => s.warmup = int_key(&ctx, key, v, 0, 10_000)? as u32,
+                "warmup" => s.warmup = int_key(&ctx, key, v, 0, MAX_WARMUP as i64)? as u32,
                 "order" => {
                     let name = str_key(&ctx, key, v)?;
                     s.order = Order::from_name(&name)

@@ -127,6 +127,13 @@ fn bad_set_and_runs_exit_2() {
             "{e}"
         );
     }
+    let o = d.perfkit(&["run", "s.toml", "--warmup", "10001"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--warmup must be 0 to 10000, not 10001"),
+        "{}",
+        stderr(&o)
+    );
     let o = d.perfkit(&["run", "s.toml", "--bogus-flag"]);
     assert_eq!(o.status.code(), Some(2), "clap usage errors are exit 2");
 }
@@ -565,6 +572,34 @@ fn the_run_count_is_runs_not_repeats() {
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["runs"].as_array().unwrap().len(), 2, "{flag}");
     }
+}
+
+/// `--warmup N` overrides the scenario's `warmup`: the warm-up runs go
+/// first, on the first configuration, and are not recorded.
+#[test]
+fn warmup_runs_are_set_on_the_command_line() {
+    let d = Dir::new();
+    d.write(
+        "lb.toml",
+        "name = \"lb\"\nwarmup = 0\n[link]\nkind = \"loopback\"\n[transfer]\ninput_size = 2000\n",
+    );
+    let o = d.perfkit(&[
+        "run",
+        "lb.toml",
+        "--warmup",
+        "3",
+        "--runs",
+        "1",
+        "--no-report",
+        "--out",
+        "o",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("after 3 warm-up run(s)"), "{e}");
+    let text = std::fs::read_to_string(d.path().join("o/results.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["runs"].as_array().unwrap().len(), 1);
 }
 
 /// `--update-baseline` with no baseline yet creates it (folders included)
