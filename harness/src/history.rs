@@ -239,6 +239,16 @@ fn git(args: &[&str]) -> Option<String> {
     (out.status.success() && !s.is_empty()).then_some(s)
 }
 
+/// When `commit` was made, as git knows it. The name comes from a results
+/// file or the command line: one that git would read as an option (a
+/// crafted `--output=FILE` made `git show` overwrite FILE) is never passed.
+fn commit_time(commit: &str) -> Option<i64> {
+    if commit.is_empty() || commit.starts_with('-') {
+        return None;
+    }
+    git(&["show", "-s", "--format=%ct", commit])?.parse().ok()
+}
+
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
@@ -262,11 +272,7 @@ fn provenance(results: &model::Results, keys: &KeyArgs) -> Provenance {
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs() as i64);
-    let commit_time = (!commit.is_empty())
-        .then(|| git(&["show", "-s", "--format=%ct", &commit]))
-        .flatten()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(run_time);
+    let commit_time = commit_time(&commit).unwrap_or(run_time);
     let host_fingerprint = keys.host_class.clone().unwrap_or_else(|| {
         if results.meta.host == crate::host::name() {
             crate::host::class()
@@ -820,6 +826,17 @@ mod tests {
         assert_eq!(project_root(&deep), d.path());
         std::fs::create_dir_all(d.path().join("a/.perfkit")).unwrap();
         assert_eq!(project_root(&deep), d.path().join("a"));
+    }
+
+    #[test]
+    fn a_commit_name_is_never_an_option_to_git() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim.txt");
+        std::fs::write(&victim, "kept").unwrap();
+        let name = format!("--output={}", victim.display());
+        assert_eq!(commit_time(&name), None);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "kept");
+        assert_eq!(commit_time(""), None);
     }
 
     #[test]
