@@ -9,6 +9,7 @@ use anyhow::{anyhow, Context};
 use clap::Args;
 use perfkit_engine::{drive, Policy, RecvEnd, RxPump, TxPump, WallClock};
 use perfkit_link::{ByteLink, PipeLink, SerialLink};
+use perfkit_report::files::{self, Accept};
 use perfkit_report::model::{Side, Stages};
 
 use crate::integrity::hex;
@@ -175,13 +176,22 @@ fn stages() -> Stages {
 /// `perfkit send`.
 pub fn send(args: SendArgs) -> CmdResult {
     recording(&args.common);
-    let bytes = std::fs::read(&args.file)
+    // A regular file's size is checked before reading it, so a 3 GB file
+    // fails at once. Pipes are read too (`perfkit send <(make-data)`), no
+    // further than the wire profile carries; devices are refused.
+    let block = u64::from(args.block_size);
+    if let Ok(m) = std::fs::metadata(&args.file) {
+        if m.is_file() {
+            crate::kinds::check_size(&args.file, m.len() as usize, block)
+                .map_err(Failure::input)?;
+        }
+    }
+    let limit = crate::kinds::max_file_size(block);
+    let bytes = files::read_limited(&args.file, limit, Accept::RegularOrPipe)
         .with_context(|| format!("cannot read {}", args.file.display()))
         .map_err(Failure::input)?;
     let t = transfer(&args);
     let name = endpoint::file_name(&args.file);
-    crate::kinds::check_size(&args.file, bytes.len(), args.block_size as u64)
-        .map_err(Failure::input)?;
     let mut tx = endpoint::sender(&t, &bytes, &name).map_err(Failure::input)?;
     let mut link = open(&args.common).map_err(Failure::input)?;
     let clock = WallClock::start();
@@ -211,7 +221,10 @@ pub fn send(args: SendArgs) -> CmdResult {
 /// `perfkit recv`.
 pub fn recv(args: RecvArgs) -> CmdResult {
     recording(&args.common);
-    // Checked before receiving: the output's folder is the caller's to make.
+    // Checked before receiving: the output's folder is the caller's to make,
+    // and the output must be somewhere a file can go (not a folder).
+    files::Target::of(&args.out)
+        .map_err(|e| Failure::input(anyhow!("{}: {e}", args.out.display())))?;
     let folder = match args.out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => std::path::Path::new("."),

@@ -20,7 +20,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use perfkit_history::changepoint::{self, Direction, Rule, Verdict};
 use perfkit_history::{export, foreign, gate as hgate, Provenance, Prune, SeriesQuery, Store};
 use perfkit_report::trend::{StageTrend, TrendChart, TrendSeries, Trends};
-use perfkit_report::{gate::GateConfig, model, table};
+use perfkit_report::{files, gate::GateConfig, model, table};
 
 use crate::{CmdResult, Failure, EXIT_OK, EXIT_REGRESSION};
 
@@ -408,7 +408,8 @@ pub fn history(args: HistoryArgs) -> CmdResult {
 /// The files of an import as results documents, each with a name for messages.
 fn import_inputs(a: &ImportArgs) -> Result<Vec<(String, model::Results)>, Failure> {
     let read = |p: &Path| {
-        std::fs::read_to_string(p).map_err(|e| Failure::input(anyhow!("{}: {e}", p.display())))
+        files::read_text_limited(p, model::READ_LIMIT)
+            .map_err(|e| Failure::input(anyhow!("{}: {e}", p.display())))
     };
     let origin = |paths: &[&Path]| -> Result<foreign::Origin, Failure> {
         let mut newest = std::time::UNIX_EPOCH;

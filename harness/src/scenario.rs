@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 use perfkit_link::registry::ParamType;
+use perfkit_report::files::{self, Accept};
 use serde_json::Value;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
@@ -684,15 +685,20 @@ fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// The most a scenario file may hold: shipped ones are a few KB, and a
+/// wrong path (`/dev/zero`, a FIFO) must fail at once, not fill memory.
+const FILE_LIMIT: u64 = 4 << 20;
+
 impl Scenario {
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let bytes = std::fs::read(path).map_err(|e| ScenarioError {
-            path: path.to_owned(),
-            at: None,
-            key: None,
-            message: format!("cannot read scenario: {e}"),
-        })?;
+        let bytes =
+            files::read_limited(path, FILE_LIMIT, Accept::Regular).map_err(|e| ScenarioError {
+                path: path.to_owned(),
+                at: None,
+                key: None,
+                message: format!("cannot read scenario: {e}"),
+            })?;
         let text = String::from_utf8(bytes.clone()).map_err(|e| ScenarioError {
             path: path.to_owned(),
             at: None,

@@ -351,6 +351,16 @@ fn values_every_run_would_refuse_fail_check_and_run_up_front() {
             "input = \"no-such-file.bin\"\n".to_owned(),
             "s.toml:1:1: key `input`: ",
         ),
+        // Never read: a device or a folder is not a file to send.
+        (
+            "input = \"/dev/zero\"\n".to_owned(),
+            "s.toml:1:1: key `input`: /dev/zero is not a regular file",
+        ),
+        ("input = \".\"\n".to_owned(), "s.toml:1:1: key `input`: . is a folder"),
+        (
+            "[transfer]\ninput_size = 5000000\nblock_size = 50\n".to_owned(),
+            "s.toml:2:1: key `transfer.input_size`: 5000000 bytes is more than",
+        ),
         (
             "kind = \"heaps\"\n[heaps]\nheap_size = 67108865\n".to_owned(),
             "s.toml:3:1: key `heaps.heap_size`: heap size 67108865 must be between 1 and 67108864",
@@ -530,4 +540,136 @@ fn a_run_whose_reader_has_gone_finishes_and_keeps_its_results() {
     // Both block sizes and both repeat counts: every configuration ran.
     assert_eq!(v["runs"].as_array().map(Vec::len), Some(4), "{results}");
     assert!(d.path().join("out/report.html").exists());
+}
+
+/// Runs `perfkit ARGS` in `dir` with a stdin that stays open, and fails the
+/// test if it is still running after 20 s.
+fn within_20s(dir: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(common::exe())
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _stdin_open = child.stdin.take();
+    let t = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > Duration::from_secs(20) {
+            child.kill().unwrap();
+            panic!("perfkit {args:?} still running after 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn devices_fifos_and_folders_are_refused_without_reading_them() {
+    let d = tempfile::tempdir().unwrap();
+    let fifo = d.path().join("waits.toml");
+    let status = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(status.success());
+    for (args, says) in [
+        (
+            &["check", "/dev/zero"][..],
+            "is a character device, not a regular file",
+        ),
+        (&["check", "waits.toml"], "is a FIFO, not a regular file"),
+        (
+            &["compare", "/dev/zero", "/dev/zero"],
+            "/dev/zero: is a character device",
+        ),
+        (
+            &["gate", "--baseline", "/dev/zero", "/dev/zero"],
+            "is a character device",
+        ),
+        (
+            &["history", "import", "/dev/zero", "--db", "h.db"],
+            "is a character device",
+        ),
+        (
+            &["send", "/dev/zero"],
+            "cannot read /dev/zero: is a character device",
+        ),
+        (
+            &[
+                "agent",
+                "--token-file",
+                "/dev/zero",
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            "agent token from /dev/zero: is a character device",
+        ),
+        // Before a byte is received: a folder cannot be the output.
+        (&["recv", "."], ".: is a folder"),
+    ] {
+        let o = within_20s(d.path(), args);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        assert!(e.contains(says), "{args:?}: {e}");
+    }
+    // A FIFO among the scenarios is listed as unreadable, not waited on.
+    let o = within_20s(d.path(), &["list", "."]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(out.contains("is a FIFO, not a regular file"), "{out}");
+}
+
+#[test]
+fn recv_writes_through_a_link_and_into_a_fifo_without_replacing_them() {
+    use std::io::Read;
+    use std::os::unix::fs::FileTypeExt;
+    let d = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(d.path().join("data.bin"), &data).unwrap();
+    // `perfkit send data.bin | perfkit recv OUT`: whether both succeeded.
+    let send_recv = |out: &str| {
+        let mut tx = Command::new(common::exe())
+            .args(["send", "data.bin", "--quiet"])
+            .current_dir(d.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let rx = Command::new(common::exe())
+            .args(["recv", out, "--quiet"])
+            .current_dir(d.path())
+            .stdin(tx.stdout.take().unwrap())
+            .status()
+            .unwrap();
+        tx.wait().unwrap().success() && rx.success()
+    };
+    std::os::unix::fs::symlink("kept.bin", d.path().join("link.bin")).unwrap();
+    assert!(send_recv("link.bin"));
+    let link = std::fs::symlink_metadata(d.path().join("link.bin")).unwrap();
+    assert!(link.is_symlink(), "the link stays a link");
+    assert_eq!(std::fs::read(d.path().join("kept.bin")).unwrap(), data);
+
+    let fifo = d.path().join("out.fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let mut f = std::fs::File::open(fifo).unwrap();
+            f.read_to_end(&mut got).unwrap();
+            got
+        })
+    };
+    assert!(send_recv("out.fifo"));
+    // Checked before joining: a FIFO renamed over would leave the reader
+    // waiting for a writer that never comes.
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(kind.is_fifo(), "the FIFO stays a FIFO");
+    assert_eq!(
+        reader.join().unwrap(),
+        data,
+        "the FIFO's reader gets the file"
+    );
 }

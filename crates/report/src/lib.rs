@@ -7,6 +7,9 @@
 //! # Pieces
 //! - [`model`]: the results file (`results.json`), loading with clear errors
 //!   and atomic writes.
+//! - [`files`]: reading the files perfkit is handed (regular files, a size
+//!   limit, no waiting on a FIFO) and where a write lands (a link is
+//!   followed, a device is written into, never replaced).
 //! - [`metric`]: metric names (`tx.bps`, `stage.crc16.p99_ns`, ...), how to
 //!   read them from a record, their direction and unit.
 //! - [`group`]: records grouped into configurations (same `config_id` =
@@ -55,6 +58,7 @@ mod chart;
 pub mod compare;
 pub mod crosscheck;
 pub mod device;
+pub mod files;
 mod flame;
 pub mod gate;
 pub mod group;

@@ -286,9 +286,13 @@ pub struct Folded {
     pub self_ns: u64,
 }
 
+/// The most a results, baseline or snapshot file may hold: far above any
+/// perfkit writes, and a bound on what a wrong path (`/dev/zero`) can cost.
+pub const READ_LIMIT: u64 = 1 << 30;
+
 /// A file's text, or an error naming it.
 fn read(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|e| Error {
+    crate::files::read_text_limited(path, READ_LIMIT).map_err(|e| Error {
         path: path.to_owned(),
         kind: ErrorKind::Io(e),
     })
@@ -551,12 +555,22 @@ pub fn remove_stale_temporaries(dir: &Path) -> std::io::Result<usize> {
     Ok(n)
 }
 
-/// Writes `bytes` to `path` atomically (temporary file beside it, fsync, rename).
+/// Writes `bytes` to `path` atomically (temporary file beside it, fsync,
+/// rename). A symbolic link is followed, so its target gets the bytes; a
+/// device, FIFO or socket (`/dev/null`) is written into, never replaced; a
+/// folder is an error (see [`crate::files::Target`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let io = |e: std::io::Error| Error {
         path: path.to_owned(),
         kind: ErrorKind::Io(e),
     };
+    let path = match crate::files::Target::of(path).map_err(io)? {
+        crate::files::Target::InPlace(p) => {
+            return crate::files::write_in_place(&p, bytes).map_err(io)
+        }
+        crate::files::Target::Replace(p) => p,
+    };
+    let path = path.as_path();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -687,5 +701,42 @@ mod tests {
             let mode = std::fs::metadata(&p).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o644, "readable by others, like any report");
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn atomic_write_keeps_links_and_special_files() {
+        use std::io::Read;
+        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        // A link stays a link; its target gets the bytes.
+        let real = dir.path().join("kept/real.json");
+        std::fs::create_dir(dir.path().join("kept")).unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink("kept/real.json", &link).unwrap();
+        write_atomic(&link, b"one").unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert_eq!(std::fs::read(&real).unwrap(), b"one");
+        // A FIFO stays a FIFO; its reader gets the bytes.
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path and a mode.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let mut reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap();
+        write_atomic(&fifo, b"two").unwrap();
+        assert!(std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo());
+        let mut got = Vec::new();
+        reader.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"two");
+        // A folder is refused, and nothing is left in it.
+        let e = write_atomic(dir.path(), b"three").unwrap_err();
+        assert!(e.to_string().contains("is a folder"), "{e}");
     }
 }

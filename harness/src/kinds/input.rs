@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use perfkit_report::files::{self, Accept};
 use rand::RngCore;
 use rand::SeedableRng;
 
@@ -94,7 +95,7 @@ impl Input {
         } else {
             let (bytes, path, dir) = match source(s)? {
                 Source::File(path) => {
-                    let bytes = std::fs::read(&path)
+                    let bytes = files::read_limited(&path, max_file_size(block), Accept::Regular)
                         .with_context(|| format!("cannot read {}", path.display()))?;
                     (bytes, path, None)
                 }

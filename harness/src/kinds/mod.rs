@@ -19,7 +19,7 @@ pub mod heaps;
 pub(crate) mod input;
 pub(crate) mod latency;
 mod mux;
-pub use input::check_size;
+pub use input::{check_size, max_file_size};
 pub mod pico;
 mod preflight;
 pub mod transfer;

@@ -29,20 +29,43 @@ pub fn sender(t: &TransferSpec) -> Result<(), Refusal> {
 /// The input file: found, and small enough for the wire profile. Returns
 /// the name its META carries.
 pub fn input(s: &Scenario, t: &TransferSpec) -> Result<Vec<u8>, Refusal> {
+    let block = u64::from(t.block_size.max(1));
     if t.input_size > 0 {
+        let most = super::input::max_file_size(block);
+        if t.input_size > most {
+            return Err(Refusal::new(
+                "transfer.input_size",
+                format!(
+                    "{} bytes is more than the wire profile carries with {block}-byte blocks \
+                     ({most} bytes: u16 block numbers)",
+                    t.input_size
+                ),
+            ));
+        }
         return Ok(format!("input-{}.bin", t.input_size).into_bytes());
     }
     let (path, len) = match super::input::source(s) {
         Ok(super::input::Source::File(path)) => {
-            let len = std::fs::metadata(&path)
-                .map_err(|e| Refusal::new("input", format!("cannot read {}: {e}", path.display())))?
-                .len();
-            (path, len)
+            let meta = std::fs::metadata(&path).map_err(|e| {
+                Refusal::new("input", format!("cannot read {}: {e}", path.display()))
+            })?;
+            if !meta.is_file() {
+                let what = if meta.is_dir() {
+                    "a folder"
+                } else {
+                    "not a regular file"
+                };
+                return Err(Refusal::new(
+                    "input",
+                    format!("{} is {what}: name the file to send", path.display()),
+                ));
+            }
+            (path, meta.len())
         }
         Ok(super::input::Source::Shipped(bytes)) => (s.input.clone(), bytes.len() as u64),
         Err(e) => return Err(Refusal::new("input", strip(s, &e))),
     };
-    super::input::check_size(&path, len as usize, u64::from(t.block_size.max(1)))
+    super::input::check_size(&path, len as usize, block)
         .map_err(|e| Refusal::new("input", e.to_string()))?;
     Ok(super::endpoint::file_name(&path))
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context};
 use hmac::{Hmac, Mac};
 use perfkit_link::registry::Settings;
+use perfkit_report::files::{self, Accept};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -394,11 +395,14 @@ fn mac(token: &[u8], who: &str, own: &str, other: &str) -> Hmac<Sha256> {
     m
 }
 
+/// The most a token file may hold: a token is tens of bytes.
+const TOKEN_FILE_LIMIT: u64 = 64 << 10;
+
 /// Reads the shared token: from `file` when given, else the environment's
 /// `PERFKIT_AGENT_TOKEN`. Surrounding whitespace is not part of it.
 pub fn load_token(file: Option<&std::path::Path>) -> anyhow::Result<Vec<u8>> {
     let raw = match file {
-        Some(f) => std::fs::read(f)
+        Some(f) => files::read_limited(f, TOKEN_FILE_LIMIT, Accept::Regular)
             .with_context(|| format!("cannot read the agent token from {}", f.display()))?,
         None => std::env::var("PERFKIT_AGENT_TOKEN")
             .map(String::into_bytes)
