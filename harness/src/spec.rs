@@ -72,8 +72,15 @@ impl Host {
 }
 
 impl HostsSpec {
+    /// Both ends run in this process: nothing to place. Unlike
+    /// [`HostsSpec::remote`], this starts nothing.
+    pub fn all_local(&self) -> bool {
+        self.sender == Host::Local && self.receiver == Host::Local
+    }
+
     /// The end an agent runs and where, with the token; `None` when both
-    /// ends run here.
+    /// ends run here. A `netns` end is made here, with its agent: call it
+    /// to run, never to check.
     pub fn remote(&self) -> Option<anyhow::Result<crate::remote::client::Placement>> {
         use crate::remote::proto::{load_token, Role};
         let (host, role) = match (&self.sender, &self.receiver) {

@@ -373,3 +373,26 @@ fn jumbo_frames_on_the_veth_pair_let_gso_merge_whole_packets() {
     }
     assert_eq!(namespaces(), "", "a namespace was left behind");
 }
+
+#[test]
+fn check_makes_no_namespace_and_starts_no_agent() {
+    if !is_root() {
+        return;
+    }
+    let _one = serial();
+    for scenario in ["scenarios/two-hosts.toml", "scenarios/two-hosts-heaps.toml"] {
+        let child = Command::new(exe())
+            .args(["check", scenario])
+            .current_dir(root())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let ns = format!("perfkit-{}", child.id());
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        // A namespace made by the check would be left behind, with its
+        // agent running: a check has nothing that removes it.
+        assert!(!namespaces().contains(&ns), "{scenario}: {ns} was made");
+    }
+}

@@ -39,7 +39,7 @@ impl super::Kind for Heaps {
         // With both ends here, the receiver's CPU must be one of ours, with
         // another left for the sender; an agent's CPUs are its own, and
         // its record says whether the CPU held.
-        if let (Some(cpu), None) = (rc.rx_cpu, spec.hosts.remote()) {
+        if let (Some(cpu), true) = (rc.rx_cpu, spec.hosts.all_local()) {
             if let Some(why) = perfkit_spead::affinity::refusal(cpu) {
                 return Err(super::Refusal::new("heaps.receiver_cpu", why));
             }
