@@ -78,6 +78,8 @@ pub fn gate(
             a.max_rounds
         )));
     }
+    // Ctrl-C, SIGTERM or SIGHUP stops the build or run under way, then the gate.
+    crate::interrupt::watch();
     // This build must accept the scenario before anything is built.
     let s = crate::scenario::Scenario::load(scenario).map_err(Failure::input)?;
     // And there must be something to judge.
@@ -225,13 +227,13 @@ impl Side {
         for kv in &self.set {
             c.args(["--set", kv]);
         }
-        let out = c
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .with_context(|| format!("cannot start {}", self.bin.display()))
-            .map_err(Failure::run)?;
+        let out = crate::interrupt::output(
+            c.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+        )
+        .with_context(|| format!("running {}", self.bin.display()))
+        .map_err(Failure::run)?;
         if !out.status.success() {
             return Err(Failure::run(anyhow!(
                 "the {} build ({}) failed to run {} ({}):\n{}",
@@ -316,14 +318,16 @@ pub fn base_binary(rev: &str) -> Result<PathBuf, Failure> {
     git(&["worktree", "add", "--detach", "--force", &src_s, &sha]).map_err(fail)?;
     eprintln!("gate: building base {rev} ({short}) in {}", src.display());
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "--locked", "-p", "perfkit-harness"])
-        .current_dir(&src)
-        .env("CARGO_TARGET_DIR", &target)
-        .stdin(Stdio::null())
-        // Cargo's progress goes to stderr; keep stdout for the verdict.
-        .stdout(Stdio::null())
-        .status();
+    let status = crate::interrupt::output(
+        Command::new(cargo)
+            .args(["build", "--release", "--locked", "-p", "perfkit-harness"])
+            .current_dir(&src)
+            .env("CARGO_TARGET_DIR", &target)
+            .stdin(Stdio::null())
+            // Cargo's progress goes to stderr; keep stdout for the verdict.
+            .stdout(Stdio::null()),
+    )
+    .map(|o| o.status);
     let built = target.join("release/perfkit");
     let copied = match status {
         Ok(s) if s.success() => copy_atomic(&built, &bin),

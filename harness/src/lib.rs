@@ -14,6 +14,7 @@ pub mod history;
 mod host;
 pub mod instructions;
 mod integrity;
+mod interrupt;
 pub mod kinds;
 mod locate;
 pub mod output;

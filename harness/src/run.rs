@@ -3,8 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use anyhow::{anyhow, Context};
 use perfkit_report::model::{Meta, Results, RunRecord, ScenarioRef, Stages};
@@ -160,13 +159,9 @@ pub fn run(args: RunArgs) -> CmdResult {
     remove_stale_temporaries(&out_dir);
     let results_path = out_dir.join("results.json");
 
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let cancel = cancel.clone();
-        // A second handler cannot be installed in tests that run twice in one
-        // process; the run still works without Ctrl-C handling then.
-        let _ = ctrlc::set_handler(move || cancel.store(true, Ordering::SeqCst));
-    }
+    // Ctrl-C, SIGTERM or SIGHUP: the run under way stops, its children
+    // with it, and what finished is kept.
+    let cancel = crate::interrupt::watch();
 
     let configs = s.configs();
     let swept = s.swept();
@@ -212,8 +207,11 @@ pub fn run(args: RunArgs) -> CmdResult {
     let progress = Progress::start(configs.len(), s.runs);
     // Warm-up: unrecorded runs of the first configuration.
     for _ in 0..s.warmup {
+        if cancel.load(Ordering::SeqCst) {
+            break;
+        }
         if let Some(c) = configs.first() {
-            let _ = kinds::run_one(&s, c, &cancel);
+            let _ = kinds::run_one(&s, c, cancel);
         }
     }
 
@@ -230,7 +228,7 @@ pub fn run(args: RunArgs) -> CmdResult {
             .duration_since(std::time::UNIX_EPOCH)
             .ok()
             .map(|d| d.as_secs_f64());
-        let outcome = crate::instructions::run_one(&s, cfg, &cancel);
+        let outcome = crate::instructions::run_one(&s, cfg, cancel);
         let snap = perfkit::snapshot();
         let mut stages = stages_from(&snap);
         stages.probe_ns_per_scope = Some(probe_ns);

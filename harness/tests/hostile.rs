@@ -673,3 +673,91 @@ fn recv_writes_through_a_link_and_into_a_fifo_without_replacing_them() {
         "the FIFO's reader gets the file"
     );
 }
+
+/// Processes whose command line mentions `needle`, other than this test.
+fn processes_naming(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if text.contains(needle) && e.file_name() != std::process::id().to_string().as_str() {
+            found.push(format!("{}: {text}", e.file_name().to_string_lossy()));
+        }
+    }
+    found
+}
+
+#[test]
+fn sigterm_stops_a_pipe_run_with_its_children_and_temporary_folders() {
+    let d = tempfile::tempdir().unwrap();
+    let tmp = d.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    // One run of a few seconds: 20 KB at 1,000 blocks a second.
+    std::fs::write(d.path().join("input.bin"), [7u8; 20_000]).unwrap();
+    std::fs::write(
+        d.path().join("slow.toml"),
+        "name = \"slow\"\ninput = \"input.bin\"\nruns = 3\nwarmup = 0\n\n\
+         [link]\nkind = \"pipe\"\n\n[transfer]\nblock_size = 50\nthrottle_pps = 1000\n",
+    )
+    .unwrap();
+    let child = Command::new(common::exe())
+        .args(["run", "slow.toml", "--quiet", "--no-report", "--out", "out"])
+        .current_dir(d.path())
+        .env("TMPDIR", &tmp)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Until the pipe's two ends are running (their files are in TMPDIR).
+    let needle = tmp.to_str().unwrap();
+    let t = Instant::now();
+    while processes_naming(needle).is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the sender never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: signalling a child this test started.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let o = child.wait_with_output().unwrap();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{e}");
+    assert!(e.contains("interrupted; 0 completed run(s) kept"), "{e}");
+    let left = processes_naming(needle);
+    assert!(left.is_empty(), "children outlived the run: {left:?}");
+    let tmp_left: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().collect();
+    assert!(tmp_left.is_empty(), "temporary files left: {tmp_left:?}");
+}
+
+#[test]
+fn a_receiver_that_goes_once_it_has_the_file_ends_the_send_without_failing_it() {
+    // Throttled with repeats: the receiver has the file with the last
+    // block's first copy, 30 ms before the sender has sent its repeats, and
+    // closes the pipe.
+    let d = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..2_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(d.path().join("data.bin"), &data).unwrap();
+    let mut tx = Command::new(common::exe())
+        .args(["send", "data.bin", "--block-size", "50", "--repeats", "3"])
+        .args(["--throttle-pps", "100"])
+        .current_dir(d.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = Command::new(common::exe())
+        .args(["recv", "out.bin", "--quiet"])
+        .current_dir(d.path())
+        .stdin(tx.stdout.take().unwrap())
+        .output()
+        .unwrap();
+    let tx = tx.wait_with_output().unwrap();
+    let e = stderr(&tx);
+    assert!(rx.status.success(), "{}", stderr(&rx));
+    assert_eq!(std::fs::read(d.path().join("out.bin")).unwrap(), data);
+    assert_eq!(tx.status.code(), Some(0), "{e}");
+    assert!(e.contains("the receiver closed the link after"), "{e}");
+}

@@ -379,25 +379,26 @@ fn pipe(
     let mut tap: Option<Tap> = None;
     let (tx_status, rx_status) = if !relay {
         // Sender's stdout is the receiver's stdin: nothing in between.
-        let (mut a, mut b) = perfkit_link::spawn_pipeline(tx_end.cmd, rx_end.cmd)?;
-        let sa = wait_child(&mut a, &clock, &policy)?;
-        let sb = wait_child(&mut b, &clock, &policy)?;
+        let (a, b) = perfkit_link::spawn_pipeline(tx_end.cmd, rx_end.cmd)?;
+        let (mut a, mut b) = (Stopped(a), Stopped(b));
+        let sa = wait_child(&mut a.0, &clock, &policy)?;
+        let sb = wait_child(&mut b.0, &clock, &policy)?;
         (sa, sb)
     } else {
         tx_end.cmd.stdout(Stdio::piped());
         rx_end.cmd.stdin(Stdio::piped());
-        let mut a = tx_end.cmd.spawn().context("cannot start the sender")?;
-        let mut b = rx_end.cmd.spawn().context("cannot start the receiver")?;
-        let from = PipeLink::from_child_pipes(None, a.stdout.take());
-        let to = PipeLink::from_child_pipes(b.stdin.take(), None);
+        let mut a = Stopped(tx_end.cmd.spawn().context("cannot start the sender")?);
+        let mut b = Stopped(rx_end.cmd.spawn().context("cannot start the receiver")?);
+        let from = PipeLink::from_child_pipes(None, a.0.stdout.take());
+        let to = PipeLink::from_child_pipes(b.0.stdin.take(), None);
         let mut watch = Tap::new(t.framing(), t.channel);
         let fstats = relay_bytes(from, to, fc, &mut watch, &clock, &policy)?;
         if let Some(f) = fstats {
             fault_counters(&f, &mut counters);
         }
         tap = Some(watch);
-        let sa = wait_child(&mut a, &clock, &policy)?;
-        let sb = wait_child(&mut b, &clock, &policy)?;
+        let sa = wait_child(&mut a.0, &clock, &policy)?;
+        let sb = wait_child(&mut b.0, &clock, &policy)?;
         (sa, sb)
     };
     let rx_wall = clock.now_ns() as f64 / 1e9;
@@ -455,6 +456,19 @@ fn pipe(
         metrics,
         ..Default::default()
     })
+}
+
+/// A child of the run that is killed and reaped if the run leaves before
+/// it ends (cancelled, timed out, an error): it must not outlive perfkit.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 fn wait_child(

@@ -1,0 +1,70 @@
+//! Ctrl-C, SIGTERM and SIGHUP: one flag that the long commands poll.
+//!
+//! Ctrl-C reaches perfkit's children as well (the terminal signals the
+//! whole foreground group); `kill`, a CI job's timeout (SIGTERM) and a
+//! closed terminal (SIGHUP) reach perfkit alone. Either way perfkit stops at
+//! its next check, stops the children it started, keeps the runs that
+//! finished and exits 3: no child is left running and no temporary folder
+//! is left behind.
+
+use std::io;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Once};
+use std::time::Duration;
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static HANDLER: Once = Once::new();
+
+/// The flag, cleared, with the handler installed on first use. A process
+/// has one handler, so a second command in the same process (tests) shares
+/// it; each call starts from "not interrupted".
+pub fn watch() -> &'static AtomicBool {
+    HANDLER.call_once(|| {
+        // Fails only if something else installed a handler first; perfkit
+        // then runs without one.
+        let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    });
+    INTERRUPTED.store(false, Ordering::SeqCst);
+    &INTERRUPTED
+}
+
+/// Whether a signal came since the last [`watch`].
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Runs `cmd` to its end as [`Command::output`] does (its stdio as set on
+/// `cmd`; unset, it inherits perfkit's), passing SIGTERM on to it when
+/// perfkit is interrupted meanwhile; an [`io::ErrorKind::Interrupted`]
+/// error then, once the child has ended.
+pub fn output(cmd: &mut Command) -> io::Result<Output> {
+    let child = cmd.spawn()?;
+    let pid = child.id() as libc::pid_t;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let mut passed_on = false;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(out) if passed_on => {
+                out?;
+                return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
+            }
+            Ok(out) => return out,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if !passed_on && interrupted() {
+                    // The child is not reaped until the thread's wait
+                    // returns, so `pid` is still this child's.
+                    // SAFETY: kill(2) with a pid and a signal number.
+                    unsafe { libc::kill(pid, libc::SIGTERM) };
+                    passed_on = true;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(io::Error::other("lost the thread waiting for a child"))
+            }
+        }
+    }
+}
