@@ -225,8 +225,24 @@ fn project_root(from: &Path) -> PathBuf {
         .to_owned()
 }
 
+/// Opens the history to store runs in, making a SQLite file if there is none.
 fn open(db: &str) -> Result<Store, Failure> {
     Store::open(db).map_err(|e| Failure::input(anyhow!(e)))
+}
+
+/// Opens the history to read: a SQLite file must exist already, or a
+/// mistyped `--db` would read an empty history (and leave a new file) and a
+/// gate would find nothing to fail.
+fn open_existing(db: &str) -> Result<Store, Failure> {
+    let path = perfkit_history::sqlite_path(db).map_err(|e| Failure::input(anyhow!(e)))?;
+    if let Some(path) = path.filter(|p| !p.is_file()) {
+        return Err(Failure::input(anyhow!(
+            "no history database at {}: `perfkit run --record` or `perfkit history import` \
+             makes one; check --db or ${DB_VAR}",
+            path.display()
+        )));
+    }
+    open(db)
 }
 
 fn git(args: &[&str]) -> Option<String> {
@@ -329,7 +345,10 @@ fn date(unix: i64) -> String {
 /// `perfkit history ...`.
 pub fn history(args: HistoryArgs) -> CmdResult {
     let location = database(args.db.as_deref());
-    let mut store = open(&location)?;
+    let mut store = match args.command {
+        HistoryCommand::Import(_) => open(&location)?,
+        _ => open_existing(&location)?,
+    };
     let db_err = |e: perfkit_history::Error| Failure::input(anyhow!(e));
     match args.command {
         HistoryCommand::Import(a) => import(&mut store, &a, &location)?,
@@ -625,7 +644,7 @@ fn show(store: &mut Store, a: &ShowArgs) -> Result<(), Failure> {
 /// p50 sparkline per stage.
 pub fn trends(current: &model::Results, db: Option<&str>) -> Result<Trends, Failure> {
     const MAX_SERIES: usize = 8;
-    let mut store = open(&database(db))?;
+    let mut store = open_existing(&database(db))?;
     let host = provenance(current, &KeyArgs::default()).host_fingerprint;
     let commit = current.meta.git_commit.clone().unwrap_or_default();
     let mut headline: Vec<String> = current
@@ -749,7 +768,7 @@ pub fn gate(
     let current = model::Results::load(results).map_err(|e| Failure::input(anyhow!(e)))?;
     let cfg = GateConfig::from_flags_and_meta(thresholds, &current.meta.gate)
         .map_err(|e| Failure::input(anyhow!(e)))?;
-    let mut store = open(&database(h.db.as_deref()))?;
+    let mut store = open_existing(&database(h.db.as_deref()))?;
     if h.window < Rule::default().min_head {
         return Err(Failure::input(anyhow!(
             "--window {}: at least {} commits are needed to judge",

@@ -269,6 +269,21 @@ fn gate_against_history_flags_a_step_and_names_its_commit() {
 fn bad_requests_exit_2_with_a_message() {
     let d = tempfile::tempdir().unwrap();
     let db = d.path().join("h.db");
+    // Reading a history that is not there (a mistyped --db) makes none.
+    let baseline = common::root().join("fixtures/baselines/uart-sweep.json");
+    let baseline = baseline.to_str().unwrap();
+    for args in [
+        &["history", "list"][..],
+        &["history", "show", "rx.bps", "--scenario", "x"],
+        &["gate", "--history", baseline],
+    ] {
+        let o = perfkit(d.path(), args, Some(&db));
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains("no history database at"), "{}", text(&o));
+        assert!(!db.exists(), "{args:?} made {}", db.display());
+    }
+    let o = perfkit(d.path(), &["history", "import", baseline], Some(&db));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let o = perfkit(
         d.path(),
         &["history", "show", "rx.bps", "--scenario", "nothing"],

@@ -42,8 +42,8 @@ mod store;
 pub mod synthetic;
 
 pub use store::{
-    identity, identity_matches, Imported, Latest, Point, Provenance, Prune, RunRow, SeriesQuery,
-    Store,
+    identity, identity_matches, sqlite_path, Imported, Latest, Point, Provenance, Prune, RunRow,
+    SeriesQuery, Store,
 };
 
 use std::fmt;

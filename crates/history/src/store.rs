@@ -166,17 +166,40 @@ fn median(xs: &mut [f64]) -> f64 {
     }
 }
 
+/// The SQLite file a history location names, or `None` for a PostgreSQL
+/// URL. `sqlite://PATH` (so `sqlite:///abs/path`) is a file path too; any
+/// other `SCHEME://` is an error rather than a file of that odd name.
+pub fn sqlite_path(location: &str) -> Result<Option<std::path::PathBuf>, Error> {
+    if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+        return Ok(None);
+    }
+    if let Some(path) = location.strip_prefix("sqlite://") {
+        return Ok(Some(path.into()));
+    }
+    if let Some((scheme, _)) = location.split_once("://") {
+        if !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+')
+        {
+            return Err(Error::new(ErrorKind::Database(format!(
+                "{scheme}:// is not a history database: use a SQLite file path, \
+                 sqlite://PATH, or a postgres:// URL"
+            ))));
+        }
+    }
+    Ok(Some(location.into()))
+}
+
 impl Store {
-    /// Opens the history at `location`: a `postgres://` or `postgresql://`
-    /// URL, or else a SQLite file path (created with its folder). Brings the
-    /// schema up to date.
+    /// Opens the history at `location` (see [`sqlite_path`]): a
+    /// `postgres://` or `postgresql://` URL, or else a SQLite file (created
+    /// with its folder). Brings the schema up to date.
     pub fn open(location: &str) -> Result<Store, Error> {
-        let db: Box<dyn Engine> =
-            if location.starts_with("postgres://") || location.starts_with("postgresql://") {
-                Box::new(Postgres::connect(location)?)
-            } else {
-                Box::new(Sqlite::open(std::path::Path::new(location))?)
-            };
+        let db: Box<dyn Engine> = match sqlite_path(location)? {
+            None => Box::new(Postgres::connect(location)?),
+            Some(path) => Box::new(Sqlite::open(&path)?),
+        };
         Store::with_engine(db)
     }
 
