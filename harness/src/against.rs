@@ -148,7 +148,7 @@ pub fn gate(
             Ok(r) => r,
             Err(e) if matches!(e.kind(), GateErrorKind::TooFewRuns { .. }) && !last => {
                 if round % 10 == 0 {
-                    eprintln!(
+                    crate::errln!(
                         "gate: round {round}, {:.0} s: undecided: {e}",
                         start.elapsed().as_secs_f64()
                     );
@@ -176,13 +176,13 @@ pub fn gate(
         );
         print!("{}", report.console_table());
         for w in &report.warnings {
-            eprintln!("perfkit: warning: {w}");
+            crate::errln!("perfkit: warning: {w}");
         }
         if let Some(p) = summary_md {
             model_write(p, &report.markdown())?;
         }
         return Ok(if report.regressed() {
-            eprintln!("perfkit: gate: regression beyond the threshold");
+            crate::errln!("perfkit: gate: regression beyond the threshold");
             EXIT_REGRESSION
         } else {
             println!("gate: no regression");
@@ -301,7 +301,7 @@ pub fn base_binary(rev: &str) -> Result<PathBuf, Failure> {
     let bin = cache.join("bin").join(&sha).join("perfkit");
     let short = &sha[..sha.len().min(12)];
     if bin.is_file() {
-        eprintln!(
+        crate::errln!(
             "gate: base {rev} ({short}) from the cache: {}",
             bin.display()
         );
@@ -316,7 +316,7 @@ pub fn base_binary(rev: &str) -> Result<PathBuf, Failure> {
     remove_worktree(&src);
     let src_s = src.to_string_lossy().into_owned();
     git(&["worktree", "add", "--detach", "--force", &src_s, &sha]).map_err(fail)?;
-    eprintln!("gate: building base {rev} ({short}) in {}", src.display());
+    crate::errln!("gate: building base {rev} ({short}) in {}", src.display());
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = crate::interrupt::output(
         Command::new(cargo)
@@ -336,7 +336,7 @@ pub fn base_binary(rev: &str) -> Result<PathBuf, Failure> {
     };
     remove_worktree(&src);
     copied.map_err(fail)?;
-    eprintln!(
+    crate::errln!(
         "gate: built base {rev} ({short}) in {:.0} s: {}",
         t0.elapsed().as_secs_f64(),
         bin.display()
@@ -373,7 +373,7 @@ fn seed(from: &Path, to: &Path) {
             }
         }
     }
-    eprintln!(
+    crate::errln!(
         "gate: seeded the base builds' target folder from {} in {:.0} s",
         from.display(),
         t0.elapsed().as_secs_f64()

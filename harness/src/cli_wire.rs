@@ -205,7 +205,7 @@ pub fn send(args: SendArgs) -> CmdResult {
         // crossed are the receiver's to count, so none are claimed here.
         Err(perfkit_engine::Error::Link(e)) if e.is_closed() => {
             if !args.common.quiet {
-                eprintln!(
+                crate::errln!(
                     "perfkit send: the receiver closed the link after {} frame(s); the rest is not sent",
                     tx.stats().blocks
                 );
@@ -217,8 +217,8 @@ pub fn send(args: SendArgs) -> CmdResult {
     drop(link); // closes stdout: the receiver sees the end of the stream
     let side = endpoint::side(tx.stats());
     if !args.common.quiet {
-        eprintln!("tx transfer: {}", side.stats_line());
-        eprint!("{}", perfkit::snapshot().text());
+        crate::errln!("tx transfer: {}", side.stats_line());
+        crate::err!("{}", perfkit::snapshot().text());
     }
     if let Some(p) = &args.common.stats_json {
         EndReport {
@@ -280,14 +280,14 @@ pub fn recv(args: RecvArgs) -> CmdResult {
             .map_err(|e| Failure::run(anyhow!(e)))?;
     }
     if !args.common.quiet {
-        eprintln!("rx transfer: {}", side.stats_line());
+        crate::errln!("rx transfer: {}", side.stats_line());
         let errs: Vec<String> = side
             .errors
             .iter()
             .filter(|(_, v)| **v > 0)
             .map(|(k, v)| format!("{k}:{v}"))
             .collect();
-        eprintln!(
+        crate::errln!(
             "rx errors: {}",
             if errs.is_empty() {
                 "none".into()
@@ -295,7 +295,7 @@ pub fn recv(args: RecvArgs) -> CmdResult {
                 errs.join(" ")
             }
         );
-        eprint!("{}", perfkit::snapshot().text());
+        crate::err!("{}", perfkit::snapshot().text());
     }
     if let Some(p) = &args.common.stats_json {
         EndReport {
@@ -310,7 +310,7 @@ pub fn recv(args: RecvArgs) -> CmdResult {
     }
     if integrity.ok {
         if !args.common.quiet {
-            eprintln!(
+            crate::errln!(
                 "rx: {} complete, sha256 {} verified",
                 args.out.display(),
                 &integrity.sha256_received[..16]
@@ -330,7 +330,7 @@ pub fn recv(args: RecvArgs) -> CmdResult {
                 crate::output::failure(&integrity)
             ),
         };
-        eprintln!("perfkit: error: {why}; {} not written", args.out.display());
+        crate::errln!("perfkit: error: {why}; {} not written", args.out.display());
         Ok(EXIT_RUN_FAILED)
     }
 }

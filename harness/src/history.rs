@@ -812,12 +812,12 @@ pub fn gate(
         .filter(|c| matches!(c.verdict, Verdict::Suspect(_)))
         .count();
     if suspects > 0 {
-        eprintln!(
+        crate::errln!(
             "perfkit: gate: {suspects} suspect(s): one commit far out, not failed; the next run confirms or clears"
         );
     }
     if report.regressed() {
-        eprintln!(
+        crate::errln!(
             "perfkit: gate: regression against the history of {}",
             opts.branch
         );

@@ -156,7 +156,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            eprintln!("perfkit: error: {:#}", f.error);
+            perfkit_harness::errln!("perfkit: error: {:#}", f.error);
             ExitCode::from(f.code)
         }
     }
@@ -219,7 +219,7 @@ fn check(paths: &[PathBuf]) -> CmdResult {
                 )
             }
             Err(e) => {
-                eprintln!("perfkit: error: {e}");
+                perfkit_harness::errln!("perfkit: error: {e}");
                 bad += 1;
             }
         }

@@ -191,6 +191,31 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
+/// `eprintln!` that never panics: when standard error is closed (`2>&-`, a
+/// reader that has gone) there is nowhere left to say anything, and a
+/// finished transfer or run must not end in a panic (exit 101) over it.
+#[macro_export]
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::output::to_stderr(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// [`errln!`] without the newline.
+#[macro_export]
+macro_rules! err {
+    ($($arg:tt)*) => {
+        $crate::output::to_stderr(&format!($($arg)*))
+    };
+}
+
+/// Writes `text` to standard error; an error doing so is ignored.
+pub fn to_stderr(text: &str) {
+    use std::io::Write;
+    let mut e = std::io::stderr().lock();
+    let _ = e.write_all(text.as_bytes()).and_then(|()| e.flush());
+}
+
 /// Prints `text` on stdout; a failed write (a full disk) is reported
 /// rather than a panic. A reader that went away (`perfkit params | head`)
 /// never shows here: the printing commands end by SIGPIPE (see `main`).
@@ -198,7 +223,7 @@ pub fn print_out(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        eprintln!("perfkit: cannot write to stdout: {e}");
+        crate::errln!("perfkit: cannot write to stdout: {e}");
     }
 }
 
@@ -216,7 +241,7 @@ pub fn say(text: &str) {
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         if !GONE.swap(true, Ordering::Relaxed) {
-            eprintln!("perfkit: stdout: {e}; going on without console output");
+            crate::errln!("perfkit: stdout: {e}; going on without console output");
         }
     }
 }

@@ -113,7 +113,7 @@ impl Progress {
             // Any message or a dropped sender ends the loop.
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(period) {
                 let line = shared.lock().unwrap_or_else(PoisonError::into_inner).line();
-                eprintln!("{line}");
+                crate::errln!("{line}");
             }
         });
         Progress {

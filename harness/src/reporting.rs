@@ -200,7 +200,7 @@ pub fn gate(args: GateArgs) -> CmdResult {
         gate::evaluate(&baseline, &current, &cfg).map_err(|e| Failure::input(anyhow!(e)))?;
     print!("{}", report.console_table());
     for w in &report.warnings {
-        eprintln!("perfkit: warning: {w}");
+        crate::errln!("perfkit: warning: {w}");
     }
     if let Some(p) = &args.summary_md {
         write(p, &report.markdown())?;
@@ -213,7 +213,7 @@ pub fn gate(args: GateArgs) -> CmdResult {
         println!("baseline updated: {}", base_path.display());
     }
     if report.regressed() {
-        eprintln!("perfkit: gate: regression beyond the threshold");
+        crate::errln!("perfkit: gate: regression beyond the threshold");
         Ok(EXIT_REGRESSION)
     } else {
         println!("gate: no regression");

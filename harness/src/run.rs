@@ -188,7 +188,7 @@ pub fn run(args: RunArgs) -> CmdResult {
         })
         .collect();
     if !args.quiet {
-        eprintln!(
+        crate::errln!(
             "perfkit: {} ({} kind): {} configuration(s) x {} run(s){}{} -> {}",
             s.name,
             s.kind,
@@ -320,14 +320,14 @@ pub fn run(args: RunArgs) -> CmdResult {
         } else {
             String::new()
         };
-        eprintln!(
+        crate::errln!(
             "perfkit: interrupted; {completed} completed run(s) kept in {}{cut}",
             results_path.display()
         );
         return Ok(EXIT_RUN_FAILED);
     }
     if failed > 0 {
-        eprintln!(
+        crate::errln!(
             "perfkit: {failed} run(s) failed; see `error` in {}",
             results_path.display()
         );
@@ -339,7 +339,7 @@ pub fn run(args: RunArgs) -> CmdResult {
         .filter(|r| r.error.is_none() && !r.integrity.ok)
         .count();
     if lost > 0 && !s.expect_loss {
-        eprintln!(
+        crate::errln!(
             "perfkit: {lost} run(s) lost or corrupted data (integrity FAILED) in {}; \
              a scenario that shows loss on purpose declares `expect = \"loss\"`",
             results_path.display()
@@ -389,11 +389,11 @@ fn lock_out_dir(dir: &Path) -> Result<std::fs::File, Failure> {
 fn remove_stale_temporaries(dir: &Path) {
     match perfkit_report::model::remove_stale_temporaries(dir) {
         Ok(0) => {}
-        Ok(n) => eprintln!(
+        Ok(n) => crate::errln!(
             "perfkit: removed {n} unfinished temporary file(s) an interrupted run left in {}",
             dir.display()
         ),
-        Err(e) => eprintln!(
+        Err(e) => crate::errln!(
             "perfkit: warning: cannot clear old temporary files in {}: {e}",
             dir.display()
         ),

@@ -761,3 +761,28 @@ fn a_receiver_that_goes_once_it_has_the_file_ends_the_send_without_failing_it() 
     assert_eq!(tx.status.code(), Some(0), "{e}");
     assert!(e.contains("the receiver closed the link after"), "{e}");
 }
+
+#[test]
+fn send_and_recv_finish_when_their_stderr_is_closed() {
+    let d = tempfile::tempdir().unwrap();
+    let data = vec![5u8; 30_000];
+    std::fs::write(d.path().join("data.bin"), &data).unwrap();
+    let mut tx = Command::new(common::exe())
+        .args(["send", "data.bin"])
+        .current_dir(d.path())
+        .stdout(Stdio::piped())
+        .stderr(closed_pipe())
+        .spawn()
+        .unwrap();
+    let rx = Command::new(common::exe())
+        .args(["recv", "out.bin"])
+        .current_dir(d.path())
+        .stdin(tx.stdout.take().unwrap())
+        .stderr(closed_pipe())
+        .status()
+        .unwrap();
+    // Both print their stats to stderr, which fails: no panic (101).
+    assert_eq!(tx.wait().unwrap().code(), Some(0));
+    assert_eq!(rx.code(), Some(0));
+    assert_eq!(std::fs::read(d.path().join("out.bin")).unwrap(), data);
+}

@@ -302,7 +302,9 @@ pub(crate) fn outcome(st: &RunStats) -> Outcome {
         counters.insert(key.to_owned(), set as u64);
         if !set {
             once.call_once(|| {
-                eprintln!("perfkit: warning: {why}; each record says so (link.counters.{key} = 0)")
+                crate::errln!(
+                    "perfkit: warning: {why}; each record says so (link.counters.{key} = 0)"
+                )
             });
         }
     }

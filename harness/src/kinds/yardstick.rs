@@ -196,7 +196,7 @@ mod tests {
     #[test]
     fn iperf3_measures_udp_datagrams_of_a_given_size() {
         if Command::new("iperf3").arg("--version").output().is_err() {
-            eprintln!("skipped: iperf3 is not installed (scripts/setup.d/10-debian.sh)");
+            crate::errln!("skipped: iperf3 is not installed (scripts/setup.d/10-debian.sh)");
             return;
         }
         let bps = iperf3("127.0.0.1", None, 1, Some(256)).unwrap();

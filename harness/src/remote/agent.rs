@@ -124,7 +124,7 @@ fn accept_for(
 }
 
 fn log(line: &str) {
-    eprintln!(
+    crate::errln!(
         "{} perfkit agent: {line}",
         humantime::format_rfc3339_seconds(std::time::SystemTime::now())
     );
