@@ -63,8 +63,9 @@ pub struct SendArgs {
     /// META on the first N ticks (0..=65535).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(0..=65535))]
     pub start_meta: u32,
-    /// A META every N ticks after that (1..=65535).
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=65535))]
+    /// A META every N ticks after that (0..=65535; 0 = none after the first
+    /// start-meta ticks; 1 is refused: no block would be sent).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=65535))]
     pub meta_every: u32,
     /// Extra copies of every block (0..=255).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=255))]
@@ -141,7 +142,13 @@ fn idle_arg(s: &str) -> Result<f64, String> {
 }
 
 fn pps_arg(s: &str) -> Result<f64, String> {
-    number_in(s, 0.0, 1e9)
+    let pps = number_in(s, 0.0, 1e9)?;
+    if pps.fract() != 0.0 {
+        return Err(format!(
+            "{s} is not a whole number of packets per second (0 = unthrottled)"
+        ));
+    }
+    Ok(pps)
 }
 
 fn framing_arg(s: &str) -> Result<FramingSpec, String> {

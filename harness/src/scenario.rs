@@ -124,7 +124,7 @@ fn core_params() -> Vec<Param> { vec![
     // transfer
     p!("block_size", "transfer", "block_size", Ty::Int(1, 249), 50, "payload bytes per data message (1..=249)"),
     p!("start_meta", "transfer", "start_meta", Ty::Int(0, 65535), 8, "META messages sent on the first ticks"),
-    p!("meta_every", "transfer", "meta_every", Ty::Int(1, 65535), 50, "a META every N ticks after that"),
+    p!("meta_every", "transfer", "meta_every", Ty::Int(0, 65535), 50, "a META every N ticks after that (0 = none after the first start_meta)"),
     p!("repeats", "transfer", "repeats", Ty::Int(0, 255), 3, "extra copies of every block"),
     p!("throttle_pps", "transfer", "throttle_pps", Ty::Float(0.0, 1e9), 0, "sender limit, packets per second (0 = unthrottled)", off = 0 => "unthrottled"),
     p!("framing", "transfer", "framing", Ty::Choice(&["dttk", "cobs"]), "dttk", "byte-stream framing: dttk (0xFF/0xFE stuffing) or cobs"),
@@ -809,8 +809,19 @@ impl Scenario {
                                 format!("threshold in percent: {m}"),
                             )
                         })?;
-                        s.gate
-                            .insert(metric.to_owned(), pct.as_f64().unwrap_or(0.0));
+                        let pct = pct.as_f64().unwrap_or(0.0);
+                        // The gate's own check, now: every gate of these
+                        // results would otherwise fail on the name.
+                        perfkit_report::gate::Threshold::new(metric, pct).map_err(|e| {
+                            let why = match e.kind() {
+                                perfkit_report::gate::GateErrorKind::BadThreshold {
+                                    why, ..
+                                } => why.clone(),
+                                _ => e.to_string(),
+                            };
+                            ctx.err(Some(gk.span()), Some(&full), why)
+                        })?;
+                        s.gate.insert(metric.to_owned(), pct);
                     }
                 }
                 section if SECTIONS.contains(&section) => {
@@ -1508,6 +1519,12 @@ mod tests {
         assert_eq!(s.gate["rx.bps"], 5.0);
         let e = parse("[gate]\n\"rx.bps\" = \"five\"\n").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("gate.rx.bps"));
+        // A name the gate does not know fails here, at its line, not in
+        // every later `perfkit gate`.
+        let e = parse("name = \"g\"\n[gate]\n\"rx.bsp\" = 5\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("gate.rx.bsp"));
+        assert!(e.to_string().contains(":3:1:"), "{e}");
+        assert!(e.to_string().contains("unknown metric `rx.bsp`"), "{e}");
     }
 
     #[test]

@@ -358,6 +358,19 @@ fn values_every_run_would_refuse_fail_check_and_run_up_front() {
         ),
         ("input = \".\"\n".to_owned(), "s.toml:1:1: key `input`: . is a folder"),
         (
+            format!("{input}[transfer]\nstart_meta = 0\nmeta_every = 0\n"),
+            "s.toml:4:1: key `transfer.meta_every`: 0 with start_meta 0 sends no META",
+        ),
+        // 0.3 would round to 0, unthrottled.
+        (
+            format!("{input}[transfer]\nthrottle_pps = 0.3\n"),
+            "s.toml:3:1: key `transfer.throttle_pps`: must be a whole number",
+        ),
+        (
+            format!("{input}[gate]\n\"rx.bsp\" = 5\n"),
+            "s.toml:3:1: key `gate.rx.bsp`: unknown metric `rx.bsp`",
+        ),
+        (
             "[transfer]\ninput_size = 5000000\nblock_size = 50\n".to_owned(),
             "s.toml:2:1: key `transfer.input_size`: 5000000 bytes is more than",
         ),
