@@ -444,6 +444,9 @@ pub struct Scenario {
     /// `expect = "loss"`: the scenario shows data being lost, so a failed
     /// integrity check is its expected outcome rather than exit 4.
     pub expect_loss: bool,
+    /// Parameters (flat names) whose value came from `--set`: an error about
+    /// one names the flag, not the file's line for that key.
+    pub set_by_flag: Vec<String>,
 }
 
 /// Why a scenario could not be loaded.
@@ -741,6 +744,7 @@ impl Scenario {
             gate: BTreeMap::new(),
             record: false,
             expect_loss: false,
+            set_by_flag: Vec::new(),
         };
         let mut sweep_table = None;
         let mut named = false;
@@ -1034,6 +1038,9 @@ impl Scenario {
         let p = param(name)
             .ok_or_else(|| format!("--set {name}: unknown parameter (see `perfkit params`)"))?;
         let raw = raw.trim();
+        if !self.set_by_flag.iter().any(|n| n == name) {
+            self.set_by_flag.push(name.to_owned());
+        }
         // Bare words are strings; anything else is a TOML value.
         let doc = format!("v = {raw}");
         let parsed = DeTable::parse(&doc);
@@ -1074,6 +1081,14 @@ impl Scenario {
     /// An error about `key` (`section.key`, a top-level key, or "" for
     /// none), placed at the line that sets or sweeps it.
     pub fn error_at(&self, key: &str, message: impl Into<String>) -> ScenarioError {
+        if let Some(name) = flat_name(key).filter(|n| self.set_by_flag.iter().any(|f| f == n)) {
+            return ScenarioError {
+                path: self.path.clone(),
+                at: None,
+                key: Some(key.to_owned()),
+                message: format!("{} (the value given by --set {name})", message.into()),
+            };
+        }
         let text = std::fs::read_to_string(&self.path).unwrap_or_default();
         ScenarioError {
             path: self.path.clone(),
@@ -1131,15 +1146,23 @@ impl Scenario {
 
 /// Line and column of the line that sets `key` (`section.key` or a
 /// top-level key) in its section, or sweeps it.
+/// The parameter's flat name (`throttle_pps`) for a `section.key` (or a
+/// flat name) in an error, if it is a parameter.
+fn flat_name(key: &str) -> Option<&'static str> {
+    let (section, name) = key.split_once('.').unwrap_or(("", key));
+    PARAMS
+        .iter()
+        .find(|p| p.section == section && p.key == name)
+        .or_else(|| param(key))
+        .map(|p| p.name)
+}
+
 fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
     if key.is_empty() {
         return None;
     }
     let (section, name) = key.split_once('.').unwrap_or(("", key));
-    let flat = PARAMS
-        .iter()
-        .find(|p| p.section == section && p.key == name)
-        .map(|p| p.name);
+    let flat = flat_name(key);
     let mut current = "";
     for (i, line) in text.lines().enumerate() {
         let t = line.trim_start();

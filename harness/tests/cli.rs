@@ -136,6 +136,20 @@ fn bad_set_and_runs_exit_2() {
     );
     let o = d.perfkit(&["run", "s.toml", "--bogus-flag"]);
     assert_eq!(o.status.code(), Some(2), "clap usage errors are exit 2");
+    // A value the file holds fine but --set replaced: the flag is blamed,
+    // not the file's line.
+    d.write(
+        "t.toml",
+        "[link]\nkind = \"loopback\"\n[transfer]\nthrottle_pps = 40\n",
+    );
+    let o = d.perfkit(&["run", "t.toml", "--set", "throttle_pps=0.5"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("t.toml: key `transfer.throttle_pps`: ")
+            && e.contains("(the value given by --set throttle_pps)"),
+        "{e}"
+    );
 }
 
 #[test]
