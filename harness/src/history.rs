@@ -533,6 +533,10 @@ fn criterion_files(root: &Path, p: &Path, out: &mut Vec<(String, PathBuf)>) -> R
 fn import(store: &mut Store, a: &ImportArgs, location: &str) -> Result<(), Failure> {
     let mut total = perfkit_history::Imported::default();
     for (name, results) in import_inputs(a)? {
+        if results.runs.is_empty() {
+            println!("{name}: no runs in it, nothing stored");
+            continue;
+        }
         let mut prov = provenance(&results, &a.keys);
         if a.from != Tool::Perfkit {
             prov.source = results.meta.scenario.kind.clone();

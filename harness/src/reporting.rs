@@ -189,10 +189,21 @@ pub fn gate(args: GateArgs) -> CmdResult {
         return Ok(EXIT_OK);
     }
     let baseline = model::Results::load(base_path).map_err(|e| {
-        Failure::input(anyhow!(
-            "{e}\n(make a baseline with `perfkit gate --baseline {} RESULTS.json --update-baseline`)",
-            base_path.display()
-        ))
+        let hint = if !base_path.exists() {
+            format!(
+                "make a baseline with `perfkit gate --baseline {} RESULTS.json --update-baseline`",
+                base_path.display()
+            )
+        } else {
+            // --update-baseline replaces a baseline only after judging
+            // against it, so it cannot mend an unreadable one.
+            format!(
+                "the baseline is there but unreadable; restore it (`git checkout -- {0}`), or \
+                 delete it and run again with --update-baseline to start from these results",
+                base_path.display()
+            )
+        };
+        Failure::input(anyhow!("{e}\n({hint})"))
     })?;
     let cfg = gate::GateConfig::from_flags_and_meta(&args.thresholds, &current.meta.gate)
         .map_err(|e| Failure::input(anyhow!(e)))?;

@@ -516,10 +516,12 @@ fn convert(p: &Param, v: &DeValue<'_>) -> Result<Value, String> {
     let got = v.type_str();
     match p.ty {
         Ty::Int(lo, hi) => {
-            let i = v
+            let int = v
                 .as_integer()
-                .and_then(|i| i64::from_str_radix(i.as_str(), i.radix()).ok())
                 .ok_or_else(|| format!("expected {want}, found {got}"))?;
+            // Beyond i64: out of any range a parameter has.
+            let i = i64::from_str_radix(int.as_str(), int.radix())
+                .map_err(|_| format!("{} is out of range: expected {want}", int.as_str()))?;
             if i < lo || i > hi {
                 return Err(format!("{i} is out of range: expected {want}"));
             }
@@ -527,9 +529,11 @@ fn convert(p: &Param, v: &DeValue<'_>) -> Result<Value, String> {
         }
         Ty::Float(lo, hi) => {
             let x = if let Some(i) = v.as_integer() {
-                i64::from_str_radix(i.as_str(), i.radix())
-                    .ok()
-                    .map(|i| i as f64)
+                Some(
+                    i64::from_str_radix(i.as_str(), i.radix())
+                        .map_err(|_| format!("{} is out of range: expected {want}", i.as_str()))?
+                        as f64,
+                )
             } else {
                 v.as_float()
                     .and_then(|f| f.as_str().replace('_', "").parse::<f64>().ok())
@@ -1534,6 +1538,22 @@ mod tests {
         );
         let e = parse("[link]\nkind = \"pipe\"\nreceiver_cmd = []\n").unwrap_err();
         assert!(e.to_string().contains("non-empty"), "{e}");
+    }
+
+    #[test]
+    fn integers_beyond_i64_are_out_of_range() {
+        for text in [
+            "runs = 99999999999999999999\n",
+            "[transfer]\nrepeats = 99999999999999999999\n",
+            "[transfer]\nthrottle_pps = -99999999999999999999\n",
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("99999999999999999999 is out of range"),
+                "{text}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -241,6 +241,11 @@ impl Store {
     /// [`Imported::present`] and left alone, so importing a file twice, or
     /// again after `--append` added runs to it, stores each record once.
     pub fn import(&mut self, results: &Results, prov: &Provenance) -> Result<Imported, Error> {
+        // A results file of a run stopped before its first record: there is
+        // nothing to store, and an empty run row would list as a run.
+        if results.runs.is_empty() {
+            return Ok(Imported::default());
+        }
         let m = &results.meta;
         // A run is its file's identity: two runs started in the same second
         // on one host (parallel CI jobs) differ in their first record's

@@ -89,7 +89,19 @@ suite!(
     failed_records_keep_no_figures,
     reopening_keeps_data_and_a_newer_schema_is_refused,
     runs_started_in_the_same_second_stay_apart,
+    a_file_with_no_runs_stores_nothing,
 );
+
+fn a_file_with_no_runs_stores_nothing(db: &Db) {
+    let mut s = Store::open(&db.url).unwrap();
+    // A run stopped before its first record writes a file with no runs.
+    let mut r = synthetic::results("lb", 1, 2, 1, &mut flat(1.0));
+    r.runs.clear();
+    let done = s.import(&r, &prov(1, "main")).unwrap();
+    assert_eq!((done.added, done.present, done.figures), (0, 0, 0));
+    assert_eq!(s.counts().unwrap(), (0, 0, 0));
+    assert!(s.runs(None).unwrap().is_empty(), "no empty run is listed");
+}
 
 fn runs_started_in_the_same_second_stay_apart(db: &Db) {
     let mut s = Store::open(&db.url).unwrap();
