@@ -490,9 +490,13 @@ impl Ctx<'_> {
         key: Option<&str>,
         msg: impl Into<String>,
     ) -> ScenarioError {
+        // Without a span (a check across keys), the line that sets the key.
+        let at = span
+            .map(|s| line_col(self.text, s.start))
+            .or_else(|| key.and_then(|k| key_position(self.text, k)));
         ScenarioError {
             path: self.path.to_owned(),
-            at: span.map(|s| line_col(self.text, s.start)),
+            at,
             key: key.map(str::to_owned),
             message: msg.into(),
         }
@@ -933,12 +937,23 @@ impl Scenario {
     }
 
     /// Checks again what loading checked across parameters, after `--set`
-    /// changed some (errors name the file and key; `--set` has no line).
+    /// changed some: an error about a key `--set` gave names the flag, one
+    /// about a key of the file its line.
     pub fn recheck(&self) -> Result<(), ScenarioError> {
+        let text = self.text();
         self.check_consistency(&Ctx {
             path: &self.path,
-            text: "",
+            text: &text,
         })
+        .map_err(|e| match e.key.as_deref() {
+            Some(key) => self.error_at(key, e.message),
+            None => e,
+        })
+    }
+
+    /// The scenario file's text as it is now ("" for a built-in one).
+    fn text(&self) -> String {
+        files::read_text_limited(&self.path, FILE_LIMIT).unwrap_or_default()
     }
 
     fn check_consistency(&self, ctx: &Ctx<'_>) -> Result<(), ScenarioError> {
@@ -1093,7 +1108,7 @@ impl Scenario {
                 message: format!("{} (the value given by --set {name})", message.into()),
             };
         }
-        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        let text = self.text();
         ScenarioError {
             path: self.path.clone(),
             at: key_position(&text, key),
@@ -1175,7 +1190,12 @@ fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
             continue;
         }
         let k = t.split('=').next().unwrap_or("").trim();
-        if (current == section && k == name) || (current == "sweep" && Some(k) == flat) {
+        // `[hosts]` then `receiver = ...`, a dotted `hosts.receiver = ...`
+        // at the top, or the key's sweep.
+        if (current == section && k == name)
+            || (current.is_empty() && k == key)
+            || (current == "sweep" && Some(k) == flat)
+        {
             return Some((i + 1, line.len() - t.len() + 1));
         }
     }

@@ -361,6 +361,16 @@ fn values_every_run_would_refuse_fail_check_and_run_up_front() {
             format!("{input}[transfer]\nstart_meta = 0\nmeta_every = 0\n"),
             "s.toml:4:1: key `transfer.meta_every`: 0 with start_meta 0 sends no META",
         ),
+        // Checked across keys, yet placed at the key's line: a dotted key
+        // at the top, and a key under its table.
+        (
+            format!("{input}hosts.receiver = \"agent://\"\n"),
+            "s.toml:2:1: key `hosts.receiver`: `agent://`: expected",
+        ),
+        (
+            format!("{input}[link]\nkind = \"tcp\"\nlisten = \"nonsense\"\n"),
+            "s.toml:4:1: key `link.listen`: `nonsense`: invalid socket address",
+        ),
         // 0.3 would round to 0, unthrottled.
         (
             format!("{input}[transfer]\nthrottle_pps = 0.3\n"),
