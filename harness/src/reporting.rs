@@ -87,6 +87,9 @@ fn load(paths: &[PathBuf]) -> Result<Vec<(PathBuf, model::Results)>, Failure> {
 }
 
 fn write(path: &Path, text: &str) -> Result<(), Failure> {
+    // A path that cannot take a file (a folder) is the caller's mistake.
+    perfkit_report::files::Target::of(path)
+        .map_err(|e| Failure::input(anyhow!("{}: {e}", path.display())))?;
     model::write_atomic(path, text.as_bytes()).map_err(|e| Failure::run(anyhow!(e)))
 }
 

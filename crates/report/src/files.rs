@@ -24,8 +24,9 @@ pub enum Accept {
 
 /// Reads the whole file at `path`, refusing one larger than `limit` bytes
 /// (from its size up front where it has one) and any file `accept` does not
-/// take. Opening never blocks: a FIFO with no writer is refused, or, where
-/// pipes are accepted, read as it is written.
+/// take. Only a pipe that is accepted is waited on: it is opened again,
+/// blocking, so a named FIFO waits for its writer as `cat` would; anything
+/// refused is refused at once.
 pub fn read_limited(path: &Path, limit: u64, accept: Accept) -> io::Result<Vec<u8>> {
     let mut file = open_nonblocking(path)?;
     let meta = file.metadata()?;
@@ -38,7 +39,9 @@ pub fn read_limited(path: &Path, limit: u64, accept: Accept) -> io::Result<Vec<u
             return Err(too_large(meta.len(), limit));
         }
     } else if accept == Accept::RegularOrPipe && is_fifo(&kind) {
-        set_blocking(&file)?;
+        // The non-blocking descriptor would read "end of file" from a FIFO
+        // whose writer has not opened it yet.
+        file = File::open(path)?;
     } else {
         return Err(refused(&format!(
             "is {}, not a regular file",
@@ -63,55 +66,110 @@ pub fn read_text_limited(path: &Path, limit: u64) -> io::Result<String> {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Target {
     /// A regular file, or nothing yet: written whole beside it, then renamed
-    /// over it. The path is the one found by following symbolic links, so a
-    /// link stays a link and its target gets the new bytes.
+    /// over it, so a reader sees the old file or the new one.
     Replace(PathBuf),
-    /// A device, FIFO or socket (`/dev/null`, `/dev/stdout`): written into
-    /// as it is, since renaming over it would destroy it and a stream has no
-    /// "half written" state a reader could see.
-    InPlace(PathBuf),
+    /// A symbolic link, device, FIFO or socket: opened by the kernel and
+    /// written into (created if a link's target is missing, in a folder
+    /// that exists). A link stays a link, its target keeps its owner and
+    /// mode, and the kernel's link protections apply; `/dev/null` stays a
+    /// device. Not atomic: a stream has no "half written" state to hide,
+    /// and a link is the user's choice of where the bytes go.
+    Through(PathBuf),
+    /// `/dev/stdout`, `/dev/stderr`, `/dev/fd/N` or `/proc/self/fd/N`: the
+    /// descriptor this process already holds, so a pipe works and a `>>`
+    /// redirection appends.
+    Descriptor(i32),
 }
 
 impl Target {
-    /// Follows `path`'s symbolic links and says how to write there; an
-    /// error for a folder, a link loop, or a link that cannot be read.
+    /// How to write to `path`; an error for a folder (or a link to one).
     pub fn of(path: &Path) -> io::Result<Target> {
-        let end = follow_links(path)?;
-        match std::fs::metadata(&end) {
-            Ok(m) if m.is_dir() => Err(refused("is a folder: name a file to write")),
-            Ok(m) if m.is_file() => Ok(Target::Replace(end)),
-            Ok(_) => Ok(Target::InPlace(end)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Target::Replace(end)),
-            Err(e) => Err(e),
+        if let Some(fd) = descriptor(path) {
+            return Ok(Target::Descriptor(fd));
+        }
+        let own = match std::fs::symlink_metadata(path) {
+            Ok(m) => Some(m),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        let target = match std::fs::metadata(path) {
+            Ok(m) => Some(m),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        if target.as_ref().is_some_and(|m| m.is_dir()) {
+            return Err(refused("is a folder: name a file to write"));
+        }
+        Ok(match (own, target) {
+            (Some(own), _) if own.file_type().is_symlink() => Target::Through(path.to_owned()),
+            (_, Some(m)) if !m.is_file() => Target::Through(path.to_owned()),
+            _ => Target::Replace(path.to_owned()),
+        })
+    }
+
+    /// Writes `bytes` where this target says; for [`Target::Replace`], use
+    /// [`crate::model::write_atomic`], which calls this for the others.
+    pub(crate) fn write_directly(&self, bytes: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        match self {
+            Target::Replace(p) | Target::Through(p) => {
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(p)?;
+                f.write_all(bytes)?;
+                f.flush()
+            }
+            Target::Descriptor(fd) => write_fd(*fd, bytes),
         }
     }
 }
 
-/// Writes `bytes` into an existing device, FIFO or socket.
-pub(crate) fn write_in_place(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// The descriptor a path names, for the names of this process's own
+/// descriptors.
+fn descriptor(path: &Path) -> Option<i32> {
+    let s = path.to_str()?;
+    match s {
+        "/dev/stdout" => return Some(1),
+        "/dev/stderr" => return Some(2),
+        _ => {}
+    }
+    let n = s
+        .strip_prefix("/dev/fd/")
+        .or_else(|| s.strip_prefix("/proc/self/fd/"))?;
+    n.parse::<i32>().ok().filter(|&fd| fd >= 0)
+}
+
+/// Writes to descriptor `fd` through a duplicate, leaving `fd` open.
+#[cfg(unix)]
+fn write_fd(fd: i32, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+    use std::os::fd::{BorrowedFd, OwnedFd};
+    if fd == 1 {
+        let mut out = std::io::stdout().lock();
+        out.write_all(bytes)?;
+        return out.flush();
+    }
+    if fd == 2 {
+        let mut out = std::io::stderr().lock();
+        out.write_all(bytes)?;
+        return out.flush();
+    }
+    // SAFETY: checked open with fcntl before borrowing it.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is open (checked above) and only borrowed here.
+    let owned: OwnedFd = unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()?;
+    let mut f = File::from(owned);
     f.write_all(bytes)?;
     f.flush()
 }
 
-/// The path `path` names after following every symbolic link (at most 40,
-/// as the kernel allows); a missing last component is fine.
-fn follow_links(path: &Path) -> io::Result<PathBuf> {
-    let mut p = path.to_path_buf();
-    for _ in 0..40 {
-        match std::fs::symlink_metadata(&p) {
-            Ok(m) if m.file_type().is_symlink() => {
-                let to = std::fs::read_link(&p)?;
-                p = match p.parent() {
-                    Some(dir) if to.is_relative() => dir.join(to),
-                    _ => to,
-                };
-            }
-            _ => return Ok(p),
-        }
-    }
-    Err(refused("has more than 40 levels of symbolic links"))
+#[cfg(not(unix))]
+fn write_fd(_: i32, _: &[u8]) -> io::Result<()> {
+    Err(io::Error::other("descriptors by name are a Unix feature"))
 }
 
 fn refused(why: &str) -> io::Error {
@@ -170,25 +228,6 @@ fn open_nonblocking(path: &Path) -> io::Result<File> {
     File::open(path)
 }
 
-/// Clears `O_NONBLOCK`, so reading a pipe waits for its writer.
-#[cfg(unix)]
-fn set_blocking(file: &File) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let fd = file.as_raw_fd();
-    // SAFETY: fcntl on a descriptor this function's caller owns, with
-    // integer arguments only.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn set_blocking(_: &File) -> io::Result<()> {
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,10 +270,10 @@ mod tests {
         assert!(e.to_string().contains("a FIFO"), "{e}");
     }
 
-    /// A pipe holding `n` bytes whose writer has gone, named by
-    /// `/proc/self/fd`, as `<(command)` names one.
+    /// Reads `/proc/self/fd/N` of a pipe, as `<(command)` names one, on
+    /// another thread while this one writes `n` bytes and closes the pipe.
     #[cfg(unix)]
-    fn pipe_with(n: usize) -> (std::fs::File, PathBuf) {
+    fn read_pipe_of(n: usize, limit: u64, accept: Accept) -> io::Result<Vec<u8>> {
         use std::io::Write;
         use std::os::fd::FromRawFd;
         let mut fds = [0; 2];
@@ -246,27 +285,50 @@ mod tests {
                 std::fs::File::from_raw_fd(fds[1]),
             )
         };
-        w.write_all(&vec![7u8; n]).unwrap(); // below the 64 KiB a pipe holds
+        let name = PathBuf::from(format!("/proc/self/fd/{}", fds[0]));
+        let reader = std::thread::spawn(move || read_limited(&name, limit, accept));
+        // Below the 64 KiB a pipe holds: never blocks, whatever the reader does.
+        w.write_all(&vec![7u8; n]).unwrap();
         drop(w);
-        (r, PathBuf::from(format!("/proc/self/fd/{}", fds[0])))
+        let got = reader.join().unwrap();
+        drop(r);
+        got
     }
 
     #[cfg(unix)]
     #[test]
     fn a_pipe_is_read_to_its_end_or_to_the_limit() {
-        let (_keep, p) = pipe_with(50_000);
-        let got = read_limited(&p, 1 << 20, Accept::RegularOrPipe).unwrap();
+        let got = read_pipe_of(50_000, 1 << 20, Accept::RegularOrPipe).unwrap();
         assert_eq!(got, vec![7u8; 50_000]);
-        let (_keep, p) = pipe_with(50_000);
-        let e = read_limited(&p, 1000, Accept::RegularOrPipe).unwrap_err();
+        let e = read_pipe_of(50_000, 1000, Accept::RegularOrPipe).unwrap_err();
         assert!(e.to_string().contains("larger than the 1000 bytes"), "{e}");
-        let (_keep, p) = pipe_with(10);
-        let e = read_limited(&p, 1000, Accept::Regular).unwrap_err();
+        let e = read_pipe_of(10, 1000, Accept::Regular).unwrap_err();
         assert!(e.to_string().contains("a FIFO"), "{e}");
     }
 
+    #[cfg(unix)]
     #[test]
-    fn writes_follow_links_and_keep_special_files() {
+    fn a_fifo_accepted_as_a_pipe_waits_for_its_writer() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let p = fifo(dir.path());
+        let writer = {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                // Opens after the reader has looked: an early non-blocking
+                // read would see end of file and return nothing.
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                let mut w = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+                w.write_all(b"late bytes").unwrap();
+            })
+        };
+        let got = read_limited(&p, 100, Accept::RegularOrPipe).unwrap();
+        writer.join().unwrap();
+        assert_eq!(got, b"late bytes");
+    }
+
+    #[test]
+    fn writes_replace_files_and_go_through_everything_else() {
         let dir = tempfile::tempdir().unwrap();
         let real = dir.path().join("real.json");
         assert_eq!(Target::of(&real).unwrap(), Target::Replace(real.clone()));
@@ -274,15 +336,26 @@ mod tests {
         {
             let link = dir.path().join("link.json");
             std::os::unix::fs::symlink("real.json", &link).unwrap();
-            assert_eq!(Target::of(&link).unwrap(), Target::Replace(real.clone()));
+            assert_eq!(Target::of(&link).unwrap(), Target::Through(link.clone()));
             let lp = dir.path().join("loop");
             std::os::unix::fs::symlink("loop", &lp).unwrap();
             assert!(Target::of(&lp).is_err());
+            let to_dir = dir.path().join("to-dir");
+            std::os::unix::fs::symlink(".", &to_dir).unwrap();
+            assert!(Target::of(&to_dir).is_err());
         }
         assert_eq!(
             Target::of(Path::new("/dev/null")).unwrap(),
-            Target::InPlace("/dev/null".into())
+            Target::Through("/dev/null".into())
         );
+        for (name, fd) in [
+            ("/dev/stdout", 1),
+            ("/dev/stderr", 2),
+            ("/dev/fd/7", 7),
+            ("/proc/self/fd/1", 1),
+        ] {
+            assert_eq!(Target::of(Path::new(name)).unwrap(), Target::Descriptor(fd));
+        }
         assert!(Target::of(dir.path()).is_err());
     }
 }

@@ -556,21 +556,19 @@ pub fn remove_stale_temporaries(dir: &Path) -> std::io::Result<usize> {
 }
 
 /// Writes `bytes` to `path` atomically (temporary file beside it, fsync,
-/// rename). A symbolic link is followed, so its target gets the bytes; a
-/// device, FIFO or socket (`/dev/null`) is written into, never replaced; a
-/// folder is an error (see [`crate::files::Target`]).
+/// rename) when `path` is a regular file or nothing yet. A symbolic link,
+/// device or FIFO (`/dev/null`) is written through, never replaced, and
+/// `/dev/stdout` is this process's stdout; a folder is an error (see
+/// [`crate::files::Target`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let io = |e: std::io::Error| Error {
         path: path.to_owned(),
         kind: ErrorKind::Io(e),
     };
-    let path = match crate::files::Target::of(path).map_err(io)? {
-        crate::files::Target::InPlace(p) => {
-            return crate::files::write_in_place(&p, bytes).map_err(io)
-        }
-        crate::files::Target::Replace(p) => p,
-    };
-    let path = path.as_path();
+    match crate::files::Target::of(path).map_err(io)? {
+        crate::files::Target::Replace(_) => {}
+        direct => return direct.write_directly(bytes).map_err(io),
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
