@@ -329,6 +329,12 @@ pub fn base_binary(rev: &str) -> Result<PathBuf, Failure> {
     )
     .map(|o| o.status);
     let built = target.join("release/perfkit");
+    if matches!(&status, Err(e) if e.kind() == std::io::ErrorKind::Interrupted) {
+        remove_worktree(&src);
+        return Err(Failure::run(anyhow!(
+            "interrupted while building base {rev}"
+        )));
+    }
     let copied = match status {
         Ok(s) if s.success() => copy_atomic(&built, &bin),
         Ok(s) => Err(anyhow!("cargo build failed ({s}); its output is above")),

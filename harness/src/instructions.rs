@@ -151,12 +151,16 @@ fn counted(s: &Scenario, cfg: &Config) -> anyhow::Result<Outcome> {
         .arg(&s.path)
         .arg(&config_path)
         .arg(&outcome_path);
-    let status = match cmd.status() {
-        Ok(st) => st,
+    // SIGTERM to the run reaches valgrind too, which passes it to perfkit.
+    let status = match crate::interrupt::output(&mut cmd) {
+        Ok(out) => out.status,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
             "measure = \"instructions\" needs valgrind (Debian: apt-get install valgrind; \
              scripts/setup.d/10-debian.sh installs it)"
         ),
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+            bail!("interrupted while under callgrind")
+        }
         Err(e) => return Err(anyhow!(e).context("cannot start valgrind")),
     };
     if !status.success() {

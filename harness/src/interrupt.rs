@@ -21,12 +21,33 @@ static HANDLER: Once = Once::new();
 /// it; each call starts from "not interrupted".
 pub fn watch() -> &'static AtomicBool {
     HANDLER.call_once(|| {
+        // A signal perfkit was started with ignored stays ignored: `nohup`
+        // ignores SIGHUP, a shell's background job SIGINT.
+        let ignored: Vec<libc::c_int> = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP]
+            .into_iter()
+            .filter(|&s| is_ignored(s))
+            .collect();
         // Fails only if something else installed a handler first; perfkit
         // then runs without one.
         let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+        for s in ignored {
+            // SAFETY: setting a signal's disposition back to "ignore".
+            unsafe { libc::signal(s, libc::SIG_IGN) };
+        }
     });
     INTERRUPTED.store(false, Ordering::SeqCst);
     &INTERRUPTED
+}
+
+/// Whether `signal`'s disposition is "ignore".
+fn is_ignored(signal: libc::c_int) -> bool {
+    // SAFETY: sigaction with no new action only reads the current one into
+    // a zeroed struct this function owns.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
 }
 
 /// Whether a signal came since the last [`watch`].

@@ -297,6 +297,11 @@ pub fn run(args: RunArgs) -> CmdResult {
     }
     drop(progress);
 
+    if results.runs.is_empty() && cancel.load(Ordering::SeqCst) {
+        // Stopped in the warm-up or the first run: no file was written.
+        crate::errln!("perfkit: interrupted before the first run was recorded; nothing written");
+        return Ok(EXIT_RUN_FAILED);
+    }
     output::say(&format!(
         "\n{}\nresults: {}\n",
         output::summary(&results.runs, &swept),

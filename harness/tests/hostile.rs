@@ -782,7 +782,30 @@ fn a_receiver_that_goes_once_it_has_the_file_ends_the_send_without_failing_it() 
     assert!(rx.status.success(), "{}", stderr(&rx));
     assert_eq!(std::fs::read(d.path().join("out.bin")).unwrap(), data);
     assert_eq!(tx.status.code(), Some(0), "{e}");
-    assert!(e.contains("the receiver closed the link after"), "{e}");
+    assert!(e.contains("once every block had gone out"), "{e}");
+
+    // One that goes before the file is whole fails the send (exit 3).
+    let big: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(d.path().join("big.bin"), &big).unwrap();
+    let mut tx = Command::new(common::exe())
+        .args(["send", "big.bin", "--block-size", "50"])
+        .current_dir(d.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Reads 1,000 bytes and goes: `perfkit send big.bin | head -c 1000`.
+    let mut out = tx.stdout.take().unwrap();
+    let mut first = [0u8; 1000];
+    std::io::Read::read_exact(&mut out, &mut first).unwrap();
+    drop(out);
+    let tx = tx.wait_with_output().unwrap();
+    let e = stderr(&tx);
+    assert_eq!(tx.status.code(), Some(3), "{e}");
+    assert!(
+        e.contains("the receiver closed the link before every block was sent"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -808,4 +831,90 @@ fn send_and_recv_finish_when_their_stderr_is_closed() {
     assert_eq!(tx.wait().unwrap().code(), Some(0));
     assert_eq!(rx.code(), Some(0));
     assert_eq!(std::fs::read(d.path().join("out.bin")).unwrap(), data);
+}
+
+#[test]
+fn sigterm_stops_what_an_external_end_started_and_an_ignored_sighup_stays_ignored() {
+    use std::os::unix::process::CommandExt;
+    let d = tempfile::tempdir().unwrap();
+    // The receiver is a shell whose own child sleeps: killing the shell
+    // alone would leave the sleep running.
+    std::fs::write(
+        d.path().join("ext.toml"),
+        "name = \"ext\"\nruns = 2\nwarmup = 0\n[link]\nkind = \"pipe\"\n\
+         receiver_cmd = [\"sh\", \"-c\", \"sleep 37.25; cat > {output}\"]\n\
+         [transfer]\ninput_size = 20000\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new(common::exe());
+    cmd.args(["run", "ext.toml", "--quiet", "--no-report", "--out", "out"])
+        .current_dir(d.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // As `nohup` starts it.
+    // SAFETY: signal(2) between fork and exec, async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().unwrap();
+    let t = Instant::now();
+    while processes_naming("sleep 37.25").len() < 2 {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the receiver never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: signalling a child this test started.
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap()
+                .contains(") Z "),
+        "an ignored SIGHUP stopped the run"
+    );
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let left = processes_naming("sleep 37.25");
+    assert!(left.is_empty(), "outlived the run: {left:?}");
+}
+
+#[test]
+fn dev_stdout_is_the_open_stdout_a_pipe_or_a_file_appended_to() {
+    let d = tempfile::tempdir().unwrap();
+    let results = common::root().join("fixtures/baselines/uart-sweep.json");
+    let results = results.to_str().unwrap();
+    // A pipe: the report arrives on it.
+    let o = Command::new(common::exe())
+        .args(["report", results, "-o", "/dev/stdout"])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("<html"));
+    // `>> log`: appended to, not replaced.
+    let log = d.path().join("log.txt");
+    std::fs::write(&log, "kept\n").unwrap();
+    let out = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let status = Command::new(common::exe())
+        .args(["report", results, "-o", "/dev/stdout"])
+        .current_dir(d.path())
+        .stdout(out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.starts_with("kept\n") && text.contains("<html"),
+        "{}",
+        &text[..40]
+    );
 }

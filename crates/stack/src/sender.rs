@@ -191,6 +191,13 @@ impl<S: Source> Sender<S> {
         self.block_count
     }
 
+    /// Whether every block has been sent at least once: what is left is
+    /// repeats, META ticks and END, which a receiver that has the file
+    /// does not need.
+    pub fn every_block_sent(&self) -> bool {
+        self.block >= self.block_count || (self.copies > 0 && self.block + 1 >= self.block_count)
+    }
+
     /// File size.
     pub fn file_size(&self) -> u64 {
         self.size

@@ -370,6 +370,8 @@ fn pipe(
     let mut rx_end = make_end("recv", receiver)?;
     tx_end.cmd.stderr(Stdio::inherit());
     rx_end.cmd.stderr(Stdio::inherit());
+    own_group(&mut tx_end.cmd);
+    own_group(&mut rx_end.cmd);
     let fc = faults(spec);
     let relay = fc.is_some() || tx_end.external || rx_end.external;
     let policy = policy(t, cancel);
@@ -458,17 +460,26 @@ fn pipe(
     })
 }
 
-/// A child of the run that is killed and reaped if the run leaves before
-/// it ends (cancelled, timed out, an error): it must not outlive perfkit.
+/// A child of the run, started in a process group of its own
+/// ([`own_group`]), whose whole group is killed when the run is done with
+/// it, however the run leaves (finished, cancelled, timed out, an error):
+/// neither it nor anything it started (`sh -c "..."`) outlives the run.
 struct Stopped(std::process::Child);
 
 impl Drop for Stopped {
     fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
+        let group = self.0.id() as libc::pid_t;
+        // SAFETY: kill(2) of the group this run made for the child; the
+        // child is reaped only below, so its id still names that group.
+        unsafe { libc::kill(-group, libc::SIGKILL) };
+        let _ = self.0.wait();
     }
+}
+
+/// Starts the command in a process group of its own, for [`Stopped`].
+fn own_group(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
 }
 
 fn wait_child(
