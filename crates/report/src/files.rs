@@ -24,30 +24,35 @@ pub enum Accept {
 
 /// Reads the whole file at `path`, refusing one larger than `limit` bytes
 /// (from its size up front where it has one) and any file `accept` does not
-/// take. Only a pipe that is accepted is waited on: it is opened again,
-/// blocking, so a named FIFO waits for its writer as `cat` would; anything
-/// refused is refused at once.
+/// take. The type is asked of the path before anything is opened: an
+/// accepted pipe is opened once, blocking, so a named FIFO waits for its
+/// writer as `cat` would (opening it twice would release a waiting writer
+/// to the first open and leave the second waiting forever); anything
+/// refused is refused without opening it. A regular file is opened without
+/// blocking and checked again once open.
 pub fn read_limited(path: &Path, limit: u64, accept: Accept) -> io::Result<Vec<u8>> {
-    let mut file = open_nonblocking(path)?;
-    let meta = file.metadata()?;
-    let kind = meta.file_type();
+    let named = std::fs::metadata(path)?;
+    let kind = named.file_type();
     if kind.is_dir() {
         return Err(refused("is a folder, not a file"));
     }
-    if kind.is_file() {
+    let not_regular =
+        |kind: &std::fs::FileType| refused(&format!("is {}, not a regular file", describe(kind)));
+    let (mut file, meta) = if kind.is_file() {
+        let file = open_nonblocking(path)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(not_regular(&meta.file_type()));
+        }
         if meta.len() > limit {
             return Err(too_large(meta.len(), limit));
         }
+        (file, meta)
     } else if accept == Accept::RegularOrPipe && is_fifo(&kind) {
-        // The non-blocking descriptor would read "end of file" from a FIFO
-        // whose writer has not opened it yet.
-        file = File::open(path)?;
+        (File::open(path)?, named)
     } else {
-        return Err(refused(&format!(
-            "is {}, not a regular file",
-            describe(&kind)
-        )));
-    }
+        return Err(not_regular(&kind));
+    };
     let mut bytes = Vec::with_capacity(meta.len().min(limit) as usize);
     file.by_ref().take(limit + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
@@ -85,6 +90,7 @@ impl Target {
     /// How to write to `path`; an error for a folder (or a link to one).
     pub fn of(path: &Path) -> io::Result<Target> {
         if let Some(fd) = descriptor(path) {
+            writable(fd)?;
             return Ok(Target::Descriptor(fd));
         }
         let own = match std::fs::symlink_metadata(path) {
@@ -100,9 +106,20 @@ impl Target {
         if target.as_ref().is_some_and(|m| m.is_dir()) {
             return Err(refused("is a folder: name a file to write"));
         }
-        Ok(match (own, target) {
-            (Some(own), _) if own.file_type().is_symlink() => Target::Through(path.to_owned()),
-            (_, Some(m)) if !m.is_file() => Target::Through(path.to_owned()),
+        let link = own.as_ref().is_some_and(|m| m.file_type().is_symlink());
+        if link {
+            // Another name for this process's stdout or stderr
+            // (`/dev//stdout`, a link to `/dev/stdout`): its descriptor.
+            if let Some(fd) = target.as_ref().and_then(own_stream) {
+                return Ok(Target::Descriptor(fd));
+            }
+            if target.is_none() {
+                dangling_link_folder(path)?;
+            }
+        }
+        Ok(match target {
+            _ if link => Target::Through(path.to_owned()),
+            Some(m) if !m.is_file() => Target::Through(path.to_owned()),
             _ => Target::Replace(path.to_owned()),
         })
     }
@@ -123,6 +140,61 @@ impl Target {
             }
             Target::Descriptor(fd) => write_fd(*fd, bytes),
         }
+    }
+}
+
+/// An error unless descriptor `fd` is open for writing.
+#[cfg(unix)]
+fn writable(fd: i32) -> io::Result<()> {
+    // SAFETY: fcntl(F_GETFL) only reads the descriptor's flags.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(refused(&format!("descriptor {fd} is not open")));
+    }
+    if flags & libc::O_ACCMODE == libc::O_RDONLY {
+        return Err(refused(&format!(
+            "descriptor {fd} is open for reading only"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn writable(_: i32) -> io::Result<()> {
+    Ok(())
+}
+
+/// 1 or 2 when `m` is the file this process's stdout or stderr is.
+#[cfg(unix)]
+fn own_stream(m: &std::fs::Metadata) -> Option<i32> {
+    use std::os::unix::fs::MetadataExt;
+    [1, 2].into_iter().find(|&fd| {
+        // SAFETY: fstat into a zeroed struct this closure owns.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        let ok = unsafe { libc::fstat(fd, &mut st) } == 0;
+        ok && st.st_dev as u64 == m.dev() && st.st_ino as u64 == m.ino()
+    })
+}
+
+#[cfg(not(unix))]
+fn own_stream(_: &std::fs::Metadata) -> Option<i32> {
+    None
+}
+
+/// For a link whose target does not exist: an error unless the target's
+/// folder does, so the write fails now, not after a transfer.
+fn dangling_link_folder(link: &Path) -> io::Result<()> {
+    let to = std::fs::read_link(link)?;
+    let to = match link.parent() {
+        Some(dir) if to.is_relative() => dir.join(to),
+        _ => to,
+    };
+    match to.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(refused(&format!(
+            "is a link to {}, in a folder that does not exist",
+            to.display()
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -325,6 +397,19 @@ mod tests {
         let got = read_limited(&p, 100, Accept::RegularOrPipe).unwrap();
         writer.join().unwrap();
         assert_eq!(got, b"late bytes");
+        // A writer that opened first (`printf hello > fifo &`) is waiting
+        // in its open: one open of ours meets it.
+        let writer = {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                let mut w = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+                w.write_all(b"early bytes").unwrap();
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let got = read_limited(&p, 100, Accept::RegularOrPipe).unwrap();
+        writer.join().unwrap();
+        assert_eq!(got, b"early bytes");
     }
 
     #[test]
@@ -351,10 +436,26 @@ mod tests {
         for (name, fd) in [
             ("/dev/stdout", 1),
             ("/dev/stderr", 2),
-            ("/dev/fd/7", 7),
             ("/proc/self/fd/1", 1),
         ] {
             assert_eq!(Target::of(Path::new(name)).unwrap(), Target::Descriptor(fd));
+        }
+        // Other spellings of stdout are stdout too.
+        for name in ["/dev//stdout", "/dev/./stdout", "/proc/thread-self/fd/1"] {
+            assert_eq!(
+                Target::of(Path::new(name)).unwrap(),
+                Target::Descriptor(1),
+                "{name}"
+            );
+        }
+        let e = Target::of(Path::new("/dev/fd/987")).unwrap_err();
+        assert!(e.to_string().contains("descriptor 987 is not open"), "{e}");
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("nowhere.json");
+            std::os::unix::fs::symlink("no/such/folder/x.json", &link).unwrap();
+            let e = Target::of(&link).unwrap_err();
+            assert!(e.to_string().contains("does not exist"), "{e}");
         }
         assert!(Target::of(dir.path()).is_err());
     }

@@ -579,12 +579,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         .tempfile_in(dir)
         .map_err(io)?;
     // Temporary files are created owner-only; results and reports are
-    // ordinary files that CI artifacts and colleagues need to read.
+    // ordinary files that CI artifacts and colleagues need to read. A file
+    // being replaced keeps the mode it had (a private one stays private).
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777);
         tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(io)?;
     }
     tmp.write_all(bytes).map_err(io)?;
@@ -698,6 +700,11 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&p).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o644, "readable by others, like any report");
+            // A private file stays private when replaced.
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+            r.write_atomic(&p).unwrap();
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
         }
     }
 
