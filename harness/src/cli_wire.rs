@@ -207,27 +207,28 @@ pub fn send(args: SendArgs) -> CmdResult {
     let wire = match drive::send(&clock, &policy, &mut pump, link.as_mut()) {
         Ok(wire) => wire,
         // A receiver that has the whole file may go before the last
-        // repeats and META ticks (`perfkit recv` does): once every block
-        // has gone out, the send has ended, not failed. ("Gone out" counts
-        // the last batch the closed link refused, so whether the file
-        // arrived is the receiver's to say, as it does.) The bytes that
-        // crossed are the receiver's to count, so none are claimed here.
-        Err(perfkit_engine::Error::Link(e)) if e.is_closed() && tx.every_block_sent() => {
+        // repeats and META ticks (`perfkit recv` does): once META and every
+        // block have been written, the send has ended, not failed. Written
+        // is not read: whether the file arrived is the receiver's to say.
+        Err(perfkit_engine::Error::Closed {
+            wire,
+            whole_file: true,
+        }) => {
             if !args.common.quiet {
                 crate::errln!(
-                    "perfkit send: the receiver closed the link once every block had gone out; \
-                     the remaining repeats, META and END are not sent"
+                    "perfkit send: the receiver closed the link once META and every block were \
+                     written ({wire} bytes); the remaining repeats, META and END are not sent"
                 );
             }
-            0
+            wire
         }
-        Err(perfkit_engine::Error::Link(e)) if e.is_closed() => {
+        Err(perfkit_engine::Error::Closed {
+            wire,
+            whole_file: false,
+        }) => {
             return Err(Failure::run(anyhow!(
-                "the receiver closed the link before every block was sent ({} data message(s) \
-                 of {} block(s) x {} copies went out)",
-                tx.stats().blocks,
-                tx.block_count(),
-                args.repeats + 1
+                "the receiver closed the link before the whole file was written \
+                 ({wire} bytes written)"
             )));
         }
         Err(e) => return Err(Failure::run(e)),

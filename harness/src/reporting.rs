@@ -87,10 +87,16 @@ fn load(paths: &[PathBuf]) -> Result<Vec<(PathBuf, model::Results)>, Failure> {
 }
 
 fn write(path: &Path, text: &str) -> Result<(), Failure> {
-    // A path that cannot take a file (a folder) is the caller's mistake.
-    perfkit_report::files::Target::of(path)
-        .map_err(|e| Failure::input(anyhow!("{}: {e}", path.display())))?;
+    writable(path)?;
     model::write_atomic(path, text.as_bytes()).map_err(|e| Failure::run(anyhow!(e)))
+}
+
+/// A path that cannot take a file (a folder, a closed descriptor) is the
+/// caller's mistake: exit 2, before any work.
+fn writable(path: &Path) -> Result<(), Failure> {
+    perfkit_report::files::Target::of(path)
+        .map(drop)
+        .map_err(|e| Failure::input(anyhow!("{}: {e}", path.display())))
 }
 
 /// Renders `report.html` for one results file (used by `perfkit run`),
@@ -145,6 +151,9 @@ pub fn report(args: ReportArgs) -> CmdResult {
 
 /// `perfkit compare`.
 pub fn compare(args: CompareArgs) -> CmdResult {
+    for p in args.summary_md.iter().chain(&args.output) {
+        writable(p)?;
+    }
     let inputs = load(&args.results)?;
     let cmp = perfkit_report::compare(&inputs);
     print!("{}", cmp.console_table());

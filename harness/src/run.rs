@@ -216,6 +216,8 @@ pub fn run(args: RunArgs) -> CmdResult {
     }
 
     let mut failed = 0usize;
+    // Runs already in an appended file: not this invocation's.
+    let earlier = results.runs.len();
     for (id, repeat) in s.order.schedule(&first_repeat, s.runs) {
         let cfg = &configs[id];
         let first = first_repeat[id];
@@ -297,9 +299,16 @@ pub fn run(args: RunArgs) -> CmdResult {
     }
     drop(progress);
 
-    if results.runs.is_empty() && cancel.load(Ordering::SeqCst) {
-        // Stopped in the warm-up or the first run: no file was written.
-        crate::errln!("perfkit: interrupted before the first run was recorded; nothing written");
+    if results.runs.len() == earlier && cancel.load(Ordering::SeqCst) {
+        // Stopped in the warm-up: this invocation wrote nothing.
+        crate::errln!(
+            "perfkit: interrupted before the first run was recorded; {}",
+            if earlier == 0 {
+                "nothing written".to_owned()
+            } else {
+                format!("{} unchanged", results_path.display())
+            }
+        );
         return Ok(EXIT_RUN_FAILED);
     }
     output::say(&format!(

@@ -43,6 +43,9 @@ pub fn send<S: Source, F: Framer>(
     let mut out = vec![0u8; BATCH];
     let mut fill = 0;
     let mut wire = 0u64;
+    // Whether the bytes written so far (not those still in the batch) hold
+    // a META and every block: what a closed link is judged by.
+    let mut whole_file = false;
     loop {
         // One clock read serves the policy and the sender.
         let now = clock.now_ns();
@@ -51,16 +54,18 @@ pub fn send<S: Source, F: Framer>(
             Step::Wrote(n) => {
                 fill += n;
                 if BATCH - fill < MAX_FRAME {
-                    wire += write_out(link, &out[..fill])?;
+                    let done = tx.sender().whole_file_sent();
+                    flush_batch(link, &out[..fill], &mut wire, &mut whole_file, done)?;
                     fill = 0;
                 }
             }
             Step::WaitUntil(t) => {
                 // Throttled: what is framed goes out now, then wait for the slot.
                 if fill > 0 {
-                    wire += write_out(link, &out[..fill])?;
+                    let done = tx.sender().whole_file_sent();
+                    flush_batch(link, &out[..fill], &mut wire, &mut whole_file, done)?;
                     fill = 0;
-                    link.flush()?;
+                    link.flush().map_err(|e| closed(e, wire, whole_file))?;
                 }
                 wait(clock, t);
             }
@@ -68,10 +73,40 @@ pub fn send<S: Source, F: Framer>(
         }
     }
     if fill > 0 {
-        wire += write_out(link, &out[..fill])?;
+        let done = tx.sender().whole_file_sent();
+        flush_batch(link, &out[..fill], &mut wire, &mut whole_file, done)?;
     }
-    link.flush()?;
+    link.flush().map_err(|e| closed(e, wire, whole_file))?;
     Ok(wire)
+}
+
+/// Writes a batch whose frames leave the sender at `done_now` (a META and
+/// every block sent), and keeps `wire` and `whole_file` to what is written.
+fn flush_batch(
+    link: &mut dyn ByteLink,
+    out: &[u8],
+    wire: &mut u64,
+    whole_file: &mut bool,
+    done_now: bool,
+) -> Result<(), Error> {
+    match write_out(link, out) {
+        Ok(n) => {
+            *wire += n;
+            *whole_file = done_now;
+            Ok(())
+        }
+        Err(Error::Link(e)) => Err(closed(e, *wire, *whole_file)),
+        Err(e) => Err(e),
+    }
+}
+
+/// A link error, as [`Error::Closed`] when the peer closed it.
+fn closed(e: perfkit_link::Error, wire: u64, whole_file: bool) -> Error {
+    if e.is_closed() {
+        Error::Closed { wire, whole_file }
+    } else {
+        Error::Link(e)
+    }
 }
 
 /// Waits for a throttle slot, at most one [`POLL`] at a time, so the policy

@@ -54,6 +54,17 @@ pub enum Error {
     /// The link failed (closed, timed out writing, an OS error).
     #[cfg(feature = "std")]
     Link(perfkit_link::Error),
+    /// The peer closed the byte link [`drive::send`] was writing:
+    /// `wire` bytes had been written, and `whole_file` says whether a META
+    /// and every block were among them (only repeats, META ticks and END
+    /// were left, which a receiver that has the file does not need).
+    #[cfg(feature = "std")]
+    Closed {
+        /// Bytes written before the link closed.
+        wire: u64,
+        /// A META and every block were in them.
+        whole_file: bool,
+    },
     /// A thread of the run panicked.
     Panicked(&'static str),
 }
@@ -65,6 +76,10 @@ impl fmt::Display for Error {
             Error::Stack(what, e) => write!(f, "{what}: {e}"),
             #[cfg(feature = "std")]
             Error::Link(e) => e.fmt(f),
+            #[cfg(feature = "std")]
+            Error::Closed { wire, .. } => {
+                write!(f, "link closed by the peer after {wire} bytes")
+            }
             Error::Panicked(what) => write!(f, "{what} panicked"),
         }
     }

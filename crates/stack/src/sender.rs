@@ -191,11 +191,13 @@ impl<S: Source> Sender<S> {
         self.block_count
     }
 
-    /// Whether every block has been sent at least once: what is left is
-    /// repeats, META ticks and END, which a receiver that has the file
-    /// does not need.
-    pub fn every_block_sent(&self) -> bool {
-        self.block >= self.block_count || (self.copies > 0 && self.block + 1 >= self.block_count)
+    /// Whether a META and every block have been sent at least once: what
+    /// is left is repeats, META ticks and END, which a receiver that has
+    /// the file does not need.
+    pub fn whole_file_sent(&self) -> bool {
+        let blocks = self.block >= self.block_count
+            || (self.copies > 0 && self.block + 1 >= self.block_count);
+        blocks && self.counters.metas > 0
     }
 
     /// File size.

@@ -370,8 +370,6 @@ fn pipe(
     let mut rx_end = make_end("recv", receiver)?;
     tx_end.cmd.stderr(Stdio::inherit());
     rx_end.cmd.stderr(Stdio::inherit());
-    own_group(&mut tx_end.cmd);
-    own_group(&mut rx_end.cmd);
     let fc = faults(spec);
     let relay = fc.is_some() || tx_end.external || rx_end.external;
     let policy = policy(t, cancel);
@@ -460,26 +458,61 @@ fn pipe(
     })
 }
 
-/// A child of the run, started in a process group of its own
-/// ([`own_group`]), whose whole group is killed when the run is done with
-/// it, however the run leaves (finished, cancelled, timed out, an error):
-/// neither it nor anything it started (`sh -c "..."`) outlives the run.
+/// A child of the run that is killed, with everything it started
+/// (`sh -c "sleep 30; ..."`), if the run leaves before it has ended
+/// (cancelled, timed out, an error): none of it outlives the run. The
+/// children stay in perfkit's process group, so a terminal's signals and a
+/// kill of the whole group reach them as before.
 struct Stopped(std::process::Child);
 
 impl Drop for Stopped {
     fn drop(&mut self) {
-        let group = self.0.id() as libc::pid_t;
-        // SAFETY: kill(2) of the group this run made for the child; the
-        // child is reaped only below, so its id still names that group.
-        unsafe { libc::kill(-group, libc::SIGKILL) };
-        let _ = self.0.wait();
+        // Only a child not yet reaped: its id is still its own.
+        if let Ok(None) = self.0.try_wait() {
+            kill_tree(self.0.id());
+            let _ = self.0.wait();
+        }
     }
 }
 
-/// Starts the command in a process group of its own, for [`Stopped`].
-fn own_group(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    cmd.process_group(0);
+/// SIGKILLs `pid` and its descendants, found through `/proc` (parents
+/// first, so none is left to start another).
+fn kill_tree(pid: u32) {
+    let mut parent_of = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for e in entries.flatten() {
+            let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            // `pid (comm) state ppid ...`; comm may hold spaces and ')'.
+            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+                continue;
+            };
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|s| s.parse::<u32>().ok());
+            if let Some(pp) = ppid {
+                parent_of.push((p, pp));
+            }
+        }
+    }
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            parent_of
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    for p in tree {
+        // SAFETY: kill(2) with a pid and a signal number.
+        unsafe { libc::kill(p as libc::pid_t, libc::SIGKILL) };
+    }
 }
 
 fn wait_child(
@@ -492,7 +525,7 @@ fn wait_child(
             return Ok(st);
         }
         if let Err(stop) = policy.check(clock.now_ns()) {
-            let _ = child.kill();
+            kill_tree(child.id());
             let _ = child.wait();
             bail!("waiting for a child: {stop}");
         }
