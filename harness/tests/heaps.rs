@@ -2,6 +2,8 @@
 //! spead2's senders, with their loss in the record and the report; and
 //! Ctrl-C during a long run ends it part way, recorded as interrupted.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -21,7 +23,7 @@ fn ctrl_c_stops_a_heaps_run() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_perfkit"))
+    let mut child = common::signals_default(&mut Command::new(common::exe()))
         .args(["run", "--no-report", "--out"])
         .arg(&out)
         .arg(&scenario)

@@ -47,7 +47,7 @@ fn wait_for(path: &Path) {
 
 /// Starts `perfkit run SCENARIO --out out` and waits for its first record.
 fn start_run(dir: &Path, scenario: &str, stderr: Stdio) -> std::process::Child {
-    let child = Command::new(common::exe())
+    let child = common::signals_default(&mut Command::new(common::exe()))
         .args(["run", scenario, "--quiet", "--no-report", "--out", "out"])
         .current_dir(dir)
         .stdout(Stdio::null())
@@ -725,7 +725,7 @@ fn sigterm_stops_a_pipe_run_with_its_children_and_temporary_folders() {
          [link]\nkind = \"pipe\"\n\n[transfer]\nblock_size = 50\nthrottle_pps = 1000\n",
     )
     .unwrap();
-    let child = Command::new(common::exe())
+    let child = common::signals_default(&mut Command::new(common::exe()))
         .args(["run", "slow.toml", "--quiet", "--no-report", "--out", "out"])
         .current_dir(d.path())
         .env("TMPDIR", &tmp)
@@ -858,6 +858,7 @@ fn sigterm_stops_what_an_external_end_started_and_an_ignored_sighup_stays_ignore
     )
     .unwrap();
     let mut cmd = Command::new(common::exe());
+    common::signals_default(&mut cmd);
     // No pipes to the test: waiting for their end would wait for whatever
     // still holds them, and hide a sleep left running.
     cmd.args(["run", "ext.toml", "--quiet", "--no-report", "--out", "out"])

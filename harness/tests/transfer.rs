@@ -455,7 +455,7 @@ fn pico_scenario_moves_the_image_both_ways_on_the_emulator() {
 fn pico_run_stops_on_ctrl_c_as_interrupted() {
     let out = tempfile::tempdir().unwrap();
     // 40 packets/s with 3 repeats: 71 virtual seconds, several real ones.
-    let child = Command::new(exe())
+    let child = common::signals_default(&mut Command::new(exe()))
         .args([
             "run",
             "scenarios/uart-pico.toml",
