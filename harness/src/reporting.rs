@@ -91,6 +91,17 @@ fn write(path: &Path, text: &str) -> Result<(), Failure> {
     model::write_atomic(path, text.as_bytes()).map_err(|e| Failure::run(anyhow!(e)))
 }
 
+/// Prints where the report went, on stdout unless the report itself went
+/// there (`-o /dev/stdout | ...`): then on stderr, after it.
+fn said_where(path: &Path) {
+    use perfkit_report::files::Target;
+    if matches!(Target::of(path), Ok(Target::Descriptor(1))) {
+        crate::errln!("report: {}", path.display());
+    } else {
+        println!("report: {}", path.display());
+    }
+}
+
 /// A path that cannot take a file (a folder, a closed descriptor) is the
 /// caller's mistake: exit 2, before any work.
 fn writable(path: &Path) -> Result<(), Failure> {
@@ -134,7 +145,7 @@ pub fn report(args: ReportArgs) -> CmdResult {
                 )));
             }
             write(&out, &html::render_snapshot(one, &snap))?;
-            println!("report: {}", out.display());
+            said_where(&out);
             return Ok(EXIT_OK);
         }
     }
@@ -145,7 +156,7 @@ pub fn report(args: ReportArgs) -> CmdResult {
         Default::default()
     };
     write(&out, &html::render_report_with_trends(&inputs, &trends))?;
-    println!("report: {}", out.display());
+    said_where(&out);
     Ok(EXIT_OK)
 }
 
@@ -162,7 +173,7 @@ pub fn compare(args: CompareArgs) -> CmdResult {
     }
     if let Some(p) = &args.output {
         write(p, &html::render_compare(&inputs, &cmp))?;
-        println!("report: {}", p.display());
+        said_where(p);
     }
     Ok(EXIT_OK)
 }

@@ -913,7 +913,15 @@ fn dev_stdout_is_the_open_stdout_a_pipe_or_a_file_appended_to() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("<html"));
+    let html = String::from_utf8_lossy(&o.stdout);
+    assert!(html.contains("<html"));
+    // Only the report: where it went is said on stderr.
+    assert!(
+        html.trim_end().ends_with("</html>"),
+        "{}",
+        &html[html.len() - 80..]
+    );
+    assert!(stderr(&o).contains("report: /dev/stdout"), "{}", stderr(&o));
     // `>> log`: appended to, not replaced.
     let log = d.path().join("log.txt");
     std::fs::write(&log, "kept\n").unwrap();
