@@ -1,6 +1,7 @@
 //! The files perfkit is handed on its command line or in a scenario: read
-//! with a size limit, never waiting on a FIFO that no one writes, and written
-//! without replacing what is not an ordinary file.
+//! with a size limit, waiting on a FIFO only where a pipe is what was asked
+//! for (the data `perfkit send` sends), and written without replacing what
+//! is not an ordinary file.
 //!
 //! `perfkit check /dev/zero` must say "not a regular file" at once rather
 //! than fill memory, a folder full of scenarios may hold a FIFO named
