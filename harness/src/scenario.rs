@@ -940,10 +940,10 @@ impl Scenario {
     /// changed some: an error about a key `--set` gave names the flag, one
     /// about a key of the file its line.
     pub fn recheck(&self) -> Result<(), ScenarioError> {
-        let text = self.text();
+        // Every error of these checks names a key, and error_at places it.
         self.check_consistency(&Ctx {
             path: &self.path,
-            text: &text,
+            text: "",
         })
         .map_err(|e| match e.key.as_deref() {
             Some(key) => self.error_at(key, e.message),
@@ -1163,8 +1163,6 @@ impl Scenario {
     }
 }
 
-/// Line and column of the line that sets `key` (`section.key` or a
-/// top-level key) in its section, or sweeps it.
 /// The parameter's flat name (`throttle_pps`) for a `section.key` (or a
 /// flat name) in an error, if it is a parameter.
 fn flat_name(key: &str) -> Option<&'static str> {
@@ -1176,6 +1174,8 @@ fn flat_name(key: &str) -> Option<&'static str> {
         .map(|p| p.name)
 }
 
+/// Line and column of the line that sets `key` (`section.key` or a
+/// top-level key) in its section, or sweeps it.
 fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
     if key.is_empty() {
         return None;

@@ -201,26 +201,26 @@ fn one() -> u8 {
 impl TransferSpec {
     /// The stack's sender settings, validated.
     pub fn sender_config(&self) -> anyhow::Result<SenderConfig> {
+        // As the stack's own refusals below, so a check names the key.
+        let refused = |key, reason| {
+            anyhow::Error::new(perfkit_stack::Error::from(
+                perfkit_stack::error::ErrorKind::Config { key, reason },
+            ))
+            .context("sender settings")
+        };
+        if self.start_meta == 0 && self.meta_every == 0 {
+            return Err(refused(
+                "meta_every",
+                "0 with start_meta 0 sends no META at all, and no receiver can finish without one",
+            ));
+        }
         // The sender paces whole packets per second: 0.3 would round to 0
         // (unthrottled) and 1.7 would run at 2 while the results say 1.7.
-        if self.start_meta == 0 && self.meta_every == 0 {
-            return Err(anyhow::Error::new(perfkit_stack::Error::from(
-                perfkit_stack::error::ErrorKind::Config {
-                    key: "meta_every",
-                    reason: "0 with start_meta 0 sends no META at all, and no receiver can \
-                             finish without one",
-                },
-            ))
-            .context("sender settings"));
-        }
         if self.throttle_pps.fract() != 0.0 {
-            return Err(anyhow::Error::new(perfkit_stack::Error::from(
-                perfkit_stack::error::ErrorKind::Config {
-                    key: "throttle_pps",
-                    reason: "must be a whole number of packets per second (0 = unthrottled)",
-                },
-            ))
-            .context("sender settings"));
+            return Err(refused(
+                "throttle_pps",
+                "must be a whole number of packets per second (0 = unthrottled)",
+            ));
         }
         let c = SenderConfig {
             block_size: self.block_size,

@@ -229,10 +229,8 @@ fn write_fd(fd: i32, bytes: &[u8]) -> io::Result<()> {
         out.write_all(bytes)?;
         return out.flush();
     }
-    // SAFETY: checked open with fcntl before borrowing it.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    // Open (so borrowing it below is sound) and open for writing.
+    writable(fd)?;
     // SAFETY: `fd` is open (checked above) and only borrowed here.
     let owned: OwnedFd = unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()?;
     let mut f = File::from(owned);
