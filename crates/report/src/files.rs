@@ -157,7 +157,27 @@ fn writable(fd: i32) -> io::Result<()> {
             "descriptor {fd} is open for reading only"
         )));
     }
+    if (0..=2).contains(&fd) && flags & libc::O_ACCMODE == libc::O_RDWR && is_dev_null(fd) {
+        // Rust's runtime opens /dev/null, read-write, on a standard
+        // descriptor that was closed when the process started (`>&-`), so
+        // that no file opened later takes its number. Written to, it would
+        // swallow the output and report success.
+        let name = ["stdin", "stdout", "stderr"][fd as usize];
+        return Err(refused(&format!(
+            "{name} is closed (`>&-`): descriptor {fd} holds the read-write /dev/null \
+             that stands in for a standard descriptor closed at start"
+        )));
+    }
     Ok(())
+}
+
+/// Whether descriptor `fd` is the character device /dev/null (1, 3).
+#[cfg(unix)]
+fn is_dev_null(fd: i32) -> bool {
+    // SAFETY: fstat into a zeroed struct this function owns.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::fstat(fd, &mut st) } == 0;
+    ok && st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3)
 }
 
 #[cfg(not(unix))]
