@@ -204,15 +204,18 @@ pub fn send(args: SendArgs) -> CmdResult {
     let clock = WallClock::start();
     let policy = Policy::seconds(args.common.timeout_s);
     let mut pump = TxPump::framed(&mut tx, t.framing());
-    let wire = match drive::send(&clock, &policy, &mut pump, link.as_mut()) {
-        Ok(wire) => wire,
+    let (wire, sent) = match drive::send(&clock, &policy, &mut pump, link.as_mut()) {
+        Ok(wire) => (wire, *tx.stats()),
         // A receiver that has the whole file may go before the last
         // repeats and META ticks (`perfkit recv` does): once META and every
         // block have been written, the send has ended, not failed. Written
         // is not read: whether the file arrived is the receiver's to say.
+        // The counts are of the frames written, not of those framed for
+        // the write the link refused.
         Err(perfkit_engine::Error::Closed {
             wire,
             whole_file: true,
+            sent,
         }) => {
             if !args.common.quiet {
                 crate::errln!(
@@ -220,11 +223,12 @@ pub fn send(args: SendArgs) -> CmdResult {
                      written ({wire} bytes); the remaining repeats, META and END are not sent"
                 );
             }
-            wire
+            (wire, sent)
         }
         Err(perfkit_engine::Error::Closed {
             wire,
             whole_file: false,
+            ..
         }) => {
             return Err(Failure::run(anyhow!(
                 "the receiver closed the link before the whole file was written \
@@ -234,7 +238,7 @@ pub fn send(args: SendArgs) -> CmdResult {
         Err(e) => return Err(Failure::run(e)),
     };
     drop(link); // closes stdout: the receiver sees the end of the stream
-    let side = endpoint::side(tx.stats());
+    let side = endpoint::side(&sent);
     if !args.common.quiet {
         crate::errln!("tx transfer: {}", side.stats_line());
         crate::err!("{}", perfkit::snapshot().text());

@@ -42,10 +42,9 @@ pub fn send<S: Source, F: Framer>(
     // Frames are encoded straight into the batch: one copy fewer per frame.
     let mut out = vec![0u8; BATCH];
     let mut fill = 0;
-    let mut wire = 0u64;
-    // Whether the bytes written so far (not those still in the batch) hold
-    // a META and every block: what a closed link is judged by.
-    let mut whole_file = false;
+    // What the bytes written so far (not those still in the batch) hold:
+    // what a closed link is judged and counted by.
+    let mut written = Written::default();
     loop {
         // One clock read serves the policy and the sender.
         let now = clock.now_ns();
@@ -54,18 +53,16 @@ pub fn send<S: Source, F: Framer>(
             Step::Wrote(n) => {
                 fill += n;
                 if BATCH - fill < MAX_FRAME {
-                    let done = tx.sender().whole_file_sent();
-                    flush_batch(link, &out[..fill], &mut wire, &mut whole_file, done)?;
+                    written.flush(link, &out[..fill], tx.sender())?;
                     fill = 0;
                 }
             }
             Step::WaitUntil(t) => {
                 // Throttled: what is framed goes out now, then wait for the slot.
                 if fill > 0 {
-                    let done = tx.sender().whole_file_sent();
-                    flush_batch(link, &out[..fill], &mut wire, &mut whole_file, done)?;
+                    written.flush(link, &out[..fill], tx.sender())?;
                     fill = 0;
-                    link.flush().map_err(|e| closed(e, wire, whole_file))?;
+                    link.flush().map_err(|e| written.closed(e))?;
                 }
                 wait(clock, t);
             }
@@ -73,39 +70,54 @@ pub fn send<S: Source, F: Framer>(
         }
     }
     if fill > 0 {
-        let done = tx.sender().whole_file_sent();
-        flush_batch(link, &out[..fill], &mut wire, &mut whole_file, done)?;
+        written.flush(link, &out[..fill], tx.sender())?;
     }
-    link.flush().map_err(|e| closed(e, wire, whole_file))?;
-    Ok(wire)
+    link.flush().map_err(|e| written.closed(e))?;
+    Ok(written.wire)
 }
 
-/// Writes a batch whose frames leave the sender at `done_now` (a META and
-/// every block sent), and keeps `wire` and `whole_file` to what is written.
-fn flush_batch(
-    link: &mut dyn ByteLink,
-    out: &[u8],
-    wire: &mut u64,
-    whole_file: &mut bool,
-    done_now: bool,
-) -> Result<(), Error> {
-    match write_out(link, out) {
-        Ok(n) => {
-            *wire += n;
-            *whole_file = done_now;
-            Ok(())
+/// What [`send`] has written whole.
+#[derive(Default)]
+struct Written {
+    /// Bytes.
+    wire: u64,
+    /// A META and every block were among them.
+    whole_file: bool,
+    /// The sender's counts as of the last frame among them.
+    stats: perfkit_stack::TransferStats,
+}
+
+impl Written {
+    /// Writes a batch that holds every frame `sender` has made so far.
+    fn flush<S: Source>(
+        &mut self,
+        link: &mut dyn ByteLink,
+        out: &[u8],
+        sender: &Sender<S>,
+    ) -> Result<(), Error> {
+        match write_out(link, out) {
+            Ok(n) => {
+                self.wire += n;
+                self.whole_file = sender.whole_file_sent();
+                self.stats = *sender.stats();
+                Ok(())
+            }
+            Err(Error::Link(e)) => Err(self.closed(e)),
+            Err(e) => Err(e),
         }
-        Err(Error::Link(e)) => Err(closed(e, *wire, *whole_file)),
-        Err(e) => Err(e),
     }
-}
 
-/// A link error, as [`Error::Closed`] when the peer closed it.
-fn closed(e: perfkit_link::Error, wire: u64, whole_file: bool) -> Error {
-    if e.is_closed() {
-        Error::Closed { wire, whole_file }
-    } else {
-        Error::Link(e)
+    /// A link error, as [`Error::Closed`] when the peer closed it.
+    fn closed(&self, e: perfkit_link::Error) -> Error {
+        if e.is_closed() {
+            Error::Closed {
+                wire: self.wire,
+                whole_file: self.whole_file,
+                sent: self.stats,
+            }
+        } else {
+            Error::Link(e)
+        }
     }
 }
 

@@ -64,6 +64,9 @@ pub enum Error {
         wire: u64,
         /// A META and every block were in them.
         whole_file: bool,
+        /// The sender's counts for the frames in them (not those framed
+        /// for a write the link refused).
+        sent: perfkit_stack::TransferStats,
     },
     /// A thread of the run panicked.
     Panicked(&'static str),
