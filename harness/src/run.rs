@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 use anyhow::{anyhow, Context};
-use perfkit_report::model::{Meta, Results, RunRecord, ScenarioRef, Stages};
+use perfkit_report::model::{Meta, Plan, Results, RunRecord, ScenarioRef, Stages};
 
 use crate::kinds;
 use crate::output;
@@ -90,7 +90,9 @@ pub fn merge_stages(into: &mut Stages, other: Stages) {
     into.folded.extend(other.folded);
 }
 
-fn meta(s: &Scenario) -> Meta {
+fn meta(s: &Scenario, set: &[String]) -> Meta {
+    use clap::ValueEnum;
+    let order = s.order.to_possible_value().map(|v| v.get_name().to_owned());
     Meta {
         perfkit_version: env!("CARGO_PKG_VERSION").to_owned(),
         git_commit: git_commit(),
@@ -109,6 +111,12 @@ fn meta(s: &Scenario) -> Meta {
         swept: s.swept(),
         gate: s.gate.clone(),
         sentinels: sentinels(&s.swept()),
+        plans: vec![Plan {
+            runs: s.runs,
+            warmup: s.warmup,
+            order: order.unwrap_or_default(),
+            set: set.to_vec(),
+        }],
     }
 }
 
@@ -170,10 +178,13 @@ pub fn run(args: RunArgs) -> CmdResult {
         .iter()
         .map(|c| c.recorded(&s.kind, &swept))
         .collect();
-    let mut results = Results::new(meta(&s));
+    let mut results = Results::new(meta(&s, &args.set));
     if args.append && results_path.exists() {
+        let plans = std::mem::take(&mut results.meta.plans);
         results =
             appendable(&results_path, &results.meta, &recorded, &swept).map_err(Failure::input)?;
+        // This run's plan after those of the runs already there.
+        results.meta.plans.extend(plans);
     }
     // Repeats continue after those already in an appended file.
     let first_repeat: Vec<u32> = (0..configs.len())

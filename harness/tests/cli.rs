@@ -426,6 +426,34 @@ fn append_adds_runs_and_refuses_unlike_ones() {
     let mut got = repeats(&d);
     got.sort();
     assert_eq!(got, [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]);
+    // Each invocation's plan is kept, in order: what the file alone does
+    // not say about how its runs were made.
+    let o = run(&[
+        "--append",
+        "--order",
+        "configs",
+        "--warmup",
+        "1",
+        "--set",
+        "block_size=[50,249]",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = std::fs::read_to_string(d.path().join("out/results.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let plans: Vec<String> = v["meta"]["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert_eq!(
+        plans,
+        [
+            r#"{"order":"rounds","runs":1,"warmup":0}"#,
+            r#"{"order":"rounds","runs":2,"warmup":0}"#,
+            r#"{"order":"configs","runs":1,"set":["block_size=[50,249]"],"warmup":1}"#,
+        ]
+    );
 
     // Other parameters, another sweep or another scenario file: refused, file kept.
     let before = std::fs::read(d.path().join("out/results.json")).unwrap();

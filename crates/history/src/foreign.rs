@@ -59,6 +59,7 @@ fn results(origin: &Origin, kind: &str, path: &Path) -> Results {
         swept: vec![],
         gate: BTreeMap::new(),
         sentinels: BTreeMap::new(),
+        plans: Vec::new(),
     })
 }
 

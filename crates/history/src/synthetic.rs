@@ -50,6 +50,7 @@ pub fn results(
         swept: vec!["block_size".into()],
         gate: BTreeMap::new(),
         sentinels: BTreeMap::new(),
+        plans: Vec::new(),
     });
     for c in 0..configs {
         for repeat in 0..repeats {

@@ -178,7 +178,7 @@ fn header(body: &mut String, ins: &[Input<'_>]) {
         let failed = i.results.runs.iter().filter(|r| r.error.is_some()).count();
         let _ = writeln!(
             body,
-            "<tr><td title=\"{}\">{}</td><td>{}<br><span class=\"range\">{} {}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
+            "<tr><td title=\"{}\">{}</td><td>{}<br><span class=\"range\">{} {}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{}{}{}</td></tr>",
             escape(&i.path.display().to_string()),
             escape(&i.label),
             escape(&m.scenario.name),
@@ -188,15 +188,42 @@ fn header(body: &mut String, ins: &[Input<'_>]) {
             escape(&m.perfkit_version),
             escape(m.git_commit.as_deref().unwrap_or("unknown")),
             escape(&m.host),
+            match &m.host_fingerprint {
+                Some(f) => format!("<br><span class=\"range\">{}</span>", escape(f)),
+                None => String::new(),
+            },
             i.results.runs.len(),
             if failed > 0 {
                 format!(" <span class=\"bad\">({failed} failed)</span>")
             } else {
                 String::new()
-            }
+            },
+            plans(&m.plans)
         );
     }
     body.push_str("</table>\n");
+}
+
+/// How the runs were made, one line per plan; a plan repeated by
+/// consecutive `--append` runs is given once with its count.
+fn plans(plans: &[crate::model::Plan]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < plans.len() {
+        let same = plans[i..].iter().take_while(|p| **p == plans[i]).count();
+        let times = if same > 1 {
+            format!(" (&times;{same}, appended)")
+        } else {
+            String::new()
+        };
+        let _ = write!(
+            out,
+            "<br><span class=\"range\">{}{times}</span>",
+            escape(&plans[i].phrase())
+        );
+        i += same;
+    }
+    out
 }
 
 fn cell(s: Option<Sample>, fmt: fn(f64) -> String) -> String {

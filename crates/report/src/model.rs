@@ -66,6 +66,55 @@ pub struct Meta {
     /// chart draws it as a labelled category, not as a point on the scale.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sentinels: BTreeMap<String, Sentinel>,
+    /// How the runs were made, one entry per `perfkit run` that wrote runs
+    /// into this file (more than one with `--append`): what the scenario
+    /// file alone does not say. Empty in files written before it was kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<Plan>,
+}
+
+/// One `perfkit run`'s plan: with the scenario file and each run's
+/// parameters, what it takes to make the same runs again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// Measured runs per configuration.
+    pub runs: u32,
+    /// Unrecorded warm-up runs before the first configuration.
+    pub warmup: u32,
+    /// `rounds` (one run of every configuration at a time) or `configs`
+    /// (every run of one configuration, then the next).
+    pub order: String,
+    /// The `--set KEY=VALUE` overrides, as given and in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set: Vec<String>,
+}
+
+impl Plan {
+    /// `6 runs per configuration, in rounds, after 2 warm-up runs; --set a=1`.
+    pub fn phrase(&self) -> String {
+        let mut s = format!(
+            "{} run{} per configuration, {}",
+            self.runs,
+            if self.runs == 1 { "" } else { "s" },
+            match self.order.as_str() {
+                "rounds" => "in rounds",
+                "configs" => "configuration by configuration",
+                other => other,
+            }
+        );
+        if self.warmup > 0 {
+            s.push_str(&format!(
+                ", after {} warm-up run{}",
+                self.warmup,
+                if self.warmup == 1 { "" } else { "s" }
+            ));
+        }
+        for k in &self.set {
+            s.push_str(&format!("; --set {k}"));
+        }
+        s
+    }
 }
 
 /// A parameter value that means "off" rather than an amount.
@@ -599,6 +648,26 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_plan_says_how_the_runs_were_made() {
+        let mut p = Plan {
+            runs: 1,
+            warmup: 0,
+            order: "rounds".into(),
+            set: vec![],
+        };
+        assert_eq!(p.phrase(), "1 run per configuration, in rounds");
+        p.runs = 6;
+        p.warmup = 2;
+        p.order = "configs".into();
+        p.set = vec!["a=1".into(), "b=[1,2]".into()];
+        assert_eq!(
+            p.phrase(),
+            "6 runs per configuration, configuration by configuration, after 2 warm-up runs; \
+             --set a=1; --set b=[1,2]"
+        );
+    }
+
     fn sample() -> Results {
         let mut r = Results::new(Meta {
             perfkit_version: "0.1.0".into(),
@@ -618,6 +687,7 @@ mod tests {
             swept: vec![],
             gate: BTreeMap::new(),
             sentinels: BTreeMap::new(),
+            plans: Vec::new(),
         });
         r.runs.push(RunRecord {
             config_id: 0,

@@ -194,6 +194,7 @@ mod tests {
             swept: vec!["block_size".into()],
             gate: BTreeMap::new(),
             sentinels: BTreeMap::new(),
+            plans: Vec::new(),
         });
         for id in 0..2 {
             r.runs.push(RunRecord {

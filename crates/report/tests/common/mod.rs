@@ -130,6 +130,7 @@ pub fn synthetic(spec: &Spec) -> Results {
         swept: spec.params.iter().map(|(k, _)| k.clone()).collect(),
         gate: BTreeMap::new(),
         sentinels: BTreeMap::new(),
+        plans: Vec::new(),
     });
     for (id, mut config) in combinations(&spec.params).into_iter().enumerate() {
         config.insert("runs".into(), json!(spec.runs));
