@@ -144,6 +144,7 @@ impl FramingSpec {
 
 /// A dttk file transfer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TransferSpec {
     /// Payload bytes per data message.
     pub block_size: u8,
@@ -327,6 +328,7 @@ pub enum HeapSender {
 
 /// SPEAD heaps over UDP.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HeapsSpec {
     /// Payload bytes per heap.
     pub heap_size: usize,

@@ -168,6 +168,7 @@ impl ByteLink for SerialLink {
 /// The `serial` link kind: two serial devices wired together, or a fresh
 /// pty pair when none are named.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SerialSettings {
     /// Line rate, bits per second.
     pub baud: u32,

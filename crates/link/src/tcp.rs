@@ -291,6 +291,7 @@ impl ByteLink for TcpLink {
 /// The `tcp` link kind: both ends in this process over a real TCP
 /// connection through the kernel's network stack.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TcpSettings {
     /// Where the receiving end listens.
     pub listen: String,

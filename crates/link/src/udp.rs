@@ -150,6 +150,7 @@ impl PacketLink for UdpLink {
 /// The `udp` link kind: one message per datagram through the kernel's
 /// network stack, so loss and reordering reach the receiver as they happen.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UdpSettings {
     /// Where the receiving end binds.
     pub listen: String,

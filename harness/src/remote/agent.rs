@@ -169,7 +169,26 @@ pub(crate) fn session(conn: &mut Conn, token: &[u8]) -> anyhow::Result<u32> {
     })?;
     let mut runs = 0;
     loop {
-        match conn.recv(IDLE)? {
+        let msg = match conn.recv_checked(IDLE)? {
+            Ok(msg) => msg,
+            // A set-up this agent cannot read (a setting a newer perfkit
+            // added, say) is refused with the reason, never half-understood:
+            // serde would otherwise drop the fields it does not know and run
+            // something other than what was asked.
+            Err(e) if e.kind.as_deref() == Some("setup") => {
+                let error = format!(
+                    "this agent (perfkit {}, protocol {PROTOCOL}) cannot read the run's set-up: {:#}; \
+                     run the same perfkit version on both hosts",
+                    env!("CARGO_PKG_VERSION"),
+                    e.error
+                );
+                log(&format!("{}: {error}", conn.peer()));
+                conn.send(&Msg::Failed { error })?;
+                return Ok(runs);
+            }
+            Err(e) => return Err(e.error),
+        };
+        match msg {
             Msg::TimeRequest { t1 } => {
                 let t2 = proto::wall_ns();
                 conn.send(&Msg::TimeReply {
@@ -442,6 +461,87 @@ mod tests {
         msgs.iter()
             .map(|m| serde_json::to_vec(m).unwrap())
             .collect()
+    }
+
+    /// The default transfer's set-up, as JSON the test can add to.
+    fn setup_json() -> serde_json::Value {
+        let transfer = crate::spec::RunSpec::from_config(&crate::scenario::Config {
+            values: crate::scenario::PARAMS
+                .iter()
+                .map(|p| (p.name.to_owned(), p.default.clone()))
+                .collect(),
+        })
+        .unwrap()
+        .transfer;
+        let tcp = perfkit_link::registry::link_kind("tcp").unwrap();
+        serde_json::to_value(Msg::Setup(Box::new(proto::Setup {
+            role: Role::Receiver,
+            config_hash: "h".into(),
+            work: Work::Transfer {
+                transfer,
+                link: "tcp".into(),
+                settings: tcp.settings(|_| None),
+                input: None,
+                faults: None,
+            },
+        })))
+        .unwrap()
+    }
+
+    /// What an agent answers `body` with after a real handshake.
+    fn answer(body: &serde_json::Value) -> anyhow::Result<Msg> {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let at = l.local_addr().unwrap().to_string();
+        let agent = std::thread::spawn(move || {
+            let (s, _) = l.accept().unwrap();
+            let mut conn = Conn::new(s);
+            session(&mut conn, TOKEN)
+        });
+        let mut client = super::super::client::Session::open(&at, TOKEN).unwrap();
+        let conn = client.conn();
+        conn.send_blob(&serde_json::to_vec(body).unwrap()).unwrap();
+        let got = conn.recv(Duration::from_secs(10));
+        drop(client);
+        let _ = agent.join().expect("the session panicked");
+        got
+    }
+
+    #[test]
+    fn a_setting_the_agent_does_not_know_is_refused_not_dropped() {
+        // A newer perfkit's setting, at each level of the set-up: an agent
+        // that dropped it would run something other than what was asked.
+        let places: [&[&str]; 4] = [&[], &["work"], &["work", "transfer"], &["work", "settings"]];
+        for path in places {
+            let mut v = setup_json();
+            let mut at = &mut v;
+            for k in path {
+                at = at.get_mut(*k).unwrap();
+            }
+            at.as_object_mut()
+                .unwrap()
+                .insert("new_knob".into(), serde_json::json!(3));
+            match answer(&v) {
+                Ok(Msg::Failed { error }) => {
+                    assert!(
+                        error.contains("unknown field `new_knob`"),
+                        "{path:?}: {error}"
+                    );
+                    // The link's settings are read by its kind, which names it.
+                    let by = if path.last() == Some(&"settings") {
+                        "settings of link kind `tcp`"
+                    } else {
+                        "same perfkit version"
+                    };
+                    assert!(error.contains(by), "{error}");
+                }
+                other => panic!("{path:?}: {other:?}"),
+            }
+        }
+        // The set-up as sent is taken: the agent gets ready for it.
+        match answer(&setup_json()) {
+            Ok(Msg::Ready { .. }) => {}
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub enum Role {
 
 /// The input an agent that sends receives first, as a blob after `setup`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct InputInfo {
     /// Bytes.
     pub len: u64,
@@ -57,6 +58,7 @@ pub struct InputInfo {
 
 /// What one run asks of the agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Setup {
     /// The agent's end.
     pub role: Role,
@@ -69,6 +71,7 @@ pub struct Setup {
 
 /// The two kinds of run an agent takes an end of.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Work {
     /// A dttk file transfer over a link kind.
@@ -128,6 +131,15 @@ impl HostInfo {
             kernel: crate::host::kernel(),
         }
     }
+}
+
+/// A control message that arrived whole but could not be read.
+#[derive(Debug)]
+pub struct Unreadable {
+    /// Its `type`, when it has one.
+    pub kind: Option<String>,
+    /// Why it could not be read.
+    pub error: anyhow::Error,
 }
 
 /// One control message.
@@ -298,14 +310,27 @@ impl Conn {
 
     /// Receives one message, waiting at most `timeout`.
     pub fn recv(&mut self, timeout: Duration) -> anyhow::Result<Msg> {
+        match self.recv_checked(timeout)? {
+            Ok(msg) => Ok(msg),
+            Err(unreadable) => Err(unreadable.error),
+        }
+    }
+
+    /// As [`Conn::recv`], with a message that arrived whole but could not
+    /// be read kept apart from a failed connection, with its `type`, so
+    /// that an agent can answer a set-up it does not understand.
+    pub fn recv_checked(&mut self, timeout: Duration) -> anyhow::Result<Result<Msg, Unreadable>> {
         let body = self.recv_frame(timeout, MAX_MESSAGE)?;
-        serde_json::from_slice(&body).map_err(|e| {
-            anyhow!(
+        Ok(serde_json::from_slice(&body).map_err(|e| Unreadable {
+            kind: serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("type")?.as_str().map(str::to_owned)),
+            error: anyhow!(
                 "{} sent a malformed control message ({} bytes): {e}",
                 self.peer,
                 body.len()
-            )
-        })
+            ),
+        }))
     }
 
     /// Receives one message if one arrives within `timeout`; `Ok(None)` when
