@@ -180,6 +180,17 @@ fn stages() -> Stages {
     crate::run::stages_from(&perfkit::snapshot())
 }
 
+/// Refuses a `--stats-json` path no file can be written to (a folder, a
+/// closed stdout) before any work, as the output itself is.
+fn stats_json_target(common: &Common) -> Result<(), Failure> {
+    match &common.stats_json {
+        Some(p) => files::Target::of(p)
+            .map(drop)
+            .map_err(|e| Failure::input(anyhow!("--stats-json {}: {e}", p.display()))),
+        None => Ok(()),
+    }
+}
+
 /// `perfkit send`.
 pub fn send(args: SendArgs) -> CmdResult {
     recording(&args.common);
@@ -197,6 +208,7 @@ pub fn send(args: SendArgs) -> CmdResult {
     let bytes = files::read_limited(&args.file, limit, Accept::RegularOrPipe)
         .with_context(|| format!("cannot read {}", args.file.display()))
         .map_err(Failure::input)?;
+    stats_json_target(&args.common)?;
     let t = transfer(&args);
     let name = endpoint::file_name(&args.file);
     let mut tx = endpoint::sender(&t, &bytes, &name).map_err(Failure::input)?;
@@ -264,6 +276,7 @@ pub fn recv(args: RecvArgs) -> CmdResult {
     // and the output must be somewhere a file can go (not a folder).
     files::Target::of(&args.out)
         .map_err(|e| Failure::input(anyhow!("{}: {e}", args.out.display())))?;
+    stats_json_target(&args.common)?;
     let folder = match args.out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => std::path::Path::new("."),

@@ -14,6 +14,15 @@ use perfkit_harness::{
     Failure, RunArgs, EXIT_BAD_INPUT, EXIT_OK,
 };
 
+/// Which standard descriptors were closed when perfkit started, noted
+/// before `main`: Rust's runtime then opens /dev/null on them, and a
+/// `-o /dev/stdout` into a stdout closed with `>&-` must be refused, not
+/// swallowed (`perfkit_report::files::closed_at_start`).
+#[cfg(target_os = "linux")]
+#[used]
+#[link_section = ".init_array"]
+static RECORD_CLOSED_AT_START: extern "C" fn() = perfkit_report::files::record_closed_at_start;
+
 #[derive(Parser)]
 #[command(
     name = "perfkit",

@@ -945,39 +945,48 @@ fn dev_stdout_is_the_open_stdout_a_pipe_or_a_file_appended_to() {
 fn dev_stdout_is_refused_when_stdout_was_closed_not_swallowed() {
     // `>&-` closes stdout; Rust's runtime puts a read-write /dev/null in its
     // place, and writing the report or the received file there reported
-    // success with the bytes gone. `> /dev/null` is the user's choice and
-    // still works.
+    // success with the bytes gone. A stdout discarded on purpose (`>
+    // /dev/null`, or the read-write /dev/null `subprocess.DEVNULL` hands a
+    // child, here `1<>/dev/null`) still works, as does any other name for it.
     let d = tempfile::tempdir().unwrap();
     let results = common::root().join("fixtures/baselines/uart-sweep.json");
     let exe = common::exe();
-    let run = |redirect: &str| {
+    let run = |to: &str, redirect: &str| {
         Command::new("sh")
             .arg("-c")
-            .arg(format!(
-                "exec \"$0\" report \"$1\" -o /dev/stdout {redirect}"
-            ))
+            .arg(format!("exec \"$0\" report \"$1\" -o {to} {redirect}"))
             .arg(exe)
             .arg(&results)
             .current_dir(d.path())
             .output()
             .unwrap()
     };
-    let o = run(">&-");
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("stdout is closed"), "{}", stderr(&o));
-    let o = run(">/dev/null");
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    // `recv` refuses before receiving anything: the sender finds the link
-    // closed and fails too, rather than both ending "complete".
+    for to in ["/dev/stdout", "/dev//stdout", "/dev/fd/1"] {
+        let o = run(to, ">&-");
+        assert_eq!(o.status.code(), Some(2), "{to}: {}", stderr(&o));
+        assert!(stderr(&o).contains("stdout was closed"), "{}", stderr(&o));
+        for open in [">/dev/null", "1<>/dev/null"] {
+            let o = run(to, open);
+            assert_eq!(o.status.code(), Some(0), "{to} {open}: {}", stderr(&o));
+        }
+    }
+    // `recv` refuses before receiving anything, for its output and for its
+    // `--stats-json`: the sender finds the link closed and fails too, rather
+    // than both ending "complete".
     let fixture = common::root().join("fixtures/test35k.jpg");
-    let o = Command::new("sh")
-        .arg("-c")
-        .arg("\"$0\" send --quiet \"$1\" | \"$0\" recv --quiet /dev/stdout >&-")
-        .arg(exe)
-        .arg(&fixture)
-        .current_dir(d.path())
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("stdout is closed"), "{}", stderr(&o));
+    for recv in ["/dev/stdout", "out.jpg --stats-json /dev/stdout"] {
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "\"$0\" send --quiet \"$1\" | \"$0\" recv --quiet {recv} >&-"
+            ))
+            .arg(exe)
+            .arg(&fixture)
+            .current_dir(d.path())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{recv}: {}", stderr(&o));
+        assert!(stderr(&o).contains("stdout was closed"), "{}", stderr(&o));
+        assert!(!d.path().join("out.jpg").exists());
+    }
 }

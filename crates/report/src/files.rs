@@ -12,6 +12,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Which kinds of file [`read_limited`] reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +113,7 @@ impl Target {
             // Another name for this process's stdout or stderr
             // (`/dev//stdout`, a link to `/dev/stdout`): its descriptor.
             if let Some(fd) = target.as_ref().and_then(own_stream) {
+                writable(fd)?;
                 return Ok(Target::Descriptor(fd));
             }
             if target.is_none() {
@@ -144,6 +146,31 @@ impl Target {
     }
 }
 
+/// Standard descriptors (bit `fd` for 0, 1, 2) that were closed when the
+/// process started, as [`record_closed_at_start`] found them.
+static CLOSED_AT_START: AtomicU8 = AtomicU8::new(0);
+
+/// Notes which of descriptors 0, 1 and 2 are closed. A binary calls it
+/// before `main` (an `.init_array` entry, as perfkit's does): Rust's runtime
+/// then opens /dev/null on each closed one, after which a closed stdout
+/// (`>&-`) cannot be told from one the caller discarded on purpose (a
+/// read-write /dev/null is also what `subprocess.DEVNULL` and daemons hand a
+/// child). Without the call, nothing is known to have been closed.
+pub extern "C" fn record_closed_at_start() {
+    #[cfg(unix)]
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only asks whether the descriptor is open.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            CLOSED_AT_START.fetch_or(1 << fd, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Whether standard descriptor `fd` was closed when the process started.
+pub fn closed_at_start(fd: i32) -> bool {
+    (0..3).contains(&fd) && CLOSED_AT_START.load(Ordering::Relaxed) & (1 << fd) != 0
+}
+
 /// An error unless descriptor `fd` is open for writing.
 #[cfg(unix)]
 fn writable(fd: i32) -> io::Result<()> {
@@ -157,27 +184,16 @@ fn writable(fd: i32) -> io::Result<()> {
             "descriptor {fd} is open for reading only"
         )));
     }
-    if (0..=2).contains(&fd) && flags & libc::O_ACCMODE == libc::O_RDWR && is_dev_null(fd) {
-        // Rust's runtime opens /dev/null, read-write, on a standard
-        // descriptor that was closed when the process started (`>&-`), so
-        // that no file opened later takes its number. Written to, it would
-        // swallow the output and report success.
+    if closed_at_start(fd) {
+        // What is there now is the /dev/null Rust's runtime opened in its
+        // place, so that no file opened later takes its number. Written to,
+        // it would swallow the output and report success.
         let name = ["stdin", "stdout", "stderr"][fd as usize];
         return Err(refused(&format!(
-            "{name} is closed (`>&-`): descriptor {fd} holds the read-write /dev/null \
-             that stands in for a standard descriptor closed at start"
+            "{name} was closed when perfkit started (`>&-`): there is nowhere to write"
         )));
     }
     Ok(())
-}
-
-/// Whether descriptor `fd` is the character device /dev/null (1, 3).
-#[cfg(unix)]
-fn is_dev_null(fd: i32) -> bool {
-    // SAFETY: fstat into a zeroed struct this function owns.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    let ok = unsafe { libc::fstat(fd, &mut st) } == 0;
-    ok && st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3)
 }
 
 #[cfg(not(unix))]
