@@ -111,12 +111,12 @@ fn meta(s: &Scenario, set: &[String]) -> Meta {
         swept: s.swept(),
         gate: s.gate.clone(),
         sentinels: sentinels(&s.swept()),
-        plans: vec![Plan {
+        plans: vec![Some(Plan {
             runs: s.runs,
             warmup: s.warmup,
             order: order.unwrap_or_default(),
             set: set.to_vec(),
-        }],
+        })],
     }
 }
 
@@ -183,7 +183,11 @@ pub fn run(args: RunArgs) -> CmdResult {
         let plans = std::mem::take(&mut results.meta.plans);
         results =
             appendable(&results_path, &results.meta, &recorded, &swept).map_err(Failure::input)?;
-        // This run's plan after those of the runs already there.
+        // This run's plan after those of the runs already there; runs from
+        // before plans were kept get an unknown one.
+        if results.meta.plans.is_empty() && !results.runs.is_empty() {
+            results.meta.plans.push(None);
+        }
         results.meta.plans.extend(plans);
     }
     // Repeats continue after those already in an appended file.

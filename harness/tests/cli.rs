@@ -454,6 +454,20 @@ fn append_adds_runs_and_refuses_unlike_ones() {
             r#"{"order":"configs","runs":1,"set":["block_size=[50,249]"],"warmup":1}"#,
         ]
     );
+    // A file from before plans were kept: the runs appended to it are not
+    // passed off as all of them.
+    let path = d.path().join("out/results.json");
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["meta"].as_object_mut().unwrap().remove("plans");
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    let o = run(&["--append"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(
+        v["meta"]["plans"].to_string(),
+        r#"[null,{"order":"rounds","runs":1,"warmup":0}]"#
+    );
 
     // Other parameters, another sweep or another scenario file: refused, file kept.
     let before = std::fs::read(d.path().join("out/results.json")).unwrap();

@@ -206,7 +206,7 @@ fn header(body: &mut String, ins: &[Input<'_>]) {
 
 /// How the runs were made, one line per plan; a plan repeated by
 /// consecutive `--append` runs is given once with its count.
-fn plans(plans: &[crate::model::Plan]) -> String {
+fn plans(plans: &[Option<crate::model::Plan>]) -> String {
     let mut out = String::new();
     let mut i = 0;
     while i < plans.len() {
@@ -216,11 +216,11 @@ fn plans(plans: &[crate::model::Plan]) -> String {
         } else {
             String::new()
         };
-        let _ = write!(
-            out,
-            "<br><span class=\"range\">{}{times}</span>",
-            escape(&plans[i].phrase())
-        );
+        let what = match &plans[i] {
+            Some(p) => escape(&p.phrase()),
+            None => "earlier runs: how they were made was not recorded".to_owned(),
+        };
+        let _ = write!(out, "<br><span class=\"range\">{what}{times}</span>");
         i += same;
     }
     out

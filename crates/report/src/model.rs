@@ -68,9 +68,11 @@ pub struct Meta {
     pub sentinels: BTreeMap<String, Sentinel>,
     /// How the runs were made, one entry per `perfkit run` that wrote runs
     /// into this file (more than one with `--append`): what the scenario
-    /// file alone does not say. Empty in files written before it was kept.
+    /// file alone does not say. Empty in files written before it was kept;
+    /// `null` first when runs were appended to such a file, whose plan is
+    /// not known.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub plans: Vec<Plan>,
+    pub plans: Vec<Option<Plan>>,
 }
 
 /// One `perfkit run`'s plan: with the scenario file and each run's
