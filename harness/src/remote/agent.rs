@@ -176,6 +176,12 @@ pub(crate) fn session(conn: &mut Conn, token: &[u8]) -> anyhow::Result<u32> {
             // serde would otherwise drop the fields it does not know and run
             // something other than what was asked.
             Err(e) if e.kind.as_deref() == Some("setup") => {
+                // The input that follows a sending agent's set-up is read
+                // first: left unread, it would reset the connection and take
+                // the answer with it.
+                if e.input_follows {
+                    conn.recv_blob(HANDSHAKE, MAX_BLOB)?;
+                }
                 let error = format!(
                     "this agent (perfkit {}, protocol {PROTOCOL}) cannot read the run's set-up: {:#}; \
                      run the same perfkit version on both hosts",
@@ -184,7 +190,7 @@ pub(crate) fn session(conn: &mut Conn, token: &[u8]) -> anyhow::Result<u32> {
                 );
                 log(&format!("{}: {error}", conn.peer()));
                 conn.send(&Msg::Failed { error })?;
-                return Ok(runs);
+                continue;
             }
             Err(e) => return Err(e.error),
         };
@@ -272,8 +278,19 @@ struct Job<'a> {
 
 /// Runs the agent's end of one transfer and reports it.
 fn transfer_run(conn: &mut Conn, role: Role, job: &Job<'_>) -> anyhow::Result<super::Side> {
+    // A sending agent's input follows the set-up: read it before anything
+    // can fail, or the unread bytes would reset the connection and take the
+    // answer with them.
+    let input = match role {
+        Role::Sender => Some(conn.recv_blob(HANDSHAKE, MAX_BLOB)?),
+        Role::Receiver => None,
+    };
     let kind = perfkit_link::link_kind(job.link)
         .ok_or_else(|| anyhow!("unknown link kind `{}`", job.link))?;
+    // Checked before `ready`, in either role: a setting this agent does not
+    // know (or a value it refuses) is the answer, not a failed connection.
+    kind.check(job.settings)
+        .map_err(|(key, why)| anyhow!("link `{}`, setting `{key}`: {why}", job.link))?;
     let mut settings = job.settings.clone();
     let t = job.t;
     let clock = WallClock::start();
@@ -295,7 +312,7 @@ fn transfer_run(conn: &mut Conn, role: Role, job: &Job<'_>) -> anyhow::Result<su
             let info = job
                 .input
                 .ok_or_else(|| anyhow!("a sending agent needs the input"))?;
-            let bytes = conn.recv_blob(HANDSHAKE, MAX_BLOB)?;
+            let bytes = input.unwrap_or_default();
             if bytes.len() as u64 != info.len || sha256_hex(&bytes) != info.sha256 {
                 bail!(
                     "the input arrived damaged ({} of {} bytes)",
@@ -488,8 +505,9 @@ mod tests {
         .unwrap()
     }
 
-    /// What an agent answers `body` with after a real handshake.
-    fn answer(body: &serde_json::Value) -> anyhow::Result<Msg> {
+    /// What an agent answers `body`, and `blob` after it, with after a real
+    /// handshake.
+    fn answer(body: &serde_json::Value, blob: Option<&[u8]>) -> anyhow::Result<Msg> {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let at = l.local_addr().unwrap().to_string();
         let agent = std::thread::spawn(move || {
@@ -500,10 +518,25 @@ mod tests {
         let mut client = super::super::client::Session::open(&at, TOKEN).unwrap();
         let conn = client.conn();
         conn.send_blob(&serde_json::to_vec(body).unwrap()).unwrap();
+        if let Some(b) = blob {
+            conn.send_blob(b).unwrap();
+        }
         let got = conn.recv(Duration::from_secs(10));
         drop(client);
         let _ = agent.join().expect("the session panicked");
         got
+    }
+
+    /// Adds `new_knob` to the object at `path` in `v`.
+    fn with_knob(mut v: serde_json::Value, path: &[&str]) -> serde_json::Value {
+        let mut at = &mut v;
+        for k in path {
+            at = at.get_mut(*k).unwrap();
+        }
+        at.as_object_mut()
+            .unwrap()
+            .insert("new_knob".into(), serde_json::json!(3));
+        v
     }
 
     #[test]
@@ -511,36 +544,44 @@ mod tests {
         // A newer perfkit's setting, at each level of the set-up: an agent
         // that dropped it would run something other than what was asked.
         let places: [&[&str]; 4] = [&[], &["work"], &["work", "transfer"], &["work", "settings"]];
+        // A sending agent's input (12 MB, more than the socket buffers
+        // hold) follows its set-up; left unread, it reset the connection
+        // and the answer was lost.
+        let input = vec![7u8; 12 << 20];
+        let mut sender = setup_json();
+        sender["role"] = "sender".into();
+        sender["work"]["input"] = serde_json::json!({
+            "len": input.len(),
+            "name": "f.bin",
+            "sha256": sha256_hex(&input),
+        });
         for path in places {
-            let mut v = setup_json();
-            let mut at = &mut v;
-            for k in path {
-                at = at.get_mut(*k).unwrap();
-            }
-            at.as_object_mut()
-                .unwrap()
-                .insert("new_knob".into(), serde_json::json!(3));
-            match answer(&v) {
-                Ok(Msg::Failed { error }) => {
-                    assert!(
-                        error.contains("unknown field `new_knob`"),
-                        "{path:?}: {error}"
-                    );
-                    // The link's settings are read by its kind, which names it.
-                    let by = if path.last() == Some(&"settings") {
-                        "settings of link kind `tcp`"
-                    } else {
-                        "same perfkit version"
-                    };
-                    assert!(error.contains(by), "{error}");
+            for (setup, blob) in [(setup_json(), None), (sender.clone(), Some(&input[..]))] {
+                let role = setup["role"].clone();
+                match answer(&with_knob(setup, path), blob) {
+                    Ok(Msg::Failed { error }) => {
+                        assert!(
+                            error.contains("unknown field `new_knob`"),
+                            "{path:?}: {error}"
+                        );
+                        // The link's settings are read by its kind, which names it.
+                        let by = if path.last() == Some(&"settings") {
+                            "link `tcp`"
+                        } else {
+                            "same perfkit version"
+                        };
+                        assert!(error.contains(by), "{error}");
+                    }
+                    other => panic!("{path:?} {role}: {other:?}"),
                 }
-                other => panic!("{path:?}: {other:?}"),
             }
         }
-        // The set-up as sent is taken: the agent gets ready for it.
-        match answer(&setup_json()) {
-            Ok(Msg::Ready { .. }) => {}
-            other => panic!("{other:?}"),
+        // The set-ups as sent are taken: the agent gets ready for them.
+        for (setup, blob) in [(setup_json(), None), (sender, Some(&input[..]))] {
+            match answer(&setup, blob) {
+                Ok(Msg::Ready { .. }) => {}
+                other => panic!("{other:?}"),
+            }
         }
     }
 

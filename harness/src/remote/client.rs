@@ -186,7 +186,14 @@ pub fn transfer(
     };
     session.conn.send(&Msg::Setup(Box::new(setup)))?;
     if place.role == Role::Sender {
-        session.conn.send_blob(&input.bytes)?;
+        if let Err(e) = session.conn.send_blob(&input.bytes) {
+            // An agent that refused the set-up may have closed before taking
+            // it all: its answer says why, and is worth more than the pipe error.
+            if let Ok(Msg::Failed { error }) = session.conn.recv(Duration::from_secs(1)) {
+                bail!("the agent could not prepare the run: {error}");
+            }
+            return Err(e);
+        }
     }
     let agent_address = match session.conn.recv(HANDSHAKE)? {
         Msg::Ready { address } => address,

@@ -138,6 +138,9 @@ impl HostInfo {
 pub struct Unreadable {
     /// Its `type`, when it has one.
     pub kind: Option<String>,
+    /// It reads as a set-up for a sending agent's transfer, which the
+    /// input blob follows.
+    pub input_follows: bool,
     /// Why it could not be read.
     pub error: anyhow::Error,
 }
@@ -321,15 +324,19 @@ impl Conn {
     /// that an agent can answer a set-up it does not understand.
     pub fn recv_checked(&mut self, timeout: Duration) -> anyhow::Result<Result<Msg, Unreadable>> {
         let body = self.recv_frame(timeout, MAX_MESSAGE)?;
-        Ok(serde_json::from_slice(&body).map_err(|e| Unreadable {
-            kind: serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v.get("type")?.as_str().map(str::to_owned)),
-            error: anyhow!(
-                "{} sent a malformed control message ({} bytes): {e}",
-                self.peer,
-                body.len()
-            ),
+        Ok(serde_json::from_slice(&body).map_err(|e| {
+            let v = serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default();
+            Unreadable {
+                kind: v.get("type").and_then(|t| t.as_str()).map(str::to_owned),
+                input_follows: v.get("type") == Some(&"setup".into())
+                    && v.get("role") == Some(&"sender".into())
+                    && v.pointer("/work/kind") == Some(&"transfer".into()),
+                error: anyhow!(
+                    "{} sent a malformed control message ({} bytes): {e}",
+                    self.peer,
+                    body.len()
+                ),
+            }
         }))
     }
 
