@@ -961,7 +961,17 @@ fn dev_stdout_is_refused_when_stdout_was_closed_not_swallowed() {
             .output()
             .unwrap()
     };
-    for to in ["/dev/stdout", "/dev//stdout", "/dev/fd/1"] {
+    // A link to /dev/null is a link to /dev/null, whatever stands in for
+    // the closed stdout.
+    std::os::unix::fs::symlink("/dev/null", d.path().join("null")).unwrap();
+    let o = run("null", ">&-");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for to in [
+        "/dev/stdout",
+        "/dev//stdout",
+        "/dev/fd/1",
+        "/proc/thread-self/fd/1",
+    ] {
         let o = run(to, ">&-");
         assert_eq!(o.status.code(), Some(2), "{to}: {}", stderr(&o));
         assert!(stderr(&o).contains("stdout was closed"), "{}", stderr(&o));

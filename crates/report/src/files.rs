@@ -113,6 +113,11 @@ impl Target {
             // Another name for this process's stdout or stderr
             // (`/dev//stdout`, a link to `/dev/stdout`): its descriptor.
             if let Some(fd) = target.as_ref().and_then(own_stream) {
+                // A link to the /dev/null that stands in for a descriptor
+                // closed at start is a link to /dev/null, not to it.
+                if closed_at_start(fd) && !names_descriptor(path) {
+                    return Ok(Target::Through(path.to_owned()));
+                }
                 writable(fd)?;
                 return Ok(Target::Descriptor(fd));
             }
@@ -216,6 +221,41 @@ fn own_stream(m: &std::fs::Metadata) -> Option<i32> {
 #[cfg(not(unix))]
 fn own_stream(_: &std::fs::Metadata) -> Option<i32> {
     None
+}
+
+/// Whether `path`, or a link on the way from it, is a name of one of this
+/// process's descriptors (an entry of `/proc/self/fd`, `/dev/fd` or a
+/// thread's `fd` folder), rather than of the file a descriptor holds.
+fn names_descriptor(path: &Path) -> bool {
+    let own = |dir: &Path| -> bool {
+        let Ok(dir) = std::fs::canonicalize(dir) else {
+            return false;
+        };
+        let pid = std::process::id().to_string();
+        let mut parts = dir.iter().map(|c| c.to_str().unwrap_or(""));
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some("/"), Some("proc"), Some(p)) if p == pid => {
+                let rest: Vec<&str> = parts.collect();
+                matches!(rest[..], ["fd"] | ["task", _, "fd"])
+            }
+            _ => false,
+        }
+    };
+    let mut p = path.to_owned();
+    // Links to links, as far as the kernel itself follows them.
+    for _ in 0..40 {
+        if p.parent().is_some_and(own) {
+            return true;
+        }
+        let Ok(to) = std::fs::read_link(&p) else {
+            return false;
+        };
+        p = match p.parent() {
+            Some(dir) if to.is_relative() => dir.join(to),
+            _ => to,
+        };
+    }
+    false
 }
 
 /// For a link whose target does not exist: an error unless the target's

@@ -287,16 +287,21 @@ fn transfer_run(conn: &mut Conn, role: Role, job: &Job<'_>) -> anyhow::Result<su
     };
     let kind = perfkit_link::link_kind(job.link)
         .ok_or_else(|| anyhow!("unknown link kind `{}`", job.link))?;
-    // Checked before `ready`, in either role: a setting this agent does not
-    // know (or a value it refuses) is the answer, not a failed connection.
-    kind.check(job.settings)
-        .map_err(|(key, why)| anyhow!("link `{}`, setting `{key}`: {why}", job.link))?;
+    // Checked before `ready`, in either role, as this end will use them (a
+    // receiving agent listens on its own address, not the client's): a
+    // setting this agent does not know, or a value it refuses, is the
+    // answer, not a connection that never comes.
+    let check = |settings: &Settings| {
+        kind.check(settings)
+            .map_err(|(key, why)| anyhow!("link `{}`, setting `{key}`: {why}", job.link))
+    };
     let mut settings = job.settings.clone();
     let t = job.t;
     let clock = WallClock::start();
     let mut report = match role {
         Role::Receiver => {
             settings.insert("listen".into(), local_listen(conn, &settings)?.into());
+            check(&settings)?;
             let listening = kind.listen(&settings)?;
             conn.send(&Msg::Ready {
                 address: Some(listening.address()),
@@ -313,6 +318,7 @@ fn transfer_run(conn: &mut Conn, role: Role, job: &Job<'_>) -> anyhow::Result<su
                 .input
                 .ok_or_else(|| anyhow!("a sending agent needs the input"))?;
             let bytes = input.unwrap_or_default();
+            check(&settings)?;
             if bytes.len() as u64 != info.len || sha256_hex(&bytes) != info.sha256 {
                 bail!(
                     "the input arrived damaged ({} of {} bytes)",
@@ -576,8 +582,16 @@ mod tests {
                 }
             }
         }
-        // The set-ups as sent are taken: the agent gets ready for them.
-        for (setup, blob) in [(setup_json(), None), (sender, Some(&input[..]))] {
+        // The set-ups as sent are taken: the agent gets ready for them. A
+        // receiving agent listens on its own address, so a client's `listen`
+        // host it cannot resolve is no reason to refuse.
+        let mut elsewhere = setup_json();
+        elsewhere["work"]["settings"]["listen"] = "client.invalid:0".into();
+        for (setup, blob) in [
+            (setup_json(), None),
+            (elsewhere, None),
+            (sender, Some(&input[..])),
+        ] {
             match answer(&setup, blob) {
                 Ok(Msg::Ready { .. }) => {}
                 other => panic!("{other:?}"),
