@@ -631,26 +631,7 @@ mod tests {
             feed(&stream);
         }
         // After a real handshake: mutated set-ups and stray messages.
-        let transfer = crate::spec::RunSpec::from_config(&crate::scenario::Config {
-            values: crate::scenario::PARAMS
-                .iter()
-                .map(|p| (p.name.to_owned(), p.default.clone()))
-                .collect(),
-        })
-        .unwrap()
-        .transfer;
-        let setup = serde_json::to_vec(&Msg::Setup(Box::new(proto::Setup {
-            role: Role::Receiver,
-            config_hash: "h".into(),
-            work: Work::Transfer {
-                transfer,
-                link: "tcp".into(),
-                settings: Default::default(),
-                input: None,
-                faults: None,
-            },
-        })))
-        .unwrap();
+        let setup = serde_json::to_vec(&setup_json()).unwrap();
         for i in 0..60 {
             let l = TcpListener::bind("127.0.0.1:0").unwrap();
             let at = l.local_addr().unwrap().to_string();
