@@ -281,9 +281,9 @@ fn transfer_run(conn: &mut Conn, role: Role, job: &Job<'_>) -> anyhow::Result<su
     // A sending agent's input follows the set-up: read it before anything
     // can fail, or the unread bytes would reset the connection and take the
     // answer with them.
-    let input = match role {
-        Role::Sender => Some(conn.recv_blob(HANDSHAKE, MAX_BLOB)?),
-        Role::Receiver => None,
+    let input = match (role, job.input) {
+        (Role::Sender, Some(_)) => Some(conn.recv_blob(HANDSHAKE, MAX_BLOB)?),
+        _ => None,
     };
     let kind = perfkit_link::link_kind(job.link)
         .ok_or_else(|| anyhow!("unknown link kind `{}`", job.link))?;
@@ -582,6 +582,16 @@ mod tests {
                 }
             }
         }
+        // A sending set-up without an input has no input to wait for: it is
+        // refused at once, not after the input's time-out.
+        let mut no_input = sender.clone();
+        no_input["work"]["input"] = serde_json::Value::Null;
+        let t = std::time::Instant::now();
+        match answer(&no_input, None) {
+            Ok(Msg::Failed { error }) => assert!(error.contains("needs the input"), "{error}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(t.elapsed() < HANDSHAKE / 2, "{:?}", t.elapsed());
         // The set-ups as sent are taken: the agent gets ready for them. A
         // receiving agent listens on its own address, so a client's `listen`
         // host it cannot resolve is no reason to refuse.

@@ -138,8 +138,8 @@ impl HostInfo {
 pub struct Unreadable {
     /// Its `type`, when it has one.
     pub kind: Option<String>,
-    /// It reads as a set-up for a sending agent's transfer, which the
-    /// input blob follows.
+    /// It reads as a set-up for a sending agent's transfer with an input,
+    /// which the input blob follows.
     pub input_follows: bool,
     /// Why it could not be read.
     pub error: anyhow::Error,
@@ -330,7 +330,8 @@ impl Conn {
                 kind: v.get("type").and_then(|t| t.as_str()).map(str::to_owned),
                 input_follows: v.get("type") == Some(&"setup".into())
                     && v.get("role") == Some(&"sender".into())
-                    && v.pointer("/work/kind") == Some(&"transfer".into()),
+                    && v.pointer("/work/kind") == Some(&"transfer".into())
+                    && v.pointer("/work/input").is_some_and(|i| i.is_object()),
                 error: anyhow!(
                     "{} sent a malformed control message ({} bytes): {e}",
                     self.peer,
