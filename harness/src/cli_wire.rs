@@ -184,9 +184,8 @@ fn stages() -> Stages {
 /// closed stdout) before any work, as the output itself is.
 fn stats_json_target(common: &Common) -> Result<(), Failure> {
     match &common.stats_json {
-        Some(p) => files::Target::of(p)
-            .map(drop)
-            .map_err(|e| Failure::input(anyhow!("--stats-json {}: {e}", p.display()))),
+        Some(p) => crate::reporting::writable(p)
+            .map_err(|f| Failure::input(f.error.context("--stats-json"))),
         None => Ok(()),
     }
 }
@@ -274,8 +273,7 @@ pub fn recv(args: RecvArgs) -> CmdResult {
     recording(&args.common);
     // Checked before receiving: the output's folder is the caller's to make,
     // and the output must be somewhere a file can go (not a folder).
-    files::Target::of(&args.out)
-        .map_err(|e| Failure::input(anyhow!("{}: {e}", args.out.display())))?;
+    crate::reporting::writable(&args.out)?;
     stats_json_target(&args.common)?;
     let folder = match args.out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,

@@ -104,7 +104,7 @@ fn said_where(path: &Path) {
 
 /// A path that cannot take a file (a folder, a closed descriptor) is the
 /// caller's mistake: exit 2, before any work.
-fn writable(path: &Path) -> Result<(), Failure> {
+pub(crate) fn writable(path: &Path) -> Result<(), Failure> {
     perfkit_report::files::Target::of(path)
         .map(drop)
         .map_err(|e| Failure::input(anyhow!("{}: {e}", path.display())))

@@ -227,11 +227,11 @@ fn own_stream(_: &std::fs::Metadata) -> Option<i32> {
 /// process's descriptors (an entry of `/proc/self/fd`, `/dev/fd` or a
 /// thread's `fd` folder), rather than of the file a descriptor holds.
 fn names_descriptor(path: &Path) -> bool {
+    let pid = std::process::id().to_string();
     let own = |dir: &Path| -> bool {
         let Ok(dir) = std::fs::canonicalize(dir) else {
             return false;
         };
-        let pid = std::process::id().to_string();
         let mut parts = dir.iter().map(|c| c.to_str().unwrap_or(""));
         match (parts.next(), parts.next(), parts.next()) {
             (Some("/"), Some("proc"), Some(p)) if p == pid => {
@@ -247,25 +247,28 @@ fn names_descriptor(path: &Path) -> bool {
         if p.parent().is_some_and(own) {
             return true;
         }
-        let Ok(to) = std::fs::read_link(&p) else {
+        let Ok(to) = link_target(&p) else {
             return false;
         };
-        p = match p.parent() {
-            Some(dir) if to.is_relative() => dir.join(to),
-            _ => to,
-        };
+        p = to;
     }
     false
+}
+
+/// Where the symbolic link `link` points, a relative target taken from the
+/// link's folder.
+fn link_target(link: &Path) -> io::Result<PathBuf> {
+    let to = std::fs::read_link(link)?;
+    Ok(match link.parent() {
+        Some(dir) if to.is_relative() => dir.join(to),
+        _ => to,
+    })
 }
 
 /// For a link whose target does not exist: an error unless the target's
 /// folder does, so the write fails now, not after a transfer.
 fn dangling_link_folder(link: &Path) -> io::Result<()> {
-    let to = std::fs::read_link(link)?;
-    let to = match link.parent() {
-        Some(dir) if to.is_relative() => dir.join(to),
-        _ => to,
-    };
+    let to = link_target(link)?;
     match to.parent() {
         Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(refused(&format!(
             "is a link to {}, in a folder that does not exist",
