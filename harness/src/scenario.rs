@@ -138,7 +138,7 @@ fn core_params() -> Vec<Param> { vec![
     p!("input_size", "transfer", "input_size", Ty::Int(0, 16_318_463), 0,
        "generate a seeded pseudo-random input of this many bytes instead of reading `input` (0 = use `input`)", off = 0 => "the input file"),
     p!("compare_cat", "transfer", "compare_cat", Ty::Bool, false,
-       "pipe: also time the same bytes through `cat` over a real pipe, the fastest of 3, timed from the first bytes to the last as the receiver is, as a yardstick (metrics.cat_mb_s)"),
+       "pipe: also time the same bytes through `cat` over a real pipe, the fastest of 3, timed from the first bytes to the last as the receiver is, as a yardstick (metrics.cat_mb_s), and take the two cats' CPU time (metrics.cat_cpu_seconds, and metrics.cpu_vs_cat against both perfkit ends')"),
     p!("compare_iperf3", "transfer", "compare_iperf3", Ty::Bool, false,
        "tcp/udp links, here or to a netns host: also measure iperf3's TCP throughput over the same path, as a yardstick (metrics.iperf3_mb_s)"),
     p!("latency", "transfer", "latency", Ty::Bool, false,

@@ -13,6 +13,7 @@ use perfkit_report::model::{Integrity, LinkStats, Side, Stages, TimeBase};
 use crate::scenario::{Config, Scenario, ScenarioError};
 use crate::spec::RunSpec;
 
+mod children;
 pub mod device_model;
 pub mod endpoint;
 pub mod heaps;

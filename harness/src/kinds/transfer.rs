@@ -22,6 +22,7 @@ use perfkit_link::{ByteLink, Ends, Loopback, PacketLink, PipeLink, ReadOutcome};
 use perfkit_report::model::{Integrity, LinkStats, Side, TimeBase};
 use perfkit_stack::Deframer;
 
+use super::children::Stopped;
 use super::endpoint::{self, EndReport};
 use super::input::Input;
 use super::latency::{self, Stamper};
@@ -377,31 +378,32 @@ fn pipe(
 
     let mut counters = BTreeMap::new();
     let mut tap: Option<Tap> = None;
-    let (tx_status, rx_status) = if !relay {
+    let (tx_exit, rx_exit) = if !relay {
         // Sender's stdout is the receiver's stdin: nothing in between.
         let (a, b) = perfkit_link::spawn_pipeline(tx_end.cmd, rx_end.cmd)?;
-        let (mut a, mut b) = (Stopped(a), Stopped(b));
-        let sa = wait_child(&mut a.0, &clock, &policy)?;
-        let sb = wait_child(&mut b.0, &clock, &policy)?;
+        let (mut a, mut b) = (Stopped::new(a), Stopped::new(b));
+        let sa = a.wait(&clock, &policy)?;
+        let sb = b.wait(&clock, &policy)?;
         (sa, sb)
     } else {
         tx_end.cmd.stdout(Stdio::piped());
         rx_end.cmd.stdin(Stdio::piped());
-        let mut a = Stopped(tx_end.cmd.spawn().context("cannot start the sender")?);
-        let mut b = Stopped(rx_end.cmd.spawn().context("cannot start the receiver")?);
-        let from = PipeLink::from_child_pipes(None, a.0.stdout.take());
-        let to = PipeLink::from_child_pipes(b.0.stdin.take(), None);
+        let mut a = Stopped::new(tx_end.cmd.spawn().context("cannot start the sender")?);
+        let mut b = Stopped::new(rx_end.cmd.spawn().context("cannot start the receiver")?);
+        let from = PipeLink::from_child_pipes(None, a.child().stdout.take());
+        let to = PipeLink::from_child_pipes(b.child().stdin.take(), None);
         let mut watch = Tap::new(t.framing(), t.channel);
         let fstats = relay_bytes(from, to, fc, &mut watch, &clock, &policy)?;
         if let Some(f) = fstats {
             fault_counters(&f, &mut counters);
         }
         tap = Some(watch);
-        let sa = wait_child(&mut a.0, &clock, &policy)?;
-        let sb = wait_child(&mut b.0, &clock, &policy)?;
+        let sa = a.wait(&clock, &policy)?;
+        let sb = b.wait(&clock, &policy)?;
         (sa, sb)
     };
     let rx_wall = clock.now_ns() as f64 / 1e9;
+    let (tx_status, rx_status) = (tx_exit.status, rx_exit.status);
     if !tx_status.success() && !tx_end.external {
         bail!("perfkit send failed ({tx_status})");
     }
@@ -433,13 +435,24 @@ fn pipe(
         counters.insert("tap.frames".into(), t.frames);
     }
     let mut metrics = BTreeMap::new();
+    // CPU time of each end's whole process, beside cat's: what moving the
+    // bytes costs whatever the scheduler did with two busy processes (and
+    // a hash thread) on the machine's cores, which the rates depend on.
+    let secs = |ns: u64| ns as f64 / 1e9;
+    let cpu_ns = tx_exit.cpu_ns + rx_exit.cpu_ns;
+    metrics.insert("tx_cpu_seconds".into(), secs(tx_exit.cpu_ns));
+    metrics.insert("rx_cpu_seconds".into(), secs(rx_exit.cpu_ns));
     if t.compare_cat {
-        let secs = yardstick::cat_fastest(&input.path)?;
-        let cat = input.bytes.len() as f64 / secs / 1e6;
-        metrics.insert("cat_mb_s".into(), cat);
+        let cat = yardstick::cat_fastest(&input.path)?;
+        let cat_mb_s = input.bytes.len() as f64 / cat.secs / 1e6;
+        metrics.insert("cat_mb_s".into(), cat_mb_s);
         if rx_side.seconds > 0.0 {
             metrics.insert("rx_mb_s".into(), rx_side.bps / 1e6);
-            metrics.insert("rx_vs_cat".into(), rx_side.bps / 1e6 / cat);
+            metrics.insert("rx_vs_cat".into(), rx_side.bps / 1e6 / cat_mb_s);
+        }
+        metrics.insert("cat_cpu_seconds".into(), secs(cat.cpu_ns));
+        if cpu_ns > 0 {
+            metrics.insert("cpu_vs_cat".into(), cat.cpu_ns as f64 / cpu_ns as f64);
         }
     }
     Ok(Outcome {
@@ -456,81 +469,6 @@ fn pipe(
         metrics,
         ..Default::default()
     })
-}
-
-/// A child of the run that is killed, with everything it started
-/// (`sh -c "sleep 30; ..."`), if the run leaves before it has ended
-/// (cancelled, timed out, an error): none of it outlives the run. The
-/// children stay in perfkit's process group, so a terminal's signals and a
-/// kill of the whole group reach them as before.
-struct Stopped(std::process::Child);
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        // Only a child not yet reaped: its id is still its own.
-        if let Ok(None) = self.0.try_wait() {
-            kill_tree(self.0.id());
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// SIGKILLs `pid` and its descendants, found through `/proc` (parents
-/// first, so none is left to start another).
-fn kill_tree(pid: u32) {
-    let mut parent_of = Vec::new();
-    if let Ok(entries) = std::fs::read_dir("/proc") {
-        for e in entries.flatten() {
-            let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-                continue;
-            };
-            // `pid (comm) state ppid ...`; comm may hold spaces and ')'.
-            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-                continue;
-            };
-            let ppid = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-                .and_then(|s| s.parse::<u32>().ok());
-            if let Some(pp) = ppid {
-                parent_of.push((p, pp));
-            }
-        }
-    }
-    let mut tree = vec![pid];
-    let mut i = 0;
-    while i < tree.len() {
-        let parent = tree[i];
-        tree.extend(
-            parent_of
-                .iter()
-                .filter(|(_, pp)| *pp == parent)
-                .map(|(p, _)| *p),
-        );
-        i += 1;
-    }
-    for p in tree {
-        // SAFETY: kill(2) with a pid and a signal number.
-        unsafe { libc::kill(p as libc::pid_t, libc::SIGKILL) };
-    }
-}
-
-fn wait_child(
-    child: &mut std::process::Child,
-    clock: &dyn Clock,
-    policy: &Policy<'_>,
-) -> anyhow::Result<std::process::ExitStatus> {
-    loop {
-        if let Some(st) = child.try_wait()? {
-            return Ok(st);
-        }
-        if let Err(stop) = policy.check(clock.now_ns()) {
-            kill_tree(child.id());
-            let _ = child.wait();
-            bail!("waiting for a child: {stop}");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 /// Passes bytes from the sender's stdout to the receiver's stdin through

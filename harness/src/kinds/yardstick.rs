@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 
+use super::children::reap;
+
 /// Times `cat` is run per measurement; the fastest counts. One run of three
 /// processes on a small machine is at the scheduler's mercy (measured on
 /// 2 cores: 422 to 1,554 MB/s between runs of one scenario); the fastest
@@ -15,22 +17,41 @@ use anyhow::{bail, Context};
 /// harder one to be measured against.
 pub const CAT_TRIES: usize = 3;
 
-/// Seconds for the fastest of [`CAT_TRIES`] runs of `cat FILE | cat`.
-pub fn cat_fastest(file: &Path) -> anyhow::Result<f64> {
-    fastest(CAT_TRIES, || cat_through_pipe(file))
+/// What moving a file through `cat FILE | cat` cost.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cat {
+    /// Seconds from the first bytes read to the last ([`cat_through_pipe`]).
+    pub secs: f64,
+    /// CPU time of the two `cat` processes, whole (start to exit), user
+    /// plus system, in nanoseconds.
+    pub cpu_ns: u64,
 }
 
-/// The least of `tries` measurements; the first error ends it.
-fn fastest(tries: usize, mut measure: impl FnMut() -> anyhow::Result<f64>) -> anyhow::Result<f64> {
-    let mut best = f64::INFINITY;
+/// The fastest of [`CAT_TRIES`] runs of `cat FILE | cat`, and the least
+/// CPU time of any (each the machine's best, so the harder to be measured
+/// against).
+pub fn cat_fastest(file: &Path) -> anyhow::Result<Cat> {
+    least_of(CAT_TRIES, || cat_through_pipe(file))
+}
+
+/// The least time and the least CPU time, apart, of `tries` measurements;
+/// the first error ends it.
+fn least_of(tries: usize, mut measure: impl FnMut() -> anyhow::Result<Cat>) -> anyhow::Result<Cat> {
+    let mut best = Cat {
+        secs: f64::INFINITY,
+        cpu_ns: u64::MAX,
+    };
     for _ in 0..tries.max(1) {
-        best = best.min(measure()?);
+        let c = measure()?;
+        best.secs = best.secs.min(c.secs);
+        best.cpu_ns = best.cpu_ns.min(c.cpu_ns);
     }
     Ok(best)
 }
 
 /// Seconds for `cat FILE | cat` to move the file through a real pipe (the
-/// second `cat`'s output is read and counted here, so every byte crosses).
+/// second `cat`'s output is read and counted here, so every byte crosses),
+/// and the CPU time of the two processes.
 ///
 /// The time runs from the first bytes read here to the last, the window a
 /// perfkit receiver's own figure covers (its first message to its last):
@@ -38,7 +59,7 @@ fn fastest(tries: usize, mut measure: impl FnMut() -> anyhow::Result<f64>) -> an
 /// on a 2-vCPU machine) is left out of both, so the ratio compares moving
 /// bytes with moving bytes. A file that arrives in one read has no such
 /// window; then the whole run, spawn to exit, counts.
-pub fn cat_through_pipe(file: &Path) -> anyhow::Result<f64> {
+pub fn cat_through_pipe(file: &Path) -> anyhow::Result<Cat> {
     let start = Instant::now();
     let mut first = Command::new("cat")
         .arg(file)
@@ -64,13 +85,16 @@ pub fn cat_through_pipe(file: &Path) -> anyhow::Result<f64> {
         window = Some((window.map_or(now, |(f, _)| f), now));
         total += n as u64;
     }
-    let ok = first.wait()?.success() && second.wait()?.success();
+    let (a, b) = (reap(first)?, reap(second)?);
     let whole = start.elapsed();
     let expected = std::fs::metadata(file)?.len();
-    if !ok || total != expected {
+    if !(a.status.success() && b.status.success()) || total != expected {
         bail!("cat moved {total} of {expected} bytes");
     }
-    Ok(moving_secs(window, whole))
+    Ok(Cat {
+        secs: moving_secs(window, whole),
+        cpu_ns: a.cpu_ns + b.cpu_ns,
+    })
 }
 
 /// The first-to-last-read window, or `whole` when it is empty (one read).
@@ -159,9 +183,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x");
         std::fs::write(&p, vec![7u8; 300_000]).unwrap();
-        assert!(cat_through_pipe(&p).unwrap() > 0.0);
+        let one = cat_through_pipe(&p).unwrap();
+        assert!(one.secs > 0.0 && one.cpu_ns > 0, "{one:?}");
         assert!(cat_through_pipe(&dir.path().join("missing")).is_err());
-        assert!(cat_fastest(&p).unwrap() > 0.0);
+        let best = cat_fastest(&p).unwrap();
+        assert!(best.secs > 0.0 && best.cpu_ns > 0, "{best:?}");
     }
 
     #[test]
@@ -178,16 +204,18 @@ mod tests {
     }
 
     #[test]
-    fn the_fastest_try_counts_and_an_error_ends_the_tries() {
-        let mut times = [0.030, 0.012, 0.020].into_iter();
-        assert_eq!(fastest(3, || Ok(times.next().unwrap())).unwrap(), 0.012);
+    fn the_least_time_and_cpu_count_apart_and_an_error_ends_the_tries() {
+        let cat = |secs, cpu_ns| Cat { secs, cpu_ns };
+        let mut tries = [cat(0.030, 9_000), cat(0.012, 14_000), cat(0.020, 11_000)].into_iter();
+        let best = least_of(3, || Ok(tries.next().unwrap())).unwrap();
+        assert_eq!(best, cat(0.012, 9_000));
         let mut n = 0;
-        let r = fastest(3, || {
+        let r = least_of(3, || {
             n += 1;
             if n == 2 {
                 bail!("cat moved 1 of 2 bytes")
             }
-            Ok(1.0)
+            Ok(cat(1.0, 1))
         });
         assert!(r.is_err());
         assert_eq!(n, 2);
