@@ -505,6 +505,15 @@ pub enum GateErrorKind {
         /// How many checks were inconclusive in all.
         count: usize,
     },
+    /// The baseline reads 0 or less (its median, a run paired with a current
+    /// one, or a resample's median): a change relative to 0 is unbounded,
+    /// and one relative to a negative value reads upside down.
+    BaselineNotPositive {
+        /// Configuration.
+        config: String,
+        /// Metric.
+        metric: String,
+    },
 }
 
 impl GateError {
@@ -576,6 +585,13 @@ impl fmt::Display for GateError {
                  ({count} check(s) inconclusive); make about {need} runs of each side \
                  (`runs` in the scenario, or `perfkit run --runs {need}`) or raise the threshold",
                 have.0, have.1
+            ),
+            GateErrorKind::BaselineNotPositive { config, metric } => write!(
+                f,
+                "cannot judge {metric} for {config}: the baseline reads 0 or less (in its \
+                 median, a paired run or a resample of its runs), and a change in percent \
+                 of that has no size or reads upside down; find out why the baseline \
+                 recorded it and refresh it, or gate on another metric"
             ),
         }
     }
@@ -806,7 +822,14 @@ pub fn evaluate(
                     (Change::exact(rel(mc)), GateVerdict::Inconclusive, None)
                 } else {
                     match a.change {
-                        None => (Change::exact(rel(mc)), GateVerdict::Inconclusive, None),
+                        // The only way to no interval with enough runs.
+                        None => {
+                            inconclusive.push(GateErrorKind::BaselineNotPositive {
+                                config: label.clone(),
+                                metric: m.clone(),
+                            });
+                            (Change::exact(rel(mc)), GateVerdict::Inconclusive, None)
+                        }
                         Some(ch) => {
                             // `worse` as a range where positive means worse.
                             let (wlo, whi) = match direction {
@@ -819,9 +842,11 @@ pub fn evaluate(
                                 // Half-width shrinks about as 1/sqrt(runs); aim
                                 // at the width the rule needs, with a margin.
                                 let want = cfg.decision.fail_line(tp).max(1e-6);
+                                // At most 10,000, unless that many were made already.
                                 let need = (n * (hw / want).powi(2) * 1.3)
                                     .ceil()
-                                    .clamp(n + 1.0, 10_000.0)
+                                    .min(10_000.0)
+                                    .max(n + 1.0)
                                     as usize;
                                 inconclusive.push(GateErrorKind::TooFewRuns {
                                     config: label.clone(),

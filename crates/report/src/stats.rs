@@ -71,7 +71,9 @@ fn median_in_place(v: &mut [f64]) -> f64 {
     } else {
         // The lower middle is the largest of the left part.
         let lower = v[..mid].iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        (lower + m) / 2.0
+        // Halved first: the same value as (lower + m) / 2 (halving is exact
+        // in binary), without overflowing for values past f64::MAX / 2.
+        lower / 2.0 + m / 2.0
     }
 }
 
@@ -131,11 +133,13 @@ impl Default for Bootstrap {
 impl Bootstrap {
     /// Percentile-bootstrap interval for `median(cur)/median(base) - 1`:
     /// each resample draws `base.len()` baseline repeats and `cur.len()`
-    /// candidate repeats with replacement. `None` when the baseline median is
-    /// zero (no relative change exists).
+    /// candidate repeats with replacement. `None` when the baseline median,
+    /// or a resample's, is zero (no relative change exists, or it has no
+    /// bound) or negative (a change relative to it would read upside down:
+    /// -10 against -5 is +100 %).
     pub fn relative_change(&self, base: &Sample, cur: &Sample) -> Option<Change> {
         let mb = base.median();
-        if mb == 0.0 {
+        if mb <= 0.0 {
             return None;
         }
         let estimate = cur.median() / mb - 1.0;
@@ -150,9 +154,12 @@ impl Bootstrap {
         let mut ratios = Vec::with_capacity(plan.len());
         for &[bl, bh, cl, ch] in plan.iter() {
             let b = mid(&bs, bl, bh);
-            if b != 0.0 {
-                ratios.push(mid(&cs, cl, ch) / b - 1.0);
+            if b <= 0.0 {
+                // A resample whose baseline reads 0 changes without bound:
+                // leaving it out would narrow the interval it widens.
+                return None;
             }
+            ratios.push(mid(&cs, cl, ch) / b - 1.0);
         }
         self.interval(estimate, ratios)
     }
@@ -165,7 +172,7 @@ impl Bootstrap {
     /// cancels in the ratio instead of widening the interval. `None` when the
     /// sides differ in length, are empty, or a baseline value is zero.
     pub fn paired_change(&self, base: &[f64], cur: &[f64]) -> Option<Change> {
-        if base.len() != cur.len() || base.is_empty() || base.contains(&0.0) {
+        if base.len() != cur.len() || base.is_empty() || base.iter().any(|&b| b <= 0.0) {
             return None;
         }
         let mut r: Vec<f64> = base.iter().zip(cur).map(|(b, c)| c / b - 1.0).collect();
@@ -353,6 +360,22 @@ mod tests {
         let z = Sample::new(vec![0.0; 3]).unwrap();
         let one = Sample::new(vec![1.0; 3]).unwrap();
         assert!(Bootstrap::default().relative_change(&z, &one).is_none());
+        // A median of 10, but resamples drawing three of the zeros read 0:
+        // the change has no upper bound, so no interval either.
+        let some = Sample::new(vec![0.0, 10.0, 10.0, 10.0, 10.0]).unwrap();
+        let cur = Sample::new(vec![10.0; 5]).unwrap();
+        assert!(Bootstrap::default().relative_change(&some, &cur).is_none());
+    }
+
+    #[test]
+    fn medians_of_huge_values_do_not_overflow() {
+        let big = Sample::new(vec![1.7e308; 4]).unwrap();
+        assert_eq!(big.median(), 1.7e308);
+        let mixed = Sample::new(vec![1.7e308, 1.5e308, -1.7e308, 1.6e308]).unwrap();
+        assert_eq!(mixed.median(), 1.55e308);
+        let half = Sample::new(vec![0.85e308; 4]).unwrap();
+        let c = Bootstrap::default().relative_change(&big, &half).unwrap();
+        assert!((c.estimate + 0.5).abs() < 1e-12, "{c:?}");
     }
 
     /// On synthetic data with 3 % noise and a known 10 % change, the 95 %

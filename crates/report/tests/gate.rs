@@ -356,7 +356,9 @@ fn block_repeats_is_a_parameter_not_the_run_count() {
     let configs: std::collections::BTreeSet<&str> =
         cmp.rows.iter().map(|r| r.config.as_str()).collect();
     assert_eq!(configs.len(), 3, "{configs:?}");
-    let r = evaluate(&a, &a, &cfg(&["tx.bps=10"])).unwrap();
+    // tx.seconds: the synthetic `repeats=0` moves 0 bytes, so its tx.bps
+    // reads 0, which the gate refuses to judge.
+    let r = evaluate(&a, &a, &cfg(&["tx.seconds=10"])).unwrap();
     assert_eq!(r.rows.len(), 3);
 }
 
@@ -718,4 +720,66 @@ fn instruction_counts_from_another_compiler_are_not_judged() {
         "{:?}",
         r.warnings
     );
+}
+
+/// A baseline that reads 0 gives a change without a size, a negative one
+/// a change upside down: the gate refuses
+/// (exit 2), whether the median, a paired run or only some resamples read 0,
+/// and never passes the check as it did.
+#[test]
+fn a_baseline_reading_zero_is_refused_not_passed() {
+    let base = synthetic(&one_config(Spec::default()));
+    let cur = synthetic(&one_config(Spec {
+        seed: 5,
+        ..Spec::default()
+    }));
+    let c = cfg(&["metrics.mb_per_s=5"]);
+    for zeros in [5, 3, 1] {
+        let mut b = base.clone();
+        for r in b.runs.iter_mut().take(zeros) {
+            r.metrics.insert("mb_per_s".into(), 0.0);
+        }
+        let err = evaluate(&b, &cur, &c).unwrap_err();
+        assert!(
+            matches!(err.kind(), GateErrorKind::BaselineNotPositive { metric, .. } if metric == "metrics.mb_per_s"),
+            "{zeros} zero run(s): {err}"
+        );
+        assert_eq!(err.exit_code(), 2);
+    }
+    // Negative: -10 against -5 is not "+100 %, improved".
+    let (mut b, mut k) = (base.clone(), cur.clone());
+    for r in &mut b.runs {
+        r.metrics.insert("mb_per_s".into(), -5.0);
+    }
+    for r in &mut k.runs {
+        r.metrics.insert("mb_per_s".into(), -10.0);
+    }
+    let err = evaluate(&b, &k, &c).unwrap_err();
+    assert!(
+        matches!(err.kind(), GateErrorKind::BaselineNotPositive { .. }),
+        "{err}"
+    );
+    // Without zeros the same check is judged.
+    assert!(evaluate(&base, &cur, &c).is_ok());
+}
+
+/// However many runs the sides have, asking for more never panics.
+#[test]
+fn ten_thousand_runs_a_side_are_judged() {
+    let spec = Spec {
+        runs: 10_001,
+        noise: 0.2,
+        ..one_config(Spec::default())
+    };
+    let base = synthetic(&spec);
+    let cur = synthetic(&Spec { seed: 77, ..spec });
+    // A 0 % threshold cannot be resolved by any number of runs.
+    let r = evaluate(&base, &cur, &cfg(&["tx.bps=0"]));
+    match r {
+        Ok(r) => assert_eq!(r.rows.len(), 1),
+        Err(e) => assert!(
+            matches!(e.kind(), GateErrorKind::TooFewRuns { need, .. } if *need > 10_001),
+            "{e}"
+        ),
+    }
 }
