@@ -345,13 +345,19 @@ fn date(unix: i64) -> String {
 /// `perfkit history ...`.
 pub fn history(args: HistoryArgs) -> CmdResult {
     let location = database(args.db.as_deref());
-    let mut store = match args.command {
-        HistoryCommand::Import(_) => open(&location)?,
-        _ => open_existing(&location)?,
-    };
+    if let HistoryCommand::Import(a) = &args.command {
+        // Every input is read before the database is opened: an import that
+        // fails on its input makes no new, empty database, which a later
+        // `gate --history` would read as a history with nothing to fail.
+        let inputs = import_inputs(a)?;
+        import(&mut open(&location)?, inputs, a, &location)?;
+        return Ok(EXIT_OK);
+    }
+    let mut store = open_existing(&location)?;
     let db_err = |e: perfkit_history::Error| Failure::input(anyhow!(e));
     match args.command {
-        HistoryCommand::Import(a) => import(&mut store, &a, &location)?,
+        // Done above, before the database was opened.
+        HistoryCommand::Import(_) => {}
         HistoryCommand::List { scenario, limit } => {
             let runs = store.runs(scenario.as_deref()).map_err(db_err)?;
             let rows: Vec<Vec<String>> = runs
@@ -530,9 +536,14 @@ fn criterion_files(root: &Path, p: &Path, out: &mut Vec<(String, PathBuf)>) -> R
     Ok(())
 }
 
-fn import(store: &mut Store, a: &ImportArgs, location: &str) -> Result<(), Failure> {
+fn import(
+    store: &mut Store,
+    inputs: Vec<(String, model::Results)>,
+    a: &ImportArgs,
+    location: &str,
+) -> Result<(), Failure> {
     let mut total = perfkit_history::Imported::default();
-    for (name, results) in import_inputs(a)? {
+    for (name, results) in inputs {
         if results.runs.is_empty() {
             println!("{name}: no runs in it, nothing stored");
             continue;
@@ -704,8 +715,10 @@ pub fn trends(current: &model::Results, db: Option<&str>) -> Result<Trends, Fail
                     .filter_map(|(i, v)| v.map(|v| (i, v)))
                     .collect();
                 let ys: Vec<f64> = present.iter().map(|(_, v)| *v).collect();
+                // A suspect marks the chart as a regression does, so whether
+                // one point is proof (noise-free) does not matter here.
                 let change_at =
-                    match changepoint::judge(&ys, Direction::of(metric), &Rule::default()) {
+                    match changepoint::judge(&ys, Direction::of(metric), &Rule::default(), false) {
                         Verdict::Regressed(f) | Verdict::Suspect(f) => {
                             present.get(f.began_at).map(|(i, _)| *i)
                         }
@@ -818,6 +831,16 @@ pub fn gate(
     if suspects > 0 {
         crate::errln!(
             "perfkit: gate: {suspects} suspect(s): one commit far out, not failed; the next run confirms or clears"
+        );
+    }
+    if judged == 0 && report.checks.iter().all(|c| c.history == 0) {
+        // A new host class or branch starts here; a mistyped one looks the same.
+        crate::errln!(
+            "perfkit: gate: nothing judged: no commit of branch `{}` on host class `{}` is in the \
+             history for these checks; if that is not a new branch or host class, check \
+             --base-branch and --host-class (`perfkit history list` shows what is stored)",
+            opts.branch,
+            opts.host_fingerprint
         );
     }
     if report.regressed() {

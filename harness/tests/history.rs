@@ -282,8 +282,31 @@ fn bad_requests_exit_2_with_a_message() {
         assert!(text(&o).contains("no history database at"), "{}", text(&o));
         assert!(!db.exists(), "{args:?} made {}", db.display());
     }
+    // An import that fails on its input makes no database either (a later
+    // gate would pass against the empty one).
+    let o = perfkit(d.path(), &["history", "import", "missing.json"], Some(&db));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(!db.exists(), "a failed import made {}", db.display());
     let o = perfkit(d.path(), &["history", "import", baseline], Some(&db));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // A threshold naming no metric judges nothing: refused, not passed.
+    let o = perfkit(
+        d.path(),
+        &[
+            "gate",
+            "--history",
+            baseline,
+            "--threshold",
+            "stage.receiver::stroe.p50_ns=25",
+        ],
+        Some(&db),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("`stage.receiver::stroe.p50_ns` names no metric"),
+        "{}",
+        text(&o)
+    );
     let o = perfkit(
         d.path(),
         &["history", "show", "rx.bps", "--scenario", "nothing"],

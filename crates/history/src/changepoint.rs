@@ -31,8 +31,11 @@
 //! (level, then a straight line from some commit) is fitted beside the step
 //! and the better fit names the commit where the change began.
 //!
-//! A deterministic metric (virtual time) has zero scale: any change past
-//! the threshold is then a change.
+//! A deterministic metric (virtual time, counted instructions) has zero
+//! scale: any change past the threshold is then a change, the newest point
+//! alone included. A wall-clock metric with zero scale (a quantised one
+//! whose MAD is 0; see `location_scale`) is not deterministic: its newest
+//! point alone stays a suspect.
 //!
 //! Measured on synthetic series (`examples/changepoint_rates.rs`, asserted
 //! in `tests/changepoint.rs`) with the default rule, 1,000 series each, a
@@ -140,17 +143,30 @@ fn cautious_median(xs: &[f64], sign: f64) -> f64 {
     }
 }
 
-/// Median and robust scale (1.4826 x MAD) of a non-empty slice.
+/// Median and robust scale of a non-empty slice: 1.4826 x the MAD, or,
+/// when more than half the values are equal (a quantised figure: a stage
+/// of a few clock steps reads 10 or 20 ns) and the MAD is 0 although they
+/// vary, 1.2533 x the mean absolute deviation, which is the same estimate
+/// of a normal spread and is 0 only when every value is the same.
 fn location_scale(xs: &[f64]) -> (f64, f64) {
     let mut v = xs.to_vec();
     let m = median(&mut v);
     let mut dev: Vec<f64> = xs.iter().map(|x| (x - m).abs()).collect();
-    (m, 1.4826 * median(&mut dev))
+    let mad = 1.4826 * median(&mut dev);
+    if mad > 0.0 {
+        return (m, mad);
+    }
+    let mean_dev = dev.iter().sum::<f64>() / dev.len() as f64;
+    (m, 1.2533 * mean_dev)
 }
 
 /// Judges the last value of `series` (oldest first; non-finite values are
-/// not expected: the store keeps none).
-pub fn judge(series: &[f64], direction: Direction, rule: &Rule) -> Verdict {
+/// not expected: the store keeps none). `noise_free` says the figure
+/// repeats exactly (virtual time, counted instructions): then one point
+/// past the threshold is a regression. Otherwise a series that merely
+/// looked constant so far (no spread to scale by) makes the newest point
+/// alone a suspect, as any far-out single point is.
+pub fn judge(series: &[f64], direction: Direction, rule: &Rule, noise_free: bool) -> Verdict {
     let n = series.len();
     if n < rule.min_head + 1 {
         return Verdict::TooShort;
@@ -203,7 +219,7 @@ pub fn judge(series: &[f64], direction: Direction, rule: &Rule) -> Verdict {
     match (best, single) {
         (Some(b), _) => Verdict::Regressed(finding(b)),
         // Without noise (virtual time) one point is proof.
-        (None, Some(s)) if s.0.is_infinite() => Verdict::Regressed(finding(s)),
+        (None, Some(s)) if noise_free => Verdict::Regressed(finding(s)),
         (None, Some(s)) => Verdict::Suspect(finding(s)),
         (None, None) => Verdict::Steady,
     }
@@ -259,7 +275,7 @@ mod tests {
     fn deterministic_series_flags_any_change_past_the_threshold() {
         let mut s = vec![100.0; 20];
         s.push(94.0);
-        let v = judge(&s, Direction::HigherIsBetter, &Rule::default());
+        let v = judge(&s, Direction::HigherIsBetter, &Rule::default(), true);
         let Verdict::Regressed(f) = v else {
             panic!("{v:?}")
         };
@@ -268,7 +284,7 @@ mod tests {
         s.pop();
         s.push(96.0);
         assert_eq!(
-            judge(&s, Direction::HigherIsBetter, &Rule::default()),
+            judge(&s, Direction::HigherIsBetter, &Rule::default(), true),
             Verdict::Steady,
             "4 % is inside a 5 % threshold"
         );
@@ -279,11 +295,41 @@ mod tests {
         let mut s = vec![100.0; 20];
         s.push(150.0);
         assert_eq!(
-            judge(&s, Direction::HigherIsBetter, &Rule::default()),
+            judge(&s, Direction::HigherIsBetter, &Rule::default(), true),
             Verdict::Steady
         );
         assert!(matches!(
-            judge(&s, Direction::LowerIsBetter, &Rule::default()),
+            judge(&s, Direction::LowerIsBetter, &Rule::default(), true),
+            Verdict::Regressed(_)
+        ));
+    }
+
+    /// A stage of a few clock steps reads 10 or 20 ns: its MAD is 0 though
+    /// it varies. One commit reading 30 is a suspect, not a regression (it
+    /// was, with z "infinite"); two in a row are one.
+    #[test]
+    fn a_quantised_wall_clock_series_is_not_taken_for_a_noise_free_one() {
+        let mut s = vec![
+            20.0, 20.0, 10.0, 20.0, 20.0, 20.0, 10.0, 20.0, 20.0, 20.0, 20.0, 20.0,
+        ];
+        s.push(30.0);
+        let rule = Rule {
+            threshold_pct: 25.0,
+            ..Rule::default()
+        };
+        let v = judge(&s, Direction::LowerIsBetter, &rule, false);
+        assert!(matches!(v, Verdict::Suspect(_) | Verdict::Steady), "{v:?}");
+        s.push(30.0);
+        let v = judge(&s, Direction::LowerIsBetter, &rule, false);
+        assert!(matches!(v, Verdict::Regressed(_)), "{v:?}");
+        // A wall-clock series constant so far: the newest point alone
+        // cannot be told from a slow spell.
+        let mut flat = vec![20.0; 12];
+        flat.push(30.0);
+        let v = judge(&flat, Direction::LowerIsBetter, &rule, false);
+        assert!(matches!(v, Verdict::Suspect(_)), "{v:?}");
+        assert!(matches!(
+            judge(&flat, Direction::LowerIsBetter, &rule, true),
             Verdict::Regressed(_)
         ));
     }
@@ -294,7 +340,8 @@ mod tests {
             judge(
                 &[1.0, 1.0, 0.5],
                 Direction::HigherIsBetter,
-                &Rule::default()
+                &Rule::default(),
+                true
             ),
             Verdict::TooShort
         );

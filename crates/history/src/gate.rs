@@ -75,9 +75,15 @@ pub fn evaluate(store: &mut Store, current: &Results, opts: &Options) -> Result<
     }
     // The new run's values: config identity -> metric -> values over repeats.
     let mut now: BTreeMap<String, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
+    // (config identity, metric) of figures some record measured with noise.
+    let mut noisy: BTreeSet<(String, String)> = BTreeSet::new();
     for rec in current.runs.iter().filter(|r| r.error.is_none()) {
-        let per = now.entry(identity(&rec.config)).or_default();
+        let id = identity(&rec.config);
+        let per = now.entry(id.clone()).or_default();
         for (name, v) in flatten::figures(rec, &current.meta.scenario.kind) {
+            if !metric::is_deterministic(rec, &name) {
+                noisy.insert((id.clone(), name.clone()));
+            }
             per.entry(name).or_default().push(v);
         }
     }
@@ -86,10 +92,30 @@ pub fn evaluate(store: &mut Store, current: &Results, opts: &Options) -> Result<
     // (flags come after the scenario's table).
     let mut gated: BTreeMap<String, f64> = BTreeMap::new();
     for (pattern, pct) in &opts.thresholds {
+        let mut any = false;
         for n in &names {
             if metric::glob_match(pattern, n) {
                 gated.insert((*n).clone(), *pct);
+                any = true;
             }
+        }
+        // A mistyped metric would judge nothing and pass; the gate against
+        // a baseline file refuses it too.
+        if !any {
+            let heads = ["tx.bps", "rx.bps", "tx.pps", "rx.pps"];
+            let hint: Vec<&str> = heads
+                .into_iter()
+                .filter(|h| names.iter().any(|n| n == h))
+                .collect();
+            return Err(Error::new(ErrorKind::Input(format!(
+                "threshold `{pattern}` names no metric of the results (e.g. {}; \
+                 stages as stage.<site>.<column>, `perfkit params` and docs/gate.md list them)",
+                if hint.is_empty() {
+                    "metrics.<key>".to_owned()
+                } else {
+                    hint.join(", ")
+                }
+            ))));
         }
     }
     let mut report = Report::default();
@@ -116,7 +142,9 @@ pub fn evaluate(store: &mut Store, current: &Results, opts: &Options) -> Result<
                 threshold_pct: *pct,
                 ..opts.rule
             };
-            let verdict = changepoint::judge(&series, Direction::of(metric_name), &rule);
+            let noise_free = !noisy.contains(&(config.clone(), metric_name.clone()));
+            let verdict =
+                changepoint::judge(&series, Direction::of(metric_name), &rule, noise_free);
             let began = match verdict {
                 Verdict::Regressed(f) | Verdict::Suspect(f) => Some(
                     past.get(f.began_at)

@@ -23,7 +23,7 @@ fn a_drift_is_caught_while_it_runs_and_named_a_drift_once_seen_whole() {
     });
     let (at, _, _) = rates::first_flag(&s, 120, &Rule::default(), false).expect("caught");
     assert!(at < 134, "caught at {at}, before the drift ends");
-    let Verdict::Regressed(f) = judge(&s, Direction::LowerIsBetter, &Rule::default()) else {
+    let Verdict::Regressed(f) = judge(&s, Direction::LowerIsBetter, &Rule::default(), false) else {
         panic!("still failing at its end")
     };
     assert_eq!(f.shape, Shape::Drift, "{f:?}");
@@ -36,14 +36,14 @@ fn one_slow_commit_is_a_suspect_not_a_failure() {
     s.push(125.0);
     assert!(
         matches!(
-            judge(&s, Direction::LowerIsBetter, &Rule::default()),
+            judge(&s, Direction::LowerIsBetter, &Rule::default(), false),
             Verdict::Suspect(_)
         ),
         "{:?}",
-        judge(&s, Direction::LowerIsBetter, &Rule::default())
+        judge(&s, Direction::LowerIsBetter, &Rule::default(), false)
     );
     s.push(126.0);
-    let Verdict::Regressed(f) = judge(&s, Direction::LowerIsBetter, &Rule::default()) else {
+    let Verdict::Regressed(f) = judge(&s, Direction::LowerIsBetter, &Rule::default(), false) else {
         panic!("confirmed by the next commit")
     };
     assert_eq!(f.began_at, 60);

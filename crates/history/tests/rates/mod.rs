@@ -45,23 +45,25 @@ pub fn first_flag(
     rule: &Rule,
     suspects: bool,
 ) -> Option<(usize, usize, Shape)> {
-    (from..s.len()).find_map(|k| match judge(&s[..=k], Direction::LowerIsBetter, rule) {
-        Verdict::Regressed(f) => Some((k, f.began_at, f.shape)),
-        Verdict::Suspect(f) if suspects => Some((k, f.began_at, f.shape)),
-        _ => None,
-    })
+    (from..s.len()).find_map(
+        |k| match judge(&s[..=k], Direction::LowerIsBetter, rule, false) {
+            Verdict::Regressed(f) => Some((k, f.began_at, f.shape)),
+            Verdict::Suspect(f) if suspects => Some((k, f.began_at, f.shape)),
+            _ => None,
+        },
+    )
 }
 
 fn fails(s: &[f64], rule: &Rule) -> bool {
     matches!(
-        judge(s, Direction::LowerIsBetter, rule),
+        judge(s, Direction::LowerIsBetter, rule, false),
         Verdict::Regressed(_)
     )
 }
 
 fn suspects(s: &[f64], rule: &Rule) -> bool {
     matches!(
-        judge(s, Direction::LowerIsBetter, rule),
+        judge(s, Direction::LowerIsBetter, rule, false),
         Verdict::Suspect(_)
     )
 }
