@@ -408,9 +408,8 @@ pub fn history(args: HistoryArgs) -> CmdResult {
                 Format::Openmetrics => export::openmetrics(&latest),
             };
             match &a.output {
-                Some(p) => {
-                    model::write_atomic(p, text.as_bytes()).map_err(|e| Failure::run(anyhow!(e)))?
-                }
+                Some(p) => model::write_atomic(p, text.as_bytes())
+                    .map_err(|e| Failure::input(anyhow!(e)))?,
                 None => out(&text),
             }
         }
@@ -816,7 +815,7 @@ pub fn gate(
     print!("{}", report.console_table());
     if let Some(p) = summary_md {
         model::write_atomic(p, report.markdown().as_bytes())
-            .map_err(|e| Failure::run(anyhow!(e)))?;
+            .map_err(|e| Failure::input(anyhow!(e)))?;
     }
     let judged = report
         .checks

@@ -86,9 +86,12 @@ fn load(paths: &[PathBuf]) -> Result<Vec<(PathBuf, model::Results)>, Failure> {
     perfkit_report::load_all(paths).map_err(|e| Failure::input(anyhow!(e)))
 }
 
+/// Writes an output the command was asked for. A path that cannot take it
+/// is the caller's to fix (exit 2), never "a run failed" (3): these
+/// commands run nothing.
 fn write(path: &Path, text: &str) -> Result<(), Failure> {
     writable(path)?;
-    model::write_atomic(path, text.as_bytes()).map_err(|e| Failure::run(anyhow!(e)))
+    model::write_atomic(path, text.as_bytes()).map_err(|e| Failure::input(anyhow!(e)))
 }
 
 /// Prints where the report went, on stdout unless the report itself went
@@ -180,6 +183,11 @@ pub fn compare(args: CompareArgs) -> CmdResult {
 
 /// `perfkit gate`.
 pub fn gate(args: GateArgs) -> CmdResult {
+    // Before judging: a summary that cannot be written found after the
+    // verdict would turn a regression's exit 1 into another code.
+    for p in args.summary_md.iter().chain(&args.summary_html) {
+        writable(p)?;
+    }
     let base_path = match (&args.against, &args.baseline) {
         (Some(rev), _) => {
             return crate::against::gate(
@@ -203,7 +211,7 @@ pub fn gate(args: GateArgs) -> CmdResult {
     let current = model::Results::load(&args.input).map_err(|e| Failure::input(anyhow!(e)))?;
     if args.update_baseline && !base_path.exists() {
         // Nothing to judge against yet: this run becomes the baseline.
-        gate::update_baseline(&current, base_path).map_err(|e| Failure::run(anyhow!(e)))?;
+        gate::update_baseline(&current, base_path).map_err(|e| Failure::input(anyhow!(e)))?;
         println!(
             "baseline created: {} (from {}); later runs are judged against it",
             base_path.display(),
@@ -243,8 +251,15 @@ pub fn gate(args: GateArgs) -> CmdResult {
         write(p, &html::render_gate(&report))?;
     }
     if args.update_baseline {
-        gate::update_baseline(&current, base_path).map_err(|e| Failure::run(anyhow!(e)))?;
-        println!("baseline updated: {}", base_path.display());
+        if let Err(e) = gate::update_baseline(&current, base_path) {
+            // The verdict stands: a regression still exits 1.
+            crate::errln!("perfkit: gate: cannot update the baseline: {e}");
+            if !report.regressed() {
+                return Err(Failure::input(anyhow!("cannot update the baseline: {e}")));
+            }
+        } else {
+            println!("baseline updated: {}", base_path.display());
+        }
     }
     if report.regressed() {
         crate::errln!("perfkit: gate: regression beyond the threshold");

@@ -279,6 +279,22 @@ fn report_compare_and_gate_exit_codes() {
         "rx.bps=1",
     ]);
     assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    // A summary path that cannot take the file (a folder) is refused before
+    // judging (exit 2), not after a verdict it would hide.
+    std::fs::create_dir(d.path().join("adir")).unwrap();
+    let o = d.perfkit(&[
+        "gate",
+        "--baseline",
+        a,
+        "worse.json",
+        "--threshold",
+        "rx.bps=1",
+        "--summary-md",
+        "adir",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    assert!(!stdout(&o).contains("REGRESSION"), "{}", stdout(&o));
+    assert!(stderr(&o).contains("adir"), "{}", stderr(&o));
 
     // --update-baseline writes the current results over the baseline.
     std::fs::copy(a, d.path().join("base.json")).unwrap();
