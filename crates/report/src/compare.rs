@@ -189,12 +189,29 @@ pub fn compare_with(inputs: &[(PathBuf, Results)], bs: &Bootstrap) -> Comparison
                 .filter_map(|(k, o)| {
                     let a = analysis::metric_change(g0, (*o)?, &m, bs).ok()?;
                     let exact = a.method == Method::Exact;
+                    // A bootstrap of one or two wall-clock runs a side is
+                    // zero-width or nearly, not a 95 % interval: the change
+                    // is shown, unbounded, and judged by no verdict (the
+                    // gate refuses so few runs outright).
+                    let few = !exact
+                        && (a.base.len() < crate::gate::MIN_REPEATS
+                            || a.current.len() < crate::gate::MIN_REPEATS);
+                    let change = match a.change {
+                        Some(c) if few => Some(Change {
+                            lo: f64::NEG_INFINITY,
+                            hi: f64::INFINITY,
+                            ..c
+                        }),
+                        c => c,
+                    };
                     Some(Delta {
                         input: k + 1,
                         median: a.current.median(),
-                        change: a.change,
+                        change,
                         method: a.method,
-                        verdict: a.change.map(|c| verdict(&c, Direction::of(&m), exact)),
+                        verdict: change
+                            .filter(|_| !few)
+                            .map(|c| verdict(&c, Direction::of(&m), exact)),
                     })
                 })
                 .collect();

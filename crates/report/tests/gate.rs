@@ -783,3 +783,49 @@ fn ten_thousand_runs_a_side_are_judged() {
         ),
     }
 }
+
+/// One or two wall-clock runs a side bound nothing: compare shows the
+/// change without a verdict (it said "faster" from one run each).
+#[test]
+fn compare_gives_no_verdict_from_fewer_than_three_runs() {
+    for runs in [1, 2] {
+        let spec = Spec {
+            runs,
+            ..one_config(Spec::default())
+        };
+        let a = synthetic(&spec);
+        let b = synthetic(&Spec {
+            seed: 4,
+            slowdown: 1.5,
+            ..spec
+        });
+        let cmp = compare(&[(PathBuf::from("a.json"), a), (PathBuf::from("b.json"), b)]);
+        let d = &cmp
+            .rows
+            .iter()
+            .find(|r| r.metric == "tx.bps")
+            .unwrap()
+            .deltas[0];
+        assert_eq!(d.verdict, None, "{runs} run(s): {d:?}");
+        let c = d.change.unwrap();
+        assert!(
+            c.estimate < -0.2 && c.lo.is_infinite() && c.hi.is_infinite(),
+            "{c:?}"
+        );
+    }
+    let spec = one_config(Spec::default());
+    let a = synthetic(&spec);
+    let b = synthetic(&Spec {
+        seed: 4,
+        slowdown: 1.5,
+        ..spec
+    });
+    let cmp = compare(&[(PathBuf::from("a.json"), a), (PathBuf::from("b.json"), b)]);
+    let d = &cmp
+        .rows
+        .iter()
+        .find(|r| r.metric == "tx.bps")
+        .unwrap()
+        .deltas[0];
+    assert_eq!(d.verdict, Some(Verdict::Slower), "{d:?}");
+}
