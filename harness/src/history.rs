@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use clap::{Args, Subcommand, ValueEnum};
 use perfkit_history::changepoint::{self, Direction, Rule, Verdict};
 use perfkit_history::{export, foreign, gate as hgate, Provenance, Prune, SeriesQuery, Store};
@@ -551,10 +551,15 @@ fn import(
         if a.from != Tool::Perfkit {
             prov.source = results.meta.scenario.kind.clone();
         }
-        let done = store
-            .import(&results, &prov)
-            .with_context(|| format!("importing {name}"))
-            .map_err(Failure::run)?;
+        let done = store.import(&results, &prov).map_err(|e| {
+            let input = matches!(e.kind(), perfkit_history::ErrorKind::Input(_));
+            let e = anyhow!(e).context(format!("importing {name}"));
+            if input {
+                Failure::input(e)
+            } else {
+                Failure::run(e)
+            }
+        })?;
         println!(
             "{name}: {} record(s) added, {} already stored",
             done.added, done.present

@@ -246,6 +246,15 @@ impl Store {
         if results.runs.is_empty() {
             return Ok(Imported::default());
         }
+        // The history keeps a configuration by its identity: a second id of
+        // the same one would have its records dropped as already stored.
+        if let Some((a, b)) = perfkit_report::analysis::shared_identity(results) {
+            return Err(Error::new(ErrorKind::Input(format!(
+                "configurations {a} and {b} differ only in {}, which the history does not \
+                 tell apart; import them from two files",
+                NON_IDENTIFYING_KEYS.join(", ")
+            ))));
+        }
         let m = &results.meta;
         // A run is its file's identity: two runs started in the same second
         // on one host (parallel CI jobs) differ in their first record's

@@ -90,7 +90,31 @@ suite!(
     reopening_keeps_data_and_a_newer_schema_is_refused,
     runs_started_in_the_same_second_stay_apart,
     a_file_with_no_runs_stores_nothing,
+    one_configuration_under_two_ids_is_refused,
 );
+
+/// Two ids of one configuration (they differ only in a key the history
+/// does not tell apart) would collide: the second id's records were
+/// counted "already stored" and dropped. The import is refused instead.
+fn one_configuration_under_two_ids_is_refused(db: &Db) {
+    let mut s = Store::open(&db.url).unwrap();
+    let mut r = synthetic::results("lb", 1, 2, 2, &mut flat(1.0));
+    let first = r.runs[0].config.clone();
+    let other = r
+        .runs
+        .iter()
+        .position(|x| x.config_id != r.runs[0].config_id)
+        .unwrap();
+    let id = r.runs[other].config_id;
+    for x in r.runs.iter_mut().filter(|x| x.config_id == id) {
+        x.config = first.clone();
+        x.config.insert("runs".into(), serde_json::json!(7));
+    }
+    let e = s.import(&r, &prov(1, "main")).unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Input(_)), "{e}");
+    assert!(e.to_string().contains("history does not tell apart"), "{e}");
+    assert_eq!(s.counts().unwrap(), (0, 0, 0), "nothing stored");
+}
 
 fn a_file_with_no_runs_stores_nothing(db: &Db) {
     let mut s = Store::open(&db.url).unwrap();

@@ -62,6 +62,26 @@ impl Identity {
     }
 }
 
+/// Two configuration ids of `results` whose configurations have one
+/// [`Identity`] (they differ only in [`NON_IDENTIFYING_KEYS`], or a file
+/// was edited): matching by identity would take only the first, so a
+/// verdict or a history would silently leave the other out.
+pub fn shared_identity(results: &crate::Results) -> Option<(usize, usize)> {
+    let mut seen: HashMap<Identity, usize> = HashMap::new();
+    for r in &results.runs {
+        match seen.entry(Identity::of(&r.config)) {
+            std::collections::hash_map::Entry::Occupied(e) if *e.get() != r.config_id => {
+                return Some((*e.get(), r.config_id));
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {}
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(r.config_id);
+            }
+        }
+    }
+    None
+}
+
 /// A JSON value with the equality of [`serde_json::Value`] and a hash:
 /// numbers keep serde_json's three kinds (an integer never equals a float),
 /// floats compare by value (`-0.0` equals `0.0`; a `Value` holds no NaN),

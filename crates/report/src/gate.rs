@@ -723,6 +723,15 @@ pub fn evaluate(
     if cfg.thresholds.is_empty() {
         return Err(GateError::new(GateErrorKind::NoThresholds));
     }
+    for (side, r) in [("baseline", baseline), ("results", current)] {
+        if let Some((a, b)) = analysis::shared_identity(r) {
+            return Err(incompatible(format!(
+                "the {side} hold one configuration under two ids ({a} and {b}: they differ \
+                 only in {}), and only the first would be judged; gate them as two files",
+                analysis::NON_IDENTIFYING_KEYS.join(", ")
+            )));
+        }
+    }
     let keys = union_swept(&[baseline, current]);
     // The current results' configurations first: the table follows their order.
     let sides = [group::groups(current), group::groups(baseline)];

@@ -546,6 +546,22 @@ impl Results {
     }
 
     fn validate(&self, path: &Path) -> Result<(), Error> {
+        // Runs of one configuration id are one configuration: perfkit writes
+        // them so (and `--append` refuses to mix), and every reader groups
+        // by the id.
+        let mut first_of: BTreeMap<usize, usize> = BTreeMap::new();
+        for (i, r) in self.runs.iter().enumerate() {
+            let j = *first_of.entry(r.config_id).or_insert(i);
+            if self.runs[j].config != r.config {
+                return Err(Error::invalid(
+                    path,
+                    format!(
+                        "runs[{i}] and runs[{j}] have config_id {} but different configurations",
+                        r.config_id
+                    ),
+                ));
+            }
+        }
         for (i, r) in self.runs.iter().enumerate() {
             for (what, x) in [
                 ("tx.seconds", r.tx.seconds),

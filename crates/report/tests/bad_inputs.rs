@@ -144,3 +144,44 @@ fn failed_runs_and_empty_files_do_not_panic() {
     ]);
     assert!(cmp.rows.is_empty());
 }
+
+/// Runs of one config_id with different configurations are refused on
+/// load (readers group by the id and pooled them); one configuration under
+/// two ids is refused by the gate, which would judge only the first.
+#[test]
+fn one_id_two_configurations_and_one_configuration_two_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = synthetic(&Spec::default());
+    let other = r.runs.iter().position(|x| x.config_id != 0).unwrap();
+    r.runs[other].config_id = 0;
+    let p = write(dir.path(), "dupid.json", &r.to_json());
+    let e = Results::load(&p).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("dupid.json") && msg.contains("config_id 0 but different configurations"),
+        "{msg}"
+    );
+    assert_eq!(e.exit_code(), exit::BAD_INPUT);
+
+    // The same configuration under ids 0 and 99: loads (a report may show
+    // it), the gate refuses it.
+    let mut r = synthetic(&Spec::default());
+    let first = r.runs[0].config.clone();
+    let last = r.runs.len() - 1;
+    r.runs[last].config = first;
+    r.runs[last].config_id = 99;
+    let p = write(dir.path(), "dupcfg.json", &r.to_json());
+    let r = Results::load(&p).unwrap();
+    let good = synthetic(&Spec::default());
+    let flags = ["tx.bps=10".to_owned()];
+    let cfg =
+        perfkit_report::gate::GateConfig::from_flags_and_meta(&flags, &Default::default()).unwrap();
+    for (b, c) in [(&r, &good), (&good, &r)] {
+        let e = perfkit_report::gate::evaluate(b, c, &cfg).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("one configuration under two ids (0 and 99"),
+            "{e}"
+        );
+    }
+}
