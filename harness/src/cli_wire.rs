@@ -15,7 +15,7 @@ use perfkit_report::model::{Side, Stages};
 use crate::integrity::hex;
 use crate::kinds::endpoint::{self, EndReport};
 use crate::spec::{FramingSpec, TransferSpec};
-use crate::{CmdResult, Failure, EXIT_OK, EXIT_RUN_FAILED};
+use crate::{CmdResult, Failure, EXIT_DATA_LOST, EXIT_OK, EXIT_RUN_FAILED};
 
 /// Settings both ends share.
 #[derive(Args, Debug)]
@@ -181,12 +181,52 @@ fn stages() -> Stages {
 }
 
 /// Refuses a `--stats-json` path no file can be written to (a folder, a
-/// closed stdout) before any work, as the output itself is.
+/// closed stdout, a folder that does not exist) before any work, as the
+/// output itself is.
 fn stats_json_target(common: &Common) -> Result<(), Failure> {
     match &common.stats_json {
         Some(p) => crate::reporting::writable(p)
+            .and_then(|()| folder_exists(p))
             .map_err(|f| Failure::input(f.error.context("--stats-json"))),
         None => Ok(()),
+    }
+}
+
+/// Without `--serial` the link is stdout (`send`, `fd` 1) or stdin (`recv`,
+/// 0). One closed when perfkit started (`>&-`, `<&-`) has /dev/null in its
+/// place (Rust's runtime puts it there): a send would throw every byte
+/// away and exit 0, a receive would wait for nothing. Refused at once.
+fn std_link_open(common: &Common, fd: i32) -> Result<(), Failure> {
+    if common.serial.is_none() && files::closed_at_start(fd) {
+        let (name, how) = if fd == 1 {
+            ("stdout", ">&-")
+        } else {
+            ("stdin", "<&-")
+        };
+        return Err(Failure::input(anyhow!(
+            "{name} was closed ({how}), so there is no link to {}; give it a pipe, a file \
+             or --serial",
+            if fd == 1 { "send on" } else { "receive from" }
+        )));
+    }
+    Ok(())
+}
+
+/// The folder a file is to be written in must be there: it is the
+/// caller's to make (a mistyped path would otherwise become folders).
+fn folder_exists(path: &std::path::Path) -> Result<(), Failure> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if folder.is_dir() {
+        Ok(())
+    } else {
+        Err(Failure::input(anyhow!(
+            "{}: the folder {} does not exist",
+            path.display(),
+            folder.display()
+        )))
     }
 }
 
@@ -208,6 +248,7 @@ pub fn send(args: SendArgs) -> CmdResult {
         .with_context(|| format!("cannot read {}", args.file.display()))
         .map_err(Failure::input)?;
     stats_json_target(&args.common)?;
+    std_link_open(&args.common, 1)?;
     let t = transfer(&args);
     let name = endpoint::file_name(&args.file);
     let mut tx = endpoint::sender(&t, &bytes, &name).map_err(Failure::input)?;
@@ -274,18 +315,9 @@ pub fn recv(args: RecvArgs) -> CmdResult {
     // Checked before receiving: the output's folder is the caller's to make,
     // and the output must be somewhere a file can go (not a folder).
     crate::reporting::writable(&args.out)?;
+    folder_exists(&args.out)?;
     stats_json_target(&args.common)?;
-    let folder = match args.out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => std::path::Path::new("."),
-    };
-    if !folder.is_dir() {
-        return Err(Failure::input(anyhow!(
-            "{}: the folder {} does not exist",
-            args.out.display(),
-            folder.display()
-        )));
-    }
+    std_link_open(&args.common, 0)?;
     let mut rx = endpoint::receiver(
         args.common.channel,
         args.common.framing.framing(),
@@ -352,19 +384,26 @@ pub fn recv(args: RecvArgs) -> CmdResult {
         }
         Ok(EXIT_OK)
     } else {
-        let why = match (rx.failure(), rx.meta()) {
-            (Some(f), _) => format!("the transfer failed: {f}"),
-            (None, None) => {
+        // A file announced (META) but not received whole and verified is
+        // data lost or corrupted (4), as `perfkit run` says of a run; a
+        // transfer that failed, or never announced a file, failed (3).
+        let (why, code) = match (rx.failure(), rx.meta()) {
+            (Some(f), _) => (format!("the transfer failed: {f}"), EXIT_RUN_FAILED),
+            (None, None) => (
                 "no META arrived, so the file's size and which blocks are missing are unknown"
-                    .to_owned()
-            }
-            (None, Some(_)) => format!(
-                "{}; {}",
-                RecvEnd::why_incomplete(end),
-                crate::output::failure(&integrity)
+                    .to_owned(),
+                EXIT_RUN_FAILED,
+            ),
+            (None, Some(_)) => (
+                format!(
+                    "{}; {}",
+                    RecvEnd::why_incomplete(end),
+                    crate::output::failure(&integrity)
+                ),
+                EXIT_DATA_LOST,
             ),
         };
         crate::errln!("perfkit: error: {why}; {} not written", args.out.display());
-        Ok(EXIT_RUN_FAILED)
+        Ok(code)
     }
 }

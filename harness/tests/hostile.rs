@@ -1000,3 +1000,37 @@ fn dev_stdout_is_refused_when_stdout_was_closed_not_swallowed() {
         assert!(!d.path().join("out.jpg").exists());
     }
 }
+
+#[test]
+fn send_to_a_closed_stdout_and_recv_from_a_closed_stdin_are_refused() {
+    // With stdout closed (`>&-`) the runtime's /dev/null stood in for the
+    // link: `send` threw every byte away and exited 0. A discarded stdout
+    // (`>/dev/null`) is the caller's choice and still sends.
+    let d = tempfile::tempdir().unwrap();
+    let fixture = common::root().join("fixtures/test35k.jpg");
+    let sh = |script: &str| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg(common::exe())
+            .arg(&fixture)
+            .current_dir(d.path())
+            .output()
+            .unwrap()
+    };
+    let o = sh("exec \"$0\" send --quiet \"$1\" >&-");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("stdout was closed"), "{}", stderr(&o));
+    let o = sh("exec \"$0\" send --quiet \"$1\" >/dev/null");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = sh("exec \"$0\" recv --quiet out.jpg <&-");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("stdin was closed"), "{}", stderr(&o));
+    // --stats-json into a folder that is not there: refused, nothing made.
+    let o =
+        sh("\"$0\" send --quiet \"$1\" | \"$0\" recv --quiet --stats-json nothere/x.json out.jpg");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+    assert!(!d.path().join("nothere").exists());
+    assert!(!d.path().join("out.jpg").exists());
+}

@@ -133,7 +133,8 @@ fn recv_writes_nothing_for_a_truncated_stream() {
         .write_all(&send.stdout[..20_000])
         .unwrap();
     let o = recv.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(3));
+    // A file announced but not received whole: data lost (4), not a failed run (3).
+    assert_eq!(o.status.code(), Some(4));
     assert!(!out.exists(), "a partial file must not be written");
     assert!(String::from_utf8_lossy(&o.stderr).contains("block(s) missing"));
 }
