@@ -325,7 +325,11 @@ pub fn recv(args: RecvArgs) -> CmdResult {
     );
     let mut link = open(&args.common).map_err(Failure::input)?;
     let clock = WallClock::start();
-    let policy = Policy::seconds(args.common.timeout_s);
+    // SIGINT, SIGTERM or SIGHUP stop the receive at its next step, so a
+    // signal that comes while the output is written waits for the rename:
+    // no temporary file is left beside OUT (the default action killed the
+    // process there), and an interrupted receive writes nothing.
+    let policy = Policy::seconds(args.common.timeout_s).cancel_on(crate::interrupt::watch());
     let idle = Duration::from_secs_f64(args.idle_s);
     let (end, wire) = drive::receive(
         &clock,

@@ -1034,3 +1034,38 @@ fn send_to_a_closed_stdout_and_recv_from_a_closed_stdin_are_refused() {
     assert!(!d.path().join("nothere").exists());
     assert!(!d.path().join("out.jpg").exists());
 }
+
+#[test]
+fn recv_stops_on_sigterm_and_leaves_nothing_in_the_output_folder() {
+    // SIGTERM killed `recv` wherever it was; in the middle of writing OUT
+    // that left a temporary file beside it. It now stops at its next step,
+    // writes nothing and exits 3.
+    let d = tempfile::tempdir().unwrap();
+    let fixture = common::root().join("fixtures/test35k.jpg");
+    let stream = Command::new(common::exe())
+        .args(["send", "--quiet"])
+        .arg(&fixture)
+        .output()
+        .unwrap()
+        .stdout;
+    let out = d.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let mut rx = Command::new(common::exe())
+        .args(["recv", "--quiet", "out/x.jpg"])
+        .current_dir(d.path())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = rx.stdin.take().unwrap();
+    use std::io::Write;
+    stdin.write_all(&stream[..stream.len() / 2]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: signalling a child this test started.
+    unsafe { libc::kill(rx.id() as libc::pid_t, libc::SIGTERM) };
+    let o = rx.wait_with_output().unwrap();
+    drop(stdin);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let left: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
