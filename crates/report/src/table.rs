@@ -2,6 +2,13 @@
 
 /// Renders rows as an aligned console table with a header rule.
 pub fn console(headers: &[&str], rows: &[Vec<String>]) -> String {
+    // Names come from files anyone may have written: a control character
+    // (an escape sequence) is shown, not sent to the terminal.
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| printable(c)).collect())
+        .collect();
+    let rows = &rows;
     let n = headers.len();
     let mut w: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for r in rows {
@@ -32,9 +39,36 @@ pub fn console(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// `s` with each control character written as its escape (`\u{1b}`).
+fn printable(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_owned();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Renders rows as a GitHub-flavoured Markdown table (pipes escaped).
 pub fn markdown(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    // A cell is text: `<` and `&` as entities (a name holding `<!--` hid
+    // the rest of a CI summary, `<img onerror=...>` ran as markup where
+    // HTML is allowed; a lone `>` starts nothing inside a cell), `|`
+    // escaped, line breaks as spaces.
+    let cell = |s: &str| {
+        printable(
+            &s.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('|', "\\|")
+                .replace(['\n', '\r'], " "),
+        )
+    };
     let mut out = String::new();
     out.push('|');
     for h in headers {
@@ -110,4 +144,27 @@ pub(crate) fn change_cells(
 /// A number for tables: SI-scaled with a few significant digits.
 pub fn num(x: f64) -> String {
     crate::chart::si(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_cells_are_text_and_console_cells_print_no_control_characters() {
+        let rows = vec![vec![
+            "<!-- a|b".to_owned(),
+            "<img src=x onerror=alert(1)> & \u{1b}[31mred\nx".to_owned(),
+        ]];
+        let md = markdown(&["name", "value"], &rows);
+        assert!(md.contains("| &lt;!-- a\\|b |"), "{md}");
+        assert!(
+            md.contains("&lt;img src=x onerror=alert(1)> &amp; \\u{1b}[31mred x |"),
+            "{md}"
+        );
+        assert!(!md.contains('<') && !md.contains('\u{1b}'), "{md}");
+        let con = console(&["name", "value"], &rows);
+        assert!(!con.contains('\u{1b}'), "{con}");
+        assert!(con.contains("\\u{1b}[31mred\\nx"), "{con}");
+    }
 }
