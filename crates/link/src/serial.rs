@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serialport::{DataBits, FlowControl, Parity, SerialPort, StopBits, TTYPort};
 
-use crate::pipe::DEFAULT_WRITE_TIMEOUT;
+use crate::pipe::{write_deadline, DEFAULT_WRITE_TIMEOUT};
 use crate::sys::{poll_fd, Ready};
 use crate::{ByteLink, Error, ErrorKind, LinkStats, ReadOutcome, Result};
 
@@ -26,6 +26,7 @@ pub struct SerialLink {
     /// syscall-free field write in serialport, but keep it explicit).
     timeout: Duration,
     write_timeout: Duration,
+    write_deadline: Option<Instant>,
     stats: LinkStats,
 }
 
@@ -93,6 +94,7 @@ impl SerialLink {
             path,
             timeout: Duration::ZERO,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
+            write_deadline: None,
             stats: LinkStats::default(),
         })
     }
@@ -110,6 +112,12 @@ impl SerialLink {
     /// Sets how long a write may wait for the device to take the bytes.
     pub fn set_write_timeout(&mut self, timeout: Duration) {
         self.write_timeout = timeout;
+    }
+
+    /// Sets when every write must have ended, whatever its time-out: the
+    /// run's deadline (see [`crate::PipeLink::set_write_deadline`]).
+    pub fn set_write_deadline(&mut self, deadline: Option<Instant>) {
+        self.write_deadline = deadline;
     }
 
     fn set_timeout(&mut self, timeout: Duration) -> Result<()> {
@@ -132,7 +140,7 @@ impl ByteLink for SerialLink {
         // Includes waiting for room: a device that drains slowly shows up here.
         let _measure = perfkit::span!("link.serial.write", bytes = total);
         let started = Instant::now();
-        let deadline = started + self.write_timeout;
+        let (deadline, run_ends) = write_deadline(self.write_timeout, self.write_deadline);
         let fd = self.port.as_raw_fd();
         while !bytes.is_empty() {
             // SAFETY: write(2) of a live slice to the descriptor the port owns.
@@ -155,6 +163,15 @@ impl ByteLink for SerialLink {
                     {
                         Ready::Yes => {}
                         Ready::HangUp => return Err(Error::new(ErrorKind::Closed)),
+                        Ready::No if run_ends => {
+                            return Err(Error::new(ErrorKind::TimedOut {
+                                what: format!(
+                                    "the run's deadline passed while {} bytes waited for {} to take them",
+                                    bytes.len(),
+                                    self.path
+                                ),
+                            }))
+                        }
                         Ready::No => {
                             return Err(Error::new(ErrorKind::TimedOut {
                                 what: format!(
