@@ -1094,3 +1094,51 @@ fn a_serial_send_nobody_drains_gives_up_at_its_time_out() {
     assert!(e.contains("gave up after 3.0 s (timeout_s)"), "{e}");
     assert!(took < Duration::from_secs(15), "{took:?}: {e}");
 }
+
+#[test]
+fn a_missing_agent_token_fails_check_and_run_up_front() {
+    // Found only by the run, it failed every run (exit 3, "see `error` in
+    // results.json") with a record of runs that never started.
+    let d = tempfile::tempdir().unwrap();
+    let base = "[link]\nkind = \"tcp\"\n[transfer]\ninput_size = 1000\n\
+                [hosts]\nreceiver = \"agent://127.0.0.1:9\"\n";
+    for (text, says) in [
+        (
+            base.to_owned(),
+            [
+                "s.toml: key `hosts.token_file`: no agent token",
+                "PERFKIT_AGENT_TOKEN",
+            ],
+        ),
+        (
+            format!("{base}token_file = \"no-such-token\"\n"),
+            ["s.toml:7:1: key `hosts.token_file`", "no-such-token"],
+        ),
+    ] {
+        std::fs::write(d.path().join("s.toml"), &text).unwrap();
+        for cmd in ["check", "run"] {
+            let args = &[cmd, "s.toml", "--out", "x"][..if cmd == "run" { 4 } else { 2 }];
+            let o = Command::new(common::exe())
+                .args(args)
+                .env_remove("PERFKIT_AGENT_TOKEN")
+                .current_dir(d.path())
+                .output()
+                .unwrap();
+            let e = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{cmd} {text}: {e}");
+            for s in says {
+                assert!(e.contains(s), "{cmd} {text}: {e}");
+            }
+        }
+        assert!(!d.path().join("x").exists(), "{text}: nothing runs");
+    }
+    // The variable is a token too.
+    std::fs::write(d.path().join("s.toml"), base).unwrap();
+    let o = Command::new(common::exe())
+        .args(["check", "s.toml"])
+        .env("PERFKIT_AGENT_TOKEN", "0123456789abcdef0123")
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
