@@ -3,11 +3,11 @@
 //! stats lines on stderr.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use clap::Args;
-use perfkit_engine::{drive, Policy, RecvEnd, RxPump, TxPump, WallClock};
+use perfkit_engine::{drive, Clock, Policy, RecvEnd, RxPump, TxPump, WallClock};
 use perfkit_link::{ByteLink, PipeLink, SerialLink};
 use perfkit_report::files::{self, Accept};
 use perfkit_report::model::{Side, Stages};
@@ -167,13 +167,30 @@ fn recording(common: &Common) {
     }
 }
 
-fn open(common: &Common) -> anyhow::Result<Box<dyn ByteLink>> {
+/// Opens the link. Its writes end by `deadline`, the run's, at the latest:
+/// a write waits for a reader that stalls up to its own time-out (30 s),
+/// and the run's deadline is checked only between writes.
+fn open(common: &Common, deadline: Option<Instant>) -> anyhow::Result<Box<dyn ByteLink>> {
     Ok(match &common.serial {
-        Some(path) => Box::new(
-            SerialLink::open(path, common.baud).with_context(|| format!("cannot open {path}"))?,
-        ),
-        None => Box::new(PipeLink::stdio().map_err(|e| anyhow!("stdio: {e}"))?),
+        Some(path) => {
+            let mut link = SerialLink::open(path, common.baud)
+                .with_context(|| format!("cannot open {path}"))?;
+            link.set_write_deadline(deadline);
+            Box::new(link)
+        }
+        None => {
+            let mut link = PipeLink::stdio().map_err(|e| anyhow!("stdio: {e}"))?;
+            link.set_write_deadline(deadline);
+            Box::new(link)
+        }
     })
+}
+
+/// The instant `timeout_s` from now (`None`: too far to say).
+fn deadline_in(timeout_s: f64) -> Option<Instant> {
+    Duration::try_from_secs_f64(timeout_s)
+        .ok()
+        .and_then(|d| Instant::now().checked_add(d))
 }
 
 fn stages() -> Stages {
@@ -252,9 +269,10 @@ pub fn send(args: SendArgs) -> CmdResult {
     let t = transfer(&args);
     let name = endpoint::file_name(&args.file);
     let mut tx = endpoint::sender(&t, &bytes, &name).map_err(Failure::input)?;
-    let mut link = open(&args.common).map_err(Failure::input)?;
     let clock = WallClock::start();
     let policy = Policy::seconds(args.common.timeout_s);
+    let mut link =
+        open(&args.common, deadline_in(args.common.timeout_s)).map_err(Failure::input)?;
     let mut pump = TxPump::framed(&mut tx, t.framing());
     let (wire, sent) = match drive::send(&clock, &policy, &mut pump, link.as_mut()) {
         Ok(wire) => (wire, *tx.stats()),
@@ -286,6 +304,14 @@ pub fn send(args: SendArgs) -> CmdResult {
                 "the receiver closed the link before the whole file was written \
                  ({wire} bytes written)"
             )));
+        }
+        // A write cut short by the run's deadline: the run gave up, in the
+        // one wording a passed deadline has.
+        Err(perfkit_engine::Error::Link(e)) => {
+            return Err(Failure::run(match policy.check(clock.now_ns()) {
+                Err(stop) => anyhow!("{stop}: {e}"),
+                Ok(()) => anyhow!("{e}"),
+            }));
         }
         Err(e) => return Err(Failure::run(e)),
     };
@@ -323,7 +349,7 @@ pub fn recv(args: RecvArgs) -> CmdResult {
         args.common.framing.framing(),
         !args.common.no_hash_thread,
     );
-    let mut link = open(&args.common).map_err(Failure::input)?;
+    let mut link = open(&args.common, None).map_err(Failure::input)?;
     let clock = WallClock::start();
     // SIGINT, SIGTERM or SIGHUP stop the receive at its next step, so a
     // signal that comes while the output is written waits for the rename:

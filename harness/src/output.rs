@@ -349,12 +349,14 @@ pub fn run_lines(r: &RunRecord) -> String {
     s
 }
 
-/// Why an integrity check failed, from what the record knows: the blocks
-/// missing, or a SHA-256 that differs, or that no META ever said what to
-/// expect (then nothing is known about missing blocks).
+/// Why an integrity check failed, from what the record knows: the reason
+/// it gives, the blocks missing, or a SHA-256 that differs, or that no META
+/// ever said what to expect (then nothing is known about missing blocks).
 pub fn failure(i: &Integrity) -> String {
     let missing = &i.missing_blocks;
-    if !missing.is_empty() {
+    if let Some(reason) = &i.reason {
+        reason.clone()
+    } else if !missing.is_empty() {
         let shown: Vec<String> = missing.iter().take(20).map(|b| b.to_string()).collect();
         let more = if missing.len() > 20 {
             format!(" (+{} more)", missing.len() - 20)

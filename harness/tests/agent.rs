@@ -367,3 +367,71 @@ fn a_client_waits_for_an_agent_finishing_its_previous_session() {
     assert!(agent.log().contains("busy with another run, refused"));
     second.close();
 }
+
+/// Connects to `address` and sends a hello frame's length, then its body a
+/// byte every half second; returns how long until the agent closed the
+/// connection (or answered), `None` if it had not after `give_up`.
+fn trickle_hello(address: &str, give_up: Duration) -> Option<Duration> {
+    let mut c = TcpStream::connect(address).unwrap();
+    let body = br#"{"type":"hello","protocol":1,"perfkit":"0","nonce":"000000000000000000000000000000000000000000000000000000"}"#;
+    let t0 = Instant::now();
+    c.write_all(&(body.len() as u32).to_be_bytes()).unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 256];
+    for byte in body {
+        if t0.elapsed() > give_up {
+            return None;
+        }
+        // Closed (a read of 0 or a reset), or answered (busy): let go.
+        match c.read(&mut buf) {
+            Ok(_) => return Some(t0.elapsed()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return Some(t0.elapsed()),
+        }
+        if c.write_all(&[*byte]).is_err() {
+            return Some(t0.elapsed());
+        }
+    }
+    None
+}
+
+#[test]
+fn a_client_trickling_its_hello_is_dropped_at_the_handshake_deadline() {
+    use perfkit_harness::remote::client::Session;
+    let agent = Agent::start();
+    // The first takes the session slot; the second is on the busy path,
+    // which reads the hello before it answers.
+    let first = {
+        let at = agent.address.clone();
+        std::thread::spawn(move || trickle_hello(&at, Duration::from_secs(40)))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let second = {
+        let at = agent.address.clone();
+        std::thread::spawn(move || trickle_hello(&at, Duration::from_secs(40)))
+    };
+    for (who, t) in [("first", first), ("second", second)] {
+        let t = t.join().unwrap();
+        // 10 s for the whole hello, with room for a slow machine; before,
+        // each byte restarted the wait and the slot was held for ever.
+        assert!(
+            t.is_some_and(|t| t < Duration::from_secs(25)),
+            "the {who} trickling client held on for {t:?}\n{}",
+            agent.log()
+        );
+    }
+    // The slot is free again for a real client.
+    let s = Session::open(&agent.address, TOKEN.as_bytes())
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", agent.log()));
+    s.close();
+    assert!(
+        agent.log().contains("no whole message in 10 s"),
+        "{}",
+        agent.log()
+    );
+}

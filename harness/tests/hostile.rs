@@ -1069,3 +1069,145 @@ fn recv_stops_on_sigterm_and_leaves_nothing_in_the_output_folder() {
     let left: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Runs `cmd` and fails the test if it is still running after `limit`;
+/// its exit status and how long it took.
+fn timed(cmd: &mut Command, limit: Duration) -> (Output, Duration) {
+    let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
+    let t = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > limit {
+            child.kill().unwrap();
+            let o = child.wait_with_output().unwrap();
+            panic!("still running after {limit:?}: {}", stderr(&o));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = t.elapsed();
+    (child.wait_with_output().unwrap(), took)
+}
+
+#[test]
+fn a_send_whose_reader_stalls_gives_up_at_the_run_s_time_out() {
+    // `perfkit send --timeout-s 2 big 3> >(sleep 50) >/dev/fd/3`: a reader
+    // that holds the pipe and reads nothing. The write waited its own 30 s
+    // time-out; the run's 2 s were checked only between writes.
+    let d = tempfile::tempdir().unwrap();
+    let big: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(d.path().join("big.bin"), &big).unwrap();
+    let mut cmd = Command::new(common::exe());
+    cmd.args(["send", "--timeout-s", "2", "--quiet", "big.bin"])
+        .current_dir(d.path())
+        .stdout(Stdio::piped());
+    let (o, took) = timed(&mut cmd, Duration::from_secs(25));
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{e}");
+    assert!(e.contains("gave up after 2.0 s (timeout_s)"), "{e}");
+    assert!(took < Duration::from_secs(15), "{took:?}: {e}");
+}
+
+/// A pseudo-terminal whose slave is the device a test names, and whose
+/// master it holds without reading: a serial line nobody drains.
+struct Pty {
+    _master: std::fs::File,
+    slave: String,
+}
+
+impl Pty {
+    fn open() -> Pty {
+        use std::os::fd::FromRawFd;
+        // SAFETY: posix_openpt and friends on a descriptor checked before use;
+        // ptsname_r writes into the buffer it is given.
+        unsafe {
+            let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+            assert!(m >= 0, "posix_openpt: {}", std::io::Error::last_os_error());
+            let master = std::fs::File::from_raw_fd(m);
+            assert_eq!(libc::grantpt(m), 0);
+            assert_eq!(libc::unlockpt(m), 0);
+            let mut name = [0 as libc::c_char; 128];
+            assert_eq!(libc::ptsname_r(m, name.as_mut_ptr(), name.len()), 0);
+            let slave = std::ffi::CStr::from_ptr(name.as_ptr())
+                .to_string_lossy()
+                .into_owned();
+            Pty {
+                _master: master,
+                slave,
+            }
+        }
+    }
+}
+
+#[test]
+fn a_serial_send_nobody_drains_gives_up_at_its_time_out() {
+    // A blocking write of 64 KiB to a device with a little room never
+    // returned: neither the write's time-out nor the run's fired.
+    let d = tempfile::tempdir().unwrap();
+    let big: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(d.path().join("big.bin"), &big).unwrap();
+    let pty = Pty::open();
+    let mut cmd = Command::new(common::exe());
+    cmd.args([
+        "send",
+        "--serial",
+        &pty.slave,
+        "--timeout-s",
+        "3",
+        "--quiet",
+        "big.bin",
+    ])
+    .current_dir(d.path())
+    .stdout(Stdio::null());
+    let (o, took) = timed(&mut cmd, Duration::from_secs(25));
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{e}");
+    assert!(e.contains("gave up after 3.0 s (timeout_s)"), "{e}");
+    assert!(took < Duration::from_secs(15), "{took:?}: {e}");
+}
+
+#[test]
+fn a_missing_agent_token_fails_check_and_run_up_front() {
+    // Found only by the run, it failed every run (exit 3, "see `error` in
+    // results.json") with a record of runs that never started.
+    let d = tempfile::tempdir().unwrap();
+    let base = "[link]\nkind = \"tcp\"\n[transfer]\ninput_size = 1000\n\
+                [hosts]\nreceiver = \"agent://127.0.0.1:9\"\n";
+    for (text, says) in [
+        (
+            base.to_owned(),
+            [
+                "s.toml: key `hosts.token_file`: no agent token",
+                "PERFKIT_AGENT_TOKEN",
+            ],
+        ),
+        (
+            format!("{base}token_file = \"no-such-token\"\n"),
+            ["s.toml:7:1: key `hosts.token_file`", "no-such-token"],
+        ),
+    ] {
+        std::fs::write(d.path().join("s.toml"), &text).unwrap();
+        for cmd in ["check", "run"] {
+            let args = &[cmd, "s.toml", "--out", "x"][..if cmd == "run" { 4 } else { 2 }];
+            let o = Command::new(common::exe())
+                .args(args)
+                .env_remove("PERFKIT_AGENT_TOKEN")
+                .current_dir(d.path())
+                .output()
+                .unwrap();
+            let e = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{cmd} {text}: {e}");
+            for s in says {
+                assert!(e.contains(s), "{cmd} {text}: {e}");
+            }
+        }
+        assert!(!d.path().join("x").exists(), "{text}: nothing runs");
+    }
+    // The variable is a token too.
+    std::fs::write(d.path().join("s.toml"), base).unwrap();
+    let o = Command::new(common::exe())
+        .args(["check", "s.toml"])
+        .env("PERFKIT_AGENT_TOKEN", "0123456789abcdef0123")
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -99,6 +99,7 @@ pub struct PipeLink {
     wr: Option<Fd>,
     eof: bool,
     write_timeout: Duration,
+    write_deadline: Option<Instant>,
     stats: LinkStats,
 }
 
@@ -110,6 +111,7 @@ impl PipeLink {
             wr: write.map(Fd::new),
             eof: false,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
+            write_deadline: None,
             stats: LinkStats::default(),
         }
     }
@@ -142,6 +144,14 @@ impl PipeLink {
         self.write_timeout = timeout;
     }
 
+    /// Sets when every write must have ended, whatever its time-out: the
+    /// run's deadline. A write started near it would otherwise wait the
+    /// whole write time-out past it, as the deadline is only checked
+    /// between writes.
+    pub fn set_write_deadline(&mut self, deadline: Option<Instant>) {
+        self.write_deadline = deadline;
+    }
+
     /// Closes the write side, so the peer reads end of file.
     pub fn close_write(&mut self) {
         self.wr = None;
@@ -162,7 +172,7 @@ impl ByteLink for PipeLink {
         let Some(wr) = self.wr.as_mut() else {
             return Err(Error::new(ErrorKind::Closed));
         };
-        let deadline = Instant::now() + timeout;
+        let (deadline, run_ends) = write_deadline(timeout, self.write_deadline);
         // A non-blocking pipe takes what fits at once; only a full pipe waits.
         let (chunk, wait_first) = if wr.nonblocking() {
             (bytes.len(), false)
@@ -177,6 +187,13 @@ impl ByteLink for PipeLink {
                     .map_err(|e| Error::io("waiting to write to the pipe", e))?
                 {
                     Ready::Yes => {}
+                    Ready::No if run_ends => {
+                        let what = format!(
+                            "the run's deadline passed while {} bytes waited for the peer to read",
+                            bytes.len()
+                        );
+                        return Err(Error::new(ErrorKind::TimedOut { what }));
+                    }
                     Ready::No => {
                         return Err(Error::new(ErrorKind::TimedOut {
                             what: format!(
@@ -259,6 +276,16 @@ impl ByteLink for PipeLink {
 
     fn stats(&self) -> LinkStats {
         self.stats
+    }
+}
+
+/// When a write that starts now must end: after `timeout`, or at
+/// `deadline` when that comes first (then `true`).
+pub(crate) fn write_deadline(timeout: Duration, deadline: Option<Instant>) -> (Instant, bool) {
+    let by_timeout = Instant::now() + timeout;
+    match deadline {
+        Some(d) if d < by_timeout => (d, true),
+        _ => (by_timeout, false),
     }
 }
 

@@ -1,22 +1,32 @@
 //! A byte link over a real serial device (or one end of a pty pair), 8N1,
 //! no flow control, through the `serialport` crate.
+//!
+//! The device is non-blocking while the link holds it: a write takes what
+//! the driver has room for, and waits for more with poll(2) until the write
+//! time-out. A blocking write(2) waits until all its bytes are taken, so a
+//! device nobody drains (a pty whose other end is not read) held it for
+//! ever, past any time-out; poll's "writable" means some room, not room for
+//! the whole write.
 
 use std::io::{self, Read, Write};
-use std::time::Duration;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
 
 use serialport::{DataBits, FlowControl, Parity, SerialPort, StopBits, TTYPort};
 
-use crate::pipe::DEFAULT_WRITE_TIMEOUT;
+use crate::pipe::{write_deadline, DEFAULT_WRITE_TIMEOUT};
+use crate::sys::{poll_fd, Ready};
 use crate::{ByteLink, Error, ErrorKind, LinkStats, ReadOutcome, Result};
 
 /// A serial device at a fixed baud rate, 8 data bits, no parity, 1 stop bit.
 pub struct SerialLink {
     port: TTYPort,
     path: String,
-    /// The timeout currently set on the port (each change is a syscall-free
-    /// field write in serialport, but keep it explicit).
+    /// The read timeout currently set on the port (each change is a
+    /// syscall-free field write in serialport, but keep it explicit).
     timeout: Duration,
     write_timeout: Duration,
+    write_deadline: Option<Instant>,
     stats: LinkStats,
 }
 
@@ -49,7 +59,7 @@ impl SerialLink {
                     source,
                 })
             })?;
-        Ok(Self::from_port(port, path.to_owned()))
+        Self::from_port(port, path.to_owned())
     }
 
     /// Two connected ends of a fresh pseudo-terminal pair (for tests and for
@@ -63,17 +73,30 @@ impl SerialLink {
         })?;
         let name = |p: &TTYPort| p.name().unwrap_or_else(|| "<pty>".to_owned());
         let (na, nb) = (name(&a), name(&b));
-        Ok((Self::from_port(a, na), Self::from_port(b, nb)))
+        Ok((Self::from_port(a, na)?, Self::from_port(b, nb)?))
     }
 
-    fn from_port(port: TTYPort, path: String) -> Self {
-        Self {
+    fn from_port(port: TTYPort, path: String) -> Result<Self> {
+        let fd = port.as_raw_fd();
+        // SAFETY: fcntl on the descriptor the port owns; the result is checked.
+        let ok = unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) == 0
+        };
+        if !ok {
+            return Err(Error::io(
+                format!("making {path} non-blocking"),
+                io::Error::last_os_error(),
+            ));
+        }
+        Ok(Self {
             port,
             path,
             timeout: Duration::ZERO,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
+            write_deadline: None,
             stats: LinkStats::default(),
-        }
+        })
     }
 
     /// The device path.
@@ -89,6 +112,12 @@ impl SerialLink {
     /// Sets how long a write may wait for the device to take the bytes.
     pub fn set_write_timeout(&mut self, timeout: Duration) {
         self.write_timeout = timeout;
+    }
+
+    /// Sets when every write must have ended, whatever its time-out: the
+    /// run's deadline (see [`crate::PipeLink::set_write_deadline`]).
+    pub fn set_write_deadline(&mut self, deadline: Option<Instant>) {
+        self.write_deadline = deadline;
     }
 
     fn set_timeout(&mut self, timeout: Duration) -> Result<()> {
@@ -108,19 +137,54 @@ impl SerialLink {
 impl ByteLink for SerialLink {
     fn write(&mut self, mut bytes: &[u8]) -> Result<()> {
         let total = bytes.len();
+        // Includes waiting for room: a device that drains slowly shows up here.
         let _measure = perfkit::span!("link.serial.write", bytes = total);
-        self.set_timeout(self.write_timeout)?;
+        let started = Instant::now();
+        let (deadline, run_ends) = write_deadline(self.write_timeout, self.write_deadline);
+        let fd = self.port.as_raw_fd();
         while !bytes.is_empty() {
-            match self.port.write(bytes) {
-                Ok(0) => return Err(Error::new(ErrorKind::Closed)),
-                Ok(n) => bytes = &bytes[n..],
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    return Err(Error::new(ErrorKind::TimedOut {
-                        what: format!("writing to {} ({} bytes left)", self.path, bytes.len()),
-                    }))
+            // SAFETY: write(2) of a live slice to the descriptor the port owns.
+            let rc = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+            if rc > 0 {
+                bytes = &bytes[rc as usize..];
+                continue;
+            }
+            if rc == 0 {
+                return Err(Error::new(ErrorKind::Closed));
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::Interrupted => {}
+                // Full: wait for room, no longer than the deadline.
+                io::ErrorKind::WouldBlock => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    match poll_fd(fd, libc::POLLOUT, left)
+                        .map_err(|e| Error::io(format!("waiting to write to {}", self.path), e))?
+                    {
+                        Ready::Yes => {}
+                        Ready::HangUp => return Err(Error::new(ErrorKind::Closed)),
+                        Ready::No if run_ends => {
+                            return Err(Error::new(ErrorKind::TimedOut {
+                                what: format!(
+                                    "the run's deadline passed while {} bytes waited for {} to take them",
+                                    bytes.len(),
+                                    self.path
+                                ),
+                            }))
+                        }
+                        Ready::No => {
+                            return Err(Error::new(ErrorKind::TimedOut {
+                                what: format!(
+                                    "{} had no room for {} more bytes in {:.1} s (is anything reading it?)",
+                                    self.path,
+                                    bytes.len(),
+                                    started.elapsed().as_secs_f64()
+                                ),
+                            }))
+                        }
+                    }
                 }
-                Err(e) => return Err(Error::io(format!("writing to {}", self.path), e)),
+                _ => return Err(Error::io(format!("writing to {}", self.path), e)),
             }
         }
         self.stats.sent(total);

@@ -65,6 +65,31 @@ fn openpty_pair_moves_kilobytes_both_ways() {
     );
 }
 
+#[test]
+fn a_write_nobody_drains_gives_up_at_its_time_out() {
+    let (mut a, b) = SerialLink::pair().unwrap();
+    a.set_write_timeout(Duration::from_secs(1));
+    // Far more than a pty holds, and b never reads: a blocking write(2)
+    // waited for room for all of it, for ever, past the time-out.
+    let (done, got) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let t = Instant::now();
+        let r = a.write(&pattern(1 << 20, 5));
+        let _ = done.send((r, t.elapsed()));
+        drop(b);
+    });
+    let (r, took) = got
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the write was still blocked after 20 s");
+    let err = r.expect_err("1 MiB fitted into an undrained pty");
+    assert!(
+        matches!(err.kind(), perfkit_link::ErrorKind::TimedOut { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("no room for"), "{err}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
 struct Socat(Child);
 
 impl Drop for Socat {

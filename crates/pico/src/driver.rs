@@ -504,6 +504,7 @@ pub(crate) fn finish(
         missing_blocks: missing,
         sha256_sent: sha_sent,
         sha256_received: sha_received,
+        reason: None,
     };
     let bytes_per_sec = cfg.baud as f64 / BITS_PER_CHAR as f64;
     let mut link = LinkStats {

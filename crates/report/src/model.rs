@@ -288,6 +288,10 @@ pub struct Integrity {
     /// SHA-256 of the output, lowercase hex (empty when nothing was complete).
     #[serde(default)]
     pub sha256_received: String,
+    /// Why the check failed, when the figures above do not say it alone
+    /// (what arrived was whole but is not the run's input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// What the link carried.

@@ -109,6 +109,7 @@ pub fn integrity(sent_sha: &str, rx: &Rx) -> Integrity {
         missing_blocks: missing,
         sha256_sent: sent_sha.to_owned(),
         sha256_received: received,
+        reason: None,
     }
 }
 

@@ -119,6 +119,17 @@ impl Input {
         check_size(&input.path, input.bytes.len(), block)?;
         Ok(input)
     }
+
+    /// Bytes in memory under `name`, as a run's input (for tests).
+    #[cfg(test)]
+    pub(crate) fn in_memory(bytes: Vec<u8>, name: &str) -> Input {
+        Input {
+            sha256: sha256_hex(&bytes),
+            bytes,
+            path: PathBuf::from(name),
+            _dir: None,
+        }
+    }
 }
 
 /// Deterministic pseudo-random bytes.

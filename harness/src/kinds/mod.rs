@@ -107,6 +107,7 @@ pub fn preflight(s: &Scenario) -> Result<(), ScenarioError> {
     for cfg in s.configs() {
         let spec = RunSpec::from_config(&cfg).map_err(|e| s.error_at("", format!("{e:#}")))?;
         kind.preflight(s, &spec)
+            .and_then(|()| preflight::hosts(&spec))
             .and_then(|()| crate::instructions::preflight(s, &cfg))
             .map_err(|r| s.error_at(&r.key, r.message))?;
     }

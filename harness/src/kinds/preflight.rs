@@ -120,6 +120,21 @@ pub fn transfer(s: &Scenario, spec: &RunSpec) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// An agent's token, when an end runs on one: read as the run will read it
+/// (`[hosts] token_file`, else `PERFKIT_AGENT_TOKEN`) and long enough.
+/// Found missing only by the run, it failed every run, each with a record
+/// of a run that never started.
+pub fn hosts(spec: &RunSpec) -> Result<(), Refusal> {
+    use crate::spec::Host;
+    let h = &spec.hosts;
+    if !matches!(h.sender, Host::Agent(_)) && !matches!(h.receiver, Host::Agent(_)) {
+        return Ok(());
+    }
+    crate::remote::proto::load_token(h.token_file.as_deref().map(std::path::Path::new))
+        .map(drop)
+        .map_err(|e| Refusal::new("hosts.token_file", format!("{e:#}")))
+}
+
 /// An external pipe end's program: found the way the run will start it
 /// (a name on PATH, or a path from the current folder), so a typo is a
 /// bad-input error before the first run rather than a failed run.

@@ -584,6 +584,7 @@ fn external_rx(
         missing_blocks: Vec::new(),
         sha256_sent: input.sha256.clone(),
         sha256_received: sha,
+        reason: None,
     };
     (side, integrity)
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use perfkit_engine::{Policy, WallClock};
-use perfkit_report::model::{LinkStats, TimeBase};
+use perfkit_report::model::{Integrity, LinkStats, TimeBase};
 
 use super::proto::{
     self, Conn, HeapsReport, HostInfo, InputInfo, Msg, Role, Setup, Work, HANDSHAKE, PROTOCOL,
@@ -208,9 +208,10 @@ pub fn transfer(
             let address =
                 agent_address.ok_or_else(|| anyhow!("the agent named no address to send to"))?;
             session.conn.send(&Msg::Start { address: None })?;
-            let end = kind
-                .connect(settings, &address)
-                .with_context(|| format!("cannot reach the agent's receiver at {address}"))?;
+            let end = match kind.connect(settings, &address) {
+                Ok(end) => end,
+                Err(e) => return Err(unreachable_receiver(&mut session, &address, e)),
+            };
             let r = super::send_side(&clock, &policy, t, &input.bytes, &name, end, faults);
             stop_on_error(&mut session, r)?
         }
@@ -246,7 +247,7 @@ pub fn transfer(
     let agent_host = session.host.clone();
     session.close();
     let (mine, my_stamps) = mine;
-    let mut o = outcome(place.role, mine, theirs, offset, &agent_host);
+    let mut o = outcome(place.role, mine, theirs, offset, &agent_host, &input.sha256);
     if let (Some(a), Some(b)) = (my_stamps, their_stamps) {
         // The receiver's clock minus the sender's.
         let (tx, rx, off) = match place.role {
@@ -376,6 +377,31 @@ fn session_offset(agent_minus_client: i64, agent_receives: bool) -> i64 {
     }
 }
 
+/// Why the agent's receiver could not be reached. Its data port was open
+/// when the agent said `ready` and takes one connection, unauthenticated, so
+/// a refusal now most likely means another connection took it first. The
+/// agent's end is told to stop: one that ran with another connection answers
+/// at once (one still waiting for ours would not), and then that is known.
+fn unreachable_receiver(
+    session: &mut Session,
+    address: &str,
+    e: perfkit_link::Error,
+) -> anyhow::Error {
+    let _ = session.conn.send(&Msg::Stop);
+    let theirs = match session.conn.poll(Duration::from_secs(2)) {
+        Ok(Some(Msg::Failed { error })) => Some(format!("it stopped with: {error}")),
+        Ok(Some(Msg::Result(_))) => Some("it received a whole transfer".to_owned()),
+        _ => None,
+    };
+    match theirs {
+        Some(theirs) => anyhow!(
+            "the agent's receiver at {address} took another connection before ours: its data \
+             port accepts one, and the agent's end ran with that one ({theirs}); ours got: {e}"
+        ),
+        None => anyhow!("cannot reach the agent's receiver at {address}: {e}"),
+    }
+}
+
 /// A local error stops the agent's end too, before it is reported.
 fn stop_on_error<T>(session: &mut Session, r: anyhow::Result<T>) -> anyhow::Result<T> {
     r.inspect_err(|_| {
@@ -389,6 +415,7 @@ fn outcome(
     theirs: EndReport,
     (offset_ns, rtt_ns): (i64, u64),
     agent: &HostInfo,
+    input_sha256: &str,
 ) -> Outcome {
     let (sent, got) = match role {
         Role::Receiver => (mine, theirs),
@@ -413,7 +440,7 @@ fn outcome(
         time_base: TimeBase::Real,
         tx: sent.side,
         rx: got.side,
-        integrity: got.integrity.unwrap_or_default(),
+        integrity: of_input(got.integrity.unwrap_or_default(), input_sha256),
         link: LinkStats {
             wire_bytes: sent.wire_bytes,
             utilisation: None,
@@ -423,5 +450,184 @@ fn outcome(
         metrics,
         hosts: hosts(role, agent),
         ..Default::default()
+    }
+}
+
+/// The receiving end's verdict, held against the SHA-256 of this client's
+/// own input. The receiving end judges what arrived by the SHA-256 its META
+/// announced, so it would call another whole file intact: its data port
+/// (the agent's, or this client's when the agent sends) takes the first
+/// connection or datagrams, unauthenticated, and a stranger that reaches it
+/// first is received in place of the input.
+fn of_input(mut verdict: Integrity, input_sha256: &str) -> Integrity {
+    let short = |h: &str| h[..h.len().min(16)].to_owned();
+    let other = [&verdict.sha256_received, &verdict.sha256_sent]
+        .into_iter()
+        .find(|h| !h.is_empty() && h.as_str() != input_sha256)
+        .cloned();
+    if let Some(theirs) = other {
+        verdict.ok = false;
+        verdict.reason = Some(format!(
+            "what arrived is not this run's input: the receiving end got a file with SHA-256 {}, \
+             the input's is {} (another sender reached its data port first?)",
+            short(&theirs),
+            short(input_sha256)
+        ));
+        verdict.sha256_sent = input_sha256.to_owned();
+    }
+    verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    const TOKEN: &[u8] = b"0123456789abcdef0123";
+
+    /// A stand-in agent on a real socket: the handshake and clocks as the
+    /// agent does them, then `setup`, `ready {address}` and `start`, then
+    /// `then`.
+    fn stand_in(
+        listener: TcpListener,
+        address: String,
+        then: impl FnOnce(&mut Conn) + Send + 'static,
+    ) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            let mut conn = Conn::new(listener.accept().unwrap().0);
+            let Msg::Hello { nonce: client, .. } = conn.recv(HANDSHAKE).unwrap() else {
+                panic!("no hello");
+            };
+            let own = proto::nonce();
+            conn.send(&Msg::Challenge {
+                protocol: PROTOCOL,
+                perfkit: "test".into(),
+                nonce: own.clone(),
+            })
+            .unwrap();
+            assert!(matches!(conn.recv(HANDSHAKE).unwrap(), Msg::Auth { .. }));
+            conn.send(&Msg::Welcome {
+                mac: proto::prove(TOKEN, "agent", &own, &client),
+                host: HostInfo::default(),
+            })
+            .unwrap();
+            for _ in 0..TIME_ROUNDS {
+                let Msg::TimeRequest { t1 } = conn.recv(HANDSHAKE).unwrap() else {
+                    panic!("no time_request");
+                };
+                conn.send(&Msg::TimeReply { t1, t2: t1, t3: t1 }).unwrap();
+            }
+            assert!(matches!(conn.recv(HANDSHAKE).unwrap(), Msg::Setup(_)));
+            conn.send(&Msg::Ready {
+                address: Some(address),
+            })
+            .unwrap();
+            assert!(matches!(conn.recv(HANDSHAKE).unwrap(), Msg::Start { .. }));
+            then(&mut conn);
+        })
+    }
+
+    /// A transfer over TCP of 5,000 bytes to the agent at `agent`.
+    fn send_to_agent(agent: &str) -> anyhow::Result<Outcome> {
+        let mut spec = RunSpec::from_config(&crate::scenario::Config {
+            values: crate::scenario::PARAMS
+                .iter()
+                .map(|p| (p.name.to_owned(), p.default.clone()))
+                .collect(),
+        })
+        .unwrap();
+        let tcp = perfkit_link::registry::link_kind("tcp").unwrap();
+        spec.link = LinkSpec::Registered {
+            name: "tcp".into(),
+            settings: tcp.settings(|_| None),
+        };
+        spec.transfer.timeout_s = 20.0;
+        let input = Input::in_memory(vec![42u8; 5000], "ours.bin");
+        let place = Placement {
+            agent: agent.to_owned(),
+            role: Role::Receiver,
+            token: TOKEN.to_vec(),
+        };
+        transfer(&spec, "h", &input, &place, &AtomicBool::new(false))
+    }
+
+    #[test]
+    fn a_whole_file_that_is_not_the_input_is_not_intact() {
+        // The receiving end took another sender's file, whole and matching
+        // its own META: its verdict is ok, and the client used to copy it.
+        let control = TcpListener::bind("127.0.0.1:0").unwrap();
+        let at = control.local_addr().unwrap().to_string();
+        let data = TcpListener::bind("127.0.0.1:0").unwrap();
+        let data_at = data.local_addr().unwrap().to_string();
+        let other = crate::integrity::sha256_hex(b"a stranger's file");
+        let reported = other.clone();
+        let agent = stand_in(control, data_at, move |conn| {
+            let (mut s, _) = data.accept().unwrap();
+            let mut sink = Vec::new();
+            let _ = s.read_to_end(&mut sink);
+            conn.send(&Msg::Result(Box::new(EndReport {
+                integrity: Some(Integrity {
+                    ok: true,
+                    sha256_sent: reported.clone(),
+                    sha256_received: reported,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })))
+            .unwrap();
+            let _ = conn.recv(HANDSHAKE);
+        });
+        let o = send_to_agent(&at).unwrap();
+        agent.join().unwrap();
+        let i = &o.integrity;
+        assert!(!i.ok, "{i:?}");
+        assert_eq!(i.sha256_sent, crate::integrity::sha256_hex(&[42u8; 5000]));
+        assert_eq!(i.sha256_received, other);
+        let why = crate::output::failure(i);
+        assert!(why.contains("not this run's input"), "{why}");
+        assert!(why.contains(&other[..16]), "{why}");
+    }
+
+    #[test]
+    fn the_input_itself_arriving_stays_intact() {
+        let ours = crate::integrity::sha256_hex(&[42u8; 5000]);
+        let ok = Integrity {
+            ok: true,
+            sha256_sent: ours.clone(),
+            sha256_received: ours.clone(),
+            ..Default::default()
+        };
+        assert_eq!(of_input(ok.clone(), &ours), ok);
+        // A failed verdict of the input stays as it was.
+        let lost = Integrity {
+            ok: false,
+            missing_blocks: vec![3],
+            sha256_sent: ours.clone(),
+            ..Default::default()
+        };
+        assert_eq!(of_input(lost.clone(), &ours), lost);
+    }
+
+    #[test]
+    fn a_data_port_taken_by_another_connection_is_named() {
+        // The agent's data port, closed once another connection took it.
+        let control = TcpListener::bind("127.0.0.1:0").unwrap();
+        let at = control.local_addr().unwrap().to_string();
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let data_at = taken.local_addr().unwrap().to_string();
+        drop(taken);
+        let agent = stand_in(control, data_at.clone(), |conn| {
+            // The agent's end, running with the stranger, stops when told.
+            assert!(matches!(conn.recv(HANDSHAKE).unwrap(), Msg::Stop));
+            conn.send(&Msg::Failed {
+                error: "interrupted".into(),
+            })
+            .unwrap();
+        });
+        let err = format!("{:#}", send_to_agent(&at).unwrap_err());
+        agent.join().unwrap();
+        assert!(err.contains("took another connection before ours"), "{err}");
+        assert!(err.contains(&data_at), "{err}");
     }
 }

@@ -9,7 +9,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use hmac::{Hmac, Mac};
@@ -311,7 +311,7 @@ impl Conn {
         self.stream.flush()
     }
 
-    /// Receives one message, waiting at most `timeout`.
+    /// Receives one message, all of it within `timeout`.
     pub fn recv(&mut self, timeout: Duration) -> anyhow::Result<Msg> {
         match self.recv_checked(timeout)? {
             Ok(msg) => Ok(msg),
@@ -323,7 +323,7 @@ impl Conn {
     /// be read kept apart from a failed connection, with its `type`, so
     /// that an agent can answer a set-up it does not understand.
     pub fn recv_checked(&mut self, timeout: Duration) -> anyhow::Result<Result<Msg, Unreadable>> {
-        let body = self.recv_frame(timeout, MAX_MESSAGE)?;
+        let body = self.recv_frame(timeout, MAX_MESSAGE, false)?;
         Ok(serde_json::from_slice(&body).map_err(|e| {
             let v = serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default();
             Unreadable {
@@ -354,27 +354,23 @@ impl Conn {
         }
     }
 
-    /// Receives a raw frame of at most `max` bytes (the input blob).
+    /// Receives a raw frame of at most `max` bytes (the input blob, the
+    /// stamps). The length must arrive within `timeout`; the body may take
+    /// longer by a second per [`BLOB_RATE`] bytes it announced, so a large
+    /// input crosses a slow link, yet the whole frame still has a deadline.
     pub fn recv_blob(&mut self, timeout: Duration, max: usize) -> anyhow::Result<Vec<u8>> {
-        self.recv_frame(timeout, max)
+        self.recv_frame(timeout, max, true)
     }
 
-    fn recv_frame(&mut self, timeout: Duration, max: usize) -> anyhow::Result<Vec<u8>> {
-        let peer = self.peer.clone();
-        let what = |e: io::Error| {
-            if is_timeout(&e) {
-                anyhow!("{peer} sent nothing for {:.0} s", timeout.as_secs_f64())
-            } else if e.kind() == io::ErrorKind::UnexpectedEof {
-                anyhow!("{peer} closed the connection")
-            } else {
-                anyhow!("reading from {peer}: {e}")
-            }
-        };
-        self.stream
-            .set_read_timeout(Some(timeout.max(MIN_WAIT)))
-            .map_err(what)?;
+    /// Reads one frame. The deadline is for the whole frame, not for each
+    /// read: a per-read time-out restarts with every byte, so a peer that
+    /// trickles a byte every few seconds would hold the connection (and an
+    /// agent's only session) for ever.
+    fn recv_frame(&mut self, timeout: Duration, max: usize, blob: bool) -> anyhow::Result<Vec<u8>> {
+        let started = Instant::now();
+        let mut deadline = started + timeout;
         let mut len = [0u8; 4];
-        self.stream.read_exact(&mut len).map_err(what)?;
+        self.read_by(&mut len, deadline, started)?;
         let len = u32::from_be_bytes(len) as usize;
         if len > max {
             bail!(
@@ -382,11 +378,52 @@ impl Conn {
                 self.peer
             );
         }
+        if blob {
+            deadline += Duration::from_secs((len / BLOB_RATE) as u64);
+        }
         let mut body = vec![0u8; len];
-        self.stream.read_exact(&mut body).map_err(what)?;
+        self.read_by(&mut body, deadline, started)?;
         Ok(body)
     }
+
+    /// Fills `buf` by `deadline`, the time left recomputed before each read.
+    fn read_by(
+        &mut self,
+        buf: &mut [u8],
+        deadline: Instant,
+        started: Instant,
+    ) -> anyhow::Result<()> {
+        let mut got = 0;
+        while got < buf.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let timed_out = || {
+                anyhow!(
+                    "{} sent no whole message in {:.0} s (every message has a deadline)",
+                    self.peer,
+                    deadline.duration_since(started).as_secs_f64()
+                )
+            };
+            if left.is_zero() {
+                return Err(timed_out());
+            }
+            self.stream
+                .set_read_timeout(Some(left.max(MIN_WAIT)))
+                .with_context(|| format!("reading from {}", self.peer))?;
+            match self.stream.read(&mut buf[got..]) {
+                Ok(0) => bail!("{} closed the connection", self.peer),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => return Err(timed_out()),
+                Err(e) => return Err(anyhow!("reading from {}: {e}", self.peer)),
+            }
+        }
+        Ok(())
+    }
 }
+
+/// The slowest a blob may arrive, bytes per second (1 Mbit/s): its deadline
+/// grows by a second per this many bytes.
+pub const BLOB_RATE: usize = 128 << 10;
 
 /// set_read_timeout refuses zero.
 const MIN_WAIT: Duration = Duration::from_millis(1);
@@ -500,5 +537,30 @@ mod tests {
             .to_string()
             .contains("at most"));
         assert!(b.poll(Duration::from_millis(10)).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_message_trickled_a_byte_at_a_time_misses_its_deadline() {
+        // Each byte well within the time-out, the whole message far beyond
+        // it: a per-read time-out never fired, and the reader waited for ever.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let mut b = Conn::new(l.accept().unwrap().0);
+        let trickle = std::thread::spawn(move || {
+            let body = serde_json::to_vec(&Msg::Bye).unwrap();
+            let _ = a.write_all(&(body.len() as u32).to_be_bytes());
+            for byte in body {
+                std::thread::sleep(Duration::from_millis(200));
+                if a.write_all(&[byte]).is_err() {
+                    break;
+                }
+            }
+        });
+        let t = Instant::now();
+        let err = b.recv(Duration::from_millis(700)).unwrap_err().to_string();
+        assert!(err.contains("no whole message in"), "{err}");
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        drop(b);
+        trickle.join().unwrap();
     }
 }
