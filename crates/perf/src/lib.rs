@@ -137,7 +137,8 @@ pub use stack::{replay, replay_ticks};
 
 #[cfg(feature = "std")]
 pub use snapshot::{
-    flamegraph_svg, format_ns, site_line, snapshot, us, SiteSnapshot, Snapshot, StackSnapshot,
+    flamegraph_svg, folded_frame, folded_stack, format_ns, frame_name, site_line, snapshot, us,
+    SiteSnapshot, Snapshot, StackSnapshot,
 };
 
 /// The project's Markdown, so `cargo test --doc` compiles (and, unless
