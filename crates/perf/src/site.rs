@@ -292,6 +292,12 @@ impl Site {
     /// flight may land half before, half after).
     pub fn clear(&self) {
         crate::stack::clear_extremes(self);
+        self.clear_stats();
+    }
+
+    /// Zero the site's own statistics (its paths' extremes stay: `reset`
+    /// clears those itself, under the merge lock it holds).
+    pub(crate) fn clear_stats(&self) {
         self.hist.clear();
         self.calls.store(0);
         self.cum.store(0);
@@ -317,8 +323,14 @@ impl core::fmt::Debug for Site {
 /// Visit every registered site (most recently registered first), without
 /// allocating. Sites with no calls are visited too. Adds every thread's
 /// measurements to the sites first ([`crate::flush`]).
-pub fn for_each_site(mut f: impl FnMut(&'static Site)) {
+pub fn for_each_site(f: impl FnMut(&'static Site)) {
     crate::stack::flush();
+    walk_sites(f);
+}
+
+/// Visit every registered site, as [`for_each_site`] does but without
+/// flushing first (for `reset`, which holds the merge lock).
+pub(crate) fn walk_sites(mut f: impl FnMut(&'static Site)) {
     let mut p = HEAD.load(Ordering::Acquire);
     while !p.is_null() {
         // SAFETY: only `&'static Site`s are ever pushed, and never removed.
