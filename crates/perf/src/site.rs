@@ -197,8 +197,11 @@ impl Site {
         }
         self.min.lower_to(min);
         self.max.raise_to(max);
+        // Saturating: a total past 2^64 bytes wraps to a small one, or to
+        // 0, which a record reads as "counts no bytes". Out of line, so
+        // the calls without bytes run as before.
         if bytes != 0 {
-            self.bytes.add(bytes);
+            self.bytes.add_saturating(bytes);
         }
     }
 
@@ -243,7 +246,11 @@ impl Site {
     pub fn cum_ticks(&self) -> u64 {
         self.cum.load()
     }
-    /// Sum of the byte counts given with `bytes = n`.
+    /// Sum of the byte counts given with `bytes = n`, held at `u64::MAX`
+    /// rather than wrapping. A stack path's own count is added on the
+    /// measuring thread without a check (nothing is added to a
+    /// measurement's cost): it wraps, unseen, if that path is given 2^64
+    /// bytes or more between two flushes.
     pub fn bytes(&self) -> u64 {
         self.bytes.load()
     }
