@@ -103,8 +103,9 @@
 //! that made it (it is `!Send`); guards dropped out of order keep site
 //! statistics exact and drop only the stack path of the abandoned levels.
 //! `async fn`s are measured from first poll to completion (wall time) and do
-//! not join stack paths. `reset()` while other threads measure is racy (a
-//! call in flight may be half counted).
+//! not join stack paths. `reset()` while other threads measure counts each
+//! call wholly before or after it but the one in flight, which may be half
+//! counted.
 
 #![no_std]
 #![deny(missing_docs)]
@@ -137,7 +138,8 @@ pub use stack::{replay, replay_ticks};
 
 #[cfg(feature = "std")]
 pub use snapshot::{
-    flamegraph_svg, format_ns, site_line, snapshot, us, SiteSnapshot, Snapshot, StackSnapshot,
+    flamegraph_svg, folded_frame, folded_stack, format_ns, frame_name, site_line, snapshot, us,
+    SiteSnapshot, Snapshot, StackSnapshot,
 };
 
 /// The project's Markdown, so `cargo test --doc` compiles (and, unless
@@ -166,9 +168,14 @@ mod markdown {
 }
 
 /// Zero every site and stack path (sites stay registered).
+///
+/// Other threads may go on measuring meanwhile: reset never writes their
+/// counts (each path's counts so far become its new zero instead, see
+/// `stack`), so each call is counted after the reset or not, and only a
+/// call in flight as it runs may be half counted (its duration without
+/// its call, or its extremes).
 pub fn reset() {
-    for_each_site(|s| s.clear());
-    stack::clear_paths();
+    stack::reset_all(|| site::walk_sites(|s| s.clear_stats()));
 }
 
 /// `#[perfkit::measured]` / `#[perfkit::measured("name")]` on a function,

@@ -210,6 +210,24 @@ impl Counter {
         #[cfg(feature = "single-core")]
         bump(&self.0, d);
     }
+    /// Add `d`, stopping at `u64::MAX` instead of wrapping past it (a
+    /// byte total that wrapped would read as a small count, or as none at
+    /// all). A compare-and-swap loop, out of line: for the merges only,
+    /// never a measurement's own path.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn add_saturating(&self, d: u64) {
+        #[cfg(not(feature = "single-core"))]
+        {
+            // The closure always gives a value, so this never fails.
+            let _ = self
+                .0
+                 .0
+                .fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_add(d)));
+        }
+        #[cfg(feature = "single-core")]
+        self.store(self.load().saturating_add(d));
+    }
     /// Lower to `v` if above. A plain load first: after warm-up the
     /// minimum almost never changes, and a load is far cheaper than a
     /// locked read-modify-write.
@@ -335,6 +353,11 @@ mod tests {
         assert_eq!(hi.load(), 9);
         hi.store(0);
         assert_eq!(hi.load(), 0);
+        let b = Counter::new(u64::MAX - 1);
+        b.add_saturating(1);
+        assert_eq!(b.load(), u64::MAX);
+        b.add_saturating(u64::MAX);
+        assert_eq!(b.load(), u64::MAX);
         let b = portable_atomic::AtomicU8::new(3);
         assert_eq!(load_u8(&b, Relaxed), 3);
         b.store(2, Relaxed);

@@ -197,8 +197,11 @@ impl Site {
         }
         self.min.lower_to(min);
         self.max.raise_to(max);
+        // Saturating: a total past 2^64 bytes wraps to a small one, or to
+        // 0, which a record reads as "counts no bytes". Out of line, so
+        // the calls without bytes run as before.
         if bytes != 0 {
-            self.bytes.add(bytes);
+            self.bytes.add_saturating(bytes);
         }
     }
 
@@ -243,7 +246,11 @@ impl Site {
     pub fn cum_ticks(&self) -> u64 {
         self.cum.load()
     }
-    /// Sum of the byte counts given with `bytes = n`.
+    /// Sum of the byte counts given with `bytes = n`, held at `u64::MAX`
+    /// rather than wrapping. A stack path's own count is added on the
+    /// measuring thread without a check (nothing is added to a
+    /// measurement's cost): it wraps, unseen, if that path is given 2^64
+    /// bytes or more between two flushes.
     pub fn bytes(&self) -> u64 {
         self.bytes.load()
     }
@@ -292,6 +299,12 @@ impl Site {
     /// flight may land half before, half after).
     pub fn clear(&self) {
         crate::stack::clear_extremes(self);
+        self.clear_stats();
+    }
+
+    /// Zero the site's own statistics (its paths' extremes stay: `reset`
+    /// clears those itself, under the merge lock it holds).
+    pub(crate) fn clear_stats(&self) {
         self.hist.clear();
         self.calls.store(0);
         self.cum.store(0);
@@ -317,8 +330,14 @@ impl core::fmt::Debug for Site {
 /// Visit every registered site (most recently registered first), without
 /// allocating. Sites with no calls are visited too. Adds every thread's
 /// measurements to the sites first ([`crate::flush`]).
-pub fn for_each_site(mut f: impl FnMut(&'static Site)) {
+pub fn for_each_site(f: impl FnMut(&'static Site)) {
     crate::stack::flush();
+    walk_sites(f);
+}
+
+/// Visit every registered site, as [`for_each_site`] does but without
+/// flushing first (for `reset`, which holds the merge lock).
+pub(crate) fn walk_sites(mut f: impl FnMut(&'static Site)) {
     let mut p = HEAD.load(Ordering::Acquire);
     while !p.is_null() {
         // SAFETY: only `&'static Site`s are ever pushed, and never removed.

@@ -5,6 +5,7 @@ use crate::clock::{ticks_per_second, ticks_to_ns};
 use crate::record::SiteRecord;
 use crate::site::SiteKind;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::format;
@@ -44,7 +45,10 @@ impl Deref for SiteSnapshot {
 /// Total and self time of one stack path, merged over threads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StackSnapshot {
-    /// Site names from the outermost, joined by `;` (a `;` inside a name becomes `:`).
+    /// Site names from the outermost, each as [`folded_frame`] writes it
+    /// (`stage 1` is `stage␣1`, `a;b` is `a；b`), joined by `;`.
+    /// Snapshots written before frames were escaped hold the names as they
+    /// were, but for a `;` made `:`; [`folded_stack`] makes those safe too.
     pub stack: String,
     /// Time in this path minus time in its nested measurements.
     pub self_ns: u64,
@@ -93,7 +97,7 @@ pub fn snapshot() -> Snapshot {
             if i > 0 {
                 key.push(';');
             }
-            key.extend(s.name().chars().map(|c| if c == ';' { ':' } else { c }));
+            key.push_str(&folded_frame(s.name()));
         }
         let e = merged.entry(key.clone()).or_default();
         e.0 += p.calls;
@@ -114,12 +118,16 @@ pub fn snapshot() -> Snapshot {
 
 impl Snapshot {
     /// Stacks in the folded format inferno and flamegraph.pl read: one
-    /// `a;b;c <self-ns>` line per path with non-zero self time.
+    /// `a;b;c <self-ns>` line per path with non-zero self time, each frame
+    /// a site name as [`folded_frame`] writes it, so that no name can split
+    /// a line, merge with another or read as a second count.
     pub fn folded(&self) -> String {
         let mut out = String::new();
         for s in &self.stacks {
             if s.self_ns > 0 {
-                out.push_str(&s.stack);
+                // Safe already when this process made the snapshot; not
+                // always when it was read from an older file.
+                out.push_str(&folded_stack(&s.stack));
                 out.push(' ');
                 out.push_str(&s.self_ns.to_string());
                 out.push('\n');
@@ -179,10 +187,172 @@ impl Snapshot {
         self.sites.iter().find(|s| s.name == name)
     }
 
-    /// The stack path `a;b;c`, if recorded.
+    /// The stack path `a;b;c`, if recorded (frames as [`folded_frame`]
+    /// writes them: the names themselves unless they hold spaces, `;`,
+    /// `\`, control characters or nothing).
     pub fn stack(&self, path: &str) -> Option<&StackSnapshot> {
         self.stacks.iter().find(|s| s.stack == path)
     }
+}
+
+/// What an empty site name is as a frame: visible, and no other name's
+/// frame (a `\` in a name is doubled, so no other frame starts `\(`).
+const EMPTY_FRAME: &str = "\\(empty)";
+
+/// What stands for a space in a frame: `␣`, the symbol for a space. Not a
+/// look-alike space such as U+00A0: Rust's `trim` (inferno's, on every
+/// line) strips those too, so a name ending in one would lose it.
+const SPACE: char = '\u{2423}';
+
+/// What stands for a `;` in a frame: `；`, the fullwidth semicolon (not
+/// `:`, which names hold: `x;y` and `x:y` were one frame; nor U+037E, the
+/// Greek question mark, which Unicode normalisation turns back into `;`).
+const SEMICOLON: char = '\u{FF1B}';
+
+/// A site name as a frame of a folded stack (`a;b;c 123`, what inferno and
+/// flamegraph.pl read, and [`Snapshot::folded`] writes).
+///
+/// The folded format gives some characters meaning: `;` separates frames,
+/// a newline ends the line, the count is what follows the last space, and
+/// readers trim whitespace off each line. So a name ending in a space and
+/// digits (`stage 1`) made inferno read a second count, take the line for
+/// a differential (before / after) one and draw the whole graph as
+/// differences; a newline split a line; an empty name started a line with
+/// its separator (inferno dropped it, and its time with it). Hence:
+///
+/// - a space becomes `␣`, a `;` becomes `；` (U+FF1B): both plain
+///   characters to every folded reader, and close to what they stand for;
+/// - other whitespace and control characters become escapes (`\n`, `\r`,
+///   `\t`, `\u{85}`, ...), a `\` becomes `\\`, and a `␣` or `；` that is
+///   in the name itself becomes `\u{2423}` or `\u{ff1b}`;
+/// - an empty name becomes `\(empty)`.
+///
+/// So no two names give one frame ([`frame_name`] reads a frame back), and
+/// a name without any of these characters is its own frame.
+pub fn folded_frame(name: &str) -> Cow<'_, str> {
+    if name.is_empty() {
+        return Cow::Borrowed(EMPTY_FRAME);
+    }
+    let special =
+        |c: char| c == ';' || c == '\\' || c == SPACE || c == SEMICOLON || unsafe_in_frame(c);
+    if !name.contains(special) {
+        return Cow::Borrowed(name);
+    }
+    let mut out = String::with_capacity(name.len() + 8);
+    for c in name.chars() {
+        match c {
+            ' ' => out.push(SPACE),
+            ';' => out.push(SEMICOLON),
+            '\\' => out.push_str("\\\\"),
+            c if c == SPACE || c == SEMICOLON || unsafe_in_frame(c) => escape_char(&mut out, c),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The site name a frame of [`folded_frame`] stands for (its inverse). A
+/// `\` that starts no escape is kept as it is, so frames of older files,
+/// which were the names themselves, read back as those names.
+pub fn frame_name(frame: &str) -> Cow<'_, str> {
+    if frame == EMPTY_FRAME {
+        return Cow::Borrowed("");
+    }
+    if !frame.contains(['\\', SPACE, SEMICOLON]) {
+        return Cow::Borrowed(frame);
+    }
+    let mut out = String::with_capacity(frame.len());
+    let mut rest = frame;
+    while let Some(c) = rest.chars().next() {
+        rest = &rest[c.len_utf8()..];
+        match c {
+            SPACE => out.push(' '),
+            SEMICOLON => out.push(';'),
+            '\\' => {
+                let (decoded, len) = match rest.as_bytes().first() {
+                    Some(b'\\') => (Some('\\'), 1),
+                    Some(b'n') => (Some('\n'), 1),
+                    Some(b'r') => (Some('\r'), 1),
+                    Some(b't') => (Some('\t'), 1),
+                    Some(b'u') => unicode_escape(rest),
+                    _ => (None, 0),
+                };
+                match decoded {
+                    Some(d) => {
+                        out.push(d);
+                        rest = &rest[len..];
+                    }
+                    None => out.push('\\'),
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `u{hex}` at the start of `s`: the character and the length, or `None`.
+fn unicode_escape(s: &str) -> (Option<char>, usize) {
+    let Some(body) = s.strip_prefix("u{") else {
+        return (None, 0);
+    };
+    let Some(end) = body.find('}') else {
+        return (None, 0);
+    };
+    let c = u32::from_str_radix(&body[..end], 16)
+        .ok()
+        .and_then(char::from_u32);
+    (c, 2 + end + 1)
+}
+
+/// Whitespace (Unicode's: the readers trim it off a line's ends) and
+/// control characters (a line break, or not allowed in the SVG's XML).
+fn unsafe_in_frame(c: char) -> bool {
+    c.is_whitespace() || c.is_control()
+}
+
+/// `c` as a `\` escape.
+fn escape_char(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+    }
+}
+
+/// A stored stack (a [`StackSnapshot::stack`], a results file's folded
+/// stack) made safe as the stack of a folded line. What [`snapshot`]
+/// makes is safe already and comes back as it is (nothing it writes is
+/// changed here); stacks written before frames were escaped hold the names
+/// themselves: their whitespace and control characters are escaped and
+/// their empty frames named as [`folded_frame`] would, so older files
+/// still draw every frame, each with its own time.
+pub fn folded_stack(stack: &str) -> Cow<'_, str> {
+    let bad = stack
+        .split(';')
+        .any(|f| f.is_empty() || f.contains(unsafe_in_frame));
+    if !bad {
+        return Cow::Borrowed(stack);
+    }
+    let mut out = String::with_capacity(stack.len() + 8);
+    for (i, f) in stack.split(';').enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        if f.is_empty() {
+            out.push_str(EMPTY_FRAME);
+            continue;
+        }
+        for c in f.chars() {
+            match c {
+                ' ' => out.push(SPACE),
+                c if unsafe_in_frame(c) => escape_char(&mut out, c),
+                c => out.push(c),
+            }
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// A flamegraph SVG document (inferno's, with its zoom and search) of
@@ -300,6 +470,80 @@ impl fmt::Display for Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_become_frames_no_folded_reader_misreads() {
+        for (name, frame) in [
+            ("frame.encode", "frame.encode"),
+            ("stage 1", "stage\u{2423}1"),
+            ("x;y", "x\u{ff1b}y"),
+            ("x:y", "x:y"),
+            ("", "\\(empty)"),
+            ("(empty)", "(empty)"),
+            ("\\(empty)", "\\\\(empty)"),
+            ("line1\nline2 99", "line1\\nline2\u{2423}99"),
+            ("tab\there\r", "tab\\there\\r"),
+            ("nbsp\u{a0}end\u{85}", "nbsp\\u{a0}end\\u{85}"),
+            ("␣；", "\\u{2423}\\u{ff1b}"),
+            ("\u{1}\u{7f}", "\\u{1}\\u{7f}"),
+        ] {
+            assert_eq!(folded_frame(name), frame, "{name:?}");
+            assert_eq!(frame_name(frame), name, "{frame:?}");
+        }
+        // A `\` that starts no escape (a frame of an older file) stays.
+        for f in ["a\\b", "a\\", "a\\u{", "a\\u{zz}", "a\\u{110000}"] {
+            assert_eq!(frame_name(f), f);
+        }
+    }
+
+    #[test]
+    fn stacks_of_older_files_are_made_safe_and_new_ones_kept() {
+        for (old, safe) in [
+            ("frame;stage 1", "frame;stage\u{2423}1"),
+            (" lead;trail ", "\u{2423}lead;trail\u{2423}"),
+            ("a;;b", "a;\\(empty);b"),
+            ("", "\\(empty)"),
+            ("two\nlines", "two\\nlines"),
+            ("x:y;a\\b", "x:y;a\\b"),
+        ] {
+            assert_eq!(folded_stack(old), safe, "{old:?}");
+        }
+        let snap = Snapshot {
+            sites: Vec::new(),
+            stacks: ["frame;stage 1", "", "idle"]
+                .iter()
+                .map(|s| StackSnapshot {
+                    stack: s.to_string(),
+                    self_ns: 5,
+                    total_ns: 5,
+                    calls: 1,
+                })
+                .collect(),
+        };
+        assert_eq!(
+            snap.folded(),
+            "frame;stage\u{2423}1 5\n\\(empty) 5\nidle 5\n"
+        );
+    }
+
+    proptest::proptest! {
+        // Every name has a frame of its own that reads back as it, with
+        // nothing a folded reader splits or trims on; a stack of such
+        // frames is safe as it is.
+        #[test]
+        fn frames_are_safe_distinct_and_read_back(
+            names in proptest::collection::vec("(\\PC|[ ;\\\\␣；\t\n\u{a0}\u{1}]){0,12}", 1..4),
+        ) {
+            let frames: Vec<Cow<'_, str>> = names.iter().map(|n| folded_frame(n)).collect();
+            for (n, f) in names.iter().zip(&frames) {
+                proptest::prop_assert!(!f.is_empty());
+                proptest::prop_assert!(!f.contains(|c: char| c == ';' || unsafe_in_frame(c)), "{f:?}");
+                proptest::prop_assert_eq!(frame_name(f), n.as_str());
+            }
+            let stack = frames.join(";");
+            proptest::prop_assert_eq!(folded_stack(&stack), stack.as_str());
+        }
+    }
 
     #[test]
     fn durations_keep_three_figures_in_their_own_unit() {

@@ -2,7 +2,14 @@
 //! stack paths with total and self time per path.
 //!
 //! A path is a node `(parent path, site)` in a fixed-size open-addressed
-//! table, so a path is found by hashing two words, and nothing allocates.
+//! table, so a path is found by hashing two words, without allocating.
+//! With `std` memory is taken, out of line, at two moments only: a
+//! thread's first measurement claims a table (about 80 KB, 10 KB with
+//! `compact`; leaked, and reused by the threads that come after it, see
+//! `registry`), and a path's first call on a table boxes that path's
+//! histogram and merge marks (`SlotHist`: about 17 KB, 4 KB with
+//! `compact`), kept for the table's life. Without `std` nothing allocates:
+//! the one table and the sites' histograms are statics.
 //! Each thread owns its table (with `std`; the single global one without),
 //! and only the owner writes to it, with plain loads and stores rather than
 //! locked read-modify-writes: the snapshot reads it from another thread and
@@ -205,7 +212,60 @@ impl PathSlot {
         self.max.store(0);
     }
 
+    /// Make what this path counted so far its new zero ([`crate::reset`]),
+    /// without writing a cell its owner writes but the extremes: merge it
+    /// (the caller clears the sites next), and take the counts the merge
+    /// saw as the baselines [`PathTable::for_each`] counts from.
+    ///
+    /// Zeroing the owner's counts instead (as this once did) lost against
+    /// an owner inside `record`, between its load of `calls` and its
+    /// store: the store brought back the old count plus one, and with the
+    /// marks zeroed the next merge added the path's whole history to its
+    /// site again. The extremes cannot be kept from a baseline, so they
+    /// are written; there an owner can only store the duration of the call
+    /// it is recording, the one in flight.
+    #[cfg(feature = "std")]
+    fn rebase(&self) {
+        self.merge();
+        let h = self.hist.load(Acquire);
+        if h.is_null() {
+            return;
+        }
+        // SAFETY: as in `record`.
+        let h = unsafe { &*h };
+        h.base_calls.store(self.merged_calls.load());
+        h.base_total.store(self.merged_total.load());
+        h.base_nested.store(self.walk.nested.load());
+        self.clear_extremes();
+    }
+
+    /// Calls, total and self ticks since the last [`crate::reset`].
+    #[cfg(feature = "std")]
+    fn since_reset(&self) -> (u64, u64, u64) {
+        let (calls, total, nested) = (
+            self.calls.load(),
+            self.total.load(),
+            self.walk.nested.load(),
+        );
+        let h = self.hist.load(Acquire);
+        if h.is_null() {
+            return (calls, total, total.saturating_sub(nested));
+        }
+        // SAFETY: as in `record`.
+        let h = unsafe { &*h };
+        // Saturating: a reset between the loads above and these.
+        let total = total.saturating_sub(h.base_total.load());
+        let nested = nested.saturating_sub(h.base_nested.load());
+        (
+            calls.saturating_sub(h.base_calls.load()),
+            total,
+            total.saturating_sub(nested),
+        )
+    }
+
     /// Zero everything, marks included (nothing of it stays in the sites).
+    /// Without `std` only: one context records and resets there.
+    #[cfg(not(feature = "std"))]
     fn clear(&self) {
         for c in [
             &self.calls,
@@ -222,23 +282,12 @@ impl PathSlot {
             c.store(0);
         }
         self.clear_extremes();
-        #[cfg(feature = "std")]
-        {
-            let h = self.hist.load(Acquire);
-            if !h.is_null() {
-                // SAFETY: as in `record`.
-                let h = unsafe { &*h };
-                for c in h.counts.iter().chain(&h.merged) {
-                    c.store(0);
-                }
-                h.merged_count.store(0);
-                h.lent.store(0);
-            }
-        }
     }
 }
 
-/// A path's histogram, owner-written, and what [`flush`] added of it.
+/// A path's histogram, owner-written, and what [`flush`] added of it; and
+/// the path's counts at the last [`crate::reset`] (written by it, under the merge
+/// lock), which it keeps here, out of the slot the hot path walks.
 #[cfg(feature = "std")]
 struct SlotHist {
     counts: [Owned64; BUCKETS],
@@ -248,6 +297,10 @@ struct SlotHist {
     /// The call whose sample was added from the slot's pending one (see
     /// `host`), 0 for none.
     lent: Owned64,
+    /// `calls`, `total` and `walk.nested` at the last reset.
+    base_calls: Owned64,
+    base_total: Owned64,
+    base_nested: Owned64,
 }
 
 /// A bounded table of stack paths (see the module docs).
@@ -329,9 +382,19 @@ impl PathTable {
         NONE
     }
 
+    /// Zero every path (without `std`, see `PathSlot::clear`).
+    #[cfg(not(feature = "std"))]
     pub(crate) fn clear(&self) {
         for s in &self.slots {
             s.clear();
+        }
+    }
+
+    /// Make every path's counts so far its new zero (`PathSlot::rebase`).
+    #[cfg(feature = "std")]
+    pub(crate) fn rebase(&self) {
+        for s in &self.slots {
+            s.rebase();
         }
     }
 
@@ -339,8 +402,14 @@ impl PathTable {
     pub(crate) fn for_each(&self, f: &mut dyn FnMut(&PathStats<'_>)) {
         let mut chain: [&'static Site; MAX_DEPTH] = [dummy(); MAX_DEPTH];
         'slots: for s in &self.slots {
-            let calls = s.calls.load();
-            if calls == 0 || s.site.load(Acquire).is_null() {
+            if s.site.load(Acquire).is_null() {
+                continue;
+            }
+            #[cfg(feature = "std")]
+            let (calls, total_ticks, self_ticks) = s.since_reset();
+            #[cfg(not(feature = "std"))]
+            let (calls, total_ticks, self_ticks) = (s.calls.load(), s.total.load(), s.self_.load());
+            if calls == 0 {
                 continue;
             }
             // Walk up to the root, filling the chain from the end.
@@ -363,11 +432,8 @@ impl PathTable {
             f(&PathStats {
                 sites: &chain[MAX_DEPTH - n..],
                 calls,
-                total_ticks: s.total.load(),
-                #[cfg(not(feature = "std"))]
-                self_ticks: s.self_.load(),
-                #[cfg(feature = "std")]
-                self_ticks: s.total.load().saturating_sub(s.walk.nested.load()),
+                total_ticks,
+                self_ticks,
             });
         }
     }
@@ -397,6 +463,9 @@ fn claim(s: &PathSlot, parent: u32, site: &'static Site) {
             merged: [const { Owned64::new(0) }; BUCKETS],
             merged_count: Owned64::new(0),
             lent: Owned64::new(0),
+            base_calls: Owned64::new(0),
+            base_total: Owned64::new(0),
+            base_nested: Owned64::new(0),
         });
         s.hist.store(std::boxed::Box::into_raw(h), Release);
     }
@@ -438,16 +507,25 @@ pub fn for_each_path(mut f: impl FnMut(&PathStats<'_>)) {
     }
 }
 
-/// Zero all path statistics (keeps the paths).
-pub(crate) fn clear_paths() {
+/// Start every path and, with `clear_sites`, every site from zero
+/// ([`crate::reset`]; the paths stay), under the merge lock, so no flush
+/// comes between the two.
+///
+/// With `std` the path tables are their threads' own, recording as this
+/// runs: each path is merged, and the counts merged become its new zero
+/// (`PathSlot::rebase`), then the sites are zeroed. So a call counts after
+/// the reset if, and only if, its path's count grew after the merge: at
+/// most the call in flight is half counted, and no past call comes back.
+pub(crate) fn reset_all(clear_sites: impl FnOnce()) {
     let _merging = merge_lock();
     #[cfg(feature = "std")]
-    crate::registry::for_each_table(|t| t.clear());
+    crate::registry::for_each_table(|t| t.rebase());
     #[cfg(not(feature = "std"))]
     {
         device::drain();
         GLOBAL_TABLE.clear();
     }
+    clear_sites();
     DROPPED.store(0, Relaxed);
 }
 
@@ -513,7 +591,10 @@ impl Guard {
         }
     }
 
-    /// Add to the byte count reported when the guard drops.
+    /// Add to the byte count reported when the guard drops. Wrapping,
+    /// not saturating: it runs inside the measured code (`framing::decode`
+    /// counts what it consumed there), whose instruction counts CI gates;
+    /// so one measurement's count past 2^64 bytes wraps.
     pub fn add_bytes(&mut self, n: u64) {
         self.bytes = self.bytes.wrapping_add(n);
     }

@@ -69,3 +69,83 @@ fn a_snapshot_draws_its_stacks_as_an_svg_flamegraph() {
         .unwrap_err();
     assert!(e.to_string().contains("no/such/dir.svg"), "{e}");
 }
+
+/// Frame name and count of an inferno tooltip, `name (1,234 ns, 5.00%)`.
+fn tooltip(t: &str) -> Option<(&str, u64)> {
+    let (name, rest) = t.rsplit_once(" (")?;
+    let count = rest.split(' ').next()?.replace(',', "");
+    Some((name, count.parse().ok()?))
+}
+
+#[test]
+fn site_names_stay_frames_of_their_own_with_their_own_time() {
+    // Names that mean something in the folded format: a space before a
+    // number (read as a second count: a differential graph), a newline
+    // (a split line), nothing (a line starting with its separator), `;`
+    // beside `:` (once one frame), edge whitespace (trimmed by readers).
+    for _ in 0..5 {
+        let _outer = perfkit::span!("names.outer");
+        perfkit::measure!("stage 1", work(3_000));
+        perfkit::measure!("line1\nline2 99", work(3_000));
+        perfkit::measure!("", work(3_000));
+        perfkit::measure!("x;y", work(3_000));
+        perfkit::measure!("x:y", work(3_000));
+        perfkit::measure!(" edge\t", work(3_000));
+        perfkit::measure!("2024", work(3_000));
+    }
+    let names = [
+        "stage 1",
+        "line1\nline2 99",
+        "",
+        "x;y",
+        "x:y",
+        " edge\t",
+        "2024",
+    ];
+    let snap = perfkit::snapshot();
+    // Only this test's lines: other tests record in this process too.
+    let folded: String = snap
+        .folded()
+        .lines()
+        .filter(|l| l.starts_with("names.outer"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    // One count per line, after the only space.
+    for l in folded.lines() {
+        let (stack, count) = l.split_once(' ').unwrap();
+        assert!(
+            !count.contains(' ') && count.parse::<u64>().is_ok(),
+            "{l:?}"
+        );
+        assert!(!stack.split(';').any(str::is_empty), "{l:?}");
+    }
+    let mut frames = Vec::new();
+    for name in names {
+        let frame = perfkit::folded_frame(name);
+        assert_eq!(perfkit::frame_name(&frame), name);
+        let stack = snap
+            .stack(&format!("names.outer;{frame}"))
+            .unwrap_or_else(|| panic!("{name:?} as {frame:?} not in {:?}", snap.stacks));
+        assert_eq!(stack.calls, 5, "{name:?}");
+        assert!(stack.self_ns > 0, "{name:?}");
+        frames.push((frame.into_owned(), stack.self_ns));
+    }
+    assert_eq!(folded.lines().count(), names.len() + 1, "{folded}");
+
+    let svg = perfkit::flamegraph_svg("names", &folded, Some(0.0)).unwrap();
+    let titles = titles(&svg);
+    // Not a differential graph: no tooltip has a second percentage.
+    assert!(!titles.iter().any(|t| t.contains("%;")), "{titles:?}");
+    // Every line's time is in "all": none was dropped.
+    let total: u64 = folded
+        .lines()
+        .map(|l| l.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap())
+        .sum();
+    let all: Vec<_> = titles.iter().filter_map(|t| tooltip(t)).collect();
+    assert!(all.contains(&("all", total)), "{all:?}");
+    // Each frame drawn once, named as it was written, with its own time.
+    for (frame, ns) in &frames {
+        let drawn: Vec<_> = all.iter().filter(|(n, _)| n == frame).collect();
+        assert_eq!(drawn, [&(frame.as_str(), *ns)], "{frame:?} in {all:?}");
+    }
+}

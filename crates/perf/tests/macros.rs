@@ -215,3 +215,36 @@ fn span_guard_records_on_drop_and_nests() {
     // so the rounding may differ by 1 ns.
     assert!(outer.self_ns.abs_diff(outer.total_ns - inner.total_ns) <= 1);
 }
+
+#[test]
+fn byte_totals_stop_at_the_largest_count_instead_of_wrapping() {
+    // Each flush adds a path's bytes since the last one to its site: there
+    // the total saturates (it wrapped: to 2^64 - 2, and to 0, which a
+    // record reads as "counts no bytes").
+    for _ in 0..2 {
+        perfkit::measure!("bytes.max", bytes = u64::MAX, ());
+        perfkit::flush();
+    }
+    for n in [u64::MAX, 1] {
+        perfkit::measure!("bytes.to_zero", bytes = n, ());
+        perfkit::flush();
+    }
+    // The fallback without a path (too deep for one) merges into the site
+    // the same way.
+    fn deep(n: usize) {
+        let _g = perfkit::span!("bytes.deep");
+        if n == 0 {
+            for b in [u64::MAX, 2] {
+                perfkit::measure!("bytes.unpathed", bytes = b, ());
+            }
+        } else {
+            deep(n - 1);
+        }
+    }
+    deep(perfkit::stack::MAX_DEPTH);
+    let snap = perfkit::snapshot();
+    for name in ["bytes.max", "bytes.to_zero", "bytes.unpathed"] {
+        let s = snap.site(name).unwrap();
+        assert_eq!((s.calls, s.bytes), (2, Some(u64::MAX)), "{name}");
+    }
+}

@@ -353,9 +353,9 @@ fn per_byte_table(all: &[&Results]) -> String {
 fn top_level(r: &RunRecord) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for f in &r.stages.folded {
-        let root = f.stack.split(';').next().unwrap_or("");
-        if !root.is_empty() && !out.iter().any(|x| x == root) {
-            out.push(root.to_owned());
+        let root = perfkit::frame_name(f.stack.split(';').next().unwrap_or(""));
+        if !root.is_empty() && !out.iter().any(|x| *x == root) {
+            out.push(root.into_owned());
         }
     }
     out

@@ -871,11 +871,9 @@ fn merged_folded(i: &Input<'_>, device: bool, by_config: bool) -> String {
             };
             let Some(st) = st else { continue };
             for f in &st.folded {
-                // Frames with spaces or empty stacks would break the folded format.
-                let stack = f.stack.trim().replace(' ', "_");
-                if stack.is_empty() {
-                    continue;
-                }
+                // Escaped frames are kept; older files' names with spaces,
+                // newlines or nothing are escaped as perfkit now does.
+                let stack = perfkit::folded_stack(&f.stack);
                 let key = format!("{prefix}{stack}");
                 match sums.get_mut(&key) {
                     Some(v) => *v = v.saturating_add(f.self_ns),

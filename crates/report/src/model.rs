@@ -335,7 +335,9 @@ pub type Stage = perfkit::SiteRecord<String>;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Folded {
-    /// Semicolon-separated frames, outermost first.
+    /// Semicolon-separated frames, outermost first: site names as
+    /// [`perfkit::folded_frame`] writes them ([`perfkit::frame_name`] reads
+    /// them back); in files written before it, the names themselves.
     pub stack: String,
     /// Time spent in the innermost frame itself.
     pub self_ns: u64,
@@ -412,11 +414,13 @@ pub fn load_any(path: impl AsRef<Path>) -> Result<Loaded, Error> {
 }
 
 impl Stages {
-    /// The folded text inferno reads: one `stack self_ns` line per entry.
+    /// The folded text inferno reads: one `stack self_ns` line per entry,
+    /// each stack made safe for the format (files written before perfkit
+    /// escaped its frames hold names with spaces, newlines or nothing).
     pub fn folded_text(&self) -> String {
         let mut out = String::new();
         for f in &self.folded {
-            out.push_str(&f.stack);
+            out.push_str(&perfkit::folded_stack(&f.stack));
             out.push(' ');
             out.push_str(&f.self_ns.to_string());
             out.push('\n');

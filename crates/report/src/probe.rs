@@ -20,6 +20,7 @@
 //! not a correction. perfkit's calibration sites (`perfkit::*`) are the
 //! probe itself and are left out.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -65,14 +66,15 @@ impl ProbeShare {
     }
 }
 
-/// Sites nested below each site in the folded stacks (itself excluded).
-fn nested_sites(st: &Stages) -> BTreeMap<&str, BTreeSet<&str>> {
-    let mut below: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+/// Sites nested below each site in the folded stacks (itself excluded),
+/// by site name (frames read back with [`perfkit::frame_name`]).
+fn nested_sites(st: &Stages) -> BTreeMap<Cow<'_, str>, BTreeSet<Cow<'_, str>>> {
+    let mut below: BTreeMap<Cow<'_, str>, BTreeSet<Cow<'_, str>>> = BTreeMap::new();
     for f in &st.folded {
-        let frames: Vec<&str> = f.stack.split(';').collect();
+        let frames: Vec<Cow<'_, str>> = f.stack.split(';').map(perfkit::frame_name).collect();
         for (i, outer) in frames.iter().enumerate() {
-            let set = below.entry(outer).or_default();
-            set.extend(frames[i + 1..].iter().filter(|n| *n != outer));
+            let set = below.entry(outer.clone()).or_default();
+            set.extend(frames[i + 1..].iter().filter(|n| *n != outer).cloned());
         }
     }
     below
@@ -105,7 +107,7 @@ pub fn shares<'a>(
                 .get(name)
                 .into_iter()
                 .flatten()
-                .filter_map(|n| by_name.get(n).map(|c| c.0))
+                .filter_map(|n| by_name.get(n.as_ref()).map(|c| c.0))
                 .fold(0u64, u64::saturating_add);
             let e = out.entry(name.to_owned()).or_insert_with(|| ProbeShare {
                 name: name.to_owned(),
@@ -274,6 +276,28 @@ mod tests {
         let d = rows.iter().find(|r| r.name == "d").expect("d");
         assert_eq!(d.share(), 1.0);
         assert!(!rows.iter().any(|r| r.name.starts_with("perfkit::")));
+    }
+
+    #[test]
+    fn escaped_frames_are_matched_to_their_sites_and_old_stacks_drawn() {
+        // Frames as perfkit writes them now (`stage 1` is `stage␣1`, `x;y`
+        // is `x；y`) and, in an older file, the names themselves.
+        let frame = |n: &str| perfkit::folded_frame(n).into_owned();
+        for outer in [frame("stage 1"), "stage 1".to_owned()] {
+            let st = Stages {
+                sites: vec![site("stage 1", 10, 10_000), site("x;y", 5, 500)],
+                folded: vec![Folded {
+                    stack: format!("{outer};{}", frame("x;y")),
+                    self_ns: 7,
+                }],
+                probe_ns_per_scope: Some(20.0),
+            };
+            let rows = shares([&record(st.clone())], |r| Some(&r.stages));
+            let s = rows.iter().find(|r| r.name == "stage 1").expect("stage 1");
+            assert_eq!((s.calls, s.nested_calls), (10, 5), "{outer:?}");
+            // One count per line, after the only space.
+            assert_eq!(st.folded_text(), "stage\u{2423}1;x\u{ff1b}y 7\n");
+        }
     }
 
     #[test]
