@@ -227,7 +227,9 @@ fn project_root(from: &Path) -> PathBuf {
 
 /// Opens the history to store runs in, making a SQLite file if there is none.
 fn open(db: &str) -> Result<Store, Failure> {
-    Store::open(db).map_err(|e| Failure::input(anyhow!(e)))
+    // Named: "file is not a database" alone does not say which file.
+    Store::open(db)
+        .map_err(|e| Failure::input(anyhow!("{}: {e}", perfkit_history::engine::redact(db))))
 }
 
 /// Opens the history to read: a SQLite file must exist already, or a
