@@ -758,13 +758,15 @@ fn sigterm_stops_a_pipe_run_with_its_children_and_temporary_folders() {
 #[test]
 fn a_receiver_that_goes_once_it_has_the_file_ends_the_send_without_failing_it() {
     // Throttled with repeats: the receiver has the file with the last
-    // block's first copy, 30 ms before the sender has sent its repeats, and
-    // closes the pipe.
+    // block's first copy, 150 ms before the sender has sent its repeats
+    // (15 at 100 per second), and closes the pipe. (With 3 repeats, 30 ms,
+    // a receiver slowed by a busy machine sometimes exited after the
+    // sender had written everything.)
     let d = tempfile::tempdir().unwrap();
     let data: Vec<u8> = (0..2_000u32).map(|i| (i % 253) as u8).collect();
     std::fs::write(d.path().join("data.bin"), &data).unwrap();
     let mut tx = Command::new(common::exe())
-        .args(["send", "data.bin", "--block-size", "50", "--repeats", "3"])
+        .args(["send", "data.bin", "--block-size", "200", "--repeats", "15"])
         .args(["--throttle-pps", "100"])
         .current_dir(d.path())
         .stdout(Stdio::piped())

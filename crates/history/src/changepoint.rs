@@ -33,9 +33,12 @@
 //!
 //! A deterministic metric (virtual time, counted instructions) has zero
 //! scale: any change past the threshold is then a change, the newest point
-//! alone included. A wall-clock metric with zero scale (a quantised one
-//! whose MAD is 0; see `location_scale`) is not deterministic: its newest
-//! point alone stays a suspect.
+//! alone included. A wall-clock metric can have zero scale too (a
+//! quantised one: a stage of a few clock steps reads 10 or 20 ns, so its
+//! MAD is 0 though it varies); its newest point alone stays a suspect, and
+//! a tail of two or more past the threshold is a change. (A fallback scale
+//! such as the mean absolute deviation is not robust: one preempted run in
+//! the head would hide a doubling.)
 //!
 //! Measured on synthetic series (`examples/changepoint_rates.rs`, asserted
 //! in `tests/changepoint.rs`) with the default rule, 1,000 series each, a
@@ -143,29 +146,19 @@ fn cautious_median(xs: &[f64], sign: f64) -> f64 {
     }
 }
 
-/// Median and robust scale of a non-empty slice: 1.4826 x the MAD, or,
-/// when more than half the values are equal (a quantised figure: a stage
-/// of a few clock steps reads 10 or 20 ns) and the MAD is 0 although they
-/// vary, 1.2533 x the mean absolute deviation, which is the same estimate
-/// of a normal spread and is 0 only when every value is the same.
+/// Median and robust scale (1.4826 x MAD) of a non-empty slice.
 fn location_scale(xs: &[f64]) -> (f64, f64) {
     let mut v = xs.to_vec();
     let m = median(&mut v);
     let mut dev: Vec<f64> = xs.iter().map(|x| (x - m).abs()).collect();
-    let mad = 1.4826 * median(&mut dev);
-    if mad > 0.0 {
-        return (m, mad);
-    }
-    let mean_dev = dev.iter().sum::<f64>() / dev.len() as f64;
-    (m, 1.2533 * mean_dev)
+    (m, 1.4826 * median(&mut dev))
 }
 
 /// Judges the last value of `series` (oldest first; non-finite values are
 /// not expected: the store keeps none). `noise_free` says the figure
 /// repeats exactly (virtual time, counted instructions): then one point
-/// past the threshold is a regression. Otherwise a series that merely
-/// looked constant so far (no spread to scale by) makes the newest point
-/// alone a suspect, as any far-out single point is.
+/// past the threshold is a regression. Otherwise the newest point alone is
+/// at most a suspect, even where the head shows no spread to scale by.
 pub fn judge(series: &[f64], direction: Direction, rule: &Rule, noise_free: bool) -> Verdict {
     let n = series.len();
     if n < rule.min_head + 1 {
@@ -320,6 +313,13 @@ mod tests {
         let v = judge(&s, Direction::LowerIsBetter, &rule, false);
         assert!(matches!(v, Verdict::Suspect(_) | Verdict::Steady), "{v:?}");
         s.push(30.0);
+        let v = judge(&s, Direction::LowerIsBetter, &rule, false);
+        assert!(matches!(v, Verdict::Regressed(_)), "{v:?}");
+        // One preempted run in the head does not hide a doubling.
+        let mut s = vec![20.0; 9];
+        s.push(2000.0);
+        s.extend([20.0; 10]);
+        s.extend([40.0, 40.0]);
         let v = judge(&s, Direction::LowerIsBetter, &rule, false);
         assert!(matches!(v, Verdict::Regressed(_)), "{v:?}");
         // A wall-clock series constant so far: the newest point alone

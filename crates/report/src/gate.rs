@@ -505,9 +505,9 @@ pub enum GateErrorKind {
         /// How many checks were inconclusive in all.
         count: usize,
     },
-    /// The baseline reads 0 or less (its median, a run paired with a current
-    /// one, or a resample's median): a change relative to 0 is unbounded,
-    /// and one relative to a negative value reads upside down.
+    /// The baseline's median (or, paired, the median of the per-pair
+    /// changes) reads 0 or less: a change relative to 0 is unbounded, and
+    /// one relative to a negative value reads upside down.
     BaselineNotPositive {
         /// Configuration.
         config: String,
@@ -588,9 +588,8 @@ impl fmt::Display for GateError {
             ),
             GateErrorKind::BaselineNotPositive { config, metric } => write!(
                 f,
-                "cannot judge {metric} for {config}: the baseline reads 0 or less (in its \
-                 median, a paired run or a resample of its runs), and a change in percent \
-                 of that has no size or reads upside down; find out why the baseline \
+                "cannot judge {metric} for {config}: the baseline's median reads 0 or less, \
+                 and a change in percent of that has no size or reads upside down; find out why the baseline \
                  recorded it and refresh it, or gate on another metric"
             ),
         }

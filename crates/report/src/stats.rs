@@ -133,10 +133,10 @@ impl Default for Bootstrap {
 impl Bootstrap {
     /// Percentile-bootstrap interval for `median(cur)/median(base) - 1`:
     /// each resample draws `base.len()` baseline repeats and `cur.len()`
-    /// candidate repeats with replacement. `None` when the baseline median,
-    /// or a resample's, is zero (no relative change exists, or it has no
-    /// bound) or negative (a change relative to it would read upside down:
-    /// -10 against -5 is +100 %).
+    /// candidate repeats with replacement. `None` when the baseline median
+    /// is zero (no relative change exists) or negative (a change relative
+    /// to it would read upside down: -10 against -5 is +100 %). A resample
+    /// whose baseline median reads 0 counts as a change without bound.
     pub fn relative_change(&self, base: &Sample, cur: &Sample) -> Option<Change> {
         let mb = base.median();
         if mb <= 0.0 {
@@ -153,13 +153,7 @@ impl Bootstrap {
         let plan = plan(bs.len(), cs.len(), self.resamples.max(1), self.seed);
         let mut ratios = Vec::with_capacity(plan.len());
         for &[bl, bh, cl, ch] in plan.iter() {
-            let b = mid(&bs, bl, bh);
-            if b <= 0.0 {
-                // A resample whose baseline reads 0 changes without bound:
-                // leaving it out would narrow the interval it widens.
-                return None;
-            }
-            ratios.push(mid(&cs, cl, ch) / b - 1.0);
+            ratios.push(ratio(mid(&cs, cl, ch), mid(&bs, bl, bh)));
         }
         self.interval(estimate, ratios)
     }
@@ -172,11 +166,14 @@ impl Bootstrap {
     /// cancels in the ratio instead of widening the interval. `None` when the
     /// sides differ in length, are empty, or a baseline value is zero.
     pub fn paired_change(&self, base: &[f64], cur: &[f64]) -> Option<Change> {
-        if base.len() != cur.len() || base.is_empty() || base.iter().any(|&b| b <= 0.0) {
+        if base.len() != cur.len() || base.is_empty() {
             return None;
         }
-        let mut r: Vec<f64> = base.iter().zip(cur).map(|(b, c)| c / b - 1.0).collect();
+        let mut r: Vec<f64> = base.iter().zip(cur).map(|(&b, &c)| ratio(c, b)).collect();
         let estimate = median_in_place(&mut r);
+        if !estimate.is_finite() {
+            return None;
+        }
         r.sort_unstable_by(f64::total_cmp);
         let n = r.len();
         // The same resampling plan as the unpaired case; only the first
@@ -217,6 +214,23 @@ impl Bootstrap {
 fn mid(sorted: &[f64], lo: u32, hi: u32) -> f64 {
     let (a, b) = (sorted[lo as usize], sorted[hi as usize]);
     a + (b - a) / 2.0
+}
+
+/// `cur / base - 1`, where a baseline of 0 or less (a resample of a
+/// baseline holding a few zeros, a pair whose baseline run read 0) gives
+/// a change without bound in the direction the candidate moved: kept, it
+/// widens the interval by as much as it should; left out, it would narrow
+/// it.
+fn ratio(cur: f64, base: f64) -> f64 {
+    if base > 0.0 {
+        cur / base - 1.0
+    } else if cur > base {
+        f64::INFINITY
+    } else if cur < base {
+        f64::NEG_INFINITY
+    } else {
+        0.0
+    }
 }
 
 /// SplitMix64: a tiny, fast generator with good statistical quality, plenty
@@ -361,10 +375,24 @@ mod tests {
         let one = Sample::new(vec![1.0; 3]).unwrap();
         assert!(Bootstrap::default().relative_change(&z, &one).is_none());
         // A median of 10, but resamples drawing three of the zeros read 0:
-        // the change has no upper bound, so no interval either.
+        // they are changes without bound, so the interval has no upper
+        // bound (they were dropped, which gave [+0 %, +4 %]).
         let some = Sample::new(vec![0.0, 10.0, 10.0, 10.0, 10.0]).unwrap();
         let cur = Sample::new(vec![10.0; 5]).unwrap();
-        assert!(Bootstrap::default().relative_change(&some, &cur).is_none());
+        let c = Bootstrap::default().relative_change(&some, &cur).unwrap();
+        assert_eq!(c.estimate, 0.0);
+        assert_eq!(c.hi, f64::INFINITY, "{c:?}");
+        // One zero in ten: rarely a resample's median, the interval stays
+        // finite.
+        let mut ten = vec![10.0; 9];
+        ten.push(0.0);
+        let c = Bootstrap::default()
+            .relative_change(
+                &Sample::new(ten).unwrap(),
+                &Sample::new(vec![10.0; 10]).unwrap(),
+            )
+            .unwrap();
+        assert!(c.hi.is_finite() && c.lo.is_finite(), "{c:?}");
     }
 
     #[test]
