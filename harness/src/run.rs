@@ -157,6 +157,7 @@ pub fn run(args: RunArgs) -> CmdResult {
     let s = load(&args)?;
     // Everything knowable before running is bad input now, not a failed run later.
     kinds::preflight(&s).map_err(Failure::input)?;
+    kinds::secrets(&s).map_err(Failure::input)?;
     let out_dir = args.out.clone().unwrap_or_else(|| default_out(&s));
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create output folder {}", out_dir.display()))

@@ -461,15 +461,20 @@ fn outcome(
 /// first is received in place of the input.
 fn of_input(mut verdict: Integrity, input_sha256: &str) -> Integrity {
     let short = |h: &str| h[..h.len().min(16)].to_owned();
-    let other = [&verdict.sha256_received, &verdict.sha256_sent]
-        .into_iter()
-        .find(|h| !h.is_empty() && h.as_str() != input_sha256)
+    // Bytes that differ from the file META announced are corruption on the
+    // way, which the verdict says already; only a META announcing another
+    // file means another sender.
+    if !verdict.sha256_received.is_empty() && verdict.sha256_received != input_sha256 {
+        verdict.ok = false;
+    }
+    let other = Some(&verdict.sha256_sent)
+        .filter(|h| !h.is_empty() && h.as_str() != input_sha256)
         .cloned();
     if let Some(theirs) = other {
         verdict.ok = false;
         verdict.reason = Some(format!(
-            "what arrived is not this run's input: the receiving end got a file with SHA-256 {}, \
-             the input's is {} (another sender reached its data port first?)",
+            "what arrived is not this run's input: the receiving end was sent a file with \
+             SHA-256 {}, the input's is {} (another sender reached its data port first?)",
             short(&theirs),
             short(input_sha256)
         ));
@@ -607,6 +612,17 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(of_input(lost.clone(), &ours), lost);
+        // The input's META with other bytes (corrupted on the way): the
+        // verdict's own "SHA-256 differs", not "another sender".
+        let corrupted = Integrity {
+            ok: false,
+            sha256_sent: ours.clone(),
+            sha256_received: crate::integrity::sha256_hex(b"flipped"),
+            ..Default::default()
+        };
+        let v = of_input(corrupted.clone(), &ours);
+        assert_eq!(v, corrupted);
+        assert!(v.reason.is_none());
     }
 
     #[test]
