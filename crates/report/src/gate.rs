@@ -431,7 +431,13 @@ impl GateReport {
 
     /// The console table (metric, baseline, current, change, interval, verdict).
     pub fn console_table(&self) -> String {
-        let mut out = self.headline();
+        // Line by line: names may hold escape sequences, the lines are ours.
+        let mut out: String = self
+            .headline()
+            .lines()
+            .map(table::printable)
+            .collect::<Vec<_>>()
+            .join("\n");
         out.push('\n');
         out.push_str(&table::console(&Self::HEADERS, &self.table_rows()));
         out
@@ -447,7 +453,11 @@ impl GateReport {
              interleaved in time are compared pair by pair); virtual-time metrics compare \
              exactly. `catches` is the smallest worsening each check would have caught at \
              the noise measured.\n",
-            self.headline().replace('\n', "\n\n"),
+            self.headline()
+                .lines()
+                .map(table::markdown_text)
+                .collect::<Vec<_>>()
+                .join("\n\n"),
             table::markdown(&Self::HEADERS, &self.table_rows())
         )
     }

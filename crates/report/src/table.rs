@@ -40,7 +40,7 @@ pub fn console(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// `s` with each control character written as its escape (`\u{1b}`).
-fn printable(s: &str) -> String {
+pub(crate) fn printable(s: &str) -> String {
     if !s.chars().any(char::is_control) {
         return s.to_owned();
     }
@@ -55,20 +55,19 @@ fn printable(s: &str) -> String {
         .collect()
 }
 
+/// `s` (names from results files among it) as Markdown text: `<` and `&`
+/// as entities (a name holding `<!--` hid the rest of a CI summary,
+/// `<img onerror=...>` ran as markup where HTML is allowed), control
+/// characters escaped.
+pub fn markdown_text(s: &str) -> String {
+    printable(&s.replace('&', "&amp;").replace('<', "&lt;"))
+}
+
 /// Renders rows as a GitHub-flavoured Markdown table (pipes escaped).
 pub fn markdown(headers: &[&str], rows: &[Vec<String>]) -> String {
-    // A cell is text: `<` and `&` as entities (a name holding `<!--` hid
-    // the rest of a CI summary, `<img onerror=...>` ran as markup where
-    // HTML is allowed; a lone `>` starts nothing inside a cell), `|`
-    // escaped, line breaks as spaces.
-    let cell = |s: &str| {
-        printable(
-            &s.replace('&', "&amp;")
-                .replace('<', "&lt;")
-                .replace('|', "\\|")
-                .replace(['\n', '\r'], " "),
-        )
-    };
+    // A cell is text ([`markdown_text`]; a lone `>` starts nothing inside
+    // a cell), `|` escaped, line breaks as spaces.
+    let cell = |s: &str| markdown_text(&s.replace('|', "\\|").replace(['\n', '\r'], " "));
     let mut out = String::new();
     out.push('|');
     for h in headers {

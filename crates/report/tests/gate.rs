@@ -845,3 +845,20 @@ fn compare_gives_no_verdict_from_fewer_than_three_runs() {
         .deltas[0];
     assert_eq!(d.verdict, Some(Verdict::Slower), "{d:?}");
 }
+
+/// A configuration named to hide a CI summary (`<!--`) or to colour a
+/// terminal: the Markdown summary shows it as text above the table too,
+/// and the console prints no escape sequence.
+#[test]
+fn names_outside_the_table_are_text_too() {
+    let spec = Spec {
+        params: vec![("framing".into(), vec![serde_json::json!("x<!--\u{1b}[31m")])],
+        ..Spec::default()
+    };
+    let a = synthetic(&spec);
+    let r = evaluate(&a, &a, &cfg(&["tx.bps=10"])).unwrap();
+    let md = r.markdown();
+    assert!(!md.contains("<!--"), "{md}");
+    assert!(md.contains("x&lt;!--"), "{md}");
+    assert!(!md.contains('\u{1b}') && !r.console_table().contains('\u{1b}'));
+}
