@@ -372,6 +372,13 @@ pub fn recv(args: RecvArgs) -> CmdResult {
     let integrity = endpoint::integrity(&sent_sha, &rx);
     // Only a complete, verified file is written: nothing corrupted or partial lands at OUT.
     if integrity.ok {
+        // A file is replaced through a temporary one, which a signal must
+        // not leave behind (the flag waits for the rename). Written into
+        // directly (a FIFO, a device, stdout), the write may block on
+        // another process for ever: there a signal ends perfkit again.
+        if !matches!(files::Target::of(&args.out), Ok(files::Target::Replace(_))) {
+            crate::interrupt::default_action_again();
+        }
         perfkit_report::model::write_atomic(&args.out, rx.sink().data())
             .map_err(|e| Failure::run(anyhow!(e)))?;
     }

@@ -9,12 +9,15 @@
 
 use std::io;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{mpsc, Once};
 use std::time::Duration;
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 static HANDLER: Once = Once::new();
+/// The signals the handler took over (not ignored when perfkit started).
+static TAKEN: AtomicU8 = AtomicU8::new(0);
+const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 /// The flag, cleared, with the handler installed on first use. A process
 /// has one handler, so a second command in the same process (tests) shares
@@ -23,10 +26,13 @@ pub fn watch() -> &'static AtomicBool {
     HANDLER.call_once(|| {
         // A signal perfkit was started with ignored stays ignored: `nohup`
         // ignores SIGHUP, a shell's background job SIGINT.
-        let ignored: Vec<libc::c_int> = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP]
-            .into_iter()
-            .filter(|&s| is_ignored(s))
-            .collect();
+        let ignored: Vec<libc::c_int> = SIGNALS.into_iter().filter(|&s| is_ignored(s)).collect();
+        let taken = SIGNALS
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !ignored.contains(s))
+            .fold(0u8, |m, (i, _)| m | 1 << i);
+        TAKEN.store(taken, Ordering::SeqCst);
         // Fails only if something else installed a handler first; perfkit
         // then runs without one.
         let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
@@ -37,6 +43,19 @@ pub fn watch() -> &'static AtomicBool {
     });
     INTERRUPTED.store(false, Ordering::SeqCst);
     &INTERRUPTED
+}
+
+/// Gives the signals [`watch`] took over their default action back (they
+/// end the process again), for a step that may block without polling the
+/// flag: `recv` writing into a FIFO nobody opens, or a stdout nobody reads.
+pub fn default_action_again() {
+    let taken = TAKEN.swap(0, Ordering::SeqCst);
+    for (i, s) in SIGNALS.into_iter().enumerate() {
+        if taken & 1 << i != 0 {
+            // SAFETY: setting a signal's disposition back to the default.
+            unsafe { libc::signal(s, libc::SIG_DFL) };
+        }
+    }
 }
 
 /// Whether `signal`'s disposition is "ignore".

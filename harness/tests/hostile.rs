@@ -1220,3 +1220,55 @@ fn a_missing_agent_token_fails_the_run_up_front_not_check() {
     assert_ne!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(!stderr(&o).contains("token_file"), "{}", stderr(&o));
 }
+
+#[test]
+fn recv_blocked_writing_into_a_fifo_nobody_reads_still_ends_on_sigterm() {
+    // Written into directly, the output may block on another process (a
+    // FIFO nobody opens): the interrupt flag is not polled there, so a
+    // signal ends perfkit again, as it did before recv handled signals.
+    let d = tempfile::tempdir().unwrap();
+    let fifo = d.path().join("ff");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a valid path and mode.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let fixture = common::root().join("fixtures/test35k.jpg");
+    let stream = Command::new(common::exe())
+        .args(["send", "--quiet", "--repeats", "0"])
+        .arg(&fixture)
+        .output()
+        .unwrap()
+        .stdout;
+    let mut rx = Command::new(common::exe())
+        .args(["recv", "--quiet"])
+        .arg(&fifo)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = rx.stdin.take().unwrap();
+        stdin.write_all(&stream).unwrap();
+    }
+    // The file is whole; recv now waits in open(2) for a reader.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        rx.try_wait().unwrap().is_none(),
+        "recv should wait for a reader"
+    );
+    // SAFETY: signalling a child this test started.
+    unsafe { libc::kill(rx.id() as libc::pid_t, libc::SIGTERM) };
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = rx.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "recv ignored SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
+}
