@@ -515,6 +515,8 @@ pub enum GateErrorKind {
         /// How many checks were inconclusive in all.
         count: usize,
     },
+    /// Every run of a configuration failed on one side: no figure to judge.
+    NothingToJudge(String),
     /// The baseline's median (or, paired, the median of the per-pair
     /// changes) reads 0 or less: a change relative to 0 is unbounded, and
     /// one relative to a negative value reads upside down.
@@ -596,6 +598,7 @@ impl fmt::Display for GateError {
                  (`runs` in the scenario, or `perfkit run --runs {need}`) or raise the threshold",
                 have.0, have.1
             ),
+            GateErrorKind::NothingToJudge(why) => f.write_str(why),
             GateErrorKind::BaselineNotPositive { config, metric } => write!(
                 f,
                 "cannot judge {metric} for {config}: the baseline's median reads 0 or less, \
@@ -681,7 +684,9 @@ fn other_compiler(
     let left_out = rows.iter().filter(|r| instr(r)).count();
     rows.retain(|r| !instr(r));
     Some(format!(
-        "{left_out} instruction-count check(s) not judged: the baseline was built by {b},          this build by {c}, and counts belong to one compiler's code; record a baseline          with this toolchain (perfkit gate ... --update-baseline) to gate them"
+        "{left_out} instruction-count check(s) not judged: the baseline was built by {b}, \
+         this build by {c}, and counts belong to one compiler's code; record a baseline \
+         with this toolchain (perfkit gate ... --update-baseline) to gate them"
     ))
 }
 
@@ -771,6 +776,25 @@ pub fn evaluate(
         )));
     }
 
+    // A side whose every run of a configuration failed has no figure to
+    // judge: say that, not that a metric is missing.
+    for (b, c) in &pairs {
+        for (side, g) in [("baseline", b), ("results", c)] {
+            if g.ok_runs().next().is_none() {
+                let first = g.runs.iter().find_map(|r| r.error.as_deref()).unwrap_or("");
+                return Err(GateError::new(GateErrorKind::NothingToJudge(format!(
+                    "every run of configuration {} failed in the {side} ({}), so there is \
+                     nothing to judge",
+                    config_label(c.config, &keys),
+                    if first.is_empty() {
+                        "no error recorded".to_owned()
+                    } else {
+                        format!("first error: {first}")
+                    }
+                ))));
+            }
+        }
+    }
     let mut rows = Vec::new();
     let mut inconclusive: Vec<GateErrorKind> = Vec::new();
     for t in &cfg.thresholds {
@@ -908,6 +932,12 @@ pub fn evaluate(
     }
     let mut warnings: Vec<String> = other_host(baseline, current, &rows).into_iter().collect();
     warnings.extend(other_compiler(baseline, current, &mut rows));
+    // Every check set aside: a pass would judge nothing.
+    if rows.is_empty() {
+        if let Some(why) = warnings.pop() {
+            return Err(incompatible(why));
+        }
+    }
     let report = GateReport {
         scenario: current.meta.scenario.name.clone(),
         rows,

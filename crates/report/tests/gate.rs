@@ -707,7 +707,23 @@ fn instruction_counts_from_another_compiler_are_not_judged() {
     assert!(r.regressed(), "{}", r.console_table());
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     cur.meta.compiler = Some("rustc 1.99.0 (0123456789 2027-01-01)".into());
-    let r = evaluate(&base, &cur, &c).unwrap();
+    // Every check is an instruction count from another compiler: set
+    // aside, nothing would be judged, so the gate refuses rather than pass.
+    let e = evaluate(&base, &cur, &c).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("not judged") && msg.contains("rustc 1.99.0") && !msg.contains("  "),
+        "{msg}"
+    );
+    assert_eq!(e.exit_code(), 2);
+    // Beside a check that is judged, they are set aside with a warning.
+    let mut base2 = base.clone();
+    let mut cur2 = cur.clone();
+    for r in base2.runs.iter_mut().chain(cur2.runs.iter_mut()) {
+        r.time_base = perfkit_report::model::TimeBase::Virtual;
+    }
+    let c2 = cfg(&["metrics.instr.*=0.5", "link.wire_bytes=1"]);
+    let r = evaluate(&base2, &cur2, &c2).unwrap();
     assert!(!r.regressed(), "{}", r.console_table());
     assert!(r
         .rows
@@ -861,4 +877,24 @@ fn names_outside_the_table_are_text_too() {
     assert!(!md.contains("<!--"), "{md}");
     assert!(md.contains("x&lt;!--"), "{md}");
     assert!(!md.contains('\u{1b}') && !r.console_table().contains('\u{1b}'));
+}
+
+/// Every candidate run of a configuration failed: the gate says so, not
+/// that the metric is missing from results that list it as present.
+#[test]
+fn failed_runs_are_named_not_called_a_missing_metric() {
+    let base = synthetic(&one_config(Spec::default()));
+    let mut cur = base.clone();
+    for r in &mut cur.runs {
+        r.error = Some("link: the peer went away".into());
+    }
+    let e = evaluate(&base, &cur, &cfg(&["rx.bps=10"])).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("every run of configuration")
+            && msg.contains("failed in the results")
+            && msg.contains("the peer went away"),
+        "{msg}"
+    );
+    assert_eq!(e.exit_code(), 2);
 }

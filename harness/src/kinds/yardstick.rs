@@ -85,7 +85,9 @@ pub fn cat_through_pipe(file: &Path) -> anyhow::Result<Cat> {
         window = Some((window.map_or(now, |(f, _)| f), now));
         total += n as u64;
     }
-    let (a, b) = (reap(first)?, reap(second)?);
+    // Both reaped before either error is reported: no zombie is left.
+    let (a, b) = (reap(first), reap(second));
+    let (a, b) = (a?, b?);
     let whole = start.elapsed();
     let expected = std::fs::metadata(file)?.len();
     if !(a.status.success() && b.status.success()) || total != expected {
