@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -11,6 +12,33 @@ use common::perfkit_in as perfkit;
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `perfkit recv` with `args`, in `dir`, fed through a pipe held here.
+fn spawn_recv(dir: &Path, args: &[&OsStr]) -> std::process::Child {
+    Command::new(common::exe())
+        .arg("recv")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The wire bytes `perfkit send --quiet ARGS fixtures/test35k.jpg` writes.
+fn fixture_stream(args: &[&str]) -> Vec<u8> {
+    Command::new(common::exe())
+        .args(["send", "--quiet"])
+        .args(args)
+        .arg(common::root().join("fixtures/test35k.jpg"))
+        .output()
+        .unwrap()
+        .stdout
+}
+
+fn mkfifo(path: &Path) {
+    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
 }
 
 /// A scenario of in-process loopback runs of about a second each (a small
@@ -427,13 +455,7 @@ fn values_every_run_would_refuse_fail_check_and_run_up_front() {
 fn messages_say_what_is_known_once() {
     let d = tempfile::tempdir().unwrap();
     // No META ever arrived: nothing is known about missing blocks.
-    let mut rx = Command::new(common::exe())
-        .args(["recv", "out.bin", "--quiet"])
-        .current_dir(d.path())
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut rx = spawn_recv(d.path(), &["out.bin".as_ref(), "--quiet".as_ref()]);
     use std::io::Write;
     rx.stdin
         .take()
@@ -592,8 +614,7 @@ fn within_20s(dir: &Path, args: &[&str]) -> Output {
 fn devices_fifos_and_folders_are_refused_without_reading_them() {
     let d = tempfile::tempdir().unwrap();
     let fifo = d.path().join("waits.toml");
-    let status = Command::new("mkfifo").arg(&fifo).status().unwrap();
-    assert!(status.success());
+    mkfifo(&fifo);
     for (args, says) in [
         (
             &["check", "/dev/zero"][..],
@@ -671,11 +692,7 @@ fn recv_writes_through_a_link_and_into_a_fifo_without_replacing_them() {
     assert_eq!(std::fs::read(d.path().join("kept.bin")).unwrap(), data);
 
     let fifo = d.path().join("out.fifo");
-    assert!(Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
+    mkfifo(&fifo);
     let reader = {
         let fifo = fifo.clone();
         std::thread::spawn(move || {
@@ -1043,22 +1060,10 @@ fn recv_stops_on_sigterm_and_leaves_nothing_in_the_output_folder() {
     // that left a temporary file beside it. It now stops at its next step,
     // writes nothing and exits 3.
     let d = tempfile::tempdir().unwrap();
-    let fixture = common::root().join("fixtures/test35k.jpg");
-    let stream = Command::new(common::exe())
-        .args(["send", "--quiet"])
-        .arg(&fixture)
-        .output()
-        .unwrap()
-        .stdout;
+    let stream = fixture_stream(&[]);
     let out = d.path().join("out");
     std::fs::create_dir(&out).unwrap();
-    let mut rx = Command::new(common::exe())
-        .args(["recv", "--quiet", "out/x.jpg"])
-        .current_dir(d.path())
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut rx = spawn_recv(d.path(), &["--quiet".as_ref(), "out/x.jpg".as_ref()]);
     let mut stdin = rx.stdin.take().unwrap();
     use std::io::Write;
     stdin.write_all(&stream[..stream.len() / 2]).unwrap();
@@ -1228,23 +1233,9 @@ fn recv_blocked_writing_into_a_fifo_nobody_reads_still_ends_on_sigterm() {
     // signal ends perfkit again, as it did before recv handled signals.
     let d = tempfile::tempdir().unwrap();
     let fifo = d.path().join("ff");
-    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: mkfifo with a valid path and mode.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-    let fixture = common::root().join("fixtures/test35k.jpg");
-    let stream = Command::new(common::exe())
-        .args(["send", "--quiet", "--repeats", "0"])
-        .arg(&fixture)
-        .output()
-        .unwrap()
-        .stdout;
-    let mut rx = Command::new(common::exe())
-        .args(["recv", "--quiet"])
-        .arg(&fifo)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    mkfifo(&fifo);
+    let stream = fixture_stream(&["--repeats", "0"]);
+    let mut rx = spawn_recv(d.path(), &["--quiet".as_ref(), fifo.as_os_str()]);
     {
         use std::io::Write;
         let mut stdin = rx.stdin.take().unwrap();
