@@ -194,6 +194,14 @@ pub mod __private {
     #[cfg(feature = "outline")]
     pub use perfkit_macros::outline;
 
+    /// How path slots made from now on hold a call waiting for its
+    /// histogram bucket, whatever the CPU: its bucket's index (`true`) or
+    /// its duration. For tests of both ways; both count the same.
+    #[cfg(feature = "std")]
+    pub fn set_bucket_at_once(at_once: bool) {
+        crate::stack::set_bucket_at_once(at_once)
+    }
+
     /// Start a measurement of `site`.
     #[inline(always)]
     pub fn enter(site: &'static Site) -> Guard {

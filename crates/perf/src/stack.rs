@@ -467,6 +467,7 @@ fn claim(s: &PathSlot, parent: u32, site: &'static Site) {
             base_total: Owned64::new(0),
             base_nested: Owned64::new(0),
         });
+        s.walk.choose_bucketing();
         s.hist.store(std::boxed::Box::into_raw(h), Release);
     }
     s.parent.store(parent, Relaxed);
@@ -612,13 +613,17 @@ impl Drop for Guard {
                 device::end_bytes(site, now, self.bytes);
             }
             #[cfg(feature = "std")]
-            end(
-                site,
-                now.saturating_sub(self.start),
-                self.mark,
-                self.slot,
-                self.bytes,
-            );
+            if self.bytes == 0 {
+                end_no_bytes(site, now.saturating_sub(self.start), self.mark, self.slot);
+            } else {
+                end(
+                    site,
+                    now.saturating_sub(self.start),
+                    self.mark,
+                    self.slot,
+                    self.bytes,
+                );
+            }
         }
     }
 }
@@ -629,9 +634,9 @@ impl Drop for Guard {
 // costs little code, and the guard's drop glue stays small enough to inline.
 // With `std` they are `host`'s; on the device, `device`'s.
 #[cfg(feature = "std")]
-pub(crate) use host::detach;
+use host::{begin, end, end_no_bytes, Mark, NO_MARK};
 #[cfg(feature = "std")]
-use host::{begin, end, Mark, NO_MARK};
+pub(crate) use host::{detach, set_bucket_at_once};
 
 #[cold]
 #[inline(never)]

@@ -24,7 +24,8 @@
 //! neither the parent's call nor its share of the children's time: figures
 //! stay exact at any moment. And a call's histogram bucket is counted by
 //! the next call on its path (`PathSlot::record` says why), or by a merge
-//! that finds it still waiting.
+//! that finds it still waiting; whether it waits as its duration or as its
+//! bucket's index depends on the CPU ([`bucket_at_once`]).
 
 use super::{bump, record_unpathed, PathSlot, PathTable, DROPPED, MAX_DEPTH, ROOT};
 use crate::hist::bucket_of_flat;
@@ -33,9 +34,53 @@ use crate::site::Site;
 use core::cell::Cell;
 use core::ptr;
 use core::sync::atomic::{
-    fence, AtomicPtr, AtomicU32,
+    fence, AtomicBool, AtomicPtr, AtomicU32,
     Ordering::{Acquire, Relaxed, Release},
 };
+
+/// How path slots made from now on hold a call waiting for its histogram
+/// bucket (`Walk::pending`): 0 not chosen yet, 1 its duration, 2 its
+/// bucket's index.
+static AT_ONCE: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+
+/// Whether a call's histogram bucket is found as the call ends (its index
+/// waits for the next call) rather than by the next call (its duration
+/// waits): on Intel CPUs, where that is cheaper. Measured with `cargo
+/// bench -p perfkit --bench interleaved` (see the crate's README): on an
+/// Intel Xeon (KVM), `measure` over `clock_floor` fell from 1.31-1.32 to
+/// 1.22-1.23 at once; on AMD EPYC hosts work on a clock reading is what
+/// delays the next read, and the duration waits.
+pub(crate) fn bucket_at_once() -> bool {
+    match AT_ONCE.load(Relaxed) {
+        1 => false,
+        2 => true,
+        _ => {
+            let intel = is_intel();
+            AT_ONCE.store(if intel { 2 } else { 1 }, Relaxed);
+            intel
+        }
+    }
+}
+
+/// Choose how slots made from now on hold a waiting call, whatever the
+/// CPU (for tests of both ways; slots already made keep theirs).
+pub(crate) fn set_bucket_at_once(at_once: bool) {
+    AT_ONCE.store(if at_once { 2 } else { 1 }, Relaxed);
+}
+
+#[cfg(target_arch = "x86_64")]
+fn is_intel() -> bool {
+    #[allow(unused_unsafe)]
+    // SAFETY: CPUID exists on every x86_64 CPU.
+    let id = unsafe { core::arch::x86_64::__cpuid(0) };
+    // "GenuineIntel" in EBX, EDX, ECX.
+    (id.ebx, id.edx, id.ecx) == (0x756e_6547, 0x4965_6e69, 0x6c65_746e)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn is_intel() -> bool {
+    false
+}
 
 /// What a host guard keeps besides its slot: its thread's stack, so the
 /// pop needs no thread-local lookup (a guard never leaves its thread).
@@ -64,7 +109,8 @@ pub(super) struct Walk {
     /// Ticks of the measurements nested in the ended calls of this path
     /// (its self time is its total minus these).
     pub(super) nested: Owned64,
-    /// The duration of the last call, not in the histogram yet.
+    /// The last call, not in the histogram yet: its duration, or with
+    /// [`bucket_at_once`] its bucket's index.
     pending: Owned64,
     /// The site and slot of the path this path's last child took.
     memo_site: AtomicPtr<Site>,
@@ -82,9 +128,18 @@ pub(super) struct Walk {
     depth: AtomicU32,
     /// This slot's index in its table (`ROOT` for the root).
     index: AtomicU32,
+    /// `pending` holds a bucket's index, not a duration ([`bucket_at_once`],
+    /// fixed when the slot is first claimed, before its first call).
+    at_once: AtomicBool,
 }
 
 impl Walk {
+    /// Fix how this slot holds a waiting call ([`bucket_at_once`]): once,
+    /// before the slot is published.
+    pub(super) fn choose_bucketing(&self) {
+        self.at_once.store(bucket_at_once(), Relaxed);
+    }
+
     pub(super) const fn new() -> Self {
         Walk {
             child: Owned64::new(0),
@@ -97,6 +152,7 @@ impl Walk {
             up: AtomicPtr::new(ptr::null_mut()),
             depth: AtomicU32::new(0),
             index: AtomicU32::new(ROOT),
+            at_once: AtomicBool::new(false),
         }
     }
 }
@@ -186,6 +242,23 @@ pub(super) fn begin(site: &'static Site) -> (Mark, *const PathSlot) {
 /// the site itself.
 #[inline(never)]
 pub(super) fn end(site: &'static Site, ticks: u64, l: Mark, slot: *const PathSlot, bytes: u64) {
+    end_with::<true>(site, ticks, l, slot, bytes)
+}
+
+/// [`end`] of a measurement that counted no bytes.
+#[inline(never)]
+pub(super) fn end_no_bytes(site: &'static Site, ticks: u64, l: Mark, slot: *const PathSlot) {
+    end_with::<false>(site, ticks, l, slot, 0)
+}
+
+#[inline(always)]
+fn end_with<const BYTES: bool>(
+    site: &'static Site,
+    ticks: u64,
+    l: Mark,
+    slot: *const PathSlot,
+    bytes: u64,
+) {
     // SAFETY: the guard's thread's stack, and the guard is on that thread.
     let cur = &unsafe { &*l }.cur;
     // `cur` is never null, so a level without a path never matches.
@@ -196,7 +269,7 @@ pub(super) fn end(site: &'static Site, ticks: u64, l: Mark, slot: *const PathSlo
     // SAFETY: the current slot is live (see `begin`), and so is its parent.
     let c = unsafe { &*slot };
     let p = c.walk.up.load(Relaxed);
-    c.record(ticks, bytes);
+    c.record::<BYTES>(ticks, bytes);
     bump(&unsafe { &*p }.walk.child, ticks);
     cur.set(p);
 }
@@ -234,25 +307,38 @@ fn local() -> Option<&'static Local> {
 impl PathSlot {
     /// Count one call of `ticks` that ends on this path.
     ///
-    /// The next clock read waits until the work before it is done (so the
-    /// `overhead` bench measures: a chain of a dozen dependent operations
-    /// on a duration costs as much as the clock read itself), so what
-    /// depends on `ticks` is kept to adds, compares and stores. Its
-    /// histogram bucket, a chain of eight operations and a load, is the
-    /// next call's work: `pending` holds the duration meanwhile, and a
-    /// merge that finds it waiting adds it itself ([`Self::merge_hist`]).
+    /// A call's histogram bucket is counted by the next call on its path:
+    /// `pending` holds the call meanwhile, and a merge that finds it
+    /// waiting adds it itself ([`Self::merge_hist`]). What `pending` holds
+    /// depends on the CPU ([`bucket_at_once`]): the duration, bucketed by
+    /// the next call, where a chain of work on a clock reading delays the
+    /// next read (AMD); the bucket's index, found at once, where what
+    /// delays it is an increment whose address comes at the end of a chain
+    /// (Intel). The crate's README gives the measurements.
+    ///
+    /// `BYTES` false (a measurement that counted none) leaves the byte
+    /// count alone rather than adding 0 to it.
     #[inline(always)]
-    fn record(&self, ticks: u64, bytes: u64) {
+    fn record<const BYTES: bool>(&self, ticks: u64, bytes: u64) {
         let n = self.calls.load();
         // SAFETY: set before `site` was published, leaked, never freed.
         let h = unsafe { &*self.hist.load(Relaxed) };
-        if n != 0 {
-            bump(&h.counts[bucket_of_flat(self.walk.pending.load())], 1);
-        }
         // The bucket before `pending`, `pending` before `calls`: what
         // `merge_hist` relies on.
-        fence(Release);
-        self.walk.pending.store(ticks);
+        let p = self.walk.pending.load();
+        if self.walk.at_once.load(Relaxed) {
+            if n != 0 {
+                bump(&h.counts[p as usize], 1);
+            }
+            fence(Release);
+            self.walk.pending.store(bucket_of_flat(ticks) as u64);
+        } else {
+            if n != 0 {
+                bump(&h.counts[bucket_of_flat(p)], 1);
+            }
+            fence(Release);
+            self.walk.pending.store(ticks);
+        }
         fence(Release);
         self.calls.store(n.wrapping_add(1));
         bump(&self.total, ticks);
@@ -263,8 +349,9 @@ impl PathSlot {
         if ticks > self.max.load() {
             self.max.store(ticks);
         }
-        // Adding 0 is cheaper than testing for it.
-        bump(&self.bytes, bytes);
+        if BYTES {
+            bump(&self.bytes, bytes);
+        }
     }
 
     /// Add the histogram's growth since the last merge to `site`, after
@@ -306,7 +393,11 @@ impl PathSlot {
             }
         }
         if calls != 0 && held == calls - 1 && h.lent.load() != calls {
-            let i = bucket_of_flat(pending);
+            let i = if self.walk.at_once.load(Relaxed) {
+                (pending as usize).min(crate::hist::BUCKETS - 1)
+            } else {
+                bucket_of_flat(pending)
+            };
             site.histogram().add_at(i, 1);
             bump(&h.merged[i], 1);
             added = added.wrapping_add(1);
@@ -440,7 +531,7 @@ fn pop_miss(site: &'static Site, ticks: u64, l: Mark, slot: *const PathSlot, byt
             // SAFETY: live slots (see `begin`).
             let c = unsafe { &*slot };
             let p = c.walk.up.load(Relaxed);
-            c.record(ticks, bytes);
+            c.record::<true>(ticks, bytes);
             bump(&unsafe { &*p }.walk.child, ticks);
             l.unpathed.set(0);
             l.cur.set(p);
