@@ -40,7 +40,9 @@ pub struct HistoryArgs {
 
 #[derive(Subcommand)]
 enum HistoryCommand {
-    /// Store results files (idempotent: a record already stored is skipped).
+    /// Store results files (idempotent: a record already stored is skipped;
+    /// a run stored without a branch takes --branch, one stored under
+    /// another branch keeps it, with a warning).
     #[command(
         after_help = "Example:\n  perfkit history import reports/*/results.json --branch main"
     )]
@@ -326,7 +328,27 @@ pub fn record(results: &model::Results, db: Option<&str>) -> Result<(), Failure>
         },
         perfkit_history::engine::redact(&location)
     );
+    branch_notes("history", &done, &prov);
     Ok(())
+}
+
+/// What an import did to a run stored before: a missing branch filled in
+/// (said), or another branch kept (a warning: the figures stay on the
+/// branch they were first stored under, not on the one asked for).
+fn branch_notes(name: &str, done: &perfkit_history::Imported, prov: &Provenance) {
+    if done.branch_filled {
+        println!(
+            "{name}: stored before without a branch; now on {}",
+            prov.branch
+        );
+    }
+    if let Some(kept) = &done.branch_kept {
+        crate::errln!(
+            "perfkit: warning: {name}: already stored on branch `{kept}`, which it keeps; \
+             not moved to `{}` (a run belongs to the branch it was first stored under)",
+            prov.branch
+        );
+    }
 }
 
 /// Prints to standard output; a closed pipe (`| head`) ends quietly.
@@ -566,6 +588,7 @@ fn import(
             "{name}: {} record(s) added, {} already stored",
             done.added, done.present
         );
+        branch_notes(&name, &done, &prov);
         total.added += done.added;
         total.present += done.present;
         total.figures += done.figures;

@@ -333,6 +333,53 @@ fn bad_requests_exit_2_with_a_message() {
     assert_eq!(o.status.code(), Some(2), "neither --baseline nor --history");
 }
 
+/// A file imported without a branch gets one from a later import that names
+/// it (no record stored twice); a run stored under another branch keeps it,
+/// and the import warns instead of moving it.
+#[test]
+fn a_later_import_names_the_branch_a_first_left_out() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("h.db");
+    let file = common::root().join("fixtures/baselines/uart-sweep.json");
+    let file = file.to_str().unwrap();
+    let branches = || {
+        let o = perfkit(d.path(), &["history", "list"], Some(&db));
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let t = String::from_utf8_lossy(&o.stdout).into_owned();
+        (t.contains(" main "), t.contains(" feature "), t)
+    };
+    let o = perfkit(d.path(), &["history", "import", file], Some(&db));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(matches!(branches(), (false, false, _)), "{}", branches().2);
+
+    let o = perfkit(
+        d.path(),
+        &["history", "import", file, "--branch", "main"],
+        Some(&db),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("0 record(s) added"), "{}", text(&o));
+    assert!(
+        text(&o).contains("stored before without a branch; now on main"),
+        "{}",
+        text(&o)
+    );
+    assert!(matches!(branches(), (true, false, _)), "{}", branches().2);
+
+    let o = perfkit(
+        d.path(),
+        &["history", "import", file, "--branch", "feature"],
+        Some(&db),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning") && err.contains("already stored on branch `main`, which it keeps"),
+        "{err}"
+    );
+    assert!(matches!(branches(), (true, false, _)), "{}", branches().2);
+}
+
 /// Runs scripts/validate-export.py (needs scripts/setup.d/35-export-validators.sh
 /// and scripts/env.sh, as every test run does).
 fn validate(format: &str, file: &Path) -> Output {

@@ -14,6 +14,8 @@
 //! - **Input is the results file** (`perfkit_report::model::Results`): what
 //!   `perfkit run --record` stores is exactly what `history import` would
 //!   store from its results.json, and imports are idempotent per record.
+//!   The branch is not part of a run's identity: a later import fills in
+//!   a branch the stored run lacks, and never moves it to another.
 //! - **Schema versioned** ([`schema`]): migrations applied on open, a
 //!   database from a newer perfkit refused.
 //! - **Concurrent writers**: each import is one transaction that takes the

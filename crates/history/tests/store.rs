@@ -91,7 +91,54 @@ suite!(
     runs_started_in_the_same_second_stay_apart,
     a_file_with_no_runs_stores_nothing,
     one_configuration_under_two_ids_is_refused,
+    a_later_import_fills_in_a_missing_branch_and_keeps_another,
 );
+
+/// A file stored without a branch gets one from a later import that names
+/// it (the import stays idempotent: no record twice); a run stored under
+/// one branch is never moved to another, and the import says which it kept.
+fn a_later_import_fills_in_a_missing_branch_and_keeps_another(db: &Db) {
+    let mut s = Store::open(&db.url).unwrap();
+    let r = synthetic::results("lb", 1, 2, 2, &mut flat(1.0));
+    let branches = |s: &mut Store| -> Vec<String> {
+        s.runs(None)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.branch)
+            .collect()
+    };
+    let first = s.import(&r, &prov(1, "")).unwrap();
+    assert!(!first.branch_filled && first.branch_kept.is_none());
+    assert_eq!(branches(&mut s), [""]);
+    let counts = s.counts().unwrap();
+
+    let again = s.import(&r, &prov(1, "main")).unwrap();
+    assert_eq!((again.added, again.present), (0, 4));
+    assert!(again.branch_filled && again.branch_kept.is_none());
+    assert_eq!(branches(&mut s), ["main"]);
+    assert_eq!(s.counts().unwrap(), counts, "no record stored twice");
+    // The runs now count as main's history.
+    let on_main = SeriesQuery {
+        scenario: "lb".into(),
+        metric: "tx.bps".into(),
+        branch: Some("main".into()),
+        ..SeriesQuery::default()
+    };
+    assert_eq!(s.series(&on_main).unwrap().len(), 2);
+
+    // Another branch is not written over; the import says which was kept.
+    let other = s.import(&r, &prov(1, "feature")).unwrap();
+    assert!(!other.branch_filled);
+    assert_eq!(other.branch_kept.as_deref(), Some("main"));
+    assert_eq!(branches(&mut s), ["main"]);
+    // The same branch, or none, again: nothing to fill or keep.
+    for b in ["main", ""] {
+        let same = s.import(&r, &prov(1, b)).unwrap();
+        assert!(!same.branch_filled && same.branch_kept.is_none(), "{b}");
+    }
+    assert_eq!(branches(&mut s), ["main"]);
+    assert_eq!(s.counts().unwrap(), counts);
+}
 
 /// Two ids of one configuration (they differ only in a key the history
 /// does not tell apart) would collide: the second id's records were
