@@ -236,8 +236,22 @@ fn open(db: &str) -> Result<Store, Failure> {
 
 /// Opens the history to read: a SQLite file must exist already, or a
 /// mistyped `--db` would read an empty history (and leave a new file) and a
-/// gate would find nothing to fail.
+/// gate would find nothing to fail. Nothing is written to read it, so a
+/// history this user may only read (a shared file, a read-only folder or
+/// mount) is read read-only.
 fn open_existing(db: &str) -> Result<Store, Failure> {
+    must_exist(db)?;
+    Store::open_to_read(db)
+        .map_err(|e| Failure::input(anyhow!("{}: {e}", perfkit_history::engine::redact(db))))
+}
+
+/// [`open_existing`] for a command that changes the history (`prune`).
+fn open_existing_to_write(db: &str) -> Result<Store, Failure> {
+    must_exist(db)?;
+    open(db)
+}
+
+fn must_exist(db: &str) -> Result<(), Failure> {
     let path = perfkit_history::sqlite_path(db).map_err(|e| Failure::input(anyhow!(e)))?;
     if let Some(path) = path.filter(|p| !p.is_file()) {
         return Err(Failure::input(anyhow!(
@@ -246,7 +260,7 @@ fn open_existing(db: &str) -> Result<Store, Failure> {
             path.display()
         )));
     }
-    open(db)
+    Ok(())
 }
 
 fn git(args: &[&str]) -> Option<String> {
@@ -377,7 +391,11 @@ pub fn history(args: HistoryArgs) -> CmdResult {
         import(&mut open(&location)?, inputs, a, &location)?;
         return Ok(EXIT_OK);
     }
-    let mut store = open_existing(&location)?;
+    let mut store = if matches!(args.command, HistoryCommand::Prune { .. }) {
+        open_existing_to_write(&location)?
+    } else {
+        open_existing(&location)?
+    };
     let db_err = |e: perfkit_history::Error| Failure::input(anyhow!(e));
     match args.command {
         // Done above, before the database was opened.

@@ -8,7 +8,7 @@ use perfkit_report::model::{Results, TimeBase};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::engine::{Cell, Engine, Param, Postgres, Sqlite};
+use crate::engine::{sqlite_writable, Cell, Engine, Param, Postgres, Sqlite};
 use crate::{flatten, schema, Error, ErrorKind};
 
 /// Where a run's figures came from: the keys the results file does not carry.
@@ -212,6 +212,48 @@ impl Store {
 
     fn with_engine(mut db: Box<dyn Engine>) -> Result<Store, Error> {
         schema::migrate(db.as_mut())?;
+        Ok(Store { db })
+    }
+
+    /// Opens an existing history to read it (list, show, export, trends,
+    /// the gate). A current schema is only read, not migrated (so no
+    /// write transaction, no wait for the writers' lock). A SQLite file
+    /// that this user may not write, or whose folder it may not write, is
+    /// opened read-only ([`Store::open_read_only`]); an older schema is
+    /// migrated where it may be written and refused
+    /// ([`ErrorKind::OlderSchema`]) where not.
+    pub fn open_to_read(location: &str) -> Result<Store, Error> {
+        let db: Box<dyn Engine> = match sqlite_path(location)? {
+            None => Box::new(Postgres::connect(location)?),
+            Some(path) if sqlite_writable(&path) => Box::new(Sqlite::open(&path)?),
+            Some(path) => Box::new(Sqlite::open_read_only(&path)?),
+        };
+        Store::read_with_engine(db)
+    }
+
+    /// Opens an existing SQLite history read-only, whatever the
+    /// permissions: nothing is written to it; a schema older than this
+    /// perfkit's is refused ([`ErrorKind::OlderSchema`]), one newer too.
+    pub fn open_read_only(path: &std::path::Path) -> Result<Store, Error> {
+        Store::read_with_engine(Box::new(Sqlite::open_read_only(path)?))
+    }
+
+    fn read_with_engine(mut db: Box<dyn Engine>) -> Result<Store, Error> {
+        let found = schema::stored(db.as_mut())?;
+        if found > schema::VERSION {
+            return Err(Error::new(ErrorKind::NewerSchema { found }));
+        }
+        if found < schema::VERSION {
+            let why = if db.read_only() {
+                "it is open read-only".to_owned()
+            } else {
+                match schema::migrate(db.as_mut()) {
+                    Ok(_) => return Ok(Store { db }),
+                    Err(e) => e.to_string(),
+                }
+            };
+            return Err(Error::new(ErrorKind::OlderSchema { found, why }));
+        }
         Ok(Store { db })
     }
 

@@ -92,7 +92,116 @@ suite!(
     a_file_with_no_runs_stores_nothing,
     one_configuration_under_two_ids_is_refused,
     a_later_import_fills_in_a_missing_branch_and_keeps_another,
+    opening_to_read_reads_a_current_schema_and_migrates_an_empty_one,
 );
+
+/// A reading command's open: a current schema is read as it is, and a
+/// database with no schema yet is brought up to date where it may be
+/// written (a fresh PostgreSQL schema, an empty SQLite file); a newer one
+/// is refused.
+fn opening_to_read_reads_a_current_schema_and_migrates_an_empty_one(db: &Db) {
+    if let Some(dir) = &db._dir {
+        // The folder and an empty file: what `touch` or a first copy leaves.
+        std::fs::create_dir_all(dir.path().join("h")).unwrap();
+        std::fs::write(&db.url, "").unwrap();
+    }
+    let mut s = Store::open_to_read(&db.url).unwrap();
+    assert_eq!(
+        s.schema_version().unwrap(),
+        perfkit_history::schema::VERSION
+    );
+    assert!(s.runs(None).unwrap().is_empty());
+    drop(s);
+    let mut w = Store::open(&db.url).unwrap();
+    w.import(
+        &synthetic::results("lb", 1, 2, 1, &mut flat(1.0)),
+        &prov(1, "main"),
+    )
+    .unwrap();
+    drop(w);
+    let mut s = Store::open_to_read(&db.url).unwrap();
+    assert_eq!(s.counts().unwrap().1, 2);
+    drop(s);
+    raw(
+        db,
+        "INSERT INTO perfkit_schema (version, applied_unix_s) VALUES (99, 0)",
+    );
+    let e = Store::open_to_read(&db.url).err().expect("refused");
+    assert!(
+        matches!(e.kind(), ErrorKind::NewerSchema { found: 99 }),
+        "{e}"
+    );
+}
+
+fn sha(path: &std::path::Path) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(std::fs::read(path).unwrap()).to_vec()
+}
+
+/// A SQLite history opened read-only is read with nothing written to it,
+/// writes through it fail, and a schema older than this perfkit's (here an
+/// empty file: none at all) is refused with what to run, not migrated.
+#[test]
+fn a_read_only_sqlite_history_is_read_and_never_written() {
+    let d = tempfile::tempdir().unwrap();
+    // Every byte a file name may hold that a SQLite URI would misread.
+    let dir = d.path().join("a ?#%25 é");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("h.db");
+    let url = path.to_str().unwrap();
+    let r = synthetic::results("lb", 1, 2, 2, &mut flat(1.0));
+    Store::open(url)
+        .unwrap()
+        .import(&r, &prov(1, "main"))
+        .unwrap();
+    let before = sha(&path);
+
+    let mut s = Store::open_read_only(&path).unwrap();
+    assert_eq!(s.counts().unwrap().1, 4);
+    assert_eq!(s.runs(None).unwrap()[0].branch, "main");
+    let q = SeriesQuery {
+        scenario: "lb".into(),
+        metric: "tx.bps".into(),
+        ..SeriesQuery::default()
+    };
+    assert_eq!(s.series(&q).unwrap().len(), 2);
+    let more = synthetic::results("lb", 2, 2, 1, &mut flat(1.0));
+    assert!(s.import(&more, &prov(2, "main")).is_err(), "it only reads");
+    assert!(s
+        .prune(&Prune {
+            branch: Some("main".into()),
+            ..Prune::default()
+        })
+        .is_err());
+    drop(s);
+    assert_eq!(sha(&path), before, "nothing written");
+
+    let empty = dir.join("empty.db");
+    std::fs::write(&empty, "").unwrap();
+    let e = Store::open_read_only(&empty).err().expect("refused");
+    assert!(
+        matches!(e.kind(), ErrorKind::OlderSchema { found: 0, .. }),
+        "{e}"
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains("older than this perfkit's")
+            && msg.contains("perfkit history import")
+            && msg.contains("write access"),
+        "{msg}"
+    );
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0, "not migrated");
+
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("INSERT INTO perfkit_schema (version, applied_unix_s) VALUES (99, 0)")
+        .unwrap();
+    let e = Store::open_read_only(&path).err().expect("refused");
+    assert!(
+        matches!(e.kind(), ErrorKind::NewerSchema { found: 99 }),
+        "{e}"
+    );
+}
 
 /// A file stored without a branch gets one from a later import that names
 /// it (the import stays idempotent: no record twice); a run stored under
