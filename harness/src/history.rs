@@ -40,7 +40,9 @@ pub struct HistoryArgs {
 
 #[derive(Subcommand)]
 enum HistoryCommand {
-    /// Store results files (idempotent: a record already stored is skipped).
+    /// Store results files (idempotent: a record already stored is skipped;
+    /// a run stored without a branch takes --branch, one stored under
+    /// another branch keeps it, with a warning).
     #[command(
         after_help = "Example:\n  perfkit history import reports/*/results.json --branch main"
     )]
@@ -234,8 +236,22 @@ fn open(db: &str) -> Result<Store, Failure> {
 
 /// Opens the history to read: a SQLite file must exist already, or a
 /// mistyped `--db` would read an empty history (and leave a new file) and a
-/// gate would find nothing to fail.
+/// gate would find nothing to fail. Nothing is written to read it, so a
+/// history this user may only read (a shared file, a read-only folder or
+/// mount) is read read-only.
 fn open_existing(db: &str) -> Result<Store, Failure> {
+    must_exist(db)?;
+    Store::open_to_read(db)
+        .map_err(|e| Failure::input(anyhow!("{}: {e}", perfkit_history::engine::redact(db))))
+}
+
+/// [`open_existing`] for a command that changes the history (`prune`).
+fn open_existing_to_write(db: &str) -> Result<Store, Failure> {
+    must_exist(db)?;
+    open(db)
+}
+
+fn must_exist(db: &str) -> Result<(), Failure> {
     let path = perfkit_history::sqlite_path(db).map_err(|e| Failure::input(anyhow!(e)))?;
     if let Some(path) = path.filter(|p| !p.is_file()) {
         return Err(Failure::input(anyhow!(
@@ -244,7 +260,7 @@ fn open_existing(db: &str) -> Result<Store, Failure> {
             path.display()
         )));
     }
-    open(db)
+    Ok(())
 }
 
 fn git(args: &[&str]) -> Option<String> {
@@ -326,7 +342,27 @@ pub fn record(results: &model::Results, db: Option<&str>) -> Result<(), Failure>
         },
         perfkit_history::engine::redact(&location)
     );
+    branch_notes("history", &done, &prov);
     Ok(())
+}
+
+/// What an import did to a run stored before: a missing branch filled in
+/// (said), or another branch kept (a warning: the figures stay on the
+/// branch they were first stored under, not on the one asked for).
+fn branch_notes(name: &str, done: &perfkit_history::Imported, prov: &Provenance) {
+    if done.branch_filled {
+        println!(
+            "{name}: stored before without a branch; now on {}",
+            prov.branch
+        );
+    }
+    if let Some(kept) = &done.branch_kept {
+        crate::errln!(
+            "perfkit: warning: {name}: already stored on branch `{kept}`, which it keeps; \
+             not moved to `{}` (a run belongs to the branch it was first stored under)",
+            prov.branch
+        );
+    }
 }
 
 /// Prints to standard output; a closed pipe (`| head`) ends quietly.
@@ -355,7 +391,11 @@ pub fn history(args: HistoryArgs) -> CmdResult {
         import(&mut open(&location)?, inputs, a, &location)?;
         return Ok(EXIT_OK);
     }
-    let mut store = open_existing(&location)?;
+    let mut store = if matches!(args.command, HistoryCommand::Prune { .. }) {
+        open_existing_to_write(&location)?
+    } else {
+        open_existing(&location)?
+    };
     let db_err = |e: perfkit_history::Error| Failure::input(anyhow!(e));
     match args.command {
         // Done above, before the database was opened.
@@ -566,6 +606,7 @@ fn import(
             "{name}: {} record(s) added, {} already stored",
             done.added, done.present
         );
+        branch_notes(&name, &done, &prov);
         total.added += done.added;
         total.present += done.present;
         total.figures += done.figures;

@@ -170,6 +170,9 @@ pub fn compare(args: CompareArgs) -> CmdResult {
     }
     let inputs = load(&args.results)?;
     let cmp = perfkit_report::compare(&inputs);
+    if let Some(e) = cmp.refusal() {
+        return Err(Failure::input(anyhow!(e)));
+    }
     print!("{}", cmp.console_table());
     if let Some(p) = &args.summary_md {
         write(p, &cmp.markdown())?;

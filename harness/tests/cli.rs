@@ -372,6 +372,60 @@ fn compare_pairs_runs_interleaved_in_time() {
     assert!(stdout(&o).contains("unpaired, 3/3 runs"), "{}", stdout(&o));
 }
 
+/// `perfkit compare` with an input none of whose runs completed refuses
+/// (exit 2, as the gate does), naming the input and its first error, and
+/// writes no report; a stage only one side has is listed, not dropped.
+#[test]
+fn compare_refuses_failed_inputs_and_lists_one_sided_stages() {
+    let d = Dir::new();
+    let good = uart_results(&d, "good", &[]);
+    let good = good.to_str().unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(good).unwrap()).unwrap();
+    let mut failed = v.clone();
+    for r in failed["runs"].as_array_mut().unwrap() {
+        r["error"] = "link: the peer went away".into();
+    }
+    d.write(
+        "failed.json",
+        &serde_json::to_string_pretty(&failed).unwrap(),
+    );
+    let o = d.perfkit(&["compare", good, "failed.json", "-o", "c.html"]);
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "every run failed in failed.json (first error: link: the peer went away), \
+             so there is nothing to compare"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!d.path().join("c.html").exists());
+
+    let mut renamed = v.clone();
+    let mut old = String::new();
+    for r in renamed["runs"].as_array_mut().unwrap() {
+        let site = &mut r["stages"]["sites"][0]["name"];
+        old = site.as_str().unwrap().to_owned();
+        *site = "renamed::stage".into();
+    }
+    d.write(
+        "renamed.json",
+        &serde_json::to_string_pretty(&renamed).unwrap(),
+    );
+    let o = d.perfkit(&["compare", good, "renamed.json", "-o", "c.html"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!(
+            "only in good: stage.{old}.p99_ns (not in renamed;"
+        )) && out.contains("only in renamed: stage.renamed::stage.p99_ns (not in good;"),
+        "{out}"
+    );
+    let html = std::fs::read_to_string(d.path().join("c.html")).unwrap();
+    assert!(html.contains("Only in renamed: stage.renamed::stage.p99_ns"));
+}
+
 #[test]
 fn bad_results_files_exit_2_naming_the_file() {
     let d = Dir::new();

@@ -333,6 +333,193 @@ fn bad_requests_exit_2_with_a_message() {
     assert_eq!(o.status.code(), Some(2), "neither --baseline nor --history");
 }
 
+/// A file imported without a branch gets one from a later import that names
+/// it (no record stored twice); a run stored under another branch keeps it,
+/// and the import warns instead of moving it.
+#[test]
+fn a_later_import_names_the_branch_a_first_left_out() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("h.db");
+    let file = common::root().join("fixtures/baselines/uart-sweep.json");
+    let file = file.to_str().unwrap();
+    let branches = || {
+        let o = perfkit(d.path(), &["history", "list"], Some(&db));
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let t = String::from_utf8_lossy(&o.stdout).into_owned();
+        (t.contains(" main "), t.contains(" feature "), t)
+    };
+    let o = perfkit(d.path(), &["history", "import", file], Some(&db));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(matches!(branches(), (false, false, _)), "{}", branches().2);
+
+    let o = perfkit(
+        d.path(),
+        &["history", "import", file, "--branch", "main"],
+        Some(&db),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("0 record(s) added"), "{}", text(&o));
+    assert!(
+        text(&o).contains("stored before without a branch; now on main"),
+        "{}",
+        text(&o)
+    );
+    assert!(matches!(branches(), (true, false, _)), "{}", branches().2);
+
+    let o = perfkit(
+        d.path(),
+        &["history", "import", file, "--branch", "feature"],
+        Some(&db),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning") && err.contains("already stored on branch `main`, which it keeps"),
+        "{err}"
+    );
+    assert!(matches!(branches(), (true, false, _)), "{}", branches().2);
+}
+
+/// `perfkit` as a user who may only read what the test made: `nobody`
+/// through setpriv when the tests run as root (whom file permissions do not
+/// stop), else the test's own user. `None` when that cannot be arranged.
+fn as_reader(dir: &Path, args: &[&str], db: &Path) -> Option<Output> {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut c = if root {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            common::exe(),
+        ]);
+        c
+    } else {
+        Command::new(common::exe())
+    };
+    c.args(args)
+        .current_dir(dir)
+        .env("PERFKIT_ROOT", common::root())
+        .env("PERFKIT_DB", db)
+        .env_remove("PERFKIT_BRANCH")
+        .env_remove("PERFKIT_HOST_CLASS");
+    match c.output() {
+        Err(e) if root => {
+            eprintln!("setpriv: {e}: the read-only history test needs it as root; not run");
+            None
+        }
+        o => Some(o.unwrap()),
+    }
+}
+
+/// Sets a path's mode; puts the saved modes back when dropped, so the
+/// temporary folder can be removed whoever ran the test.
+struct Modes(Vec<(PathBuf, u32)>);
+
+impl Modes {
+    fn set(&mut self, p: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        let old = std::fs::metadata(p).unwrap().permissions().mode();
+        self.0.push((p.to_owned(), old));
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+}
+
+impl Drop for Modes {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        for (p, m) in self.0.drain(..).rev() {
+            let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m));
+        }
+    }
+}
+
+/// A history this user may only read (the file, or its folder, not
+/// writable: a shared or archived database) is read by every reading
+/// command, with nothing written to it; `prune`, which writes, is refused;
+/// a schema older than this perfkit's is refused naming the file and
+/// saying what to run, not half-read.
+#[test]
+fn a_history_this_user_may_only_read_is_read() {
+    let d = tempfile::tempdir().unwrap();
+    let mut modes = Modes(Vec::new());
+    modes.set(d.path(), 0o755);
+    let folder = d.path().join("h");
+    std::fs::create_dir(&folder).unwrap();
+    let db = folder.join("h.db");
+    let results = common::root().join("fixtures/baselines/uart-sweep.json");
+    let results = results.to_str().unwrap();
+    let o = perfkit(d.path(), &["history", "import", results], Some(&db));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = d.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    modes.set(&out, 0o777);
+    let report = out.join("r.html");
+    let report = report.to_str().unwrap();
+    let reading: [&[&str]; 5] = [
+        &["history", "list"],
+        &[
+            "history",
+            "show",
+            "rx.bps",
+            "--scenario",
+            "uart-sweep",
+            "--last",
+            "3",
+        ],
+        &["history", "export", "--format", "openmetrics"],
+        &["gate", "--history", results, "--threshold", "rx.bps=5"],
+        &["report", results, "--history", "-o", report],
+    ];
+    let before = std::fs::read(&db).unwrap();
+    let listing = |dir: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    // The file and its folder read-only, then the file alone.
+    modes.set(&db, 0o444);
+    modes.set(&folder, 0o555);
+    for args in reading {
+        let Some(o) = as_reader(d.path(), args, &db) else {
+            return;
+        };
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o));
+    }
+    assert!(text(&as_reader(d.path(), reading[0], &db).unwrap()).contains("36 record(s)"));
+    assert!(std::fs::read_to_string(report).unwrap().contains("<svg"));
+    assert_eq!(std::fs::read(&db).unwrap(), before, "nothing written");
+    assert_eq!(listing(&folder), ["h.db"], "no file made beside it");
+    let o = as_reader(d.path(), &["history", "prune", "--keep-commits", "1"], &db).unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("h.db"), "{}", text(&o));
+    modes.set(&folder, 0o777);
+    let o = as_reader(d.path(), reading[0], &db).unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(std::fs::read(&db).unwrap(), before, "nothing written");
+
+    // No perfkit schema yet (an empty file): older than this perfkit's.
+    let empty = folder.join("empty.db");
+    std::fs::write(&empty, "").unwrap();
+    modes.set(&empty, 0o444);
+    modes.set(&folder, 0o555);
+    let o = as_reader(d.path(), reading[0], &empty).unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains(empty.to_str().unwrap())
+            && t.contains("older than this perfkit's")
+            && t.contains("with write access"),
+        "{t}"
+    );
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+}
+
 /// Runs scripts/validate-export.py (needs scripts/setup.d/35-export-validators.sh
 /// and scripts/env.sh, as every test run does).
 fn validate(format: &str, file: &Path) -> Output {

@@ -106,6 +106,13 @@ pub trait Engine: Send {
     fn id_column(&self) -> &'static str;
     /// The column type of a double.
     fn real_column(&self) -> &'static str;
+    /// Whether a table of this name is there, by a read of the catalogue
+    /// (the name resolved as the store's unqualified names are).
+    fn has_table(&mut self, name: &str) -> Result<bool, Error>;
+    /// Whether this connection can only read (a history opened read-only).
+    fn read_only(&self) -> bool {
+        false
+    }
 }
 
 fn db_err(what: impl std::fmt::Display) -> Error {
@@ -131,6 +138,42 @@ fn sqlite_placeholders(sql: &str) -> String {
 pub struct Sqlite {
     conn: rusqlite::Connection,
     texts: HashMap<String, String>,
+    read_only: bool,
+}
+
+/// Whether this process may write `path` and create files beside it (the
+/// WAL's `-wal` and `-shm`, a rollback journal): what opening a SQLite
+/// history for writing needs. `access(2)` answers for this user, so a
+/// file the user may only read, one in a folder the user may only read,
+/// and one on a read-only mount all say no (root included for the mount).
+pub fn sqlite_writable(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let may_write = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            // SAFETY: a valid NUL-terminated path; access(2) only reads it.
+            .is_ok_and(|c| unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0)
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    may_write(path) && may_write(dir)
+}
+
+/// `path` as an absolute SQLite `file:` URI: `%`, `?`, `#` and every byte
+/// outside printable ASCII escaped, so any file name survives.
+fn sqlite_uri(path: &Path) -> Result<String, Error> {
+    use std::os::unix::ffi::OsStrExt;
+    let abs = std::path::absolute(path).map_err(|e| db_err(format!("{}: {e}", path.display())))?;
+    let mut uri = String::from("file://");
+    for &b in abs.as_os_str().as_bytes() {
+        if b.is_ascii_graphic() && !matches!(b, b'%' | b'?' | b'#') {
+            uri.push(char::from(b));
+        } else {
+            uri.push_str(&format!("%{b:02x}"));
+        }
+    }
+    Ok(uri)
 }
 
 impl Sqlite {
@@ -158,6 +201,46 @@ impl Sqlite {
         Ok(Sqlite {
             conn,
             texts: HashMap::new(),
+            read_only: false,
+        })
+    }
+
+    /// Opens an existing database file to read only, whatever the
+    /// permissions: no pragma set, nothing written to the file. A WAL
+    /// database is read through its `-shm` index, which SQLite makes beside
+    /// it where it can; in a folder this user may not write, with no `-wal`
+    /// holding anything (so no connection has the database open to write),
+    /// it is read as immutable instead, the one way SQLite reads it there.
+    pub fn open_read_only(path: &Path) -> Result<Sqlite, Error> {
+        use rusqlite::{ErrorCode, OpenFlags};
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let uri = sqlite_uri(path)?;
+        let open = |uri: &str| -> Result<rusqlite::Connection, rusqlite::Error> {
+            let conn = rusqlite::Connection::open_with_flags(uri, flags)?;
+            conn.busy_timeout(std::time::Duration::from_secs(60))?;
+            // Opening is lazy: the first read is what finds the index unmakeable.
+            conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })?;
+            Ok(conn)
+        };
+        let conn = match open(&uri) {
+            Ok(c) => c,
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, ErrorCode::ReadOnly | ErrorCode::CannotOpen)
+                    && !wal_holds_anything(path) =>
+            {
+                open(&format!("{uri}?immutable=1")).map_err(db_err)?
+            }
+            Err(e) => return Err(db_err(e)),
+        };
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(Sqlite {
+            conn,
+            texts: HashMap::new(),
+            read_only: true,
         })
     }
 
@@ -169,6 +252,15 @@ impl Sqlite {
         self.texts.insert(sql.to_owned(), t.clone());
         t
     }
+}
+
+/// Whether the database's `-wal` file holds frames: a connection has it
+/// open to write, or one ended without a checkpoint. Either way only a
+/// read through the WAL index sees the newest figures.
+fn wal_holds_anything(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(wal).is_ok_and(|m| m.len() > 0)
 }
 
 fn sqlite_params(params: &[Param]) -> Vec<rusqlite::types::Value> {
@@ -233,6 +325,16 @@ impl Engine for Sqlite {
     }
     fn real_column(&self) -> &'static str {
         "REAL"
+    }
+    fn has_table(&mut self, name: &str) -> Result<bool, Error> {
+        let rows = self.query(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1",
+            &[name.into()],
+        )?;
+        Ok(rows.first().is_some_and(|r| r[0].int() > 0))
+    }
+    fn read_only(&self) -> bool {
+        self.read_only
     }
 }
 
@@ -346,6 +448,13 @@ impl Engine for Postgres {
     }
     fn real_column(&self) -> &'static str {
         "DOUBLE PRECISION"
+    }
+    fn has_table(&mut self, name: &str) -> Result<bool, Error> {
+        let rows = self.query(
+            "SELECT CASE WHEN to_regclass(CAST($1 AS TEXT)) IS NULL THEN 0 ELSE 1 END",
+            &[name.into()],
+        )?;
+        Ok(rows.first().is_some_and(|r| r[0].int() > 0))
     }
 }
 

@@ -14,8 +14,13 @@
 //! - **Input is the results file** (`perfkit_report::model::Results`): what
 //!   `perfkit run --record` stores is exactly what `history import` would
 //!   store from its results.json, and imports are idempotent per record.
+//!   The branch is not part of a run's identity: a later import fills in
+//!   a branch the stored run lacks, and never moves it to another.
 //! - **Schema versioned** ([`schema`]): migrations applied on open, a
-//!   database from a newer perfkit refused.
+//!   database from a newer perfkit refused. Commands that only read open
+//!   with [`Store::open_to_read`]: a current schema is not migrated, and a
+//!   SQLite file (or folder) this user may only read is opened read-only,
+//!   so a shared or archived history can be read.
 //! - **Concurrent writers**: each import is one transaction that takes the
 //!   writers' lock first (SQLite `BEGIN IMMEDIATE` under WAL with a busy
 //!   timeout; a PostgreSQL advisory lock), so parallel `run --record`
@@ -65,6 +70,14 @@ pub enum ErrorKind {
         /// Its schema version.
         found: i64,
     },
+    /// The database predates this perfkit's schema and, opened to read,
+    /// could not be brought up to date: this user may not write it.
+    OlderSchema {
+        /// Its schema version (0: no perfkit schema at all).
+        found: i64,
+        /// Why it could not be migrated.
+        why: String,
+    },
     /// A request that cannot be answered as asked.
     Input(String),
 }
@@ -87,6 +100,14 @@ impl fmt::Display for Error {
                 f,
                 "history database has schema version {found}, newer than this perfkit \
                  understands ({}); upgrade perfkit to use it",
+                schema::VERSION
+            ),
+            ErrorKind::OlderSchema { found, why } => write!(
+                f,
+                "history database has schema version {found}, older than this perfkit's ({}), \
+                 and cannot be migrated here ({why}); run `perfkit history import` (or \
+                 `perfkit run --record`) on it once as a user with write access to the file \
+                 and its folder, which brings it up to date",
                 schema::VERSION
             ),
             ErrorKind::Input(m) => write!(f, "{m}"),

@@ -4,6 +4,9 @@
 //! applies the missing ones in order, inside one write transaction, so two
 //! processes opening a fresh database at once do not both create it. A
 //! database migrated by a newer perfkit is refused rather than misread.
+//! Opening to read ([`crate::Store::open_to_read`]) only reads the version:
+//! an up-to-date database is read as it is, an older one migrated when
+//! this user may write it and refused, with what to run, when not.
 //!
 //! Tables (v1), keys first:
 //! - `runs`: one `perfkit run` (or one imported file): commit, branch, commit
@@ -110,6 +113,15 @@ fn migrate_in_transaction(db: &mut dyn Engine) -> Result<i64, Error> {
         )?;
     }
     Ok(found)
+}
+
+/// The schema version of the database by reads alone (0 when it holds no
+/// perfkit schema): what a reader checks instead of migrating.
+pub fn stored(db: &mut dyn Engine) -> Result<i64, Error> {
+    if !db.has_table("perfkit_schema")? {
+        return Ok(0);
+    }
+    current(db)
 }
 
 /// The schema version of the database (0 when empty).

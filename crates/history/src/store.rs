@@ -8,7 +8,7 @@ use perfkit_report::model::{Results, TimeBase};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::engine::{Cell, Engine, Param, Postgres, Sqlite};
+use crate::engine::{sqlite_writable, Cell, Engine, Param, Postgres, Sqlite};
 use crate::{flatten, schema, Error, ErrorKind};
 
 /// Where a run's figures came from: the keys the results file does not carry.
@@ -27,7 +27,7 @@ pub struct Provenance {
 }
 
 /// What an import did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Imported {
     /// Records stored now.
     pub added: usize,
@@ -35,6 +35,13 @@ pub struct Imported {
     pub present: usize,
     /// Figures stored now.
     pub figures: usize,
+    /// The run was stored before without a branch, and this import named
+    /// one: the stored run carries it now.
+    pub branch_filled: bool,
+    /// The run was stored before under another branch, which it keeps (a
+    /// run was measured on one branch; an import never moves it): that
+    /// branch.
+    pub branch_kept: Option<String>,
 }
 
 /// One stored run, as `history list` shows it.
@@ -208,6 +215,48 @@ impl Store {
         Ok(Store { db })
     }
 
+    /// Opens an existing history to read it (list, show, export, trends,
+    /// the gate). A current schema is only read, not migrated (so no
+    /// write transaction, no wait for the writers' lock). A SQLite file
+    /// that this user may not write, or whose folder it may not write, is
+    /// opened read-only ([`Store::open_read_only`]); an older schema is
+    /// migrated where it may be written and refused
+    /// ([`ErrorKind::OlderSchema`]) where not.
+    pub fn open_to_read(location: &str) -> Result<Store, Error> {
+        let db: Box<dyn Engine> = match sqlite_path(location)? {
+            None => Box::new(Postgres::connect(location)?),
+            Some(path) if sqlite_writable(&path) => Box::new(Sqlite::open(&path)?),
+            Some(path) => Box::new(Sqlite::open_read_only(&path)?),
+        };
+        Store::read_with_engine(db)
+    }
+
+    /// Opens an existing SQLite history read-only, whatever the
+    /// permissions: nothing is written to it; a schema older than this
+    /// perfkit's is refused ([`ErrorKind::OlderSchema`]), one newer too.
+    pub fn open_read_only(path: &std::path::Path) -> Result<Store, Error> {
+        Store::read_with_engine(Box::new(Sqlite::open_read_only(path)?))
+    }
+
+    fn read_with_engine(mut db: Box<dyn Engine>) -> Result<Store, Error> {
+        let found = schema::stored(db.as_mut())?;
+        if found > schema::VERSION {
+            return Err(Error::new(ErrorKind::NewerSchema { found }));
+        }
+        if found < schema::VERSION {
+            let why = if db.read_only() {
+                "it is open read-only".to_owned()
+            } else {
+                match schema::migrate(db.as_mut()) {
+                    Ok(_) => return Ok(Store { db }),
+                    Err(e) => e.to_string(),
+                }
+            };
+            return Err(Error::new(ErrorKind::OlderSchema { found, why }));
+        }
+        Ok(Store { db })
+    }
+
     /// `sqlite` or `postgres`.
     pub fn engine(&self) -> &'static str {
         self.db.name()
@@ -240,6 +289,9 @@ impl Store {
     /// already stored (same run, configuration and repeat) are counted in
     /// [`Imported::present`] and left alone, so importing a file twice, or
     /// again after `--append` added runs to it, stores each record once.
+    /// A run stored without a branch takes `prov.branch` when that is set
+    /// ([`Imported::branch_filled`]); a run stored under another branch
+    /// keeps it ([`Imported::branch_kept`]).
     pub fn import(&mut self, results: &Results, prov: &Provenance) -> Result<Imported, Error> {
         // A results file of a run stopped before its first record: there is
         // nothing to store, and an empty run row would list as a run.
@@ -303,14 +355,32 @@ impl Store {
                     prov.source.as_str().into(),
                 ],
             )?;
-            let run_id = one_id(
-                db,
-                "SELECT id FROM runs WHERE run_key = $1",
+            let stored = db.query(
+                "SELECT id, branch FROM runs WHERE run_key = $1",
                 &[run_key.as_str().into()],
             )?;
+            let (run_id, stored_branch) = stored
+                .first()
+                .map(|r| (r[0].int(), r[1].text()))
+                .ok_or_else(|| Error::new(ErrorKind::Database("no row for the run".into())))?;
+            let mut done = Imported::default();
+            // The branch is not part of a run's identity: a file stored
+            // without one (no --branch, a detached checkout) gets it from a
+            // later import that names it; one stored under another branch
+            // keeps that, and the caller says so.
+            if !prov.branch.is_empty() && stored_branch != prov.branch {
+                if stored_branch.is_empty() {
+                    db.execute(
+                        "UPDATE runs SET branch = $1 WHERE id = $2 AND branch = ''",
+                        &[prov.branch.as_str().into(), run_id.into()],
+                    )?;
+                    done.branch_filled = true;
+                } else {
+                    done.branch_kept = Some(stored_branch);
+                }
+            }
             let mut metric_ids = metric_ids(db)?;
             let mut config_ids: HashMap<String, i64> = HashMap::new();
-            let mut done = Imported::default();
             let mut pending: Vec<(i64, i64, f64)> = Vec::new();
             for rec in &results.runs {
                 let ident = identity(&rec.config);

@@ -91,7 +91,163 @@ suite!(
     runs_started_in_the_same_second_stay_apart,
     a_file_with_no_runs_stores_nothing,
     one_configuration_under_two_ids_is_refused,
+    a_later_import_fills_in_a_missing_branch_and_keeps_another,
+    opening_to_read_reads_a_current_schema_and_migrates_an_empty_one,
 );
+
+/// A reading command's open: a current schema is read as it is, and a
+/// database with no schema yet is brought up to date where it may be
+/// written (a fresh PostgreSQL schema, an empty SQLite file); a newer one
+/// is refused.
+fn opening_to_read_reads_a_current_schema_and_migrates_an_empty_one(db: &Db) {
+    if let Some(dir) = &db._dir {
+        // The folder and an empty file: what `touch` or a first copy leaves.
+        std::fs::create_dir_all(dir.path().join("h")).unwrap();
+        std::fs::write(&db.url, "").unwrap();
+    }
+    let mut s = Store::open_to_read(&db.url).unwrap();
+    assert_eq!(
+        s.schema_version().unwrap(),
+        perfkit_history::schema::VERSION
+    );
+    assert!(s.runs(None).unwrap().is_empty());
+    drop(s);
+    let mut w = Store::open(&db.url).unwrap();
+    w.import(
+        &synthetic::results("lb", 1, 2, 1, &mut flat(1.0)),
+        &prov(1, "main"),
+    )
+    .unwrap();
+    drop(w);
+    let mut s = Store::open_to_read(&db.url).unwrap();
+    assert_eq!(s.counts().unwrap().1, 2);
+    drop(s);
+    raw(
+        db,
+        "INSERT INTO perfkit_schema (version, applied_unix_s) VALUES (99, 0)",
+    );
+    let e = Store::open_to_read(&db.url).err().expect("refused");
+    assert!(
+        matches!(e.kind(), ErrorKind::NewerSchema { found: 99 }),
+        "{e}"
+    );
+}
+
+fn sha(path: &std::path::Path) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(std::fs::read(path).unwrap()).to_vec()
+}
+
+/// A SQLite history opened read-only is read with nothing written to it,
+/// writes through it fail, and a schema older than this perfkit's (here an
+/// empty file: none at all) is refused with what to run, not migrated.
+#[test]
+fn a_read_only_sqlite_history_is_read_and_never_written() {
+    let d = tempfile::tempdir().unwrap();
+    // Every byte a file name may hold that a SQLite URI would misread.
+    let dir = d.path().join("a ?#%25 é");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("h.db");
+    let url = path.to_str().unwrap();
+    let r = synthetic::results("lb", 1, 2, 2, &mut flat(1.0));
+    Store::open(url)
+        .unwrap()
+        .import(&r, &prov(1, "main"))
+        .unwrap();
+    let before = sha(&path);
+
+    let mut s = Store::open_read_only(&path).unwrap();
+    assert_eq!(s.counts().unwrap().1, 4);
+    assert_eq!(s.runs(None).unwrap()[0].branch, "main");
+    let q = SeriesQuery {
+        scenario: "lb".into(),
+        metric: "tx.bps".into(),
+        ..SeriesQuery::default()
+    };
+    assert_eq!(s.series(&q).unwrap().len(), 2);
+    let more = synthetic::results("lb", 2, 2, 1, &mut flat(1.0));
+    assert!(s.import(&more, &prov(2, "main")).is_err(), "it only reads");
+    assert!(s
+        .prune(&Prune {
+            branch: Some("main".into()),
+            ..Prune::default()
+        })
+        .is_err());
+    drop(s);
+    assert_eq!(sha(&path), before, "nothing written");
+
+    let empty = dir.join("empty.db");
+    std::fs::write(&empty, "").unwrap();
+    let e = Store::open_read_only(&empty).err().expect("refused");
+    assert!(
+        matches!(e.kind(), ErrorKind::OlderSchema { found: 0, .. }),
+        "{e}"
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains("older than this perfkit's")
+            && msg.contains("perfkit history import")
+            && msg.contains("write access"),
+        "{msg}"
+    );
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0, "not migrated");
+
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("INSERT INTO perfkit_schema (version, applied_unix_s) VALUES (99, 0)")
+        .unwrap();
+    let e = Store::open_read_only(&path).err().expect("refused");
+    assert!(
+        matches!(e.kind(), ErrorKind::NewerSchema { found: 99 }),
+        "{e}"
+    );
+}
+
+/// A file stored without a branch gets one from a later import that names
+/// it (the import stays idempotent: no record twice); a run stored under
+/// one branch is never moved to another, and the import says which it kept.
+fn a_later_import_fills_in_a_missing_branch_and_keeps_another(db: &Db) {
+    let mut s = Store::open(&db.url).unwrap();
+    let r = synthetic::results("lb", 1, 2, 2, &mut flat(1.0));
+    let branches = |s: &mut Store| -> Vec<String> {
+        s.runs(None)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.branch)
+            .collect()
+    };
+    let first = s.import(&r, &prov(1, "")).unwrap();
+    assert!(!first.branch_filled && first.branch_kept.is_none());
+    assert_eq!(branches(&mut s), [""]);
+    let counts = s.counts().unwrap();
+
+    let again = s.import(&r, &prov(1, "main")).unwrap();
+    assert_eq!((again.added, again.present), (0, 4));
+    assert!(again.branch_filled && again.branch_kept.is_none());
+    assert_eq!(branches(&mut s), ["main"]);
+    assert_eq!(s.counts().unwrap(), counts, "no record stored twice");
+    // The runs now count as main's history.
+    let on_main = SeriesQuery {
+        scenario: "lb".into(),
+        metric: "tx.bps".into(),
+        branch: Some("main".into()),
+        ..SeriesQuery::default()
+    };
+    assert_eq!(s.series(&on_main).unwrap().len(), 2);
+
+    // Another branch is not written over; the import says which was kept.
+    let other = s.import(&r, &prov(1, "feature")).unwrap();
+    assert!(!other.branch_filled);
+    assert_eq!(other.branch_kept.as_deref(), Some("main"));
+    assert_eq!(branches(&mut s), ["main"]);
+    // The same branch, or none, again: nothing to fill or keep.
+    for b in ["main", ""] {
+        let same = s.import(&r, &prov(1, b)).unwrap();
+        assert!(!same.branch_filled && same.branch_kept.is_none(), "{b}");
+    }
+    assert_eq!(branches(&mut s), ["main"]);
+    assert_eq!(s.counts().unwrap(), counts);
+}
 
 /// Two ids of one configuration (they differ only in a key the history
 /// does not tell apart) would collide: the second id's records were

@@ -151,9 +151,25 @@ fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("{e:?}")
 }
 
-/// Formats a number compactly with an SI suffix: 1.25M, 512, 3.2k, 0.25.
+/// Formats a number compactly with an SI suffix: 1.25M, 512, 3.2k, 0.25;
+/// beyond the largest suffix (1e15 would read `1000T`, 1e300 a run of 289
+/// digits) and below 0.01 in scientific form, `2.50e15`, `1.50e-3`.
 pub(crate) fn si(v: f64) -> String {
+    if !v.is_finite() {
+        return if v.is_nan() {
+            "NaN".into()
+        } else if v > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
+    }
+    // -0.0 (a difference of equal values) reads as 0.
+    let v = if v == 0.0 { 0.0 } else { v };
     let a = v.abs();
+    if a >= 1e15 {
+        return format!("{v:.2e}");
+    }
     let (scaled, suffix) = if a >= 1e12 {
         (v / 1e12, "T")
     } else if a >= 1e9 {

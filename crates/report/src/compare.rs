@@ -2,12 +2,15 @@
 //! by their `config` maps, each metric compared with the first input's by
 //! the statistics of [`crate::analysis`] (exact, paired when the runs were
 //! interleaved in time, or two independent samples), with a bootstrap
-//! confidence interval and a verdict.
+//! confidence interval and a verdict. What cannot be compared is said, not
+//! dropped: metrics one side lacks, configurations whose runs all failed,
+//! and (refused outright) an input with no completed run.
 
 use std::fmt;
 use std::path::PathBuf;
 
 use crate::analysis::{self, Method};
+use crate::gate::{GateError, GateErrorKind};
 use crate::group::{self, config_label, ConfigGroup};
 use crate::metric::{self, Direction};
 use crate::model::Results;
@@ -91,6 +94,23 @@ pub struct Row {
     pub deterministic: bool,
 }
 
+/// Metrics that one input of a pair has and the other lacks (a stage
+/// renamed, added or removed, a `metrics.*` key recorded on one side only),
+/// in the configurations listed: no row can compare them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OneSided {
+    /// The input that has them.
+    pub present: usize,
+    /// The input that lacks them (the reference, or the candidate against it).
+    pub absent: usize,
+    /// The metrics, in the order of the input that has them.
+    pub metrics: Vec<String>,
+    /// The configurations where this is so.
+    pub configs: Vec<String>,
+    /// Whether that is every configuration (more than one) the pair shares.
+    pub every_configuration: bool,
+}
+
 /// The result of comparing N results files.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {
@@ -100,6 +120,14 @@ pub struct Comparison {
     pub rows: Vec<Row>,
     /// Configurations present in some inputs but not all: `(input, config)`.
     pub unmatched: Vec<(String, String)>,
+    /// Metrics present on one side of a pair only, grouped by pair and list.
+    pub one_sided: Vec<OneSided>,
+    /// Configurations of an input none of whose runs completed, as
+    /// sentences naming the first error: nothing of theirs is compared.
+    pub failed: Vec<String>,
+    /// Inputs with no completed run at all (or no runs), as sentences
+    /// naming the first error: see [`Comparison::refusal`].
+    pub nothing_to_compare: Vec<String>,
 }
 
 /// A short label for an input file: the folder name for `.../NAME/results.json`,
@@ -147,7 +175,9 @@ pub(crate) fn union_swept(files: &[&Results]) -> Vec<String> {
 }
 
 /// Compares every input with the first one. Metrics: the headline metrics
-/// and every stage's p99, wherever both sides have them.
+/// and every stage's p99, wherever both sides have them; those only one
+/// side has are listed in [`Comparison::one_sided`]. An input with no
+/// completed run leaves nothing to compare: see [`Comparison::refusal`].
 pub fn compare(inputs: &[(PathBuf, Results)]) -> Comparison {
     compare_with(inputs, &Bootstrap::default())
 }
@@ -157,6 +187,24 @@ pub fn compare_with(inputs: &[(PathBuf, Results)], bs: &Bootstrap) -> Comparison
     let paths: Vec<&std::path::Path> = inputs.iter().map(|(p, _)| p.as_path()).collect();
     let labels = input_labels(&paths);
     let files: Vec<&Results> = inputs.iter().map(|(_, r)| r).collect();
+    // An input none of whose runs completed has no figure at all; its
+    // configurations are not named one by one as well.
+    let mut nothing_to_compare = Vec::new();
+    let mut dead = vec![false; files.len()];
+    for ((path, r), dead) in inputs.iter().zip(&mut dead) {
+        if r.runs.is_empty() {
+            nothing_to_compare.push(format!("{} holds no run records", path.display()));
+            *dead = true;
+        } else if r.runs.iter().all(|x| x.error.is_some()) {
+            let runs: Vec<_> = r.runs.iter().collect();
+            nothing_to_compare.push(crate::gate::every_run_failed(
+                None,
+                &path.display().to_string(),
+                &runs,
+            ));
+            *dead = true;
+        }
+    }
     let keys = union_swept(&files);
     let grouped: Vec<Vec<ConfigGroup<'_>>> = files.iter().map(|r| group::groups(r)).collect();
     let matching = analysis::match_configs(&grouped);
@@ -166,6 +214,10 @@ pub fn compare_with(inputs: &[(PathBuf, Results)], bs: &Bootstrap) -> Comparison
         .map(|(k, g)| (labels[*k].clone(), config_label(g.config, &keys)))
         .collect();
     let mut rows = Vec::new();
+    let mut failed = Vec::new();
+    let mut one_sided: Vec<OneSided> = Vec::new();
+    // Configurations compared between the reference and each input.
+    let mut shared = vec![0usize; files.len()];
     for row in &matching.rows {
         let Some((Some(g0), others)) = row.split_first() else {
             continue;
@@ -179,8 +231,59 @@ pub fn compare_with(inputs: &[(PathBuf, Results)], bs: &Bootstrap) -> Comparison
                 ));
             }
         }
-        let mut metrics = metric::headline(g0.ok_runs());
-        metrics.extend(metric::stage_metrics(g0.ok_runs(), "p99_ns"));
+        // A configuration none of whose runs completed in an input that has
+        // completed runs elsewhere: said, rather than its rows left out.
+        let mut completed = |k: usize, g: &ConfigGroup<'_>| {
+            let ok = g.ok_runs().next().is_some();
+            if !ok && !dead[k] {
+                failed.push(crate::gate::every_run_failed(
+                    Some(&format!("configuration {label}")),
+                    &labels[k],
+                    &g.runs,
+                ));
+            }
+            ok
+        };
+        if !completed(0, g0) {
+            continue;
+        }
+        let mut completed_others = Vec::with_capacity(others.len());
+        for (k, o) in others.iter().enumerate() {
+            completed_others.push(o.is_some_and(|o| completed(k + 1, o)));
+        }
+        let metrics = table_metrics(g0);
+        for (k, o) in others.iter().enumerate() {
+            let Some(o) = o.filter(|_| completed_others[k]) else {
+                continue;
+            };
+            shared[k + 1] += 1;
+            let theirs = table_metrics(o);
+            for (present, absent, mine, other) in
+                [(0, k + 1, &metrics, &theirs), (k + 1, 0, &theirs, &metrics)]
+            {
+                let only: Vec<String> = mine
+                    .iter()
+                    .filter(|m| !other.contains(m))
+                    .cloned()
+                    .collect();
+                if only.is_empty() {
+                    continue;
+                }
+                match one_sided
+                    .iter_mut()
+                    .find(|x| x.present == present && x.absent == absent && x.metrics == only)
+                {
+                    Some(x) => x.configs.push(label.clone()),
+                    None => one_sided.push(OneSided {
+                        present,
+                        absent,
+                        metrics: only,
+                        configs: vec![label.clone()],
+                        every_configuration: false,
+                    }),
+                }
+            }
+        }
         for m in metrics {
             let Some(s0) = g0.sample(&m) else { continue };
             let deltas: Vec<Delta> = others
@@ -227,11 +330,27 @@ pub fn compare_with(inputs: &[(PathBuf, Results)], bs: &Bootstrap) -> Comparison
             });
         }
     }
+    for x in &mut one_sided {
+        let n = shared[x.present.max(x.absent)];
+        x.every_configuration = n > 1 && x.configs.len() == n;
+    }
     Comparison {
         inputs: labels,
         rows,
         unmatched,
+        one_sided,
+        failed,
+        nothing_to_compare,
     }
+}
+
+/// The metrics a row of the table can hold for one configuration: the
+/// headline ones and every stage's p99, wherever a completed run has them.
+fn table_metrics(g: &ConfigGroup<'_>) -> Vec<String> {
+    let mut metrics = metric::headline(g.ok_runs());
+    metrics.extend(metric::stage_metrics(g.ok_runs(), "p99_ns"));
+    metrics.retain(|m| g.sample(m).is_some());
+    metrics
 }
 
 impl Comparison {
@@ -290,7 +409,49 @@ impl Comparison {
         for (input, cfg) in &self.unmatched {
             out.push_str(&format!("unmatched: {input}: {cfg}\n"));
         }
+        for line in self.one_sided_lines() {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        for why in &self.failed {
+            out.push_str(&format!("not compared: {why}\n"));
+        }
         out
+    }
+
+    /// [`Comparison::one_sided`] as lines: `only in b: stage.new.p99_ns
+    /// (not in a; every configuration)`.
+    pub fn one_sided_lines(&self) -> Vec<String> {
+        self.one_sided
+            .iter()
+            .map(|x| {
+                format!(
+                    "only in {}: {} (not in {}; {})",
+                    self.inputs[x.present],
+                    x.metrics.join(", "),
+                    self.inputs[x.absent],
+                    if x.every_configuration {
+                        "every configuration".to_owned()
+                    } else {
+                        x.configs.join("; ")
+                    }
+                )
+            })
+            .collect()
+    }
+
+    /// Why these inputs cannot be compared: an input none of whose runs
+    /// completed (or with no runs) has no figure, and a table without it
+    /// would read as a comparison. The gate's [`GateErrorKind::NothingToJudge`]
+    /// (exit 2), naming each such input with its first error.
+    pub fn refusal(&self) -> Option<GateError> {
+        if self.nothing_to_compare.is_empty() {
+            return None;
+        }
+        Some(GateError::new(GateErrorKind::NothingToJudge(format!(
+            "{}, so there is nothing to compare",
+            self.nothing_to_compare.join(";\n")
+        ))))
     }
 
     /// The same table as Markdown.

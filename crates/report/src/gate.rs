@@ -515,7 +515,8 @@ pub enum GateErrorKind {
         /// How many checks were inconclusive in all.
         count: usize,
     },
-    /// Every run of a configuration failed on one side: no figure to judge.
+    /// Every run of a configuration failed on one side (or, for `compare`,
+    /// every run of an input): no figure to judge.
     NothingToJudge(String),
     /// The baseline's median (or, paired, the median of the per-pair
     /// changes) reads 0 or less: a change relative to 0 is unbounded, and
@@ -529,7 +530,7 @@ pub enum GateErrorKind {
 }
 
 impl GateError {
-    fn new(kind: GateErrorKind) -> Self {
+    pub(crate) fn new(kind: GateErrorKind) -> Self {
         GateError { kind }
     }
     /// What went wrong.
@@ -690,6 +691,27 @@ fn other_compiler(
     ))
 }
 
+/// "every run of OF failed in PLACE (first error: ...)": the words of the
+/// gate and of `compare` for records none of which completed.
+pub(crate) fn every_run_failed(
+    of: Option<&str>,
+    place: &str,
+    runs: &[&model::RunRecord],
+) -> String {
+    let first = runs
+        .iter()
+        .find_map(|r| r.error.as_deref())
+        .filter(|e| !e.is_empty());
+    format!(
+        "every run{} failed in {place} ({})",
+        of.map(|o| format!(" of {o}")).unwrap_or_default(),
+        match first {
+            Some(e) => format!("first error: {e}"),
+            None => "no error recorded".to_owned(),
+        }
+    )
+}
+
 fn incompatible(why: String) -> GateError {
     GateError::new(GateErrorKind::Incompatible { why })
 }
@@ -781,16 +803,10 @@ pub fn evaluate(
     for (b, c) in &pairs {
         for (side, g) in [("baseline", b), ("results", c)] {
             if g.ok_runs().next().is_none() {
-                let first = g.runs.iter().find_map(|r| r.error.as_deref()).unwrap_or("");
+                let of = format!("configuration {}", config_label(c.config, &keys));
                 return Err(GateError::new(GateErrorKind::NothingToJudge(format!(
-                    "every run of configuration {} failed in the {side} ({}), so there is \
-                     nothing to judge",
-                    config_label(c.config, &keys),
-                    if first.is_empty() {
-                        "no error recorded".to_owned()
-                    } else {
-                        format!("first error: {first}")
-                    }
+                    "{}, so there is nothing to judge",
+                    every_run_failed(Some(&of), &format!("the {side}"), &g.runs)
                 ))));
             }
         }

@@ -944,6 +944,14 @@ fn flamegraphs(body: &mut String, ins: &[Input<'_>]) {
     }
 }
 
+/// `s` with its first letter in upper case, for a sentence of its own.
+fn upper_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
 fn compare_table(body: &mut String, cmp: &Comparison) {
     body.push_str("<h2 id=\"compare\">Comparison</h2>\n<table class=\"compare\">\n<tr><th class=\"l\">configuration</th><th class=\"l\">metric</th><th>reference</th><th class=\"l\">candidate</th><th>median</th><th>change</th><th>95% CI</th><th class=\"l\">method</th><th class=\"l\">verdict</th></tr>\n");
     for r in &cmp.rows {
@@ -977,6 +985,16 @@ fn compare_table(body: &mut String, cmp: &Comparison) {
             escape(input),
             escape(cfg)
         );
+    }
+    for line in cmp.one_sided_lines() {
+        let _ = writeln!(
+            body,
+            "<p class=\"note\">{}</p>",
+            escape(&upper_first(&line))
+        );
+    }
+    for why in &cmp.failed {
+        let _ = writeln!(body, "<p class=\"note\">Not compared: {}</p>", escape(why));
     }
 }
 

@@ -115,9 +115,16 @@ pub fn html(class: &str, headers: &[&str], rows: &[Vec<String>], left: &[usize])
     out
 }
 
-/// A relative change as a signed percentage: `+4.2 %`.
+/// A relative change as a signed percentage: `+4.2 %`; past a million
+/// percent (a change against a value near zero) in scientific form,
+/// `+1.0e302 %`, rather than as hundreds of digits.
 pub fn pct(x: f64) -> String {
-    format!("{:+.1} %", x * 100.0)
+    let p = x * 100.0;
+    if p.is_finite() && p.abs() >= 1e6 {
+        format!("{p:+.1e} %")
+    } else {
+        format!("{p:+.1} %")
+    }
 }
 
 /// The confidence-interval cell: `[lo, hi]`, or `exact` for a deterministic figure.
@@ -140,7 +147,10 @@ pub(crate) fn change_cells(
     }
 }
 
-/// A number for tables: SI-scaled with a few significant digits.
+/// A number for tables: SI-scaled with a few significant digits (`1.25M`,
+/// `38.6k`, `0.25`); at or past 1e15 and below 0.01 in scientific form
+/// (`1.80e308`, `1.50e-3`), so no value is wider than 9 characters;
+/// `inf`, `-inf` and `NaN` as such.
 pub fn num(x: f64) -> String {
     crate::chart::si(x)
 }
@@ -148,6 +158,45 @@ pub fn num(x: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Magnitudes past the largest prefix and tiny ones print in
+    /// scientific form a table column can hold, never as hundreds of
+    /// digits; infinities and NaN as words.
+    #[test]
+    fn numbers_of_any_magnitude_stay_short() {
+        for (x, want) in [
+            (1e300, "1.00e300"),
+            (f64::MAX, "1.80e308"),
+            (-f64::MAX, "-1.80e308"),
+            (2.5e15, "2.50e15"),
+            (999e12, "999T"),
+            (1.25e6, "1.25M"),
+            (38_600.0, "38.6k"),
+            (512.0, "512"),
+            (0.25, "0.25"),
+            (0.0, "0"),
+            (-0.0, "0"),
+            (1.5e-3, "1.50e-3"),
+            (1e-300, "1.00e-300"),
+            (f64::MIN_POSITIVE / 4.0, "5.56e-309"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (f64::NAN, "NaN"),
+        ] {
+            assert_eq!(num(x), want, "{x:e}");
+            assert!(num(x).len() <= 9, "{x:e}: {}", num(x));
+        }
+        for (x, want) in [
+            (0.042, "+4.2 %"),
+            (-0.5, "-50.0 %"),
+            (1e300, "+1.0e302 %"),
+            (-1e300, "-1.0e302 %"),
+            (f64::INFINITY, "+inf %"),
+            (f64::NAN, "NaN %"),
+        ] {
+            assert_eq!(pct(x), want, "{x:e}");
+        }
+    }
 
     #[test]
     fn markdown_cells_are_text_and_console_cells_print_no_control_characters() {

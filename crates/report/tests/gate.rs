@@ -889,3 +889,139 @@ fn failed_runs_are_named_not_called_a_missing_metric() {
     );
     assert_eq!(e.exit_code(), 2);
 }
+
+/// An input none of whose runs completed has no figure: compare refuses
+/// (exit 2, the gate's words), naming each such input and its first error,
+/// instead of printing an empty table.
+#[test]
+fn compare_refuses_an_input_whose_every_run_failed() {
+    let base = synthetic(&one_config(Spec::default()));
+    let fail = |r: &Results, why: &str| {
+        let mut r = r.clone();
+        for x in &mut r.runs {
+            x.error = Some(why.into());
+        }
+        r
+    };
+    let cmp = compare(&[
+        (PathBuf::from("a.json"), base.clone()),
+        (
+            PathBuf::from("b.json"),
+            fail(&base, "link: the peer went away"),
+        ),
+    ]);
+    let e = cmp.refusal().expect("refused");
+    assert!(matches!(e.kind(), GateErrorKind::NothingToJudge(_)));
+    assert_eq!(e.exit_code(), 2);
+    let msg = e.to_string();
+    assert!(
+        msg.contains("every run failed in b.json (first error: link: the peer went away)")
+            && msg.ends_with("so there is nothing to compare")
+            && !msg.contains("a.json"),
+        "{msg}"
+    );
+
+    // Every input that failed is named, each with its own first error; so
+    // is one with no runs at all.
+    let mut empty = base.clone();
+    empty.runs.clear();
+    let cmp = compare(&[
+        (PathBuf::from("a.json"), fail(&base, "no device")),
+        (PathBuf::from("b.json"), fail(&base, "timed out")),
+        (PathBuf::from("c.json"), empty),
+    ]);
+    let msg = cmp.refusal().expect("refused").to_string();
+    for want in [
+        "every run failed in a.json (first error: no device)",
+        "every run failed in b.json (first error: timed out)",
+        "c.json holds no run records",
+    ] {
+        assert!(msg.contains(want), "{want}: {msg}");
+    }
+
+    // Completed runs on both sides: nothing refused.
+    let cmp = compare(&[
+        (PathBuf::from("a.json"), base.clone()),
+        (PathBuf::from("b.json"), base),
+    ]);
+    assert!(cmp.refusal().is_none());
+    assert!(cmp.failed.is_empty() && cmp.one_sided.is_empty());
+}
+
+/// A stage or metric that one side has and the other lacks cannot be
+/// compared, and is listed under the table ("only in a: ...") rather than
+/// dropped; so is a configuration whose runs all failed in one input.
+#[test]
+fn compare_lists_what_only_one_side_has() {
+    let spec = Spec {
+        params: vec![(
+            "block_size".into(),
+            vec![serde_json::json!(64), serde_json::json!(256)],
+        )],
+        ..Spec::default()
+    };
+    let a = synthetic(&spec);
+    let mut b = synthetic(&Spec { seed: 4, ..spec });
+    // b renamed a stage everywhere and records a figure a does not, in
+    // one configuration.
+    for r in &mut b.runs {
+        for s in &mut r.stages.sites {
+            if s.name == "crc16" {
+                s.name = "wire::crc16".into();
+            }
+        }
+        if r.config["block_size"] == 64 {
+            r.metrics.insert("cat_mb_s".into(), 900.0);
+        }
+    }
+    let inputs = vec![
+        (PathBuf::from("reports/a/results.json"), a.clone()),
+        (PathBuf::from("reports/b/results.json"), b.clone()),
+    ];
+    let cmp = compare(&inputs);
+    assert!(cmp.refusal().is_none());
+    let lines = cmp.one_sided_lines();
+    assert_eq!(
+        lines,
+        [
+            "only in a: stage.crc16.p99_ns (not in b; every configuration)",
+            "only in b: metrics.cat_mb_s, stage.wire::crc16.p99_ns (not in a; block_size=64)",
+            "only in b: stage.wire::crc16.p99_ns (not in a; block_size=256)",
+        ]
+        .map(String::from),
+        "{lines:#?}"
+    );
+    let table = cmp.console_table();
+    for l in &lines {
+        assert!(table.contains(l.as_str()), "{table}");
+    }
+    let html = perfkit_report::render_compare(&inputs, &cmp);
+    assert!(
+        html.contains("Only in a: stage.crc16.p99_ns (not in b; every configuration)"),
+        "the page lists them too"
+    );
+    assert!(html.contains("Only in b: metrics.cat_mb_s, stage.wire::crc16.p99_ns"));
+
+    // Every run of one configuration failed in b: said, with its error,
+    // and its figures are not listed as missing one by one.
+    let mut c = a.clone();
+    for r in c.runs.iter_mut().filter(|r| r.config["block_size"] == 256) {
+        r.error = Some("link: the peer went away".into());
+    }
+    let inputs = vec![
+        (PathBuf::from("reports/a/results.json"), a),
+        (PathBuf::from("reports/c/results.json"), c),
+    ];
+    let cmp = compare(&inputs);
+    assert!(cmp.refusal().is_none());
+    assert!(cmp.one_sided.is_empty(), "{:?}", cmp.one_sided);
+    assert_eq!(
+        cmp.failed,
+        ["every run of configuration block_size=256 failed in c (first error: link: the peer went away)"]
+    );
+    assert!(cmp
+        .console_table()
+        .contains("not compared: every run of configuration block_size=256 failed in c"));
+    assert!(perfkit_report::render_compare(&inputs, &cmp)
+        .contains("Not compared: every run of configuration block_size=256 failed in c"));
+}
