@@ -33,7 +33,8 @@ pub struct Common {
     #[arg(long, default_value_t = 115200, requires = "serial",
           value_parser = clap::value_parser!(u32).range(300..=16_000_000))]
     pub baud: u32,
-    /// Give up after this many seconds (0.001..=86400).
+    /// Give up after this many seconds (0.001..=86400); `send` gives a
+    /// FIFO or pipe as long again to be written and closed first.
     #[arg(long, default_value_t = 600.0, value_parser = timeout_arg)]
     pub timeout_s: f64,
     /// Write this end's figures and perfkit snapshot as JSON here.
@@ -247,6 +248,30 @@ fn folder_exists(path: &std::path::Path) -> Result<(), Failure> {
     }
 }
 
+/// The file `perfkit send` sends. A FIFO or pipe has the run's time-out
+/// to be written and closed: one nobody opens would otherwise hold the
+/// send for ever. That is a transfer that never started (exit 3, in the
+/// wording of a run that gave up); a file that cannot be read is bad input
+/// (2).
+fn read_input(file: &std::path::Path, limit: u64, timeout_s: f64) -> Result<Vec<u8>, Failure> {
+    let read = match deadline_in(timeout_s) {
+        Some(d) => files::read_limited_until(file, limit, Accept::RegularOrPipe, d),
+        None => files::read_limited(file, limit, Accept::RegularOrPipe),
+    };
+    read.map_err(|e| {
+        let timed_out = e.kind() == std::io::ErrorKind::TimedOut;
+        let e = anyhow!(e).context(format!("cannot read {}", file.display()));
+        if timed_out {
+            let stop = perfkit_engine::Stop::TimedOut {
+                after_ns: Policy::seconds(timeout_s).deadline_ns(),
+            };
+            Failure::run(anyhow!("{e:#}; {stop}"))
+        } else {
+            Failure::input(e)
+        }
+    })
+}
+
 /// `perfkit send`.
 pub fn send(args: SendArgs) -> CmdResult {
     recording(&args.common);
@@ -261,9 +286,7 @@ pub fn send(args: SendArgs) -> CmdResult {
         }
     }
     let limit = crate::kinds::max_file_size(block);
-    let bytes = files::read_limited(&args.file, limit, Accept::RegularOrPipe)
-        .with_context(|| format!("cannot read {}", args.file.display()))
-        .map_err(Failure::input)?;
+    let bytes = read_input(&args.file, limit, args.common.timeout_s)?;
     stats_json_target(&args.common)?;
     std_link_open(&args.common, 1)?;
     let t = transfer(&args);

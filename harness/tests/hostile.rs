@@ -1263,3 +1263,93 @@ fn recv_blocked_writing_into_a_fifo_nobody_reads_still_ends_on_sigterm() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
 }
+
+#[test]
+fn send_from_a_fifo_nobody_writes_gives_up_at_its_time_out() {
+    // `perfkit send FIFO` waited in open(2) for a writer that never came,
+    // whatever --timeout-s said.
+    let d = tempfile::tempdir().unwrap();
+    let fifo = d.path().join("in.fifo");
+    mkfifo(&fifo);
+    let send = |timeout: &str| {
+        let mut cmd = Command::new(common::exe());
+        cmd.args(["send", "--timeout-s", timeout, "--quiet", "in.fifo"])
+            .current_dir(d.path())
+            .stdout(Stdio::null());
+        cmd
+    };
+    let gives_up = |held: &str| {
+        let (o, took) = timed(&mut send("1"), Duration::from_secs(20));
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(3), "{held}: {e}");
+        assert!(
+            e.contains("cannot read in.fifo") && e.contains("gave up after 1.0 s (timeout_s)"),
+            "{held}: {e}"
+        );
+        assert!(took < Duration::from_secs(10), "{held}: {took:?}: {e}");
+    };
+    gives_up("no writer");
+    // A writer that holds the FIFO open and writes nothing is waited on
+    // as long, no longer (read-write: it never waits for a reader).
+    let writer = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
+    gives_up("a silent writer");
+    drop(writer);
+}
+
+#[test]
+fn send_from_a_fifo_takes_a_writer_that_comes_in_time_and_a_signal_ends_the_wait() {
+    let d = tempfile::tempdir().unwrap();
+    // Named as the fixture, so META and every frame are the fixture's.
+    let fifo = d.path().join("test35k.jpg");
+    mkfifo(&fifo);
+    let data = std::fs::read(common::root().join("fixtures/test35k.jpg")).unwrap();
+    let writer = {
+        let (fifo, data) = (fifo.clone(), data.clone());
+        std::thread::spawn(move || {
+            // After the sender has looked: it must keep waiting, not take
+            // the empty FIFO for an empty file.
+            std::thread::sleep(Duration::from_millis(300));
+            use std::io::Write;
+            let mut w = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+            w.write_all(&data).unwrap();
+        })
+    };
+    let o = Command::new(common::exe())
+        .args(["send", "--timeout-s", "20", "--quiet", "test35k.jpg"])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    writer.join().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(o.stdout, fixture_stream(&[]), "the FIFO's bytes are sent");
+    // SIGTERM (or Ctrl-C) while no writer has come ends the wait at once.
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let mut tx = common::signals_default(&mut Command::new(common::exe()))
+            .args(["send", "--quiet", "test35k.jpg"])
+            .current_dir(d.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(tx.try_wait().unwrap().is_none(), "send should wait");
+        // SAFETY: signalling a child this test started.
+        unsafe { libc::kill(tx.id() as libc::pid_t, signal) };
+        let t = Instant::now();
+        let status = loop {
+            if let Some(s) = tx.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "send ignored signal {signal}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(!status.success(), "{status:?}");
+    }
+}
