@@ -358,6 +358,41 @@ pub fn send(args: SendArgs) -> CmdResult {
     Ok(EXIT_OK)
 }
 
+/// Why a receive ended without META, as far as its counters tell: a link
+/// that carried nothing; bytes of which no message on this end's channel
+/// decoded, most likely a sender with another framing or channel (or, on
+/// a serial line, baud rate); or messages that did decode, the META among
+/// them lost.
+fn no_meta(wire: u64, rx: &endpoint::Rx, common: &Common) -> String {
+    let link = &rx.counters().link;
+    let failed = link.bad_lengths + link.crc_errors;
+    let decoded = link.messages.saturating_sub(failed + link.other_channel);
+    if wire == 0 {
+        "no META arrived: nothing arrived (0 bytes)".to_owned()
+    } else if decoded > 0 {
+        "no META arrived, so the file's size and which blocks are missing are unknown".to_owned()
+    } else if failed == 0 && link.other_channel > 0 {
+        // Whole, checked messages: the framing is right, the channel not.
+        format!(
+            "no META arrived: {} messages arrived, none on channel {}; the sender likely \
+             uses another --channel",
+            link.other_channel, common.channel
+        )
+    } else {
+        let baud = match common.serial {
+            Some(_) => format!(", --baud (this end: {})", common.baud),
+            None => String::new(),
+        };
+        format!(
+            "no META arrived: {wire} bytes arrived but no message decoded on them; the \
+             sender likely differs from this end in --framing (this end: {}){baud} or \
+             --channel (this end: {})",
+            common.framing.name(),
+            common.channel
+        )
+    }
+}
+
 /// `perfkit recv`.
 pub fn recv(args: RecvArgs) -> CmdResult {
     recording(&args.common);
@@ -449,11 +484,7 @@ pub fn recv(args: RecvArgs) -> CmdResult {
         // transfer that failed, or never announced a file, failed (3).
         let (why, code) = match (rx.failure(), rx.meta()) {
             (Some(f), _) => (format!("the transfer failed: {f}"), EXIT_RUN_FAILED),
-            (None, None) => (
-                "no META arrived, so the file's size and which blocks are missing are unknown"
-                    .to_owned(),
-                EXIT_RUN_FAILED,
-            ),
+            (None, None) => (no_meta(wire, &rx, &args.common), EXIT_RUN_FAILED),
             (None, Some(_)) => (
                 format!(
                     "{}; {}",

@@ -1353,3 +1353,55 @@ fn send_from_a_fifo_takes_a_writer_that_comes_in_time_and_a_signal_ends_the_wait
         assert!(!status.success(), "{status:?}");
     }
 }
+
+#[test]
+fn recv_without_meta_names_a_framing_or_channel_mismatch_only_when_bytes_came() {
+    // "no META arrived" was all it said, whether the link carried nothing
+    // or a whole file framed or addressed otherwise than this end expects.
+    let d = tempfile::tempdir().unwrap();
+    let recv = |args: &[&str], input: &[u8]| {
+        let mut all: Vec<&OsStr> = vec!["--quiet".as_ref(), "out.jpg".as_ref()];
+        all.extend(args.iter().map(OsStr::new));
+        let mut rx = spawn_recv(d.path(), &all);
+        {
+            use std::io::Write;
+            let mut stdin = rx.stdin.take().unwrap();
+            // recv reads to the end of its input whatever it makes of it.
+            stdin.write_all(input).unwrap();
+        }
+        let o = rx.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(3), "{args:?}: {}", stderr(&o));
+        assert!(!d.path().join("out.jpg").exists());
+        stderr(&o)
+    };
+    let dttk = fixture_stream(&[]);
+    let e = recv(&["--framing", "cobs"], &dttk);
+    assert!(
+        e.contains("no META arrived")
+            && e.contains("no message decoded")
+            && e.contains("--framing (this end: cobs)")
+            && e.contains("--channel (this end: 0)"),
+        "{e}"
+    );
+    let e = recv(&["--channel", "5"], &dttk);
+    assert!(
+        e.contains("no META arrived")
+            && e.contains("2845 messages arrived, none on channel 5")
+            && e.contains("--channel"),
+        "{e}"
+    );
+    assert!(!e.contains("--framing"), "{e}");
+    let e = recv(&[], b"");
+    assert!(
+        e.contains("no META arrived: nothing arrived (0 bytes)"),
+        "{e}"
+    );
+    assert!(!e.contains("--framing") && !e.contains("--channel"), "{e}");
+    // Messages of this framing and channel, the META among them lost: no
+    // mismatch to suggest.
+    let one_meta = fixture_stream(&["--start-meta", "1", "--meta-every", "0"]);
+    let after_meta = 2 + one_meta[1..].iter().position(|&b| b == 0xFF).unwrap();
+    let e = recv(&[], &one_meta[after_meta..]);
+    assert!(e.contains("no META arrived, so the file's size"), "{e}");
+    assert!(!e.contains("--framing") && !e.contains("--channel"), "{e}");
+}
