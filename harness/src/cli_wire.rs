@@ -433,11 +433,15 @@ pub fn recv(args: RecvArgs) -> CmdResult {
         // A file is replaced through a temporary one, which a signal must
         // not leave behind (the flag waits for the rename). Written into
         // directly (a FIFO, a device, stdout), the write may block on
-        // another process for ever: there a signal ends perfkit again.
-        if !matches!(files::Target::of(&args.out), Ok(files::Target::Replace(_))) {
+        // another process for ever: there a signal ends perfkit again. One
+        // look decides both, so a FIFO that appears after it is replaced,
+        // never written into with the signal still caught.
+        let target = files::Target::of(&args.out)
+            .map_err(|e| Failure::run(anyhow!("{}: {e}", args.out.display())))?;
+        if !matches!(target, files::Target::Replace(_)) {
             crate::interrupt::default_action_again();
         }
-        perfkit_report::model::write_atomic(&args.out, rx.sink().data())
+        perfkit_report::model::write_to(&args.out, &target, rx.sink().data())
             .map_err(|e| Failure::run(anyhow!(e)))?;
     }
     if !args.common.quiet {

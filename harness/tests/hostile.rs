@@ -1405,3 +1405,117 @@ fn recv_without_meta_names_a_framing_or_channel_mismatch_only_when_bytes_came() 
     assert!(e.contains("no META arrived, so the file's size"), "{e}");
     assert!(!e.contains("--framing") && !e.contains("--channel"), "{e}");
 }
+
+/// Whether `strace` runs here (installed, and tracing allowed).
+fn strace_runs() -> bool {
+    Command::new("strace")
+        .args(["-qq", "-o", "/dev/null", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn recv_writes_its_output_as_one_look_found_it() {
+    // recv looked at OUT to decide whether a signal may end the write
+    // (written into, a FIFO may wait for a reader for ever), then the
+    // write looked again. A FIFO that appeared in between was written into
+    // with signals still caught: recv waited for a reader and ignored
+    // SIGTERM. strace makes the look after the transfer find nothing,
+    // while a FIFO is there all along; that one look must decide.
+    if !strace_runs() {
+        eprintln!("skipped: strace cannot run here");
+        return;
+    }
+    use std::io::Write;
+    let d = tempfile::tempdir().unwrap();
+    let stream = fixture_stream(&["--repeats", "0"]);
+    let out = d.path().join("out.jpg");
+    mkfifo(&out);
+    // Which of recv's statx calls are that look: in a run whose FIFO is
+    // read, the 1st and 2nd lookups of OUT are the check before receiving
+    // (lstat, then stat), the 3rd and 4th the look after it.
+    let reader = {
+        let out = out.clone();
+        std::thread::spawn(move || std::fs::read(out).unwrap())
+    };
+    let mut rx = Command::new("strace")
+        .args(["-qq", "-o", "calls.log", "-e", "trace=statx"])
+        .args([common::exe(), "recv", "--quiet", "out.jpg"])
+        .current_dir(d.path())
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    rx.stdin.take().unwrap().write_all(&stream).unwrap();
+    assert!(rx.wait().unwrap().success());
+    let data = std::fs::read(common::root().join("fixtures/test35k.jpg")).unwrap();
+    assert_eq!(reader.join().unwrap(), data);
+    let calls = std::fs::read_to_string(d.path().join("calls.log")).unwrap();
+    let of_out: Vec<usize> = calls
+        .lines()
+        .filter(|l| l.starts_with("statx("))
+        .enumerate()
+        .filter(|(_, l)| l.contains("\"out.jpg\""))
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert!(of_out.len() >= 4, "{calls}");
+    let look = format!(
+        "inject=statx:error=ENOENT:when={}..{}",
+        of_out[2], of_out[3]
+    );
+    // -D: the process started here is recv itself, for the signal.
+    let mut rx = common::signals_default(&mut Command::new("strace"))
+        .args([
+            "-D",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=statx",
+            "-e",
+            &look,
+        ])
+        .args([common::exe(), "recv", "--quiet", "out.jpg"])
+        .current_dir(d.path())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    rx.stdin.take().unwrap().write_all(&stream).unwrap();
+    let ended = |rx: &mut std::process::Child, within: Duration| {
+        let t = Instant::now();
+        while t.elapsed() < within {
+            if let Some(s) = rx.try_wait().unwrap() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    };
+    let status = match ended(&mut rx, Duration::from_secs(10)) {
+        Some(s) => s,
+        None => {
+            // SAFETY: signalling a child this test started.
+            unsafe { libc::kill(rx.id() as libc::pid_t, libc::SIGTERM) };
+            let after = ended(&mut rx, Duration::from_secs(5));
+            if after.is_none() {
+                rx.kill().unwrap();
+            }
+            let o = rx.wait_with_output().unwrap();
+            panic!(
+                "recv waited on the FIFO the look did not find{}: {}",
+                if after.is_none() {
+                    ", ignoring SIGTERM"
+                } else {
+                    ""
+                },
+                stderr(&o)
+            );
+        }
+    };
+    let o = rx.wait_with_output().unwrap();
+    assert!(status.success(), "{status:?}: {}", stderr(&o));
+    // Nothing was there, so a file was put there: the FIFO is replaced.
+    assert!(std::fs::symlink_metadata(&out).unwrap().is_file());
+    assert_eq!(std::fs::read(&out).unwrap(), data);
+}
