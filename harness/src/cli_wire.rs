@@ -33,7 +33,8 @@ pub struct Common {
     #[arg(long, default_value_t = 115200, requires = "serial",
           value_parser = clap::value_parser!(u32).range(300..=16_000_000))]
     pub baud: u32,
-    /// Give up after this many seconds (0.001..=86400).
+    /// Give up after this many seconds (0.001..=86400); `send` gives a
+    /// FIFO or pipe as long again to be written and closed first.
     #[arg(long, default_value_t = 600.0, value_parser = timeout_arg)]
     pub timeout_s: f64,
     /// Write this end's figures and perfkit snapshot as JSON here.
@@ -247,6 +248,30 @@ fn folder_exists(path: &std::path::Path) -> Result<(), Failure> {
     }
 }
 
+/// The file `perfkit send` sends. A FIFO or pipe has the run's time-out
+/// to be written and closed: one nobody opens would otherwise hold the
+/// send for ever. That is a transfer that never started (exit 3, in the
+/// wording of a run that gave up); a file that cannot be read is bad input
+/// (2).
+fn read_input(file: &std::path::Path, limit: u64, timeout_s: f64) -> Result<Vec<u8>, Failure> {
+    let read = match deadline_in(timeout_s) {
+        Some(d) => files::read_limited_until(file, limit, Accept::RegularOrPipe, d),
+        None => files::read_limited(file, limit, Accept::RegularOrPipe),
+    };
+    read.map_err(|e| {
+        let timed_out = e.kind() == std::io::ErrorKind::TimedOut;
+        let e = anyhow!(e).context(format!("cannot read {}", file.display()));
+        if timed_out {
+            let stop = perfkit_engine::Stop::TimedOut {
+                after_ns: Policy::seconds(timeout_s).deadline_ns(),
+            };
+            Failure::run(anyhow!("{e:#}; {stop}"))
+        } else {
+            Failure::input(e)
+        }
+    })
+}
+
 /// `perfkit send`.
 pub fn send(args: SendArgs) -> CmdResult {
     recording(&args.common);
@@ -261,9 +286,7 @@ pub fn send(args: SendArgs) -> CmdResult {
         }
     }
     let limit = crate::kinds::max_file_size(block);
-    let bytes = files::read_limited(&args.file, limit, Accept::RegularOrPipe)
-        .with_context(|| format!("cannot read {}", args.file.display()))
-        .map_err(Failure::input)?;
+    let bytes = read_input(&args.file, limit, args.common.timeout_s)?;
     stats_json_target(&args.common)?;
     std_link_open(&args.common, 1)?;
     let t = transfer(&args);
@@ -335,6 +358,41 @@ pub fn send(args: SendArgs) -> CmdResult {
     Ok(EXIT_OK)
 }
 
+/// Why a receive ended without META, as far as its counters tell: a link
+/// that carried nothing; bytes of which no message on this end's channel
+/// decoded, most likely a sender with another framing or channel (or, on
+/// a serial line, baud rate); or messages that did decode, the META among
+/// them lost.
+fn no_meta(wire: u64, rx: &endpoint::Rx, common: &Common) -> String {
+    let link = &rx.counters().link;
+    let failed = link.bad_lengths + link.crc_errors;
+    let decoded = link.messages.saturating_sub(failed + link.other_channel);
+    if wire == 0 {
+        "no META arrived: nothing arrived (0 bytes)".to_owned()
+    } else if decoded > 0 {
+        "no META arrived, so the file's size and which blocks are missing are unknown".to_owned()
+    } else if failed == 0 && link.other_channel > 0 {
+        // Whole, checked messages: the framing is right, the channel not.
+        format!(
+            "no META arrived: {} messages arrived, none on channel {}; the sender likely \
+             uses another --channel",
+            link.other_channel, common.channel
+        )
+    } else {
+        let baud = match common.serial {
+            Some(_) => format!(", --baud (this end: {})", common.baud),
+            None => String::new(),
+        };
+        format!(
+            "no META arrived: {wire} bytes arrived but no message decoded on them; the \
+             sender likely differs from this end in --framing (this end: {}){baud} or \
+             --channel (this end: {})",
+            common.framing.name(),
+            common.channel
+        )
+    }
+}
+
 /// `perfkit recv`.
 pub fn recv(args: RecvArgs) -> CmdResult {
     recording(&args.common);
@@ -375,11 +433,15 @@ pub fn recv(args: RecvArgs) -> CmdResult {
         // A file is replaced through a temporary one, which a signal must
         // not leave behind (the flag waits for the rename). Written into
         // directly (a FIFO, a device, stdout), the write may block on
-        // another process for ever: there a signal ends perfkit again.
-        if !matches!(files::Target::of(&args.out), Ok(files::Target::Replace(_))) {
+        // another process for ever: there a signal ends perfkit again. One
+        // look decides both, so a FIFO that appears after it is replaced,
+        // never written into with the signal still caught.
+        let target = files::Target::of(&args.out)
+            .map_err(|e| Failure::run(anyhow!("{}: {e}", args.out.display())))?;
+        if !matches!(target, files::Target::Replace(_)) {
             crate::interrupt::default_action_again();
         }
-        perfkit_report::model::write_atomic(&args.out, rx.sink().data())
+        perfkit_report::model::write_to(&args.out, &target, rx.sink().data())
             .map_err(|e| Failure::run(anyhow!(e)))?;
     }
     if !args.common.quiet {
@@ -426,11 +488,7 @@ pub fn recv(args: RecvArgs) -> CmdResult {
         // transfer that failed, or never announced a file, failed (3).
         let (why, code) = match (rx.failure(), rx.meta()) {
             (Some(f), _) => (format!("the transfer failed: {f}"), EXIT_RUN_FAILED),
-            (None, None) => (
-                "no META arrived, so the file's size and which blocks are missing are unknown"
-                    .to_owned(),
-                EXIT_RUN_FAILED,
-            ),
+            (None, None) => (no_meta(wire, &rx, &args.common), EXIT_RUN_FAILED),
             (None, Some(_)) => (
                 format!(
                     "{}; {}",

@@ -1263,3 +1263,259 @@ fn recv_blocked_writing_into_a_fifo_nobody_reads_still_ends_on_sigterm() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
 }
+
+#[test]
+fn send_from_a_fifo_nobody_writes_gives_up_at_its_time_out() {
+    // `perfkit send FIFO` waited in open(2) for a writer that never came,
+    // whatever --timeout-s said.
+    let d = tempfile::tempdir().unwrap();
+    let fifo = d.path().join("in.fifo");
+    mkfifo(&fifo);
+    let send = |timeout: &str| {
+        let mut cmd = Command::new(common::exe());
+        cmd.args(["send", "--timeout-s", timeout, "--quiet", "in.fifo"])
+            .current_dir(d.path())
+            .stdout(Stdio::null());
+        cmd
+    };
+    let gives_up = |held: &str| {
+        let (o, took) = timed(&mut send("1"), Duration::from_secs(20));
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(3), "{held}: {e}");
+        assert!(
+            e.contains("cannot read in.fifo") && e.contains("gave up after 1.0 s (timeout_s)"),
+            "{held}: {e}"
+        );
+        assert!(took < Duration::from_secs(10), "{held}: {took:?}: {e}");
+    };
+    gives_up("no writer");
+    // A writer that holds the FIFO open and writes nothing is waited on
+    // as long, no longer (read-write: it never waits for a reader).
+    let writer = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
+    gives_up("a silent writer");
+    drop(writer);
+}
+
+#[test]
+fn send_from_a_fifo_takes_a_writer_that_comes_in_time_and_a_signal_ends_the_wait() {
+    let d = tempfile::tempdir().unwrap();
+    // Named as the fixture, so META and every frame are the fixture's.
+    let fifo = d.path().join("test35k.jpg");
+    mkfifo(&fifo);
+    let data = std::fs::read(common::root().join("fixtures/test35k.jpg")).unwrap();
+    let writer = {
+        let (fifo, data) = (fifo.clone(), data.clone());
+        std::thread::spawn(move || {
+            // After the sender has looked: it must keep waiting, not take
+            // the empty FIFO for an empty file.
+            std::thread::sleep(Duration::from_millis(300));
+            use std::io::Write;
+            let mut w = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+            w.write_all(&data).unwrap();
+        })
+    };
+    let o = Command::new(common::exe())
+        .args(["send", "--timeout-s", "20", "--quiet", "test35k.jpg"])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    writer.join().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(o.stdout, fixture_stream(&[]), "the FIFO's bytes are sent");
+    // SIGTERM (or Ctrl-C) while no writer has come ends the wait at once.
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let mut tx = common::signals_default(&mut Command::new(common::exe()))
+            .args(["send", "--quiet", "test35k.jpg"])
+            .current_dir(d.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(tx.try_wait().unwrap().is_none(), "send should wait");
+        // SAFETY: signalling a child this test started.
+        unsafe { libc::kill(tx.id() as libc::pid_t, signal) };
+        let t = Instant::now();
+        let status = loop {
+            if let Some(s) = tx.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "send ignored signal {signal}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(!status.success(), "{status:?}");
+    }
+}
+
+#[test]
+fn recv_without_meta_names_a_framing_or_channel_mismatch_only_when_bytes_came() {
+    // "no META arrived" was all it said, whether the link carried nothing
+    // or a whole file framed or addressed otherwise than this end expects.
+    let d = tempfile::tempdir().unwrap();
+    let recv = |args: &[&str], input: &[u8]| {
+        let mut all: Vec<&OsStr> = vec!["--quiet".as_ref(), "out.jpg".as_ref()];
+        all.extend(args.iter().map(OsStr::new));
+        let mut rx = spawn_recv(d.path(), &all);
+        {
+            use std::io::Write;
+            let mut stdin = rx.stdin.take().unwrap();
+            // recv reads to the end of its input whatever it makes of it.
+            stdin.write_all(input).unwrap();
+        }
+        let o = rx.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(3), "{args:?}: {}", stderr(&o));
+        assert!(!d.path().join("out.jpg").exists());
+        stderr(&o)
+    };
+    let dttk = fixture_stream(&[]);
+    let e = recv(&["--framing", "cobs"], &dttk);
+    assert!(
+        e.contains("no META arrived")
+            && e.contains("no message decoded")
+            && e.contains("--framing (this end: cobs)")
+            && e.contains("--channel (this end: 0)"),
+        "{e}"
+    );
+    let e = recv(&["--channel", "5"], &dttk);
+    assert!(
+        e.contains("no META arrived")
+            && e.contains("2845 messages arrived, none on channel 5")
+            && e.contains("--channel"),
+        "{e}"
+    );
+    assert!(!e.contains("--framing"), "{e}");
+    let e = recv(&[], b"");
+    assert!(
+        e.contains("no META arrived: nothing arrived (0 bytes)"),
+        "{e}"
+    );
+    assert!(!e.contains("--framing") && !e.contains("--channel"), "{e}");
+    // Messages of this framing and channel, the META among them lost: no
+    // mismatch to suggest.
+    let one_meta = fixture_stream(&["--start-meta", "1", "--meta-every", "0"]);
+    let after_meta = 2 + one_meta[1..].iter().position(|&b| b == 0xFF).unwrap();
+    let e = recv(&[], &one_meta[after_meta..]);
+    assert!(e.contains("no META arrived, so the file's size"), "{e}");
+    assert!(!e.contains("--framing") && !e.contains("--channel"), "{e}");
+}
+
+/// Whether `strace` runs here (installed, and tracing allowed).
+fn strace_runs() -> bool {
+    Command::new("strace")
+        .args(["-qq", "-o", "/dev/null", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn recv_writes_its_output_as_one_look_found_it() {
+    // recv looked at OUT to decide whether a signal may end the write
+    // (written into, a FIFO may wait for a reader for ever), then the
+    // write looked again. A FIFO that appeared in between was written into
+    // with signals still caught: recv waited for a reader and ignored
+    // SIGTERM. strace makes the look after the transfer find nothing,
+    // while a FIFO is there all along; that one look must decide.
+    if !strace_runs() {
+        eprintln!("skipped: strace cannot run here");
+        return;
+    }
+    use std::io::Write;
+    let d = tempfile::tempdir().unwrap();
+    let stream = fixture_stream(&["--repeats", "0"]);
+    let out = d.path().join("out.jpg");
+    mkfifo(&out);
+    // Which of recv's statx calls are that look: in a run whose FIFO is
+    // read, the 1st and 2nd lookups of OUT are the check before receiving
+    // (lstat, then stat), the 3rd and 4th the look after it.
+    let reader = {
+        let out = out.clone();
+        std::thread::spawn(move || std::fs::read(out).unwrap())
+    };
+    let mut rx = Command::new("strace")
+        .args(["-qq", "-o", "calls.log", "-e", "trace=statx"])
+        .args([common::exe(), "recv", "--quiet", "out.jpg"])
+        .current_dir(d.path())
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    rx.stdin.take().unwrap().write_all(&stream).unwrap();
+    assert!(rx.wait().unwrap().success());
+    let data = std::fs::read(common::root().join("fixtures/test35k.jpg")).unwrap();
+    assert_eq!(reader.join().unwrap(), data);
+    let calls = std::fs::read_to_string(d.path().join("calls.log")).unwrap();
+    let of_out: Vec<usize> = calls
+        .lines()
+        .filter(|l| l.starts_with("statx("))
+        .enumerate()
+        .filter(|(_, l)| l.contains("\"out.jpg\""))
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert!(of_out.len() >= 4, "{calls}");
+    let look = format!(
+        "inject=statx:error=ENOENT:when={}..{}",
+        of_out[2], of_out[3]
+    );
+    // -D: the process started here is recv itself, for the signal.
+    let mut rx = common::signals_default(&mut Command::new("strace"))
+        .args([
+            "-D",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=statx",
+            "-e",
+            &look,
+        ])
+        .args([common::exe(), "recv", "--quiet", "out.jpg"])
+        .current_dir(d.path())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    rx.stdin.take().unwrap().write_all(&stream).unwrap();
+    let ended = |rx: &mut std::process::Child, within: Duration| {
+        let t = Instant::now();
+        while t.elapsed() < within {
+            if let Some(s) = rx.try_wait().unwrap() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    };
+    let status = match ended(&mut rx, Duration::from_secs(10)) {
+        Some(s) => s,
+        None => {
+            // SAFETY: signalling a child this test started.
+            unsafe { libc::kill(rx.id() as libc::pid_t, libc::SIGTERM) };
+            let after = ended(&mut rx, Duration::from_secs(5));
+            if after.is_none() {
+                rx.kill().unwrap();
+            }
+            let o = rx.wait_with_output().unwrap();
+            panic!(
+                "recv waited on the FIFO the look did not find{}: {}",
+                if after.is_none() {
+                    ", ignoring SIGTERM"
+                } else {
+                    ""
+                },
+                stderr(&o)
+            );
+        }
+    };
+    let o = rx.wait_with_output().unwrap();
+    assert!(status.success(), "{status:?}: {}", stderr(&o));
+    // Nothing was there, so a file was put there: the FIFO is replaced.
+    assert!(std::fs::symlink_metadata(&out).unwrap().is_file());
+    assert_eq!(std::fs::read(&out).unwrap(), data);
+}

@@ -13,6 +13,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Instant;
 
 /// Which kinds of file [`read_limited`] reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,12 +28,35 @@ pub enum Accept {
 /// Reads the whole file at `path`, refusing one larger than `limit` bytes
 /// (from its size up front where it has one) and any file `accept` does not
 /// take. The type is asked of the path before anything is opened: an
-/// accepted pipe is opened once, blocking, so a named FIFO waits for its
-/// writer as `cat` would (opening it twice would release a waiting writer
-/// to the first open and leave the second waiting forever); anything
-/// refused is refused without opening it. A regular file is opened without
-/// blocking and checked again once open.
+/// accepted pipe is opened once, so a named FIFO waits for its writer as
+/// `cat` would (opening it twice would release a waiting writer to the
+/// first open and leave the second waiting forever); anything refused is
+/// refused without opening it. A regular file is opened without blocking
+/// and checked again once open.
 pub fn read_limited(path: &Path, limit: u64, accept: Accept) -> io::Result<Vec<u8>> {
+    read_file(path, limit, accept, None)
+}
+
+/// [`read_limited`], except that a pipe has until `deadline` to reach its
+/// end: one no writer opened, or whose writer neither finished nor closed
+/// it, is then an [`io::ErrorKind::TimedOut`] error, not a wait without end.
+/// (On Linux; elsewhere a FIFO is opened blocking, as [`read_limited`]
+/// opens it, and `deadline` is not checked.)
+pub fn read_limited_until(
+    path: &Path,
+    limit: u64,
+    accept: Accept,
+    deadline: Instant,
+) -> io::Result<Vec<u8>> {
+    read_file(path, limit, accept, Some(deadline))
+}
+
+fn read_file(
+    path: &Path,
+    limit: u64,
+    accept: Accept,
+    deadline: Option<Instant>,
+) -> io::Result<Vec<u8>> {
     let named = std::fs::metadata(path)?;
     let kind = named.file_type();
     if kind.is_dir() {
@@ -51,7 +75,13 @@ pub fn read_limited(path: &Path, limit: u64, accept: Accept) -> io::Result<Vec<u
         }
         (file, meta)
     } else if accept == Accept::RegularOrPipe && is_fifo(&kind) {
-        (File::open(path)?, named)
+        #[cfg(target_os = "linux")]
+        return read_pipe(path, limit, deadline);
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = deadline;
+            (File::open(path)?, named)
+        }
     } else {
         return Err(not_regular(&kind));
     };
@@ -61,6 +91,77 @@ pub fn read_limited(path: &Path, limit: u64, accept: Accept) -> io::Result<Vec<u
         return Err(too_large(bytes.len() as u64, limit));
     }
     Ok(bytes)
+}
+
+/// Reads a pipe to its end, waiting in poll(2) rather than in a blocking
+/// open, so that `deadline` (if any) bounds the wait for a writer too.
+///
+/// Linux's rules for a FIFO opened for reading without blocking make this
+/// exact: with no writer yet the open succeeds and a read says "end of
+/// file", but poll reports nothing until a writer has written (readable)
+/// or has come and gone (hang-up). A read is made only once poll reports
+/// one of them, so an empty FIFO is never taken for an empty file, and a
+/// writer already waiting in its own open is let through by this one.
+#[cfg(target_os = "linux")]
+fn read_pipe(path: &Path, limit: u64, deadline: Option<Instant>) -> io::Result<Vec<u8>> {
+    use std::os::fd::AsRawFd;
+    let file = open_nonblocking(path)?;
+    let mut bytes = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let wait_ms = match deadline {
+            None => -1,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        if bytes.is_empty() {
+                            "nothing was written to it (no writer opened it, or none wrote)"
+                                .to_owned()
+                        } else {
+                            format!("its writer had not closed it ({} bytes read)", bytes.len())
+                        },
+                    ));
+                }
+                // Rounded up: a wait cut short of the deadline would spin.
+                i32::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(i32::MAX)
+            }
+        };
+        let mut ready = libc::pollfd {
+            fd: file.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd this function owns, for a descriptor it holds.
+        match unsafe { libc::poll(&mut ready, 1, wait_ms) } {
+            n if n < 0 => {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            0 => continue,
+            _ => {}
+        }
+        // Readable or hung up: a writer has been. Read what is there; the
+        // end of file now means every writer has closed it.
+        loop {
+            match (&file).read(&mut buf) {
+                Ok(0) => return Ok(bytes),
+                Ok(n) => {
+                    bytes.extend_from_slice(&buf[..n]);
+                    if bytes.len() as u64 > limit {
+                        return Err(too_large(bytes.len() as u64, limit));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }
 
 /// [`read_limited`] of a regular text file.
@@ -488,6 +589,57 @@ mod tests {
         let got = read_limited(&p, 100, Accept::RegularOrPipe).unwrap();
         writer.join().unwrap();
         assert_eq!(got, b"early bytes");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_fifo_read_until_a_deadline_gives_up_then_or_reads_a_writer_in_time() {
+        use std::io::Write;
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let p = fifo(dir.path());
+        let within = |ms| Instant::now() + Duration::from_millis(ms);
+        let t = Instant::now();
+        let e = read_limited_until(&p, 100, Accept::RegularOrPipe, within(300)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+        assert!(e.to_string().contains("no writer opened it"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        // A writer that wrote part and holds it open.
+        let mut w = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&p)
+            .unwrap();
+        w.write_all(b"part").unwrap();
+        let e = read_limited_until(&p, 100, Accept::RegularOrPipe, within(300)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+        assert!(
+            e.to_string().contains("had not closed it (4 bytes read)"),
+            "{e}"
+        );
+        drop(w);
+        let writer = {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                let mut w = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+                w.write_all(b"in time").unwrap();
+            })
+        };
+        let got = read_limited_until(&p, 100, Accept::RegularOrPipe, within(20_000)).unwrap();
+        writer.join().unwrap();
+        assert_eq!(got, b"in time");
+        // A writer that comes and goes without writing: an empty file.
+        let writer = {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                drop(std::fs::OpenOptions::new().write(true).open(p).unwrap());
+            })
+        };
+        let got = read_limited_until(&p, 100, Accept::RegularOrPipe, within(20_000)).unwrap();
+        writer.join().unwrap();
+        assert!(got.is_empty());
     }
 
     #[test]

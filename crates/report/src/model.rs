@@ -636,13 +636,24 @@ pub fn remove_stale_temporaries(dir: &Path) -> std::io::Result<usize> {
 /// `/dev/stdout` is this process's stdout; a folder is an error (see
 /// [`crate::files::Target`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let target = crate::files::Target::of(path).map_err(|e| Error {
+        path: path.to_owned(),
+        kind: ErrorKind::Io(e),
+    })?;
+    write_to(path, &target, bytes)
+}
+
+/// [`write_atomic`] to `path` as `target`, what [`crate::files::Target::of`]
+/// said of it, without asking again: for a caller that acted on the answer
+/// (`perfkit recv` lets a signal end a write into a FIFO), so the write is
+/// the one it prepared for, whatever has come to `path` since.
+pub fn write_to(path: &Path, target: &crate::files::Target, bytes: &[u8]) -> Result<(), Error> {
     let io = |e: std::io::Error| Error {
         path: path.to_owned(),
         kind: ErrorKind::Io(e),
     };
-    match crate::files::Target::of(path).map_err(io)? {
-        crate::files::Target::Replace(_) => {}
-        direct => return direct.write_directly(bytes).map_err(io),
+    if !matches!(target, crate::files::Target::Replace(_)) {
+        return target.write_directly(bytes).map_err(io);
     }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -839,5 +850,23 @@ mod tests {
         // A folder is refused, and nothing is left in it.
         let e = write_atomic(dir.path(), b"three").unwrap_err();
         assert!(e.to_string().contains("is a folder"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_write_to_a_target_goes_as_the_look_found_it() {
+        use crate::files::Target;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.bin");
+        let target = Target::of(&p).unwrap();
+        assert_eq!(target, Target::Replace(p.clone()));
+        // A FIFO nobody reads comes after the look: it is replaced, not
+        // waited on.
+        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path and a mode.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        write_to(&p, &target, b"bytes").unwrap();
+        assert!(std::fs::symlink_metadata(&p).unwrap().is_file());
+        assert_eq!(std::fs::read(&p).unwrap(), b"bytes");
     }
 }
