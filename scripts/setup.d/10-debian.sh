@@ -3,10 +3,11 @@
 # iproute2 (ip and tc: network namespaces, veth pairs, the tbf shaper for
 # two-host runs), iperf3 (the network yardstick beside them), valgrind
 # (callgrind counts instructions per stage: `perfkit run --measure
-# instructions`, scenarios/instructions.toml).
+# instructions`, scenarios/instructions.toml), strace (a hostile test holds
+# `perfkit recv` between two looks at its output).
 set -euo pipefail
 need=()
-for pkg in socat iproute2 iperf3 valgrind; do
+for pkg in socat iproute2 iperf3 valgrind strace; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
