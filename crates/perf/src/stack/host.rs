@@ -45,7 +45,7 @@ static AT_ONCE: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new
 
 /// Whether a call's histogram bucket is found as the call ends (its index
 /// waits for the next call) rather than by the next call (its duration
-/// waits): on Intel CPUs, where that is cheaper. Measured with `cargo
+/// waits): on Intel x86_64 CPUs, where that is cheaper. Measured with `cargo
 /// bench -p perfkit --bench interleaved` (see the crate's README): on an
 /// Intel Xeon (KVM), `measure` over `clock_floor` fell from 1.31-1.32 to
 /// 1.22-1.23 at once; on AMD EPYC hosts work on a clock reading is what
@@ -55,9 +55,12 @@ pub(crate) fn bucket_at_once() -> bool {
         1 => false,
         2 => true,
         _ => {
-            let intel = is_intel();
-            AT_ONCE.store(if intel { 2 } else { 1 }, Relaxed);
-            intel
+            let mine = if is_intel() { 2 } else { 1 };
+            // A choice made meanwhile (`set_bucket_at_once`) stands.
+            match AT_ONCE.compare_exchange(0, mine, Relaxed, Relaxed) {
+                Ok(_) => mine == 2,
+                Err(theirs) => theirs == 2,
+            }
         }
     }
 }
@@ -263,7 +266,8 @@ fn end_with<const BYTES: bool>(
     let cur = &unsafe { &*l }.cur;
     // `cur` is never null, so a level without a path never matches.
     if !ptr::eq(cur.get(), slot) {
-        // The same arguments in the same order: a jump, no moves.
+        // The same arguments in the same order: a jump, no moves (but
+        // zeroing `bytes` for `end_no_bytes`).
         return pop_miss(site, ticks, l, slot, bytes);
     }
     // SAFETY: the current slot is live (see `begin`), and so is its parent.
