@@ -613,16 +613,13 @@ impl Drop for Guard {
                 device::end_bytes(site, now, self.bytes);
             }
             #[cfg(feature = "std")]
-            if self.bytes == 0 {
-                end_no_bytes(site, now.saturating_sub(self.start), self.mark, self.slot);
-            } else {
-                end(
-                    site,
-                    now.saturating_sub(self.start),
-                    self.mark,
-                    self.slot,
-                    self.bytes,
-                );
+            {
+                let ticks = now.saturating_sub(self.start);
+                if self.bytes == 0 {
+                    end_no_bytes(site, ticks, self.mark, self.slot);
+                } else {
+                    end(site, ticks, self.mark, self.slot, self.bytes);
+                }
             }
         }
     }

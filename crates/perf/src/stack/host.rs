@@ -34,14 +34,14 @@ use crate::site::Site;
 use core::cell::Cell;
 use core::ptr;
 use core::sync::atomic::{
-    fence, AtomicBool, AtomicPtr, AtomicU32,
+    fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU8,
     Ordering::{Acquire, Relaxed, Release},
 };
 
 /// How path slots made from now on hold a call waiting for its histogram
 /// bucket (`Walk::pending`): 0 not chosen yet, 1 its duration, 2 its
 /// bucket's index.
-static AT_ONCE: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+static AT_ONCE: AtomicU8 = AtomicU8::new(0);
 
 /// Whether a call's histogram bucket is found as the call ends (its index
 /// waits for the next call) rather than by the next call (its duration
