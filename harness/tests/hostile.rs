@@ -5,7 +5,7 @@ mod common;
 
 use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::perfkit_in as perfkit;
@@ -1077,6 +1077,19 @@ fn recv_stops_on_sigterm_and_leaves_nothing_in_the_output_folder() {
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// `child`'s exit status once it ends, or `None` if it is still running
+/// after `within`.
+fn ended_within(child: &mut std::process::Child, within: Duration) -> Option<ExitStatus> {
+    let t = Instant::now();
+    while t.elapsed() < within {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
 /// Runs `cmd` and fails the test if it is still running after `limit`;
 /// its exit status and how long it took.
 fn timed(cmd: &mut Command, limit: Duration) -> (Output, Duration) {
@@ -1249,17 +1262,7 @@ fn recv_blocked_writing_into_a_fifo_nobody_reads_still_ends_on_sigterm() {
     );
     // SAFETY: signalling a child this test started.
     unsafe { libc::kill(rx.id() as libc::pid_t, libc::SIGTERM) };
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = rx.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "recv ignored SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = ended_within(&mut rx, Duration::from_secs(10)).expect("recv ignored SIGTERM");
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
 }
@@ -1339,17 +1342,8 @@ fn send_from_a_fifo_takes_a_writer_that_comes_in_time_and_a_signal_ends_the_wait
         assert!(tx.try_wait().unwrap().is_none(), "send should wait");
         // SAFETY: signalling a child this test started.
         unsafe { libc::kill(tx.id() as libc::pid_t, signal) };
-        let t = Instant::now();
-        let status = loop {
-            if let Some(s) = tx.try_wait().unwrap() {
-                break s;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(10),
-                "send ignored signal {signal}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status = ended_within(&mut tx, Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("send ignored signal {signal}"));
         assert!(!status.success(), "{status:?}");
     }
 }
@@ -1480,22 +1474,12 @@ fn recv_writes_its_output_as_one_look_found_it() {
         .spawn()
         .unwrap();
     rx.stdin.take().unwrap().write_all(&stream).unwrap();
-    let ended = |rx: &mut std::process::Child, within: Duration| {
-        let t = Instant::now();
-        while t.elapsed() < within {
-            if let Some(s) = rx.try_wait().unwrap() {
-                return Some(s);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    };
-    let status = match ended(&mut rx, Duration::from_secs(10)) {
+    let status = match ended_within(&mut rx, Duration::from_secs(10)) {
         Some(s) => s,
         None => {
             // SAFETY: signalling a child this test started.
             unsafe { libc::kill(rx.id() as libc::pid_t, libc::SIGTERM) };
-            let after = ended(&mut rx, Duration::from_secs(5));
+            let after = ended_within(&mut rx, Duration::from_secs(5));
             if after.is_none() {
                 rx.kill().unwrap();
             }
