@@ -386,6 +386,39 @@ fn external_receiver_is_measured_through_the_relay() {
 }
 
 #[test]
+fn a_whole_file_other_than_the_input_is_not_intact() {
+    // An external sender sends another file, whole, with its own META:
+    // perfkit recv verifies it against that META and calls it intact; the
+    // run holds it to the input it was given.
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other.bin");
+    std::fs::write(&other, vec![7u8; 5000]).unwrap();
+    let s = dir.path().join("ext.toml");
+    std::fs::write(
+        &s,
+        format!(
+            "input = {:?}\n[link]\nkind = \"pipe\"\nsender_cmd = [{:?}, \"send\", {:?}, \"--quiet\", \"--framing\", \"{{framing}}\"]\n",
+            root().join("fixtures/test35k.jpg").display().to_string(),
+            exe(),
+            other.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let (o, r, _d) = run_scenario(s.to_str().unwrap(), &[]);
+    assert!(
+        !o.status.success(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let i = &r.runs[0].integrity;
+    assert!(!i.ok, "{i:?}");
+    assert_eq!(i.sha256_sent, image_sha());
+    let why = i.reason.as_deref().unwrap_or_default();
+    assert!(why.contains("not this run's input"), "{why}");
+    assert!(why.contains("external sender"), "{why}");
+}
+
+#[test]
 fn batched_heaps_scenario_runs_both_implementations() {
     // Small volumes: this checks the plumbing; the figures come from the full scenario.
     let (o, r, _d) = run_scenario(

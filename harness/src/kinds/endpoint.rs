@@ -9,7 +9,7 @@ use perfkit_report::model::{Integrity, Side, Stages};
 use perfkit_stack::{Framing, HashingSink, MemorySource, Receiver, Sender, State, TransferStats};
 use serde::{Deserialize, Serialize};
 
-use crate::integrity::sha256_hex;
+use crate::integrity::hex;
 use crate::spec::TransferSpec;
 
 /// The receiver the harness uses: a memory sink that hashes the file (on
@@ -91,13 +91,23 @@ pub fn rx_errors(rx: &Rx) -> BTreeMap<String, u64> {
     .collect()
 }
 
-/// The integrity verdict: SHA-256 of what the receiver holds against the input's.
+/// The integrity verdict: SHA-256 of what the receiver holds against
+/// `sent_sha`.
+///
+/// The receiver hashed its file once, as it arrived (on its hash thread,
+/// or inline), and reached [`State::Complete`] only if that digest equals
+/// the one META announced: so a complete receiver's file hashes to META's
+/// SHA-256, which is what `sha256_received` records. It is not hashed a
+/// second time here (a quarter of `perfkit recv`'s CPU time at 16 MB).
+/// Where `sent_sha` comes from this process (the input's), the verdict
+/// also holds the sender's META to the input; where it is META's own
+/// (`perfkit recv`), whoever knows the input holds the record to it
+/// ([`of_input`]).
 pub fn integrity(sent_sha: &str, rx: &Rx) -> Integrity {
     let complete = rx.state() == State::Complete;
-    let received = if complete {
-        sha256_hex(rx.sink().data())
-    } else {
-        String::new()
+    let received = match rx.meta() {
+        Some(m) if complete => hex(&m.sha256),
+        _ => String::new(),
     };
     let missing: Vec<u32> = if rx.block_count() == 0 {
         Vec::new()
@@ -111,6 +121,36 @@ pub fn integrity(sent_sha: &str, rx: &Rx) -> Integrity {
         sha256_received: received,
         reason: None,
     }
+}
+
+/// A receiving end's verdict, held against the SHA-256 of this run's own
+/// input. The receiving end judges what arrived by the SHA-256 its META
+/// announced, so it would call another whole file intact: a sender that
+/// sent another file (an external program given the wrong file, or, on
+/// the network, a stranger that reached the data port first; `suspect`
+/// says which the run could have met) is caught here.
+pub fn of_input(mut verdict: Integrity, input_sha256: &str, suspect: &str) -> Integrity {
+    let short = |h: &str| h[..h.len().min(16)].to_owned();
+    // Bytes that differ from the file META announced are corruption on the
+    // way, which the verdict says already; only a META announcing another
+    // file means another sender.
+    if !verdict.sha256_received.is_empty() && verdict.sha256_received != input_sha256 {
+        verdict.ok = false;
+    }
+    let other = Some(&verdict.sha256_sent)
+        .filter(|h| !h.is_empty() && h.as_str() != input_sha256)
+        .cloned();
+    if let Some(theirs) = other {
+        verdict.ok = false;
+        verdict.reason = Some(format!(
+            "what arrived is not this run's input: the receiving end was sent a file with \
+             SHA-256 {}, the input's is {} ({suspect})",
+            short(&theirs),
+            short(input_sha256)
+        ));
+        verdict.sha256_sent = input_sha256.to_owned();
+    }
+    verdict
 }
 
 /// What `perfkit send` / `perfkit recv` write with `--stats-json`, so a

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use perfkit_engine::{Policy, WallClock};
-use perfkit_report::model::{Integrity, LinkStats, TimeBase};
+use perfkit_report::model::{LinkStats, TimeBase};
 
 use super::proto::{
     self, Conn, HeapsReport, HostInfo, InputInfo, Msg, Role, Setup, Work, HANDSHAKE, PROTOCOL,
@@ -440,7 +440,7 @@ fn outcome(
         time_base: TimeBase::Real,
         tx: sent.side,
         rx: got.side,
-        integrity: of_input(got.integrity.unwrap_or_default(), input_sha256),
+        integrity: endpoint::of_input(got.integrity.unwrap_or_default(), input_sha256, STRANGER),
         link: LinkStats {
             wire_bytes: sent.wire_bytes,
             utilisation: None,
@@ -453,39 +453,15 @@ fn outcome(
     }
 }
 
-/// The receiving end's verdict, held against the SHA-256 of this client's
-/// own input. The receiving end judges what arrived by the SHA-256 its META
-/// announced, so it would call another whole file intact: its data port
+/// Who could have sent another file here: the receiving end's data port
 /// (the agent's, or this client's when the agent sends) takes the first
-/// connection or datagrams, unauthenticated, and a stranger that reaches it
-/// first is received in place of the input.
-fn of_input(mut verdict: Integrity, input_sha256: &str) -> Integrity {
-    let short = |h: &str| h[..h.len().min(16)].to_owned();
-    // Bytes that differ from the file META announced are corruption on the
-    // way, which the verdict says already; only a META announcing another
-    // file means another sender.
-    if !verdict.sha256_received.is_empty() && verdict.sha256_received != input_sha256 {
-        verdict.ok = false;
-    }
-    let other = Some(&verdict.sha256_sent)
-        .filter(|h| !h.is_empty() && h.as_str() != input_sha256)
-        .cloned();
-    if let Some(theirs) = other {
-        verdict.ok = false;
-        verdict.reason = Some(format!(
-            "what arrived is not this run's input: the receiving end was sent a file with \
-             SHA-256 {}, the input's is {} (another sender reached its data port first?)",
-            short(&theirs),
-            short(input_sha256)
-        ));
-        verdict.sha256_sent = input_sha256.to_owned();
-    }
-    verdict
-}
+/// connection or datagrams, unauthenticated.
+const STRANGER: &str = "another sender reached its data port first?";
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use perfkit_report::model::Integrity;
     use std::io::Read;
     use std::net::TcpListener;
 
@@ -603,7 +579,7 @@ mod tests {
             sha256_received: ours.clone(),
             ..Default::default()
         };
-        assert_eq!(of_input(ok.clone(), &ours), ok);
+        assert_eq!(endpoint::of_input(ok.clone(), &ours, STRANGER), ok);
         // A failed verdict of the input stays as it was.
         let lost = Integrity {
             ok: false,
@@ -611,7 +587,7 @@ mod tests {
             sha256_sent: ours.clone(),
             ..Default::default()
         };
-        assert_eq!(of_input(lost.clone(), &ours), lost);
+        assert_eq!(endpoint::of_input(lost.clone(), &ours, STRANGER), lost);
         // The input's META with other bytes (corrupted on the way): the
         // verdict's own "SHA-256 differs", not "another sender".
         let corrupted = Integrity {
@@ -620,7 +596,7 @@ mod tests {
             sha256_received: crate::integrity::sha256_hex(b"flipped"),
             ..Default::default()
         };
-        let v = of_input(corrupted.clone(), &ours);
+        let v = endpoint::of_input(corrupted.clone(), &ours, STRANGER);
         assert_eq!(v, corrupted);
         assert!(v.reason.is_none());
     }
