@@ -170,26 +170,47 @@ pub(crate) fn si(v: f64) -> String {
     if a >= 1e15 {
         return format!("{v:.2e}");
     }
-    let (scaled, suffix) = if a >= 1e12 {
-        (v / 1e12, "T")
+    let (unit, suffix) = if a >= 1e12 {
+        (1e12, "T")
     } else if a >= 1e9 {
-        (v / 1e9, "G")
+        (1e9, "G")
     } else if a >= 1e6 {
-        (v / 1e6, "M")
+        (1e6, "M")
     } else if a >= 1e4 {
-        (v / 1e3, "k")
+        (1e3, "k")
     } else {
-        (v, "")
+        (1.0, "")
     };
-    let s = if (scaled == scaled.trunc() && scaled.abs() < 1e4) || scaled.abs() >= 100.0 {
-        format!("{scaled:.0}")
-    } else if scaled.abs() >= 10.0 {
-        format!("{scaled:.1}")
-    } else if scaled.abs() >= 0.01 || scaled == 0.0 {
-        format!("{scaled:.2}")
+    let scaled = v / unit;
+    let m = scaled.abs();
+    if scaled == scaled.trunc() && m < 1e4 {
+        return format!("{scaled:.0}{suffix}");
+    }
+    if m < 0.01 {
+        return format!("{scaled:.2e}{suffix}");
+    }
+    // Three significant digits (all of them from 100 up): as many decimals
+    // as the value's magnitude *after* rounding leaves, so 9.996 reads 10.0,
+    // not 10.00.
+    let mut decimals = if m >= 100.0 {
+        0
+    } else if m >= 10.0 {
+        1
     } else {
-        format!("{scaled:.2e}")
+        2
     };
+    let mut s = format!("{scaled:.decimals$}");
+    let rounded: f64 = s.parse().unwrap_or(scaled);
+    if decimals > 0 && rounded.abs() >= [100.0, 10.0][decimals - 1] {
+        decimals -= 1;
+        s = format!("{scaled:.decimals$}");
+    }
+    // Rounded up into the next unit's range (999,999.6 would read `1000k`,
+    // 9,999.6 `10000`): printed in that unit.
+    let next = if unit == 1.0 { 1e4 } else { 1e3 };
+    if rounded.abs() >= next {
+        return si(rounded * unit);
+    }
     format!("{s}{suffix}")
 }
 
@@ -778,6 +799,27 @@ mod tests {
         assert_eq!(si(1_250_000.0), "1.25M");
         assert_eq!(si(0.25), "0.25");
         assert_eq!(si(38_600.0), "38.6k");
+    }
+
+    /// A value that rounds up to its unit's end prints in the next unit,
+    /// and never with a digit more than three significant ones.
+    #[test]
+    fn values_rounding_up_print_in_the_next_unit() {
+        for (x, want) in [
+            (999_999.6, "1M"),
+            (-999_999.6, "-1M"),
+            (9_999.6, "10k"),
+            (999.96e9, "1T"),
+            (999.996e12, "1.00e15"),
+            (99.996, "100"),
+            (9.996, "10.0"),
+            (0.0099996, "1.00e-2"),
+            (99_960.0, "100k"),
+            (99_940.0, "99.9k"),
+            (1_234.4, "1234"),
+        ] {
+            assert_eq!(si(x), want, "{x}");
+        }
     }
 
     fn numeric(log: bool, off: Option<&str>) -> XAxis {
