@@ -406,17 +406,27 @@ impl Comparison {
                 .join(", ")
         );
         out.push_str(&table::console(&Self::HEADERS, &self.table_rows()));
-        for (input, cfg) in &self.unmatched {
-            out.push_str(&format!("unmatched: {input}: {cfg}\n"));
-        }
-        for line in self.one_sided_lines() {
+        for line in self.notes() {
             out.push_str(&line);
             out.push('\n');
         }
-        for why in &self.failed {
-            out.push_str(&format!("not compared: {why}\n"));
-        }
         out
+    }
+
+    /// What the table leaves out, a line each: configurations one input
+    /// has and no other (`unmatched:`), metrics one side has
+    /// ([`Comparison::one_sided_lines`]), configurations whose runs all
+    /// failed on a side (`not compared:`).
+    pub fn notes(&self) -> Vec<String> {
+        let unmatched = self
+            .unmatched
+            .iter()
+            .map(|(input, cfg)| format!("unmatched: {input}: {cfg}"));
+        let failed = self.failed.iter().map(|why| format!("not compared: {why}"));
+        unmatched
+            .chain(self.one_sided_lines())
+            .chain(failed)
+            .collect()
     }
 
     /// [`Comparison::one_sided`] as lines: `only in b: stage.new.p99_ns
@@ -454,9 +464,17 @@ impl Comparison {
         ))))
     }
 
-    /// The same table as Markdown.
+    /// The same table as Markdown, with the same notes under it (a list).
     pub fn markdown(&self) -> String {
-        table::markdown(&Self::HEADERS, &self.table_rows())
+        let mut out = table::markdown(&Self::HEADERS, &self.table_rows());
+        let notes = self.notes();
+        if !notes.is_empty() {
+            out.push('\n');
+            for line in notes {
+                out.push_str(&format!("- {}\n", table::markdown_text(&line)));
+            }
+        }
+        out
     }
 
     /// Counts of verdicts: (faster, slower, no significant change).

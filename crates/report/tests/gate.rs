@@ -992,8 +992,11 @@ fn compare_lists_what_only_one_side_has() {
         "{lines:#?}"
     );
     let table = cmp.console_table();
+    let md = cmp.markdown();
     for l in &lines {
         assert!(table.contains(l.as_str()), "{table}");
+        // The CI summary says it too, a list under the table.
+        assert!(md.contains(&format!("- {l}\n")), "{md}");
     }
     let html = perfkit_report::render_compare(&inputs, &cmp);
     assert!(
@@ -1024,4 +1027,7 @@ fn compare_lists_what_only_one_side_has() {
         .contains("not compared: every run of configuration block_size=256 failed in c"));
     assert!(perfkit_report::render_compare(&inputs, &cmp)
         .contains("Not compared: every run of configuration block_size=256 failed in c"));
+    assert!(cmp
+        .markdown()
+        .contains("- not compared: every run of configuration block_size=256 failed in c"));
 }
