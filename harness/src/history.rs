@@ -307,11 +307,17 @@ fn provenance(results: &model::Results, keys: &KeyArgs) -> Provenance {
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs() as i64);
     let commit_time = commit_time(&commit).unwrap_or(run_time);
-    let host_fingerprint = keys.host_class.clone().unwrap_or_else(|| {
+    // As documented: the flag, then the variable, whichever host wrote the
+    // file (`host::class` reads the variable too, but only for this one).
+    let named = keys
+        .host_class
+        .clone()
+        .or_else(|| env("PERFKIT_HOST_CLASS"));
+    let host_fingerprint = named.unwrap_or_else(|| {
         if results.meta.host == crate::host::name() {
             crate::host::class()
         } else {
-            format!("host:{}", results.meta.host)
+            format!("{}{}", perfkit_history::HOST_NAME_ONLY, results.meta.host)
         }
     });
     Provenance {
@@ -342,14 +348,14 @@ pub fn record(results: &model::Results, db: Option<&str>) -> Result<(), Failure>
         },
         perfkit_history::engine::redact(&location)
     );
-    branch_notes("history", &done, &prov);
+    import_notes("history", &done, &prov);
     Ok(())
 }
 
-/// What an import did to a run stored before: a missing branch filled in
-/// (said), or another branch kept (a warning: the figures stay on the
-/// branch they were first stored under, not on the one asked for).
-fn branch_notes(name: &str, done: &perfkit_history::Imported, prov: &Provenance) {
+/// What an import did to a run stored before: a missing branch or host
+/// class filled in (said), or another kept (a warning: the figures stay
+/// where they were first stored, not where this import asked).
+fn import_notes(name: &str, done: &perfkit_history::Imported, prov: &Provenance) {
     if done.branch_filled {
         println!(
             "{name}: stored before without a branch; now on {}",
@@ -361,6 +367,19 @@ fn branch_notes(name: &str, done: &perfkit_history::Imported, prov: &Provenance)
             "perfkit: warning: {name}: already stored on branch `{kept}`, which it keeps; \
              not moved to `{}` (a run belongs to the branch it was first stored under)",
             prov.branch
+        );
+    }
+    if done.host_class_filled {
+        println!(
+            "{name}: stored before under its host's name only; now of host class {}",
+            prov.host_fingerprint
+        );
+    }
+    if let Some(kept) = &done.host_class_kept {
+        crate::errln!(
+            "perfkit: warning: {name}: already stored as host class `{kept}`, which it keeps; \
+             not moved to `{}`",
+            prov.host_fingerprint
         );
     }
 }
@@ -606,7 +625,7 @@ fn import(
             "{name}: {} record(s) added, {} already stored",
             done.added, done.present
         );
-        branch_notes(&name, &done, &prov);
+        import_notes(&name, &done, &prov);
         total.added += done.added;
         total.present += done.present;
         total.figures += done.figures;

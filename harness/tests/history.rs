@@ -380,6 +380,69 @@ fn a_later_import_names_the_branch_a_first_left_out() {
     assert!(matches!(branches(), (true, false, _)), "{}", branches().2);
 }
 
+#[test]
+fn a_later_import_names_the_host_class_a_first_knew_only_by_name() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("h.db");
+    // Results from a machine that is not this one.
+    let src = common::root().join("fixtures/baselines/uart-sweep.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(src).unwrap()).unwrap();
+    v["meta"]["host"] = "far-runner-17".into();
+    let file = d.path().join("far.json");
+    std::fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
+    let file = file.to_str().unwrap();
+    let list = || {
+        let o = perfkit(d.path(), &["history", "list"], Some(&db));
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let o = perfkit(d.path(), &["history", "import", file], Some(&db));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(list().contains("host:far-runner-17"), "{}", list());
+
+    let import_as = |class: &str| {
+        let o = perfkit(
+            d.path(),
+            &["history", "import", file, "--host-class", class],
+            Some(&db),
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        o
+    };
+    let o = import_as("ci-epyc-2c");
+    assert!(text(&o).contains("0 record(s) added"), "{}", text(&o));
+    assert!(
+        text(&o).contains("stored before under its host's name only; now of host class ci-epyc-2c"),
+        "{}",
+        text(&o)
+    );
+    assert!(list().contains("ci-epyc-2c"), "{}", list());
+    assert!(!list().contains("host:far-runner-17"), "{}", list());
+
+    let o = import_as("ci-xeon-2c");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning") && err.contains("already stored as host class `ci-epyc-2c`"),
+        "{err}"
+    );
+    assert!(!list().contains("ci-xeon-2c"), "{}", list());
+
+    // $PERFKIT_HOST_CLASS names the class of a file from another host too.
+    let db2 = d.path().join("h2.db");
+    let o = Command::new(common::exe())
+        .args(["history", "import", file])
+        .current_dir(d.path())
+        .env("PERFKIT_DB", &db2)
+        .env_remove("PERFKIT_BRANCH")
+        .env("PERFKIT_HOST_CLASS", "ci-from-env")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = perfkit(d.path(), &["history", "list"], Some(&db2));
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(t.contains("ci-from-env") && !t.contains("host:far"), "{t}");
+}
+
 /// `perfkit` as a user who may only read what the test made: `nobody`
 /// through setpriv when the tests run as root (whom file permissions do not
 /// stop), else the test's own user. `None` when that cannot be arranged.

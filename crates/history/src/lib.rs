@@ -48,7 +48,7 @@ pub mod synthetic;
 
 pub use store::{
     identity, identity_matches, sqlite_path, Imported, Latest, Point, Provenance, Prune, RunRow,
-    SeriesQuery, Store,
+    SeriesQuery, Store, HOST_NAME_ONLY,
 };
 
 use std::fmt;

@@ -42,7 +42,19 @@ pub struct Imported {
     /// run was measured on one branch; an import never moves it): that
     /// branch.
     pub branch_kept: Option<String>,
+    /// The run was stored before under only its host's name (`host:NAME`,
+    /// imported away from the machine that ran it, with no class named),
+    /// and this import named a host class: the stored run carries it now.
+    pub host_class_filled: bool,
+    /// The run was stored before under another host class, which it keeps:
+    /// that class.
+    pub host_class_kept: Option<String>,
 }
+
+/// The host class an import gives a run when it knows only the name of the
+/// host that ran it: `host:NAME`. A later import that names a class fills
+/// it in ([`Imported::host_class_filled`]).
+pub const HOST_NAME_ONLY: &str = "host:";
 
 /// One stored run, as `history list` shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -291,7 +303,8 @@ impl Store {
     /// again after `--append` added runs to it, stores each record once.
     /// A run stored without a branch takes `prov.branch` when that is set
     /// ([`Imported::branch_filled`]); a run stored under another branch
-    /// keeps it ([`Imported::branch_kept`]).
+    /// keeps it ([`Imported::branch_kept`]); the same for the host class
+    /// of a run stored as [`HOST_NAME_ONLY`].
     pub fn import(&mut self, results: &Results, prov: &Provenance) -> Result<Imported, Error> {
         // A results file of a run stopped before its first record: there is
         // nothing to store, and an empty run row would list as a run.
@@ -356,12 +369,12 @@ impl Store {
                 ],
             )?;
             let stored = db.query(
-                "SELECT id, branch FROM runs WHERE run_key = $1",
+                "SELECT id, branch, host_fingerprint FROM runs WHERE run_key = $1",
                 &[run_key.as_str().into()],
             )?;
-            let (run_id, stored_branch) = stored
+            let (run_id, stored_branch, stored_class) = stored
                 .first()
-                .map(|r| (r[0].int(), r[1].text()))
+                .map(|r| (r[0].int(), r[1].text(), r[2].text()))
                 .ok_or_else(|| Error::new(ErrorKind::Database("no row for the run".into())))?;
             let mut done = Imported::default();
             // The branch is not part of a run's identity: a file stored
@@ -377,6 +390,27 @@ impl Store {
                     done.branch_filled = true;
                 } else {
                     done.branch_kept = Some(stored_branch);
+                }
+            }
+            // Likewise the host class: a run known only by its host's name
+            // takes a class a later import names; one stored under another
+            // class keeps it. An import that knows only the name changes
+            // nothing and says nothing.
+            let named = |c: &str| !c.is_empty() && !c.starts_with(HOST_NAME_ONLY);
+            if named(&prov.host_fingerprint) && stored_class != prov.host_fingerprint {
+                if named(&stored_class) {
+                    done.host_class_kept = Some(stored_class);
+                } else {
+                    db.execute(
+                        "UPDATE runs SET host_fingerprint = $1 WHERE id = $2 \
+                         AND host_fingerprint = $3",
+                        &[
+                            prov.host_fingerprint.as_str().into(),
+                            run_id.into(),
+                            stored_class.as_str().into(),
+                        ],
+                    )?;
+                    done.host_class_filled = true;
                 }
             }
             let mut metric_ids = metric_ids(db)?;

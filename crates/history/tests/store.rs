@@ -92,6 +92,7 @@ suite!(
     a_file_with_no_runs_stores_nothing,
     one_configuration_under_two_ids_is_refused,
     a_later_import_fills_in_a_missing_branch_and_keeps_another,
+    a_later_import_names_a_host_class_known_only_by_name,
     opening_to_read_reads_a_current_schema_and_migrates_an_empty_one,
 );
 
@@ -246,6 +247,54 @@ fn a_later_import_fills_in_a_missing_branch_and_keeps_another(db: &Db) {
         assert!(!same.branch_filled && same.branch_kept.is_none(), "{b}");
     }
     assert_eq!(branches(&mut s), ["main"]);
+    assert_eq!(s.counts().unwrap(), counts);
+}
+
+/// A run imported away from its machine, with no class named, is stored
+/// under its host's name; a later import naming the class files it there
+/// (so `gate --history` for that class sees it); another class is kept.
+fn a_later_import_names_a_host_class_known_only_by_name(db: &Db) {
+    let mut s = Store::open(&db.url).unwrap();
+    let r = synthetic::results("lb", 1, 2, 2, &mut flat(1.0));
+    let classes = |s: &mut Store| -> Vec<String> {
+        s.runs(None)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.host_fingerprint)
+            .collect()
+    };
+    let with = |class: &str| Provenance {
+        host_fingerprint: class.into(),
+        ..prov(1, "main")
+    };
+    let first = s.import(&r, &with("host:ci-7")).unwrap();
+    assert!(!first.host_class_filled && first.host_class_kept.is_none());
+    let counts = s.counts().unwrap();
+    // Known by name only again (another machine re-imports it): unchanged.
+    let again = s.import(&r, &with("host:ci-7")).unwrap();
+    assert!(!again.host_class_filled && again.host_class_kept.is_none());
+    assert_eq!(classes(&mut s), ["host:ci-7"]);
+
+    let named = s.import(&r, &with("x86_64-2c-epyc")).unwrap();
+    assert_eq!((named.added, named.present), (0, 4));
+    assert!(named.host_class_filled && named.host_class_kept.is_none());
+    assert_eq!(classes(&mut s), ["x86_64-2c-epyc"]);
+    assert_eq!(s.counts().unwrap(), counts, "no record stored twice");
+    let of_class = SeriesQuery {
+        scenario: "lb".into(),
+        metric: "tx.bps".into(),
+        host_fingerprint: Some("x86_64-2c-epyc".into()),
+        ..SeriesQuery::default()
+    };
+    assert_eq!(s.series(&of_class).unwrap().len(), 2);
+
+    // Another class is not written over, nor a name put back.
+    let other = s.import(&r, &with("aarch64-4c")).unwrap();
+    assert!(!other.host_class_filled);
+    assert_eq!(other.host_class_kept.as_deref(), Some("x86_64-2c-epyc"));
+    let by_name = s.import(&r, &with("host:ci-7")).unwrap();
+    assert!(!by_name.host_class_filled && by_name.host_class_kept.is_none());
+    assert_eq!(classes(&mut s), ["x86_64-2c-epyc"]);
     assert_eq!(s.counts().unwrap(), counts);
 }
 
