@@ -426,6 +426,13 @@ fn a_later_import_names_the_host_class_a_first_knew_only_by_name() {
         "{err}"
     );
     assert!(!list().contains("ci-xeon-2c"), "{}", list());
+    // An empty class is no class: refused, not stored.
+    let o = perfkit(
+        d.path(),
+        &["history", "import", file, "--host-class", ""],
+        Some(&db),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 
     // $PERFKIT_HOST_CLASS names the class of a file from another host too.
     let db2 = d.path().join("h2.db");

@@ -114,12 +114,18 @@ pub fn integrity(sent_sha: &str, rx: &Rx) -> Integrity {
     } else {
         rx.missing_blocks().collect()
     };
+    let ok = complete && received == sent_sha;
     Integrity {
-        ok: complete && received == sent_sha,
+        ok,
         missing_blocks: missing,
         sha256_sent: sent_sha.to_owned(),
         sha256_received: received,
-        reason: None,
+        // What ended a failed transfer (every block in but the digest
+        // differing, a second META): the block list alone would not say.
+        reason: rx
+            .failure()
+            .filter(|_| !ok)
+            .map(|f| format!("the transfer failed: {f}")),
     }
 }
 
@@ -183,5 +189,68 @@ impl EndReport {
     pub fn save(&self, path: &std::path::Path) -> anyhow::Result<()> {
         let json = serde_json::to_string_pretty(self)?;
         perfkit_report::model::write_atomic(path, json.as_bytes()).map_err(|e| anyhow::anyhow!(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use perfkit_stack::wire::{self, MetaRepr, CONTROL_BIT, MAX_PAYLOAD};
+    use sha2::{Digest, Sha256};
+
+    fn message(seq: u8, chn: u8, block: u16, payload: &[u8]) -> Vec<u8> {
+        let mut out = [0u8; 256];
+        let n = wire::build(&mut out, seq, chn, block, payload.len(), |p| {
+            p.copy_from_slice(payload);
+            Ok(())
+        })
+        .unwrap();
+        out[..n].to_vec()
+    }
+
+    /// A receiver on channel 0 given `data` in 200-byte blocks after a META
+    /// announcing the SHA-256 of `announced`.
+    fn fed(data: &[u8], announced: &[u8], hash_thread: bool) -> Rx {
+        let mut rx = receiver(0, Framing::Dttk, hash_thread);
+        let sha: [u8; 32] = Sha256::digest(announced).into();
+        let m = MetaRepr::for_file(data.len() as u64, 200, sha, b"t").unwrap();
+        let mut p = [0u8; MAX_PAYLOAD];
+        m.emit(&mut p).unwrap();
+        rx.on_message(&message(0, CONTROL_BIT, 0, &p[..m.buffer_len()]), 0);
+        for (b, block) in data.chunks(200).enumerate() {
+            rx.on_message(&message(b as u8 + 1, 0, b as u16, block), 0);
+        }
+        rx
+    }
+
+    #[test]
+    fn a_complete_file_is_judged_by_the_digest_it_was_verified_by() {
+        let data: Vec<u8> = (0..5_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let sha = crate::integrity::sha256_hex(&data);
+        for thread in [false, true] {
+            let rx = fed(&data, &data, thread);
+            assert_eq!(rx.sink().data(), &data[..]);
+            let i = integrity(&sha, &rx);
+            assert!(i.ok, "{i:?}");
+            assert_eq!(i.sha256_received, sha);
+            // Held to another input's SHA-256, the same file is not intact.
+            let other = crate::integrity::sha256_hex(b"another input");
+            assert!(!integrity(&other, &rx).ok);
+        }
+    }
+
+    #[test]
+    fn every_block_in_with_the_wrong_digest_says_so() {
+        let data = vec![9u8; 1_000];
+        let rx = fed(&data, b"not these bytes", false);
+        let sent = crate::integrity::sha256_hex(b"not these bytes");
+        let i = integrity(&sent, &rx);
+        assert!(!i.ok && i.missing_blocks.is_empty(), "{i:?}");
+        assert!(i.sha256_received.is_empty());
+        let why = crate::output::failure(&i);
+        assert!(
+            why.contains("every block arrived but the SHA-256 differs"),
+            "{why}"
+        );
     }
 }

@@ -429,7 +429,11 @@ fn pipe(
             // `perfkit recv` judged what arrived by META; held here to
             // the input this run gave its sender.
             let verdict = r.integrity.unwrap_or_default();
-            let suspect = "an external sender sent another file?";
+            let suspect = if tx_end.external {
+                "an external sender sent another file?"
+            } else {
+                "the input changed on disk during the run?"
+            };
             (r.side, endpoint::of_input(verdict, &input.sha256, suspect))
         }
         None => external_rx(&output, input, t, rx_wall, rx_status.success()),
