@@ -187,11 +187,17 @@ pub(crate) fn si(v: f64) -> String {
         return format!("{scaled:.0}{suffix}");
     }
     if m < 0.01 {
-        return format!("{scaled:.2e}{suffix}");
+        let s = format!("{scaled:.2e}");
+        match s.parse::<f64>() {
+            // Rounded up to 0.01 (0.0099996): printed as 0.01.
+            Ok(r) if r.abs() >= 0.01 => return si(r),
+            // At most 9 characters: `-1.5e-100`, not `-1.50e-100`.
+            _ if s.len() > 9 => return format!("{scaled:.1e}"),
+            _ => return s,
+        }
     }
-    // Three significant digits (all of them from 100 up): as many decimals
-    // as the value's magnitude *after* rounding leaves, so 9.996 reads 10.0,
-    // not 10.00.
+    // Two decimals below 10, one below 100, none from 100 up, counted on
+    // the value *after* rounding, so 9.996 reads 10.0, not 10.00.
     let mut decimals = if m >= 100.0 {
         0
     } else if m >= 10.0 {
@@ -813,7 +819,12 @@ mod tests {
             (999.996e12, "1.00e15"),
             (99.996, "100"),
             (9.996, "10.0"),
-            (0.0099996, "1.00e-2"),
+            (0.0099996, "0.01"),
+            (-0.0099996, "-0.01"),
+            (0.0099, "9.90e-3"),
+            (-1.5e-100, "-1.5e-100"),
+            (-1e-320, "-1.0e-320"),
+            (1.5e-100, "1.50e-100"),
             (99_960.0, "100k"),
             (99_940.0, "99.9k"),
             (1_234.4, "1234"),
