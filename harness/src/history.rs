@@ -86,7 +86,7 @@ pub struct KeyArgs {
     branch: Option<String>,
     /// Host class (default: $PERFKIT_HOST_CLASS, else this machine's when the
     /// file was written here, else `host:<name>`).
-    #[arg(long, value_name = "CLASS")]
+    #[arg(long, value_name = "CLASS", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     host_class: Option<String>,
 }
 
@@ -198,7 +198,12 @@ pub struct GateHistoryArgs {
     #[arg(long = "db", value_name = "PATH|URL", requires = "history")]
     pub db: Option<String>,
     /// With --history: the host class of the results (default: this machine's).
-    #[arg(long, value_name = "CLASS", requires = "history")]
+    #[arg(
+        long,
+        value_name = "CLASS",
+        requires = "history",
+        value_parser = clap::builder::NonEmptyStringValueParser::new()
+    )]
     pub host_class: Option<String>,
 }
 
