@@ -354,6 +354,10 @@ pub struct HeapsSpec {
     /// the scheduler puts it); with both ends here the sender keeps off it.
     #[serde(default)]
     pub receiver_cpu: Option<usize>,
+    /// The receiving socket's buffer asked for, MiB (unset = 64 MiB; left
+    /// out of the spec sent to an agent then, so an older one takes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receiver_buffer_mb: Option<usize>,
 }
 
 fn perfkit_receiver() -> HeapSender {
@@ -566,6 +570,7 @@ impl RunSpec {
             rate_mb_s: p.float("rate_mb_s")?,
             receiver_nice: p.opt_signed("receiver_nice")?,
             receiver_cpu: p.opt_int("receiver_cpu")?,
+            receiver_buffer_mb: p.opt_int("receiver_buffer_mb")?,
         };
         let pico = PicoSpec {
             target: match p.str("target")?.as_str() {

@@ -85,7 +85,8 @@ fn both_receivers_record_their_figures_beside_each_sender() {
         .arg(&out)
         .args(["--set", "heap_size=65536", "--set", "mode=batch"])
         .args(["--set", "volume_mb=8", "--set", "rate_mb_s=100"])
-        .args(["--set", "receiver_nice=-10"]);
+        .args(["--set", "receiver_nice=-10"])
+        .args(["--set", "receiver_buffer_mb=24"]);
     if let Some(cpu) = cpu {
         cmd.args(["--set", &format!("receiver_cpu={cpu}")]);
     }
@@ -106,6 +107,15 @@ fn both_receivers_record_their_figures_beside_each_sender() {
         );
         assert_eq!(run.rx.errors["heaps_lost"], 0, "{:?}", run.config);
         assert_eq!(run.rx.errors["verify_failures"], 0);
+        // Either receiver's socket got the buffer asked for: twice it, as
+        // Linux grants, where root may force it past rmem_max.
+        let granted = run.link.counters["rx_rcvbuf"];
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            assert_eq!(granted, 2 * (24 << 20), "{:?}", run.config);
+        } else {
+            assert!(granted > 0, "{:?}", run.config);
+        }
         // The receiver's priority was raised, and each record says whether
         // it ran at it: with the privilege it does; without, it was refused.
         let granted = perfkit_spead::priority::may_raise_priority();

@@ -123,6 +123,11 @@ pub struct RunConfig {
     /// both ends share this machine, so the receiver has its CPU to itself.
     /// `None` = any CPU.
     pub tx_avoid_cpu: Option<usize>,
+    /// The receiving socket's buffer asked for (SO_RCVBUF, forced past
+    /// `rmem_max` when privileged; Linux grants twice it), bytes: what
+    /// holds datagrams while the receiver is off its core or behind.
+    /// perfkit's receiver or spead2's alike.
+    pub rx_buffer: usize,
 }
 
 impl Default for RunConfig {
@@ -145,6 +150,7 @@ impl Default for RunConfig {
             rx_nice: None,
             rx_cpu: None,
             tx_avoid_cpu: None,
+            rx_buffer: recv::Config::default().rcvbuf,
         }
     }
 }
@@ -721,7 +727,7 @@ pub struct TxOutcome {
 pub fn run(cfg: &RunConfig, cancel: &AtomicBool) -> Result<RunStats, Error> {
     cfg.validate()?;
     let n_heaps = (cfg.volume_bytes / cfg.heap_size as u64).max(1);
-    let rx = UdpReceiver::bind(cfg.addr, recv::Config::default())
+    let rx = UdpReceiver::bind(cfg.addr, rx_config(cfg))
         .map_err(|e| Error::io(&format!("binding the receiver on {}", cfg.addr), e))?;
     let dest = rx
         .local_addr()
@@ -820,10 +826,18 @@ pub struct Receiving {
     address: SocketAddr,
 }
 
+/// perfkit's receiving socket for `cfg`: its buffer as asked.
+fn rx_config(cfg: &RunConfig) -> recv::Config {
+    recv::Config {
+        rcvbuf: cfg.rx_buffer,
+        ..recv::Config::default()
+    }
+}
+
 impl Receiving {
-    /// Binds `addr` (port 0 = any free port).
-    pub fn bind(addr: SocketAddr) -> Result<Receiving, Error> {
-        let rx = UdpReceiver::bind(addr, recv::Config::default())
+    /// Binds `addr` (port 0 = any free port) for the heaps of `cfg`.
+    pub fn bind(addr: SocketAddr, cfg: &RunConfig) -> Result<Receiving, Error> {
+        let rx = UdpReceiver::bind(addr, rx_config(cfg))
             .map_err(|e| Error::io(&format!("binding the receiver on {addr}"), e))?;
         let address = rx
             .local_addr()
@@ -890,7 +904,7 @@ impl Spead2Receiving {
             .args(["--host", &ip.to_string(), "--port", "0"])
             .args(["--timeout", &timeout.as_secs_f64().to_string()])
             .args(["--max-packet", &(cfg.packet_size + 64).to_string()])
-            .args(["--rcvbuf", &recv::Config::default().rcvbuf.to_string()])
+            .args(["--rcvbuf", &cfg.rx_buffer.to_string()])
             .args(["--pattern", &cfg.heap_size.to_string()])
             .args(["--max-heaps", &SPEAD2_MAX_HEAPS.to_string()])
             .stdout(Stdio::piped())
@@ -1607,7 +1621,7 @@ mod tests {
             rx_nice: Some(want),
             ..RunConfig::default()
         };
-        let receiving = Receiving::bind(cfg.addr).unwrap();
+        let receiving = Receiving::bind(cfg.addr, &cfg).unwrap();
         let dest = receiving.address();
         let cancel = AtomicBool::new(false);
         let rx = thread::scope(|s| {

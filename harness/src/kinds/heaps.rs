@@ -132,6 +132,9 @@ pub(crate) fn config(places: &Places, h: &HeapsSpec) -> anyhow::Result<RunConfig
         spead2,
         rx_nice: h.receiver_nice,
         rx_cpu: h.receiver_cpu,
+        rx_buffer: h
+            .receiver_buffer_mb
+            .map_or(RunConfig::default().rx_buffer, |mb| (mb as usize) << 20),
         ..RunConfig::default()
     })
 }
@@ -155,7 +158,7 @@ impl Waiting {
         let at = std::net::SocketAddr::new(ip, 0);
         Ok(match h.receiver {
             HeapSender::Perfkit => {
-                Waiting::Perfkit(run::Receiving::bind(at).map_err(|e| anyhow!("{e}"))?)
+                Waiting::Perfkit(run::Receiving::bind(at, rc).map_err(|e| anyhow!("{e}"))?)
             }
             HeapSender::Spead2 => {
                 let script = places.default(
