@@ -172,7 +172,7 @@ fn core_params() -> Vec<Param> { vec![
        "the receiving end's scheduling priority for the run, a nice value (lower runs first), wherever it runs; below the current one needs CAP_SYS_NICE, and whether it was in effect is recorded (link.counters.rx_nice_set); unset = as started"),
     p!("receiver_cpu", "heaps", "receiver_cpu", Ty::Int(0, 1023), null,
        "the one CPU the receiving end runs on for the run, wherever it runs; with both ends here the sender keeps to the other CPUs, so the receiver has its CPU to itself; whether it held is recorded (link.counters.rx_cpu_set, tx_cpu_set); unset = wherever the scheduler puts each end"),
-    p!("receiver_buffer_mb", "heaps", "receiver_buffer_mb", Ty::Int(1, 4096), null,
+    p!("receiver_buffer_mb", "heaps", "receiver_buffer_mb", Ty::Int(1, 1024), null,
        "the receiving socket's buffer (SO_RCVBUF, forced past rmem_max as root; Linux grants twice it), MiB, for either receiver, wherever it runs: what holds datagrams while the receiver is off its core or behind its sender; the size granted is recorded (link.counters.rx_rcvbuf); unset = 64 MiB"),
     // pico
     p!("target", "pico", "target", Ty::Choice(&["emulator", "hardware"]), "emulator", "where the firmware runs"),

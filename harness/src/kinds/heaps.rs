@@ -134,7 +134,9 @@ pub(crate) fn config(places: &Places, h: &HeapsSpec) -> anyhow::Result<RunConfig
         rx_cpu: h.receiver_cpu,
         rx_buffer: h
             .receiver_buffer_mb
-            .map_or(RunConfig::default().rx_buffer, |mb| (mb as usize) << 20),
+            .map_or(RunConfig::default().rx_buffer, |mb| {
+                mb.saturating_mul(1 << 20)
+            }),
         ..RunConfig::default()
     })
 }
