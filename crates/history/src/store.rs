@@ -377,42 +377,24 @@ impl Store {
                 .map(|r| (r[0].int(), r[1].text(), r[2].text()))
                 .ok_or_else(|| Error::new(ErrorKind::Database("no row for the run".into())))?;
             let mut done = Imported::default();
-            // The branch is not part of a run's identity: a file stored
-            // without one (no --branch, a detached checkout) gets it from a
-            // later import that names it; one stored under another branch
-            // keeps that, and the caller says so.
-            if !prov.branch.is_empty() && stored_branch != prov.branch {
-                if stored_branch.is_empty() {
-                    db.execute(
-                        "UPDATE runs SET branch = $1 WHERE id = $2 AND branch = ''",
-                        &[prov.branch.as_str().into(), run_id.into()],
-                    )?;
-                    done.branch_filled = true;
-                } else {
-                    done.branch_kept = Some(stored_branch);
-                }
-            }
-            // Likewise the host class: a run known only by its host's name
-            // takes a class a later import names; one stored under another
-            // class keeps it. An import that knows only the name changes
+            // Neither the branch nor the host class is part of a run's
+            // identity: a run stored without a branch (no --branch, a
+            // detached checkout), or known only by its host's name, takes
+            // the one a later import names; one stored under another keeps
+            // it, and the caller says so. An import that names none changes
             // nothing and says nothing.
-            let named = |c: &str| !c.is_empty() && !c.starts_with(HOST_NAME_ONLY);
-            if named(&prov.host_fingerprint) && stored_class != prov.host_fingerprint {
-                if named(&stored_class) {
-                    done.host_class_kept = Some(stored_class);
-                } else {
-                    db.execute(
-                        "UPDATE runs SET host_fingerprint = $1 WHERE id = $2 \
-                         AND host_fingerprint = $3",
-                        &[
-                            prov.host_fingerprint.as_str().into(),
-                            run_id.into(),
-                            stored_class.as_str().into(),
-                        ],
-                    )?;
-                    done.host_class_filled = true;
-                }
-            }
+            (done.branch_filled, done.branch_kept) =
+                fill_in(db, "branch", run_id, stored_branch, &prov.branch, |b| {
+                    !b.is_empty()
+                })?;
+            (done.host_class_filled, done.host_class_kept) = fill_in(
+                db,
+                "host_fingerprint",
+                run_id,
+                stored_class,
+                &prov.host_fingerprint,
+                |c| !c.is_empty() && !c.starts_with(HOST_NAME_ONLY),
+            )?;
             let mut metric_ids = metric_ids(db)?;
             let mut config_ids: HashMap<String, i64> = HashMap::new();
             let mut pending: Vec<(i64, i64, f64)> = Vec::new();
@@ -696,6 +678,31 @@ impl Store {
             .ok_or_else(|| Error::new(ErrorKind::Database("COUNT returned no row".into())))?;
         Ok((r[0].int(), r[1].int(), r[2].int()))
     }
+}
+
+/// A stored run's `column` (a key outside its identity) as an import that
+/// asks for `asked` finds it: a value that is not `named` (a placeholder)
+/// is replaced, a named one other than `asked` kept. Whether it was filled
+/// in, and the value kept.
+fn fill_in(
+    db: &mut dyn Engine,
+    column: &'static str,
+    run_id: i64,
+    stored: String,
+    asked: &str,
+    named: impl Fn(&str) -> bool,
+) -> Result<(bool, Option<String>), Error> {
+    if !named(asked) || stored == asked {
+        return Ok((false, None));
+    }
+    if named(&stored) {
+        return Ok((false, Some(stored)));
+    }
+    db.execute(
+        &format!("UPDATE runs SET {column} = $1 WHERE id = $2 AND {column} = $3"),
+        &[asked.into(), run_id.into(), stored.as_str().into()],
+    )?;
+    Ok((true, None))
 }
 
 fn one_id(db: &mut dyn Engine, sql: &str, params: &[Param]) -> Result<i64, Error> {
