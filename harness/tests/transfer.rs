@@ -364,20 +364,35 @@ fn udp_datagrams_carry_the_file_and_count_what_they_lose() {
     assert!(err.contains("link.tcp_nodelay"), "{err}");
 }
 
-#[test]
-fn external_receiver_is_measured_through_the_relay() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = dir.path().join("ext.toml");
+/// A pipe scenario in `dir` that moves the test image with one end (`end`:
+/// `sender_cmd` or `receiver_cmd`) run as an external program, `perfkit
+/// ARGS`; its path.
+fn external_end(dir: &std::path::Path, end: &str, args: &[&str]) -> String {
+    let argv: Vec<String> = std::iter::once(format!("{:?}", exe()))
+        .chain(args.iter().map(|a| format!("{a:?}")))
+        .collect();
+    let s = dir.join("ext.toml");
     std::fs::write(
         &s,
         format!(
-            "input = {:?}\n[link]\nkind = \"pipe\"\nreceiver_cmd = [{:?}, \"recv\", \"{{output}}\", \"--quiet\", \"--framing\", \"{{framing}}\"]\n",
+            "input = {:?}\n[link]\nkind = \"pipe\"\n{end} = [{}]\n",
             root().join("fixtures/test35k.jpg").display().to_string(),
-            exe()
+            argv.join(", ")
         ),
     )
     .unwrap();
-    let (o, r, _d) = run_scenario(s.to_str().unwrap(), &[]);
+    s.display().to_string()
+}
+
+#[test]
+fn external_receiver_is_measured_through_the_relay() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = external_end(
+        dir.path(),
+        "receiver_cmd",
+        &["recv", "{output}", "--quiet", "--framing", "{framing}"],
+    );
+    let (o, r, _d) = run_scenario(&s, &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let rec = &r.runs[0];
     assert!(rec.integrity.ok, "{:?}", rec.integrity);
@@ -393,18 +408,13 @@ fn a_whole_file_other_than_the_input_is_not_intact() {
     let dir = tempfile::tempdir().unwrap();
     let other = dir.path().join("other.bin");
     std::fs::write(&other, vec![7u8; 5000]).unwrap();
-    let s = dir.path().join("ext.toml");
-    std::fs::write(
-        &s,
-        format!(
-            "input = {:?}\n[link]\nkind = \"pipe\"\nsender_cmd = [{:?}, \"send\", {:?}, \"--quiet\", \"--framing\", \"{{framing}}\"]\n",
-            root().join("fixtures/test35k.jpg").display().to_string(),
-            exe(),
-            other.display().to_string(),
-        ),
-    )
-    .unwrap();
-    let (o, r, _d) = run_scenario(s.to_str().unwrap(), &[]);
+    let other = other.display().to_string();
+    let s = external_end(
+        dir.path(),
+        "sender_cmd",
+        &["send", &other, "--quiet", "--framing", "{framing}"],
+    );
+    let (o, r, _d) = run_scenario(&s, &[]);
     assert!(
         !o.status.success(),
         "{}",
