@@ -2,7 +2,8 @@
 # Fuzz every cargo-fuzz target in fuzz/ for a bounded time, starting from the
 # committed seed corpora (fuzz/seeds/<target>, real streams and files); any
 # crash fails the test command. FUZZ_SECONDS per target (default 30: six
-# targets, three minutes after the first build). For a longer
+# targets side by side, one per core, so 90 s on 2 cores after the first
+# build). For a longer
 # campaign: scripts/fuzz-campaign.sh. Needs the nightly toolchain; installs
 # cargo-fuzz once.
 set -euo pipefail
