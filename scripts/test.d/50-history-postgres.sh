@@ -8,8 +8,10 @@ bash scripts/pg.sh start
 trap 'bash scripts/pg.sh stop' EXIT
 PERFKIT_TEST_POSTGRES="$(bash scripts/pg.sh url)"
 export PERFKIT_TEST_POSTGRES
-# --workspace, not -p: the features the workspace run unified are reused,
-# where -p would build the store, the harness and their dependencies again
-# (3-4 minutes on a 2-vCPU runner).
-cargo test --workspace --test store --locked
-cargo test --workspace --test history --locked -- postgres
+# The workspace and the features of scripts/test.sh, so its build is
+# reused: -p, or another feature set, resolves features anew and builds the
+# store, the harness and their dependencies again (1-4 minutes on a 2-vCPU
+# runner).
+features=(--features perfkit-pico/probe)
+cargo test --workspace --test store "${features[@]}" --locked
+cargo test --workspace --test history "${features[@]}" --locked -- postgres
