@@ -10,15 +10,12 @@ for step in scripts/setup.d/*.sh; do
   say "setup: $step"
   bash "$step"
 done
-# Tools the tests call find them here (see scripts/env.sh).
+# Where the tools the tests call live, and the feature set every cargo
+# command takes (scripts/env.sh).
 source scripts/env.sh
 say "cargo test"
-# perfkit-pico's `probe` feature (flashing and RTT through probe-rs) is off
-# by default; the tests, clippy and doc (.ci/run) build it with the rest in
-# one feature set, so the hardware path cannot rot and nothing is built twice.
-features=(--features perfkit-pico/probe)
-cargo test --workspace --all-targets "${features[@]}" --locked
-cargo test --workspace --doc "${features[@]}" --locked
+cargo test --workspace --all-targets --features "$PERFKIT_FEATURES" --locked
+cargo test --workspace --doc --features "$PERFKIT_FEATURES" --locked
 for extra in scripts/test.d/*.sh; do
   [ -e "$extra" ] || continue
   say "test: $extra"
